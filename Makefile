@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit soak fuzz chaos bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/chainnode network up --validators 4 --dir devnet
+
+test: $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy crypto storage contracts consensus p2p chainnode bench
+
+unit: $(STAMP)
+	$(PY) -m pytest
+
+soak: $(STAMP)
+	$(PY) -m consensus.soak --seeds 50000
+
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests -k fuzz
+
+chaos: $(STAMP)
+	$(PY) -m bench.chaos --duration $${DURATION:-1200}
+
+bench: $(STAMP)
+	$(PY) -m bench.crypto
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
