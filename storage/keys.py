@@ -1,0 +1,109 @@
+"""Key layout of the store: one-byte prefixes, fixed-width big-endian heights, length-prefixed
+namespaces. See the package docstring for the table; this module is its only implementation."""
+
+from __future__ import annotations
+
+import struct
+
+# Size limits (bytes unless noted). Checked before anything is written.
+MAX_CHAIN_ID = 64
+MAX_HASH = 64
+MAX_NAMESPACE = 255  # one length byte in the state key
+MAX_STATE_KEY = 4096
+MAX_VALUE = 16 * 1024 * 1024  # state value, receipt, tx, meta value
+MAX_BLOCK = 64 * 1024 * 1024
+MAX_META_KEY = 256
+MAX_TXS = 1_000_000
+MAX_HEIGHT = 2**63 - 1
+
+# Prefixes. Lower case: chain data. Upper case: the store's own metadata.
+P_META_INTERNAL = b"M"
+P_META = b"m"
+P_BLOCK = b"b"
+P_BLOCK_HASH_AT = b"n"
+P_HEIGHT_OF_HASH = b"h"
+P_BLOCK_TXS = b"l"
+P_TX = b"t"
+P_RECEIPT = b"r"
+P_STATE = b"s"
+
+K_CHAIN_ID = P_META_INTERNAL + b"chain_id"
+K_VERSION = P_META_INTERNAL + b"version"
+K_HEAD = P_META_INTERNAL + b"head"
+SCHEMA_VERSION = b"1"
+
+HEIGHT = struct.Struct(">Q")
+TX_LOC = struct.Struct(">QI")  # height, index: the 12-byte head of a tx value
+
+
+def height_bytes(height: int) -> bytes:
+    return HEIGHT.pack(height)
+
+
+def block_key(height: int) -> bytes:
+    return P_BLOCK + HEIGHT.pack(height)
+
+
+def block_hash_at_key(height: int) -> bytes:
+    return P_BLOCK_HASH_AT + HEIGHT.pack(height)
+
+
+def height_of_hash_key(block_hash: bytes) -> bytes:
+    return P_HEIGHT_OF_HASH + block_hash
+
+
+def block_txs_key(height: int) -> bytes:
+    return P_BLOCK_TXS + HEIGHT.pack(height)
+
+
+def tx_key(tx_hash: bytes) -> bytes:
+    return P_TX + tx_hash
+
+
+def receipt_key(tx_hash: bytes) -> bytes:
+    return P_RECEIPT + tx_hash
+
+
+def meta_key(key: bytes) -> bytes:
+    return P_META + key
+
+
+def state_prefix(namespace: bytes) -> bytes:
+    """All keys of one namespace start with this; the length byte makes it prefix-free, so
+    namespace b"a" can never see keys of namespace b"ab" (b"s\\x01a" vs b"s\\x02ab")."""
+    return P_STATE + bytes((len(namespace),)) + namespace
+
+
+def state_key(namespace: bytes, key: bytes) -> bytes:
+    return P_STATE + bytes((len(namespace),)) + namespace + key
+
+
+def encode_head(height: int, block_hash: bytes) -> bytes:
+    return HEIGHT.pack(height) + block_hash
+
+
+def decode_head(value: bytes) -> tuple[int, bytes]:
+    return HEIGHT.unpack_from(value)[0], value[8:]
+
+
+def encode_tx_hashes(hashes: list[bytes]) -> bytes:
+    """Length-prefixed concatenation (u8 len + hash) of a block's tx hashes, in block order."""
+    return b"".join([bytes((len(h),)) + h for h in hashes])
+
+
+def decode_tx_hashes(value: bytes) -> list[bytes]:
+    out: list[bytes] = []
+    pos = 0
+    while pos < len(value):
+        n = value[pos]
+        out.append(value[pos + 1 : pos + 1 + n])
+        pos += 1 + n
+    return out
+
+
+def prefix_upper_bound(prefix: bytes) -> bytes | None:
+    """Smallest key greater than every key starting with `prefix` (None: no bound)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes((stripped[-1] + 1,))

@@ -1,0 +1,175 @@
+"""The read API shared by a live :class:`~storage.Store` and a :class:`~storage.Snapshot`.
+
+Subclasses supply two primitives over a plyvel DB or snapshot: ``_get(key)`` and
+``_range(start, stop)``; every public read is built from those, so the two can never differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import plyvel
+
+from . import keys as K
+from .batch import TxLocation
+from .errors import Corruption, InvalidInput, StorageError
+
+
+def _message(exc: BaseException) -> str:
+    arg = exc.args[0] if exc.args else ""
+    return arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
+
+
+def raise_translated(path: str, exc: BaseException) -> NoReturn:
+    """Turn a plyvel (or closed-handle) error into one of ours, keeping the cause."""
+    if isinstance(exc, plyvel.CorruptionError):
+        raise Corruption(path, _message(exc)) from exc
+    if isinstance(exc, RuntimeError):
+        raise StorageError(f"database at {path} is closed ({_message(exc)})") from exc
+    raise StorageError(f"database at {path}: {_message(exc)}") from exc
+
+
+def check_bytes(what: str, value: object, max_len: int, min_len: int = 0) -> bytes:
+    if type(value) is not bytes:
+        raise InvalidInput(f"{what} must be bytes, got {type(value).__name__}")
+    if not min_len <= len(value) <= max_len:
+        raise InvalidInput(f"{what} must be {min_len}..{max_len} bytes, got {len(value)}")
+    return value
+
+
+def check_height(value: object) -> int:
+    if type(value) is not int or not 0 <= value <= K.MAX_HEIGHT:
+        raise InvalidInput(f"height must be an int in 0..{K.MAX_HEIGHT}, got {value!r}")
+    return value
+
+
+class Reader:
+    """Reads of blocks, transactions, receipts, state and metadata."""
+
+    __slots__ = ()
+
+    path: str
+
+    # -- primitives -------------------------------------------------------------------------
+    def _handle(self) -> Any:
+        """The plyvel DB or snapshot to read from (raises StorageError when closed)."""
+        raise NotImplementedError
+
+    def _get(self, key: bytes) -> bytes | None:
+        try:
+            value: bytes | None = self._handle().get(key)
+        except (plyvel.Error, RuntimeError) as exc:
+            raise_translated(self.path, exc)
+        return value
+
+    def _range(self, start: bytes, stop: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        """Ordered (key, value) pairs with start <= key < stop, from one consistent view."""
+        try:
+            it = self._handle().iterator(start=start, stop=stop)
+        except (plyvel.Error, RuntimeError) as exc:
+            raise_translated(self.path, exc)
+        try:
+            with it:
+                yield from it
+        except (plyvel.Error, RuntimeError) as exc:
+            raise_translated(self.path, exc)
+
+    # -- head and blocks --------------------------------------------------------------------
+    def head(self) -> tuple[int, bytes] | None:
+        """(height, block_hash) of the last committed block, or None for an empty chain."""
+        raw = self._get(K.K_HEAD)
+        return None if raw is None else K.decode_head(raw)
+
+    def block_by_height(self, height: int) -> bytes | None:
+        return self._get(K.block_key(check_height(height)))
+
+    def block_hash_at(self, height: int) -> bytes | None:
+        return self._get(K.block_hash_at_key(check_height(height)))
+
+    def block_by_hash(self, block_hash: bytes) -> bytes | None:
+        h = self.height_of(block_hash)
+        return None if h is None else self._get(K.block_key(h))
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        raw = self._get(K.height_of_hash_key(check_bytes("block_hash", block_hash, K.MAX_HASH, 1)))
+        return None if raw is None else int(K.HEIGHT.unpack(raw)[0])
+
+    def block_tx_hashes(self, height: int) -> list[bytes] | None:
+        """Hashes of the block's transactions in block order (None if no block at height)."""
+        raw = self._get(K.block_txs_key(check_height(height)))
+        return None if raw is None else K.decode_tx_hashes(raw)
+
+    def blocks(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """(height, block) for start <= height < stop, in height order."""
+        lo = K.block_key(check_height(start))
+        hi = (
+            K.block_key(check_height(stop)) if stop is not None else K.prefix_upper_bound(K.P_BLOCK)
+        )
+        for key, value in self._range(lo, hi):
+            yield int(K.HEIGHT.unpack_from(key, 1)[0]), value
+
+    # -- transactions and receipts ----------------------------------------------------------
+    def tx(self, tx_hash: bytes) -> TxLocation | None:
+        raw = self._get(K.P_TX + check_bytes("tx_hash", tx_hash, K.MAX_HASH, 1))
+        if raw is None:
+            return None
+        height, index = K.TX_LOC.unpack_from(raw)
+        return TxLocation(raw[K.TX_LOC.size :], height, index)
+
+    def has_tx(self, tx_hash: bytes) -> bool:
+        """Duplicate check: one point lookup, answered by the bloom filter when absent."""
+        if type(tx_hash) is not bytes:
+            raise InvalidInput(f"tx_hash must be bytes, got {type(tx_hash).__name__}")
+        return self._get(K.P_TX + tx_hash) is not None
+
+    def receipt(self, tx_hash: bytes) -> bytes | None:
+        return self._get(K.P_RECEIPT + check_bytes("tx_hash", tx_hash, K.MAX_HASH, 1))
+
+    # -- state ------------------------------------------------------------------------------
+    def state_get(self, namespace: bytes, key: bytes) -> bytes | None:
+        check_bytes("namespace", namespace, K.MAX_NAMESPACE)
+        check_bytes("key", key, K.MAX_STATE_KEY)
+        return self._get(K.state_key(namespace, key))
+
+    def state_scan(
+        self,
+        namespace: bytes,
+        prefix: bytes = b"",
+        *,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) of one namespace in key order: keys starting with ``prefix`` and, if
+        given, ``start <= key < stop``. The scan sees one consistent state."""
+        lo, hi, strip = state_bounds(namespace, prefix, start, stop)
+        for key, value in self._range(lo, hi):
+            yield key[strip:], value
+
+    # -- metadata ---------------------------------------------------------------------------
+    def get_meta(self, key: bytes) -> bytes | None:
+        return self._get(K.meta_key(check_bytes("meta key", key, K.MAX_META_KEY)))
+
+    def chain_id(self) -> bytes:
+        raw = self._get(K.K_CHAIN_ID)
+        if raw is None:
+            raise StorageError(f"database at {self.path} has no chain id")
+        return raw
+
+
+def state_bounds(
+    namespace: bytes, prefix: bytes, start: bytes | None, stop: bytes | None
+) -> tuple[bytes, bytes | None, int]:
+    """LevelDB key range [lo, hi) of a state scan, and how many key bytes to strip."""
+    check_bytes("namespace", namespace, K.MAX_NAMESPACE)
+    check_bytes("prefix", prefix, K.MAX_STATE_KEY)
+    sp = K.state_prefix(namespace)
+    lo = sp + prefix
+    hi = K.prefix_upper_bound(lo)
+    if start is not None and sp + check_bytes("start", start, K.MAX_STATE_KEY) > lo:
+        lo = sp + start
+    if stop is not None:
+        bound = sp + check_bytes("stop", stop, K.MAX_STATE_KEY)
+        if hi is None or bound < hi:
+            hi = bound
+    return lo, hi, len(sp)
