@@ -1,0 +1,116 @@
+"""The machine a run was measured on, and the bound B the result is compared with.
+
+B = cores x single-core SM2 verify/s / validators on this machine: each validator verifies each
+transaction once and they share the cores. The verify rate is measured in the same run with
+``crypto.sm2`` (in a child process when another SM2 backend is asked for, since the backend is
+chosen from the environment at import).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BACKEND_ENV = "CHAINNODE_SM2_BACKEND"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def openssl_versions() -> dict[str, str]:
+    out = {"python_ssl": ssl.OPENSSL_VERSION}
+    try:
+        from cryptography.hazmat.backends.openssl.backend import backend
+
+        out["cryptography"] = backend.openssl_version_text()
+    except Exception:  # noqa: BLE001 - report what we can
+        pass
+    return out
+
+
+def load_average() -> tuple[float, float, float] | None:
+    try:
+        return os.getloadavg()
+    except OSError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "cores": cores(),
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "openssl": openssl_versions(),
+        "loadavg_at_start": load_average(),
+    }
+
+
+def sm2_verify_rate(seconds: float = 1.0) -> float:
+    """Single-core SM2 verifications per second through ``crypto.sm2`` in this process."""
+    from crypto.sm2 import PrivateKey
+
+    priv = PrivateKey.generate()
+    pub = priv.public_key()
+    msgs = [os.urandom(200) for _ in range(16)]
+    sigs = [priv.sign(m) for m in msgs]
+    if not all(pub.verify(m, s) for m, s in zip(msgs, sigs, strict=True)):
+        raise RuntimeError("SM2 self-check failed: a fresh signature does not verify")
+    done = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for m, s in zip(msgs, sigs, strict=True):
+            pub.verify(m, s)
+        done += len(msgs)
+        now = time.perf_counter()
+        if now >= deadline:
+            return done / (now - start)
+
+
+def sm2_verify_rate_with(backend: str | None, seconds: float = 1.0) -> float:
+    """The verify rate under ``CHAINNODE_SM2_BACKEND=backend`` (None: this process's default)."""
+    if backend is None:
+        return sm2_verify_rate(seconds)
+    env = dict(os.environ)
+    env[BACKEND_ENV] = backend
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    code = f"import json, bench.harness.machine as m; print(json.dumps(m.sm2_verify_rate({seconds!r})))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120 + 10 * seconds,
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def bound(n_cores: int, verify_per_s: float, validators: int) -> float:
+    if validators < 1:
+        raise ValueError("at least one validator")
+    return n_cores * verify_per_s / validators
