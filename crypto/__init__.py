@@ -1,1 +1,37 @@
-"""crypto."""
+"""crypto: SM2/SM3/SM4 (+ an ECDSA P-256 suite), keys and keystores, Merkle trees.
+
+Imports nothing else of ours. Submodules: `sm2`, `sm3`, `sm4`, `suite`, `merkle`,
+`keystore`, `batch`. Errors derive from `CryptoError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from crypto.errors import (
+    BackendUnavailable,
+    CryptoError,
+    DecryptError,
+    InvalidKey,
+    InvalidSignature,
+    KeystoreError,
+    WrongPassword,
+)
+
+__all__ = [
+    "BackendUnavailable",
+    "CryptoError",
+    "DecryptError",
+    "InvalidKey",
+    "InvalidSignature",
+    "KeystoreError",
+    "WrongPassword",
+    "verify_batch",
+]
+
+
+def verify_batch(items: Sequence[tuple[bytes, bytes, bytes]], suite: str = "sm") -> list[bool]:
+    """Verify (pub65, msg, sig64) items: inline when small, over the process pool when large."""
+    from crypto.batch import verify_batch as _vb
+
+    return _vb(items, suite)

@@ -1,0 +1,115 @@
+"""Merkle trees over SM3 (or an injected hash) with leaf/inner domain separation.
+
+leaf node  = H(0x00 || leaf)             inner node = H(0x01 || left || right)
+empty tree = H(0x02)                     (a distinct constant, never a node hash)
+
+Odd level: the last node has no partner and is promoted unchanged to the next level. We do
+not duplicate it (Bitcoin's rule), because duplication makes [a, b, c] and [a, b, c, c] share
+a root (CVE-2012-2459). Why no second preimage: the prefixes make a leaf hash and an inner
+hash different functions, so a leaf can never pass for an inner node (or vice versa) without
+an SM3 collision; and a proof fixes `leaf_count`, which fixes the tree shape, so the path of
+sibling positions is determined by (index, leaf_count) alone and cannot be rearranged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from crypto import sm3
+from crypto.errors import CryptoError
+
+HashFn = Callable[[bytes], bytes]
+LEAF = b"\x00"
+INNER = b"\x01"
+EMPTY = b"\x02"
+MAX_PROOF_DEPTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class MerkleProof:
+    """Inclusion proof: leaf position, tree size and the sibling hashes bottom-up."""
+
+    index: int
+    leaf_count: int
+    siblings: tuple[bytes, ...]
+
+    def to_list(self) -> list[object]:
+        return [self.index, self.leaf_count, list(self.siblings)]
+
+    @classmethod
+    def from_list(cls, data: Sequence[object]) -> MerkleProof:
+        """Inverse of `to_list`, validating types and bounds (input may be untrusted)."""
+        if not isinstance(data, list | tuple) or len(data) != 3:
+            raise CryptoError("Merkle proof must be [index, leaf_count, siblings]")
+        index, count, sibs = data
+        if type(index) is not int or type(count) is not int or not 0 <= index < count:
+            raise CryptoError("Merkle proof index/leaf_count invalid")
+        if not isinstance(sibs, list | tuple) or len(sibs) > MAX_PROOF_DEPTH:
+            raise CryptoError("Merkle proof siblings invalid")
+        if not all(isinstance(s, bytes) for s in sibs):
+            raise CryptoError("Merkle proof siblings must be bytes")
+        return cls(index, count, tuple(sibs))
+
+
+def _leaf(h: HashFn, leaf: bytes) -> bytes:
+    return h(LEAF + leaf)
+
+
+def _inner(h: HashFn, left: bytes, right: bytes) -> bytes:
+    return h(INNER + left + right)
+
+
+def _next_level(h: HashFn, level: list[bytes]) -> list[bytes]:
+    nxt = [_inner(h, level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    if len(level) % 2:
+        nxt.append(level[-1])
+    return nxt
+
+
+def merkle_root(leaves: Sequence[bytes], hash_fn: HashFn = sm3.digest) -> bytes:
+    """Root over `leaves` (raw bytes, hashed with the leaf prefix)."""
+    if not leaves:
+        return hash_fn(EMPTY)
+    level = [_leaf(hash_fn, leaf) for leaf in leaves]
+    while len(level) > 1:
+        level = _next_level(hash_fn, level)
+    return level[0]
+
+
+def merkle_proof(leaves: Sequence[bytes], index: int, hash_fn: HashFn = sm3.digest) -> MerkleProof:
+    if not 0 <= index < len(leaves):
+        raise CryptoError(f"leaf index {index} out of range for {len(leaves)} leaves")
+    level = [_leaf(hash_fn, leaf) for leaf in leaves]
+    siblings = []
+    pos = index
+    while len(level) > 1:
+        partner = pos ^ 1
+        if partner < len(level):
+            siblings.append(level[partner])
+        level = _next_level(hash_fn, level)
+        pos //= 2
+    return MerkleProof(index, len(leaves), tuple(siblings))
+
+
+def verify_proof(
+    root: bytes, leaf: bytes, proof: MerkleProof, hash_fn: HashFn = sm3.digest
+) -> bool:
+    """True iff `leaf` sits at `proof.index` of a `proof.leaf_count`-leaf tree with `root`."""
+    if not isinstance(proof, MerkleProof) or not 0 <= proof.index < proof.leaf_count:
+        return False
+    node = _leaf(hash_fn, leaf)
+    pos, width = proof.index, proof.leaf_count
+    sibs = iter(proof.siblings)
+    used = 0
+    while width > 1:
+        partner = pos ^ 1
+        if partner < width:
+            sib = next(sibs, None)
+            if sib is None:
+                return False
+            used += 1
+            node = _inner(hash_fn, sib, node) if pos & 1 else _inner(hash_fn, node, sib)
+        pos //= 2
+        width = (width + 1) // 2
+    return used == len(proof.siblings) and node == root

@@ -1,0 +1,63 @@
+"""SM3 (GB/T 32905) hashing, HMAC-SM3 and the GB/T 32918 KDF, all from `cryptography`."""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as _hmac
+
+from crypto.errors import CryptoError
+
+DIGEST_SIZE = 32
+BLOCK_SIZE = 64
+_SM3 = hashes.SM3()
+
+
+def digest(data: bytes) -> bytes:
+    """SM3 of `data` (32 bytes)."""
+    h = hashes.Hash(_SM3)
+    h.update(data)
+    return h.finalize()
+
+
+class SM3Hasher:
+    """Incremental SM3; `copy()` forks the state (e.g. a cached prefix such as Z)."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self, data: bytes = b"", _h: hashes.Hash | None = None) -> None:
+        self._h = _h if _h is not None else hashes.Hash(_SM3)
+        if data:
+            self._h.update(data)
+
+    def update(self, data: bytes) -> SM3Hasher:
+        self._h.update(data)
+        return self
+
+    def digest(self) -> bytes:
+        """The digest so far; the hasher stays usable (finalizes a copy)."""
+        return self._h.copy().finalize()
+
+    def hexdigest(self) -> str:
+        return self.digest().hex()
+
+    def copy(self) -> SM3Hasher:
+        return SM3Hasher(_h=self._h.copy())
+
+
+def hmac(key: bytes, data: bytes) -> bytes:
+    """HMAC-SM3 (RFC 2104 over SM3), 32 bytes."""
+    h = _hmac.HMAC(key, _SM3)
+    h.update(data)
+    return h.finalize()
+
+
+def kdf(z: bytes, length: int) -> bytes:
+    """GB/T 32918.4 KDF: SM3(Z || ct) for a 32-bit big-endian counter from 1, truncated."""
+    if length < 0 or length > (2**32 - 1) * DIGEST_SIZE:
+        raise CryptoError(f"kdf length out of range: {length}")
+    out = bytearray()
+    ct = 1
+    while len(out) < length:
+        out += digest(z + ct.to_bytes(4, "big"))
+        ct += 1
+    return bytes(out[:length])
