@@ -74,6 +74,15 @@ class Accounting:
         rec.accepted = accepted
         rec.reason = None if accepted else (reason or "rejected")
 
+    def unconfirmed(self, hashes: Iterable[bytes], reason: str) -> None:
+        """The node refused the batch for another tx of it: these may or may not be in its
+        mempool. Committed later, they count as committed; otherwise as rejected for
+        ``reason``."""
+        for h in hashes:
+            rec = self.txs[h]
+            if rec.accepted is None:
+                rec.reason = reason
+
     def failed(self, hashes: Iterable[bytes], reason: str) -> None:
         """The whole batch failed at transport level (no admission answer)."""
         for h in hashes:
@@ -111,34 +120,42 @@ class Accounting:
                 )
         return True
 
-    def pending(self) -> int:
-        """Sent and not rejected, not yet seen in a block."""
+    def _records(self, only: range | None) -> Iterable[tuple[bytes, TxRecord]]:
+        if only is None:
+            return self.txs.items()
+        return ((h, r) for h, r in self.txs.items() if r.index in only)
+
+    def pending(self, only: range | None = None) -> int:
+        """Sent, not known to be rejected, not yet seen in a block."""
         return sum(
             1
-            for r in self.txs.values()
-            if r.submitted_at is not None and r.committed_at is None and r.accepted is not False
+            for _, r in self._records(only)
+            if r.submitted_at is not None
+            and r.committed_at is None
+            and r.accepted is not False
+            and not (r.accepted is None and r.reason)
         )
 
-    def latencies(self) -> list[float]:
+    def latencies(self, only: range | None = None) -> list[float]:
         return [
             r.committed_at - r.submitted_at
-            for r in self.txs.values()
+            for _, r in self._records(only)
             if r.committed_at is not None and r.submitted_at is not None
         ]
 
-    def commit_blocks(self) -> list[tuple[float, int]]:
+    def commit_blocks(self, only: range | None = None) -> list[tuple[float, int]]:
         """(time first seen, txs of ours) per block, for the steady-window TPS."""
         ours: Counter[int] = Counter()
-        for r in self.txs.values():
+        for _, r in self._records(only):
             if r.height is not None and r.submitted_at is not None:
                 ours[r.height] += 1
         return [(self.block_seen[h], ours.get(h, 0)) for h in sorted(self.block_seen)]
 
-    def verdict(self) -> Verdict:
+    def verdict(self, only: range | None = None) -> Verdict:
         problems = list(self.problems)
         committed = rejected = lost = 0
         reasons: Counter[str] = Counter()
-        for h, r in self.txs.items():
+        for h, r in self._records(only):
             if r.submitted_at is None:
                 if r.committed_at is not None:
                     problems.append(f"tx {h.hex()} committed but never submitted")
@@ -147,7 +164,7 @@ class Accounting:
                 committed += 1
                 if r.accepted is False:
                     problems.append(f"tx {h.hex()} rejected ({r.reason}) but committed")
-            elif r.accepted is False:
+            elif r.accepted is False or r.reason:
                 rejected += 1
                 reasons[r.reason or "rejected"] += 1
             else:

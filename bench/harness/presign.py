@@ -4,7 +4,7 @@ A signed transaction depends on the workload call, the chain id, the suite, the 
 the nonce and the sender key, so all of those make the cache key: a file in ``.bench-cache/``
 is only reused for the very same transactions. Senders are a fixed set of keys derived from a
 seed (deterministic, so the cache stays valid across runs); tx ``i`` is signed by sender
-``i % senders`` with nonce ``nonce_base + i``.
+``i % senders`` with nonce ``nonce_base + i`` and calls workload call ``call_offset + i``.
 """
 
 from __future__ import annotations
@@ -32,18 +32,22 @@ class SignParams:
     workload: str
     phase: str  # "load" or "setup"
     count: int
-    chain_id: bytes
+    chain_id: str
     suite: str = "sm"
     block_limit: int = 1_000
     nonce_base: int = 0
+    call_offset: int = 0
     senders: int = 16
     gas_limit: int = 1_000_000
 
     def key(self) -> str:
         fields = asdict(self)
-        fields["chain_id"] = self.chain_id.hex()
         digest = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()[:16]
-        return f"{self.workload}-{self.phase}-{self.count}-{self.chain_id.hex()[:16]}-{digest}"
+        return f"{self.workload}-{self.phase}-{self.count}-{_safe(self.chain_id)}-{digest}"
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +77,8 @@ def sender_key(suite: str, i: int) -> bytes:
 
 def call_for(p: SignParams, i: int) -> workloads.Call:
     w = workloads.get(p.workload)
-    return w.setup_call(i) if p.phase == "setup" else w.call(i)
+    j = p.call_offset + i
+    return w.setup_call(j) if p.phase == "setup" else w.call(j)
 
 
 _KEYS: dict[tuple[str, int], bytes] = {}

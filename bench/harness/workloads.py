@@ -14,6 +14,8 @@ from hashlib import sha256
 from typing import Any
 
 EVENTS_PER_BATCH = 50
+TRACE_BATCHES = 100
+"""Batches the setup phase registers; events go round them, 50 in a row to each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +47,15 @@ def traceability_setup_call(b: int) -> Call:
 
 
 def traceability_call(i: int) -> Call:
-    return Call("traceability", "add_event", (batch_id(i // EVENTS_PER_BATCH), "ship", f"stop {i}"))
-
-
-def n_batches(n_trace_txs: int) -> int:
-    return (n_trace_txs + EVENTS_PER_BATCH - 1) // EVENTS_PER_BATCH
+    b = (i // EVENTS_PER_BATCH) % TRACE_BATCHES
+    return Call("traceability", "add_event", (batch_id(b), "ship", f"stop {i}"))
 
 
 @dataclass(frozen=True, slots=True)
 class Workload:
     name: str
     call: Callable[[int], Call]
-    setup_count: Callable[[int], int]
+    setup_count: int
     setup_call: Callable[[int], Call]
 
 
@@ -69,19 +68,17 @@ def _mix_call(i: int) -> Call:
     return traceability_call(j)
 
 
-def _no_setup(n: int) -> int:
-    return 0
-
-
 def _none(i: int) -> Call:
     raise IndexError("this workload has no setup phase")
 
 
 WORKLOADS: dict[str, Workload] = {
-    "records": Workload("records", records_call, _no_setup, _none),
-    "evidence": Workload("evidence", evidence_call, _no_setup, _none),
-    "traceability": Workload("traceability", traceability_call, n_batches, traceability_setup_call),
-    "mix": Workload("mix", _mix_call, lambda n: n_batches(n // 3 + 1), traceability_setup_call),
+    "records": Workload("records", records_call, 0, _none),
+    "evidence": Workload("evidence", evidence_call, 0, _none),
+    "traceability": Workload(
+        "traceability", traceability_call, TRACE_BATCHES, traceability_setup_call
+    ),
+    "mix": Workload("mix", _mix_call, TRACE_BATCHES, traceability_setup_call),
 }
 
 

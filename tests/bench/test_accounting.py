@@ -82,3 +82,21 @@ def test_cross_check_across_nodes() -> None:
     twice = [(1, b"B1", [h(1)]), (2, b"B2", [h(1)])]
     problems = cross_check([twice], [h(1)])
     assert problems == [f"node 0 holds tx {h(1).hex()} 2 times"]
+
+
+def test_unconfirmed_batch_members_settle_by_what_commits() -> None:
+    acc = Accounting()
+    acc.expect([h(i) for i in range(4)])
+    acc.submitted([h(0), h(1), h(2)], at=0.0, node=0)
+    acc.admitted(h(1), False, "DUPLICATE")
+    acc.unconfirmed([h(0), h(1), h(2)], "batch refused: DUPLICATE")
+    assert acc.pending() == 0
+    acc.block(1, b"B1", [h(0)], 1.0)
+    v = acc.verdict()
+    assert (v.committed, v.rejected, v.lost) == (1, 2, 0)
+    assert v.rejected_reasons == {"DUPLICATE": 1, "batch refused: DUPLICATE": 1}
+    assert v.ok
+    # Subsets by index.
+    assert acc.verdict(only=range(0, 1)).committed == 1
+    assert acc.verdict(only=range(1, 4)).committed == 0
+    assert acc.latencies(only=range(2, 4)) == []

@@ -1,0 +1,243 @@
+"""The timed phase: submit pre-signed batches on schedule and follow every tx to its block.
+
+One asyncio process drives all nodes through the SDK's ``AsyncClient``: msgpack batch bodies are
+packed before the clock starts, batches leave at their due time (open loop) with a bounded
+number in flight per node, and a tracker polls the nodes' heights in turn and books each new
+block once, at the time its height was first seen on any node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from bench.harness import schedule
+from bench.harness.accounting import Accounting
+from bench.harness.presign import SignedTxs
+
+MSGPACK = "application/msgpack"
+SUBMIT_PATH = "/v1/transactions"
+
+
+@dataclass(slots=True)
+class PhaseResult:
+    first: int
+    count: int
+    offered_rate: float | None
+    started: float  # monotonic
+    submit_end: float = 0.0
+    end: float = 0.0
+    batches: int = 0
+    max_lag_s: float = 0.0
+    unsent: int = 0
+    submit_times: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def indices(self) -> range:
+        """All txs of the phase (sent or not: unsent ones are ignored by the accounting)."""
+        return range(self.first, self.first + self.count + self.unsent)
+
+
+def _field_index(field_name: str | None) -> int | None:
+    """``"[12]"`` -> 12 (the API names the first refused tx of a batch this way)."""
+    if field_name and field_name.startswith("[") and field_name.endswith("]"):
+        inner = field_name[1:-1]
+        if inner.isdigit():
+            return int(inner)
+    return None
+
+
+class Driver:
+    """Clients for every node, one accounting, and the block tracker running beside."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        accounting: Accounting,
+        in_flight_per_node: int = 4,
+        poll_s: float = 0.02,
+        request_timeout: float = 60.0,
+    ) -> None:
+        from chainnode.client import AsyncClient
+
+        if not urls:
+            raise ValueError("no node URLs")
+        self.urls = list(urls)
+        self.acc = accounting
+        self.clients = [
+            AsyncClient(u, timeout=request_timeout, connections=in_flight_per_node + 2)
+            for u in self.urls
+        ]
+        self.poll_s = poll_s
+        self._slots = [asyncio.Semaphore(in_flight_per_node) for _ in self.urls]
+        self._tracker: asyncio.Task[None] | None = None
+        self.booked = -1
+        self.heights = [-1] * len(self.urls)
+        self.mempools = [0] * len(self.urls)
+        self.tracker_errors = 0
+        self.new_block = asyncio.Event()
+
+    async def __aenter__(self) -> Driver:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._tracker is not None:
+            self._tracker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tracker
+            self._tracker = None
+        for c in self.clients:
+            await c.close()
+
+    # -- tracking -----------------------------------------------------------------------
+
+    async def start_tracking(self) -> None:
+        """Book from the current head on (blocks before it are not ours)."""
+        statuses = await asyncio.gather(*(c.status() for c in self.clients))
+        self.heights = [int(s["height"]) for s in statuses]
+        self.booked = max(self.heights)
+        self._tracker = asyncio.create_task(self._track())
+
+    async def _track(self) -> None:
+        n = len(self.clients)
+        turn = 0
+        while True:
+            i = turn % n
+            turn += 1
+            try:
+                st = await self.clients[i].status()
+                seen = time.monotonic()
+                height = int(st["height"])
+                self.heights[i] = height
+                self.mempools[i] = int(st.get("mempool", 0))
+                if height > self.booked:
+                    await self._book(i, self.booked + 1, height, seen)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a node busy or restarting: try the next
+                self.tracker_errors += 1
+            await asyncio.sleep(self.poll_s / n)
+
+    async def _book(self, node: int, lo: int, hi: int, seen: float) -> None:
+        blocks = await asyncio.gather(*(self.fetch_block(node, h) for h in range(lo, hi + 1)))
+        for height, block_hash, txs in blocks:
+            self.acc.block(height, block_hash, txs, seen)
+            self.booked = max(self.booked, height)
+        self.new_block.set()
+
+    async def fetch_block(self, node: int, height: int) -> tuple[int, bytes, list[bytes]]:
+        """(height, block hash, tx hashes) of one committed block."""
+        doc: dict[str, Any] = await self.clients[node].request(
+            "GET", f"/v1/blocks/{height}?txs=false"
+        )
+        block = doc["block"]
+        hashes = [bytes.fromhex(h) for h in block["tx_hashes"]]
+        return int(block["header"]["height"]), bytes.fromhex(block["hash"]), hashes
+
+    async def chain(self, node: int, lo: int, hi: int) -> list[tuple[int, bytes, list[bytes]]]:
+        """Blocks ``lo..hi`` of one node, a few requests at a time."""
+        out: list[tuple[int, bytes, list[bytes]]] = []
+        step = 16
+        for s in range(lo, hi + 1, step):
+            out += await asyncio.gather(
+                *(self.fetch_block(node, h) for h in range(s, min(s + step, hi + 1)))
+            )
+        return out
+
+    # -- submitting ---------------------------------------------------------------------
+
+    async def _send(
+        self,
+        b: schedule.Batch,
+        body: bytes,
+        hashes: list[bytes],
+        res: PhaseResult,
+        stop_at: float | None,
+    ) -> None:
+        async with self._slots[b.node]:
+            now = time.monotonic()
+            if stop_at is not None and now >= stop_at:
+                res.unsent += len(hashes)
+                return
+            res.max_lag_s = max(res.max_lag_s, now - (res.started + b.due))
+            self.acc.submitted(hashes, now, b.node)
+            res.submit_times.extend([now] * len(hashes))
+            try:
+                await self.clients[b.node].request("POST", SUBMIT_PATH, body, MSGPACK)
+            except Exception as e:  # noqa: BLE001 - every failure is booked with its reason
+                self._refused(e, hashes, res)
+                return
+            for h in hashes:
+                self.acc.admitted(h, True)
+
+    def _refused(self, e: Exception, hashes: list[bytes], res: PhaseResult) -> None:
+        code = str(getattr(e, "code", type(e).__name__))
+        status = int(getattr(e, "status", 0))
+        res.errors[code] = res.errors.get(code, 0) + 1
+        if status == 0:  # never reached the node, or no answer in time
+            self.acc.failed(hashes, f"transport: {code}")
+            return
+        i = _field_index(getattr(e, "field", None))
+        if i is not None and i < len(hashes):
+            self.acc.admitted(hashes[i], False, code)
+            self.acc.unconfirmed(hashes, f"batch refused ({code})")
+        else:
+            for h in hashes:
+                self.acc.admitted(h, False, code)
+
+    async def run_phase(
+        self,
+        txs: SignedTxs,
+        first_index: int,
+        rate: float | None,
+        batch_size: int | None = None,
+        duration: float | None = None,
+        drain_timeout: float = 60.0,
+    ) -> PhaseResult:
+        """Submit ``txs`` (indices ``first_index..``) and wait for their commits or rejections."""
+        plan = schedule.plan(len(txs), len(self.clients), rate, batch_size, first=first_index)
+        if duration is not None:
+            kept = [b for b in plan if b.due < duration]
+            unsent = sum(b.size for b in plan[len(kept) :])
+            plan = kept
+        else:
+            unsent = 0
+        bodies = [
+            msgpack.packb(txs.raws[b.start - first_index : b.end - first_index], use_bin_type=True)
+            for b in plan
+        ]
+        res = PhaseResult(first_index, len(txs), rate, time.monotonic(), unsent=unsent)
+        res.started = time.monotonic()
+        stop_at = None if duration is None else res.started + duration
+        tasks = []
+        for b, body in zip(plan, bodies, strict=True):
+            delay = res.started + b.due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            hashes = txs.hashes[b.start - first_index : b.end - first_index]
+            tasks.append(asyncio.create_task(self._send(b, body, hashes, res, stop_at)))
+        await asyncio.gather(*tasks)
+        res.count = len(txs) - res.unsent
+        res.batches = len(plan)
+        res.submit_end = time.monotonic()
+        await self.drain(res.indices, drain_timeout)
+        res.end = time.monotonic()
+        return res
+
+    async def drain(self, indices: range, timeout: float) -> None:
+        """Wait until no tx of ``indices`` is pending, or the deadline."""
+        deadline = time.monotonic() + timeout
+        while self.acc.pending(indices) > 0 and time.monotonic() < deadline:
+            self.new_block.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.new_block.wait(), timeout=0.5)

@@ -1,0 +1,420 @@
+"""Throughput and latency of a real network: ``python -m bench.run``.
+
+    python -m bench.run --validators 4 --workload evidence --txs 20000 [--rate R] [--duration S]
+                        [--nodes URL,...] [--json FILE] [--png FILE] [--sweep] [--backend gmssl]
+
+Starts a local network through the CLI (or targets ``--nodes``), signs the transactions before
+the clock starts (all cores, cached in ``.bench-cache/``), submits them in msgpack batches at a
+fixed open-loop rate (or as fast as the nodes take them) spread over all nodes, and follows each
+to the block that commits it. Reports committed TPS over the steady window, latency p50/p95/p99
+from submit to commit, rejections with their reasons, CPU per process, and the bound
+B = cores x single-core SM2 verify/s / validators measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.harness import machine, presign, procstat, report, schedule, workloads
+from bench.harness.accounting import Accounting, cross_check
+from bench.harness.cluster import REPO_ROOT, LocalNetwork
+from bench.harness.load import Driver, PhaseResult
+from bench.harness.stats import LatencySummary, steady_tps
+
+DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "run.json"
+DEFAULT_CACHE = REPO_ROOT / ".bench-cache"
+P99_LIMIT_S = 3.0
+NOTE = (
+    "2-core machine shared with other workers while measured: absolute numbers are noisy; "
+    "compare ratios measured in the same run"
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    p.add_argument("--validators", type=int, default=4)
+    p.add_argument("--workload", choices=sorted(workloads.WORKLOADS), default="evidence")
+    p.add_argument("--txs", type=int, default=None, help="transactions to send (default 20000)")
+    p.add_argument(
+        "--rate", type=float, default=None, help="offered tx/s (open loop); default: max"
+    )
+    p.add_argument("--duration", type=float, default=None, help="stop submitting after S seconds")
+    p.add_argument("--nodes", default=None, help="comma-separated URLs of running nodes")
+    p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="result document")
+    p.add_argument("--png", type=Path, default=None, help="PNG report (throughput, latency)")
+    p.add_argument("--sweep", action="store_true", help="find the peak rate, measure at 70%%")
+    p.add_argument("--sweep-step-s", type=float, default=10.0, help="seconds per sweep step")
+    p.add_argument("--sweep-start", type=float, default=None, help="first offered rate")
+    p.add_argument("--sweep-factor", type=float, default=1.4)
+    p.add_argument("--backend", default=None, help="CHAINNODE_SM2_BACKEND of the node processes")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--in-flight", type=int, default=4, help="requests in flight per node")
+    p.add_argument("--senders", type=int, default=16, help="distinct sender keys")
+    p.add_argument("--drain-timeout", type=float, default=60.0)
+    p.add_argument("--node-env", action="append", default=[], help="KEY=VALUE for the nodes")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--processes", type=int, default=None, help="signing processes (all cores)")
+    p.add_argument("--keep", action="store_true", help="keep the network directory")
+    p.add_argument("--workdir", type=Path, default=None, help="network directory (default temp)")
+    p.add_argument("--verify-seconds", type=float, default=1.0)
+    p.add_argument("--check", action="store_true", help="cross-check every node's chain at the end")
+    p.add_argument("--label", default=None, help="name of the row in the table")
+    a = p.parse_args(argv)
+    if a.txs is None:
+        a.txs = int(a.rate * a.duration) if a.rate and a.duration else 20_000
+    if a.txs < 1 or a.validators < 1:
+        p.error("--txs and --validators must be positive")
+    for kv in a.node_env:
+        if "=" not in kv:
+            p.error(f"--node-env {kv!r}: expected KEY=VALUE")
+    return a
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    first: int
+    txs: presign.SignedTxs
+
+
+@dataclass(slots=True)
+class Target:
+    urls: list[str]
+    chain_id: str
+    window: int
+    nonce_base: int
+    pids: list[int]
+    height: int
+
+
+def phase_metrics(acc: Accounting, res: PhaseResult) -> dict[str, Any]:
+    idx = res.indices
+    lat = LatencySummary.of(acc.latencies(idx))
+    window = steady_tps(acc.commit_blocks(idx))
+    v = acc.verdict(idx)
+    elapsed = max(res.submit_end - res.started, 1e-9)
+    return {
+        "offered_tps": res.offered_rate if res.offered_rate else res.count / elapsed,
+        "tps": window.tps,
+        "steady_window_s": window.end - window.start,
+        "latency_p50_s": lat.p50,
+        "latency_p95_s": lat.p95,
+        "latency_p99_s": lat.p99,
+        "latency_mean_s": lat.mean,
+        "latency_max_s": lat.max,
+        "submitted": v.submitted,
+        "committed": v.committed,
+        "rejected": v.rejected,
+        "rejected_reasons": v.rejected_reasons,
+        "lost": v.lost,
+        "unsent": res.unsent,
+        "problems": v.problems[:20],
+        "problem_count": len(v.problems),
+        "submit_s": elapsed,
+        "total_s": res.end - res.started,
+        "max_submit_lag_s": res.max_lag_s,
+        "http_errors": res.errors,
+    }
+
+
+class Run:
+    """One invocation: the target, the signer and the driver, with the phases in order."""
+
+    def __init__(self, args: argparse.Namespace, target: Target, verify_rate: float) -> None:
+        self.args = args
+        self.target = target
+        self.acc = Accounting()
+        self.next_index = 0
+        self.verify_rate = verify_rate
+        self.cache = None if args.no_cache else args.cache_dir
+
+    def sign(self, phase: str, count: int, block_base: int) -> Signed:
+        # Round the base down so that nearby heights share a cache entry; the limit stays
+        # within the node's window (at most height + window).
+        base = (block_base // 100) * 100
+        p = presign.SignParams(
+            workload=self.args.workload,
+            phase=phase,
+            count=count,
+            chain_id=self.target.chain_id,
+            block_limit=base + self.target.window,
+            nonce_base=self.target.nonce_base + self.next_index,
+            call_offset=self.next_index if phase == "load" else 0,
+            senders=self.args.senders,
+        )
+        txs, cached = presign.presign(p, self.cache, self.args.processes)
+        if cached:
+            print(f"using {count} cached {phase} txs ({p.key()})", file=sys.stderr)
+        self.acc.expect(txs.hashes, self.next_index)
+        signed = Signed(self.next_index, txs)
+        self.next_index += len(txs)
+        return signed
+
+    async def phase(
+        self, driver: Driver, s: Signed, rate: float | None, duration: float | None
+    ) -> PhaseResult:
+        return await driver.run_phase(
+            s.txs, s.first, rate, self.args.batch_size, duration, self.args.drain_timeout
+        )
+
+    async def setup(self, driver: Driver, s: Signed | None) -> dict[str, Any] | None:
+        if s is None:
+            return None
+        res = await self.phase(driver, s, None, None)
+        m = phase_metrics(self.acc, res)
+        if m["committed"] != len(s.txs):
+            raise SystemExit(f"setup phase: {m['committed']}/{len(s.txs)} committed: {m}")
+        return m
+
+    def cpu_sample(self) -> tuple[float, dict[int, float], float]:
+        pids = self.target.pids
+        nodes = procstat.tree_cpu_seconds(pids) if pids and procstat.available() else {}
+        return time.monotonic(), nodes, time.process_time()
+
+    def cpu_report(
+        self,
+        before: tuple[float, dict[int, float], float],
+        after: tuple[float, dict[int, float], float],
+    ) -> dict[str, Any]:
+        wall = max(after[0] - before[0], 1e-9)
+        out: dict[str, Any] = {}
+        for i, pid in enumerate(self.target.pids):
+            if pid in before[1] and pid in after[1]:
+                cpu = after[1][pid] - before[1][pid]
+                out[f"node{i}"] = {"cpu_s": cpu, "cores": cpu / wall}
+        bench_cpu = after[2] - before[2]
+        out["bench"] = {"cpu_s": bench_cpu, "cores": bench_cpu / wall}
+        out["wall_s"] = wall
+        return out
+
+    async def measured(
+        self,
+        driver: Driver,
+        rate: float | None,
+        txs: Signed,
+        duration: float | None,
+    ) -> tuple[dict[str, Any], PhaseResult]:
+        before = self.cpu_sample()
+        res = await self.phase(driver, txs, rate, duration)
+        after = self.cpu_sample()
+        m = phase_metrics(self.acc, res)
+        m["cpu_per_process"] = self.cpu_report(before, after)
+        return m, res
+
+    async def sweep(self, driver: Driver, bound: float) -> tuple[list[dict[str, Any]], float]:
+        a = self.args
+        start = a.sweep_start or max(50.0, round(0.25 * bound, -1))
+        steps: list[dict[str, Any]] = []
+        for rate in schedule.sweep_rates(start, a.sweep_factor, max(start, 6 * bound)):
+            await self.quiesce(driver)
+            n = max(1, int(rate * a.sweep_step_s))
+            txs = self.sign("load", n, max(driver.heights))
+            res = await self.phase(driver, txs, rate, None)
+            m = phase_metrics(self.acc, res)
+            steps.append(m)
+            print(
+                f"sweep: offered {rate:,.0f}/s -> committed {report.fmt(m['tps'])}/s, "
+                f"p99 {report.fmt(m['latency_p99_s'])} s, rejected {m['rejected']}",
+                file=sys.stderr,
+            )
+            over = (
+                not m["latency_p99_s"] <= P99_LIMIT_S or m["rejected"] > 0.01 * n or m["lost"] > 0
+            )
+            if over:
+                break
+        tps = [s["tps"] for s in steps if not math.isnan(s["tps"])]
+        return steps, max(tps) if tps else start
+
+    async def quiesce(self, driver: Driver, timeout: float = 60.0) -> None:
+        """Until the nodes' mempools are empty (a sweep step starts from an idle network)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            statuses = await asyncio.gather(
+                *(c.status() for c in driver.clients), return_exceptions=True
+            )
+            if all(isinstance(s, dict) and int(s.get("mempool", 0)) == 0 for s in statuses):
+                return
+            await asyncio.sleep(0.2)
+
+
+async def drive(
+    run: Run,
+    bound: float,
+    setup_txs: Signed | None,
+    load_txs: Signed | None,
+) -> dict[str, Any]:
+    a = run.args
+    async with Driver(run.target.urls, run.acc, in_flight_per_node=a.in_flight) as driver:
+        await driver.start_tracking()
+        setup = await run.setup(driver, setup_txs)
+        sweep: list[dict[str, Any]] = []
+        rate = a.rate
+        if a.sweep:
+            sweep, peak = await run.sweep(driver, bound)
+            rate = 0.7 * peak
+            await run.quiesce(driver)
+            load_txs = run.sign(
+                "load", max(1, int(rate * (a.duration or 30.0))), max(driver.heights)
+            )
+        assert load_txs is not None
+        m, res = await run.measured(driver, rate, load_txs, a.duration)
+        m["setup"] = setup
+        if a.sweep:
+            m["sweep"] = sweep
+            m["peak_tps"] = peak
+        m["tracker_errors"] = driver.tracker_errors
+        if a.check:
+            chains = []
+            top = max(driver.heights)
+            for i in range(len(driver.clients)):
+                chains.append(await driver.chain(i, 1, top))
+            problems = cross_check(chains, run.acc.txs.keys())
+            m["cross_check"] = {"heights": top, "problems": problems[:20]}
+        m["_series"] = {
+            "origin": res.started,
+            "submits": res.submit_times,
+            "commits": [
+                r.committed_at
+                for r in run.acc.txs.values()
+                if r.committed_at is not None and r.index in res.indices
+            ],
+            "latencies": run.acc.latencies(res.indices),
+        }
+        return m
+
+
+def open_target(args: argparse.Namespace) -> tuple[Target, LocalNetwork | None]:
+    if args.nodes:
+        from chainnode.client import Client
+
+        urls = [u.strip() for u in args.nodes.split(",") if u.strip()]
+        with Client(urls[0]) as c:
+            st = c.status()
+        # Fresh nonces on a chain that may have seen our cached txs before.
+        return Target(
+            urls, str(st["chain_id"]), 1000, time.time_ns() // 1000, [], int(st["height"])
+        ), None
+    env = dict(kv.split("=", 1) for kv in args.node_env)
+    if args.backend:
+        env[machine.BACKEND_ENV] = args.backend
+    net = LocalNetwork(args.validators, args.workdir, env, keep=args.keep)
+    net.init()
+    g = net.genesis()
+    return Target(
+        net.urls, str(g.get("chain_id", net.chain_id)), net.block_limit_window(), 0, [], 0
+    ), net
+
+
+def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
+    p = doc["parameters"]
+    return {
+        "run": p.get("label")
+        or f"{p['validators']} val {p['workload']} {p['backend'] or 'default'}",
+        "offered/s": doc["offered_tps"],
+        "tps": doc["tps"],
+        "bound B": doc["bound"],
+        "tps/B": doc["tps_over_bound"],
+        "p50 s": doc["latency_p50_s"],
+        "p95 s": doc["latency_p95_s"],
+        "p99 s": doc["latency_p99_s"],
+        "committed": doc["committed"],
+        "rejected": doc["rejected"],
+        "lost": doc["lost"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    info = machine.machine_info()
+    print(f"measuring single-core SM2 verify/s ({args.verify_seconds:g} s)...", file=sys.stderr)
+    verify = machine.sm2_verify_rate(args.verify_seconds)
+    backend_verify = None
+    if args.backend:
+        backend_verify = machine.sm2_verify_rate_with(args.backend, max(2.0, args.verify_seconds))
+    validators = args.validators
+    target, net = open_target(args)
+    if args.nodes:
+        validators = len(target.urls)
+    bound = machine.bound(info["cores"], verify, validators)
+    try:
+        run = Run(args, target, verify)
+        w = workloads.get(args.workload)
+        n_setup = w.setup_count
+        # Signed before the network starts: once it runs, the cores are the nodes'.
+        setup_txs = run.sign("setup", n_setup, target.height) if n_setup else None
+        load_txs = None if args.sweep else run.sign("load", args.txs, target.height)
+        if net is not None:
+            net.start()
+            net.wait_ready()
+            target.pids = net.pids
+        started = time.time()
+        result = asyncio.run(drive(run, bound, setup_txs, load_txs))
+        if net is not None:
+            net.check_alive()
+    finally:
+        if net is not None:
+            net.cleanup()
+    series = result.pop("_series")
+    doc: dict[str, Any] = {
+        "bench": "run",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "note": NOTE,
+        "machine": info | {"loadavg_at_end": machine.load_average()},
+        "parameters": {
+            "validators": validators,
+            "workload": args.workload,
+            "txs": args.txs,
+            "rate": args.rate,
+            "duration": args.duration,
+            "nodes": target.urls if args.nodes else None,
+            "backend": args.backend,
+            "batch_size": args.batch_size or schedule.default_batch_size(result["offered_tps"]),
+            "in_flight_per_node": args.in_flight,
+            "senders": args.senders,
+            "sweep": args.sweep,
+            "node_env": args.node_env,
+            "label": args.label,
+        },
+        "sm2_verify_per_s_single_core": verify,
+        "sm2_verify_per_s_backend": backend_verify,
+        "bound": bound,
+        "tps_over_bound": result["tps"] / bound if bound else math.nan,
+    } | result
+    row = summary_row(doc)
+    print(report.table([row]))
+    if doc["rejected_reasons"]:
+        print("rejected:", doc["rejected_reasons"])
+    if doc["problem_count"]:
+        print(f"ACCOUNTING PROBLEMS ({doc['problem_count']}):", *doc["problems"], sep="\n  ")
+    report.write_json(args.json, doc)
+    print(f"wrote {args.json}", file=sys.stderr)
+    if args.png:
+        report.write_png(
+            args.png,
+            f"{row['run']}: {report.fmt(doc['tps'])} tx/s, p99 {report.fmt(doc['latency_p99_s'])} s",
+            series["submits"],
+            series["commits"],
+            series["latencies"],
+            series["origin"],
+            sweep=doc.get("sweep") or (),
+            bound=bound,
+        )
+        print(f"wrote {args.png}", file=sys.stderr)
+    ok = doc["problem_count"] == 0 and doc["lost"] == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
+    sys.exit(130)
