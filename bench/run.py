@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import signal
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import machine, presign, procstat, report, schedule, workloads
-from bench.harness.accounting import Accounting, cross_check
+from bench.harness.accounting import Accounting, cross_check, dump
 from bench.harness.cluster import REPO_ROOT, LocalNetwork
 from bench.harness.load import Driver, PhaseResult
 from bench.harness.stats import LatencySummary, steady_tps
@@ -69,6 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--verify-seconds", type=float, default=1.0)
     p.add_argument("--check", action="store_true", help="cross-check every node's chain at the end")
     p.add_argument("--label", default=None, help="name of the row in the table")
+    p.add_argument("--dump-txs", type=Path, default=None, help="JSON lines: each tx's fate")
     a = p.parse_args(argv)
     if a.txs is None:
         a.txs = int(a.rate * a.duration) if a.rate and a.duration else 20_000
@@ -279,6 +281,11 @@ async def drive(
                 chains.append(await driver.chain(i, 1, top))
             problems = cross_check(chains, run.acc.txs.keys())
             m["cross_check"] = {"heights": top, "problems": problems[:20]}
+        if a.dump_txs:
+            a.dump_txs.parent.mkdir(parents=True, exist_ok=True)
+            with a.dump_txs.open("w") as f:
+                for line in dump(run.acc):
+                    f.write(json.dumps(line) + "\n")
         m["_series"] = {
             "origin": res.started,
             "submits": res.submit_times,

@@ -190,3 +190,28 @@ def cross_check(
             seen.update(h for h in txs if h in mine)
         problems += [f"node {n} holds tx {h.hex()} {c} times" for h, c in seen.items() if c > 1]
     return problems
+
+
+def dump(acc: Accounting) -> list[dict[str, object]]:
+    """One line per tx: what became of it (for offline checks against the nodes)."""
+    out: list[dict[str, object]] = []
+    for h, r in acc.txs.items():
+        if r.submitted_at is None:
+            status = "unsent"
+        elif r.committed_at is not None:
+            status = "committed"
+        elif r.accepted is False or r.reason:
+            status = "rejected"
+        else:
+            status = "lost"
+        out.append(
+            {
+                "hash": h.hex(),
+                "index": r.index,
+                "status": status,
+                "reason": r.reason if status == "rejected" else None,
+                "height": r.height,
+                "node": r.node,
+            }
+        )
+    return out

@@ -56,6 +56,15 @@ def load_average() -> tuple[float, float, float] | None:
         return None
 
 
+def sm2_backend() -> str | None:
+    try:
+        from crypto.sm2 import backend_name
+
+        return str(backend_name())
+    except Exception:  # noqa: BLE001 - report what we can
+        return None
+
+
 def machine_info() -> dict[str, Any]:
     return {
         "cores": cores(),
@@ -64,6 +73,7 @@ def machine_info() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "openssl": openssl_versions(),
+        "sm2_backend_default": sm2_backend(),
         "loadavg_at_start": load_average(),
     }
 

@@ -100,3 +100,22 @@ def test_unconfirmed_batch_members_settle_by_what_commits() -> None:
     assert acc.verdict(only=range(0, 1)).committed == 1
     assert acc.verdict(only=range(1, 4)).committed == 0
     assert acc.latencies(only=range(2, 4)) == []
+
+
+def test_dump_tells_each_fate() -> None:
+    from bench.harness.accounting import dump
+
+    acc = Accounting()
+    acc.expect([h(i) for i in range(4)])
+    acc.submitted([h(0), h(1), h(2)], 0.0, 1)
+    acc.admitted(h(0), True)
+    acc.admitted(h(1), False, "EXPIRED")
+    acc.admitted(h(2), True)
+    acc.block(3, b"B3", [h(0)], 1.0)
+    fates = {d["index"]: (d["status"], d["reason"], d["height"]) for d in dump(acc)}
+    assert fates == {
+        0: ("committed", None, 3),
+        1: ("rejected", "EXPIRED", None),
+        2: ("lost", None, None),
+        3: ("unsent", None, None),
+    }

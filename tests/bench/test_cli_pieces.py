@@ -1,0 +1,51 @@
+"""Argument handling of ``bench.run`` and the cluster helpers that need no node."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from bench.harness import cluster, machine
+from bench.run import parse_args
+
+
+def test_defaults_and_derived_tx_count() -> None:
+    a = parse_args([])
+    assert (a.validators, a.workload, a.txs, a.rate, a.sweep) == (
+        4,
+        "evidence",
+        20_000,
+        None,
+        False,
+    )
+    a = parse_args(["--rate", "250", "--duration", "4", "--workload", "mix"])
+    assert a.txs == 1000 and a.workload == "mix"
+    with pytest.raises(SystemExit):
+        parse_args(["--workload", "nope"])
+    with pytest.raises(SystemExit):
+        parse_args(["--node-env", "NOEQUALS"])
+
+
+def test_free_port_base_skips_taken_ports() -> None:
+    base = cluster.free_port_base(4)
+    assert all(cluster._port_free(base + i) for i in range(4))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", base))
+        s.listen()
+        assert not cluster._port_free(base)
+
+
+def test_bound_is_cores_times_rate_over_validators() -> None:
+    assert machine.bound(2, 4000.0, 4) == 2000.0
+    assert machine.bound(2, 4000.0, 1) == 8000.0
+    with pytest.raises(ValueError):
+        machine.bound(2, 4000.0, 0)
+    info = machine.machine_info()
+    assert info["cores"] >= 1 and info["python"].count(".") == 2
+    assert "python_ssl" in info["openssl"]
+
+
+def test_sm2_verify_rate_is_measured_with_the_real_backend() -> None:
+    rate = machine.sm2_verify_rate(0.2)
+    assert 50 < rate < 1_000_000
