@@ -65,7 +65,18 @@ def set_backend(name: str | None) -> None:
 
 def backend_name(name: str | None = None) -> str:
     """Resolve a backend choice to `openssl` or `gmssl`, checking that it is usable."""
-    choice = name or _configured or os.environ.get(ENV_BACKEND) or "auto"
+    explicit = name or _configured
+    key = (explicit, None if explicit else os.environ.get(ENV_BACKEND))
+    hit = _resolved.get(key)
+    if hit is None:
+        hit = _resolved[key] = _resolve(key[0] or key[1] or "auto")
+    return hit
+
+
+_resolved: dict[tuple[str | None, str | None], str] = {}
+
+
+def _resolve(choice: str) -> str:
     choice = choice.strip().lower()
     if choice == "auto":
         return _auto_backend()
