@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections import deque
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -144,11 +146,15 @@ class Store(Reader):
         return n
 
     # -- writing ----------------------------------------------------------------------------
-    def commit(self, batch: CommitBatch) -> None:
+    def commit(self, batch: CommitBatch, *, check_duplicates: bool = False) -> None:
         """Write the block, its txs, receipts, state writes, metadata and the new head in ONE
         synced LevelDB write batch: after a crash either all of it is there or none of it.
 
-        Everything is validated first; on InvalidInput nothing is written.
+        Everything is validated first; on InvalidInput nothing is written. A tx hash
+        repeated inside the batch or a block hash already stored is always rejected; a tx hash
+        already stored by an earlier block is only looked up with ``check_duplicates=True``
+        (one point read per tx): the ledger already rejects such blocks using ``has_tx`` and
+        the commit path should not pay for that twice.
         """
         if not isinstance(batch, CommitBatch):
             raise InvalidInput(f"commit takes a CommitBatch, got {type(batch).__name__}")
@@ -156,8 +162,8 @@ class Store(Reader):
             db = self._handle()
             wb = db.write_batch(sync=True)
             try:
-                self._fill(db, wb, batch)
-            except (TypeError, ValueError, AttributeError) as exc:
+                self._fill(db, wb, batch, check_duplicates)
+            except (TypeError, ValueError, AttributeError, LookupError) as exc:
                 wb.clear()
                 if isinstance(exc, InvalidInput):
                     raise
@@ -170,70 +176,74 @@ class Store(Reader):
                 raise_translated(self.path, exc)
             self._head = (batch.height, batch.block_hash)
 
-    def _fill(self, db: Any, wb: Any, batch: CommitBatch) -> None:
-        """Validate ``batch`` and stage its entries in ``wb`` (in memory; nothing is written)."""
+    def _fill(self, db: Any, wb: Any, batch: CommitBatch, check_duplicates: bool) -> None:
+        """Validate ``batch`` and stage its entries in ``wb`` (in memory; nothing is written).
+
+        Hot path: one comprehension builds each column of keys or values, C-level ``max(map
+        (len, ...))`` checks its sizes and ``map(put, ...)`` stages it; plyvel's ``put`` itself
+        rejects non-bytes. Any TypeError/ValueError/LookupError becomes InvalidInput upstream.
+        """
         height = check_height(batch.height)
         expected = 0 if self._head is None else self._head[0] + 1
         if height != expected:
             raise HeightMismatch(expected, height)
         block_hash = check_bytes("block_hash", batch.block_hash, K.MAX_HASH, 1)
         block = check_bytes("block", batch.block, K.MAX_BLOCK)
-        if db.get(K.height_of_hash_key(block_hash)) is not None:
+        get = db.get
+        if get(K.height_of_hash_key(block_hash)) is not None:
             raise DuplicateEntry(f"block hash {block_hash.hex()} is already stored")
         put = wb.put
         hb = K.HEIGHT.pack(height)
 
-        txs = batch.txs
+        # transactions: t<hash> -> h8 i4 tx
+        txs = _sequence("txs", batch.txs)
         if len(txs) > K.MAX_TXS:
             raise InvalidInput(f"at most {K.MAX_TXS} txs per block, got {len(txs)}")
         hashes = [h for h, _ in txs]
+        tkeys = [b"t" + h for h in hashes]
         loc = K.TX_LOC.pack
-        max_hash, max_value = K.MAX_HASH, K.MAX_VALUE
-        for i, (h, tx) in enumerate(txs):
-            if type(h) is not bytes or not 0 < len(h) <= max_hash:
-                check_bytes(f"txs[{i}] hash", h, max_hash, 1)
-            if type(tx) is not bytes or len(tx) > max_value:
-                check_bytes(f"txs[{i}] tx", tx, max_value)
-            put(b"t" + h, loc(height, i) + tx)
+        tvalues = [loc(height, i) + tx for i, (_, tx) in enumerate(txs)]
+        if tkeys:
+            _sizes("tx hash", tkeys, 1 + 1, 1 + K.MAX_HASH)
+            _sizes("tx", tvalues, K.TX_LOC.size, K.TX_LOC.size + K.MAX_VALUE)
         tx_set = set(hashes)
         if len(tx_set) != len(hashes):
             raise DuplicateEntry("a tx hash appears twice in the block")
-        get = db.get
-        for h in hashes:
-            if get(b"t" + h) is not None:
-                raise DuplicateEntry(f"tx {h.hex()} is already stored")
+        if check_duplicates and any(map(get, tkeys)):
+            dup = next(h for h, k in zip(hashes, tkeys, strict=True) if get(k) is not None)
+            raise DuplicateEntry(f"tx {dup.hex()} is already stored")
+        _drain(map(put, tkeys, tvalues))
 
-        receipts = batch.receipts
+        # receipts: r<tx_hash> -> receipt
+        receipts = _sequence("receipts", batch.receipts)
         r_hashes = [h for h, _ in receipts]
         if not tx_set.issuperset(r_hashes) or len(set(r_hashes)) != len(r_hashes):
             raise InvalidInput("each receipt needs a distinct tx hash of this block")
-        for i, (h, r) in enumerate(receipts):
-            if type(r) is not bytes or len(r) > max_value:
-                check_bytes(f"receipts[{i}] receipt", r, max_value)
-            put(b"r" + h, r)
+        r_values = [r for _, r in receipts]
+        if r_values:
+            _sizes("receipt", r_values, 0, K.MAX_VALUE)
+        _drain(map(put, [b"r" + h for h in r_hashes], r_values))
 
-        delete = wb.delete
-        max_ns, max_key = K.MAX_NAMESPACE, K.MAX_STATE_KEY
-        for (ns, key), value in batch.state_writes.items():
-            if (
-                type(ns) is not bytes
-                or type(key) is not bytes
-                or len(ns) > max_ns
-                or len(key) > max_key
-            ):
-                check_bytes("state namespace", ns, max_ns)
-                check_bytes("state key", key, max_key)
-            skey = b"s" + bytes((len(ns),)) + ns + key
-            if value is None:
-                delete(skey)
-            else:
-                if type(value) is not bytes or len(value) > max_value:
-                    check_bytes("state value", value, max_value)
-                put(skey, value)
+        # state: s<len(ns)><ns><key> -> value, or deleted
+        items = list(batch.state_writes.items())
+        if items:
+            lens = _LEN
+            skeys = [b"s" + lens[len(ns)] + ns + key for (ns, key), _ in items]
+            _sizes("state key", [key for (_, key), _ in items], 0, K.MAX_STATE_KEY)
+            svalues = [v for _, v in items]
+            if None in svalues:
+                _drain(
+                    map(wb.delete, [k for k, v in zip(skeys, svalues, strict=True) if v is None])
+                )
+                sets = [(k, v) for k, v in zip(skeys, svalues, strict=True) if v is not None]
+                skeys, svalues = [k for k, _ in sets], [v for _, v in sets]
+            if svalues:
+                _sizes("state value", svalues, 0, K.MAX_VALUE)
+                _drain(map(put, skeys, svalues))
 
         for mkey, mvalue in batch.meta.items():
             check_bytes("meta key", mkey, K.MAX_META_KEY)
-            check_bytes("meta value", mvalue, max_value)
+            check_bytes("meta value", mvalue, K.MAX_VALUE)
             put(K.meta_key(mkey), mvalue)
 
         put(K.P_BLOCK + hb, block)
@@ -264,6 +274,27 @@ class Store(Reader):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+_drain = deque[object](maxlen=0).extend  # run an iterator (of puts) to the end, in C
+
+
+_LEN = tuple(bytes((i,)) for i in range(K.MAX_NAMESPACE + 1))  # IndexError past the limit
+
+
+def _sequence(what: str, items: object) -> Sequence[Any]:
+    if not isinstance(items, list | tuple) and (
+        not isinstance(items, Sequence) or isinstance(items, bytes | str)
+    ):
+        raise InvalidInput(f"{what} must be a sequence of pairs, got {type(items).__name__}")
+    return items
+
+
+def _sizes(what: str, column: list[Any], min_len: int, max_len: int) -> None:
+    """Bulk length check of a non-empty column of encoded keys or values."""
+    if min(map(len, column)) < min_len or max(map(len, column)) > max_len:
+        bad = next(len(v) for v in column if not min_len <= len(v) <= max_len)
+        raise InvalidInput(f"{what} has a bad size ({bad} bytes; {min_len}..{max_len} allowed)")
 
 
 def _open_leveldb(path: str, create: bool) -> Any:

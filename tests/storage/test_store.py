@@ -178,10 +178,9 @@ def test_invalid_batches_write_nothing(store: Store, mutate: object) -> None:
 
 def test_duplicates_rejected(store: Store) -> None:
     store.commit(block(0))
-    dup_tx = block(1)
     dup_tx = CommitBatch(1, b"hash-1", b"b", [(b"tx-0-1", b"again")], [], {})
     with pytest.raises(DuplicateEntry):
-        store.commit(dup_tx)
+        store.commit(dup_tx, check_duplicates=True)
     with pytest.raises(DuplicateEntry):
         store.commit(CommitBatch(1, b"hash-0", b"b", [], [], {}))
     with pytest.raises(DuplicateEntry):
