@@ -71,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--check", action="store_true", help="cross-check every node's chain at the end")
     p.add_argument("--label", default=None, help="name of the row in the table")
     p.add_argument("--dump-txs", type=Path, default=None, help="JSON lines: each tx's fate")
+    p.add_argument(
+        "--bad-every",
+        type=int,
+        default=0,
+        help="corrupt the signature of every K-th tx (checks that rejections are accounted)",
+    )
     a = p.parse_args(argv)
     if a.txs is None:
         a.txs = int(a.rate * a.duration) if a.rate and a.duration else 20_000
@@ -321,6 +327,17 @@ def open_target(args: argparse.Namespace) -> tuple[Target, LocalNetwork | None]:
     ), net
 
 
+def corrupt(txs: presign.SignedTxs, every: int) -> presign.SignedTxs:
+    """Flip a bit of the signature (the last bytes of the encoding) of every ``every``-th tx.
+
+    The tx hash covers everything but the signature, so the hash stays the same: the node
+    must refuse it as a bad signature."""
+    raws = list(txs.raws)
+    for i in range(every - 1, len(raws), every):
+        raws[i] = raws[i][:-1] + bytes([raws[i][-1] ^ 1])
+    return presign.SignedTxs(txs.hashes, raws)
+
+
 def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
     p = doc["parameters"]
     return {
@@ -360,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         # Signed before the network starts: once it runs, the cores are the nodes'.
         setup_txs = run.sign("setup", n_setup, target.height) if n_setup else None
         load_txs = None if args.sweep else run.sign("load", args.txs, target.height)
+        if load_txs is not None and args.bad_every > 0:
+            load_txs = Signed(load_txs.first, corrupt(load_txs.txs, args.bad_every))
         if net is not None:
             net.start()
             net.wait_ready()

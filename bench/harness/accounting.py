@@ -136,6 +136,17 @@ class Accounting:
             and not (r.accepted is None and r.reason)
         )
 
+    def unconfirmed_count(self, only: range | None = None) -> int:
+        """Sent in a refused batch, fate unknown, not seen in a block (yet)."""
+        return sum(
+            1
+            for _, r in self._records(only)
+            if r.submitted_at is not None
+            and r.committed_at is None
+            and r.accepted is None
+            and r.reason
+        )
+
     def latencies(self, only: range | None = None) -> list[float]:
         return [
             r.committed_at - r.submitted_at

@@ -235,9 +235,25 @@ class Driver:
         return res
 
     async def drain(self, indices: range, timeout: float) -> None:
-        """Wait until no tx of ``indices`` is pending, or the deadline."""
+        """Wait until no tx of ``indices`` is pending, or the deadline. Txs of a refused batch
+        whose fate is unknown are waited for until every mempool is empty and every block up
+        to the nodes' heights is booked."""
         deadline = time.monotonic() + timeout
-        while self.acc.pending(indices) > 0 and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if self.acc.pending(indices) == 0 and (
+                self.acc.unconfirmed_count(indices) == 0 or await self._settled()
+            ):
+                return
             self.new_block.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.new_block.wait(), timeout=0.5)
+
+    async def _settled(self) -> bool:
+        statuses = await asyncio.gather(*(c.status() for c in self.clients), return_exceptions=True)
+        if not all(isinstance(s, dict) and int(s.get("mempool", 1)) == 0 for s in statuses):
+            return False
+        top = max(int(s["height"]) for s in statuses if isinstance(s, dict))
+        while self.booked < top:
+            self.new_block.clear()
+            await asyncio.wait_for(self.new_block.wait(), timeout=5.0)
+        return True
