@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from crypto import sm3
 from crypto.sm2 import PrivateKey
-
 from p2p.errors import P2PError
 
 PUBKEY_SIZE = 65

@@ -44,7 +44,8 @@ class SeenCache:
 
 
 def encode_tx_batch(txs: Sequence[bytes]) -> bytes:
-    return msgpack.packb(list(txs), use_bin_type=True)
+    out: bytes = msgpack.packb(list(txs), use_bin_type=True)
+    return out
 
 
 def decode_tx_batch(payload: bytes, max_txs: int) -> list[bytes]:

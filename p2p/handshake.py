@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import msgpack
+
 from crypto import sm3
 from crypto.errors import CryptoError
 from crypto.sm2 import PrivateKey, PublicKey
-
 from p2p.config import PUBKEY_SIZE
 from p2p.errors import HandshakeError
 from p2p.session import KEY_SIZE, SecureSession

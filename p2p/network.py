@@ -225,18 +225,18 @@ class Network:
             return False
         return self._enqueue(conn, channel, payload)
 
-    def broadcast(
-        self, channel: int, payload: bytes, peers: Iterable[bytes] | None = None
-    ) -> int:
+    def broadcast(self, channel: int, payload: bytes, peers: Iterable[bytes] | None = None) -> int:
         """Send to every connected peer (or those of `peers`); returns how many accepted it."""
         self._check_app_channel(channel)
         if len(payload) > self.config.max_frame_size:
             raise P2PError(f"payload of {len(payload)} bytes exceeds max_frame_size")
         frame = encode_frame(channel, payload)
         prio = priority_of(channel)
-        targets = self._conns.values() if peers is None else [
-            c for p in peers if (c := self._conns.get(p)) is not None
-        ]
+        targets = (
+            self._conns.values()
+            if peers is None
+            else [c for p in peers if (c := self._conns.get(p)) is not None]
+        )
         sent = 0
         for conn in list(targets):
             if conn.enqueue(frame, prio):
@@ -484,8 +484,12 @@ class Network:
             return False
         if existing is None:
             self._event(peer_id).set()
-            log.info("peer %s connected (%s, %s)", short(peer_id), conn.address,
-                     "outbound" if conn.initiator else "inbound")
+            log.info(
+                "peer %s connected (%s, %s)",
+                short(peer_id),
+                conn.address,
+                "outbound" if conn.initiator else "inbound",
+            )
             self._notify_peer(peer_id, True)
         return True
 
@@ -588,8 +592,9 @@ class Network:
         if all(src is None for _, src in out):
             shared = [
                 encode_frame(Channel.TXS, encode_tx_batch(b))
-                for b in split_batches([tx for tx, _ in out], cfg.max_txs_per_frame,
-                                       cfg.max_tx_batch_bytes)
+                for b in split_batches(
+                    [tx for tx, _ in out], cfg.max_txs_per_frame, cfg.max_tx_batch_bytes
+                )
             ]
         for peer_id, conn in list(self._conns.items()):
             if shared is not None:

@@ -13,11 +13,13 @@ STATUS_ERROR = 1
 
 
 def encode_request(req_id: int, kind: str, body: bytes) -> bytes:
-    return msgpack.packb([req_id, kind, body], use_bin_type=True)
+    out: bytes = msgpack.packb([req_id, kind, body], use_bin_type=True)
+    return out
 
 
 def encode_response(req_id: int, status: int, body: bytes) -> bytes:
-    return msgpack.packb([req_id, status, body], use_bin_type=True)
+    out: bytes = msgpack.packb([req_id, status, body], use_bin_type=True)
+    return out
 
 
 def _unpack3(payload: bytes, what: str) -> list[object]:

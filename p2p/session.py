@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from crypto.errors import CryptoError
 from crypto.sm4 import SM4GCM
-
 from p2p.errors import ProtocolViolation
 from p2p.framing import RECORD_HEADER
 
