@@ -99,7 +99,12 @@ class Store(Reader):
         if not existed:
             if not create:
                 raise NotADatabase(p, "no LevelDB database here (create=False)")
-            if os.path.isdir(p):
+            if not os.path.isdir(p):
+                try:
+                    os.makedirs(p)
+                except OSError as exc:
+                    raise StorageError(f"cannot create database directory {p}: {exc}") from exc
+            else:
                 foreign = [n for n in os.listdir(p) if not _LEVELDB_FILE.match(n)]
                 if foreign:
                     raise NotADatabase(
@@ -144,6 +149,13 @@ class Store(Reader):
         except (plyvel.Error, RuntimeError) as exc:
             raise_translated(self.path, exc)
         return n
+
+    def compact(self) -> None:
+        """Compact the whole key range (reclaims space after large deletes or pruning)."""
+        try:
+            self._handle().compact_range()
+        except (plyvel.Error, RuntimeError) as exc:
+            raise_translated(self.path, exc)
 
     # -- writing ----------------------------------------------------------------------------
     def commit(self, batch: CommitBatch, *, check_duplicates: bool = False) -> None:

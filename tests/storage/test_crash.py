@@ -126,6 +126,8 @@ def check_store(store: Store, expected: Expected, rng: random.Random) -> None:
     # nothing above the head: no block, no txs, no receipts, no state
     above = make_block(h + 1)
     assert store.block_by_height(h + 1) is None
+    assert store.block_hash_at(h + 1) is None
+    assert store.block_tx_hashes(h + 1) is None
     assert store.block_by_hash(above.block_hash) is None
     assert list(store.blocks(h + 1)) == []
     assert not any(store.has_tx(th) for th, _ in above.txs)

@@ -82,6 +82,13 @@ def test_commit_and_read_back(store: Store) -> None:
     assert list(store.blocks(0, 1)) == [(0, b"block-0")]
 
 
+def test_creates_missing_parent_directories(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "a" / "b" / "db", CHAIN) as s:
+        s.commit(block(0))
+    with Store.open(tmp_path / "a" / "b" / "db", CHAIN, create=False) as s:
+        assert s.head() == (0, b"hash-0")
+
+
 def test_reopen_keeps_everything(tmp_path: Path) -> None:
     with Store.open(tmp_path / "db", CHAIN) as s:
         s.commit(block(0))
@@ -306,7 +313,7 @@ def test_corrupt_table_file_detected(tmp_path: Path) -> None:
     with Store.open(path, CHAIN) as s:
         for h in range(20):
             s.commit(block(h, ntx=50))
-        s._handle().compact_range()  # push everything into .ldb tables
+        s.compact()  # push everything into .ldb tables
     tables = sorted(path.glob("*.ldb"))
     assert tables
     for t in tables:
