@@ -73,6 +73,11 @@ def _load() -> Any:
             ctypes.c_int,
             [_c_p, ctypes.c_char_p, ctypes.POINTER(_c_size), ctypes.c_char_p, _c_size],
         ),
+        "EVP_PKEY_decrypt_init": (ctypes.c_int, [_c_p]),
+        "EVP_PKEY_decrypt": (
+            ctypes.c_int,
+            [_c_p, ctypes.c_char_p, ctypes.POINTER(_c_size), ctypes.c_char_p, _c_size],
+        ),
         "ERR_clear_error": (None, []),
     }
     try:
@@ -213,3 +218,24 @@ def sign_digest(handle: Any, e: bytes) -> bytes:
         raise BackendUnavailable("libcrypto EVP_PKEY_sign failed for SM2")
     r, s = _der.parse_sm2_signature(out.raw[: outlen.value])
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def decrypt(d: int, pub65: bytes, der: bytes) -> bytes | None:
+    """SM2 decryption of a GM/T 0009 DER ciphertext by libcrypto (a cross-check, not hot)."""
+    lb = lib()
+    key = load_private(d, pub65)
+    ctx = lb.EVP_PKEY_CTX_new(key.pkey, None)
+    try:
+        if not ctx or lb.EVP_PKEY_decrypt_init(ctx) != 1:
+            return None
+        outlen = _c_size(0)
+        if lb.EVP_PKEY_decrypt(ctx, None, ctypes.byref(outlen), der, len(der)) != 1:
+            return None
+        out = ctypes.create_string_buffer(outlen.value)
+        if lb.EVP_PKEY_decrypt(ctx, out, ctypes.byref(outlen), der, len(der)) != 1:
+            return None
+        return out.raw[: outlen.value]
+    finally:
+        lb.ERR_clear_error()
+        if ctx:
+            lb.EVP_PKEY_CTX_free(ctx)
