@@ -1,0 +1,186 @@
+"""The fault DSL: network rules, partitions, crashes and Byzantine roles, as data.
+
+Text form (one directive per line, ``#`` comments; times in virtual ms; node sets like
+``1,2`` or ``*``; message types: pre_prepare prepare commit view_change new_view status
+blocks)::
+
+    drop      from=* to=2 type=prepare pct=50 at=0 until=3000
+    delay     from=0 to=* ms=200..400 at=0 until=5000
+    duplicate pct=10
+    reorder   ms=0..300 pct=30
+    partition 0,1|2,3 at=1000 until=4000
+    crash 2 at=500 restart=2500
+    crash_on_persist 2 type=commit nth=1 restart=3000
+    byzantine 1 equivocate            # or double_vote forge nosig silent selective
+                                      # invalid=digest|parent|height  censor tx=5  flood
+                                      # tamper_view_change
+    timeout 3 base=100                # per-node base timeout override (lone complainer)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+INF = 2**62
+MESSAGE_TYPES = frozenset(
+    {"pre_prepare", "prepare", "commit", "view_change", "new_view", "status", "blocks"}
+)
+
+
+class FaultSyntaxError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One network rule; applies to a message when all its filters match."""
+
+    kind: str  # drop | delay | duplicate | reorder
+    src: frozenset[int] | None = None
+    dst: frozenset[int] | None = None
+    types: frozenset[str] | None = None
+    pct: int = 100
+    start: int = 0
+    end: int = INF
+    lo: int = 0
+    hi: int = 0
+
+    def matches(self, src: int, dst: int, mtype: str, now: int) -> bool:
+        return (
+            self.start <= now < self.end
+            and (self.src is None or src in self.src)
+            and (self.dst is None or dst in self.dst)
+            and (self.types is None or mtype in self.types)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    groups: tuple[frozenset[int], ...]
+    start: int
+    end: int
+
+    def splits(self, a: int, b: int, now: int) -> bool:
+        if not self.start <= now < self.end:
+            return False
+        ga = next((i for i, g in enumerate(self.groups) if a in g), -1)
+        gb = next((i for i, g in enumerate(self.groups) if b in g), -2)
+        return ga != gb
+
+
+@dataclass(frozen=True, slots=True)
+class Crash:
+    node: int
+    at: int = 0
+    restart: int | None = None
+    on_persist: str | None = None  # crash right after persisting this message type
+    nth: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Byzantine:
+    node: int
+    behaviour: str
+    arg: str = ""
+
+
+@dataclass
+class FaultPlan:
+    rules: list[Rule] = field(default_factory=list)
+    partitions: list[Partition] = field(default_factory=list)
+    crashes: list[Crash] = field(default_factory=list)
+    byzantine: list[Byzantine] = field(default_factory=list)
+    timeouts: dict[int, int] = field(default_factory=dict)
+
+    def heal_time(self) -> int:
+        """When the last transient fault ends (Byzantine roles are permanent, not faults)."""
+        ends = [0]
+        ends += [r.end for r in self.rules if r.end < INF]
+        ends += [p.end for p in self.partitions]
+        for c in self.crashes:  # a crash without restart is permanent, like a Byzantine role
+            ends.append(c.restart if c.restart is not None else c.at)
+        return max(ends)
+
+    def byzantine_nodes(self) -> set[int]:
+        return {b.node for b in self.byzantine}
+
+
+def _nodes(text: str) -> frozenset[int] | None:
+    if text == "*":
+        return None
+    try:
+        return frozenset(int(x) for x in text.split(",") if x)
+    except ValueError:
+        raise FaultSyntaxError(f"bad node set {text!r}") from None
+
+
+def _range(text: str) -> tuple[int, int]:
+    lo, _, hi = text.partition("..")
+    return int(lo), int(hi or lo)
+
+
+def parse_plan(text: str) -> tuple[FaultPlan, dict[str, str]]:
+    """Parse the DSL; returns the plan and the non-fault header settings (n, seed, ...)."""
+    plan = FaultPlan()
+    header: dict[str, str] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        word, *rest = line.split()
+        pos = [r for r in rest if "=" not in r]
+        kw = dict(r.split("=", 1) for r in rest if "=" in r)
+        try:
+            if word in ("drop", "delay", "duplicate", "reorder"):
+                types = None
+                if "type" in kw:
+                    types = frozenset(kw["type"].split(","))
+                    if not types <= MESSAGE_TYPES:
+                        raise FaultSyntaxError(f"unknown message type in {kw['type']!r}")
+                lo, hi = _range(kw.get("ms", "0"))
+                plan.rules.append(
+                    Rule(
+                        word,
+                        _nodes(kw.get("from", "*")),
+                        _nodes(kw.get("to", "*")),
+                        types,
+                        int(kw.get("pct", "100")),
+                        int(kw.get("at", "0")),
+                        int(kw.get("until", str(INF))),
+                        lo,
+                        hi,
+                    )
+                )
+            elif word == "partition":
+                groups = tuple(frozenset(int(x) for x in g.split(",")) for g in pos[0].split("|"))
+                plan.partitions.append(
+                    Partition(groups, int(kw.get("at", "0")), int(kw.get("until", str(INF))))
+                )
+            elif word in ("crash", "crash_on_persist"):
+                restart = int(kw["restart"]) if "restart" in kw else None
+                plan.crashes.append(
+                    Crash(
+                        int(pos[0]),
+                        int(kw.get("at", "0")),
+                        restart,
+                        kw.get("type") if word == "crash_on_persist" else None,
+                        int(kw.get("nth", "1")),
+                    )
+                )
+            elif word == "byzantine":
+                arg = pos[2] if len(pos) > 2 else ""
+                behaviour = pos[1]
+                if "=" in behaviour:
+                    raise FaultSyntaxError("behaviour name expected")
+                if behaviour == "invalid":
+                    arg = kw.get("field", "digest")
+                if behaviour == "censor":
+                    arg = kw.get("tx", "0")
+                plan.byzantine.append(Byzantine(int(pos[0]), behaviour, arg))
+            elif word == "timeout":
+                plan.timeouts[int(pos[0])] = int(kw["base"])
+            else:
+                header[word] = " ".join(rest)
+        except (IndexError, KeyError, ValueError) as exc:
+            raise FaultSyntaxError(f"line {lineno}: {raw.strip()!r}: {exc}") from None
+    return plan, header
