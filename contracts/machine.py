@@ -1,0 +1,119 @@
+"""Per-execution state: gas, the write buffer, events and guarded access to the host.
+
+Writes are buffered here, not sent to the host, until the whole call has succeeded (the
+buffer is then flushed in first-write order). So a failed or out-of-gas execution has only
+ever *read* from the host, and the caller may discard its overlay or not: either way no
+write of a reverted call reaches state. Reads see the buffer first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts.errors import EncodingError, ExecutionError, LimitExceeded, OutOfGas
+from contracts.host import Host
+from contracts.values import Value, encode_value, type_name
+
+MAX_CALL_DEPTH = 64
+"""Deepest chain of contract-internal function calls (the entry method is depth 1)."""
+MAX_KEY_SIZE = 1_024
+"""Largest encoded storage key."""
+MAX_EVENT_SIZE = 8_192
+"""Largest encoded event (name and fields)."""
+MAX_EVENTS = 256
+"""Most events one execution may emit."""
+MAX_EVENT_NAME = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event emitted by a successful execution; ``fields`` is a map of str to value."""
+
+    name: str
+    fields: dict[str, Value]
+
+
+class HostFault(Exception):
+    """Wraps an exception raised by the host so that ``execute`` re-raises it unchanged."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(repr(exc))
+        self.exc = exc
+
+
+class Machine:
+    __slots__ = ("host", "gas", "readonly", "writes", "events", "ctx")
+
+    def __init__(self, host: Host, gas: int, readonly: bool) -> None:
+        self.host = host
+        self.gas = gas
+        self.readonly = readonly
+        self.writes: dict[bytes, bytes | None] = {}
+        self.events: list[Event] = []
+        self.ctx: tuple[Value, ...] | None = None
+
+    def charge(self, amount: int) -> None:
+        gas = self.gas - amount
+        self.gas = gas
+        if gas < 0:
+            raise OutOfGas("out of gas")
+
+    def context(self, index: int) -> Value:
+        if self.ctx is None:
+            h = self.host
+            try:
+                ctx = (h.caller, h.tx_hash, h.block_height, h.timestamp)
+            except Exception as exc:
+                raise HostFault(exc) from exc
+            for value, want in zip(ctx, (bytes, bytes, int, int), strict=True):
+                if type(value) is not want:
+                    raise ExecutionError(f"host context field of type {type_name(value)}")
+            self.ctx = ctx
+        return self.ctx[index]
+
+    def key(self, key: Value) -> bytes:
+        try:
+            return encode_value(key, MAX_KEY_SIZE)
+        except EncodingError as exc:
+            raise LimitExceeded(f"storage key: {exc}") from None
+
+    def read(self, key: bytes) -> bytes | None:
+        writes = self.writes
+        if key in writes:
+            return writes[key]
+        try:
+            return self.host.storage_get(key)
+        except Exception as exc:
+            raise HostFault(exc) from exc
+
+    def has(self, key: bytes) -> bool:
+        writes = self.writes
+        if key in writes:
+            return writes[key] is not None
+        try:
+            return bool(self.host.storage_has(key))
+        except Exception as exc:
+            raise HostFault(exc) from exc
+
+    def write(self, key: bytes, value: bytes | None) -> None:
+        if self.readonly:
+            raise ExecutionError("state change in a read-only call")
+        self.writes[key] = value
+
+    def hash(self, data: bytes) -> bytes:
+        try:
+            digest = self.host.hash(data)
+        except Exception as exc:
+            raise HostFault(exc) from exc
+        if type(digest) is not bytes:
+            raise ExecutionError("host hash returned a non-bytes value")
+        return digest
+
+    def flush(self) -> None:
+        """Send the buffered writes to the host (only after success)."""
+        host = self.host
+        for key, value in self.writes.items():
+            if value is None:
+                host.storage_delete(key)
+            else:
+                host.storage_set(key, value)

@@ -1,0 +1,703 @@
+"""Instruction handlers outside the interpreter's inline fast path, and the builtins.
+
+Every handler checks the types of its operands and raises ``ExecutionError`` (or a
+subclass) with a short message; none lets a Python ``TypeError`` escape for valid stacks.
+Sizes of created values are bounded (``values.MAX_*``) and their work is charged as gas.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from contracts import opcodes as op
+from contracts.errors import EncodingError, ExecutionError, LimitExceeded, Revert
+from contracts.machine import MAX_EVENT_NAME, MAX_EVENT_SIZE, MAX_EVENTS, Event, Machine
+from contracts.values import (
+    INT_MAX,
+    INT_MIN,
+    MAX_BYTES_LEN,
+    MAX_ITEMS,
+    Value,
+    decode_value,
+    encode_value,
+    type_name,
+    values_equal,
+)
+
+Stack = list[Value]
+Handler = Callable[[Machine, Stack, Any], None]
+
+_KEY_TYPES = (int, str, bytes)
+_INT_RE = re.compile(r"-?[0-9]{1,78}")
+_HEX_RE = re.compile(r"(?:[0-9a-fA-F]{2})*")
+
+
+def _fail(msg: str) -> ExecutionError:
+    return ExecutionError(msg)
+
+
+def _check_int(r: int, what: str) -> int:
+    if r > INT_MAX or r < INT_MIN:
+        raise ExecutionError(f"int overflow in {what}")
+    return r
+
+
+def _sized(m: Machine, value: Value) -> Value:
+    """Bound and charge a freshly created str/bytes/list value."""
+    n = len(value)
+    if type(value) is list:
+        if n > MAX_ITEMS:
+            raise LimitExceeded(f"list of {n} items exceeds {MAX_ITEMS}")
+        m.charge(n * op.GAS_PER_ITEM)
+    else:
+        if n > MAX_BYTES_LEN:
+            raise LimitExceeded(f"{type_name(value)} of length {n} exceeds {MAX_BYTES_LEN}")
+        m.charge((n >> 5) * op.GAS_PER_BYTE_WORD)
+    return value
+
+
+def add(m: Machine, a: Value, b: Value) -> Value:
+    ta = type(a)
+    if ta is int and type(b) is int:
+        return _check_int(a + b, "+")
+    if ta is type(b) and ta in (str, bytes, list):
+        return _sized(m, a + b)
+    raise _fail(f"unsupported operand types for +: {type_name(a)} and {type_name(b)}")
+
+
+def _ints(a: Value, b: Value, sym: str) -> None:
+    if type(a) is not int or type(b) is not int:
+        raise _fail(f"unsupported operand types for {sym}: {type_name(a)} and {type_name(b)}")
+
+
+def _sub(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    a = s[-1]
+    _ints(a, b, "-")
+    s[-1] = _check_int(a - b, "-")
+
+
+def _mul(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    a = s[-1]
+    _ints(a, b, "*")
+    s[-1] = _check_int(a * b, "*")
+
+
+def _floordiv(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    a = s[-1]
+    _ints(a, b, "//")
+    if b == 0:
+        raise _fail("division by zero")
+    s[-1] = _check_int(a // b, "//")
+
+
+def _mod(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    a = s[-1]
+    _ints(a, b, "%")
+    if b == 0:
+        raise _fail("modulo by zero")
+    s[-1] = a % b
+
+
+def _add(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    s[-1] = add(m, s[-1], b)
+
+
+def _neg(m: Machine, s: Stack, arg: int) -> None:
+    a = s[-1]
+    if type(a) is not int:
+        raise _fail(f"bad operand type for unary -: {type_name(a)}")
+    s[-1] = _check_int(-a, "unary -")
+
+
+def _not(m: Machine, s: Stack, arg: int) -> None:
+    s[-1] = not s[-1]
+
+
+def equal(a: Value, b: Value) -> bool:
+    ta = type(a)
+    if ta is not type(b):
+        return False
+    if ta is list or ta is dict:
+        return values_equal(a, b)
+    return bool(a == b)
+
+
+def _eq(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    s[-1] = equal(s[-1], b)
+
+
+def _ne(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    s[-1] = not equal(s[-1], b)
+
+
+def _ordered(a: Value, b: Value, sym: str) -> None:
+    ta = type(a)
+    if ta is not type(b) or ta not in _KEY_TYPES:
+        raise _fail(f"cannot compare {type_name(a)} {sym} {type_name(b)}")
+
+
+def _lt(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    a = s[-1]
+    _ordered(a, b, "<")
+    s[-1] = a < b
+
+
+def _le(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    a = s[-1]
+    _ordered(a, b, "<=")
+    s[-1] = a <= b
+
+
+def _gt(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    a = s[-1]
+    _ordered(a, b, ">")
+    s[-1] = a > b
+
+
+def _ge(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    a = s[-1]
+    _ordered(a, b, ">=")
+    s[-1] = a >= b
+
+
+def contains(m: Machine, item: Value, container: Value) -> bool:
+    t = type(container)
+    if t is dict:
+        return type(item) in _KEY_TYPES and item in container
+    if t is list:
+        m.charge(len(container) * op.GAS_PER_ITEM)
+        return any(equal(item, x) for x in container)
+    if t is str or t is bytes:
+        if type(item) is not t:
+            raise _fail(f"'in <{type_name(container)}>' needs a {type_name(container)} operand")
+        m.charge((len(container) >> 5) * op.GAS_PER_BYTE_WORD)
+        return item in container
+    raise _fail(f"argument of type {type_name(container)} is not a container")
+
+
+def _in(m: Machine, s: Stack, arg: int) -> None:
+    b = s.pop()
+    s[-1] = contains(m, s[-1], b)
+
+
+def _build_list(m: Machine, s: Stack, n: int) -> None:
+    if n > MAX_ITEMS:
+        raise LimitExceeded(f"list of {n} items exceeds {MAX_ITEMS}")
+    m.charge(n * op.GAS_PER_ITEM)
+    if n:
+        items = s[-n:]
+        del s[-n:]
+        s.append(items)
+    else:
+        s.append([])
+
+
+def _map_key(k: Value) -> None:
+    if type(k) not in _KEY_TYPES:
+        raise _fail(f"map key must be int, str or bytes, not {type_name(k)}")
+
+
+def _build_map(m: Machine, s: Stack, n: int) -> None:
+    if n > MAX_ITEMS:
+        raise LimitExceeded(f"map of {n} items exceeds {MAX_ITEMS}")
+    m.charge(2 * n * op.GAS_PER_ITEM)
+    result: dict[Value, Value] = {}
+    if n:
+        flat = s[-2 * n :]
+        del s[-2 * n :]
+        for i in range(0, 2 * n, 2):
+            k = flat[i]
+            _map_key(k)
+            result[k] = flat[i + 1]
+    s.append(result)
+
+
+def index(obj: Value, k: Value) -> Value:
+    t = type(obj)
+    if t is dict:
+        _map_key(k)
+        try:
+            return obj[k]
+        except KeyError:
+            raise _fail(f"key not found: {_short(k)}") from None
+    if t is list or t is str or t is bytes:
+        if type(k) is not int:
+            raise _fail(f"{type_name(obj)} index must be int, not {type_name(k)}")
+        try:
+            return obj[k]
+        except IndexError:
+            raise _fail(f"{type_name(obj)} index {k} out of range") from None
+    raise _fail(f"{type_name(obj)} is not subscriptable")
+
+
+def _index(m: Machine, s: Stack, arg: int) -> None:
+    k = s.pop()
+    s[-1] = index(s[-1], k)
+
+
+def _set_index(m: Machine, s: Stack, arg: int) -> None:
+    v = s.pop()
+    k = s.pop()
+    obj = s.pop()
+    t = type(obj)
+    if t is dict:
+        _map_key(k)
+        if k not in obj and len(obj) >= MAX_ITEMS:
+            raise LimitExceeded(f"map of more than {MAX_ITEMS} items")
+        obj[k] = v
+    elif t is list:
+        if type(k) is not int:
+            raise _fail(f"list index must be int, not {type_name(k)}")
+        if not -len(obj) <= k < len(obj):
+            raise _fail(f"list index {k} out of range")
+        obj[k] = v
+    else:
+        raise _fail(f"{type_name(obj)} does not support item assignment")
+
+
+def _del_index(m: Machine, s: Stack, arg: int) -> None:
+    k = s.pop()
+    obj = s.pop()
+    pop_at(m, obj, k)
+
+
+def _slice(m: Machine, s: Stack, arg: int) -> None:
+    stop = s.pop()
+    start = s.pop()
+    obj = s[-1]
+    if type(obj) not in (str, bytes, list):
+        raise _fail(f"{type_name(obj)} cannot be sliced")
+    for bound in (start, stop):
+        if bound is not None and type(bound) is not int:
+            raise _fail(f"slice bounds must be int or None, not {type_name(bound)}")
+    s[-1] = _sized(m, obj[start:stop])
+
+
+def _unpack(m: Machine, s: Stack, n: int) -> None:
+    seq = s.pop()
+    if type(seq) is not list:
+        raise _fail(f"cannot unpack {type_name(seq)}")
+    if len(seq) != n:
+        raise _fail(f"expected {n} values to unpack, got {len(seq)}")
+    s.extend(reversed(seq))
+
+
+def _sload(m: Machine, s: Stack, arg: int) -> None:
+    key = m.key(s[-1])
+    data = m.read(key)
+    if data is None:
+        raise _fail(f"storage key not found: {_short(s[-1])}")
+    m.charge((len(key) + len(data)) * op.GAS_SREAD_BYTE)
+    s[-1] = decode_value(data, canonical=False)
+
+
+def _sget(m: Machine, s: Stack, arg: int) -> None:
+    default = s.pop()
+    key = m.key(s[-1])
+    data = m.read(key)
+    if data is None:
+        m.charge(len(key) * op.GAS_SREAD_BYTE)
+        s[-1] = default
+    else:
+        m.charge((len(key) + len(data)) * op.GAS_SREAD_BYTE)
+        s[-1] = decode_value(data, canonical=False)
+
+
+def _sstore(m: Machine, s: Stack, arg: int) -> None:
+    value = s.pop()
+    key = m.key(s.pop())
+    if m.readonly:
+        raise _fail("state change in a read-only call")
+    try:
+        data = encode_value(value)
+    except EncodingError as exc:
+        raise LimitExceeded(f"storage value: {exc}") from None
+    m.charge((len(key) + len(data)) * op.GAS_SWRITE_BYTE)
+    m.write(key, data)
+
+
+def _sdel(m: Machine, s: Stack, arg: int) -> None:
+    key = m.key(s.pop())
+    m.charge(len(key) * op.GAS_SWRITE_BYTE)
+    m.write(key, None)
+
+
+def _shas(m: Machine, s: Stack, arg: int) -> None:
+    key = m.key(s[-1])
+    m.charge(len(key) * op.GAS_SREAD_BYTE)
+    s[-1] = m.has(key)
+
+
+def _emit(m: Machine, s: Stack, arg: int) -> None:
+    fields = s.pop()
+    name = s[-1]
+    if m.readonly:
+        raise _fail("emit in a read-only call")
+    if type(name) is not str or not 0 < len(name) <= MAX_EVENT_NAME:
+        raise _fail(f"event name must be a str of 1..{MAX_EVENT_NAME} characters")
+    if type(fields) is not dict or any(type(k) is not str for k in fields):
+        raise _fail("event fields must be a map with str keys")
+    if len(m.events) >= MAX_EVENTS:
+        raise LimitExceeded(f"more than {MAX_EVENTS} events")
+    try:
+        data = encode_value([name, fields], MAX_EVENT_SIZE)
+    except EncodingError as exc:
+        raise LimitExceeded(f"event {name!r}: {exc}") from None
+    m.charge(len(data) * op.GAS_EMIT_BYTE)
+    m.events.append(Event(name, decode_value(data, canonical=False)[1]))
+    s[-1] = None
+
+
+def _ctx(m: Machine, s: Stack, arg: int) -> None:
+    s.append(m.context(arg))
+
+
+def _nop(m: Machine, s: Stack, arg: int) -> None:
+    return None
+
+
+def _pop(m: Machine, s: Stack, arg: int) -> None:
+    s.pop()
+
+
+def _dup(m: Machine, s: Stack, arg: int) -> None:
+    s.append(s[-1])
+
+
+def _short(v: Value) -> str:
+    text = repr(v) if type(v) in (int, str, bytes, bool) else type_name(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ---- builtins: fn(machine, *args) -> value -------------------------------------------------
+
+
+def b_len(m: Machine, x: Value) -> Value:
+    if type(x) not in (str, bytes, list, dict):
+        raise _fail(f"len() of {type_name(x)}")
+    return len(x)
+
+
+def b_str(m: Machine, x: Value) -> Value:
+    t = type(x)
+    if t is str:
+        return x
+    if t is int or t is bool or x is None:
+        return str(x)
+    raise _fail(f"str() of {type_name(x)} (use hex() or .decode() for bytes)")
+
+
+def b_int(m: Machine, x: Value) -> Value:
+    t = type(x)
+    if t is int:
+        return x
+    if t is bool:
+        return int(x)
+    if t is str and _INT_RE.fullmatch(x):
+        return _check_int(int(x), "int()")
+    raise _fail(f"int() of {_short(x)}")
+
+
+def b_bool(m: Machine, x: Value) -> Value:
+    return bool(x)
+
+
+def b_bytes(m: Machine, x: Value) -> Value:
+    if type(x) is bytes:
+        return x
+    if type(x) is str:
+        return _encode(m, x)
+    raise _fail(f"bytes() of {type_name(x)}")
+
+
+def b_hex(m: Machine, x: Value) -> Value:
+    if type(x) is bytes:
+        return _sized(m, x.hex())
+    if type(x) is int:
+        return hex(x)
+    raise _fail(f"hex() of {type_name(x)}")
+
+
+def b_unhex(m: Machine, x: Value) -> Value:
+    if type(x) is not str:
+        raise _fail(f"unhex() of {type_name(x)}")
+    text = x[2:] if x[:2] in ("0x", "0X") else x
+    if not _HEX_RE.fullmatch(text):
+        raise _fail(f"not a hex string: {_short(x)}")
+    return _sized(m, bytes.fromhex(text))
+
+
+def b_sm3(m: Machine, x: Value) -> Value:
+    if type(x) is str:
+        x = _encode(m, x)
+    elif type(x) is not bytes:
+        raise _fail(f"sm3() of {type_name(x)}")
+    m.charge(((len(x) + 31) >> 5) * op.GAS_HASH_WORD)
+    return m.hash(x)
+
+
+def b_abs(m: Machine, x: Value) -> Value:
+    if type(x) is not int:
+        raise _fail(f"abs() of {type_name(x)}")
+    return _check_int(abs(x), "abs()")
+
+
+def b_min(m: Machine, a: Value, b: Value) -> Value:
+    _ordered(a, b, "in min()")
+    return b if b < a else a
+
+
+def b_max(m: Machine, a: Value, b: Value) -> Value:
+    _ordered(a, b, "in max()")
+    return b if b > a else a
+
+
+def _want(x: Value, t: type, fn: str) -> None:
+    if type(x) is not t:
+        raise _fail(f"{fn}() needs a {type_name(t())}, got {type_name(x)}")
+
+
+def b_append(m: Machine, lst: Value, x: Value) -> Value:
+    _want(lst, list, "append")
+    if len(lst) >= MAX_ITEMS:
+        raise LimitExceeded(f"list of more than {MAX_ITEMS} items")
+    lst.append(x)
+    return None
+
+
+def b_extend(m: Machine, lst: Value, other: Value) -> Value:
+    _want(lst, list, "extend")
+    _want(other, list, "extend")
+    if len(lst) + len(other) > MAX_ITEMS:
+        raise LimitExceeded(f"list of more than {MAX_ITEMS} items")
+    m.charge(len(other) * op.GAS_PER_ITEM)
+    lst.extend(other)
+    return None
+
+
+def b_get(m: Machine, d: Value, k: Value, default: Value) -> Value:
+    _want(d, dict, "get")
+    if type(k) not in _KEY_TYPES:
+        return default
+    return d.get(k, default)
+
+
+def b_keys(m: Machine, d: Value) -> Value:
+    _want(d, dict, "keys")
+    m.charge(len(d) * op.GAS_PER_ITEM)
+    return list(d)
+
+
+def b_values(m: Machine, d: Value) -> Value:
+    _want(d, dict, "values")
+    m.charge(len(d) * op.GAS_PER_ITEM)
+    return list(d.values())
+
+
+def b_items(m: Machine, d: Value) -> Value:
+    _want(d, dict, "items")
+    m.charge(2 * len(d) * op.GAS_PER_ITEM)
+    return [[k, v] for k, v in d.items()]
+
+
+def b_pop(m: Machine, lst: Value) -> Value:
+    _want(lst, list, "pop")
+    if not lst:
+        raise _fail("pop from empty list")
+    return lst.pop()
+
+
+def pop_at(m: Machine, obj: Value, k: Value) -> Value:
+    t = type(obj)
+    if t is dict:
+        _map_key(k)
+        if k not in obj:
+            raise _fail(f"key not found: {_short(k)}")
+        return obj.pop(k)
+    if t is list:
+        if type(k) is not int:
+            raise _fail(f"list index must be int, not {type_name(k)}")
+        if not -len(obj) <= k < len(obj):
+            raise _fail(f"list index {k} out of range")
+        m.charge(len(obj) * op.GAS_PER_ITEM)
+        return obj.pop(k)
+    raise _fail(f"{type_name(obj)} does not support deletion")
+
+
+def _encode(m: Machine, x: str) -> bytes:
+    try:
+        data = x.encode()
+    except UnicodeEncodeError:
+        raise _fail("str is not valid UTF-8") from None
+    return _sized(m, data)  # type: ignore[no-any-return]
+
+
+def b_encode(m: Machine, x: Value) -> Value:
+    _want(x, str, "encode")
+    return _encode(m, x)
+
+
+def b_decode(m: Machine, x: Value) -> Value:
+    _want(x, bytes, "decode")
+    try:
+        return _sized(m, x.decode())
+    except UnicodeDecodeError:
+        raise _fail("bytes are not valid UTF-8") from None
+
+
+def _same_text(a: Value, b: Value, fn: str) -> None:
+    if type(a) not in (str, bytes) or type(b) is not type(a):
+        raise _fail(f"{fn}() needs two str or two bytes")
+
+
+def b_startswith(m: Machine, a: Value, b: Value) -> Value:
+    _same_text(a, b, "startswith")
+    return a.startswith(b)
+
+
+def b_endswith(m: Machine, a: Value, b: Value) -> Value:
+    _same_text(a, b, "endswith")
+    return a.endswith(b)
+
+
+def b_lower(m: Machine, x: Value) -> Value:
+    if type(x) not in (str, bytes):
+        raise _fail(f"lower() of {type_name(x)}")
+    return _sized(m, x.lower())
+
+
+def b_upper(m: Machine, x: Value) -> Value:
+    if type(x) not in (str, bytes):
+        raise _fail(f"upper() of {type_name(x)}")
+    return _sized(m, x.upper())
+
+
+def b_split(m: Machine, x: Value, sep: Value) -> Value:
+    _same_text(x, sep, "split")
+    if not sep:
+        raise _fail("split() with an empty separator")
+    if x.count(sep) >= MAX_ITEMS:
+        raise LimitExceeded(f"split() into more than {MAX_ITEMS} items")
+    m.charge((len(x) >> 5) * op.GAS_PER_BYTE_WORD)
+    return _sized(m, x.split(sep))
+
+
+def b_join(m: Machine, sep: Value, items: Value) -> Value:
+    _want(items, list, "join")
+    if type(sep) not in (str, bytes) or any(type(i) is not type(sep) for i in items):
+        raise _fail("join() needs a separator and items of one text type")
+    total = sum(len(i) for i in items) + len(sep) * max(len(items) - 1, 0)
+    if total > MAX_BYTES_LEN:
+        raise LimitExceeded(f"joined value of length {total} exceeds {MAX_BYTES_LEN}")
+    return _sized(m, sep.join(items))
+
+
+def b_list(m: Machine, x: Value) -> Value:
+    if type(x) is list or type(x) is dict:
+        return _sized(m, list(x))
+    raise _fail(f"list() of {type_name(x)}")
+
+
+def b_sorted(m: Machine, x: Value) -> Value:
+    _want(x, list, "sorted")
+    if x:
+        t = type(x[0])
+        if t not in _KEY_TYPES or any(type(i) is not t for i in x):
+            raise _fail("sorted() needs items of one type: int, str or bytes")
+        m.charge(len(x) * max(len(x).bit_length(), 1) * op.GAS_PER_ITEM)
+    return sorted(x)
+
+
+def b_iter(m: Machine, x: Value) -> Value:
+    if type(x) is list or type(x) is dict:
+        return _sized(m, list(x))
+    raise _fail(f"cannot iterate over {type_name(x)}")
+
+
+BUILTIN_IMPLS: dict[str, Callable[..., Value]] = {
+    "len": b_len,
+    "str": b_str,
+    "int": b_int,
+    "bool": b_bool,
+    "bytes": b_bytes,
+    "hex": b_hex,
+    "unhex": b_unhex,
+    "sm3": b_sm3,
+    "abs": b_abs,
+    "min": b_min,
+    "max": b_max,
+    "append": b_append,
+    "get": b_get,
+    "keys": b_keys,
+    "values": b_values,
+    "items": b_items,
+    "pop": b_pop,
+    "pop_at": pop_at,
+    "encode": b_encode,
+    "decode": b_decode,
+    "startswith": b_startswith,
+    "endswith": b_endswith,
+    "lower": b_lower,
+    "upper": b_upper,
+    "split": b_split,
+    "join": b_join,
+    "list": b_list,
+    "sorted": b_sorted,
+    "iter": b_iter,
+    "extend": b_extend,
+}
+
+
+def _revert(m: Machine, s: Stack, arg: int) -> None:
+    msg = s.pop()
+    text = msg if type(msg) is str else _short(msg)
+    raise Revert(text[:256])
+
+
+HANDLERS: dict[int, Handler] = {
+    op.NOP: _nop,
+    op.POP: _pop,
+    op.DUP: _dup,
+    op.ADD: _add,
+    op.SUB: _sub,
+    op.MUL: _mul,
+    op.FLOORDIV: _floordiv,
+    op.MOD: _mod,
+    op.NEG: _neg,
+    op.NOT: _not,
+    op.EQ: _eq,
+    op.NE: _ne,
+    op.LT: _lt,
+    op.LE: _le,
+    op.GT: _gt,
+    op.GE: _ge,
+    op.IN: _in,
+    op.REVERT: _revert,
+    op.BUILD_LIST: _build_list,
+    op.BUILD_MAP: _build_map,
+    op.INDEX: _index,
+    op.SET_INDEX: _set_index,
+    op.DEL_INDEX: _del_index,
+    op.SLICE: _slice,
+    op.UNPACK: _unpack,
+    op.SLOAD: _sload,
+    op.SGET: _sget,
+    op.SSTORE: _sstore,
+    op.SDEL: _sdel,
+    op.SHAS: _shas,
+    op.EMIT: _emit,
+    op.CTX: _ctx,
+}

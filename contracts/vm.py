@@ -1,0 +1,321 @@
+"""The interpreter and the public entry points ``execute`` and ``abi``.
+
+Bytecode is verified and decoded once (cached by its bytes): the decoded code of a function
+is a tuple of ``(opcode, operand)`` pairs whose operands are already resolved (constant
+values, callee objects, builtin functions), so the loop does one tuple unpack per
+instruction, runs the hottest opcodes inline and sends the rest through a dispatch table.
+Gas: static costs are paid per basic block (see ``verifier``), dynamic costs (bytes stored,
+emitted, hashed, copied) by the handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from contracts import opcodes as op
+from contracts.errors import ContractError, ExecutionError, LimitExceeded, OutOfGas, Revert
+from contracts.host import Host
+from contracts.machine import MAX_CALL_DEPTH, Event, HostFault, Machine
+from contracts.natives import BUILTIN_IMPLS, HANDLERS, add, equal
+from contracts.values import (
+    INT_MAX,
+    INT_MIN,
+    MAX_BYTES_LEN,
+    Value,
+    decode_value,
+    encode_value,
+    type_name,
+)
+from contracts.verifier import VerifiedModule, verify
+
+_CACHE_SIZE = 128
+
+
+@dataclass(frozen=True, slots=True)
+class MethodInfo:
+    """A public entry point: read-only or not, parameter names and declared types."""
+
+    view: bool
+    params: tuple[str, ...]
+    types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    """The outcome of one call; on ``ok=False`` events are empty and no write was made."""
+
+    ok: bool
+    gas_used: int
+    return_value: Value
+    events: list[Event]
+    error: str | None
+
+
+class _Function:
+    __slots__ = ("name", "public", "view", "params", "types", "n_params", "n_locals", "code")
+
+    def __init__(self, name: str, public: bool, view: bool, params: tuple[str, ...],
+                 types: tuple[str, ...], n_locals: int) -> None:  # fmt: skip
+        self.name = name
+        self.public = public
+        self.view = view
+        self.params = params
+        self.types = types
+        self.n_params = len(params)
+        self.n_locals = n_locals
+        self.code: tuple[tuple[int, Any], ...] = ()
+
+
+class Program:
+    """Verified, decoded bytecode ready to run."""
+
+    __slots__ = ("functions", "public", "abi")
+
+    def __init__(self, verified: VerifiedModule) -> None:
+        module = verified.module
+        funcs = [
+            _Function(e.name, e.public, e.view, e.params, e.types, e.n_locals)
+            for e in module.functions
+        ]
+        for fn, vf in zip(funcs, verified.functions, strict=True):
+            fn.code = tuple(_resolve(opcode, arg, module.consts, funcs) for opcode, arg in vf.code)
+        self.functions = tuple(funcs)
+        self.public = {f.name: f for f in funcs if f.public}
+        self.abi = {f.name: MethodInfo(f.view, f.params, f.types) for f in funcs if f.public}
+
+
+def _resolve(opcode: int, arg: int, consts: tuple[Value, ...], funcs: list[_Function]) -> Any:
+    if opcode == op.CONST:
+        return (opcode, consts[arg])
+    if opcode == op.CALL:
+        return (opcode, funcs[arg])
+    if opcode == op.BUILTIN:
+        info = op.BUILTINS[arg]
+        return (opcode, (BUILTIN_IMPLS[info.name], info.argc))
+    return (opcode, arg)
+
+
+_programs: dict[bytes, Program] = {}
+
+
+def load_program(code: bytes) -> Program:
+    """Verify and decode bytecode (cached); ``VerifyError`` if it is malformed."""
+    program = _programs.get(code) if type(code) is bytes else None
+    if program is None:
+        program = Program(verify(code))
+        if len(_programs) >= _CACHE_SIZE:
+            _programs.pop(next(iter(_programs)))
+        _programs[code] = program
+    return program
+
+
+def abi(code: bytes) -> dict[str, MethodInfo]:
+    """The public methods of verified bytecode; raises ``VerifyError`` if it is malformed."""
+    return dict(load_program(code).abi)
+
+
+_LOAD, _CONST, _STORE, _CHARGE = op.LOAD, op.CONST, op.STORE, op.CHARGE
+_JIF, _JIT, _JUMP = op.JUMP_IF_FALSE, op.JUMP_IF_TRUE, op.JUMP
+_JIFP, _JITP = op.JUMP_IF_FALSE_OR_POP, op.JUMP_IF_TRUE_OR_POP
+_BUILTIN, _CALL, _RET, _POP = op.BUILTIN, op.CALL, op.RET, op.POP
+_ADD, _EQ, _INDEX = op.ADD, op.EQ, op.INDEX
+
+
+def _run(m: Machine, fn: _Function, frame: list[Value], depth: int) -> Value:
+    code = fn.code
+    stack: list[Value] = []
+    push = stack.append
+    pop = stack.pop
+    handlers = HANDLERS
+    pc = 0
+    while True:
+        opcode, arg = code[pc]
+        pc += 1
+        if opcode == _LOAD:
+            push(frame[arg])
+        elif opcode == _CONST:
+            push(arg)
+        elif opcode == _STORE:
+            frame[arg] = pop()
+        elif opcode == _CHARGE:
+            gas = m.gas - arg
+            m.gas = gas
+            if gas < 0:
+                raise OutOfGas("out of gas")
+        elif opcode == _JIF:
+            if not pop():
+                pc = arg
+        elif opcode == _JUMP:
+            pc = arg
+        elif opcode == _BUILTIN:
+            impl, argc = arg
+            if argc == 1:
+                stack[-1] = impl(m, stack[-1])
+            elif argc == 2:
+                b = pop()
+                stack[-1] = impl(m, stack[-1], b)
+            else:
+                c = pop()
+                b = pop()
+                stack[-1] = impl(m, stack[-1], b, c)
+        elif opcode == _ADD:
+            b = pop()
+            a = stack[-1]
+            if type(a) is int and type(b) is int:
+                r = a + b
+                if r > INT_MAX or r < INT_MIN:
+                    raise ExecutionError("int overflow in +")
+                stack[-1] = r
+            else:
+                stack[-1] = add(m, a, b)
+        elif opcode == _EQ:
+            b = pop()
+            stack[-1] = equal(stack[-1], b)
+        elif opcode == _CALL:
+            if depth >= MAX_CALL_DEPTH:
+                raise LimitExceeded(f"call depth limit {MAX_CALL_DEPTH} exceeded")
+            n = arg.n_params
+            if n:
+                args = stack[-n:]
+                del stack[-n:]
+            else:
+                args = []
+            extra = arg.n_locals - n
+            if extra:
+                args.extend([None] * extra)
+            push(_run(m, arg, args, depth + 1))
+        elif opcode == _RET:
+            return pop()
+        elif opcode == _POP:
+            pop()
+        elif opcode == _JIT:
+            if pop():
+                pc = arg
+        elif opcode == _JIFP:
+            if stack[-1]:
+                pop()
+            else:
+                pc = arg
+        elif opcode == _JITP:
+            if stack[-1]:
+                pc = arg
+            else:
+                pop()
+        else:
+            handlers[opcode](m, stack, arg)
+
+
+_TYPE_CHECK: dict[str, type | None] = {
+    "any": None,
+    "int": int,
+    "bool": bool,
+    "bytes": bytes,
+    "str": str,
+    "list": list,
+    "map": dict,
+}
+
+
+def _prepare_args(m: Machine, fn: _Function, args: Sequence[Value]) -> list[Value]:
+    """Validate, copy and charge the arguments; returns the initial local frame."""
+    if type(args) not in (list, tuple):
+        raise ExecutionError("arguments must be a list")
+    if len(args) != fn.n_params:
+        raise ExecutionError(f"{fn.name}() takes {fn.n_params} arguments, got {len(args)}")
+    frame: list[Value] = []
+    size = 0
+    for i, (value, want) in enumerate(zip(args, fn.types, strict=True)):
+        t = type(value)
+        expected = _TYPE_CHECK[want]
+        if expected is not None and t is not expected:
+            raise ExecutionError(
+                f"argument {i} ({fn.params[i]}) must be {want}, got {type_name(value)}"
+            )
+        if t is str:
+            try:
+                n = len(value.encode())
+            except UnicodeEncodeError:
+                raise ExecutionError(f"argument {i} is not valid UTF-8") from None
+            if len(value) > MAX_BYTES_LEN:
+                raise LimitExceeded(f"argument {i} longer than {MAX_BYTES_LEN}")
+            size += n
+        elif t is bytes:
+            if len(value) > MAX_BYTES_LEN:
+                raise LimitExceeded(f"argument {i} longer than {MAX_BYTES_LEN}")
+            size += len(value)
+        elif t is bool or value is None:
+            size += 1
+        elif t is int:
+            if not INT_MIN <= value <= INT_MAX:
+                raise ExecutionError(f"argument {i} outside the signed 256-bit range")
+            size += 8
+        else:
+            try:
+                data = encode_value(value)
+            except ContractError as exc:
+                raise ExecutionError(f"argument {i}: {exc}") from None
+            size += len(data)
+            value = decode_value(data, canonical=False)
+        frame.append(value)
+    m.charge(size * op.GAS_ARG_BYTE)
+    if fn.n_locals > fn.n_params:
+        frame.extend([None] * (fn.n_locals - fn.n_params))
+    return frame
+
+
+def _failure(gas_used: int, error: str) -> ExecutionResult:
+    return ExecutionResult(False, gas_used, None, [], error)
+
+
+def execute(
+    code: bytes,
+    method: str,
+    args: Sequence[Value],
+    host: Host,
+    gas_limit: int,
+    readonly: bool = False,
+) -> ExecutionResult:
+    """Run public ``method`` of ``code`` with ``args`` against ``host``.
+
+    Never raises for anything the contract, its bytecode or its arguments do: failures are
+    ``ok=False`` results with the gas charged (all of ``gas_limit`` when it ran out). Writes
+    reach the host only on success. ``@view`` methods always run read-only; ``readonly=True``
+    makes any method fail on a storage write or emit. Exceptions raised by the host itself
+    propagate unchanged.
+    """
+    if type(gas_limit) is not int or gas_limit <= 0:
+        return _failure(0, "gas limit must be a positive int")
+    entry = min(op.GAS_ENTRY, gas_limit)
+    try:
+        program = load_program(code)
+    except ContractError as exc:
+        return _failure(entry, f"invalid bytecode: {exc}")
+    fn = program.public.get(method) if type(method) is str else None
+    if fn is None:
+        return _failure(entry, f"no public method {method!r}")
+    m = Machine(host, gas_limit, readonly or fn.view)
+    try:
+        m.charge(op.GAS_ENTRY)
+        frame = _prepare_args(m, fn, args)
+        result = _run(m, fn, frame, 1)
+        try:
+            size = len(encode_value(result))
+        except ContractError as exc:
+            raise LimitExceeded(f"return value: {exc}") from None
+        m.charge(size * op.GAS_ARG_BYTE)
+    except OutOfGas:
+        return _failure(gas_limit, "out of gas")
+    except Revert as exc:
+        return _failure(min(gas_limit - m.gas, gas_limit), f"revert: {exc}")
+    except ContractError as exc:
+        return _failure(min(gas_limit - m.gas, gas_limit), str(exc))
+    except HostFault as fault:
+        raise fault.exc from None
+    except RecursionError:
+        return _failure(min(gas_limit - m.gas, gas_limit), "values nest too deep")
+    except Exception as exc:  # a VM bug: deterministic on every node, so fail the call
+        return _failure(min(gas_limit - m.gas, gas_limit), f"internal VM error: {exc!r}")
+    m.flush()
+    return ExecutionResult(True, gas_limit - m.gas, result, m.events, None)
