@@ -1,0 +1,68 @@
+"""Reason codes and the errors of the ledger side of chainnode.
+
+Every rejection (a transaction at admission, a block at validation, a read-only call) carries
+one of these codes so the HTTP API can map it to a 4xx with a stable machine-readable name.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    """Why something was rejected (stable strings, shown to clients)."""
+
+    OK = "OK"
+    MALFORMED = "MALFORMED"
+    TOO_LARGE = "TOO_LARGE"
+    WRONG_CHAIN = "WRONG_CHAIN"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    DUPLICATE = "DUPLICATE"
+    EXPIRED = "EXPIRED"
+    FUTURE_BLOCK_LIMIT = "FUTURE_BLOCK_LIMIT"
+    MEMPOOL_FULL = "MEMPOOL_FULL"
+    UNKNOWN_CONTRACT = "UNKNOWN_CONTRACT"
+    UNKNOWN_METHOD = "UNKNOWN_METHOD"
+    NOT_VIEW = "NOT_VIEW"
+    NO_PERMISSION = "NO_PERMISSION"
+    GAS_LIMIT = "GAS_LIMIT"
+    # block validation only
+    BAD_HEIGHT = "BAD_HEIGHT"
+    BAD_PARENT = "BAD_PARENT"
+    BAD_TIMESTAMP = "BAD_TIMESTAMP"
+    BAD_PROPOSER = "BAD_PROPOSER"
+    BAD_TX_ROOT = "BAD_TX_ROOT"
+    BAD_RECEIPTS_ROOT = "BAD_RECEIPTS_ROOT"
+    BAD_STATE_ROOT = "BAD_STATE_ROOT"
+    TOO_MANY_TXS = "TOO_MANY_TXS"
+
+
+class LedgerError(Exception):
+    """Base of every error raised by the ledger side of chainnode."""
+
+    def __init__(self, code: Code, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class MalformedError(LedgerError):
+    """Bytes or JSON from outside that do not decode to a valid object."""
+
+    def __init__(self, message: str, code: Code = Code.MALFORMED) -> None:
+        super().__init__(code, message)
+
+
+class InvalidBlock(LedgerError):
+    """A proposed or fetched block that this node must not commit."""
+
+
+class CallError(LedgerError):
+    """A read-only call that cannot run (unknown contract/method, not a view, bad args)."""
+
+
+class GenesisError(LedgerError):
+    """A genesis file that is invalid or does not match the stored chain."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.MALFORMED, message)

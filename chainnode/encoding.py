@@ -1,0 +1,101 @@
+"""Canonical encoding: msgpack of fixed-order arrays with ints and bytes.
+
+`pack` is the only encoder used for anything hashed or signed; `unpack` is bounded and
+turns every decoding problem into `MalformedError`. The `want_*` helpers validate decoded
+values before use (exact types: a bool is not an int here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from chainnode.codes import MalformedError
+
+MAX_DECODE = 16 * 1024 * 1024
+U64 = (1 << 64) - 1
+
+
+def pack(obj: Any) -> bytes:
+    """Canonical bytes of a value built from lists, ints, bytes (and str/None where allowed)."""
+    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack(data: bytes, max_size: int = MAX_DECODE) -> Any:
+    """Decode untrusted msgpack; raise MalformedError on anything odd."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise MalformedError("expected bytes")
+    if len(data) > max_size:
+        raise MalformedError(f"encoding larger than {max_size} bytes")
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            max_buffer_size=max_size,
+        )
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
+        raise MalformedError(f"bad msgpack: {e}") from None
+    except Exception as e:  # msgpack raises a few odd types on hostile input
+        raise MalformedError(f"bad msgpack: {type(e).__name__}") from None
+
+
+def want_list(v: Any, n: int, what: str) -> list[Any]:
+    if type(v) is not list or len(v) != n:
+        raise MalformedError(f"{what}: expected an array of {n} items")
+    return v
+
+
+def want_int(v: Any, what: str, lo: int = 0, hi: int = U64) -> int:
+    if type(v) is not int or not lo <= v <= hi:
+        raise MalformedError(f"{what}: expected an integer in [{lo}, {hi}]")
+    return v
+
+
+def want_bytes(v: Any, what: str, size: int | None = None, max_len: int = MAX_DECODE) -> bytes:
+    if type(v) is not bytes:
+        raise MalformedError(f"{what}: expected bytes")
+    if size is not None and len(v) != size:
+        raise MalformedError(f"{what}: expected {size} bytes, got {len(v)}")
+    if len(v) > max_len:
+        raise MalformedError(f"{what}: longer than {max_len} bytes")
+    return v
+
+
+def want_text(v: Any, what: str, max_len: int = 256) -> str:
+    """A utf-8 string carried as bytes in the canonical form."""
+    raw = want_bytes(v, what, max_len=max_len)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedError(f"{what}: not utf-8") from None
+
+
+def from_hex(v: Any, what: str, size: int | None = None, max_len: int = MAX_DECODE) -> bytes:
+    """Bytes from a JSON hex string (an optional 0x prefix is accepted)."""
+    if not isinstance(v, str):
+        raise MalformedError(f"{what}: expected a hex string")
+    s = v[2:] if v[:2] in ("0x", "0X") else v
+    if len(s) > 2 * max_len:
+        raise MalformedError(f"{what}: longer than {max_len} bytes")
+    try:
+        b = bytes.fromhex(s)
+    except ValueError:
+        raise MalformedError(f"{what}: not hex") from None
+    if size is not None and len(b) != size:
+        raise MalformedError(f"{what}: expected {size} bytes, got {len(b)}")
+    return b
+
+
+def json_int(v: Any, what: str, lo: int = 0, hi: int = U64) -> int:
+    if type(v) is not int or not lo <= v <= hi:
+        raise MalformedError(f"{what}: expected an integer in [{lo}, {hi}]")
+    return v
+
+
+def json_str(v: Any, what: str, max_len: int = 256) -> str:
+    if not isinstance(v, str) or len(v) > max_len:
+        raise MalformedError(f"{what}: expected a string of at most {max_len} chars")
+    return v

@@ -1,0 +1,256 @@
+"""Block execution: run each transaction on an overlay, build receipts and the block roots.
+
+Each tx runs on a child of the block overlay; a failed tx's child is discarded, so a
+failure changes nothing but its receipt. Contract storage maps onto namespace = contract
+address. No wall clock: height and timestamp come from the header being built/checked.
+
+State root (documented, cheap, deterministic): an incremental hash chain,
+
+    state_root(h) = H(canonical [state_root(h-1), h, sorted writes])
+
+where each write is `[ns, key, value]` (set) or `[ns, key]` (delete), sorted by (ns, key),
+and state_root(-1) = 32 zero bytes. Equal roots at a height mean equal histories of state
+writes, hence equal state. tx root = Merkle root of tx hashes; receipts root = Merkle root
+of receipt hashes (H of the receipt encoding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import contracts
+from crypto.merkle import merkle_root
+from storage import Overlay
+
+from chainnode.codes import Code, MalformedError
+from chainnode.encoding import pack
+from chainnode.state import (
+    DEPLOYMENT,
+    GOVERNANCE,
+    NS_CODE,
+    NS_NAMES,
+    PERMISSIONS,
+    SYSTEM_CONTRACTS,
+    well_known_address,
+)
+from chainnode.system import Method, SysContext, SysError, deployment, governance, permissions
+from chainnode.types import (
+    ADDR_RE,
+    MAX_ERROR_CHARS,
+    STATUS_FAILED,
+    STATUS_OK,
+    Event,
+    Receipt,
+    Suite,
+    Transaction,
+)
+
+SYSTEM_METHODS: dict[str, dict[str, Method]] = {
+    GOVERNANCE: governance.METHODS,
+    PERMISSIONS: permissions.METHODS,
+    DEPLOYMENT: deployment.METHODS,
+}
+SYS_BASE_GAS = 1000
+
+Writes = dict[tuple[bytes, bytes], bytes | None]
+
+
+def state_root(hash_fn: Callable[[bytes], bytes], prev: bytes, height: int, writes: Mapping[tuple[bytes, bytes], bytes | None]) -> bytes:
+    items = [
+        [ns, key] if value is None else [ns, key, value]
+        for (ns, key), value in sorted(writes.items())
+    ]
+    return hash_fn(pack([prev, height, items]))
+
+
+def roots_of(hash_fn: Callable[[bytes], bytes], leaves: Sequence[bytes]) -> bytes:
+    return merkle_root(list(leaves), hash_fn=hash_fn)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A resolved contract: address plus either a system name or bytecode and its ABI."""
+
+    address: bytes
+    system: str | None
+    code: bytes | None
+    abi: Mapping[str, Any]
+
+    def method(self, name: str) -> tuple[bool, bool]:
+        """(exists, is_view)."""
+        if self.system is not None:
+            m = SYSTEM_METHODS[self.system].get(name)
+            return (m is not None, bool(m and m.view))
+        info = self.abi.get(name)
+        return (info is not None, bool(info is not None and getattr(info, "view", False)))
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    receipts: tuple[Receipt, ...]
+    receipt_bytes: tuple[bytes, ...]
+    writes: Writes
+    tx_root: bytes
+    receipts_root: bytes
+    state_root: bytes
+
+
+class _Host:
+    """contracts.Host over an overlay, confined to the contract's own namespace."""
+
+    __slots__ = ("_ov", "_ns", "caller", "tx_hash", "block_height", "timestamp", "_hash")
+
+    def __init__(self, ov: Any, ns: bytes, caller: bytes, tx_hash: bytes, height: int, ts: int, hash_fn: Callable[[bytes], bytes]) -> None:
+        self._ov = ov
+        self._ns = ns
+        self.caller = caller
+        self.tx_hash = tx_hash
+        self.block_height = height
+        self.timestamp = ts
+        self._hash = hash_fn
+
+    def storage_get(self, key: bytes) -> bytes | None:
+        v: bytes | None = self._ov.get(self._ns, key)
+        return v
+
+    def storage_set(self, key: bytes, value: bytes) -> None:
+        self._ov.set(self._ns, key, value)
+
+    def storage_delete(self, key: bytes) -> None:
+        self._ov.delete(self._ns, key)
+
+    def storage_has(self, key: bytes) -> bool:
+        return bool(self._ov.has(self._ns, key))
+
+    def hash(self, data: bytes) -> bytes:
+        return self._hash(data)
+
+
+class Resolver:
+    """Contract name/address -> Target, caching what is committed (code never changes)."""
+
+    def __init__(self, suite: Suite, committed: Callable[[bytes, bytes], bytes | None]) -> None:
+        self._suite = suite
+        self._committed = committed
+        self.system_by_address = {well_known_address(suite.hash, n): n for n in SYSTEM_CONTRACTS}
+        self._system_by_name = {n: a for a, n in self.system_by_address.items()}
+        self._names: dict[str, bytes] = {}
+        self._targets: dict[bytes, Target] = {}
+
+    def address_of_name(self, name: str) -> bytes:
+        return self._system_by_name.get(name) or well_known_address(self._suite.hash, name)
+
+    def resolve(self, state: Any, ref: str) -> Target | None:
+        """`state` is an overlay/store view with get(ns, key); None when nothing lives there."""
+        if ADDR_RE.fullmatch(ref):
+            addr = bytes.fromhex(ref)
+        else:
+            sys_addr = self._system_by_name.get(ref)
+            if sys_addr is not None:
+                addr = sys_addr
+            else:
+                cached = self._names.get(ref)
+                if cached is None:
+                    found = state.get(NS_NAMES, ref.encode())
+                    if found is None:
+                        return None
+                    if self._committed(NS_NAMES, ref.encode()) == found:
+                        self._names[ref] = found
+                    cached = found
+                addr = cached
+        return self.target(state, addr)
+
+    def target(self, state: Any, addr: bytes) -> Target | None:
+        t = self._targets.get(addr)
+        if t is not None:
+            return t
+        sysname = self.system_by_address.get(addr)
+        if sysname is not None:
+            t = Target(addr, sysname, None, {})
+            self._targets[addr] = t
+            return t
+        code = state.get(NS_CODE, addr)
+        if code is None:
+            return None
+        try:
+            abi = contracts.abi(code)
+        except Exception:  # noqa: BLE001 - stored code was checked at deploy; be safe
+            return None
+        t = Target(addr, None, code, abi)
+        if self._committed(NS_CODE, addr) is not None:
+            self._targets[addr] = t
+        return t
+
+
+def _err(code: Code | str, message: str) -> str:
+    return f"{code}: {message}"[:MAX_ERROR_CHARS]
+
+
+class Executor:
+    def __init__(self, suite: Suite, resolver: Resolver) -> None:
+        self.suite = suite
+        self.hash = suite.hash
+        self.resolver = resolver
+
+    def execute_block(
+        self, base: Any, height: int, timestamp: int, txs: Sequence[Transaction], prev_state_root: bytes
+    ) -> BlockResult:
+        """Run txs on an overlay of `base` (the committed store); nothing is written to it."""
+        ov = Overlay(base)
+        receipts: list[Receipt] = []
+        for tx in txs:
+            receipts.append(self.execute_tx(ov, tx, height, timestamp))
+        writes: Writes = dict(ov.writes())
+        rbytes = tuple(r.encode() for r in receipts)
+        h = self.hash
+        return BlockResult(
+            receipts=tuple(receipts),
+            receipt_bytes=rbytes,
+            writes=writes,
+            tx_root=roots_of(h, [tx.hash for tx in txs]),
+            receipts_root=roots_of(h, [h(b) for b in rbytes]),
+            state_root=state_root(h, prev_state_root, height, writes),
+        )
+
+    def execute_tx(self, ov: Any, tx: Transaction, height: int, timestamp: int) -> Receipt:
+        child = ov.child()
+        sender_addr = self.suite.address(tx.sender)
+        try:
+            target = self.resolver.resolve(child, tx.contract)
+            if target is None:
+                raise SysError(Code.UNKNOWN_CONTRACT, f"no contract {tx.contract!r}")
+            exists, view = target.method(tx.method)
+            if not exists:
+                raise SysError(Code.UNKNOWN_METHOD, f"no method {tx.method!r}")
+            if not permissions.may_call(child, sender_addr, target.system, view):
+                raise SysError(Code.NO_PERMISSION, "sender may not call this contract")
+            try:
+                args = tx.decoded_args()
+            except MalformedError as e:
+                raise SysError(Code.MALFORMED, e.message) from None
+            if target.system is not None:
+                gas = SYS_BASE_GAS + len(tx.args)
+                if gas > tx.gas_limit:
+                    raise SysError(Code.GAS_LIMIT, f"needs {gas} gas")
+                ctx = SysContext(
+                    child, tx.sender, sender_addr, tx.nonce, height, self.hash, self.suite.address
+                )
+                value = SYSTEM_METHODS[target.system][tx.method].handler(ctx, args)
+                child.commit_to_parent()
+                return Receipt(tx.hash, STATUS_OK, gas, contracts.encode_value(value), (), "")
+            assert target.code is not None
+            host = _Host(child, target.address, sender_addr, tx.hash, height, timestamp, self.hash)
+            res = contracts.execute(target.code, tx.method, args, host, tx.gas_limit)
+        except SysError as e:
+            return Receipt(tx.hash, STATUS_FAILED, min(SYS_BASE_GAS, tx.gas_limit), b"", (), _err(e.code, e.message))
+        except Exception as e:  # noqa: BLE001 - a VM/contract failure is the tx's failure
+            return Receipt(tx.hash, STATUS_FAILED, tx.gas_limit, b"", (), _err("VM_ERROR", f"{type(e).__name__}: {e}"))
+        if not res.ok:
+            return Receipt(tx.hash, STATUS_FAILED, res.gas_used, b"", (), _err("FAILED", res.error or "execution failed"))
+        child.commit_to_parent()
+        events = tuple(
+            Event(target.address, ev.name, contracts.encode_value(ev.fields)) for ev in res.events
+        )
+        return Receipt(tx.hash, STATUS_OK, res.gas_used, contracts.encode_value(res.return_value), events, "")

@@ -1,0 +1,265 @@
+"""Genesis: what every validator of a chain agrees on before block 1.
+
+`genesis.json` holds the chain id, the crypto suite, the validators (public key, node id, p2p
+and API addresses), the admin public keys, the permission mode, the consensus parameters and
+the standard contracts to pre-deploy. `Genesis.hash` (suite hash of the canonical encoding)
+is recorded in the store so a node refuses to open a data dir of a different chain.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chainnode.codes import GenesisError, MalformedError
+from chainnode.encoding import from_hex, json_int, json_str, pack
+from chainnode.types import CHAIN_RE, NAME_RE, PUBKEY_LEN
+
+SUITES = ("sm", "ecdsa-p256")
+MODES = ("open", "closed")
+STANDARD_CONTRACTS = ("evidence", "traceability", "records")
+MAX_GENESIS_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorInfo:
+    public_key: bytes  # 65-byte uncompressed node key (also the consensus identity)
+    node_id: str
+    p2p_addr: str  # "host:port"
+    api_addr: str  # "host:port" of the HTTP API
+
+    def __post_init__(self) -> None:
+        if (
+            not isinstance(self.public_key, bytes)
+            or len(self.public_key) != PUBKEY_LEN
+            or self.public_key[0] != 4
+        ):
+            raise MalformedError("validator public_key: expected 65 bytes 04||x||y")
+        for name in ("node_id", "p2p_addr", "api_addr"):
+            v = getattr(self, name)
+            if not isinstance(v, str) or len(v) > 256:
+                raise MalformedError(f"validator {name}: expected a string of <= 256 chars")
+
+    @property
+    def public_key65(self) -> bytes:
+        return self.public_key
+
+    def to_list(self) -> list[Any]:
+        return [self.public_key, self.node_id.encode(), self.p2p_addr.encode(), self.api_addr.encode()]
+
+    @classmethod
+    def from_list(cls, v: Any) -> ValidatorInfo:
+        if not isinstance(v, list) or len(v) != 4:
+            raise MalformedError("validator: expected 4 fields")
+        try:
+            return cls(bytes(v[0]), v[1].decode(), v[2].decode(), v[3].decode())
+        except (AttributeError, TypeError, UnicodeDecodeError):
+            raise MalformedError("validator: bad field types") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "public_key": self.public_key.hex(),
+            "node_id": self.node_id,
+            "p2p_addr": self.p2p_addr,
+            "api_addr": self.api_addr,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> ValidatorInfo:
+        if not isinstance(obj, dict):
+            raise MalformedError("validator: expected an object")
+        try:
+            return cls(
+                from_hex(obj["public_key"], "validator public_key", PUBKEY_LEN),
+                json_str(obj["node_id"], "node_id"),
+                json_str(obj["p2p_addr"], "p2p_addr"),
+                json_str(obj["api_addr"], "api_addr"),
+            )
+        except KeyError as e:
+            raise MalformedError(f"validator: missing field {e.args[0]}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsensusParams:
+    """Timing and size knobs of consensus; milliseconds, chosen at genesis."""
+
+    block_interval_ms: int = 200
+    max_block_txs: int = 2000
+    request_timeout_ms: int = 4000
+    view_change_timeout_ms: int = 4000
+    block_limit_window: int = 1000
+
+    def __post_init__(self) -> None:
+        json_int(self.block_interval_ms, "block_interval_ms", 0, 3_600_000)
+        json_int(self.max_block_txs, "max_block_txs", 1, 100_000)
+        json_int(self.request_timeout_ms, "request_timeout_ms", 1, 3_600_000)
+        json_int(self.view_change_timeout_ms, "view_change_timeout_ms", 1, 3_600_000)
+        json_int(self.block_limit_window, "block_limit_window", 1, 1_000_000)
+
+    def to_list(self) -> list[int]:
+        return [
+            self.block_interval_ms,
+            self.max_block_txs,
+            self.request_timeout_ms,
+            self.view_change_timeout_ms,
+            self.block_limit_window,
+        ]
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "block_interval_ms": self.block_interval_ms,
+            "max_block_txs": self.max_block_txs,
+            "request_timeout_ms": self.request_timeout_ms,
+            "view_change_timeout_ms": self.view_change_timeout_ms,
+            "block_limit_window": self.block_limit_window,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> ConsensusParams:
+        if not isinstance(obj, dict):
+            raise MalformedError("consensus: expected an object")
+        known = set(cls().to_json())
+        extra = set(obj) - known
+        if extra:
+            raise MalformedError(f"consensus: unknown fields {sorted(extra)}")
+        return cls(**obj)
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    chain_id: str
+    validators: tuple[ValidatorInfo, ...]
+    admins: tuple[bytes, ...]
+    suite: str = "sm"
+    permissions: str = "open"
+    consensus: ConsensusParams = field(default_factory=ConsensusParams)
+    contracts: tuple[str, ...] = STANDARD_CONTRACTS
+    timestamp: int = 0  # ms; the genesis block's timestamp
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.chain_id, str) or not CHAIN_RE.fullmatch(self.chain_id):
+            raise GenesisError("chain_id: 1-64 chars of [A-Za-z0-9_.-]")
+        if self.suite not in SUITES:
+            raise GenesisError(f"suite: one of {SUITES}")
+        if self.permissions not in MODES:
+            raise GenesisError(f"permissions: one of {MODES}")
+        if not self.validators:
+            raise GenesisError("validators: at least one")
+        keys = [v.public_key for v in self.validators]
+        if len(set(keys)) != len(keys):
+            raise GenesisError("validators: duplicate public key")
+        if not self.admins:
+            raise GenesisError("admins: at least one")
+        for a in self.admins:
+            if not isinstance(a, bytes) or len(a) != PUBKEY_LEN or a[0] != 4:
+                raise GenesisError("admins: expected 65-byte public keys 04||x||y")
+        if len(set(self.admins)) != len(self.admins):
+            raise GenesisError("admins: duplicate public key")
+        for c in self.contracts:
+            if c not in STANDARD_CONTRACTS:
+                raise GenesisError(f"contracts: unknown standard contract {c!r}")
+            assert NAME_RE.fullmatch(c)
+        json_int(self.timestamp, "timestamp")
+
+    def to_list(self) -> list[Any]:
+        return [
+            self.chain_id.encode(),
+            self.suite.encode(),
+            [v.to_list() for v in self.validators],
+            list(self.admins),
+            self.permissions.encode(),
+            self.consensus.to_list(),
+            [c.encode() for c in self.contracts],
+            self.timestamp,
+        ]
+
+    def encode(self) -> bytes:
+        return pack(self.to_list())
+
+    @property
+    def hash(self) -> bytes:
+        from crypto.suite import get_suite
+
+        return get_suite(self.suite).hash(self.encode())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "suite": self.suite,
+            "validators": [v.to_json() for v in self.validators],
+            "admins": [a.hex() for a in self.admins],
+            "permissions": self.permissions,
+            "consensus": self.consensus.to_json(),
+            "contracts": list(self.contracts),
+            "timestamp": self.timestamp,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Genesis:
+        if not isinstance(obj, dict):
+            raise GenesisError("genesis: expected a JSON object")
+        try:
+            if not isinstance(obj["validators"], list) or not isinstance(obj["admins"], list):
+                raise GenesisError("validators and admins must be lists")
+            contracts = obj.get("contracts", list(STANDARD_CONTRACTS))
+            if not isinstance(contracts, list) or not all(isinstance(c, str) for c in contracts):
+                raise GenesisError("contracts: a list of names")
+            return cls(
+                chain_id=obj["chain_id"],
+                validators=tuple(ValidatorInfo.from_json(v) for v in obj["validators"]),
+                admins=tuple(from_hex(a, "admin", PUBKEY_LEN) for a in obj["admins"]),
+                suite=obj.get("suite", "sm"),
+                permissions=obj.get("permissions", "open"),
+                consensus=ConsensusParams.from_json(obj.get("consensus", {})),
+                contracts=tuple(contracts),
+                timestamp=obj.get("timestamp", 0),
+            )
+        except KeyError as e:
+            raise GenesisError(f"genesis: missing field {e.args[0]}") from None
+        except MalformedError as e:
+            if isinstance(e, GenesisError):
+                raise
+            raise GenesisError(e.message) from None
+        except TypeError as e:
+            raise GenesisError(f"genesis: {e}") from None
+
+    def save(self, path: Path | str) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path | str) -> Genesis:
+        p = Path(path)
+        try:
+            if p.stat().st_size > MAX_GENESIS_BYTES:
+                raise GenesisError(f"{p}: larger than {MAX_GENESIS_BYTES} bytes")
+            obj = json.loads(p.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise GenesisError(f"{p}: cannot read ({e.strerror})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise GenesisError(f"{p}: not valid JSON ({e})") from None
+        return cls.from_json(obj)
+
+
+def make_genesis(
+    chain_id: str,
+    validators: list[ValidatorInfo] | tuple[ValidatorInfo, ...],
+    admins: list[bytes] | tuple[bytes, ...],
+    suite: str = "sm",
+    permissions: str = "open",
+    consensus: ConsensusParams | None = None,
+    contracts: tuple[str, ...] = STANDARD_CONTRACTS,
+    timestamp: int = 0,
+) -> Genesis:
+    """Build a validated Genesis (what `chainnode network init` writes as genesis.json)."""
+    return Genesis(
+        chain_id=chain_id,
+        validators=tuple(validators),
+        admins=tuple(admins),
+        suite=suite,
+        permissions=permissions,
+        consensus=consensus or ConsensusParams(),
+        contracts=tuple(contracts),
+        timestamp=timestamp,
+    )

@@ -1,0 +1,454 @@
+"""The ledger: the node's chain state behind one object the runtime drives.
+
+`Ledger.open(data_dir, genesis)` opens (or creates, with block 0) the LevelDB store under
+`data_dir/ledger`. Consensus asks `build_block` for a proposal (the proposer executes it
+tentatively), `validate_block` for a peer's proposal (checks and re-executes; the result is
+cached by block hash) and `commit_block` once it has a certificate (one storage commit: block,
+txs, receipts, state writes, certificate). Queries read committed data only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import contracts
+import crypto
+from crypto.suite import get_suite
+from storage import CommitBatch, Overlay, Store
+
+from chainnode.codes import CallError, Code, GenesisError, InvalidBlock, LedgerError, MalformedError
+from chainnode.encoding import pack, unpack
+from chainnode.executor import SYSTEM_METHODS, BlockResult, Executor, Resolver, roots_of, state_root
+from chainnode.genesis import ConsensusParams, Genesis, ValidatorInfo
+from chainnode.mempool import Admission, Mempool, VerifyItem
+from chainnode.state import (
+    NS_CHAIN,
+    NS_CODE,
+    NS_GOV,
+    NS_NAMES,
+    NS_PERM,
+    SYSTEM_CONTRACTS,
+    cert_key,
+    well_known_address,
+)
+from chainnode.system import SysContext, SysError, governance, permissions
+from chainnode.system.governance import P_VSET, decode_validators, vset_height
+from chainnode.types import (
+    ZERO_HASH,
+    Block,
+    BlockHeader,
+    Receipt,
+    Transaction,
+    decode_args,
+    encode_args,
+)
+
+__all__ = ["Admission", "CallResult", "InvalidBlock", "Ledger", "ValidatorInfo"]
+
+STORE_DIR = "ledger"
+K_GENESIS = b"genesis"
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """Outcome of a read-only call (mirrors contracts.ExecutionResult)."""
+
+    ok: bool
+    return_value: Any
+    gas_used: int
+    error: str | None
+
+
+class _StoreView:
+    """get(ns, key) over the committed store (what permission checks read)."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, ns: bytes, key: bytes) -> bytes | None:
+        v: bytes | None = self._store.state_get(ns, key)
+        return v
+
+
+class Ledger:
+    """Committed chain + mempool + execution cache. Use `Ledger.open`."""
+
+    def __init__(self, store: Store, genesis: Genesis, mempool_capacity: int = 100_000) -> None:
+        self._store = store
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.suite = get_suite(genesis.suite)
+        self.params: ConsensusParams = genesis.consensus
+        self._lock = threading.RLock()
+        self._view = _StoreView(store)
+        self.resolver = Resolver(self.suite, store.state_get)
+        self.executor = Executor(self.suite, self.resolver)
+        self.mempool = Mempool(self, capacity=mempool_capacity)
+        self._listeners: list[Callable[[Block, list[Receipt]], None]] = []
+        self._cache: dict[bytes, tuple[Block, BlockResult]] = {}
+        self._vsets: list[tuple[int, list[ValidatorInfo]]] = []
+        self._head: BlockHeader
+        self._head_hash: bytes
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, data_dir: Path | str, genesis: Genesis, mempool_capacity: int = 100_000) -> Ledger:
+        """Open the chain in data_dir (creating block 0 from genesis when new)."""
+        path = Path(data_dir) / STORE_DIR
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store = Store.open(str(path), genesis.chain_id.encode(), create=True)
+        try:
+            led = cls(store, genesis, mempool_capacity)
+            if store.head() is None:
+                led._create_genesis()
+            else:
+                stored = store.state_get(NS_CHAIN, K_GENESIS)
+                if stored != genesis.hash:
+                    raise GenesisError(f"{path} holds a chain with a different genesis")
+            led._load_head()
+        except BaseException:
+            store.close()
+            raise
+        return led
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _genesis_writes(self) -> dict[tuple[bytes, bytes], bytes | None]:
+        g, h = self.genesis, self.suite.hash
+        w: dict[tuple[bytes, bytes], bytes | None] = {
+            (NS_CHAIN, K_GENESIS): g.hash,
+            (NS_CHAIN, b"chain_id"): g.chain_id.encode(),
+            (NS_CHAIN, b"params"): pack(g.consensus.to_list()),
+            (NS_PERM, permissions.K_MODE): g.permissions.encode(),
+        }
+        for k, v in governance.genesis_writes(g.admins, g.validators, self.suite.address).items():
+            w[(NS_GOV, k)] = v
+        for name in SYSTEM_CONTRACTS:
+            w[(NS_NAMES, name.encode())] = well_known_address(h, name)
+        for name in g.contracts:
+            addr = well_known_address(h, name)
+            w[(NS_NAMES, name.encode())] = addr
+            w[(NS_CODE, addr)] = contracts.compile_source(contracts.stdlib.source(name))
+        return w
+
+    def _create_genesis(self) -> None:
+        h = self.suite.hash
+        writes = self._genesis_writes()
+        header = BlockHeader(
+            height=0,
+            prev_hash=ZERO_HASH,
+            tx_root=roots_of(h, []),
+            receipts_root=roots_of(h, []),
+            state_root=state_root(h, ZERO_HASH, 0, writes),
+            timestamp=self.genesis.timestamp,
+            proposer=b"",
+            view=0,
+        )
+        block = Block(header, (), hasher=h)
+        self._store.commit(
+            CommitBatch(
+                height=0,
+                block_hash=block.hash,
+                block=block.raw,
+                txs=[],
+                receipts=[],
+                state_writes=writes,
+                meta={b"genesis.json": pack(self.genesis.to_list())},
+            )
+        )
+
+    def _load_head(self) -> None:
+        head = self._store.head()
+        assert head is not None
+        height, bhash = head
+        raw = self._store.block_by_height(height)
+        if raw is None:
+            raise LedgerError(Code.BAD_HEIGHT, f"store head {height} has no block")
+        self._head = Block.decode(raw, self.suite).header
+        self._head_hash = bhash
+        self._vsets = sorted(
+            (vset_height(k), decode_validators(v)) for k, v in self._store.state_scan(NS_GOV, P_VSET)
+        )
+
+    # ------------------------------------------------------------------ head
+
+    @property
+    def height(self) -> int:
+        return self._head.height
+
+    @property
+    def head_hash(self) -> bytes:
+        return self._head_hash
+
+    @property
+    def head(self) -> BlockHeader:
+        return self._head
+
+    @property
+    def state_root(self) -> bytes:
+        return self._head.state_root
+
+    def on_commit(self, cb: Callable[[Block, list[Receipt]], None]) -> None:
+        """Call cb(block, receipts) after each commit (in the committing thread)."""
+        self._listeners.append(cb)
+
+    def validators_at(self, height: int) -> list[ValidatorInfo]:
+        """The validator set that signs block `height` (changes apply at commit height + 1)."""
+        vs = self._vsets
+        i = bisect.bisect_right([h for h, _ in vs], height) - 1
+        return list(vs[max(i, 0)][1])
+
+    # ------------------------------------------------------------------ mempool context
+
+    def next_height(self) -> int:
+        return self._head.height + 1
+
+    def block_limit_window(self) -> int:
+        return self.params.block_limit_window
+
+    def is_committed(self, tx_hash: bytes) -> bool:
+        return bool(self._store.has_tx(tx_hash))
+
+    def verify_batch(self, items: Sequence[VerifyItem]) -> list[bool]:
+        return list(crypto.verify_batch(list(items), suite=self.suite.name))
+
+    def check_target(self, tx: Transaction) -> tuple[Code, str] | None:
+        """Admission-time check of contract, method and permission against committed state."""
+        t = self.resolver.resolve(self._view, tx.contract)
+        if t is None:
+            return (Code.UNKNOWN_CONTRACT, f"no contract {tx.contract!r}")
+        exists, view = t.method(tx.method)
+        if not exists:
+            return (Code.UNKNOWN_METHOD, f"contract {tx.contract!r} has no method {tx.method!r}")
+        if not permissions.may_call(self._view, self.suite.address(tx.sender), t.system, view):
+            return (Code.NO_PERMISSION, "sender may not call this contract")
+        return None
+
+    def submit(self, txs: Sequence[bytes | Transaction]) -> list[Admission]:
+        return self.mempool.submit(txs)
+
+    # ------------------------------------------------------------------ blocks
+
+    def decode_block(self, data: bytes) -> Block:
+        return Block.decode(data, self.suite)
+
+    def build_block(
+        self, height: int, view: int, proposer: bytes, timestamp: int, max_txs: int | None = None
+    ) -> Block:
+        """A proposal for `height` from the mempool (FIFO), executed and cached."""
+        with self._lock:
+            if height != self._head.height + 1:
+                raise LedgerError(Code.BAD_HEIGHT, f"next height is {self._head.height + 1}")
+            n = self.params.max_block_txs if max_txs is None else min(max_txs, self.params.max_block_txs)
+            txs = [tx for tx in self.mempool.take(n, height) if not self.is_committed(tx.hash)]
+            ts = max(timestamp, self._head.timestamp)
+            res = self.executor.execute_block(self._store, height, ts, txs, self._head.state_root)
+            header = BlockHeader(
+                height=height,
+                prev_hash=self._head_hash,
+                tx_root=res.tx_root,
+                receipts_root=res.receipts_root,
+                state_root=res.state_root,
+                timestamp=ts,
+                proposer=proposer,
+                view=view,
+            )
+            block = Block(header, tuple(txs), hasher=self.suite.hash)
+            self._cache[block.hash] = (block, res)
+            return block
+
+    def validate_block(self, block: Block) -> None:
+        """Raise InvalidBlock unless `block` may be committed next; caches its execution."""
+        with self._lock:
+            self._validate(block)
+
+    def _validate(self, block: Block) -> BlockResult:
+        cached = self._cache.get(block.hash)
+        if cached is not None:
+            return cached[1]
+        hd, head = block.header, self._head
+        if hd.height != head.height + 1:
+            raise InvalidBlock(Code.BAD_HEIGHT, f"expected height {head.height + 1}, got {hd.height}")
+        if hd.prev_hash != self._head_hash:
+            raise InvalidBlock(Code.BAD_PARENT, "previous hash is not our head")
+        if hd.timestamp < head.timestamp:
+            raise InvalidBlock(Code.BAD_TIMESTAMP, "timestamp before the parent's")
+        if hd.proposer not in {v.public_key for v in self.validators_at(hd.height)}:
+            raise InvalidBlock(Code.BAD_PROPOSER, "proposer is not a validator at this height")
+        if len(block.txs) > self.params.max_block_txs:
+            raise InvalidBlock(Code.TOO_MANY_TXS, f"more than {self.params.max_block_txs} txs")
+        top = hd.height + self.params.block_limit_window
+        seen: set[bytes] = set()
+        for tx in block.txs:
+            if tx.chain_id != self.chain_id:
+                raise InvalidBlock(Code.WRONG_CHAIN, f"tx {tx.hash.hex()} of another chain")
+            if tx.block_limit < hd.height:
+                raise InvalidBlock(Code.EXPIRED, f"tx {tx.hash.hex()} expired")
+            if tx.block_limit > top:
+                raise InvalidBlock(Code.FUTURE_BLOCK_LIMIT, f"tx {tx.hash.hex()} too far ahead")
+            if tx.hash in seen or self.is_committed(tx.hash):
+                raise InvalidBlock(Code.DUPLICATE, f"tx {tx.hash.hex()} repeated")
+            seen.add(tx.hash)
+        h = self.suite.hash
+        if roots_of(h, [tx.hash for tx in block.txs]) != hd.tx_root:
+            raise InvalidBlock(Code.BAD_TX_ROOT, "tx root does not match")
+        oks = self.mempool.verify(block.txs)
+        if not all(oks):
+            bad = block.txs[oks.index(False)]
+            raise InvalidBlock(Code.BAD_SIGNATURE, f"tx {bad.hash.hex()} signature")
+        res = self.executor.execute_block(self._store, hd.height, hd.timestamp, block.txs, head.state_root)
+        if res.receipts_root != hd.receipts_root:
+            raise InvalidBlock(Code.BAD_RECEIPTS_ROOT, "receipts root does not match")
+        if res.state_root != hd.state_root:
+            raise InvalidBlock(Code.BAD_STATE_ROOT, "state root does not match")
+        self._cache[block.hash] = (block, res)
+        return res
+
+    def commit_block(self, block: Block, certificate: bytes) -> list[Receipt]:
+        """Commit the next block with its certificate in one storage write."""
+        with self._lock:
+            res = self._validate(block)
+            hd = block.header
+            self._store.commit(
+                CommitBatch(
+                    height=hd.height,
+                    block_hash=block.hash,
+                    block=block.raw,
+                    txs=[(tx.hash, tx.raw) for tx in block.txs],
+                    receipts=[
+                        (tx.hash, rb) for tx, rb in zip(block.txs, res.receipt_bytes, strict=True)
+                    ],
+                    state_writes=res.writes,
+                    meta={cert_key(hd.height): bytes(certificate)},
+                )
+            )
+            self._head, self._head_hash = hd, block.hash
+            self._cache.clear()
+            self._after_commit(hd.height, res)
+            self.mempool.remove_committed([tx.hash for tx in block.txs], hd.height)
+            receipts = list(res.receipts)
+        for cb in list(self._listeners):
+            cb(block, receipts)
+        return receipts
+
+    def _after_commit(self, height: int, res: BlockResult) -> None:
+        changed = [
+            (vset_height(k), decode_validators(v))
+            for (ns, k), v in res.writes.items()
+            if ns == NS_GOV and k.startswith(P_VSET) and v is not None
+        ]
+        if changed:
+            known = dict(self._vsets)
+            known.update(changed)
+            self._vsets = sorted(known.items())
+
+    # ------------------------------------------------------------------ queries
+
+    def block(self, height: int) -> Block | None:
+        raw = self._store.block_by_height(height)
+        return Block.decode(raw, self.suite) if raw is not None else None
+
+    def block_bytes(self, height: int) -> bytes | None:
+        """The canonical encoding of a committed block (for serving sync without decoding)."""
+        raw: bytes | None = self._store.block_by_height(height)
+        return raw
+
+    def block_by_hash(self, block_hash: bytes) -> Block | None:
+        raw = self._store.block_by_hash(block_hash)
+        return Block.decode(raw, self.suite) if raw is not None else None
+
+    def certificate(self, height: int) -> bytes | None:
+        v: bytes | None = self._store.get_meta(cert_key(height))
+        return v
+
+    def tx(self, tx_hash: bytes) -> tuple[Transaction, int, int] | None:
+        loc = self._store.tx(tx_hash)
+        if loc is None:
+            return None
+        return Transaction.decode(loc.tx, self.suite), loc.height, loc.index
+
+    def receipt(self, tx_hash: bytes) -> Receipt | None:
+        raw = self._store.receipt(tx_hash)
+        return Receipt.decode(raw) if raw is not None else None
+
+    def contract_address(self, contract: str) -> bytes | None:
+        """Address of a contract given by name or 40-hex address; None if nothing lives there."""
+        t = self.resolver.resolve(self._view, contract)
+        return t.address if t is not None else None
+
+    def state_get(self, contract: str, key: bytes) -> bytes | None:
+        """Raw stored value of a contract's key (None when unset or no such contract)."""
+        addr = self.contract_address(contract)
+        if addr is None:
+            return None
+        v: bytes | None = self._store.state_get(addr, key)
+        return v
+
+    def call_view(
+        self,
+        contract: str,
+        method: str,
+        args: Sequence[Any] | bytes = (),
+        caller: bytes | None = None,
+        gas_limit: int = 10_000_000,
+    ) -> CallResult:
+        """Run a @view method read-only on the committed state.
+
+        Raises CallError (UNKNOWN_CONTRACT, UNKNOWN_METHOD, NOT_VIEW, MALFORMED) when the call
+        cannot run; an execution failure is a CallResult with ok=False.
+        """
+        try:
+            argv = decode_args(args) if isinstance(args, bytes) else list(args)
+            encode_args(argv)  # validates VM values
+        except MalformedError as e:
+            raise CallError(Code.MALFORMED, e.message) from None
+        except Exception as e:  # noqa: BLE001 - bad VM values from outside
+            raise CallError(Code.MALFORMED, f"args: {e}") from None
+        snap = self._store  # committed state only; commits are atomic batches
+        ov = Overlay(snap)
+        t = self.resolver.resolve(ov, contract)
+        if t is None:
+            raise CallError(Code.UNKNOWN_CONTRACT, f"no contract {contract!r}")
+        exists, view = t.method(method)
+        if not exists:
+            raise CallError(Code.UNKNOWN_METHOD, f"contract {contract!r} has no method {method!r}")
+        if not view:
+            raise CallError(Code.NOT_VIEW, f"{method!r} is not a view method; send a transaction")
+        pub = caller if caller is not None and len(caller) == 65 else b""
+        addr = self.suite.address(pub) if pub else (caller or bytes(20))
+        height, ts = self._head.height, self._head.timestamp
+        if t.system is not None:
+            ctx = SysContext(ov, pub, addr, 0, height, self.suite.hash, self.suite.address, True)
+            try:
+                value = SYSTEM_METHODS[t.system][method].handler(ctx, argv)
+            except SysError as e:
+                return CallResult(False, None, 0, f"{e.code}: {e.message}")
+            return CallResult(True, value, 0, None)
+        from chainnode.executor import _Host
+
+        assert t.code is not None
+        host = _Host(ov, t.address, addr, ZERO_HASH, height, ts, self.suite.hash)
+        try:
+            r = contracts.execute(t.code, method, argv, host, gas_limit, readonly=True)
+        except Exception as e:  # noqa: BLE001
+            return CallResult(False, None, gas_limit, f"VM_ERROR: {type(e).__name__}: {e}")
+        return CallResult(r.ok, r.return_value if r.ok else None, r.gas_used, r.error)
+
+    def genesis_stored(self) -> Any:
+        raw = self._store.get_meta(b"genesis.json")
+        return unpack(raw) if raw is not None else None

@@ -1,0 +1,201 @@
+"""The mempool: admission of signed transactions and FIFO order for proposals.
+
+Admission runs the cheap checks first (decode, chain id, duplicate pending/committed, the
+block-limit window, target contract/method/permission, capacity), then verifies all surviving
+signatures in one `verify_batch` call (spread over cores by crypto), so each signature is
+verified once per node. Verified signatures are remembered by tx hash (bounded) so block
+validation does not verify them again. Every rejection carries a `Code`.
+"""
+
+from __future__ import annotations
+
+import threading
+from itertools import islice
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from chainnode.codes import Code, MalformedError
+from chainnode.types import Suite, Transaction
+
+VerifyItem = tuple[bytes, bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    tx_hash: bytes  # b"" when the bytes did not even decode
+    accepted: bool
+    code: Code
+    message: str
+
+
+class AdmissionContext(Protocol):
+    """What the mempool needs from the ledger (the committed state)."""
+
+    chain_id: str
+    suite: Suite
+
+    def next_height(self) -> int: ...
+
+    def block_limit_window(self) -> int: ...
+
+    def is_committed(self, tx_hash: bytes) -> bool: ...
+
+    def check_target(self, tx: Transaction) -> tuple[Code, str] | None: ...
+
+    def verify_batch(self, items: Sequence[VerifyItem]) -> list[bool]: ...
+
+
+class Mempool:
+    def __init__(
+        self, ctx: AdmissionContext, capacity: int = 100_000, verified_capacity: int = 200_000
+    ) -> None:
+        self._ctx = ctx
+        self.capacity = capacity
+        self._pool: dict[bytes, Transaction] = {}
+        self._verified: dict[bytes, bytes] = {}  # tx hash -> signature known to be valid
+        self._verified_capacity = verified_capacity
+        self._lock = threading.Lock()
+        self._last_sweep = 0
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def size(self) -> int:
+        return len(self._pool)
+
+    def __len__(self) -> int:
+        return len(self._pool)
+
+    def has(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._pool
+
+    def get(self, tx_hash: bytes) -> Transaction | None:
+        return self._pool.get(tx_hash)
+
+    def pending(self) -> Iterator[Transaction]:
+        """Pending transactions in arrival order (a snapshot)."""
+        with self._lock:
+            return iter(list(self._pool.values()))
+
+    # ------------------------------------------------------------------ admission
+
+    def submit(self, txs: Sequence[bytes | Transaction]) -> list[Admission]:
+        """Admit a batch; one Admission per item, in order. Never raises on bad input."""
+        ctx = self._ctx
+        out: list[Admission | None] = [None] * len(txs)
+        cands: list[tuple[int, Transaction]] = []
+        seen: set[bytes] = set()
+        next_h = ctx.next_height()
+        top = next_h - 1 + ctx.block_limit_window()
+        pool = self._pool
+        for i, item in enumerate(txs):
+            try:
+                tx = item if isinstance(item, Transaction) else Transaction.decode(item, ctx.suite)
+            except MalformedError as e:
+                out[i] = Admission(b"", False, e.code, e.message)
+                continue
+            h = tx.hash
+            if tx.chain_id != ctx.chain_id:
+                out[i] = Admission(h, False, Code.WRONG_CHAIN, f"chain id is {ctx.chain_id!r}")
+            elif h in pool or h in seen or ctx.is_committed(h):
+                out[i] = Admission(h, False, Code.DUPLICATE, "transaction already known")
+            elif tx.block_limit < next_h:
+                out[i] = Admission(h, False, Code.EXPIRED, f"block limit below height {next_h}")
+            elif tx.block_limit > top:
+                out[i] = Admission(
+                    h, False, Code.FUTURE_BLOCK_LIMIT, f"block limit above {top} (window)"
+                )
+            else:
+                bad = ctx.check_target(tx)
+                if bad is not None:
+                    out[i] = Admission(h, False, bad[0], bad[1])
+                else:
+                    seen.add(h)
+                    cands.append((i, tx))
+        room = self.capacity - len(pool)
+        if len(cands) > room:
+            for i, tx in cands[max(room, 0) :]:
+                out[i] = Admission(tx.hash, False, Code.MEMPOOL_FULL, "mempool is full")
+            cands = cands[: max(room, 0)]
+        verified = self._verified
+        need = [(i, tx) for i, tx in cands if verified.get(tx.hash) != tx.signature]
+        if need:
+            oks = ctx.verify_batch([(tx.sender, tx.payload, tx.signature) for _, tx in need])
+            bad_sig = {i for (i, _), ok in zip(need, oks, strict=True) if not ok}
+            self._remember([tx for (i, tx) in need if i not in bad_sig])
+        else:
+            bad_sig = set()
+        with self._lock:
+            for i, tx in cands:
+                h = tx.hash
+                if i in bad_sig:
+                    out[i] = Admission(h, False, Code.BAD_SIGNATURE, "signature does not verify")
+                elif h in self._pool:
+                    out[i] = Admission(h, False, Code.DUPLICATE, "transaction already known")
+                elif len(self._pool) >= self.capacity:
+                    out[i] = Admission(h, False, Code.MEMPOOL_FULL, "mempool is full")
+                else:
+                    self._pool[h] = tx
+                    out[i] = Admission(h, True, Code.OK, "accepted")
+        return [a for a in out if a is not None]
+
+    # ------------------------------------------------------------------ signatures
+
+    def is_verified(self, tx: Transaction) -> bool:
+        return self._verified.get(tx.hash) == tx.signature
+
+    def verify(self, txs: Sequence[Transaction]) -> list[bool]:
+        """Signature validity of each tx, verifying (in one batch) only those not seen yet."""
+        verified = self._verified
+        res = [verified.get(tx.hash) == tx.signature for tx in txs]
+        idx = [i for i, ok in enumerate(res) if not ok]
+        if idx:
+            items = [(txs[i].sender, txs[i].payload, txs[i].signature) for i in idx]
+            oks = self._ctx.verify_batch(items)
+            good = []
+            for i, ok in zip(idx, oks, strict=True):
+                res[i] = ok
+                if ok:
+                    good.append(txs[i])
+            self._remember(good)
+        return res
+
+    def _remember(self, txs: Sequence[Transaction]) -> None:
+        with self._lock:
+            v = self._verified
+            for tx in txs:
+                v[tx.hash] = tx.signature
+            excess = len(v) - self._verified_capacity
+            if excess > 0:
+                for k in list(islice(iter(v), excess)):
+                    del v[k]
+
+    # ------------------------------------------------------------------ proposals
+
+    def take(self, max_txs: int, height: int) -> list[Transaction]:
+        """Up to max_txs pending txs valid at `height`, oldest first (left in the pool)."""
+        out: list[Transaction] = []
+        stale: list[bytes] = []
+        with self._lock:
+            for h, tx in self._pool.items():
+                if len(out) >= max_txs:
+                    break
+                if tx.block_limit < height:
+                    stale.append(h)
+                else:
+                    out.append(tx)
+            for h in stale:
+                del self._pool[h]
+        return out
+
+    def remove_committed(self, hashes: Sequence[bytes], height: int) -> None:
+        """Drop txs committed at `height`; now and then also the ones that expired."""
+        with self._lock:
+            pool = self._pool
+            for h in hashes:
+                pool.pop(h, None)
+            if height - self._last_sweep >= 64:
+                self._last_sweep = height
+                for h in [h for h, tx in pool.items() if tx.block_limit <= height]:
+                    del pool[h]

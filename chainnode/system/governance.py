@@ -1,0 +1,180 @@
+"""Governance: the admin set and the validator set, changed by a 2/3 vote of the admins.
+
+Each admin votes by sending the change itself (`add_validator(pub, node_id, p2p, api)`,
+`remove_validator(pub)`, `add_admin(pub)`, `remove_admin(pub)`); identical calls are the same
+proposal (id = hash of the canonical action). When the votes of *current* admins reach
+2/3 (votes * 3 >= admins * 2) the change applies. A validator change made in block h takes
+effect at height h + 1: it is written as `vset/<h+1>` (history kept forever) so every node
+answers `validators_at(height)` the same way, for past heights too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainnode.codes import Code
+from chainnode.encoding import pack, unpack
+from chainnode.genesis import ValidatorInfo
+from chainnode.state import NS_GOV, from_u64, u64
+from chainnode.system import Method, SysContext, SysError, arg_bytes, arg_str, max_args, pubkey_arg
+
+K_ADMINS = b"admins"
+K_VALIDATORS = b"validators"
+P_VSET = b"vset/"
+P_PROP = b"prop/"
+P_ADMIN_ADDR = b"admin/"
+
+
+def encode_validators(vs: list[ValidatorInfo] | tuple[ValidatorInfo, ...]) -> bytes:
+    return pack([v.to_list() for v in vs])
+
+
+def decode_validators(b: bytes) -> list[ValidatorInfo]:
+    return [ValidatorInfo.from_list(v) for v in unpack(b)]
+
+
+def read_admins(ctx: SysContext) -> list[bytes]:
+    raw = ctx.state.get(NS_GOV, K_ADMINS)
+    return list(unpack(raw)) if raw else []
+
+
+def read_validators(ctx: SysContext) -> list[ValidatorInfo]:
+    raw = ctx.state.get(NS_GOV, K_VALIDATORS)
+    return decode_validators(raw) if raw else []
+
+
+def genesis_writes(
+    admins: tuple[bytes, ...], validators: tuple[ValidatorInfo, ...], address_of: Any
+) -> dict[bytes, bytes]:
+    """Initial governance state (key -> value in NS_GOV)."""
+    out = {
+        K_ADMINS: pack(list(admins)),
+        K_VALIDATORS: encode_validators(validators),
+        P_VSET + u64(0): encode_validators(validators),
+    }
+    for a in admins:
+        out[P_ADMIN_ADDR + address_of(a)] = b"\x01"
+    return out
+
+
+def is_admin_address(state: Any, address: bytes) -> bool:
+    return state.get(NS_GOV, P_ADMIN_ADDR + address) is not None
+
+
+def _require_admin(ctx: SysContext) -> list[bytes]:
+    admins = read_admins(ctx)
+    if ctx.sender not in admins:
+        raise SysError(Code.NO_PERMISSION, "only admins vote on governance changes")
+    return admins
+
+
+def _vote(ctx: SysContext, action: list[Any]) -> bool:
+    """Record the sender's vote; True when the change reached 2/3 and must apply now."""
+    admins = _require_admin(ctx)
+    pid = ctx.hash(pack(action))
+    key = P_PROP + pid
+    raw = ctx.state.get(NS_GOV, key)
+    voters: list[bytes] = list(unpack(raw)[1]) if raw else []
+    if ctx.sender in voters:
+        raise SysError(Code.DUPLICATE, "this admin already voted for this change")
+    voters.append(ctx.sender)
+    valid = [v for v in voters if v in admins]
+    if len(valid) * 3 >= len(admins) * 2:
+        ctx.state.delete(NS_GOV, key)
+        return True
+    ctx.state.set(NS_GOV, key, pack([action, voters]))
+    return False
+
+
+def _set_validators(ctx: SysContext, vs: list[ValidatorInfo]) -> None:
+    enc = encode_validators(vs)
+    ctx.state.set(NS_GOV, K_VALIDATORS, enc)
+    ctx.state.set(NS_GOV, P_VSET + u64(ctx.height + 1), enc)
+
+
+def add_validator(ctx: SysContext, args: list[Any]) -> Any:
+    max_args(args, 4)
+    pub = pubkey_arg(args, 0, "public_key")
+    info = ValidatorInfo(
+        pub, arg_str(args, 1, "node_id"), arg_str(args, 2, "p2p_addr"), arg_str(args, 3, "api_addr")
+    )
+    if not _vote(ctx, [b"add_validator", *info.to_list()]):
+        return False
+    vs = [v for v in read_validators(ctx) if v.public_key != pub]
+    vs.append(info)
+    _set_validators(ctx, vs)
+    return True
+
+
+def remove_validator(ctx: SysContext, args: list[Any]) -> Any:
+    max_args(args, 1)
+    pub = pubkey_arg(args, 0, "public_key")
+    vs = read_validators(ctx)
+    if pub not in [v.public_key for v in vs]:
+        raise SysError(Code.MALFORMED, "not a validator")
+    if len(vs) == 1:
+        raise SysError(Code.MALFORMED, "cannot remove the last validator")
+    if not _vote(ctx, [b"remove_validator", pub]):
+        return False
+    _set_validators(ctx, [v for v in vs if v.public_key != pub])
+    return True
+
+
+def add_admin(ctx: SysContext, args: list[Any]) -> Any:
+    max_args(args, 1)
+    pub = pubkey_arg(args, 0, "public_key")
+    admins = read_admins(ctx)
+    if pub in admins:
+        raise SysError(Code.MALFORMED, "already an admin")
+    if not _vote(ctx, [b"add_admin", pub]):
+        return False
+    ctx.state.set(NS_GOV, K_ADMINS, pack([*admins, pub]))
+    ctx.state.set(NS_GOV, P_ADMIN_ADDR + ctx.address_of(pub), b"\x01")
+    return True
+
+
+def remove_admin(ctx: SysContext, args: list[Any]) -> Any:
+    max_args(args, 1)
+    pub = pubkey_arg(args, 0, "public_key")
+    admins = read_admins(ctx)
+    if pub not in admins:
+        raise SysError(Code.MALFORMED, "not an admin")
+    if len(admins) == 1:
+        raise SysError(Code.MALFORMED, "cannot remove the last admin")
+    if not _vote(ctx, [b"remove_admin", pub]):
+        return False
+    ctx.state.set(NS_GOV, K_ADMINS, pack([a for a in admins if a != pub]))
+    ctx.state.delete(NS_GOV, P_ADMIN_ADDR + ctx.address_of(pub))
+    return True
+
+
+def view_admins(ctx: SysContext, args: list[Any]) -> Any:
+    max_args(args, 0)
+    return read_admins(ctx)
+
+
+def view_validators(ctx: SysContext, args: list[Any]) -> Any:
+    max_args(args, 0)
+    return [v.to_list() for v in read_validators(ctx)]
+
+
+def view_votes(ctx: SysContext, args: list[Any]) -> Any:
+    """Voters so far of a pending proposal, by proposal id (hash of the action)."""
+    max_args(args, 1)
+    raw = ctx.state.get(NS_GOV, P_PROP + arg_bytes(args, 0, "proposal_id", 32))
+    return list(unpack(raw)[1]) if raw else []
+
+
+METHODS: dict[str, Method] = {
+    "add_validator": Method(add_validator, False, ("public_key", "node_id", "p2p_addr", "api_addr")),
+    "remove_validator": Method(remove_validator, False, ("public_key",)),
+    "add_admin": Method(add_admin, False, ("public_key",)),
+    "remove_admin": Method(remove_admin, False, ("public_key",)),
+    "admins": Method(view_admins, True, ()),
+    "validators": Method(view_validators, True, ()),
+    "votes": Method(view_votes, True, ("proposal_id",)),
+}
+
+
+def vset_height(key: bytes) -> int:
+    return from_u64(key[len(P_VSET) :])

@@ -1,0 +1,121 @@
+"""Permissions: who may submit transactions and deploy contracts.
+
+Mode `open`: anyone may send transactions and deploy. Mode `closed`: a sender needs the
+`writer` role to call contracts and the `deployer` role to deploy (deployer implies writer).
+Admins (the governance admin set) may do everything, and only they change roles or the mode
+(one admin suffices; the admin set itself changes by 2/3 vote in governance).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainnode.codes import Code
+from chainnode.state import DEPLOYMENT, GOVERNANCE, NS_PERM, PERMISSIONS
+from chainnode.system import Method, SysContext, SysError, arg_bytes, arg_str, max_args
+from chainnode.system.governance import is_admin_address
+
+K_MODE = b"mode"
+P_ROLE = b"role/"
+ROLE_BITS = {"deployer": 1, "writer": 2}
+MODES = ("open", "closed")
+
+
+def read_mode(state: Any) -> str:
+    raw = state.get(NS_PERM, K_MODE)
+    return raw.decode() if raw else "open"
+
+
+def read_roles(state: Any, address: bytes) -> int:
+    raw = state.get(NS_PERM, P_ROLE + address)
+    return raw[0] if raw else 0
+
+
+def may_call(state: Any, address: bytes, contract_name: str | None, view: bool) -> bool:
+    """May `address` send a transaction to this contract (by system name, or None for VM)?"""
+    if is_admin_address(state, address):
+        return True
+    if contract_name in (GOVERNANCE, PERMISSIONS):
+        return view
+    closed = read_mode(state) == "closed"
+    if not closed:
+        return True
+    roles = read_roles(state, address)
+    if contract_name == DEPLOYMENT:
+        return bool(roles & ROLE_BITS["deployer"]) or view
+    return bool(roles & (ROLE_BITS["writer"] | ROLE_BITS["deployer"]))
+
+
+def _admin(ctx: SysContext) -> None:
+    if not is_admin_address(ctx.state, ctx.sender_address):
+        raise SysError(Code.NO_PERMISSION, "only admins change permissions")
+
+
+def _target(ctx: SysContext, args: list[Any]) -> bytes:
+    who = arg_bytes(args, 0, "address or public key")
+    if len(who) == 65:
+        return ctx.address_of(who)
+    if len(who) != 20:
+        raise SysError(Code.MALFORMED, "argument 0 must be a 20-byte address or 65-byte key")
+    return who
+
+
+def _role(args: list[Any]) -> int:
+    role = arg_str(args, 1, "role")
+    if role not in ROLE_BITS:
+        raise SysError(Code.MALFORMED, f"role must be one of {sorted(ROLE_BITS)}")
+    return ROLE_BITS[role]
+
+
+def grant(ctx: SysContext, args: list[Any]) -> Any:
+    max_args(args, 2)
+    _admin(ctx)
+    addr, bit = _target(ctx, args), _role(args)
+    ctx.state.set(NS_PERM, P_ROLE + addr, bytes([read_roles(ctx.state, addr) | bit]))
+    return True
+
+
+def revoke(ctx: SysContext, args: list[Any]) -> Any:
+    max_args(args, 2)
+    _admin(ctx)
+    addr, bit = _target(ctx, args), _role(args)
+    roles = read_roles(ctx.state, addr) & ~bit
+    if roles:
+        ctx.state.set(NS_PERM, P_ROLE + addr, bytes([roles]))
+    else:
+        ctx.state.delete(NS_PERM, P_ROLE + addr)
+    return True
+
+
+def set_mode(ctx: SysContext, args: list[Any]) -> Any:
+    max_args(args, 1)
+    _admin(ctx)
+    mode = arg_str(args, 0, "mode")
+    if mode not in MODES:
+        raise SysError(Code.MALFORMED, f"mode must be one of {MODES}")
+    ctx.state.set(NS_PERM, K_MODE, mode.encode())
+    return True
+
+
+def view_mode(ctx: SysContext, args: list[Any]) -> Any:
+    max_args(args, 0)
+    return read_mode(ctx.state)
+
+
+def view_roles(ctx: SysContext, args: list[Any]) -> Any:
+    max_args(args, 1)
+    addr = _target(ctx, args)
+    bits = read_roles(ctx.state, addr)
+    roles = [r for r, b in sorted(ROLE_BITS.items()) if bits & b]
+    if is_admin_address(ctx.state, addr):
+        roles.insert(0, "admin")
+    return roles
+
+
+METHODS: dict[str, Method] = {
+    "grant": Method(grant, False, ("who", "role")),
+    "revoke": Method(revoke, False, ("who", "role")),
+    "set_mode": Method(set_mode, False, ("mode",)),
+    "mode": Method(view_mode, True, ()),
+    "roles": Method(view_roles, True, ("who",)),
+}

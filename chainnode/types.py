@@ -1,0 +1,539 @@
+"""On-chain types: Transaction, BlockHeader, Block, Receipt.
+
+Each has one canonical encoding (msgpack of a fixed-order array, ints and bytes only; strings
+travel as utf-8 bytes), a hash over it (the chain's suite hash, SM3 by default) and a JSON form
+for the HTTP API (bytes as hex). Objects are validated on construction, and `decode` accepts
+only the canonical encoding, so equal objects always have equal bytes and hashes.
+
+Transaction hash = hash(signing payload) where the payload is everything but the signature
+(chain id included). A re-signed copy of the same payload is therefore the same transaction,
+which keeps duplicate detection independent of signature randomness.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import InitVar, dataclass, field
+from typing import Any, Protocol
+
+from chainnode.codes import Code, MalformedError
+from chainnode.encoding import (
+    from_hex,
+    json_int,
+    json_str,
+    pack,
+    unpack,
+    want_bytes,
+    want_int,
+    want_list,
+    want_text,
+)
+
+Hasher = Callable[[bytes], bytes]
+
+MAX_TX_BYTES = 256 * 1024
+MAX_ARGS_BYTES = MAX_TX_BYTES - 1024
+MAX_GAS_LIMIT = 1_000_000_000
+MAX_BLOCK_TXS = 100_000
+MAX_BLOCK_BYTES = 64 * 1024 * 1024
+MAX_ERROR_CHARS = 512
+MAX_EVENTS = 1024
+PUBKEY_LEN = 65
+SIG_LEN = 64
+HASH_LEN = 32
+ADDR_LEN = 20
+ZERO_HASH = bytes(HASH_LEN)
+
+NAME_RE = re.compile(r"[a-z][a-z0-9_.\-]{0,31}")
+ADDR_RE = re.compile(r"[0-9a-f]{40}")
+METHOD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+CHAIN_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+class Suite(Protocol):
+    """The part of `crypto.suite.Suite` the model needs."""
+
+    name: str
+
+    def hash(self, data: bytes) -> bytes: ...
+
+    def public_key(self, priv: bytes) -> bytes: ...
+
+    def sign(self, priv: bytes, msg: bytes) -> bytes: ...
+
+    def verify(self, pub: bytes, msg: bytes, sig: bytes) -> bool: ...
+
+    def address(self, pub: bytes) -> bytes: ...
+
+
+def sm3_hash(data: bytes) -> bytes:
+    from crypto import sm3
+
+    return sm3.digest(data)
+
+
+def _hasher(suite: Suite | None) -> Hasher:
+    return suite.hash if suite is not None else sm3_hash
+
+
+def is_contract_ref(s: str) -> bool:
+    """A contract is named by a registered name ("evidence") or a 40-hex-char address."""
+    return bool(NAME_RE.fullmatch(s) or ADDR_RE.fullmatch(s))
+
+
+def encode_args(args: Sequence[Any]) -> bytes:
+    """Canonical bytes of a contract call's argument list (VM values)."""
+    from contracts import encode_value
+
+    return encode_value(list(args))
+
+
+def decode_args(data: bytes) -> list[Any]:
+    """The argument list of `encode_args` (MalformedError if not a list of VM values)."""
+    from contracts import ContractError, decode_value
+
+    try:
+        v = decode_value(data)
+    except ContractError as e:
+        raise MalformedError(f"args: {e}") from None
+    except Exception as e:  # noqa: BLE001 - untrusted bytes, any failure is malformed
+        raise MalformedError(f"args: {type(e).__name__}") from None
+    if not isinstance(v, list):
+        raise MalformedError("args: expected a list")
+    return v
+
+
+def vm_json(value: Any) -> Any:
+    """A JSON-friendly view of a VM value (bytes as 0x-hex); for display only."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [vm_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(vm_json(k)): vm_json(v) for k, v in value.items()}
+    return value
+
+
+def decoded_json(data: bytes) -> Any:
+    """JSON view of canonical VM-value bytes, or None when they do not decode."""
+    if not data:
+        return None
+    from contracts import decode_value
+
+    try:
+        return vm_json(decode_value(data))
+    except Exception:  # noqa: BLE001 - display only
+        return None
+
+
+# --------------------------------------------------------------------------- transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    chain_id: str
+    sender: bytes
+    nonce: int
+    block_limit: int
+    contract: str
+    method: str
+    args: bytes
+    gas_limit: int
+    signature: bytes
+    hasher: InitVar[Hasher | None] = None
+    hash: bytes = field(init=False, repr=False, compare=False)
+    payload: bytes = field(init=False, repr=False, compare=False)
+    raw: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self, hasher: Hasher | None) -> None:
+        if not isinstance(self.chain_id, str) or not CHAIN_RE.fullmatch(self.chain_id):
+            raise MalformedError("chain_id: 1-64 chars of [A-Za-z0-9_.-]")
+        want_bytes(self.sender, "sender", PUBKEY_LEN)
+        if self.sender[0] != 4:
+            raise MalformedError("sender: expected an uncompressed public key 04||x||y")
+        want_int(self.nonce, "nonce")
+        want_int(self.block_limit, "block_limit")
+        if not isinstance(self.contract, str) or not is_contract_ref(self.contract):
+            raise MalformedError("contract: a name [a-z][a-z0-9_.-]* or a 40-hex address")
+        if not isinstance(self.method, str) or not METHOD_RE.fullmatch(self.method):
+            raise MalformedError("method: an identifier of at most 64 chars")
+        want_bytes(self.args, "args", max_len=MAX_ARGS_BYTES)
+        want_int(self.gas_limit, "gas_limit", 1, MAX_GAS_LIMIT)
+        want_bytes(self.signature, "signature", SIG_LEN)
+        payload = pack(
+            [
+                self.chain_id.encode(),
+                self.sender,
+                self.nonce,
+                self.block_limit,
+                self.contract.encode(),
+                self.method.encode(),
+                self.args,
+                self.gas_limit,
+            ]
+        )
+        # fixarray(8) -> fixarray(9) + the signature: the full encoding without a second pack
+        raw = b"\x99" + payload[1:] + b"\xc4\x40" + self.signature
+        if len(raw) > MAX_TX_BYTES:
+            raise MalformedError(f"transaction larger than {MAX_TX_BYTES} bytes", Code.TOO_LARGE)
+        object.__setattr__(self, "payload", payload)
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "hash", (hasher or sm3_hash)(payload))
+
+    @staticmethod
+    def signing_payload(
+        chain_id: str,
+        sender: bytes,
+        nonce: int,
+        block_limit: int,
+        contract: str,
+        method: str,
+        args: bytes,
+        gas_limit: int,
+    ) -> bytes:
+        """The bytes that are signed (and hashed): everything but the signature."""
+        return pack(
+            [
+                chain_id.encode(),
+                sender,
+                nonce,
+                block_limit,
+                contract.encode(),
+                method.encode(),
+                args,
+                gas_limit,
+            ]
+        )
+
+    @classmethod
+    def create(
+        cls,
+        suite: Suite,
+        private_key: bytes,
+        chain_id: str,
+        nonce: int,
+        block_limit: int,
+        contract: str,
+        method: str,
+        args: Sequence[Any] | bytes,
+        gas_limit: int,
+    ) -> Transaction:
+        """Build and sign a transaction; `args` is a list of VM values (or its encoding)."""
+        sender = suite.public_key(private_key)
+        args_b = args if isinstance(args, bytes) else encode_args(args)
+        payload = cls.signing_payload(
+            chain_id, sender, nonce, block_limit, contract, method, args_b, gas_limit
+        )
+        sig = suite.sign(private_key, payload)
+        return cls(
+            chain_id,
+            sender,
+            nonce,
+            block_limit,
+            contract,
+            method,
+            args_b,
+            gas_limit,
+            sig,
+            hasher=suite.hash,
+        )
+
+    def encode(self) -> bytes:
+        return self.raw
+
+    @classmethod
+    def decode(cls, data: bytes, suite: Suite | None = None) -> Transaction:
+        """Parse untrusted bytes; only the canonical encoding is accepted."""
+        if len(data) > MAX_TX_BYTES:
+            raise MalformedError(f"transaction larger than {MAX_TX_BYTES} bytes", Code.TOO_LARGE)
+        f = want_list(unpack(data, MAX_TX_BYTES), 9, "transaction")
+        tx = cls(
+            want_text(f[0], "chain_id", 64),
+            want_bytes(f[1], "sender", PUBKEY_LEN),
+            want_int(f[2], "nonce"),
+            want_int(f[3], "block_limit"),
+            want_text(f[4], "contract", 64),
+            want_text(f[5], "method", 64),
+            want_bytes(f[6], "args", max_len=MAX_ARGS_BYTES),
+            want_int(f[7], "gas_limit", 1, MAX_GAS_LIMIT),
+            want_bytes(f[8], "signature", SIG_LEN),
+            hasher=_hasher(suite),
+        )
+        if tx.raw != bytes(data):
+            raise MalformedError("transaction: not in canonical encoding")
+        return tx
+
+    def decoded_args(self) -> list[Any]:
+        return decode_args(self.args)
+
+    def verify(self, suite: Suite) -> bool:
+        """Check the signature (the mempool batches this; use it for one-offs only)."""
+        return suite.verify(self.sender, self.payload, self.signature)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hash": self.hash.hex(),
+            "chain_id": self.chain_id,
+            "sender": self.sender.hex(),
+            "nonce": self.nonce,
+            "block_limit": self.block_limit,
+            "contract": self.contract,
+            "method": self.method,
+            "args": self.args.hex(),
+            "args_value": decoded_json(self.args),
+            "gas_limit": self.gas_limit,
+            "signature": self.signature.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any, suite: Suite | None = None) -> Transaction:
+        """Parse the JSON form (`args` is the hex of the canonical argument encoding)."""
+        if not isinstance(obj, dict):
+            raise MalformedError("transaction: expected an object")
+        try:
+            tx = cls(
+                json_str(obj["chain_id"], "chain_id", 64),
+                from_hex(obj["sender"], "sender", PUBKEY_LEN),
+                json_int(obj["nonce"], "nonce"),
+                json_int(obj["block_limit"], "block_limit"),
+                json_str(obj["contract"], "contract", 64),
+                json_str(obj["method"], "method", 64),
+                from_hex(obj["args"], "args", max_len=MAX_ARGS_BYTES),
+                json_int(obj["gas_limit"], "gas_limit", 1, MAX_GAS_LIMIT),
+                from_hex(obj["signature"], "signature", SIG_LEN),
+                hasher=_hasher(suite),
+            )
+        except KeyError as e:
+            raise MalformedError(f"transaction: missing field {e.args[0]}") from None
+        if "hash" in obj and obj["hash"] != tx.hash.hex():
+            raise MalformedError("hash: does not match the transaction")
+        return tx
+
+
+# --------------------------------------------------------------------------- block
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    height: int
+    prev_hash: bytes
+    tx_root: bytes
+    receipts_root: bytes
+    state_root: bytes
+    timestamp: int  # milliseconds since the epoch, chosen by the proposer
+    proposer: bytes  # 65-byte public key (empty for the genesis block)
+    view: int
+
+    def __post_init__(self) -> None:
+        want_int(self.height, "height")
+        for name in ("prev_hash", "tx_root", "receipts_root", "state_root"):
+            want_bytes(getattr(self, name), name, HASH_LEN)
+        want_int(self.timestamp, "timestamp")
+        want_bytes(self.proposer, "proposer", max_len=PUBKEY_LEN)
+        if len(self.proposer) not in (0, PUBKEY_LEN):
+            raise MalformedError("proposer: expected a 65-byte public key")
+        want_int(self.view, "view")
+
+    def to_list(self) -> list[Any]:
+        return [
+            self.height,
+            self.prev_hash,
+            self.tx_root,
+            self.receipts_root,
+            self.state_root,
+            self.timestamp,
+            self.proposer,
+            self.view,
+        ]
+
+    def encode(self) -> bytes:
+        return pack(self.to_list())
+
+    @classmethod
+    def from_list(cls, v: Any) -> BlockHeader:
+        f = want_list(v, 8, "header")
+        return cls(
+            want_int(f[0], "height"),
+            want_bytes(f[1], "prev_hash", HASH_LEN),
+            want_bytes(f[2], "tx_root", HASH_LEN),
+            want_bytes(f[3], "receipts_root", HASH_LEN),
+            want_bytes(f[4], "state_root", HASH_LEN),
+            want_int(f[5], "timestamp"),
+            want_bytes(f[6], "proposer", max_len=PUBKEY_LEN),
+            want_int(f[7], "view"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "height": self.height,
+            "prev_hash": self.prev_hash.hex(),
+            "tx_root": self.tx_root.hex(),
+            "receipts_root": self.receipts_root.hex(),
+            "state_root": self.state_root.hex(),
+            "timestamp": self.timestamp,
+            "proposer": self.proposer.hex(),
+            "view": self.view,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> BlockHeader:
+        if not isinstance(obj, dict):
+            raise MalformedError("header: expected an object")
+        try:
+            return cls(
+                json_int(obj["height"], "height"),
+                from_hex(obj["prev_hash"], "prev_hash", HASH_LEN),
+                from_hex(obj["tx_root"], "tx_root", HASH_LEN),
+                from_hex(obj["receipts_root"], "receipts_root", HASH_LEN),
+                from_hex(obj["state_root"], "state_root", HASH_LEN),
+                json_int(obj["timestamp"], "timestamp"),
+                from_hex(obj["proposer"], "proposer", max_len=PUBKEY_LEN),
+                json_int(obj["view"], "view"),
+            )
+        except KeyError as e:
+            raise MalformedError(f"header: missing field {e.args[0]}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A header and its transactions; the commit certificate is stored beside it."""
+
+    header: BlockHeader
+    txs: tuple[Transaction, ...]
+    hasher: InitVar[Hasher | None] = None
+    hash: bytes = field(init=False, repr=False, compare=False)
+    raw: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self, hasher: Hasher | None) -> None:
+        if not isinstance(self.header, BlockHeader):
+            raise MalformedError("block: header must be a BlockHeader")
+        if len(self.txs) > MAX_BLOCK_TXS:
+            raise MalformedError(f"block: more than {MAX_BLOCK_TXS} transactions")
+        head = self.header.encode()
+        raw = pack([self.header.to_list(), [t.raw for t in self.txs]])
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "hash", (hasher or sm3_hash)(head))
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    def encode(self) -> bytes:
+        return self.raw
+
+    @classmethod
+    def decode(cls, data: bytes, suite: Suite | None = None) -> Block:
+        f = want_list(unpack(data, MAX_BLOCK_BYTES), 2, "block")
+        header = BlockHeader.from_list(f[0])
+        if type(f[1]) is not list or len(f[1]) > MAX_BLOCK_TXS:
+            raise MalformedError("block: bad transaction list")
+        txs = tuple(Transaction.decode(want_bytes(t, "tx"), suite) for t in f[1])
+        block = cls(header, txs, hasher=_hasher(suite))
+        if block.raw != bytes(data):
+            raise MalformedError("block: not in canonical encoding")
+        return block
+
+    def to_json(self, with_txs: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"hash": self.hash.hex(), "header": self.header.to_json()}
+        out["tx_count"] = len(self.txs)
+        out["tx_hashes"] = [t.hash.hex() for t in self.txs]
+        if with_txs:
+            out["txs"] = [t.to_json() for t in self.txs]
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Any, suite: Suite | None = None) -> Block:
+        if not isinstance(obj, dict) or not isinstance(obj.get("txs"), list):
+            raise MalformedError("block: expected an object with header and txs")
+        header = BlockHeader.from_json(obj.get("header"))
+        txs = tuple(Transaction.from_json(t, suite) for t in obj["txs"])
+        return cls(header, txs, hasher=_hasher(suite))
+
+
+# --------------------------------------------------------------------------- receipt
+
+STATUS_OK = 0
+STATUS_FAILED = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A contract event: emitting contract address, name, canonical VM-value fields."""
+
+    contract: bytes
+    name: str
+    fields: bytes
+
+    def to_list(self) -> list[Any]:
+        return [self.contract, self.name.encode(), self.fields]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "contract": self.contract.hex(),
+            "name": self.name,
+            "fields": self.fields.hex(),
+            "fields_value": decoded_json(self.fields),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    tx_hash: bytes
+    status: int  # STATUS_OK or STATUS_FAILED
+    gas_used: int
+    return_value: bytes  # canonical VM value (contracts.encode_value), b"" for none
+    events: tuple[Event, ...]
+    error: str  # "" on success; "CODE: message" otherwise
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+    def to_list(self) -> list[Any]:
+        return [
+            self.tx_hash,
+            self.status,
+            self.gas_used,
+            self.return_value,
+            [e.to_list() for e in self.events],
+            self.error.encode(),
+        ]
+
+    def encode(self) -> bytes:
+        return pack(self.to_list())
+
+    @classmethod
+    def decode(cls, data: bytes) -> Receipt:
+        f = want_list(unpack(data), 6, "receipt")
+        if type(f[4]) is not list or len(f[4]) > MAX_EVENTS:
+            raise MalformedError("receipt: bad events")
+        events = []
+        for ev in f[4]:
+            e = want_list(ev, 3, "event")
+            events.append(
+                Event(
+                    want_bytes(e[0], "event.contract", max_len=64),
+                    want_text(e[1], "event.name", 256),
+                    want_bytes(e[2], "event.fields"),
+                )
+            )
+        return cls(
+            want_bytes(f[0], "tx_hash", HASH_LEN),
+            want_int(f[1], "status", 0, 255),
+            want_int(f[2], "gas_used"),
+            want_bytes(f[3], "return_value"),
+            tuple(events),
+            want_text(f[5], "error", 4 * MAX_ERROR_CHARS),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tx_hash": self.tx_hash.hex(),
+            "status": "ok" if self.ok else "failed",
+            "gas_used": self.gas_used,
+            "return_value": self.return_value.hex(),
+            "return_value_json": decoded_json(self.return_value),
+            "events": [e.to_json() for e in self.events],
+            "error": self.error or None,
+        }
