@@ -34,7 +34,6 @@ def unpack(data: bytes, max_size: int = MAX_DECODE) -> Any:
             raw=False,
             use_list=True,
             strict_map_key=True,
-            max_buffer_size=max_size,
         )
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
         raise MalformedError(f"bad msgpack: {e}") from None

@@ -21,9 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import contracts
-from crypto.merkle import merkle_root
-from storage import Overlay
-
 from chainnode.codes import Code, MalformedError
 from chainnode.encoding import pack
 from chainnode.state import (
@@ -46,6 +43,8 @@ from chainnode.types import (
     Suite,
     Transaction,
 )
+from crypto.merkle import merkle_root
+from storage import Overlay, StorageError
 
 SYSTEM_METHODS: dict[str, dict[str, Method]] = {
     GOVERNANCE: governance.METHODS,
@@ -57,7 +56,12 @@ SYS_BASE_GAS = 1000
 Writes = dict[tuple[bytes, bytes], bytes | None]
 
 
-def state_root(hash_fn: Callable[[bytes], bytes], prev: bytes, height: int, writes: Mapping[tuple[bytes, bytes], bytes | None]) -> bytes:
+def state_root(
+    hash_fn: Callable[[bytes], bytes],
+    prev: bytes,
+    height: int,
+    writes: Mapping[tuple[bytes, bytes], bytes | None],
+) -> bytes:
     items = [
         [ns, key] if value is None else [ns, key, value]
         for (ns, key), value in sorted(writes.items())
@@ -102,7 +106,16 @@ class _Host:
 
     __slots__ = ("_ov", "_ns", "caller", "tx_hash", "block_height", "timestamp", "_hash")
 
-    def __init__(self, ov: Any, ns: bytes, caller: bytes, tx_hash: bytes, height: int, ts: int, hash_fn: Callable[[bytes], bytes]) -> None:
+    def __init__(
+        self,
+        ov: Any,
+        ns: bytes,
+        caller: bytes,
+        tx_hash: bytes,
+        height: int,
+        ts: int,
+        hash_fn: Callable[[bytes], bytes],
+    ) -> None:
         self._ov = ov
         self._ns = ns
         self.caller = caller
@@ -195,7 +208,12 @@ class Executor:
         self.resolver = resolver
 
     def execute_block(
-        self, base: Any, height: int, timestamp: int, txs: Sequence[Transaction], prev_state_root: bytes
+        self,
+        base: Any,
+        height: int,
+        timestamp: int,
+        txs: Sequence[Transaction],
+        prev_state_root: bytes,
     ) -> BlockResult:
         """Run txs on an overlay of `base` (the committed store); nothing is written to it."""
         ov = Overlay(base)
@@ -244,13 +262,38 @@ class Executor:
             host = _Host(child, target.address, sender_addr, tx.hash, height, timestamp, self.hash)
             res = contracts.execute(target.code, tx.method, args, host, tx.gas_limit)
         except SysError as e:
-            return Receipt(tx.hash, STATUS_FAILED, min(SYS_BASE_GAS, tx.gas_limit), b"", (), _err(e.code, e.message))
+            return Receipt(
+                tx.hash,
+                STATUS_FAILED,
+                min(SYS_BASE_GAS, tx.gas_limit),
+                b"",
+                (),
+                _err(e.code, e.message),
+            )
+        except StorageError:
+            raise  # a node fault, not the transaction's
         except Exception as e:  # noqa: BLE001 - a VM/contract failure is the tx's failure
-            return Receipt(tx.hash, STATUS_FAILED, tx.gas_limit, b"", (), _err("VM_ERROR", f"{type(e).__name__}: {e}"))
+            return Receipt(
+                tx.hash,
+                STATUS_FAILED,
+                tx.gas_limit,
+                b"",
+                (),
+                _err("VM_ERROR", f"{type(e).__name__}: {e}"),
+            )
         if not res.ok:
-            return Receipt(tx.hash, STATUS_FAILED, res.gas_used, b"", (), _err("FAILED", res.error or "execution failed"))
+            return Receipt(
+                tx.hash,
+                STATUS_FAILED,
+                res.gas_used,
+                b"",
+                (),
+                _err("FAILED", res.error or "execution failed"),
+            )
         child.commit_to_parent()
         events = tuple(
             Event(target.address, ev.name, contracts.encode_value(ev.fields)) for ev in res.events
         )
-        return Receipt(tx.hash, STATUS_OK, res.gas_used, contracts.encode_value(res.return_value), events, "")
+        return Receipt(
+            tx.hash, STATUS_OK, res.gas_used, contracts.encode_value(res.return_value), events, ""
+        )

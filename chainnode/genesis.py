@@ -47,7 +47,12 @@ class ValidatorInfo:
         return self.public_key
 
     def to_list(self) -> list[Any]:
-        return [self.public_key, self.node_id.encode(), self.p2p_addr.encode(), self.api_addr.encode()]
+        return [
+            self.public_key,
+            self.node_id.encode(),
+            self.p2p_addr.encode(),
+            self.api_addr.encode(),
+        ]
 
     @classmethod
     def from_list(cls, v: Any) -> ValidatorInfo:

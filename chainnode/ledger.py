@@ -18,9 +18,6 @@ from typing import Any
 
 import contracts
 import crypto
-from crypto.suite import get_suite
-from storage import CommitBatch, Overlay, Store
-
 from chainnode.codes import CallError, Code, GenesisError, InvalidBlock, LedgerError, MalformedError
 from chainnode.encoding import pack, unpack
 from chainnode.executor import SYSTEM_METHODS, BlockResult, Executor, Resolver, roots_of, state_root
@@ -47,6 +44,8 @@ from chainnode.types import (
     decode_args,
     encode_args,
 )
+from crypto.suite import get_suite
+from storage import ChainMismatch, CommitBatch, Overlay, Store
 
 __all__ = ["Admission", "CallResult", "InvalidBlock", "Ledger", "ValidatorInfo"]
 
@@ -100,11 +99,16 @@ class Ledger:
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    def open(cls, data_dir: Path | str, genesis: Genesis, mempool_capacity: int = 100_000) -> Ledger:
+    def open(
+        cls, data_dir: Path | str, genesis: Genesis, mempool_capacity: int = 100_000
+    ) -> Ledger:
         """Open the chain in data_dir (creating block 0 from genesis when new)."""
         path = Path(data_dir) / STORE_DIR
         path.parent.mkdir(parents=True, exist_ok=True)
-        store = Store.open(str(path), genesis.chain_id.encode(), create=True)
+        try:
+            store = Store.open(str(path), genesis.chain_id.encode(), create=True)
+        except ChainMismatch as e:
+            raise GenesisError(f"{path} holds another chain: {e}") from None
         try:
             led = cls(store, genesis, mempool_capacity)
             if store.head() is None:
@@ -182,7 +186,8 @@ class Ledger:
         self._head = Block.decode(raw, self.suite).header
         self._head_hash = bhash
         self._vsets = sorted(
-            (vset_height(k), decode_validators(v)) for k, v in self._store.state_scan(NS_GOV, P_VSET)
+            (vset_height(k), decode_validators(v))
+            for k, v in self._store.state_scan(NS_GOV, P_VSET)
         )
 
     # ------------------------------------------------------------------ head
@@ -254,7 +259,11 @@ class Ledger:
         with self._lock:
             if height != self._head.height + 1:
                 raise LedgerError(Code.BAD_HEIGHT, f"next height is {self._head.height + 1}")
-            n = self.params.max_block_txs if max_txs is None else min(max_txs, self.params.max_block_txs)
+            n = (
+                self.params.max_block_txs
+                if max_txs is None
+                else min(max_txs, self.params.max_block_txs)
+            )
             txs = [tx for tx in self.mempool.take(n, height) if not self.is_committed(tx.hash)]
             ts = max(timestamp, self._head.timestamp)
             res = self.executor.execute_block(self._store, height, ts, txs, self._head.state_root)
@@ -283,7 +292,9 @@ class Ledger:
             return cached[1]
         hd, head = block.header, self._head
         if hd.height != head.height + 1:
-            raise InvalidBlock(Code.BAD_HEIGHT, f"expected height {head.height + 1}, got {hd.height}")
+            raise InvalidBlock(
+                Code.BAD_HEIGHT, f"expected height {head.height + 1}, got {hd.height}"
+            )
         if hd.prev_hash != self._head_hash:
             raise InvalidBlock(Code.BAD_PARENT, "previous hash is not our head")
         if hd.timestamp < head.timestamp:
@@ -311,7 +322,9 @@ class Ledger:
         if not all(oks):
             bad = block.txs[oks.index(False)]
             raise InvalidBlock(Code.BAD_SIGNATURE, f"tx {bad.hash.hex()} signature")
-        res = self.executor.execute_block(self._store, hd.height, hd.timestamp, block.txs, head.state_root)
+        res = self.executor.execute_block(
+            self._store, hd.height, hd.timestamp, block.txs, head.state_root
+        )
         if res.receipts_root != hd.receipts_root:
             raise InvalidBlock(Code.BAD_RECEIPTS_ROOT, "receipts root does not match")
         if res.state_root != hd.state_root:

@@ -10,9 +10,9 @@ validation does not verify them again. Every rejection carries a `Code`.
 from __future__ import annotations
 
 import threading
-from itertools import islice
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Protocol
 
 from chainnode.codes import Code, MalformedError
@@ -32,8 +32,11 @@ class Admission:
 class AdmissionContext(Protocol):
     """What the mempool needs from the ledger (the committed state)."""
 
-    chain_id: str
-    suite: Suite
+    @property
+    def chain_id(self) -> str: ...
+
+    @property
+    def suite(self) -> Suite: ...
 
     def next_height(self) -> int: ...
 

@@ -54,7 +54,8 @@ CHAIN_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 class Suite(Protocol):
     """The part of `crypto.suite.Suite` the model needs."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def hash(self, data: bytes) -> bytes: ...
 
@@ -86,19 +87,21 @@ def encode_args(args: Sequence[Any]) -> bytes:
     """Canonical bytes of a contract call's argument list (VM values)."""
     from contracts import encode_value
 
-    return encode_value(list(args))
+    try:
+        out: bytes = encode_value(list(args), limit=MAX_ARGS_BYTES)
+        return out
+    except Exception as e:  # noqa: BLE001 - contracts.EncodingError and friends
+        raise MalformedError(f"args: {e}") from None
 
 
 def decode_args(data: bytes) -> list[Any]:
     """The argument list of `encode_args` (MalformedError if not a list of VM values)."""
-    from contracts import ContractError, decode_value
+    from contracts import decode_value
 
     try:
-        v = decode_value(data)
-    except ContractError as e:
-        raise MalformedError(f"args: {e}") from None
+        v = decode_value(data, limit=MAX_ARGS_BYTES)
     except Exception as e:  # noqa: BLE001 - untrusted bytes, any failure is malformed
-        raise MalformedError(f"args: {type(e).__name__}") from None
+        raise MalformedError(f"args: {e}") from None
     if not isinstance(v, list):
         raise MalformedError("args: expected a list")
     return v

@@ -62,7 +62,9 @@ def arg_bytes(args: list[Any], i: int, what: str, size: int | None = None) -> by
     return v
 
 
-def arg_str(args: list[Any], i: int, what: str, max_len: int = 256, default: str | None = None) -> str:
+def arg_str(
+    args: list[Any], i: int, what: str, max_len: int = 256, default: str | None = None
+) -> str:
     if i >= len(args) and default is not None:
         return default
     if i >= len(args) or not isinstance(args[i], str) or len(args[i]) > max_len:

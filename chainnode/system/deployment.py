@@ -16,7 +16,7 @@ from chainnode.state import NS_CODE, NS_NAMES
 from chainnode.system import Method, SysContext, SysError, arg_bytes, arg_str, max_args
 from chainnode.types import NAME_RE
 
-MAX_CODE_BYTES = 200 * 1024
+MAX_CODE_BYTES = 64 * 1024
 
 
 def contract_address(hash_fn: Any, deployer: bytes, nonce: int) -> bytes:

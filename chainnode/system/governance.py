@@ -166,7 +166,9 @@ def view_votes(ctx: SysContext, args: list[Any]) -> Any:
 
 
 METHODS: dict[str, Method] = {
-    "add_validator": Method(add_validator, False, ("public_key", "node_id", "p2p_addr", "api_addr")),
+    "add_validator": Method(
+        add_validator, False, ("public_key", "node_id", "p2p_addr", "api_addr")
+    ),
     "remove_validator": Method(remove_validator, False, ("public_key",)),
     "add_admin": Method(add_admin, False, ("public_key",)),
     "remove_admin": Method(remove_admin, False, ("public_key",)),

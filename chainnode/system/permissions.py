@@ -35,14 +35,13 @@ def may_call(state: Any, address: bytes, contract_name: str | None, view: bool) 
     """May `address` send a transaction to this contract (by system name, or None for VM)?"""
     if is_admin_address(state, address):
         return True
-    if contract_name in (GOVERNANCE, PERMISSIONS):
-        return view
-    closed = read_mode(state) == "closed"
-    if not closed:
+    if contract_name in (GOVERNANCE, PERMISSIONS) and not view:
+        return False
+    if read_mode(state) != "closed":
         return True
     roles = read_roles(state, address)
-    if contract_name == DEPLOYMENT:
-        return bool(roles & ROLE_BITS["deployer"]) or view
+    if contract_name == DEPLOYMENT and not view:
+        return bool(roles & ROLE_BITS["deployer"])
     return bool(roles & (ROLE_BITS["writer"] | ROLE_BITS["deployer"]))
 
 

@@ -1,0 +1,1 @@
+"""Tests of the ledger side of chainnode (real LevelDB, crypto and VM)."""

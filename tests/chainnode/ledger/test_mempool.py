@@ -1,0 +1,181 @@
+"""Mempool admission: every reason code, batching of signature checks, FIFO proposals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from chainnode.codes import Code
+from chainnode.ledger import Ledger
+from chainnode.types import Transaction
+from tests.chainnode.ledger.helpers import commit, genesis, keys, make_block, open_ledger, tx
+
+RESOLVE = ("deployment", "resolve", ["evidence"])
+
+
+@pytest.fixture
+def led(tmp_path: Path) -> Iterator[Ledger]:
+    with open_ledger(tmp_path, genesis(), mempool_capacity=6) as led:
+        yield led
+
+
+def codes(led: Ledger, txs: Sequence[bytes | Transaction]) -> list[Code]:
+    return [a.code for a in led.mempool.submit(list(txs))]
+
+
+def test_accepts_and_orders_fifo(led: Ledger) -> None:
+    ks = keys()
+    txs = [tx(led, ks[i % 3], *RESOLVE) for i in range(5)]
+    adm = led.mempool.submit([t.encode() for t in txs])
+    assert [a.accepted for a in adm] == [True] * 5
+    assert [a.tx_hash for a in adm] == [t.hash for t in txs]
+    assert led.mempool.size == 5 and all(led.mempool.has(t.hash) for t in txs)
+    assert [t.hash for t in led.mempool.take(3, led.height + 1)] == [t.hash for t in txs[:3]]
+    block = make_block(led)
+    assert [t.hash for t in block.txs] == [t.hash for t in txs]
+
+
+def test_malformed_and_too_large(led: Ledger) -> None:
+    assert codes(led, [b"junk", b"\x00" * 300_000]) == [Code.MALFORMED, Code.TOO_LARGE]
+    adm = led.mempool.submit([b"\x93"])
+    assert adm[0].tx_hash == b"" and not adm[0].accepted and adm[0].message
+
+
+def test_wrong_chain(led: Ledger) -> None:
+    assert codes(led, [tx(led, keys()[0], *RESOLVE, chain_id="other")]) == [Code.WRONG_CHAIN]
+
+
+def test_bad_signature(led: Ledger) -> None:
+    good = tx(led, keys()[0], *RESOLVE)
+    other = tx(led, keys()[1], *RESOLVE)
+    forged = Transaction(
+        good.chain_id,
+        good.sender,
+        good.nonce,
+        good.block_limit,
+        good.contract,
+        good.method,
+        good.args,
+        good.gas_limit,
+        other.signature,
+    )
+    assert codes(led, [forged]) == [Code.BAD_SIGNATURE]
+    assert led.mempool.size == 0
+    # the genuine tx with the same hash is still admitted afterwards
+    assert codes(led, [good]) == [Code.OK]
+
+
+def test_duplicates_pending_in_batch_and_committed(led: Ledger) -> None:
+    a, b = tx(led, keys()[0], *RESOLVE), tx(led, keys()[0], *RESOLVE)
+    assert codes(led, [a, a, b]) == [Code.OK, Code.DUPLICATE, Code.OK]
+    assert codes(led, [a.encode()]) == [Code.DUPLICATE]
+    blk = make_block(led)
+    assert [t.hash for t in blk.txs] == [a.hash, b.hash]
+    led.commit_block(blk, b"c")
+    assert led.mempool.size == 0 and led.tx(a.hash) is not None
+    assert codes(led, [a, b]) == [Code.DUPLICATE, Code.DUPLICATE]
+
+
+def test_block_limit_window(tmp_path: Path) -> None:
+    with open_ledger(tmp_path, genesis(window=10)) as led:
+        k = keys()[0]
+        commit(led)
+        commit(led)  # height 2, next block 3
+        assert codes(
+            led,
+            [
+                tx(led, k, *RESOLVE, block_limit=2),
+                tx(led, k, *RESOLVE, block_limit=3),
+                tx(led, k, *RESOLVE, block_limit=12),
+                tx(led, k, *RESOLVE, block_limit=13),
+            ],
+        ) == [Code.EXPIRED, Code.OK, Code.OK, Code.FUTURE_BLOCK_LIMIT]
+
+
+def test_expired_pending_txs_are_not_proposed(tmp_path: Path) -> None:
+    with open_ledger(tmp_path, genesis()) as led:
+        k = keys()[0]
+        short = tx(led, k, *RESOLVE, block_limit=1)
+        long = tx(led, k, *RESOLVE, block_limit=50)
+        assert codes(led, [short, long]) == [Code.OK, Code.OK]
+        assert [t.hash for t in led.mempool.take(10, 2)] == [long.hash]
+        assert not led.mempool.has(short.hash)
+
+
+def test_mempool_full(led: Ledger) -> None:
+    txs = [tx(led, keys()[0], *RESOLVE) for _ in range(8)]
+    assert codes(led, txs[:4]) == [Code.OK] * 4
+    assert codes(led, txs[4:]) == [Code.OK, Code.OK, Code.MEMPOOL_FULL, Code.MEMPOOL_FULL]
+
+
+def test_unknown_contract_and_method(led: Ledger) -> None:
+    k = keys()[0]
+    assert codes(
+        led,
+        [
+            tx(led, k, "nosuch", "m"),
+            tx(led, k, "ab" * 20, "m"),
+            tx(led, k, "permissions", "nope"),
+        ],
+    ) == [Code.UNKNOWN_CONTRACT, Code.UNKNOWN_CONTRACT, Code.UNKNOWN_METHOD]
+
+
+def test_no_permission(tmp_path: Path) -> None:
+    with open_ledger(tmp_path, genesis(permissions="closed")) as led:
+        user, admin = keys()[0], keys()[4]
+        assert codes(
+            led,
+            [
+                tx(led, user, "governance", "add_admin", [user.pub]),
+                tx(led, user, "permissions", "grant", [user.address, "writer"]),
+                tx(led, user, "deployment", "deploy", [b"code"]),
+                tx(led, admin, "governance", "add_admin", [user.pub]),
+            ],
+        ) == [Code.NO_PERMISSION, Code.NO_PERMISSION, Code.NO_PERMISSION, Code.OK]
+
+
+def test_each_signature_verified_once_in_batches(
+    led: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = led.verify_batch
+
+    def spy(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+        calls.append(len(items))
+        return real(items)
+
+    monkeypatch.setattr(led, "verify_batch", spy)
+    txs = [tx(led, keys()[i], *RESOLVE) for i in range(5)]
+    led.mempool.submit([t.encode() for t in txs] + [b"junk"])
+    assert calls == [5]
+    led.mempool.submit([t.encode() for t in txs])  # duplicates: no verification at all
+    assert calls == [5]
+    block = make_block(led)
+    led.validate_block(led.decode_block(block.encode()))  # cached execution, no re-verify
+    led.commit_block(block, b"c")
+    assert calls == [5]
+
+
+def test_block_validation_verifies_unknown_txs_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_ledger(tmp_path / "a") as a, open_ledger(tmp_path / "b") as b:
+        calls: list[int] = []
+        real = b.verify_batch
+
+        def spy(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+            calls.append(len(items))
+            return real(items)
+
+        monkeypatch.setattr(b, "verify_batch", spy)
+        txs = [tx(a, keys()[i], *RESOLVE) for i in range(4)]
+        b.mempool.submit(txs[:1])  # b saw one tx by gossip
+        assert calls == [1]
+        a.mempool.submit(txs)
+        blk = b.decode_block(make_block(a).encode())
+        b.validate_block(blk)
+        assert calls == [1, 3]
+        b.commit_block(blk, b"c")
+        assert calls == [1, 3] and b.mempool.size == 0

@@ -1,0 +1,149 @@
+"""System contracts: governance votes and validator sets by height, permissions, deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chainnode.codes import Code
+from chainnode.genesis import ValidatorInfo
+from contracts import decode_value
+from tests.chainnode.ledger.helpers import commit, genesis, keys, open_ledger, tx, validators
+
+
+def ret(r: object) -> object:
+    return decode_value(r.return_value)  # type: ignore[attr-defined]
+
+
+def test_governance_two_thirds_vote_changes_validators_at_next_height(tmp_path: Path) -> None:
+    ks = keys()
+    a1, a2, a3 = ks[4], ks[5], ks[6]
+    new = ValidatorInfo(ks[8].pub, "node9", "127.0.0.1:9000", "127.0.0.1:9100")
+    args = [new.public_key, new.node_id, new.p2p_addr, new.api_addr]
+    with open_ledger(tmp_path, genesis(admins=3)) as led:
+        old = validators()
+        assert led.validators_at(0) == old == led.validators_at(10**9)
+        (r,) = commit(led, [tx(led, a1, "governance", "add_validator", args)])
+        assert r.ok and ret(r) is False  # 1 of 3 votes: not yet
+        assert led.validators_at(led.height + 1) == old
+        (r,) = commit(led, [tx(led, a1, "governance", "add_validator", args)])
+        assert not r.ok and r.error.startswith("DUPLICATE")  # one vote per admin
+        (r,) = commit(led, [tx(led, a2, "governance", "add_validator", args)])
+        assert r.ok and ret(r) is True  # 2 of 3 >= 2/3
+        h = led.height
+        assert led.validators_at(h) == old
+        assert led.validators_at(h + 1) == [*old, new]
+        # a later removal; history answers past heights
+        rm = [old[0].public_key]
+        commit(led, [tx(led, a2, "governance", "remove_validator", rm)])
+        commit(led, [tx(led, a3, "governance", "remove_validator", rm)])
+        h2 = led.height
+        assert led.validators_at(h2 + 1) == [*old[1:], new]
+        assert led.validators_at(h + 1) == [*old, new]
+        assert led.validators_at(h) == old
+        v = led.call_view("governance", "validators", [])
+        assert v.ok and [x[0] for x in v.return_value] == [x.public_key for x in [*old[1:], new]]
+    with open_ledger(tmp_path, genesis(admins=3)) as led:  # history survives reopen
+        assert led.validators_at(h) == old
+        assert led.validators_at(h + 1) == [*old, new]
+        assert led.validators_at(h2 + 1) == [*old[1:], new]
+
+
+def test_admin_set_changes_and_threshold_follows(tmp_path: Path) -> None:
+    ks = keys()
+    a1, a2 = ks[4], ks[5]
+    with open_ledger(tmp_path, genesis(admins=2)) as led:
+        # 2 admins: both must vote (2*3 >= 2*2 needs 2)
+        (r,) = commit(led, [tx(led, a1, "governance", "add_admin", [ks[9].pub])])
+        assert ret(r) is False
+        (r,) = commit(led, [tx(led, a2, "governance", "add_admin", [ks[9].pub])])
+        assert ret(r) is True
+        assert led.call_view("governance", "admins").return_value == [a1.pub, a2.pub, ks[9].pub]
+        # the new admin may now act (e.g. grant roles) and vote
+        (r,) = commit(led, [tx(led, ks[9], "governance", "remove_admin", [a1.pub])])
+        assert ret(r) is False
+        (r,) = commit(led, [tx(led, a2, "governance", "remove_admin", [a1.pub])])
+        assert ret(r) is True
+        adm = led.mempool.submit([tx(led, a1, "governance", "add_admin", [a1.pub])])
+        assert adm[0].code == Code.NO_PERMISSION  # no longer an admin
+        # the last admin cannot be removed
+        (r,) = commit(led, [tx(led, a2, "governance", "remove_admin", [ks[9].pub])])
+        (r,) = commit(led, [tx(led, ks[9], "governance", "remove_admin", [ks[9].pub])])
+        assert ret(r) is True
+        (r,) = commit(led, [tx(led, a2, "governance", "remove_admin", [a2.pub])])
+        assert not r.ok and "last admin" in r.error
+
+
+def test_bad_governance_args_fail_the_tx_only(tmp_path: Path) -> None:
+    a = keys()[4]
+    with open_ledger(tmp_path, genesis()) as led:
+        root = led.state_root
+        rs = commit(
+            led,
+            [
+                tx(led, a, "governance", "add_validator", [b"short", "n", "p", "a"]),
+                tx(led, a, "governance", "remove_validator", [keys()[9].pub]),
+                tx(led, a, "governance", "add_admin", [a.pub]),
+                tx(led, a, "governance", "add_validator", [keys()[9].pub, "n", "p", "a", 5]),
+                tx(
+                    led,
+                    a,
+                    "governance",
+                    "add_validator",
+                    [keys()[9].pub, "n", "p", "a"],
+                    gas_limit=10,
+                ),
+            ],
+        )
+        assert [r.ok for r in rs] == [False] * 5
+        assert [r.error.split(":")[0] for r in rs] == ["MALFORMED"] * 4 + ["GAS_LIMIT"]
+        assert led.validators_at(led.height + 1) == validators()
+        assert led.state_root != root  # the chain moves on, but only by the (empty) writes
+
+
+def test_permissions_closed_mode(tmp_path: Path) -> None:
+    ks = keys()
+    admin, user, dev = ks[4], ks[0], ks[1]
+    with open_ledger(tmp_path, genesis(permissions="closed")) as led:
+        call = ("deployment", "resolve", ["evidence"])
+        assert led.mempool.submit([tx(led, user, *call)])[0].code == Code.NO_PERMISSION
+        rs = commit(
+            led,
+            [
+                tx(led, admin, "permissions", "grant", [user.address, "writer"]),
+                tx(led, admin, "permissions", "grant", [dev.pub, "deployer"]),
+            ],
+        )
+        assert all(r.ok for r in rs)
+        assert led.call_view("permissions", "roles", [user.address]).return_value == ["writer"]
+        assert led.call_view("permissions", "roles", [admin.pub]).return_value == ["admin"]
+        assert led.mempool.submit([tx(led, user, *call)])[0].accepted
+        assert led.mempool.submit([tx(led, dev, *call)])[0].accepted  # deployer implies writer
+        assert (
+            led.mempool.submit([tx(led, user, "deployment", "deploy", [b"x"])])[0].code
+            == Code.NO_PERMISSION
+        )
+        commit(led, list(led.mempool.pending()))
+        (r,) = commit(led, [tx(led, admin, "permissions", "revoke", [user.address, "writer"])])
+        assert r.ok
+        assert led.mempool.submit([tx(led, user, *call)])[0].code == Code.NO_PERMISSION
+        (r,) = commit(led, [tx(led, admin, "permissions", "set_mode", ["open"])])
+        assert r.ok and led.call_view("permissions", "mode").return_value == "open"
+        assert led.mempool.submit([tx(led, user, *call)])[0].accepted
+
+
+def test_permission_checked_again_at_execution(tmp_path: Path) -> None:
+    """A tx admitted while allowed fails (not the block) if a revoke commits first."""
+    ks = keys()
+    admin, user = ks[4], ks[0]
+    with open_ledger(tmp_path, genesis(permissions="closed")) as led:
+        commit(led, [tx(led, admin, "permissions", "grant", [user.address, "writer"])])
+        revoke = tx(led, admin, "permissions", "revoke", [user.address, "writer"])
+        late = tx(led, user, "deployment", "resolve", ["x"])
+        rs = commit(led, [revoke, late])
+        assert rs[0].ok and not rs[1].ok and rs[1].error.startswith("NO_PERMISSION")
+        # and non-admins can never change permissions, even in open mode
+        (r,) = commit(led, [tx(led, admin, "permissions", "set_mode", ["open"])])
+        assert (
+            led.mempool.submit([tx(led, user, "permissions", "set_mode", ["closed"])])[0].code
+            == Code.NO_PERMISSION
+        )

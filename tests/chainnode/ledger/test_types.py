@@ -1,0 +1,220 @@
+"""Transactions, blocks and receipts: canonical encoding, hashes, signatures, JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chainnode.codes import Code, MalformedError
+from chainnode.types import (
+    ZERO_HASH,
+    Block,
+    BlockHeader,
+    Event,
+    Receipt,
+    Transaction,
+    encode_args,
+)
+from crypto.suite import get_suite
+from tests.chainnode.ledger.helpers import CHAIN, keys, tx
+
+SM = get_suite("sm")
+
+
+def test_tx_round_trip_and_signature() -> None:
+    k = keys()[0]
+    t = tx(SM, k, "evidence", "put", [b"\x01" * 32, "note", 7, None, [1, 2]])
+    assert t.sender == k.pub and t.chain_id == CHAIN
+    assert t.verify(SM)
+    back = Transaction.decode(t.encode(), SM)
+    assert back == t and back.hash == t.hash and back.encode() == t.encode()
+    assert back.decoded_args() == [b"\x01" * 32, "note", 7, None, [1, 2]]
+    assert t.hash == SM.hash(t.payload)
+    j = Transaction.from_json(t.to_json(), SM)
+    assert j == t and j.hash == t.hash
+    assert t.to_json()["args_value"] == ["0x" + "01" * 32, "note", 7, None, [1, 2]]
+
+
+def test_hash_excludes_signature_so_a_resigned_copy_is_the_same_tx() -> None:
+    k = keys()[0]
+    a = tx(SM, k, "records", "set", ["k", "v"], nonce=5)
+    b = tx(SM, k, "records", "set", ["k", "v"], nonce=5)
+    assert a.signature != b.signature  # SM2 signatures are randomised
+    assert a.hash == b.hash
+    c = tx(SM, k, "records", "set", ["k", "v"], nonce=6)
+    assert c.hash != a.hash
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("chain_id", "other-chain"),
+        ("nonce", 999),
+        ("block_limit", 12345),
+        ("contract", "records"),
+        ("method", "other"),
+        ("gas_limit", 77),
+    ],
+)
+def test_tampering_any_signed_field_breaks_the_signature(field: str, value: object) -> None:
+    t = tx(SM, keys()[0], "evidence", "put", [b"x"])
+    fields: dict[str, Any] = {f.name: getattr(t, f.name) for f in dataclasses.fields(t) if f.init}
+    fields[field] = value
+    forged = Transaction(**fields, hasher=SM.hash)
+    assert forged.hash != t.hash
+    assert not forged.verify(SM)
+
+
+def test_tampered_args_and_sender_fail() -> None:
+    t = tx(SM, keys()[0], "evidence", "put", [b"x"])
+    other = keys()[1].pub
+    f1 = Transaction(
+        t.chain_id,
+        other,
+        t.nonce,
+        t.block_limit,
+        t.contract,
+        t.method,
+        t.args,
+        t.gas_limit,
+        t.signature,
+    )
+    f2 = Transaction(
+        t.chain_id,
+        t.sender,
+        t.nonce,
+        t.block_limit,
+        t.contract,
+        t.method,
+        encode_args([b"y"]),
+        t.gas_limit,
+        t.signature,
+    )
+    assert not f1.verify(SM) and not f2.verify(SM)
+
+
+def test_bit_flips_in_the_encoding_never_pass() -> None:
+    t = tx(SM, keys()[0], "evidence", "put", [b"abc"])
+    raw = bytearray(t.encode())
+    for i in range(0, len(raw), 3):
+        bad = bytearray(raw)
+        bad[i] ^= 0x01
+        try:
+            d = Transaction.decode(bytes(bad), SM)
+        except MalformedError:
+            continue
+        assert not d.verify(SM) or d == t
+
+
+def test_non_canonical_and_malformed_encodings_rejected() -> None:
+    t = tx(SM, keys()[0], "evidence", "put", [b"abc"])
+    fields = msgpack.unpackb(t.encode())
+    # nonce as a 64-bit int instead of a fixint: same value, other bytes
+    wide = (
+        b"\x99"
+        + b"".join(msgpack.packb(f, use_bin_type=True) for f in fields[:2])
+        + b"\xcf"
+        + fields[2].to_bytes(8, "big")
+        + b"".join(msgpack.packb(f, use_bin_type=True) for f in fields[3:])
+    )
+    with pytest.raises(MalformedError, match="canonical"):
+        Transaction.decode(wide, SM)
+    for junk in [b"", b"\xc1", b"\x93\x01\x02\x03", msgpack.packb({"a": 1}), t.encode() + b"\x00"]:
+        with pytest.raises(MalformedError):
+            Transaction.decode(junk, SM)
+    with pytest.raises(MalformedError) as e:
+        Transaction.decode(b"\x00" * 300_000, SM)
+    assert e.value.code == Code.TOO_LARGE
+
+
+@given(st.binary(max_size=400))
+def test_decode_random_bytes_only_raises_malformed(data: bytes) -> None:
+    with contextlib.suppress(MalformedError):
+        Transaction.decode(data, SM)
+
+
+def test_field_validation() -> None:
+    t = tx(SM, keys()[0], "evidence", "put", [])
+    base = dict(
+        chain_id=t.chain_id,
+        sender=t.sender,
+        nonce=1,
+        block_limit=1,
+        contract="evidence",
+        method="put",
+        args=t.args,
+        gas_limit=10,
+        signature=t.signature,
+    )
+    for field, bad in [
+        ("chain_id", ""),
+        ("chain_id", "a b"),
+        ("sender", b"\x04" * 10),
+        ("sender", b"\x02" * 65),
+        ("nonce", -1),
+        ("nonce", 2**64),
+        ("nonce", True),
+        ("contract", "Bad!"),
+        ("contract", "ab" * 21),
+        ("method", "1x"),
+        ("gas_limit", 0),
+        ("signature", b"\x00" * 63),
+    ]:
+        with pytest.raises(MalformedError):
+            Transaction(**{**base, field: bad})  # type: ignore[arg-type]
+    Transaction(**{**base, "contract": "ab" * 20})  # type: ignore[arg-type]
+
+
+def test_json_rejects_bad_hex_and_missing_fields() -> None:
+    j = tx(SM, keys()[0], "evidence", "put", []).to_json()
+    for mutate in [
+        lambda d: d.pop("nonce"),
+        lambda d: d.update(sender="zz"),
+        lambda d: d.update(hash="00" * 32),
+        lambda d: d.update(nonce="1"),
+    ]:
+        d = dict(j)
+        mutate(d)  # type: ignore[no-untyped-call]
+        with pytest.raises(MalformedError):
+            Transaction.from_json(d, SM)
+    with pytest.raises(MalformedError):
+        Transaction.from_json([1, 2], SM)
+
+
+def test_ecdsa_suite_hashes_and_signs_differently() -> None:
+    p256 = get_suite("ecdsa-p256")
+    k = keys("ecdsa-p256")[0]
+    t = tx(p256, k, "evidence", "put", [b"x"])
+    assert t.verify(p256) and not t.verify(SM)
+    back = Transaction.decode(t.encode(), p256)
+    assert back.hash == p256.hash(t.payload) != SM.hash(t.payload)
+
+
+def test_block_and_receipt_round_trip() -> None:
+    ks = keys()
+    txs = tuple(tx(SM, ks[0], "records", "set", [str(i), i]) for i in range(3))
+    h = BlockHeader(5, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, 1234, ks[1].pub, 2)
+    b = Block(h, txs, hasher=SM.hash)
+    assert b.hash == SM.hash(h.encode())
+    back = Block.decode(b.encode(), SM)
+    assert back == b and back.hash == b.hash and back.height == 5
+    assert Block.from_json(b.to_json(), SM) == b
+    assert BlockHeader.from_json(h.to_json()) == h
+    r = Receipt(
+        txs[0].hash, 0, 55, encode_args([1]), (Event(b"\x09" * 20, "Put", encode_args([b"z"])),), ""
+    )
+    rb = Receipt.decode(r.encode())
+    assert rb == r and rb.ok
+    j = r.to_json()
+    assert j["status"] == "ok" and j["events"][0]["name"] == "Put" and j["error"] is None
+    assert j["return_value_json"] == [1]
+    with pytest.raises(MalformedError):
+        Block.decode(b.encode()[:-1], SM)
+    with pytest.raises(MalformedError):
+        BlockHeader(1, b"\x00", ZERO_HASH, ZERO_HASH, ZERO_HASH, 0, b"", 0)
