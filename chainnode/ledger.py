@@ -147,7 +147,7 @@ class Ledger:
         for name in g.contracts:
             addr = well_known_address(h, name)
             w[(NS_NAMES, name.encode())] = addr
-            w[(NS_CODE, addr)] = contracts.compile_source(contracts.stdlib.source(name))
+            w[(NS_CODE, addr)] = contracts.stdlib.compiled(name)
         return w
 
     def _create_genesis(self) -> None:
@@ -411,6 +411,14 @@ class Ledger:
             return None
         v: bytes | None = self._store.state_get(addr, key)
         return v
+
+    def state_value(self, contract: str, key: Any) -> Any:
+        """Decoded value a VM contract stored under VM value `key` (None when unset)."""
+        try:
+            raw = self.state_get(contract, contracts.encode_value(key))
+        except contracts.ContractError as e:
+            raise CallError(Code.MALFORMED, f"key: {e}") from None
+        return contracts.decode_value(raw) if raw is not None else None
 
     def call_view(
         self,

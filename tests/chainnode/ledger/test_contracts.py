@@ -1,0 +1,152 @@
+"""Standard and deployed contracts end to end through the ledger (real VM, real LevelDB)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from chainnode.codes import Code
+from chainnode.system.deployment import contract_address
+from chainnode.types import Receipt
+from contracts import compile_source, decode_value, encode_value
+from tests.chainnode.ledger.helpers import commit, genesis, keys, open_ledger, tx
+
+COUNTER = """
+@public
+def inc(by: int) -> int:
+    n = storage.get("n", 0) + by
+    storage["n"] = n
+    emit("Inc", n=n)
+    return n
+
+
+@view
+def value() -> int:
+    return storage.get("n", 0)
+"""
+
+
+def rv(r: Receipt) -> Any:
+    assert r.ok, r.error
+    return decode_value(r.return_value)
+
+
+def test_standard_contracts_end_to_end_on_two_nodes(tmp_path: Path) -> None:
+    ks = keys()
+    alice, bob = ks[0], ks[1]
+    g = genesis(std=True)
+    doc = "ab" * 32
+    with open_ledger(tmp_path / "a", g) as a, open_ledger(tmp_path / "b", g) as b:
+        rs = commit(
+            a,
+            [
+                tx(a, alice, "evidence", "register", [doc, "contract", "lease"]),
+                tx(a, alice, "evidence", "register", [doc, "contract", "again"]),
+                tx(a, bob, "traceability", "create_batch", ["b1", "apples", "farm"]),
+                tx(a, bob, "traceability", "add_event", ["b1", "harvest", "field 3", "", "ok"]),
+                tx(a, alice, "records", "put", ["k1", {"v": 1}]),
+                tx(a, bob, "records", "put", ["k1", {"v": 2}]),
+            ],
+            b,
+        )
+        assert [r.ok for r in rs] == [True, False, True, True, True, False]
+        rec = rv(rs[0])
+        blk = a.block(1)
+        assert blk is not None
+        assert rec["owner"] == alice.address.hex() and rec["height"] == 1
+        assert rec["timestamp"] == blk.header.timestamp and rec["tx"] == rs[0].tx_hash.hex()
+        ev = rs[0].events[0]
+        assert ev.name == "Registered" and ev.contract == a.contract_address("evidence")
+        assert decode_value(ev.fields)["owner"] == alice.address.hex()
+        assert "already registered" in rs[1].error and rs[1].events == ()
+        assert "owner" in rs[5].error
+        for led in (a, b):
+            got = led.call_view("evidence", "get", [doc])
+            assert got.ok and got.return_value["title"] == "lease"
+            assert (
+                led.call_view("evidence", "count_by_owner", [alice.address.hex()]).return_value == 1
+            )
+            hist = led.call_view("traceability", "history", ["b1"]).return_value
+            assert [e["stage"] for e in hist] == ["harvest"]
+            assert led.call_view("records", "get", ["k1"]).return_value["value"] == {"v": 1}
+            assert led.state_value("records", "nosuch") is None
+        assert a.head_hash == b.head_hash and a.state_root == b.state_root
+        assert a.receipt(rs[0].tx_hash) == rs[0] == b.receipt(rs[0].tx_hash)
+        # unknown method of a VM contract is refused at admission
+        bad = tx(a, alice, "evidence", "nope", [])
+        assert a.mempool.submit([bad])[0].code == Code.UNKNOWN_METHOD
+
+
+def test_out_of_gas_and_bad_args_fail_only_the_tx(tmp_path: Path) -> None:
+    with open_ledger(tmp_path, genesis(std=True)) as a:
+        root_before = a.state_root
+        rs = commit(
+            a,
+            [
+                tx(a, keys()[0], "records", "put", ["k", "v"], gas_limit=50),
+                tx(a, keys()[0], "records", "put", [1, 2, 3]),
+            ],
+        )
+        assert [r.ok for r in rs] == [False, False]
+        assert rs[0].gas_used == 50 and "gas" in rs[0].error
+        assert a.call_view("records", "get", ["k"]).return_value is None
+        assert a.state_root != root_before
+
+
+def test_deploy_and_call_by_name_and_address(tmp_path: Path) -> None:
+    ks = keys()
+    code = compile_source(COUNTER)
+    with open_ledger(tmp_path / "a") as a, open_ledger(tmp_path / "b") as b:
+        d = tx(a, ks[0], "deployment", "deploy", [code, "counter"])
+        (r,) = commit(a, [d], b)
+        addr = rv(r)
+        assert addr == contract_address(a.suite.hash, ks[0].address, d.nonce)
+        assert a.contract_address("counter") == addr
+        rs = commit(
+            a,
+            [
+                tx(a, ks[1], "counter", "inc", [2]),
+                tx(a, ks[1], addr.hex(), "inc", [3]),
+                tx(a, ks[2], "deployment", "deploy", [code, "counter"]),  # name taken
+                tx(a, ks[2], "deployment", "deploy", [b"not bytecode"]),
+                tx(a, ks[2], "deployment", "deploy", [code]),  # anonymous deploy is fine
+            ],
+            b,
+        )
+        assert [r.ok for r in rs] == [True, True, False, False, True]
+        assert rv(rs[1]) == 5 and decode_value(rs[1].events[0].fields) == {"n": 5}
+        assert rs[2].error.startswith("DUPLICATE") and rs[3].error.startswith("MALFORMED")
+        assert a.call_view("counter", "value").return_value == 5
+        assert b.call_view(addr.hex(), "value").return_value == 5
+        assert a.state_get("counter", encode_value("n")) == encode_value(5)
+        assert a.state_value("counter", "n") == 5
+        other = rv(rs[4])
+        assert b.call_view(other.hex(), "value").return_value == 0
+        assert a.head_hash == b.head_hash and a.state_root == b.state_root
+
+
+def test_closed_mode_needs_deployer_and_writer(tmp_path: Path) -> None:
+    ks = keys()
+    admin, dev, user = ks[4], ks[1], ks[2]
+    code = compile_source(COUNTER)
+    with open_ledger(tmp_path, genesis(permissions="closed", std=True)) as a:
+        assert a.mempool.submit([tx(a, dev, "deployment", "deploy", [code])])[0].code == (
+            Code.NO_PERMISSION
+        )
+        assert a.mempool.submit([tx(a, user, "records", "put", ["k", 1])])[0].code == (
+            Code.NO_PERMISSION
+        )
+        commit(
+            a,
+            [
+                tx(a, admin, "permissions", "grant", [dev.address, "deployer"]),
+                tx(a, admin, "permissions", "grant", [user.address, "writer"]),
+            ],
+        )
+        (r,) = commit(a, [tx(a, dev, "deployment", "deploy", [code, "ctr"])])
+        assert r.ok
+        rs = commit(a, [tx(a, user, "ctr", "inc", [1]), tx(a, user, "records", "put", ["k", 1])])
+        assert all(x.ok for x in rs)
+        assert a.mempool.submit([tx(a, user, "deployment", "deploy", [code])])[0].code == (
+            Code.NO_PERMISSION
+        )
