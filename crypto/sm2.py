@@ -317,12 +317,12 @@ class PrivateKey:
 
     @classmethod
     def from_pem(cls, data: bytes | str, *, backend: str | None = None) -> PrivateKey:
-        """Read PKCS#8 (`openssl genpkey -algorithm SM2`) or SEC1 `EC PRIVATE KEY` PEM."""
+        """Read PKCS#8 (`openssl genpkey -algorithm SM2`) or SEC1 (`EC`/`SM2 PRIVATE KEY`) PEM."""
         for label, der in _pem_blocks(data):
             try:
                 if label == "PRIVATE KEY":
                     d, pub = _der.parse_pkcs8(der)
-                elif label == "EC PRIVATE KEY":
+                elif label in ("EC PRIVATE KEY", "SM2 PRIVATE KEY"):
                     d, pub = _der.parse_sec1(der, need_curve=True)
                 elif label == "ENCRYPTED PRIVATE KEY":
                     raise InvalidKey("encrypted PKCS#8 is not supported; use crypto.keystore")
