@@ -45,7 +45,12 @@ def load_private(d: int, pub65: bytes) -> Any:
 
 
 def verify_digest(handle: Any, e: bytes, sig64: bytes) -> bool:
-    return bool(handle.verify(sig64.hex(), e))
+    """gmssl raises TypeError when s*G + t*P is the point at infinity (a signer can craft
+    that); the standard says reject, and so does libcrypto, so we return False."""
+    try:
+        return bool(handle.verify(sig64.hex(), e))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return False
 
 
 def sign_digest(handle: Any, e: bytes) -> bytes:

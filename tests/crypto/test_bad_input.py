@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from crypto import CryptoError, InvalidKey, InvalidSignature, _der, sm2, verify_batch
+from crypto import CryptoError, InvalidKey, InvalidSignature, _der, _ec, sm2, sm3, verify_batch
 from crypto.suite import get_suite
 
 BACKENDS = ["openssl", "gmssl"]
@@ -221,3 +221,17 @@ def test_batch_with_malformed_items() -> None:
         good,
     ]
     assert verify_batch(items) == [True, False, False, False, False, False, True]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_signature_whose_sum_point_is_infinity(backend: str) -> None:
+    """A key owner can pick (r, s) with s*G + (r+s)*P = O and r = e: the standard rejects it.
+    gmssl alone would raise here; both backends (and the reference) must say False."""
+    d = 123456789
+    pub = sm2.PrivateKey.from_bytes(d.to_bytes(32, "big"), backend=backend).public_key()
+    e = int.from_bytes(sm3.digest(pub.z() + MSG), "big")
+    r = e % N
+    s = (-r * d * pow(1 + d, -1, N)) % N
+    assert _ec.mul_add(sm2.CURVE, s, sm2.CURVE.g, r + s, pub.point) is None
+    assert pub.verify(MSG, _sig(r, s)) is False
+    assert _ec.verify_digest(sm2.CURVE, pub.point, e, r, s) is False
