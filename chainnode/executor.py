@@ -202,10 +202,13 @@ def _err(code: Code | str, message: str) -> str:
 
 
 class Executor:
-    def __init__(self, suite: Suite, resolver: Resolver) -> None:
+    def __init__(
+        self, suite: Suite, resolver: Resolver, address: Callable[[bytes], bytes] | None = None
+    ) -> None:
         self.suite = suite
         self.hash = suite.hash
         self.resolver = resolver
+        self.address = address or suite.address
 
     def execute_block(
         self,
@@ -234,7 +237,7 @@ class Executor:
 
     def execute_tx(self, ov: Any, tx: Transaction, height: int, timestamp: int) -> Receipt:
         child = ov.child()
-        sender_addr = self.suite.address(tx.sender)
+        sender_addr = self.address(tx.sender)
         try:
             target = self.resolver.resolve(child, tx.contract)
             if target is None:

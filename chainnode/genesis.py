@@ -95,6 +95,7 @@ class ConsensusParams:
     request_timeout_ms: int = 4000
     view_change_timeout_ms: int = 4000
     block_limit_window: int = 1000
+    max_block_bytes: int = 4 * 1024 * 1024  # well under p2p's default 8 MiB frame
 
     def __post_init__(self) -> None:
         json_int(self.block_interval_ms, "block_interval_ms", 0, 3_600_000)
@@ -102,6 +103,7 @@ class ConsensusParams:
         json_int(self.request_timeout_ms, "request_timeout_ms", 1, 3_600_000)
         json_int(self.view_change_timeout_ms, "view_change_timeout_ms", 1, 3_600_000)
         json_int(self.block_limit_window, "block_limit_window", 1, 1_000_000)
+        json_int(self.max_block_bytes, "max_block_bytes", 64 * 1024, 64 * 1024 * 1024)
 
     def to_list(self) -> list[int]:
         return [
@@ -110,6 +112,7 @@ class ConsensusParams:
             self.request_timeout_ms,
             self.view_change_timeout_ms,
             self.block_limit_window,
+            self.max_block_bytes,
         ]
 
     def to_json(self) -> dict[str, int]:
@@ -119,6 +122,7 @@ class ConsensusParams:
             "request_timeout_ms": self.request_timeout_ms,
             "view_change_timeout_ms": self.view_change_timeout_ms,
             "block_limit_window": self.block_limit_window,
+            "max_block_bytes": self.max_block_bytes,
         }
 
     @classmethod

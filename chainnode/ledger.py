@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from chainnode.state import (
     NS_NAMES,
     NS_PERM,
     SYSTEM_CONTRACTS,
+    SYSTEM_NAMESPACES,
     cert_key,
     well_known_address,
 )
@@ -44,13 +45,54 @@ from chainnode.types import (
     decode_args,
     encode_args,
 )
+from crypto.merkle import MerkleProof, merkle_proof, verify_proof
 from crypto.suite import get_suite
 from storage import ChainMismatch, CommitBatch, Overlay, Store
 
-__all__ = ["Admission", "CallResult", "InvalidBlock", "Ledger", "ValidatorInfo"]
+__all__ = ["Admission", "CallResult", "InvalidBlock", "Ledger", "TxProof", "ValidatorInfo"]
 
 STORE_DIR = "ledger"
 K_GENESIS = b"genesis"
+
+
+@dataclass(frozen=True, slots=True)
+class TxProof:
+    """Inclusion of a tx (and of its receipt) in a committed block, checkable by anyone
+    holding the header: verify_proof(header.tx_root, tx_hash, tx_proof)."""
+
+    tx_hash: bytes
+    height: int
+    index: int
+    block_hash: bytes
+    header: BlockHeader
+    tx_proof: MerkleProof
+    receipt_hash: bytes
+    receipt_proof: MerkleProof
+
+    def verify(self, hash_fn: Callable[[bytes], bytes]) -> bool:
+        h = self.header
+        return verify_proof(h.tx_root, self.tx_hash, self.tx_proof, hash_fn) and verify_proof(
+            h.receipts_root, self.receipt_hash, self.receipt_proof, hash_fn
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        def proof(p: MerkleProof) -> dict[str, Any]:
+            return {
+                "index": p.index,
+                "leaf_count": p.leaf_count,
+                "siblings": [x.hex() for x in p.siblings],
+            }
+
+        return {
+            "tx_hash": self.tx_hash.hex(),
+            "height": self.height,
+            "index": self.index,
+            "block_hash": self.block_hash.hex(),
+            "header": self.header.to_json(),
+            "tx_proof": proof(self.tx_proof),
+            "receipt_hash": self.receipt_hash.hex(),
+            "receipt_proof": proof(self.receipt_proof),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +106,43 @@ class CallResult:
 
 
 class _StoreView:
-    """get(ns, key) over the committed store (what permission checks read)."""
+    """get(ns, key) over the committed store, caching the small system namespaces.
 
-    __slots__ = ("_store",)
+    Admission reads permissions and names for every tx; those live in a few keys that change
+    rarely, so they are cached and the cache is dropped by any commit touching them. A
+    generation counter keeps a read that raced with a commit from caching a stale value.
+    """
+
+    __slots__ = ("_store", "_cache", "_gen")
+    CACHED = frozenset(SYSTEM_NAMESPACES)
+    MAX = 65_536
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._cache: dict[tuple[bytes, bytes], bytes | None] = {}
+        self._gen = 0
 
     def get(self, ns: bytes, key: bytes) -> bytes | None:
-        v: bytes | None = self._store.state_get(ns, key)
+        if ns not in self.CACHED:
+            v: bytes | None = self._store.state_get(ns, key)
+            return v
+        k = (ns, key)
+        try:
+            return self._cache[k]
+        except KeyError:
+            pass
+        gen = self._gen
+        v = self._store.state_get(ns, key)
+        if gen == self._gen:
+            if len(self._cache) >= self.MAX:
+                self._cache.clear()
+            self._cache[k] = v
         return v
+
+    def committed(self, writes: Mapping[tuple[bytes, bytes], bytes | None]) -> None:
+        if any(ns in self.CACHED for ns, _ in writes):
+            self._gen += 1
+            self._cache = {}
 
 
 class Ledger:
@@ -88,11 +157,12 @@ class Ledger:
         self._lock = threading.RLock()
         self._view = _StoreView(store)
         self.resolver = Resolver(self.suite, store.state_get)
-        self.executor = Executor(self.suite, self.resolver)
+        self.executor = Executor(self.suite, self.resolver, self.address)
         self.mempool = Mempool(self, capacity=mempool_capacity)
         self._listeners: list[Callable[[Block, list[Receipt]], None]] = []
         self._cache: dict[bytes, tuple[Block, BlockResult]] = {}
         self._vsets: list[tuple[int, list[ValidatorInfo]]] = []
+        self._addresses: dict[bytes, bytes] = {}
         self._head: BlockHeader
         self._head_hash: bytes
 
@@ -240,9 +310,22 @@ class Ledger:
         exists, view = t.method(tx.method)
         if not exists:
             return (Code.UNKNOWN_METHOD, f"contract {tx.contract!r} has no method {tx.method!r}")
-        if not permissions.may_call(self._view, self.suite.address(tx.sender), t.system, view):
+        if not permissions.may_call(self._view, self.address(tx.sender), t.system, view):
             return (Code.NO_PERMISSION, "sender may not call this contract")
+        try:
+            tx.decoded_args()
+        except MalformedError as e:
+            return (Code.MALFORMED, e.message)
         return None
+
+    def address(self, public_key: bytes) -> bytes:
+        """suite.address, memoised (senders repeat; hashing is the cost)."""
+        a = self._addresses.get(public_key)
+        if a is None:
+            if len(self._addresses) >= 100_000:
+                self._addresses.clear()
+            a = self._addresses[public_key] = self.suite.address(public_key)
+        return a
 
     def submit(self, txs: Sequence[bytes | Transaction]) -> list[Admission]:
         return self.mempool.submit(txs)
@@ -264,7 +347,10 @@ class Ledger:
                 if max_txs is None
                 else min(max_txs, self.params.max_block_txs)
             )
-            txs = [tx for tx in self.mempool.take(n, height) if not self.is_committed(tx.hash)]
+            limit = self.params.max_block_bytes - 1024  # room for the header
+            txs = [
+                tx for tx in self.mempool.take(n, height, limit) if not self.is_committed(tx.hash)
+            ]
             ts = max(timestamp, self._head.timestamp)
             res = self.executor.execute_block(self._store, height, ts, txs, self._head.state_root)
             header = BlockHeader(
@@ -303,6 +389,8 @@ class Ledger:
             raise InvalidBlock(Code.BAD_PROPOSER, "proposer is not a validator at this height")
         if len(block.txs) > self.params.max_block_txs:
             raise InvalidBlock(Code.TOO_MANY_TXS, f"more than {self.params.max_block_txs} txs")
+        if len(block.raw) > self.params.max_block_bytes:
+            raise InvalidBlock(Code.TOO_LARGE, f"block larger than {self.params.max_block_bytes}")
         top = hd.height + self.params.block_limit_window
         seen: set[bytes] = set()
         for tx in block.txs:
@@ -351,6 +439,7 @@ class Ledger:
                 )
             )
             self._head, self._head_hash = hd, block.hash
+            self._view.committed(res.writes)
             self._cache.clear()
             self._after_commit(hd.height, res)
             self.mempool.remove_committed([tx.hash for tx in block.txs], hd.height)
@@ -394,6 +483,34 @@ class Ledger:
         if loc is None:
             return None
         return Transaction.decode(loc.tx, self.suite), loc.height, loc.index
+
+    def tx_proof(self, tx_hash: bytes) -> TxProof | None:
+        """Merkle proofs of a committed tx and its receipt against its block's header."""
+        loc = self._store.tx(tx_hash)
+        if loc is None:
+            return None
+        hashes = self._store.block_tx_hashes(loc.height)
+        raw = self._store.block_by_height(loc.height)
+        bhash = self._store.block_hash_at(loc.height)
+        if hashes is None or raw is None or bhash is None:
+            return None
+        h = self.suite.hash
+        rleaves = []
+        for th in hashes:
+            r = self._store.receipt(th)
+            if r is None:
+                return None
+            rleaves.append(h(r))
+        return TxProof(
+            tx_hash,
+            loc.height,
+            loc.index,
+            bhash,
+            Block.decode_header(raw),
+            merkle_proof(hashes, loc.index, h),
+            rleaves[loc.index],
+            merkle_proof(rleaves, loc.index, h),
+        )
 
     def receipt(self, tx_hash: bytes) -> Receipt | None:
         raw = self._store.receipt(tx_hash)

@@ -51,10 +51,16 @@ class AdmissionContext(Protocol):
 
 class Mempool:
     def __init__(
-        self, ctx: AdmissionContext, capacity: int = 100_000, verified_capacity: int = 200_000
+        self,
+        ctx: AdmissionContext,
+        capacity: int = 100_000,
+        verified_capacity: int = 200_000,
+        max_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self._ctx = ctx
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._pool: dict[bytes, Transaction] = {}
         self._verified: dict[bytes, bytes] = {}  # tx hash -> signature known to be valid
         self._verified_capacity = verified_capacity
@@ -66,6 +72,11 @@ class Mempool:
     @property
     def size(self) -> int:
         return len(self._pool)
+
+    @property
+    def size_bytes(self) -> int:
+        """Total encoded size of the pending transactions."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._pool)
@@ -136,10 +147,11 @@ class Mempool:
                     out[i] = Admission(h, False, Code.BAD_SIGNATURE, "signature does not verify")
                 elif h in self._pool:
                     out[i] = Admission(h, False, Code.DUPLICATE, "transaction already known")
-                elif len(self._pool) >= self.capacity:
+                elif len(self._pool) >= self.capacity or self._bytes + len(tx.raw) > self.max_bytes:
                     out[i] = Admission(h, False, Code.MEMPOOL_FULL, "mempool is full")
                 else:
                     self._pool[h] = tx
+                    self._bytes += len(tx.raw)
                     out[i] = Admission(h, True, Code.OK, "accepted")
         return [a for a in out if a is not None]
 
@@ -176,29 +188,38 @@ class Mempool:
 
     # ------------------------------------------------------------------ proposals
 
-    def take(self, max_txs: int, height: int) -> list[Transaction]:
-        """Up to max_txs pending txs valid at `height`, oldest first (left in the pool)."""
+    def take(self, max_txs: int, height: int, max_bytes: int = 1 << 62) -> list[Transaction]:
+        """Pending txs valid at `height`, oldest first, within both limits (left in the pool)."""
         out: list[Transaction] = []
         stale: list[bytes] = []
+        size = 0
         with self._lock:
             for h, tx in self._pool.items():
                 if len(out) >= max_txs:
                     break
                 if tx.block_limit < height:
                     stale.append(h)
-                else:
-                    out.append(tx)
+                    continue
+                size += len(tx.raw) + 5
+                if size > max_bytes:
+                    break
+                out.append(tx)
             for h in stale:
-                del self._pool[h]
+                self._drop(h)
         return out
+
+    def _drop(self, h: bytes) -> None:
+        tx = self._pool.pop(h, None)
+        if tx is not None:
+            self._bytes -= len(tx.raw)
 
     def remove_committed(self, hashes: Sequence[bytes], height: int) -> None:
         """Drop txs committed at `height`; now and then also the ones that expired."""
         with self._lock:
             pool = self._pool
             for h in hashes:
-                pool.pop(h, None)
+                self._drop(h)
             if height - self._last_sweep >= 64:
                 self._last_sweep = height
                 for h in [h for h, tx in pool.items() if tx.block_limit <= height]:
-                    del pool[h]
+                    self._drop(h)

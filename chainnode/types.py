@@ -253,14 +253,14 @@ class Transaction:
         f = want_list(unpack(data, MAX_TX_BYTES), 9, "transaction")
         tx = cls(
             want_text(f[0], "chain_id", 64),
-            want_bytes(f[1], "sender", PUBKEY_LEN),
-            want_int(f[2], "nonce"),
-            want_int(f[3], "block_limit"),
+            f[1],  # the other fields are type-checked by __post_init__
+            f[2],
+            f[3],
             want_text(f[4], "contract", 64),
             want_text(f[5], "method", 64),
-            want_bytes(f[6], "args", max_len=MAX_ARGS_BYTES),
-            want_int(f[7], "gas_limit", 1, MAX_GAS_LIMIT),
-            want_bytes(f[8], "signature", SIG_LEN),
+            f[6],
+            f[7],
+            f[8],
             hasher=_hasher(suite),
         )
         if tx.raw != bytes(data):
@@ -436,6 +436,12 @@ class Block:
         if block.raw != bytes(data):
             raise MalformedError("block: not in canonical encoding")
         return block
+
+    @staticmethod
+    def decode_header(data: bytes) -> BlockHeader:
+        """Only the header of an encoded block (no transaction is decoded or hashed)."""
+        f = want_list(unpack(data, MAX_BLOCK_BYTES), 2, "block")
+        return BlockHeader.from_list(f[0])
 
     def to_json(self, with_txs: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"hash": self.hash.hex(), "header": self.header.to_json()}

@@ -220,3 +220,39 @@ def test_ecdsa_chain(tmp_path: Path) -> None:
         assert all(r.ok for r in rs) and a.head_hash == b.head_hash
         sm_tx = tx(get_suite("sm"), keys()[0], *RESOLVE, block_limit=5)  # SM2 on a P-256 chain
         assert a.mempool.submit([sm_tx.encode()])[0].code == Code.BAD_SIGNATURE
+
+
+def test_tx_and_receipt_merkle_proofs(tmp_path: Path) -> None:
+    ks = keys()
+    with open_ledger(tmp_path) as a:
+        txs = [tx(a, ks[i % 4], *RESOLVE) for i in range(5)]
+        commit(a, txs)
+        for i, t in enumerate(txs):
+            p = a.tx_proof(t.hash)
+            assert p is not None and p.index == i and p.height == 1
+            assert p.verify(a.suite.hash)
+            assert p.block_hash == a.head_hash and p.header == a.head
+            assert p.to_json()["tx_proof"]["leaf_count"] == 5
+        p = a.tx_proof(txs[2].hash)
+        assert p is not None
+        forged = dataclasses.replace(p, tx_hash=txs[3].hash)
+        assert not forged.verify(a.suite.hash)
+        assert a.tx_proof(b"\x00" * 32) is None
+
+
+def test_block_byte_limit_and_mempool_byte_bound(tmp_path: Path) -> None:
+    from chainnode.genesis import ConsensusParams
+
+    big = [b"\x00" * 60_000]
+    g = dataclasses.replace(genesis(), consensus=ConsensusParams(max_block_bytes=200_000))
+    with Ledger.open(tmp_path, g, mempool_capacity=100) as a:
+        txs = [tx(a, keys()[0], "deployment", "resolve", big) for _ in range(5)]
+        a.mempool.max_bytes = 4 * len(txs[0].encode())
+        adm = a.mempool.submit(txs)
+        assert [x.code for x in adm] == [Code.OK] * 4 + [Code.MEMPOOL_FULL]
+        assert a.mempool.size_bytes == 4 * len(txs[0].encode())
+        blk = make_block(a)
+        assert len(blk.txs) == 3 and len(blk.encode()) <= 200_000
+        a.commit_block(blk, b"")
+        assert a.mempool.size == 1 and a.mempool.size_bytes == len(txs[0].encode())
+        assert len(make_block(a).txs) == 1

@@ -179,3 +179,16 @@ def test_block_validation_verifies_unknown_txs_once(
         assert calls == [1, 3]
         b.commit_block(blk, b"c")
         assert calls == [1, 3] and b.mempool.size == 0
+
+
+def test_malformed_args_rejected_at_admission(led: Ledger) -> None:
+    from contracts import encode_value
+
+    k = keys()[0]
+    not_a_list = Transaction.create(
+        led.suite, k.priv, led.chain_id, 1, 5, "deployment", "resolve", encode_value(5), 10**6
+    )
+    junk = Transaction.create(
+        led.suite, k.priv, led.chain_id, 2, 5, "deployment", "resolve", b"\xc1", 10**6
+    )
+    assert codes(led, [not_a_list, junk]) == [Code.MALFORMED, Code.MALFORMED]
