@@ -1,14 +1,19 @@
-"""Merkle trees over SM3 (or an injected hash) with leaf/inner domain separation.
+"""Merkle trees over SM3 (or an injected hash) with leaf/inner/root domain separation.
 
-leaf node  = H(0x00 || leaf)             inner node = H(0x01 || left || right)
-empty tree = H(0x02)                     (a distinct constant, never a node hash)
+leaf node = H(0x00 || leaf)        inner node = H(0x01 || left || right)
+root      = H(0x02 || n as 8-byte big-endian || top node)   (empty list: H(0x02 || n=0))
 
 Odd level: the last node has no partner and is promoted unchanged to the next level. We do
 not duplicate it (Bitcoin's rule), because duplication makes [a, b, c] and [a, b, c, c] share
-a root (CVE-2012-2459). Why no second preimage: the prefixes make a leaf hash and an inner
-hash different functions, so a leaf can never pass for an inner node (or vice versa) without
-an SM3 collision; and a proof fixes `leaf_count`, which fixes the tree shape, so the path of
-sibling positions is determined by (index, leaf_count) alone and cannot be rearranged.
+a root (CVE-2012-2459).
+
+Why no second preimage: the three prefixes make leaf, inner and root hashes different
+functions, so a leaf can never pass for an inner node (or vice versa, the classic attack of
+presenting two child hashes as one 64-byte leaf) without an SM3 collision. The leaf count is
+hashed into the root, so the tree shape is committed too: a proof is checked against that
+count, the positions of its siblings follow from (index, count) alone, and a proof cannot be
+replayed for another index or tree size (with promotion alone, the proof of leaf 0 of a
+3-leaf tree would also "prove" it in a 4-leaf tree).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from crypto.errors import CryptoError
 HashFn = Callable[[bytes], bytes]
 LEAF = b"\x00"
 INNER = b"\x01"
-EMPTY = b"\x02"
+ROOT = b"\x02"
 MAX_PROOF_DEPTH = 64
 
 
@@ -43,7 +48,7 @@ class MerkleProof:
         if not isinstance(data, list | tuple) or len(data) != 3:
             raise CryptoError("Merkle proof must be [index, leaf_count, siblings]")
         index, count, sibs = data
-        if type(index) is not int or type(count) is not int or not 0 <= index < count:
+        if type(index) is not int or type(count) is not int or not 0 <= index < count < 1 << 63:
             raise CryptoError("Merkle proof index/leaf_count invalid")
         if not isinstance(sibs, list | tuple) or len(sibs) > MAX_PROOF_DEPTH:
             raise CryptoError("Merkle proof siblings invalid")
@@ -67,14 +72,18 @@ def _next_level(h: HashFn, level: list[bytes]) -> list[bytes]:
     return nxt
 
 
+def _root(h: HashFn, count: int, top: bytes) -> bytes:
+    return h(ROOT + count.to_bytes(8, "big") + top)
+
+
 def merkle_root(leaves: Sequence[bytes], hash_fn: HashFn = sm3.digest) -> bytes:
     """Root over `leaves` (raw bytes, hashed with the leaf prefix)."""
     if not leaves:
-        return hash_fn(EMPTY)
+        return _root(hash_fn, 0, b"")
     level = [_leaf(hash_fn, leaf) for leaf in leaves]
     while len(level) > 1:
         level = _next_level(hash_fn, level)
-    return level[0]
+    return _root(hash_fn, len(leaves), level[0])
 
 
 def merkle_proof(leaves: Sequence[bytes], index: int, hash_fn: HashFn = sm3.digest) -> MerkleProof:
@@ -96,7 +105,7 @@ def verify_proof(
     root: bytes, leaf: bytes, proof: MerkleProof, hash_fn: HashFn = sm3.digest
 ) -> bool:
     """True iff `leaf` sits at `proof.index` of a `proof.leaf_count`-leaf tree with `root`."""
-    if not isinstance(proof, MerkleProof) or not 0 <= proof.index < proof.leaf_count:
+    if not isinstance(proof, MerkleProof) or not 0 <= proof.index < proof.leaf_count < 1 << 63:
         return False
     node = _leaf(hash_fn, leaf)
     pos, width = proof.index, proof.leaf_count
@@ -112,4 +121,6 @@ def verify_proof(
             node = _inner(hash_fn, sib, node) if pos & 1 else _inner(hash_fn, node, sib)
         pos //= 2
         width = (width + 1) // 2
-    return used == len(proof.siblings) and node == root
+    if used != len(proof.siblings):
+        return False
+    return _root(hash_fn, proof.leaf_count, node) == root

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crypto import CryptoError, batch, merkle, sm3, verify_batch
 from crypto.suite import get_suite
@@ -39,7 +41,7 @@ def test_merkle_proofs_all_sizes() -> None:
                 root, leaves[i], merkle.MerkleProof.from_list(proof.to_list())
             )
             assert not merkle.verify_proof(root, leaves[i] + b"x", proof)
-    assert merkle.merkle_root([]) == sm3.digest(b"\x02")
+    assert merkle.merkle_root([]) == sm3.digest(b"\x02" + bytes(8))
 
 
 def test_merkle_odd_level_not_duplicated() -> None:
@@ -70,3 +72,76 @@ def test_verify_batch_inline_and_pool() -> None:
     assert len(pids) == 2
     assert batch.verify_batch(items, workers=2) == expected
     assert batch.pool_pids() == pids  # the pool is reused, not re-forked
+
+
+leaf_lists = st.lists(st.binary(max_size=40), min_size=1, max_size=40)
+
+
+@given(leaves=leaf_lists, data=st.data())
+def test_merkle_property_proofs(leaves: list[bytes], data: st.DataObject) -> None:
+    root = merkle.merkle_root(leaves)
+    i = data.draw(st.integers(0, len(leaves) - 1), label="index")
+    proof = merkle.merkle_proof(leaves, i)
+    assert merkle.verify_proof(root, leaves[i], proof)
+    assert len(proof.siblings) <= max(1, len(leaves)).bit_length()
+    # the same proof does not work for another position, size or a tampered sibling
+    if len(leaves) > 1:
+        j = (i + 1) % len(leaves)
+        if leaves[j] != leaves[i]:
+            assert not merkle.verify_proof(root, leaves[j], proof)
+        moved = merkle.MerkleProof(j, proof.leaf_count, proof.siblings)
+        assert not merkle.verify_proof(root, leaves[i], moved) or leaves[i] == leaves[j]
+        bad = proof.siblings[0][:-1] + bytes([proof.siblings[0][-1] ^ 1])
+        tampered = merkle.MerkleProof(i, proof.leaf_count, (bad, *proof.siblings[1:]))
+        assert not merkle.verify_proof(root, leaves[i], tampered)
+    for count in (proof.leaf_count - 1, proof.leaf_count + 1):
+        if count > i:
+            resized = merkle.MerkleProof(i, count, proof.siblings)
+            assert not merkle.verify_proof(root, leaves[i], resized)
+
+
+@given(a=leaf_lists, b=leaf_lists)
+def test_merkle_distinct_lists_distinct_roots(a: list[bytes], b: list[bytes]) -> None:
+    if a != b:
+        assert merkle.merkle_root(a) != merkle.merkle_root(b)
+
+
+def test_merkle_leaf_cannot_pose_as_inner_node() -> None:
+    leaves = [b"a", b"b", b"c", b"d"]
+    root = merkle.merkle_root(leaves)
+    # the classic second preimage: present the concatenation of two children as one leaf
+    h = sm3.digest
+    left = h(b"\x01" + h(b"\x00a") + h(b"\x00b"))
+    right = h(b"\x01" + h(b"\x00c") + h(b"\x00d"))
+    assert root == h(b"\x02" + (4).to_bytes(8, "big") + h(b"\x01" + left + right))
+    assert merkle.merkle_root([left + right]) != root
+    assert merkle.merkle_root([left, right]) != root
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [None, [], [0, 1], [1, 1, []], [-1, 3, []], ["0", 3, []], [0, 3, ["x"]], [0, 3, [b"x"] * 65]],
+)
+def test_merkle_proof_from_untrusted_list(bad: object) -> None:
+    with pytest.raises(CryptoError):
+        merkle.MerkleProof.from_list(bad)  # type: ignore[arg-type]
+
+
+def test_ecdsa_high_s_is_rejected() -> None:
+    s = get_suite("ecdsa-p256")
+    priv = s.generate_private_key()
+    pub = s.public_key(priv)
+    sig = s.sign(priv, b"m")
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    high = sig[:32] + (n - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
+    assert s.verify(pub, b"m", sig)
+    assert not s.verify(pub, b"m", high)
+
+
+def test_ecdsa_batch_over_pool() -> None:
+    s = get_suite("ecdsa-p256")
+    priv = s.generate_private_key()
+    pub = s.public_key(priv)
+    items = [(pub, bytes([i]), s.sign(priv, bytes([i]))) for i in range(100)]
+    items[3] = (pub, b"zz", items[3][2])
+    assert s.verify_batch(items) == [i != 3 for i in range(100)]
