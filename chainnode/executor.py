@@ -152,9 +152,6 @@ class Resolver:
         self._names: dict[str, bytes] = {}
         self._targets: dict[bytes, Target] = {}
 
-    def address_of_name(self, name: str) -> bytes:
-        return self._system_by_name.get(name) or well_known_address(self._suite.hash, name)
-
     def resolve(self, state: Any, ref: str) -> Target | None:
         """`state` is an overlay/store view with get(ns, key); None when nothing lives there."""
         if ADDR_RE.fullmatch(ref):

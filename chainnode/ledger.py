@@ -52,6 +52,7 @@ from storage import ChainMismatch, CommitBatch, Overlay, Store
 __all__ = ["Admission", "CallResult", "InvalidBlock", "Ledger", "TxProof", "ValidatorInfo"]
 
 STORE_DIR = "ledger"
+MAX_CANDIDATES = 8
 K_GENESIS = b"genesis"
 
 
@@ -364,7 +365,7 @@ class Ledger:
                 view=view,
             )
             block = Block(header, tuple(txs), hasher=self.suite.hash)
-            self._cache[block.hash] = (block, res)
+            self._remember(block, res)
             return block
 
     def validate_block(self, block: Block) -> None:
@@ -417,8 +418,14 @@ class Ledger:
             raise InvalidBlock(Code.BAD_RECEIPTS_ROOT, "receipts root does not match")
         if res.state_root != hd.state_root:
             raise InvalidBlock(Code.BAD_STATE_ROOT, "state root does not match")
-        self._cache[block.hash] = (block, res)
+        self._remember(block, res)
         return res
+
+    def _remember(self, block: Block, res: BlockResult) -> None:
+        """Keep executions of candidate blocks for this height (a few views' worth)."""
+        while len(self._cache) >= MAX_CANDIDATES:
+            del self._cache[next(iter(self._cache))]
+        self._cache[block.hash] = (block, res)
 
     def commit_block(self, block: Block, certificate: bytes) -> list[Receipt]:
         """Commit the next block with its certificate in one storage write."""

@@ -213,6 +213,12 @@ class Mempool:
         if tx is not None:
             self._bytes -= len(tx.raw)
 
+    def remove(self, hashes: Sequence[bytes]) -> None:
+        """Drop pending txs (e.g. take back a batch admitted only in part)."""
+        with self._lock:
+            for h in hashes:
+                self._drop(h)
+
     def remove_committed(self, hashes: Sequence[bytes], height: int) -> None:
         """Drop txs committed at `height`; now and then also the ones that expired."""
         with self._lock:
