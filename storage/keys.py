@@ -33,6 +33,7 @@ K_HEAD = P_META_INTERNAL + b"head"
 SCHEMA_VERSION = b"1"
 
 HEIGHT = struct.Struct(">Q")
+LEN_BYTE = tuple(bytes((i,)) for i in range(256))  # u8 length prefixes; IndexError past 255
 TX_LOC = struct.Struct(">QI")  # height, index: the 12-byte head of a tx value
 
 
@@ -88,7 +89,8 @@ def decode_head(value: bytes) -> tuple[int, bytes]:
 
 def encode_tx_hashes(hashes: list[bytes]) -> bytes:
     """Length-prefixed concatenation (u8 len + hash) of a block's tx hashes, in block order."""
-    return b"".join([bytes((len(h),)) + h for h in hashes])
+    lens = LEN_BYTE
+    return b"".join([lens[len(h)] + h for h in hashes])
 
 
 def decode_tx_hashes(value: bytes) -> list[bytes]:

@@ -239,7 +239,7 @@ class Store(Reader):
         # state: s<len(ns)><ns><key> -> value, or deleted
         items = list(batch.state_writes.items())
         if items:
-            lens = _LEN
+            lens = K.LEN_BYTE  # MAX_NAMESPACE == 255: a longer namespace is an IndexError
             skeys = [b"s" + lens[len(ns)] + ns + key for (ns, key), _ in items]
             _sizes("state key", [key for (_, key), _ in items], 0, K.MAX_STATE_KEY)
             svalues = [v for _, v in items]
@@ -289,9 +289,6 @@ class Store(Reader):
 
 
 _drain = deque[object](maxlen=0).extend  # run an iterator (of puts) to the end, in C
-
-
-_LEN = tuple(bytes((i,)) for i in range(K.MAX_NAMESPACE + 1))  # IndexError past the limit
 
 
 def _sequence(what: str, items: object) -> Sequence[Any]:

@@ -168,6 +168,17 @@ def test_range_scans(store: Store) -> None:
         lambda b: CommitBatch(0, b.block_hash, b.block, b.txs, b.receipts, {(b"n", b"k"): 1}),
         lambda b: CommitBatch(0, b.block_hash, b.block, b.txs, b.receipts, [1, 2]),
         lambda b: CommitBatch(0, b.block_hash, b.block, b.txs, b.receipts, {}, {b"k": "v"}),
+        lambda b: CommitBatch(0, b.block_hash, b.block, [(b"h" * 65, b"t")], [], {}),
+        lambda b: CommitBatch(0, b.block_hash, b.block, [(b"h", b"t", b"x")], [], {}),
+        lambda b: CommitBatch(0, b.block_hash, b.block, b"txs", [], {}),
+        lambda b: CommitBatch(0, b.block_hash, b.block, b.txs, b.receipts, {b"ab": b"v"}),
+        lambda b: CommitBatch(
+            0, b.block_hash, b.block, b.txs, b.receipts, {(b"n", b"k" * 4097): b""}
+        ),
+        lambda b: CommitBatch(
+            0, b.block_hash, b.block, b.txs, b.receipts, {(b"n", b"k"): None, (b"n", b"j"): "v"}
+        ),
+        lambda b: CommitBatch(0, b.block_hash, b.block, b.txs, b.receipts, {}, [b"k"]),
         lambda b: "not a batch",
     ],
 )
