@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,14 @@ class _StoreView:
                 self._cache.clear()
             self._cache[k] = v
         return v
+
+    state_get = get  # so an Overlay can sit on top (execution reads go through the cache)
+
+    def state_scan(
+        self, ns: bytes, prefix: bytes = b"", **kw: Any
+    ) -> Iterator[tuple[bytes, bytes]]:
+        it: Iterator[tuple[bytes, bytes]] = self._store.state_scan(ns, prefix, **kw)
+        return it
 
     def committed(self, writes: Mapping[tuple[bytes, bytes], bytes | None]) -> None:
         if any(ns in self.CACHED for ns, _ in writes):
@@ -334,7 +342,9 @@ class Ledger:
     # ------------------------------------------------------------------ blocks
 
     def decode_block(self, data: bytes) -> Block:
-        return Block.decode(data, self.suite)
+        """Block.decode for this chain; txs already in our mempool are reused, not re-decoded
+        (prefer this over Block.decode for proposals and synced blocks)."""
+        return Block.decode(data, self.suite, known=self.mempool.lookup_raw)
 
     def build_block(
         self, height: int, view: int, proposer: bytes, timestamp: int, max_txs: int | None = None
@@ -353,7 +363,7 @@ class Ledger:
                 tx for tx in self.mempool.take(n, height, limit) if not self.is_committed(tx.hash)
             ]
             ts = max(timestamp, self._head.timestamp)
-            res = self.executor.execute_block(self._store, height, ts, txs, self._head.state_root)
+            res = self.executor.execute_block(self._view, height, ts, txs, self._head.state_root)
             header = BlockHeader(
                 height=height,
                 prev_hash=self._head_hash,
@@ -412,7 +422,7 @@ class Ledger:
             bad = block.txs[oks.index(False)]
             raise InvalidBlock(Code.BAD_SIGNATURE, f"tx {bad.hash.hex()} signature")
         res = self.executor.execute_block(
-            self._store, hd.height, hd.timestamp, block.txs, head.state_root
+            self._view, hd.height, hd.timestamp, block.txs, head.state_root
         )
         if res.receipts_root != hd.receipts_root:
             raise InvalidBlock(Code.BAD_RECEIPTS_ROOT, "receipts root does not match")

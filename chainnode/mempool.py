@@ -62,6 +62,7 @@ class Mempool:
         self.max_bytes = max_bytes
         self._bytes = 0
         self._pool: dict[bytes, Transaction] = {}
+        self._by_raw: dict[bytes, Transaction] = {}  # same tx objects, keyed by their encoding
         self._verified: dict[bytes, bytes] = {}  # tx hash -> signature known to be valid
         self._verified_capacity = verified_capacity
         self._lock = threading.Lock()
@@ -86,6 +87,10 @@ class Mempool:
 
     def get(self, tx_hash: bytes) -> Transaction | None:
         return self._pool.get(tx_hash)
+
+    def lookup_raw(self, raw: bytes) -> Transaction | None:
+        """The pending tx whose encoding is exactly `raw` (lets block decoding skip it)."""
+        return self._by_raw.get(raw)
 
     def pending(self) -> Iterator[Transaction]:
         """Pending transactions in arrival order (a snapshot)."""
@@ -151,6 +156,7 @@ class Mempool:
                     out[i] = Admission(h, False, Code.MEMPOOL_FULL, "mempool is full")
                 else:
                     self._pool[h] = tx
+                    self._by_raw[tx.raw] = tx
                     self._bytes += len(tx.raw)
                     out[i] = Admission(h, True, Code.OK, "accepted")
         return [a for a in out if a is not None]
@@ -211,6 +217,7 @@ class Mempool:
     def _drop(self, h: bytes) -> None:
         tx = self._pool.pop(h, None)
         if tx is not None:
+            self._by_raw.pop(tx.raw, None)
             self._bytes -= len(tx.raw)
 
     def remove(self, hashes: Sequence[bytes]) -> None:

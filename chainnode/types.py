@@ -426,12 +426,27 @@ class Block:
         return self.raw
 
     @classmethod
-    def decode(cls, data: bytes, suite: Suite | None = None) -> Block:
+    def decode(
+        cls,
+        data: bytes,
+        suite: Suite | None = None,
+        known: Callable[[bytes], Transaction | None] | None = None,
+    ) -> Block:
+        """Parse untrusted block bytes. `known(raw)` may return an already decoded tx with
+        exactly these bytes (e.g. from the mempool), which skips decoding and hashing it."""
         f = want_list(unpack(data, MAX_BLOCK_BYTES), 2, "block")
         header = BlockHeader.from_list(f[0])
         if type(f[1]) is not list or len(f[1]) > MAX_BLOCK_TXS:
             raise MalformedError("block: bad transaction list")
-        txs = tuple(Transaction.decode(want_bytes(t, "tx"), suite) for t in f[1])
+        txs: tuple[Transaction, ...]
+        if known is None:
+            txs = tuple(Transaction.decode(want_bytes(t, "tx"), suite) for t in f[1])
+        else:
+            out = []
+            for t in f[1]:
+                tx = known(t) if type(t) is bytes else None
+                out.append(tx if tx is not None else Transaction.decode(want_bytes(t, "tx"), suite))
+            txs = tuple(out)
         block = cls(header, txs, hasher=_hasher(suite))
         if block.raw != bytes(data):
             raise MalformedError("block: not in canonical encoding")

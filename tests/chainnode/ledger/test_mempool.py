@@ -9,7 +9,7 @@ import pytest
 
 from chainnode.codes import Code
 from chainnode.ledger import Ledger
-from chainnode.types import Transaction
+from chainnode.types import Block, Transaction
 from tests.chainnode.ledger.helpers import commit, genesis, keys, make_block, open_ledger, tx
 
 RESOLVE = ("deployment", "resolve", ["evidence"])
@@ -192,3 +192,17 @@ def test_malformed_args_rejected_at_admission(led: Ledger) -> None:
         led.suite, k.priv, led.chain_id, 2, 5, "deployment", "resolve", b"\xc1", 10**6
     )
     assert codes(led, [not_a_list, junk]) == [Code.MALFORMED, Code.MALFORMED]
+
+
+def test_decode_block_reuses_pending_txs(tmp_path: Path) -> None:
+    with open_ledger(tmp_path / "a") as a, open_ledger(tmp_path / "b") as b:
+        txs = [tx(a, keys()[i], *RESOLVE) for i in range(3)]
+        a.mempool.submit(txs)
+        b.mempool.submit(txs[:2])
+        raw = make_block(a).encode()
+        blk = b.decode_block(raw)
+        assert blk.txs[0] is b.mempool.get(txs[0].hash)
+        assert blk.txs[2] is not b.mempool.get(txs[2].hash) and blk.txs[2] == txs[2]
+        assert blk == Block.decode(raw, b.suite) and blk.hash == Block.decode(raw).hash
+        b.mempool.remove([txs[0].hash])
+        assert b.mempool.lookup_raw(txs[0].encode()) is None and b.mempool.size == 1
