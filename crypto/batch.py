@@ -3,6 +3,8 @@
 The pool is created once (lazily) and reused: workers stay alive, keep their own public-key
 caches warm, and nothing is re-forked per call. It uses the `forkserver` start method where
 available (safe in a threaded/asyncio parent) and `spawn` elsewhere. Default size: all cores.
+As with any such pool, a script that triggers it must guard its entry point with
+`if __name__ == "__main__":` (workers re-import the main module).
 """
 
 from __future__ import annotations
