@@ -100,6 +100,7 @@ class Target:
     chain_id: str
     window: int
     nonce_base: int
+    salt: int
     pids: list[int]
     height: int
 
@@ -141,11 +142,14 @@ class Run:
         self.args = args
         self.target = target
         self.acc = Accounting()
-        self.next_index = 0
+        self.next_index = 0  # accounting index (and nonce offset) of the next signed tx
+        self.next_call = 0  # workload call index of the next load tx
+        self.setup_done = 0  # setup calls 0 .. setup_done - 1 are signed
         self.verify_rate = verify_rate
         self.cache = None if args.no_cache else args.cache_dir
+        self.setups: list[dict[str, Any]] = []
 
-    def sign(self, phase: str, count: int, block_base: int) -> Signed:
+    def _sign(self, phase: str, count: int, block_base: int, call_offset: int) -> Signed:
         # Round the base down so that nearby heights share a cache entry; the limit stays
         # within the node's window (at most height + window).
         base = (block_base // 100) * 100
@@ -156,7 +160,8 @@ class Run:
             chain_id=self.target.chain_id,
             block_limit=base + self.target.window,
             nonce_base=self.target.nonce_base + self.next_index,
-            call_offset=self.next_index if phase == "load" else 0,
+            call_offset=call_offset,
+            salt=self.target.salt,
             senders=self.args.senders,
         )
         txs, cached = presign.presign(p, self.cache, self.args.processes)
@@ -167,6 +172,20 @@ class Run:
         self.next_index += len(txs)
         return signed
 
+    def prepare(self, count: int, block_base: int) -> tuple[Signed | None, Signed]:
+        """Sign the next ``count`` load txs, and the setup txs they need that are not yet
+        signed (traceability batches)."""
+        first = self.next_call
+        needed = workloads.get(self.args.workload).setup_needed(first, count)
+        setup = None
+        if needed and needed.stop > self.setup_done:
+            lo = max(needed.start, self.setup_done)
+            setup = self._sign("setup", needed.stop - lo, block_base, lo)
+            self.setup_done = needed.stop
+        load = self._sign("load", count, block_base, first)
+        self.next_call += count
+        return setup, load
+
     async def phase(
         self, driver: Driver, s: Signed, rate: float | None, duration: float | None
     ) -> PhaseResult:
@@ -174,14 +193,15 @@ class Run:
             s.txs, s.first, rate, self.args.batch_size, duration, self.args.drain_timeout
         )
 
-    async def setup(self, driver: Driver, s: Signed | None) -> dict[str, Any] | None:
+    async def setup(self, driver: Driver, s: Signed | None) -> None:
+        """Untimed: submit the setup txs and wait until every one is committed."""
         if s is None:
-            return None
+            return
         res = await self.phase(driver, s, None, None)
         m = phase_metrics(self.acc, res)
+        self.setups.append({k: m[k] for k in ("submitted", "committed", "rejected", "total_s")})
         if m["committed"] != len(s.txs):
             raise SystemExit(f"setup phase: {m['committed']}/{len(s.txs)} committed: {m}")
-        return m
 
     def cpu_sample(self) -> tuple[float, dict[int, float], float]:
         pids = self.target.pids
@@ -225,7 +245,8 @@ class Run:
         for rate in schedule.sweep_rates(start, a.sweep_factor, max(start, 6 * bound)):
             await self.quiesce(driver)
             n = max(1, int(rate * a.sweep_step_s))
-            txs = self.sign("load", n, max(driver.heights))
+            setup, txs = self.prepare(n, max(driver.heights))
+            await self.setup(driver, setup)
             res = await self.phase(driver, txs, rate, None)
             m = phase_metrics(self.acc, res)
             steps.append(m)
@@ -263,19 +284,19 @@ async def drive(
     a = run.args
     async with Driver(run.target.urls, run.acc, in_flight_per_node=a.in_flight) as driver:
         await driver.start_tracking()
-        setup = await run.setup(driver, setup_txs)
+        await run.setup(driver, setup_txs)
         sweep: list[dict[str, Any]] = []
         rate = a.rate
         if a.sweep:
             sweep, peak = await run.sweep(driver, bound)
             rate = 0.7 * peak
             await run.quiesce(driver)
-            load_txs = run.sign(
-                "load", max(1, int(rate * (a.duration or 30.0))), max(driver.heights)
-            )
+            count = max(1, int(rate * (a.duration or 30.0)))
+            setup_txs, load_txs = run.prepare(count, max(driver.heights))
+            await run.setup(driver, setup_txs)
         assert load_txs is not None
         m, res = await run.measured(driver, rate, load_txs, a.duration)
-        m["setup"] = setup
+        m["setup"] = run.setups
         if a.sweep:
             m["sweep"] = sweep
             m["peak_tps"] = peak
@@ -312,19 +333,18 @@ def open_target(args: argparse.Namespace) -> tuple[Target, LocalNetwork | None]:
         urls = [u.strip() for u in args.nodes.split(",") if u.strip()]
         with Client(urls[0]) as c:
             st = c.status()
-        # Fresh nonces on a chain that may have seen our cached txs before.
-        return Target(
-            urls, str(st["chain_id"]), 1000, time.time_ns() // 1000, [], int(st["height"])
-        ), None
+        # Fresh nonces, documents and keys on a chain that may have seen earlier runs; the
+        # block-limit window is the genesis default (the API does not show it).
+        fresh = time.time_ns() // 1000
+        return Target(urls, str(st["chain_id"]), 1000, fresh, fresh, [], int(st["height"])), None
     env = dict(kv.split("=", 1) for kv in args.node_env)
     if args.backend:
         env[machine.BACKEND_ENV] = args.backend
     net = LocalNetwork(args.validators, args.workdir, env, keep=args.keep)
     net.init()
     g = net.genesis()
-    return Target(
-        net.urls, str(g.get("chain_id", net.chain_id)), net.block_limit_window(), 0, [], 0
-    ), net
+    chain = str(g.get("chain_id", net.chain_id))
+    return Target(net.urls, chain, net.block_limit_window(), 0, 0, [], 0), net
 
 
 def corrupt(txs: presign.SignedTxs, every: int) -> presign.SignedTxs:
@@ -372,11 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     bound = machine.bound(info["cores"], verify, validators)
     try:
         run = Run(args, target, verify)
-        w = workloads.get(args.workload)
-        n_setup = w.setup_count
         # Signed before the network starts: once it runs, the cores are the nodes'.
-        setup_txs = run.sign("setup", n_setup, target.height) if n_setup else None
-        load_txs = None if args.sweep else run.sign("load", args.txs, target.height)
+        setup_txs, load_txs = (None, None) if args.sweep else run.prepare(args.txs, target.height)
         if load_txs is not None and args.bad_every > 0:
             load_txs = Signed(load_txs.first, corrupt(load_txs.txs, args.bad_every))
         if net is not None:

@@ -37,6 +37,7 @@ class SignParams:
     block_limit: int = 1_000
     nonce_base: int = 0
     call_offset: int = 0
+    salt: int = 0
     senders: int = 16
     gas_limit: int = 1_000_000
 
@@ -78,7 +79,7 @@ def sender_key(suite: str, i: int) -> bytes:
 def call_for(p: SignParams, i: int) -> workloads.Call:
     w = workloads.get(p.workload)
     j = p.call_offset + i
-    return w.setup_call(j) if p.phase == "setup" else w.call(j)
+    return w.setup_call(j, p.salt) if p.phase == "setup" else w.call(j, p.salt)
 
 
 _KEYS: dict[tuple[str, int], bytes] = {}
