@@ -1,0 +1,6 @@
+"""`python -m chainnode` is the `chainnode` command."""
+
+from chainnode.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""The node's HTTP API (aiohttp): routes, input validation, one error shape.
+
+Every handler validates its input completely before it touches the node, so a bad request is
+a 4xx that changes nothing. Bodies are bounded by ``client_max_size``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import msgpack
+from aiohttp import web
+from pydantic import ValidationError
+
+from chainnode.api import convert
+from chainnode.api.backend import Backend
+from chainnode.api.errors import ApiError, error_middleware
+from chainnode.api.models import CallRequest, TransactionIn
+from chainnode.api.openapi import openapi_document
+
+
+class Limits:
+    def __init__(self, max_batch_txs: int, max_wait_seconds: float) -> None:
+        self.max_batch_txs = max_batch_txs
+        self.max_wait_seconds = max_wait_seconds
+
+
+BACKEND: web.AppKey[Backend] = web.AppKey("backend", Backend)
+LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
+
+JSON_TYPES = ("application/json", "")
+MSGPACK_TYPES = ("application/msgpack", "application/x-msgpack", "application/vnd.msgpack")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        text=json.dumps(data, separators=(",", ":")),
+        content_type="application/json",
+    )
+
+
+def _pydantic_error(e: ValidationError, prefix: str = "") -> ApiError:
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    field = f"{prefix}{loc}" if loc else (prefix.rstrip(".") or None)
+    return ApiError(400, "invalid_field", f"{field or 'body'}: {err['msg']}", field)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    body = await request.read()
+    if not body:
+        raise ApiError(400, "empty_body", "the request body is empty", None)
+    return body
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {e}") from None
+
+
+def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[Any], bool]:
+    """Decoded transactions and whether the body was a single tx (not a batch)."""
+    ctype = request.content_type.lower()
+    if ctype in MSGPACK_TYPES:
+        try:
+            data = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=len(body))
+        except Exception as e:  # msgpack raises several unrelated types on garbage
+            raise ApiError(
+                400, "malformed_msgpack", f"the body is not valid msgpack: {e}"
+            ) from None
+        if isinstance(data, list) and data and not all(isinstance(x, bytes) for x in data):
+            return [convert.decode_tx(body, "body")], True  # one tx in its canonical encoding
+        single = isinstance(data, bytes)
+        items = [data] if single else data
+        if not isinstance(items, list) or not all(isinstance(x, bytes) for x in items):
+            raise ApiError(
+                400,
+                "invalid_body",
+                "a msgpack body is one encoded transaction, or an array of them (bin each)",
+            )
+        _check_batch(len(items), max_batch)
+        txs = []
+        for i, raw in enumerate(items):
+            field = "body" if single else f"[{i}]"
+            txs.append(convert.decode_tx(raw, field))
+        return txs, single
+    if ctype in JSON_TYPES or ctype.endswith("+json"):
+        data = _parse_json(body)
+        single = isinstance(data, dict)
+        items = [data] if single else data
+        if not isinstance(items, list):
+            raise ApiError(
+                400, "invalid_body", "a JSON body is one transaction object or an array of them"
+            )
+        _check_batch(len(items), max_batch)
+        txs = []
+        for i, item in enumerate(items):
+            prefix = "" if single else f"[{i}]."
+            if not isinstance(item, dict):
+                raise ApiError(400, "invalid_body", "each transaction is a JSON object", prefix)
+            try:
+                model = TransactionIn.model_validate(item)
+            except ValidationError as e:
+                raise _pydantic_error(e, prefix) from None
+            txs.append(convert.tx_from_model(model, prefix))
+        return txs, single
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"Content-Type {ctype!r}: send application/json or application/msgpack",
+        "Content-Type",
+    )
+
+
+def _check_batch(n: int, max_batch: int) -> None:
+    if n == 0:
+        raise ApiError(400, "empty_batch", "the batch holds no transactions")
+    if n > max_batch:
+        raise ApiError(
+            413, "batch_too_large", f"{n} transactions in one batch; the node accepts {max_batch}"
+        )
+
+
+def _wait_param(request: web.Request, limit: float) -> float | None:
+    raw = request.query.get("wait")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or value > limit:
+        raise ApiError(400, "invalid_field", f"wait: seconds between 0 and {limit:g}", "wait")
+    return value
+
+
+async def submit_transactions(request: web.Request) -> web.Response:
+    backend = request.app[BACKEND]
+    limits = request.app[LIMITS]
+    wait = _wait_param(request, limits.max_wait_seconds)
+    body = await _read_body(request)
+    txs, single = _parse_txs(request, body, limits.max_batch_txs)
+    hashes = [tx.hash for tx in txs]
+    _check_unique(hashes, single)
+    admissions = await backend.submit(txs)
+    rejected = [(i, a) for i, a in enumerate(admissions) if not a.accepted]
+    if rejected:
+        # A batch is all or nothing: the backend took none of it (it rolls back the rest).
+        i, adm = rejected[0]
+        field = None if single else f"[{i}]"
+        status = convert.status_for_rejection(adm.code)
+        extra = "" if len(rejected) == 1 else f" ({len(rejected)} of {len(txs)} rejected)"
+        if not single:
+            extra += "; none of the batch was accepted"
+        raise ApiError(status, adm.code, f"{adm.message}{extra}", field)
+    out: dict[str, Any] = {"hashes": [h.hex() for h in hashes]}
+    if wait is not None:
+        receipts = await backend.wait_receipts(hashes, wait)
+        out["receipts"] = [None if r is None else convert.receipt_json(r) for r in receipts]
+        out["committed"] = all(r is not None for r in receipts)
+    return _json(out)
+
+
+def _check_unique(hashes: Sequence[bytes], single: bool) -> None:
+    if single:
+        return
+    seen: set[bytes] = set()
+    for i, h in enumerate(hashes):
+        if h in seen:
+            raise ApiError(409, "duplicate", "the same transaction twice in one batch", f"[{i}]")
+        seen.add(h)
+
+
+def _hash_param(request: web.Request, name: str = "hash") -> bytes:
+    raw = request.match_info[name]
+    return convert.parse_hash(raw, name)
+
+
+async def get_transaction(request: web.Request) -> web.Response:
+    h = _hash_param(request)
+    found = request.app[BACKEND].ledger.tx(h)
+    if found is None:
+        raise ApiError(404, "not_found", f"no committed transaction {h.hex()}", "hash")
+    tx, height, index = found
+    return _json({"transaction": convert.tx_json(tx), "height": height, "index": index})
+
+
+async def get_receipt(request: web.Request) -> web.Response:
+    h = _hash_param(request)
+    receipt = request.app[BACKEND].ledger.receipt(h)
+    if receipt is None:
+        raise ApiError(404, "not_found", f"no receipt for {h.hex()} (not committed yet?)", "hash")
+    return _json({"receipt": convert.receipt_json(receipt)})
+
+
+async def get_block(request: web.Request) -> web.Response:
+    ledger = request.app[BACKEND].ledger
+    ident = request.match_info["id"]
+    if ident == "latest":
+        block = ledger.block(ledger.height)
+    elif ident.isdigit() and len(ident) <= 20:
+        block = ledger.block(int(ident))
+    else:
+        try:
+            h = convert.parse_hash(ident, "id")
+        except ApiError:
+            raise ApiError(
+                400, "invalid_field", "id: a height, a 64-hex-digit block hash or 'latest'", "id"
+            ) from None
+        block = ledger.block_by_hash(h)
+    if block is None:
+        raise ApiError(404, "not_found", f"no block {ident}", "id")
+    with_txs = request.query.get("txs", "true").lower() not in ("false", "0", "no")
+    cert = ledger.certificate(convert.block_height(block))
+    return _json(
+        {
+            "block": convert.block_json(block, with_txs),
+            "certificate": cert.hex() if cert else None,
+        }
+    )
+
+
+async def get_status(request: web.Request) -> web.Response:
+    return _json(request.app[BACKEND].status())
+
+
+async def get_validators(request: web.Request) -> web.Response:
+    ledger = request.app[BACKEND].ledger
+    height = ledger.height
+    vals = [convert.validator_json(v) for v in ledger.validators_at(height + 1)]
+    return _json({"height": height, "validators": vals})
+
+
+async def get_state(request: web.Request) -> web.Response:
+    contract = convert.parse_name(request.match_info["contract"], "contract")
+    key_text = request.match_info["key"]
+    key = convert.parse_key(key_text)
+    value = request.app[BACKEND].ledger.state_get(contract, key)
+    return _json(
+        {
+            "contract": contract,
+            "key": key_text,
+            "value": None if value is None else value.hex(),
+            "decoded": None if value is None else convert.decode_value(value),
+        }
+    )
+
+
+async def post_call(request: web.Request) -> web.Response:
+    body = await _read_body(request)
+    data = _parse_json(body)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_body", "the body is a JSON object")
+    try:
+        req = CallRequest.model_validate(data)
+    except ValidationError as e:
+        raise _pydantic_error(e) from None
+    return _json(convert.call_view(request.app[BACKEND].ledger, req))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"ok": True, "reason": None})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ok, reason = request.app[BACKEND].readiness()
+    return _json({"ok": ok, "reason": reason}, status=200 if ok else 503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return _json(openapi_document())
+
+
+def make_app(
+    backend: Backend, *, max_body_bytes: int, max_batch_txs: int, max_wait_seconds: float
+) -> web.Application:
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[error_middleware])
+    app[BACKEND] = backend
+    app[LIMITS] = Limits(max_batch_txs, max_wait_seconds)
+    r = app.router
+    r.add_post("/v1/transactions", submit_transactions)
+    r.add_get("/v1/transactions/{hash}", get_transaction)
+    r.add_get("/v1/receipts/{hash}", get_receipt)
+    r.add_get("/v1/blocks/{id}", get_block)
+    r.add_get("/v1/status", get_status)
+    r.add_get("/v1/validators", get_validators)
+    r.add_get("/v1/state/{contract}/{key}", get_state)
+    r.add_post("/v1/call", post_call)
+    r.add_get("/healthz", healthz)
+    r.add_get("/readyz", readyz)
+    r.add_get("/openapi.json", openapi)
+    return app

@@ -1,0 +1,38 @@
+"""What the HTTP API needs from the node: the ledger for reads plus a few live operations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from chainnode.ledger import Ledger
+    from chainnode.types import Receipt, Transaction
+
+
+class Unavailable(Exception):
+    """The node cannot take this request now (starting, stopping); the client may retry."""
+
+
+class Backend(Protocol):
+    """Implemented by the runtime (and by a bare single-node wrapper in tests)."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    def status(self) -> dict[str, Any]:
+        """Fields of :class:`chainnode.api.models.StatusResponse`."""
+        ...
+
+    def readiness(self) -> tuple[bool, str | None]:
+        """Whether the node serves current data and takes transactions; why not."""
+        ...
+
+    async def submit(self, txs: Sequence[Transaction]) -> list[Any]:
+        """Admit all or none into the mempool, then gossip; one ``Admission`` per tx, in order.
+        When any is rejected, none stays admitted (a batch changes nothing unless all pass)."""
+        ...
+
+    async def wait_receipts(self, hashes: Sequence[bytes], timeout: float) -> list[Receipt | None]:
+        """Receipts of the given txs once all are committed, or what exists at the deadline."""
+        ...

@@ -1,0 +1,77 @@
+"""One error shape for every failure: ``{"error": {"code", "message", "field"}}``.
+
+Handlers raise :class:`ApiError`; the middleware turns it (and aiohttp's own HTTP errors, such
+as 404, 405 or 413) into that shape, so a client parses exactly one kind of error body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from chainnode.api.backend import Unavailable
+
+log = logging.getLogger("chainnode.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """A client-side problem (4xx) or a temporary node condition (503)."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        text=json.dumps(error_body(code, message, field)),
+        content_type="application/json",
+    )
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return error_response(e.status, e.code, e.message, e.field)
+    except Unavailable as e:
+        return error_response(503, "unavailable", str(e))
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        code = _HTTP_CODES.get(e.status, "http_error")
+        message = e.reason if e.status != 404 else f"no route for {request.path}"
+        if e.status == 413:
+            message = "request body is larger than the node accepts (max_body_bytes)"
+        resp = error_response(e.status, code, message)
+        if e.status == 405:
+            allow = e.headers.get("Allow")
+            if allow:
+                resp.headers["Allow"] = allow
+        return resp
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error; see the node's log")

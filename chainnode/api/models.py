@@ -1,0 +1,131 @@
+"""Pydantic models of the HTTP API: request validation and the OpenAPI document come from here.
+
+Byte strings travel as lower-case hex (an optional ``0x`` prefix is accepted on input).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HEX32 = r"^(0x)?[0-9a-fA-F]{64}$"
+HEX_PUBKEY = r"^(0x)?04[0-9a-fA-F]{128}$"
+HEX_SIG = r"^(0x)?[0-9a-fA-F]{128}$"
+NAME = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$"
+U64 = (1 << 64) - 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(_Strict):
+    code: str = Field(description="machine-readable reason, e.g. bad_signature, duplicate")
+    message: str = Field(description="what went wrong and what to do next")
+    field: str | None = Field(default=None, description="the input field at fault, if any")
+
+
+class ErrorResponse(_Strict):
+    error: ErrorDetail
+
+
+class TransactionIn(_Strict):
+    """A signed transaction as JSON (the SDK builds and signs these; msgpack is faster)."""
+
+    chain_id: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    sender: str = Field(pattern=HEX_PUBKEY, description="uncompressed public key 04||x||y, hex")
+    nonce: int = Field(ge=0, le=U64)
+    block_limit: int = Field(ge=0, le=U64, description="last height this tx may be included at")
+    contract: str = Field(min_length=1, max_length=64, description="contract name or address")
+    method: str = Field(min_length=1, max_length=64)
+    args: str = Field(
+        pattern=r"^(0x)?([0-9a-fA-F]{2})*$",
+        max_length=600_000,
+        description="hex of the canonical encoding of the argument list",
+    )
+    gas_limit: int = Field(ge=1, le=1_000_000_000)
+    signature: str = Field(pattern=HEX_SIG, description="r||s, 64 bytes, hex")
+    hash: str | None = Field(default=None, pattern=HEX32, description="checked when present")
+    args_value: Any = Field(default=None, description="ignored on input")
+
+
+class SubmitResponse(_Strict):
+    hashes: list[str] = Field(description="hashes of the submitted transactions, in order")
+    receipts: list[dict[str, Any] | None] | None = Field(
+        default=None, description="with ?wait=: the receipts (null where not yet committed)"
+    )
+    committed: bool | None = Field(
+        default=None, description="with ?wait=: every transaction was committed in time"
+    )
+
+
+class CallRequest(_Strict):
+    contract: str = Field(min_length=1, max_length=128)
+    method: str = Field(min_length=1, max_length=128)
+    args: list[Any] = Field(default_factory=list, max_length=256)
+    caller: str | None = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]{40}$|" + HEX_PUBKEY[1:])
+
+
+class CallResponse(_Strict):
+    ok: bool = Field(description="the method ran to completion")
+    result: Any = Field(default=None, description="its return value (bytes as 0x-hex)")
+    gas_used: int
+    error: str | None = None
+
+
+class TxResponse(_Strict):
+    transaction: dict[str, Any]
+    height: int
+    index: int
+
+
+class ReceiptResponse(_Strict):
+    receipt: dict[str, Any]
+
+
+class BlockResponse(_Strict):
+    block: dict[str, Any]
+    certificate: str | None = Field(default=None, description="commit certificate, hex")
+
+
+class ValidatorOut(_Strict):
+    public_key: str
+    node_id: str
+    p2p_addr: str
+    api_addr: str
+
+
+class ValidatorsResponse(_Strict):
+    height: int
+    validators: list[ValidatorOut]
+
+
+class StateResponse(_Strict):
+    contract: str
+    key: str
+    value: str | None = Field(description="raw stored bytes, hex; null when absent")
+    decoded: Any = Field(default=None, description="the stored VM value, when it decodes")
+
+
+class PeerOut(_Strict):
+    public_key: str
+    node_id: str | None = None
+
+
+class StatusResponse(_Strict):
+    node_id: str
+    chain_id: str
+    height: int
+    head_hash: str
+    view: int
+    primary: str | None = Field(description="public key of the current primary, hex")
+    validator: bool = Field(description="this node is in the current validator set")
+    peers: list[PeerOut]
+    mempool: int
+    syncing: bool
+
+
+class HealthResponse(_Strict):
+    ok: bool
+    reason: str | None = None

@@ -1,0 +1,176 @@
+"""The OpenAPI 3.1 document, generated from the same pydantic models the handlers validate with."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from pydantic import BaseModel
+
+from chainnode.api import models as m
+
+REF = "#/components/schemas/{model}"
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template=REF)
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _json_content(ref: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": ref}}
+
+
+def _path_param(name: str, description: str, pattern: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if pattern:
+        schema["pattern"] = pattern
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    comps: dict[str, Any] = {}
+    err = _schema(m.ErrorResponse, comps)
+    tx_in = _schema(m.TransactionIn, comps)
+
+    def responses(ok: type[BaseModel], *codes: int, ok_code: int = 200) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            str(ok_code): {"description": "OK", "content": _json_content(_schema(ok, comps))}
+        }
+        for c in codes:
+            out[str(c)] = {"description": "error", "content": _json_content(err)}
+        return out
+
+    hash_param = _path_param("hash", "transaction hash, 64 hex digits")
+    paths: dict[str, Any] = {
+        "/v1/transactions": {
+            "post": {
+                "summary": "Submit one signed transaction or a batch",
+                "description": (
+                    "JSON: one transaction object or an array of them. msgpack "
+                    "(Content-Type: application/msgpack): one canonical encoded transaction "
+                    "(bin) or an array of them. Returns the hashes at once; with ?wait=S waits "
+                    "up to S seconds for the receipts."
+                ),
+                "parameters": [
+                    {
+                        "name": "wait",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "number", "minimum": 0},
+                        "description": "seconds to wait for the receipts",
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"oneOf": [tx_in, {"type": "array", "items": tx_in}]}
+                        },
+                        "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
+                    },
+                },
+                "responses": responses(m.SubmitResponse, 400, 403, 409, 413, 415, 503),
+            }
+        },
+        "/v1/transactions/{hash}": {
+            "get": {
+                "summary": "A committed transaction and its position",
+                "parameters": [hash_param],
+                "responses": responses(m.TxResponse, 400, 404),
+            }
+        },
+        "/v1/receipts/{hash}": {
+            "get": {
+                "summary": "The receipt of a committed transaction",
+                "parameters": [hash_param],
+                "responses": responses(m.ReceiptResponse, 400, 404),
+            }
+        },
+        "/v1/blocks/{id}": {
+            "get": {
+                "summary": "A block by height, hash or 'latest', with its commit certificate",
+                "parameters": [
+                    _path_param("id", "a height, a block hash or 'latest'"),
+                    {
+                        "name": "txs",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "boolean", "default": True},
+                        "description": "include the full transactions (false: hashes only)",
+                    },
+                ],
+                "responses": responses(m.BlockResponse, 400, 404),
+            }
+        },
+        "/v1/status": {
+            "get": {
+                "summary": "Chain id, height, view, primary, peers, mempool size",
+                "responses": responses(m.StatusResponse),
+            }
+        },
+        "/v1/validators": {
+            "get": {
+                "summary": "The validator set in force for the next block",
+                "responses": responses(m.ValidatorsResponse),
+            }
+        },
+        "/v1/state/{contract}/{key}": {
+            "get": {
+                "summary": "One stored value of a contract",
+                "parameters": [
+                    _path_param("contract", "contract name or address"),
+                    _path_param("key", "storage key: UTF-8 text, or 0x-prefixed hex bytes"),
+                ],
+                "responses": responses(m.StateResponse, 400, 404),
+            }
+        },
+        "/v1/call": {
+            "post": {
+                "summary": "Read-only call of a @view contract method",
+                "requestBody": {
+                    "required": True,
+                    "content": _json_content(_schema(m.CallRequest, comps)),
+                },
+                "responses": responses(m.CallResponse, 400, 404),
+            }
+        },
+        "/healthz": {
+            "get": {"summary": "The process is alive", "responses": responses(m.HealthResponse)}
+        },
+        "/readyz": {
+            "get": {
+                "summary": "The node is in sync and takes transactions",
+                "responses": {
+                    **responses(m.HealthResponse),
+                    "503": {
+                        "description": "not ready",
+                        "content": _json_content(_schema(m.HealthResponse, comps)),
+                    },
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "chainnode HTTP API",
+            "version": "1",
+            "description": (
+                "A permissioned consortium chain node. Errors always have the shape "
+                '{"error": {"code", "message", "field"}}.'
+            ),
+        },
+        "paths": paths,
+        "components": {"schemas": comps},
+    }

@@ -1,0 +1,453 @@
+"""The ``chainnode`` command line: keys, networks, a node, transactions and queries."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from chainnode.client import Account, Client, ClientError
+from chainnode.keys import SUITES, KeyFileError
+
+DEFAULT_NODE = "http://127.0.0.1:8700"
+node_option = click.option(
+    "--node",
+    envvar="CHAINNODE_NODE",
+    default=DEFAULT_NODE,
+    show_default=True,
+    help="API URL of any node of the chain (env CHAINNODE_NODE).",
+)
+key_option = click.option(
+    "--key",
+    "key_path",
+    envvar="CHAINNODE_KEY",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key file (PEM) that signs the transaction (env CHAINNODE_KEY).",
+)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _print(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=False))
+
+
+def _client_error(e: ClientError) -> NoReturn:
+    hints = {
+        "unreachable": "",
+        "BAD_SIGNATURE": " (is the key file the one you meant?)",
+        "WRONG_CHAIN": " (the node belongs to another chain: check --node)",
+        "EXPIRED": " (the node is ahead of the tx's block limit: just send it again)",
+        "NO_PERMISSION": " (ask an admin of the chain to grant your address a role)",
+        "UNKNOWN_CONTRACT": " (list the contracts in genesis.json, or deploy it first)",
+        "not_found": "",
+    }
+    _fail(f"{e}{hints.get(e.code, '')}")
+
+
+def _vm_value(v: Any) -> Any:
+    """JSON to VM values: ``{"hex": "ab12"}`` is bytes; lists and objects recursively."""
+    if isinstance(v, dict):
+        if set(v) == {"hex"} and isinstance(v["hex"], str):
+            try:
+                return bytes.fromhex(v["hex"].removeprefix("0x"))
+            except ValueError:
+                _fail(f"--args: {v['hex']!r} is not hex")
+        return {k: _vm_value(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_vm_value(x) for x in v]
+    if isinstance(v, float):
+        _fail("--args: contracts take integers, not floats")
+    return v
+
+
+ARGS_EXAMPLE = """e.g. '["doc-1", 42]' (bytes: {"hex": "ab12"})"""
+
+
+def _parse_args(raw: str) -> list[Any]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as e:
+        _fail(f"--args is not JSON ({e}); write a JSON array, {ARGS_EXAMPLE}")
+    if not isinstance(value, list):
+        _fail(f"--args must be a JSON array, {ARGS_EXAMPLE}")
+    return [_vm_value(x) for x in value]
+
+
+def _load_account(path: Path) -> Account:
+    try:
+        return Account.load(path)
+    except KeyFileError as e:
+        _fail(str(e))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="chainnode")
+def main() -> None:
+    """chainnode: a permissioned consortium blockchain node (SM2/SM3, PBFT, LevelDB).
+
+    \b
+    Start a local 4-validator network:   chainnode network up
+    Send a transaction to it:            chainnode tx send --key devnet/admin.pem \\
+                                           --contract evidence --method register \\
+                                           --args '["doc-1", "sm3-of-the-doc"]' --wait
+    """
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the key here.")
+@click.option("--suite", type=click.Choice(SUITES), default="sm", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing key file.")
+def keygen(out: Path | None, suite: str, force: bool) -> None:
+    """Generate a private key; print its public key and address."""
+    acct = Account.generate(suite)
+    if out is not None:
+        if out.exists() and not force:
+            _fail(f"{out} exists; choose another --out or pass --force")
+        acct.save(out)
+    _print(
+        {
+            "suite": suite,
+            "public_key": acct.public_key.hex(),
+            "address": acct.address.hex(),
+            "key_file": str(out) if out else None,
+        }
+    )
+    if out is None:
+        click.echo("(not saved: pass --out FILE to keep the key)", err=True)
+
+
+# -- network ---------------------------------------------------------------------------------
+
+
+@main.group()
+def network() -> None:
+    """Create and run a network of validators."""
+
+
+@network.command("init")
+@click.option("--validators", "-n", default=4, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--out", default="devnet", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option("--chain-id", default="chainnode-dev", show_default=True)
+@click.option("--suite", type=click.Choice(SUITES), default="sm", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address nodes listen on.")
+@click.option(
+    "--api-port-base", default=8700, show_default=True, help="Node i serves HTTP on this + i."
+)
+@click.option(
+    "--p2p-port-base", default=8800, show_default=True, help="Node i speaks p2p on this + i."
+)
+@click.option(
+    "--permissions",
+    type=click.Choice(["open", "closed"]),
+    default="open",
+    show_default=True,
+    help="open: anyone may send; closed: only addresses granted a role.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing network directory.")
+def network_init(
+    validators: int,
+    out: Path,
+    chain_id: str,
+    suite: str,
+    host: str,
+    api_port_base: int,
+    p2p_port_base: int,
+    permissions: str,
+    force: bool,
+) -> None:
+    """Write genesis.json, admin.pem and node<i>/ (config.toml + node key) under --out."""
+    from chainnode.network import NetworkError, init_network
+
+    try:
+        entries = init_network(
+            out,
+            validators,
+            chain_id=chain_id,
+            suite=suite,
+            host=host,
+            api_port_base=api_port_base,
+            p2p_port_base=p2p_port_base,
+            permissions=permissions,
+            force=force,
+        )
+    except NetworkError as e:
+        _fail(str(e))
+    click.echo(f"wrote {out}/genesis.json, {out}/admin.pem and {len(entries)} node directories:")
+    for entry in entries:
+        click.echo(f"  {entry.node_id}: {entry.config_path}  API {entry.api_url}")
+    click.echo(f"start them with: chainnode network up --dir {out}")
+
+
+@network.command("up")
+@click.option("--validators", "-n", default=4, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--dir",
+    "out",
+    default="devnet",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option("--api-port-base", default=8700, show_default=True)
+@click.option("--p2p-port-base", default=8800, show_default=True)
+@click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for block 1.")
+def network_up(
+    validators: int, out: Path, api_port_base: int, p2p_port_base: int, timeout: float
+) -> None:
+    """Start a local network (initialising --dir if empty); Ctrl-C stops it cleanly."""
+    from chainnode.network import NetworkError, up
+
+    try:
+        up(
+            out,
+            validators,
+            click.echo,
+            api_port_base=api_port_base,
+            p2p_port_base=p2p_port_base,
+            start_timeout=timeout,
+        )
+    except NetworkError as e:
+        _fail(str(e))
+
+
+# -- one node --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    envvar="CHAINNODE_CONFIG",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The node's config.toml.",
+)
+def start(config_path: Path) -> None:
+    """Run one validator in the foreground (SIGTERM or Ctrl-C stops it gracefully)."""
+    from chainnode.config import ConfigError, load_config
+    from chainnode.runtime import StartupError, run
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as e:
+        _fail(str(e))
+    try:
+        run(cfg)
+    except StartupError as e:
+        _fail(str(e))
+
+
+@main.command()
+@node_option
+def status(node: str) -> None:
+    """Chain id, height, view, primary, peers and mempool of a node."""
+    with Client(node) as c:
+        try:
+            _print(c.status())
+        except ClientError as e:
+            _client_error(e)
+
+
+# -- transactions ----------------------------------------------------------------------------
+
+
+@main.group()
+def tx() -> None:
+    """Send and look up transactions."""
+
+
+@tx.command("send")
+@node_option
+@key_option
+@click.option("--contract", "-c", required=True, help="Contract name (e.g. evidence) or address.")
+@click.option("--method", "-m", required=True)
+@click.option(
+    "--args", "args_json", default="[]", show_default=True, help="JSON array of arguments."
+)
+@click.option("--wait", is_flag=True, help="Wait until committed and print the receipt.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds --wait waits.")
+@click.option("--gas-limit", default=1_000_000, show_default=True)
+def tx_send(
+    node: str,
+    key_path: Path,
+    contract: str,
+    method: str,
+    args_json: str,
+    wait: bool,
+    timeout: float,
+    gas_limit: int,
+) -> None:
+    """Sign and send one contract call."""
+    args = _parse_args(args_json)
+    acct = _load_account(key_path)
+    with Client(node) as c:
+        try:
+            txn = c.build(acct, contract, method, args, gas_limit=gas_limit)
+            res = c.submit([txn], wait=timeout if wait else None)
+        except (ClientError, ValueError) as e:
+            if isinstance(e, ClientError):
+                _client_error(e)
+            _fail(f"cannot build the transaction: {e}")
+    out: dict[str, Any] = {"hash": res.hashes[0]}
+    if wait:
+        receipt = (res.receipts or [None])[0]
+        out["receipt"] = receipt
+        _print(out)
+        if receipt is None:
+            _fail(f"not committed within {timeout}s; look later: chainnode tx get {res.hashes[0]}")
+        if receipt.get("status") != "ok":
+            _fail(f"the transaction failed: {receipt.get('error')}")
+        return
+    _print(out)
+
+
+@tx.command("get")
+@node_option
+@click.argument("tx_hash")
+def tx_get(node: str, tx_hash: str) -> None:
+    """A committed transaction, its position and its receipt."""
+    with Client(node) as c:
+        try:
+            out = c.transaction(tx_hash)
+            out["receipt"] = c.receipt(tx_hash)
+        except ClientError as e:
+            _client_error(e)
+    _print(out)
+
+
+# -- blocks ----------------------------------------------------------------------------------
+
+
+@main.group()
+def block() -> None:
+    """Look up blocks."""
+
+
+@block.command("get")
+@node_option
+@click.argument("ident", default="latest")
+def block_get(node: str, ident: str) -> None:
+    """A block by height, hash or 'latest' (the default), with its commit certificate."""
+    with Client(node) as c:
+        try:
+            _print(c.block(ident))
+        except ClientError as e:
+            _client_error(e)
+
+
+# -- contracts -------------------------------------------------------------------------------
+
+
+@main.group()
+def contract() -> None:
+    """Deploy contracts, call them and read their state."""
+
+
+@contract.command("deploy")
+@node_option
+@key_option
+@click.option(
+    "--source",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Contract source file (the Python subset of the contracts package).",
+)
+@click.option("--name", default=None, help="Register the contract under this name.")
+@click.option("--timeout", default=30.0, show_default=True)
+def contract_deploy(
+    node: str, key_path: Path, source: Path, name: str | None, timeout: float
+) -> None:
+    """Compile a contract locally and deploy it; prints its address."""
+    from chainnode.state import DEPLOYMENT
+    from contracts import CompileError, compile_source
+
+    try:
+        code = compile_source(source.read_text(encoding="utf-8"))
+    except CompileError as e:
+        _fail(f"{source}: {e}")
+    acct = _load_account(key_path)
+    args: list[Any] = [code] if name is None else [code, name]
+    with Client(node) as c:
+        try:
+            txn = c.build(acct, DEPLOYMENT, "deploy", args, gas_limit=100_000_000)
+            res = c.submit([txn], wait=timeout)
+        except ClientError as e:
+            _client_error(e)
+    receipt = (res.receipts or [None])[0]
+    _print({"hash": res.hashes[0], "receipt": receipt})
+    if receipt is None:
+        _fail(f"not committed within {timeout}s; look later: chainnode tx get {res.hashes[0]}")
+    if receipt.get("status") != "ok":
+        _fail(f"deployment failed: {receipt.get('error')}")
+
+
+@contract.command("call")
+@node_option
+@key_option
+@click.option("--contract", "-c", "name", required=True)
+@click.option("--method", "-m", required=True)
+@click.option("--args", "args_json", default="[]", show_default=True)
+@click.option("--timeout", default=30.0, show_default=True)
+def contract_call(
+    node: str, key_path: Path, name: str, method: str, args_json: str, timeout: float
+) -> None:
+    """Call a contract method in a transaction and wait for its receipt."""
+    ctx = click.get_current_context()
+    ctx.invoke(
+        tx_send,
+        node=node,
+        key_path=key_path,
+        contract=name,
+        method=method,
+        args_json=args_json,
+        wait=True,
+        timeout=timeout,
+        gas_limit=1_000_000,
+    )
+
+
+@contract.command("query")
+@node_option
+@click.option("--contract", "-c", "name", required=True)
+@click.option("--method", "-m", required=True, help="A @view method.")
+@click.option("--args", "args_json", default="[]", show_default=True)
+def contract_query(node: str, name: str, method: str, args_json: str) -> None:
+    """Run a read-only @view method on the node's current state (no transaction)."""
+    args = _parse_args(args_json)
+    with Client(node) as c:
+        try:
+            out = c.call(name, method, args)
+        except ClientError as e:
+            _client_error(e)
+    _print(out)
+    if not out.get("ok"):
+        _fail(f"the call failed: {out.get('error')}")
+
+
+@contract.command("state")
+@node_option
+@click.option("--contract", "-c", "name", required=True)
+@click.argument("key")
+def contract_state(node: str, name: str, key: str) -> None:
+    """One raw stored value of a contract (KEY is text, or 0x-prefixed hex)."""
+    with Client(node) as c:
+        try:
+            _print(c.state(name, key))
+        except ClientError as e:
+            _client_error(e)
+
+
+if __name__ == "__main__":
+    main()

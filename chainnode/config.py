@@ -1,0 +1,143 @@
+"""Node configuration: one TOML file per node, validated by pydantic.
+
+Every field can be overridden by an environment variable ``CHAINNODE_<FIELD>`` (upper case), so
+a container can take the same file and change only what differs (ports, paths, log level).
+Relative paths in the file are resolved against the file's directory, so a generated network
+directory can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "CHAINNODE_"
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class ConfigError(Exception):
+    """The node configuration cannot be used; the message says which field and why."""
+
+
+class PeerConfig(BaseModel):
+    """A peer to dial: its 65-byte public key (hex) and p2p address."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    public_key: str = Field(pattern=r"^(0x)?04[0-9a-fA-F]{128}$")
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(ge=1, le=65535)
+
+
+class NodeConfig(BaseModel):
+    """Everything one validator process needs besides the genesis file and its key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    node_id: str = Field(default="node0", min_length=1, max_length=64)
+    data_dir: Path = Path("data")
+    genesis: Path = Path("genesis.json")
+    node_key: Path = Path("node.pem")
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8700, ge=0, le=65535)
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int = Field(default=8800, ge=0, le=65535)
+    peers: list[PeerConfig] | None = None
+    """Peers to dial; ``None`` means the validators of the genesis file."""
+    max_body_bytes: int = Field(default=16 << 20, ge=1024, le=1 << 30)
+    max_batch_txs: int = Field(default=20_000, ge=1, le=1_000_000)
+    max_wait_seconds: float = Field(default=60.0, gt=0, le=3600)
+    sync_interval_ms: int = Field(default=1000, ge=50, le=600_000)
+    shutdown_timeout: float = Field(default=10.0, gt=0, le=600)
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "asyncio"
+    """``auto`` uses uvloop when installed."""
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_json: bool = False
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("api_host", "p2p_host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not v or len(v) > 253 or any(c.isspace() for c in v):
+            raise ValueError("a host name or IP address")
+        return v
+
+    def resolve(self, base: Path) -> NodeConfig:
+        """Paths relative to ``base`` (the config file's directory) made absolute."""
+        fix = {
+            name: (base / p) if not p.is_absolute() else p
+            for name in ("data_dir", "genesis", "node_key")
+            for p in [getattr(self, name)]
+        }
+        return self.model_copy(update=fix)
+
+    def to_toml(self) -> str:
+        data = self.model_dump(mode="json", exclude_none=True)
+        return tomli_w.dumps(data)
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, field in NodeConfig.model_fields.items():
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is None:
+            continue
+        annotation = str(field.annotation)
+        if "list" in annotation or "PeerConfig" in annotation:
+            try:
+                out[name] = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{ENV_PREFIX}{name.upper()}: not valid JSON ({e})") from None
+        else:
+            out[name] = raw
+    return out
+
+
+def _describe(e: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {loc}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> NodeConfig:
+    """Read, override from the environment, validate and resolve one node's config file."""
+    path = Path(path)
+    env = os.environ if env is None else env
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found (create one with `chainnode network init`)"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    data.update(_env_overrides(env))
+    try:
+        cfg = NodeConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, str(path))) from None
+    return cfg.resolve(path.resolve().parent)
+
+
+def write_config(path: Path, cfg: NodeConfig) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(cfg.to_toml(), encoding="utf-8")

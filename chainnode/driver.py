@@ -1,0 +1,135 @@
+"""The consensus driver: feed events to ``Replica.step`` and carry out its actions, in order.
+
+This is the whole I/O contract of consensus (STYLE.md: the aioquic/etcd-raft shell). Events
+raised while actions run (a commit produces ``Executed``, a ready proposal ``ProposalReady``)
+are queued and stepped after the current batch, never re-entrantly. ``Persist`` is fsynced
+before any later action of its batch, so our votes are durable before they leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from chainnode.wal import WriteAheadLog
+from consensus import actions as A
+from consensus import events as E
+from consensus.messages import encode_message
+from consensus.wal import encode_record
+
+log = logging.getLogger("chainnode.driver")
+
+CONSENSUS_CHANNEL = 1
+
+
+class Replica(Protocol):
+    def step(self, event: Any) -> list[Any]: ...
+
+
+class Transport(Protocol):
+    def send(self, peer_id: bytes, channel: int, payload: bytes) -> Any: ...
+
+    def broadcast(self, channel: int, payload: bytes) -> Any: ...
+
+
+class Host(Protocol):
+    """What the driver asks of the node for the actions that need the ledger."""
+
+    def request_proposal(self, height: int, parent: bytes, view: int) -> None: ...
+
+    def commit(self, proposal: Any, certificate: Any) -> E.Executed: ...
+
+    def request_blocks(self, peer: bytes, from_height: int, to_height: int) -> None: ...
+
+    def fault(self, peer: bytes, reason: str) -> None: ...
+
+
+class Driver:
+    def __init__(
+        self,
+        replica: Replica,
+        wal: WriteAheadLog,
+        transport: Transport,
+        host: Host,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        time_unit: float = 0.001,
+        on_step: Callable[[], None] | None = None,
+    ) -> None:
+        self.replica = replica
+        self.wal = wal
+        self.transport = transport
+        self.host = host
+        self.loop = loop
+        self.time_unit = time_unit
+        self._queue: deque[Any] = deque()
+        self._stepping = False
+        self._timers: dict[E.TimerKind, asyncio.TimerHandle] = {}
+        self._on_step = on_step
+        self.closed = False
+
+    def step(self, event: Any) -> None:
+        """Step ``event`` (and whatever its actions raise) through the replica."""
+        if self.closed:
+            return
+        self._queue.append(event)
+        if self._stepping:
+            return
+        self._stepping = True
+        try:
+            while self._queue and not self.closed:
+                ev = self._queue.popleft()
+                for action in self.replica.step(ev):
+                    self._carry_out(action)
+        finally:
+            self._stepping = False
+        if self._on_step is not None:
+            self._on_step()
+
+    def _carry_out(self, action: Any) -> None:
+        if isinstance(action, A.Persist):
+            self.wal.append(encode_record(action.record))
+        elif isinstance(action, A.Send):
+            self.transport.send(action.to, CONSENSUS_CHANNEL, encode_message(action.message))
+        elif isinstance(action, A.Broadcast):
+            self.transport.broadcast(CONSENSUS_CHANNEL, encode_message(action.message))
+        elif isinstance(action, A.SetTimer):
+            self._set_timer(action)
+        elif isinstance(action, A.Commit):
+            self._queue.append(self.host.commit(action.proposal, action.certificate))
+        elif isinstance(action, A.RequestProposal):
+            self.host.request_proposal(action.height, action.parent, action.view)
+        elif isinstance(action, A.RequestBlocks):
+            self.host.request_blocks(action.peer, action.from_height, action.to_height)
+        elif isinstance(action, A.Fault):
+            self.host.fault(action.peer, action.reason)
+        elif isinstance(action, A.Evidence):
+            log.warning(
+                "equivocation by %s at height %d",
+                action.offender.hex()[:16],
+                action.first.height,
+            )
+        else:  # a new action kind we do not know: our bug, halt loudly
+            raise TypeError(f"unknown consensus action {action!r}")
+
+    def _set_timer(self, t: A.SetTimer) -> None:
+        old = self._timers.pop(t.kind, None)
+        if old is not None:
+            old.cancel()
+        event = E.Timeout(t.kind, t.height, t.view)
+        self._timers[t.kind] = self.loop.call_later(
+            max(0, t.delay) * self.time_unit, self._fire, t.kind, event
+        )
+
+    def _fire(self, kind: E.TimerKind, event: E.Timeout) -> None:
+        self._timers.pop(kind, None)
+        self.step(event)
+
+    def close(self) -> None:
+        self.closed = True
+        for h in self._timers.values():
+            h.cancel()
+        self._timers.clear()

@@ -1,0 +1,77 @@
+"""Key files: PEM private keys for node identities and client accounts.
+
+SM2 keys use the crypto package's PEM (PKCS#8 with the SM2 curve OID); P-256 keys use standard
+PKCS#8 PEM from ``cryptography``. The suite is recognised from the file itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from crypto import sm2
+
+MAX_KEY_FILE = 64 * 1024
+SUITES = ("sm", "ecdsa-p256")
+
+
+class KeyFileError(Exception):
+    """A key file that is missing, unreadable or not a private key we support."""
+
+
+def private_key_pem(suite: str, private_key: bytes) -> bytes:
+    if suite == "sm":
+        return sm2.PrivateKey.from_bytes(private_key).to_pem()
+    if suite == "ecdsa-p256":
+        key = ec.derive_private_key(int.from_bytes(private_key, "big"), ec.SECP256R1())
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    raise KeyFileError(f"unknown crypto suite {suite!r}; choose one of {', '.join(SUITES)}")
+
+
+def parse_private_key_pem(data: bytes, source: str = "key") -> tuple[str, bytes]:
+    """(suite name, 32-byte private scalar) from PEM bytes."""
+    try:
+        return "sm", sm2.PrivateKey.from_pem(data).to_bytes()
+    except Exception:
+        pass
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except Exception:
+        raise KeyFileError(
+            f"{source} is not a PEM private key (make one with `chainnode keygen`)"
+        ) from None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+        return "ecdsa-p256", key.private_numbers().private_value.to_bytes(32, "big")
+    raise KeyFileError(f"{source}: only SM2 and P-256 private keys are supported")
+
+
+def save_private_key(path: Path, suite: str, private_key: bytes) -> None:
+    """Write the key readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = private_key_pem(suite, private_key)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+
+
+def load_private_key(path: Path | str) -> tuple[str, bytes]:
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_KEY_FILE + 1)
+    except FileNotFoundError:
+        raise KeyFileError(
+            f"key file {path} not found (make one with `chainnode keygen --out {path}`)"
+        ) from None
+    except OSError as e:
+        raise KeyFileError(f"cannot read key file {path}: {e.strerror}") from None
+    if len(data) > MAX_KEY_FILE:
+        raise KeyFileError(f"key file {path} is too large to be a private key")
+    return parse_private_key_pem(data, str(path))

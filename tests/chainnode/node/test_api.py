@@ -1,0 +1,275 @@
+"""HTTP API against a real single-validator node: every bad input is a 4xx with the one error
+shape, and changes nothing (same head, same state, empty mempool)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+import pytest
+
+from chainnode.client import Account, Client, ClientError
+from chainnode.network import ADMIN_KEY
+from chainnode.types import Transaction
+from tests.chainnode.node.cluster import Cluster
+
+
+def raw_request(
+    url: str, method: str, path: str, body: bytes | None = None, ctype: str | None = None
+) -> tuple[int, Any]:
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        headers = {"Content-Type": ctype} if ctype else {}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+    try:
+        return resp.status, json.loads(data)
+    except ValueError:
+        return resp.status, data
+
+
+def snapshot(c: Client) -> tuple[int, str, int]:
+    st = c.status()
+    return st["height"], st["head_hash"], st["mempool"]
+
+
+@pytest.fixture(scope="module")
+def user() -> Account:
+    return Account.generate("sm")
+
+
+def signed(c: Client, acct: Account, **over: Any) -> Transaction:
+    st = c.status()
+    kw: dict[str, Any] = {
+        "contract": "records",
+        "method": "put",
+        "args": ["k", "v"],
+        "block_limit": st["height"] + 50,
+    }
+    kw.update(over)
+    chain_id = kw.pop("chain_id", st["chain_id"])
+    return acct.sign(chain_id, kw.pop("contract"), kw.pop("method"), kw.pop("args"), **kw)
+
+
+def assert_error(status: int, body: Any, want_status: int, code: str | None = None) -> None:
+    assert status == want_status, body
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    err = body["error"]
+    assert set(err) == {"code", "message", "field"}, err
+    assert isinstance(err["message"], str) and err["message"]
+    if code is not None:
+        assert err["code"] == code, err
+
+
+def tx_json(tx: Transaction) -> dict[str, Any]:
+    return tx.to_json()
+
+
+def mutate(tx: Transaction, **fields: Any) -> dict[str, Any]:
+    d = tx.to_json()
+    d.pop("hash")
+    d.update(fields)
+    return d
+
+
+BadCase = Callable[[Client, Account], tuple[str, str, bytes | None, str | None, int, str | None]]
+
+
+def _json_tx(d: Any) -> bytes:
+    return json.dumps(d).encode()
+
+
+CASES: dict[str, BadCase] = {
+    "malformed json": lambda c, a: (
+        "POST", "/v1/transactions", b"{not json", "application/json", 400, "malformed_json"
+    ),
+    "malformed msgpack": lambda c, a: (
+        "POST", "/v1/transactions", b"\xc1\xc1", "application/msgpack", 400, "malformed_msgpack"
+    ),
+    "msgpack of a map": lambda c, a: (
+        "POST", "/v1/transactions", msgpack.packb({"a": 1}), "application/msgpack", 400, None
+    ),
+    "msgpack garbage tx": lambda c, a: (
+        "POST", "/v1/transactions", msgpack.packb([b"\x93\x01"]), "application/msgpack", 400,
+        "MALFORMED",
+    ),
+    "wrong type": lambda c, a: (
+        "POST", "/v1/transactions", _json_tx(mutate(signed(c, a), nonce="seven")),
+        "application/json", 400, "invalid_field",
+    ),
+    "missing field": lambda c, a: (
+        "POST", "/v1/transactions",
+        _json_tx({k: v for k, v in mutate(signed(c, a)).items() if k != "signature"}),
+        "application/json", 400, "invalid_field",
+    ),
+    "bad signature": lambda c, a: (
+        "POST", "/v1/transactions",
+        _json_tx(mutate(signed(c, a), signature="11" * 64)), "application/json", 400,
+        "BAD_SIGNATURE",
+    ),
+    "signature of another payload": lambda c, a: (
+        "POST", "/v1/transactions",
+        _json_tx(mutate(signed(c, a), nonce=signed(c, a).nonce ^ 1)), "application/json", 400,
+        "BAD_SIGNATURE",
+    ),
+    "wrong chain id": lambda c, a: (
+        "POST", "/v1/transactions", signed(c, a, chain_id="other-chain").encode(),
+        "application/msgpack", 400, "WRONG_CHAIN",
+    ),
+    "expired block limit": lambda c, a: (
+        "POST", "/v1/transactions", signed(c, a, block_limit=0).encode(),
+        "application/msgpack", 400, "EXPIRED",
+    ),
+    "future block limit": lambda c, a: (
+        "POST", "/v1/transactions", signed(c, a, block_limit=10**9).encode(),
+        "application/msgpack", 400, "FUTURE_BLOCK_LIMIT",
+    ),
+    "unknown contract": lambda c, a: (
+        "POST", "/v1/transactions", signed(c, a, contract="nosuch").encode(),
+        "application/msgpack", 404, "UNKNOWN_CONTRACT",
+    ),
+    "unknown method": lambda c, a: (
+        "POST", "/v1/transactions", signed(c, a, method="nosuch").encode(),
+        "application/msgpack", 404, "UNKNOWN_METHOD",
+    ),
+    "no permission": lambda c, a: (
+        "POST", "/v1/transactions",
+        signed(c, a, contract="governance", method="add_admin", args=[a.public_key]).encode(),
+        "application/msgpack", 403, "NO_PERMISSION",
+    ),
+    "one bad tx in a batch": lambda c, a: (
+        "POST", "/v1/transactions",
+        msgpack.packb([signed(c, a).encode(), signed(c, a, block_limit=0).encode()]),
+        "application/msgpack", 400, "EXPIRED",
+    ),
+    "same tx twice in a batch": lambda c, a: (
+        "POST", "/v1/transactions",
+        msgpack.packb([signed(c, a, nonce=5).encode(), signed(c, a, nonce=5).encode()]),
+        "application/msgpack", 409, "duplicate",
+    ),
+    "empty batch": lambda c, a: (
+        "POST", "/v1/transactions", b"[]", "application/json", 400, "empty_batch"
+    ),
+    "empty body": lambda c, a: (
+        "POST", "/v1/transactions", b"", "application/json", 400, "empty_body"
+    ),
+    "unsupported content type": lambda c, a: (
+        "POST", "/v1/transactions", b"hello", "text/plain", 415, "unsupported_media_type"
+    ),
+    "body too large": lambda c, a: (
+        "POST", "/v1/transactions", b"[" + b" " * (17 << 20) + b"]", "application/json", 413,
+        None,
+    ),
+    "bad wait": lambda c, a: (
+        "POST", "/v1/transactions?wait=nan", signed(c, a).encode(), "application/msgpack", 400,
+        "invalid_field",
+    ),
+    "bad tx hash": lambda c, a: ("GET", "/v1/transactions/xyz", None, None, 400, None),
+    "unknown tx": lambda c, a: ("GET", "/v1/transactions/" + "00" * 32, None, None, 404, None),
+    "unknown receipt": lambda c, a: ("GET", "/v1/receipts/" + "00" * 32, None, None, 404, None),
+    "bad block id": lambda c, a: ("GET", "/v1/blocks/-1", None, None, 400, None),
+    "unknown block": lambda c, a: ("GET", "/v1/blocks/99999999", None, None, 404, None),
+    "bad contract name": lambda c, a: ("GET", "/v1/state/BAD!/k", None, None, 400, None),
+    "bad state key": lambda c, a: ("GET", "/v1/state/records/0xzz", None, None, 400, None),
+    "call not a view": lambda c, a: (
+        "POST", "/v1/call",
+        _json_tx({"contract": "records", "method": "put", "args": ["k", "v"]}),
+        "application/json", 400, "NOT_VIEW",
+    ),
+    "call unknown contract": lambda c, a: (
+        "POST", "/v1/call", _json_tx({"contract": "nosuch", "method": "get", "args": []}),
+        "application/json", 404, "UNKNOWN_CONTRACT",
+    ),
+    "call wrong types": lambda c, a: (
+        "POST", "/v1/call", _json_tx({"contract": 5, "method": "get"}), "application/json", 400,
+        "invalid_field",
+    ),
+    "call float arg": lambda c, a: (
+        "POST", "/v1/call", _json_tx({"contract": "records", "method": "get", "args": [1.5]}),
+        "application/json", 400, None,
+    ),
+    "unknown route": lambda c, a: ("GET", "/v1/nope", None, None, 404, "not_found"),
+    "wrong method": lambda c, a: ("DELETE", "/v1/status", None, None, 405, None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_a_4xx_that_changes_nothing(single: Cluster, user: Account, name: str) -> None:
+    c = single.clients[0]
+    before = snapshot(c)
+    method, path, body, ctype, want, code = CASES[name](c, user)
+    status, out = raw_request(single.url(0), method, path, body, ctype)
+    assert_error(status, out, want, code)
+    assert snapshot(c) == before
+
+
+def test_submit_wait_query_and_duplicate(single: Cluster, user: Account) -> None:
+    c = single.clients[0]
+    tx = signed(c, user, args=["greeting", "hello"])
+    res = c.submit([tx], wait=20)
+    assert res.hashes == [tx.hash.hex()] and res.committed is True
+    receipt = res.receipts[0] if res.receipts else None
+    assert receipt is not None and receipt["status"] == "ok", receipt
+    got = c.transaction(tx.hash)
+    assert got["transaction"]["hash"] == tx.hash.hex() and got["height"] >= 1
+    block = c.block(got["height"])
+    assert tx.hash.hex() in block["block"]["tx_hashes"] and block["certificate"]
+    assert c.block("latest")["block"]["header"]["height"] >= got["height"]
+    by_hash = c.block(block["block"]["hash"])
+    assert by_hash["block"]["hash"] == block["block"]["hash"]
+    # JSON submission of the same tx: a duplicate, 409, nothing changes
+    before = snapshot(c)
+    status, out = raw_request(
+        single.url(0), "POST", "/v1/transactions", json.dumps(tx.to_json()).encode(),
+        "application/json",
+    )  # fmt: skip
+    assert_error(status, out, 409, "DUPLICATE")
+    assert snapshot(c) == before
+    st = c.state("records", "rec:greeting")
+    assert st["value"] is not None and st["decoded"]["value"] == "hello", st
+    got = c.call("records", "get", ["greeting"])
+    assert got["ok"] and got["result"]["value"] == "hello", got
+    vals = c.validators()
+    assert len(vals["validators"]) == 1
+
+
+def test_json_batch_and_status_fields(single: Cluster, user: Account) -> None:
+    c = single.clients[0]
+    txs = [signed(c, user, args=[f"k{i}", i]) for i in range(3)]
+    status, out = raw_request(
+        single.url(0), "POST", "/v1/transactions?wait=20",
+        json.dumps([t.to_json() for t in txs]).encode(), "application/json",
+    )  # fmt: skip
+    assert status == 200, out
+    assert out["hashes"] == [t.hash.hex() for t in txs] and out["committed"] is True
+    st = c.status()
+    for key in ("chain_id", "height", "view", "primary", "peers", "mempool", "node_id"):
+        assert key in st
+    assert st["primary"] is not None
+    assert raw_request(single.url(0), "GET", "/healthz")[0] == 200
+    assert raw_request(single.url(0), "GET", "/readyz")[0] == 200
+    doc = raw_request(single.url(0), "GET", "/openapi.json")[1]
+    assert "/v1/transactions" in doc["paths"] and "TransactionIn" in doc["components"]["schemas"]
+
+
+def test_client_errors_carry_the_api_code(single: Cluster, user: Account) -> None:
+    c = single.clients[0]
+    with pytest.raises(ClientError) as e:
+        c.submit([signed(c, user, block_limit=0)])
+    assert e.value.status == 400 and e.value.code == "EXPIRED" and e.value.field == "[0]"
+    assert c.receipt("00" * 32) is None
+    with pytest.raises(ClientError) as e2:
+        Client("http://127.0.0.1:1").status()
+    assert e2.value.code == "unreachable"
+
+
+def test_admin_key_was_written(single: Cluster) -> None:
+    acct = Account.load(single.root / ADMIN_KEY)
+    assert acct.suite_name == "sm"

@@ -1,0 +1,58 @@
+"""The consensus write-ahead log survives torn tails; key files round-trip per suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chainnode.keys import SUITES, KeyFileError, load_private_key, save_private_key
+from chainnode.wal import WriteAheadLog
+from crypto.suite import get_suite
+
+
+def test_wal_keeps_records_and_cuts_a_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "wal"
+    wal = WriteAheadLog(path)
+    for i in range(5):
+        wal.append(b"r%d" % i * (i + 1))
+    wal.close()
+    good = path.stat().st_size
+    with path.open("ab") as f:
+        f.write(b"\x00\x00\x00\x10\x01\x02")  # a crash mid-append
+    wal = WriteAheadLog(path)
+    assert wal.records() == [b"r%d" % i * (i + 1) for i in range(5)]
+    assert path.stat().st_size == good
+    wal.append(b"after")
+    wal.rewrite([b"only"])
+    wal.append(b"more")
+    wal.close()
+    assert WriteAheadLog(path).records() == [b"only", b"more"]
+
+
+def test_wal_stops_at_a_corrupt_record(tmp_path: Path) -> None:
+    path = tmp_path / "wal"
+    wal = WriteAheadLog(path)
+    wal.append(b"first")
+    wal.append(b"second")
+    wal.close()
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    assert WriteAheadLog(path).records() == [b"first"]
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_key_files_round_trip(tmp_path: Path, suite: str) -> None:
+    priv = get_suite(suite).generate_private_key()
+    save_private_key(tmp_path / "k.pem", suite, priv)
+    assert load_private_key(tmp_path / "k.pem") == (suite, priv)
+    assert (tmp_path / "k.pem").stat().st_mode & 0o077 == 0
+
+
+def test_bad_key_files(tmp_path: Path) -> None:
+    with pytest.raises(KeyFileError, match="keygen"):
+        load_private_key(tmp_path / "missing.pem")
+    (tmp_path / "junk.pem").write_text("hello")
+    with pytest.raises(KeyFileError, match="not a PEM private key"):
+        load_private_key(tmp_path / "junk.pem")
