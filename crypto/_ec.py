@@ -131,6 +131,23 @@ def mul(c: Curve, k: int, pt: Point) -> Point | None:
     return _to_affine(c, _mul_jac(c, k, pt))
 
 
+def mul_secret(c: Curve, k: int, pt: Point) -> Point | None:
+    """[k]P for a secret k: a Montgomery ladder over a fixed number of bits, so the sequence
+    of point operations does not depend on k (Python integers still are not constant time;
+    this removes the gross bit-dependent branch, not every side channel)."""
+    k %= c.n
+    if k == 0:
+        return None
+    r0: _Jac = (1, 1, 0)
+    r1: _Jac = (pt[0], pt[1], 1)
+    for i in range(c.n.bit_length() - 1, -1, -1):
+        if (k >> i) & 1:
+            r0, r1 = _add(c, r0, r1), _double(c, r1)
+        else:
+            r0, r1 = _double(c, r0), _add(c, r0, r1)
+    return _to_affine(c, r0)
+
+
 def mul_add(c: Curve, k1: int, p1: Point, k2: int, p2: Point) -> Point | None:
     """[k1]P1 + [k2]P2."""
     a = _mul_jac(c, k1 % c.n, p1) if k1 % c.n else (1, 1, 0)
@@ -139,7 +156,7 @@ def mul_add(c: Curve, k1: int, p1: Point, k2: int, p2: Point) -> Point | None:
 
 
 def public_point(c: Curve, d: int) -> Point:
-    pt = mul(c, d, c.g)
+    pt = mul_secret(c, d, c.g)
     if pt is None:
         raise ValueError("private scalar is 0 mod n")
     return pt

@@ -373,10 +373,14 @@ class PrivateKey:
         return out
 
     def exchange(self, peer: PublicKey) -> bytes:
-        """ECDH on the SM2 curve: the 32-byte x-coordinate of d * peer (not GB/T 32918.3)."""
+        """ECDH on the SM2 curve: the 32-byte x-coordinate of d * peer (not GB/T 32918.3).
+
+        Pure integers: libcrypto 3.0 has no key exchange for SM2 keys (EVP_PKEY_derive_init
+        returns -2); a fixed-length Montgomery ladder keeps the operation sequence
+        independent of d."""
         if not isinstance(peer, PublicKey):
             raise CryptoError("exchange needs a crypto.sm2.PublicKey")
-        pt = _ec.mul(CURVE, self._d, peer.point)
+        pt = _ec.mul_secret(CURVE, self._d, peer.point)
         if pt is None:  # impossible for a validated point on a prime-order curve
             raise InvalidKey("ECDH result is the point at infinity")
         return pt[0].to_bytes(32, "big")

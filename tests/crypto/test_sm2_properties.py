@@ -87,3 +87,12 @@ def test_our_z_and_e_match_libcrypto_digest_verify(
     assert pub.verify(msg, bytes(bad), uid) is _openssl.digest_verify(
         pub._handle, msg, bytes(bad), uid
     )
+
+
+@given(k=st.integers(min_value=1, max_value=N - 1), d=scalars)
+def test_ladder_matches_double_and_add(k: int, d: int) -> None:
+    from crypto import _ec
+
+    pt = _ec.mul(sm2.CURVE, d, sm2.CURVE.g)
+    assert pt is not None
+    assert _ec.mul_secret(sm2.CURVE, k, pt) == _ec.mul(sm2.CURVE, k, pt)
