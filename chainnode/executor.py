@@ -257,7 +257,11 @@ class Executor:
                 )
                 value = SYSTEM_METHODS[target.system][tx.method].handler(ctx, args)
                 child.commit_to_parent()
-                return Receipt(tx.hash, STATUS_OK, gas, contracts.encode_value(value), (), "")
+                events = tuple(
+                    Event(target.address, name, contracts.encode_value(fields))
+                    for name, fields in ctx.events
+                )
+                return Receipt(tx.hash, STATUS_OK, gas, contracts.encode_value(value), events, "")
             assert target.code is not None
             host = _Host(child, target.address, sender_addr, tx.hash, height, timestamp, self.hash)
             res = contracts.execute(target.code, tx.method, args, host, tx.gas_limit)

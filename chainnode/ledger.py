@@ -5,6 +5,23 @@
 tentatively), `validate_block` for a peer's proposal (checks and re-executes; the result is
 cached by block hash) and `commit_block` once it has a certificate (one storage commit: block,
 txs, receipts, state writes, certificate). Queries read committed data only.
+
+API (what the runtime uses):
+  ledger.chain_id, .suite, .genesis, .params (ConsensusParams), .height, .head_hash, .head
+  (BlockHeader), .state_root, .mempool (Mempool: submit / size / has / get / verify / remove)
+  submit(txs) -> [Admission]            same as mempool.submit (bytes or Transaction)
+  decode_block(bytes) -> Block           prefer to Block.decode: reuses pending txs
+  build_block(height, view, proposer, timestamp_ms, max_txs=None) -> Block
+  validate_block(block)                  raises InvalidBlock(code, message)
+  commit_block(block, certificate) -> [Receipt];  on_commit(cb(block, receipts))
+  validators_at(height) -> [ValidatorInfo]
+  block(h) / block_bytes(h) / block_by_hash(hash) / certificate(h) / tx(hash) ->
+  (Transaction, height, index) / receipt(hash) / tx_proof(hash) -> TxProof /
+  contract_address(name_or_hex) / state_get(contract, key_bytes) / state_value(contract,
+  vm_key) / call_view(contract, method, args, caller=None) -> CallResult  (CallError)
+  close()
+Thread-safety: block operations take one lock; `mempool.submit`/`verify` may run on other
+threads (e.g. to verify signatures off the event loop) while blocks are built or committed.
 """
 
 from __future__ import annotations
@@ -359,9 +376,12 @@ class Ledger:
                 else min(max_txs, self.params.max_block_txs)
             )
             limit = self.params.max_block_bytes - 1024  # room for the header
-            txs = [
-                tx for tx in self.mempool.take(n, height, limit) if not self.is_committed(tx.hash)
-            ]
+            txs = self.mempool.take(n, height, limit)
+            done = [tx.hash for tx in txs if self.is_committed(tx.hash)]
+            if done:  # admitted while their block was being committed: drop them
+                self.mempool.remove(done)
+                gone = set(done)
+                txs = [tx for tx in txs if tx.hash not in gone]
             ts = max(timestamp, self._head.timestamp)
             res = self.executor.execute_block(self._view, height, ts, txs, self._head.state_root)
             header = BlockHeader(

@@ -1,14 +1,38 @@
 """Native system contracts: governance, permissions, deployment.
 
-They run inside the executor like VM contracts (same overlay, same receipts) but are plain
-Python. A handler gets a `SysContext` and the decoded argument list, returns a VM value, and
-raises `SysError` to fail the transaction (the executor then discards its overlay).
+They run inside the executor like VM contracts (same overlay, same receipts, events on the
+receipt) but are plain Python. A handler gets a `SysContext` and the decoded argument list,
+returns a VM value, and raises `SysError` to fail the transaction (the executor then discards
+its overlay). Gas: a flat 1000 + 1 per byte of encoded arguments.
+
+Reference (contract name, method(args) -> return; `view` methods also via call_view):
+
+governance   (non-view: admins only; each call is that admin's vote, 2/3 of admins applies)
+  add_validator(public_key: bytes65, node_id: str, p2p_addr: str, api_addr: str) -> bool
+  remove_validator(public_key: bytes65) -> bool
+  add_admin(public_key: bytes65) -> bool
+  remove_admin(public_key: bytes65) -> bool
+      True when this vote applied the change (validator changes take effect at height + 1).
+      Events: Voted{action, proposal, voter, votes, admins}, ValidatorAdded{public_key,
+      node_id, effective_height}, ValidatorRemoved{...}, AdminAdded{public_key}, AdminRemoved.
+  admins() -> [bytes65]                                   (view)
+  validators() -> [[public_key, node_id, p2p_addr, api_addr] as bytes] (view)
+  votes(proposal_id: bytes32) -> [voter bytes65]          (view)
+permissions  (non-view: any one admin)
+  grant(who: address20 | public_key65, role: "writer" | "deployer") -> True  RoleGranted
+  revoke(who, role) -> True                                                 RoleRevoked
+  set_mode(mode: "open" | "closed") -> True                                 ModeChanged
+  mode() -> str (view);  roles(who) -> [str] (view; "admin" first for admins)
+deployment   (open mode: anyone; closed: the deployer role)
+  deploy(code: bytes, name: str = "") -> address20        Deployed{address, name, deployer}
+      code from contracts.compile_source; address = H([b"deploy", sender address, nonce])[-20:]
+  resolve(name: str) -> address20 | None (view);  code(address20) -> bytes | None (view)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chainnode.codes import Code
@@ -41,6 +65,11 @@ class SysContext:
     hash: Callable[[bytes], bytes]
     address_of: Callable[[bytes], bytes]  # public key -> address
     readonly: bool = False
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def emit(self, event: str, /, **fields: Any) -> None:
+        """Record an event for the receipt (kept only if the call succeeds)."""
+        self.events.append((event, fields))
 
 
 Handler = Callable[[SysContext, list[Any]], Any]

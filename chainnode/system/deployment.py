@@ -49,6 +49,7 @@ def deploy(ctx: SysContext, args: list[Any]) -> Any:
     ctx.state.set(NS_CODE, addr, code)
     if name:
         ctx.state.set(NS_NAMES, name.encode(), addr)
+    ctx.emit("Deployed", address=addr, name=name, deployer=ctx.sender_address)
     return addr
 
 

@@ -79,6 +79,14 @@ def _vote(ctx: SysContext, action: list[Any]) -> bool:
         raise SysError(Code.DUPLICATE, "this admin already voted for this change")
     voters.append(ctx.sender)
     valid = [v for v in voters if v in admins]
+    ctx.emit(
+        "Voted",
+        action=action[0].decode(),
+        proposal=pid,
+        voter=ctx.sender,
+        votes=len(valid),
+        admins=len(admins),
+    )
     if len(valid) * 3 >= len(admins) * 2:
         ctx.state.delete(NS_GOV, key)
         return True
@@ -103,6 +111,9 @@ def add_validator(ctx: SysContext, args: list[Any]) -> Any:
     vs = [v for v in read_validators(ctx) if v.public_key != pub]
     vs.append(info)
     _set_validators(ctx, vs)
+    ctx.emit(
+        "ValidatorAdded", public_key=pub, node_id=info.node_id, effective_height=ctx.height + 1
+    )
     return True
 
 
@@ -117,6 +128,7 @@ def remove_validator(ctx: SysContext, args: list[Any]) -> Any:
     if not _vote(ctx, [b"remove_validator", pub]):
         return False
     _set_validators(ctx, [v for v in vs if v.public_key != pub])
+    ctx.emit("ValidatorRemoved", public_key=pub, effective_height=ctx.height + 1)
     return True
 
 
@@ -130,6 +142,7 @@ def add_admin(ctx: SysContext, args: list[Any]) -> Any:
         return False
     ctx.state.set(NS_GOV, K_ADMINS, pack([*admins, pub]))
     ctx.state.set(NS_GOV, P_ADMIN_ADDR + ctx.address_of(pub), b"\x01")
+    ctx.emit("AdminAdded", public_key=pub)
     return True
 
 
@@ -145,6 +158,7 @@ def remove_admin(ctx: SysContext, args: list[Any]) -> Any:
         return False
     ctx.state.set(NS_GOV, K_ADMINS, pack([a for a in admins if a != pub]))
     ctx.state.delete(NS_GOV, P_ADMIN_ADDR + ctx.address_of(pub))
+    ctx.emit("AdminRemoved", public_key=pub)
     return True
 
 

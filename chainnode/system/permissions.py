@@ -71,6 +71,7 @@ def grant(ctx: SysContext, args: list[Any]) -> Any:
     _admin(ctx)
     addr, bit = _target(ctx, args), _role(args)
     ctx.state.set(NS_PERM, P_ROLE + addr, bytes([read_roles(ctx.state, addr) | bit]))
+    ctx.emit("RoleGranted", address=addr, role=args[1])
     return True
 
 
@@ -83,6 +84,7 @@ def revoke(ctx: SysContext, args: list[Any]) -> Any:
         ctx.state.set(NS_PERM, P_ROLE + addr, bytes([roles]))
     else:
         ctx.state.delete(NS_PERM, P_ROLE + addr)
+    ctx.emit("RoleRevoked", address=addr, role=args[1])
     return True
 
 
@@ -93,6 +95,7 @@ def set_mode(ctx: SysContext, args: list[Any]) -> Any:
     if mode not in MODES:
         raise SysError(Code.MALFORMED, f"mode must be one of {MODES}")
     ctx.state.set(NS_PERM, K_MODE, mode.encode())
+    ctx.emit("ModeChanged", mode=mode)
     return True
 
 

@@ -102,6 +102,9 @@ def test_deploy_and_call_by_name_and_address(tmp_path: Path) -> None:
         addr = rv(r)
         assert addr == contract_address(a.suite.hash, ks[0].address, d.nonce)
         assert a.contract_address("counter") == addr
+        assert [(e.name, decode_value(e.fields)) for e in r.events] == [
+            ("Deployed", {"address": addr, "name": "counter", "deployer": ks[0].address})
+        ]
         rs = commit(
             a,
             [

@@ -30,6 +30,15 @@ def test_governance_two_thirds_vote_changes_validators_at_next_height(tmp_path: 
         (r,) = commit(led, [tx(led, a2, "governance", "add_validator", args)])
         assert r.ok and ret(r) is True  # 2 of 3 >= 2/3
         h = led.height
+        assert [e.name for e in r.events] == ["Voted", "ValidatorAdded"]
+        voted, added = (decode_value(e.fields) for e in r.events)
+        assert voted["votes"] == 2 and voted["admins"] == 3 and voted["voter"] == a2.pub
+        assert added == {
+            "public_key": new.public_key,
+            "node_id": "node9",
+            "effective_height": h + 1,
+        }
+        assert r.events[0].contract == led.contract_address("governance")
         assert led.validators_at(h) == old
         assert led.validators_at(h + 1) == [*old, new]
         # a later removal; history answers past heights
