@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sweep-factor", type=float, default=1.4)
     p.add_argument("--backend", default=None, help="CHAINNODE_SM2_BACKEND of the node processes")
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--in-flight", type=int, default=4, help="requests in flight per node")
+    p.add_argument("--in-flight", type=int, default=32, help="requests in flight per node")
     p.add_argument("--senders", type=int, default=16, help="distinct sender keys")
     p.add_argument("--drain-timeout", type=float, default=60.0)
     p.add_argument("--node-env", action="append", default=[], help="KEY=VALUE for the nodes")
