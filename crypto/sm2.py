@@ -139,29 +139,35 @@ def _check_id(user_id: object) -> bytes:
     return uid
 
 
-_PEM_RE = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END ([A-Z0-9 ]+)-----", re.DOTALL
-)
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----")
 
 
 def _pem_blocks(data: object) -> list[tuple[str, bytes]]:
+    """The (label, DER) blocks of a PEM text, in linear time (the input may be hostile)."""
     if isinstance(data, str):
         data = data.encode("ascii", "replace")
     raw = _as_bytes(data, "PEM")
     if len(raw) > MAX_PEM_BYTES:
         raise InvalidKey("PEM input too large")
     blocks = []
-    for m in _PEM_RE.finditer(raw):
-        if m.group(1) != m.group(3):
-            raise InvalidKey("PEM BEGIN/END labels differ")
-        body = m.group(2)
+    pos = 0
+    while (m := _PEM_BEGIN.search(raw, pos)) is not None:
+        label = m.group(1)
+        end_marker = b"-----END " + label + b"-----"
+        end = raw.find(end_marker, m.end())
+        if end < 0:
+            raise InvalidKey(f"PEM block {label.decode()!r} has no matching END line")
+        body = raw[m.end() : end]
+        if b"-----" in body:
+            raise InvalidKey("nested or mismatched PEM markers")
         if b":" in body:
             raise InvalidKey("encrypted (Proc-Type) PEM is not supported; use crypto.keystore")
         try:
             der = base64.b64decode(b"".join(body.split()), validate=True)
         except (binascii.Error, ValueError):
             raise InvalidKey("PEM body is not valid base64") from None
-        blocks.append((m.group(1).decode(), der))
+        blocks.append((label.decode(), der))
+        pos = end + len(end_marker)
     if not blocks:
         raise InvalidKey("no PEM block found")
     return blocks

@@ -177,6 +177,8 @@ BAD_PEM = {
         ),
     ),
     "too-large": b"-----BEGIN PRIVATE KEY-----\n" + b"A" * 70000 + b"\n-----END PRIVATE KEY-----\n",
+    "many-unterminated-begins": b"-----BEGIN A-----" * 3800,
+    "begin-without-end": b"-----BEGIN PRIVATE KEY-----\nAAAA\n",
 }
 
 
