@@ -32,6 +32,8 @@ PBKDF2_DEFAULT_ITERATIONS = 300_000
 _MAX_SCRYPT_N = 2**20
 _MAX_SCRYPT_R = 32
 _MAX_SCRYPT_P = 16
+_MAX_SCRYPT_MEMORY = 256 * 1024 * 1024  # bytes: 128 * r * n
+_MAX_SCRYPT_WORK = 2**23  # n * r * p, ~16x the default
 _MAX_PBKDF2_ITERATIONS = 10_000_000
 
 
@@ -55,6 +57,8 @@ def _derive(kdf: dict[str, Any], password: bytes) -> bytes:
                 raise KeystoreError("scrypt n must be a power of two <= 2^20")
             if not (1 <= r <= _MAX_SCRYPT_R and 1 <= p <= _MAX_SCRYPT_P):
                 raise KeystoreError("scrypt r/p out of range")
+            if 128 * r * n > _MAX_SCRYPT_MEMORY or n * r * p > _MAX_SCRYPT_WORK:
+                raise KeystoreError("scrypt parameters exceed the memory/time bound")
             return Scrypt(salt=salt, length=16, n=n, r=r, p=p).derive(password)
         if name == "pbkdf2-hmac-sm3":
             iterations = int(kdf["iterations"])

@@ -45,6 +45,8 @@ def test_tampered_params_fail_closed(tmp_path: Path) -> None:
     "mutate",
     [
         lambda d: d["kdf"].update(n=2**30),
+        lambda d: d["kdf"].update(n=2**20, r=32),
+        lambda d: d["kdf"].update(n=2**18, r=8, p=16),
         lambda d: d["kdf"].update(n=1000),
         lambda d: d["kdf"].update(name="argon9"),
         lambda d: d["kdf"].update(salt="00"),
