@@ -394,10 +394,38 @@ class _FunctionCompiler:
             self.expr(target.slice)
             self.emit(op.DEL_INDEX)
 
+    def cond_jump(self, node: ast.expr, label: int, when: bool) -> None:
+        """Jump to ``label`` if the truthiness of ``node`` is ``when``, without keeping a value.
+
+        ``not``, ``not in``, ``and`` and ``or`` become jumps instead of values.
+        """
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            self.cond_jump(node.operand, label, not when)
+        elif isinstance(node, ast.BoolOp):
+            is_and = isinstance(node.op, ast.And)
+            if is_and != when:  # and/false or or/true: any operand decides
+                for value in node.values:
+                    self.cond_jump(value, label, when)
+            else:
+                skip = self.b.label()
+                for value in node.values[:-1]:
+                    self.cond_jump(value, skip, not when)
+                self.cond_jump(node.values[-1], label, when)
+                self.b.place(skip)
+        elif (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 1
+            and isinstance(node.ops[0], ast.NotIn)
+        ):
+            self.membership(node.left, node.comparators[0])
+            self.b.jump(op.JUMP_IF_TRUE if not when else op.JUMP_IF_FALSE, label)
+        else:
+            self.expr(node)
+            self.b.jump(op.JUMP_IF_TRUE if when else op.JUMP_IF_FALSE, label)
+
     def if_stmt(self, node: ast.If) -> None:
         else_label, end = self.b.label(), self.b.label()
-        self.expr(node.test)
-        self.b.jump(op.JUMP_IF_FALSE, else_label)
+        self.cond_jump(node.test, else_label, False)
         self.block(node.body)
         if node.orelse:
             self.b.jump(op.JUMP, end)
@@ -411,8 +439,7 @@ class _FunctionCompiler:
             raise _err(node, "while/else is not allowed")
         top, end = self.b.label(), self.b.label()
         self.b.place(top)
-        self.expr(node.test)
-        self.b.jump(op.JUMP_IF_FALSE, end)
+        self.cond_jump(node.test, end, False)
         self.loops.append(_Loop(end, top))
         self.block(node.body)
         self.loops.pop()
@@ -494,8 +521,7 @@ class _FunctionCompiler:
         if call.keywords or not 1 <= len(call.args) <= 2:
             raise _err(call, "require(cond, message) takes 1 or 2 arguments")
         ok = self.b.label()
-        self.expr(call.args[0])
-        self.b.jump(op.JUMP_IF_TRUE, ok)
+        self.cond_jump(call.args[0], ok, True)
         if len(call.args) == 2:
             self.expr(call.args[1])
         else:
@@ -533,8 +559,7 @@ class _FunctionCompiler:
             self.compare(node)
         elif isinstance(node, ast.IfExp):
             other, end = self.b.label(), self.b.label()
-            self.expr(node.test)
-            self.b.jump(op.JUMP_IF_FALSE, other)
+            self.cond_jump(node.test, other, False)
             self.expr(node.body)
             self.b.jump(op.JUMP, end)
             self.b.place(other)
@@ -597,13 +622,7 @@ class _FunctionCompiler:
             return
         cmp, right = node.ops[0], node.comparators[0]
         if isinstance(cmp, ast.In | ast.NotIn):
-            if self.is_storage(right):
-                self.expr(node.left)
-                self.emit(op.SHAS)
-            else:
-                self.expr(node.left)
-                self.expr(right)
-                self.emit(op.IN)
+            self.membership(node.left, right)
             if isinstance(cmp, ast.NotIn):
                 self.emit(op.NOT)
             return
@@ -617,6 +636,14 @@ class _FunctionCompiler:
         self.expr(node.left)
         self.expr(right)
         self.emit(_CMPOPS[type(cmp)])
+
+    def membership(self, item: ast.expr, container: ast.expr) -> None:
+        self.expr(item)
+        if self.is_storage(container):
+            self.emit(op.SHAS)
+        else:
+            self.expr(container)
+            self.emit(op.IN)
 
     def chained(self, node: ast.Compare) -> None:
         """``a < b <= c`` as ``a < b and b <= c`` with ``b`` evaluated once."""

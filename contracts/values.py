@@ -17,6 +17,8 @@ re-encode to the very same bytes, so one value has exactly one encoding.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import msgpack
@@ -72,13 +74,53 @@ class _Budget:
         self.left = left
 
 
+def _too_long(v: str | bytes) -> EncodingError:
+    return EncodingError(f"{type_name(v)} of length {len(v)} exceeds {MAX_BYTES_LEN}")
+
+
 def _to_wire(v: object, depth: int, budget: _Budget) -> object:
+    """The msgpack-ready form of ``v``; scalars in containers are handled inline (speed)."""
     t = type(v)
-    if t is str or t is bytes:
+    if t is list or t is dict:
+        if depth >= MAX_DEPTH:
+            raise EncodingError(f"values nest deeper than {MAX_DEPTH}")
         n = len(v)  # type: ignore[arg-type]
-        if n > MAX_BYTES_LEN:
-            raise EncodingError(f"{type_name(v)} of length {n} exceeds {MAX_BYTES_LEN}")
-        budget.left -= n + 1
+        if n > MAX_ITEMS:
+            raise EncodingError(f"{type_name(v)} of {n} items exceeds {MAX_ITEMS}")
+        budget.left -= 2
+        if budget.left < 0:
+            raise EncodingError("encoded value too large")
+        if t is list:
+            out: list[object] = [TAG_LIST]
+            items: Iterable[object] = v  # type: ignore[assignment]
+        else:
+            out = [TAG_MAP]
+            items = _flat_items(v)  # type: ignore[arg-type]
+        append = out.append
+        size = 0
+        d = depth + 1
+        for item in items:
+            ti = type(item)
+            if ti is str or ti is bytes:
+                if len(item) > MAX_BYTES_LEN:  # type: ignore[arg-type]
+                    raise _too_long(item)  # type: ignore[arg-type]
+                size += len(item) + 1  # type: ignore[arg-type]
+                append(item)
+            elif (ti is int and _I64_MIN <= item <= _U64_MAX) or ti is bool or item is None:  # type: ignore[operator]
+                size += 1
+                append(item)
+            else:
+                budget.left -= size
+                size = 0
+                append(_to_wire(item, d, budget))
+        budget.left -= size
+        if budget.left < 0:
+            raise EncodingError("encoded value too large")
+        return out
+    if t is str or t is bytes:
+        if len(v) > MAX_BYTES_LEN:  # type: ignore[arg-type]
+            raise _too_long(v)  # type: ignore[arg-type]
+        budget.left -= len(v) + 1  # type: ignore[arg-type]
     elif t is int:
         if not INT_MIN <= v <= INT_MAX:  # type: ignore[operator]
             raise EncodingError("int outside the signed 256-bit range")
@@ -87,35 +129,6 @@ def _to_wire(v: object, depth: int, budget: _Budget) -> object:
             return [TAG_BIGINT, _bigint_bytes(v)]  # type: ignore[arg-type]
     elif t is bool or v is None:
         budget.left -= 1
-    elif t is list:
-        if depth >= MAX_DEPTH:
-            raise EncodingError(f"values nest deeper than {MAX_DEPTH}")
-        if len(v) > MAX_ITEMS:  # type: ignore[arg-type]
-            raise EncodingError(f"list of {len(v)} items exceeds {MAX_ITEMS}")  # type: ignore[arg-type]
-        budget.left -= 2
-        if budget.left < 0:
-            raise EncodingError("encoded value too large")
-        out: list[object] = [TAG_LIST]
-        d = depth + 1
-        for item in v:  # type: ignore[attr-defined]
-            out.append(_to_wire(item, d, budget))
-        return out
-    elif t is dict:
-        if depth >= MAX_DEPTH:
-            raise EncodingError(f"values nest deeper than {MAX_DEPTH}")
-        if len(v) > MAX_ITEMS:  # type: ignore[arg-type]
-            raise EncodingError(f"map of {len(v)} items exceeds {MAX_ITEMS}")  # type: ignore[arg-type]
-        budget.left -= 2
-        if budget.left < 0:
-            raise EncodingError("encoded value too large")
-        out = [TAG_MAP]
-        d = depth + 1
-        for key, item in v.items():  # type: ignore[attr-defined]
-            if type(key) not in _KEY_TYPES:
-                raise EncodingError(f"map key of type {type_name(key)} (int, str, bytes only)")
-            out.append(_to_wire(key, d, budget))
-            out.append(_to_wire(item, d, budget))
-        return out
     else:
         raise EncodingError(f"type {type_name(v)} is not a VM value")
     if budget.left < 0:
@@ -123,13 +136,36 @@ def _to_wire(v: object, depth: int, budget: _Budget) -> object:
     return v
 
 
+def _flat_items(m: dict[object, object]) -> Iterator[object]:
+    for key, item in m.items():
+        if type(key) not in _KEY_TYPES:
+            raise EncodingError(f"map key of type {type_name(key)} (int, str, bytes only)")
+        yield key
+        yield item
+
+
+_local = threading.local()
+
+
+def _packer() -> msgpack.Packer:
+    packer: msgpack.Packer | None = getattr(_local, "packer", None)
+    if packer is None:
+        packer = _local.packer = msgpack.Packer(use_bin_type=True, autoreset=True)
+    return packer
+
+
 def encode_value(value: Value, limit: int = MAX_ENCODED) -> bytes:
     """Canonical bytes of a VM value; ``EncodingError`` if not a value or over ``limit``."""
-    wire = _to_wire(value, 0, _Budget(limit))
+    t = type(value)
+    if (t is str or t is bytes) and len(value) <= MAX_BYTES_LEN:
+        wire = value  # the common storage key: no conversion needed
+    else:
+        wire = _to_wire(value, 0, _Budget(limit))
     try:
-        data: bytes = msgpack.packb(wire, use_bin_type=True)
+        data: bytes = _packer().pack(wire)
     except Exception as exc:  # e.g. a str with lone surrogates is not UTF-8
-        raise EncodingError(f"cannot encode value: {exc}") from None
+        _local.packer = None  # never reuse a packer left in an unknown state
+        raise EncodingError(f"cannot encode value: {type(exc).__name__}") from None
     if len(data) > limit:
         raise EncodingError(f"encoded value of {len(data)} bytes exceeds {limit}")
     return data

@@ -123,7 +123,28 @@ _BUILTIN, _CALL, _RET, _POP = op.BUILTIN, op.CALL, op.RET, op.POP
 _ADD, _EQ, _INDEX = op.ADD, op.EQ, op.INDEX
 
 
-def _run(m: Machine, fn: _Function, frame: list[Value], depth: int) -> Value:
+def _run(
+    m: Machine,
+    fn: _Function,
+    frame: list[Value],
+    depth: int,
+    # opcodes as locals: a fast local load per comparison instead of a global lookup
+    LOAD: int = _LOAD,  # noqa: N803
+    CONST: int = _CONST,  # noqa: N803
+    STORE: int = _STORE,  # noqa: N803
+    CHARGE: int = _CHARGE,  # noqa: N803
+    JIF: int = _JIF,  # noqa: N803
+    JIT: int = _JIT,  # noqa: N803
+    JUMP: int = _JUMP,  # noqa: N803
+    JIFP: int = _JIFP,  # noqa: N803
+    JITP: int = _JITP,  # noqa: N803
+    BUILTIN: int = _BUILTIN,  # noqa: N803
+    CALL: int = _CALL,  # noqa: N803
+    RET: int = _RET,  # noqa: N803
+    POP: int = _POP,  # noqa: N803
+    ADD: int = _ADD,  # noqa: N803
+    EQ: int = _EQ,  # noqa: N803
+) -> Value:
     code = fn.code
     stack: list[Value] = []
     push = stack.append
@@ -133,23 +154,23 @@ def _run(m: Machine, fn: _Function, frame: list[Value], depth: int) -> Value:
     while True:
         opcode, arg = code[pc]
         pc += 1
-        if opcode == _LOAD:
+        if opcode == LOAD:
             push(frame[arg])
-        elif opcode == _CONST:
+        elif opcode == CONST:
             push(arg)
-        elif opcode == _STORE:
+        elif opcode == STORE:
             frame[arg] = pop()
-        elif opcode == _CHARGE:
+        elif opcode == CHARGE:
             gas = m.gas - arg
             m.gas = gas
             if gas < 0:
                 raise OutOfGas("out of gas")
-        elif opcode == _JIF:
+        elif opcode == JIF:
             if not pop():
                 pc = arg
-        elif opcode == _JUMP:
+        elif opcode == JUMP:
             pc = arg
-        elif opcode == _BUILTIN:
+        elif opcode == BUILTIN:
             impl, argc = arg
             if argc == 1:
                 stack[-1] = impl(m, stack[-1])
@@ -160,7 +181,7 @@ def _run(m: Machine, fn: _Function, frame: list[Value], depth: int) -> Value:
                 c = pop()
                 b = pop()
                 stack[-1] = impl(m, stack[-1], b, c)
-        elif opcode == _ADD:
+        elif opcode == ADD:
             b = pop()
             a = stack[-1]
             if type(a) is int and type(b) is int:
@@ -170,10 +191,10 @@ def _run(m: Machine, fn: _Function, frame: list[Value], depth: int) -> Value:
                 stack[-1] = r
             else:
                 stack[-1] = add(m, a, b)
-        elif opcode == _EQ:
+        elif opcode == EQ:
             b = pop()
             stack[-1] = equal(stack[-1], b)
-        elif opcode == _CALL:
+        elif opcode == CALL:
             if depth >= MAX_CALL_DEPTH:
                 raise LimitExceeded(f"call depth limit {MAX_CALL_DEPTH} exceeded")
             n = arg.n_params
@@ -186,19 +207,19 @@ def _run(m: Machine, fn: _Function, frame: list[Value], depth: int) -> Value:
             if extra:
                 args.extend([None] * extra)
             push(_run(m, arg, args, depth + 1))
-        elif opcode == _RET:
+        elif opcode == RET:
             return pop()
-        elif opcode == _POP:
+        elif opcode == POP:
             pop()
-        elif opcode == _JIT:
+        elif opcode == JIT:
             if pop():
                 pc = arg
-        elif opcode == _JIFP:
+        elif opcode == JIFP:
             if stack[-1]:
                 pop()
             else:
                 pc = arg
-        elif opcode == _JITP:
+        elif opcode == JITP:
             if stack[-1]:
                 pc = arg
             else:
