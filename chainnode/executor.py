@@ -101,7 +101,7 @@ class BlockResult:
     state_root: bytes
 
 
-class _Host:
+class NodeHost:
     """contracts.Host over an overlay, confined to the contract's own namespace."""
 
     __slots__ = ("_ov", "_ns", "caller", "tx_hash", "block_height", "timestamp", "_hash")
@@ -263,7 +263,9 @@ class Executor:
                 )
                 return Receipt(tx.hash, STATUS_OK, gas, contracts.encode_value(value), events, "")
             assert target.code is not None
-            host = _Host(child, target.address, sender_addr, tx.hash, height, timestamp, self.hash)
+            host = NodeHost(
+                child, target.address, sender_addr, tx.hash, height, timestamp, self.hash
+            )
             res = contracts.execute(target.code, tx.method, args, host, tx.gas_limit)
         except SysError as e:
             return Receipt(

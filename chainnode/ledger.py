@@ -37,7 +37,15 @@ import contracts
 import crypto
 from chainnode.codes import CallError, Code, GenesisError, InvalidBlock, LedgerError, MalformedError
 from chainnode.encoding import pack, unpack
-from chainnode.executor import SYSTEM_METHODS, BlockResult, Executor, Resolver, roots_of, state_root
+from chainnode.executor import (
+    SYSTEM_METHODS,
+    BlockResult,
+    Executor,
+    NodeHost,
+    Resolver,
+    roots_of,
+    state_root,
+)
 from chainnode.genesis import ConsensusParams, Genesis, ValidatorInfo
 from chainnode.mempool import Admission, Mempool, VerifyItem
 from chainnode.state import (
@@ -54,6 +62,7 @@ from chainnode.state import (
 from chainnode.system import SysContext, SysError, governance, permissions
 from chainnode.system.governance import P_VSET, decode_validators, vset_height
 from chainnode.types import (
+    MAX_GAS_LIMIT,
     ZERO_HASH,
     Block,
     BlockHeader,
@@ -61,6 +70,7 @@ from chainnode.types import (
     Transaction,
     decode_args,
     encode_args,
+    is_contract_ref,
 )
 from crypto.merkle import MerkleProof, merkle_proof, verify_proof
 from crypto.suite import get_suite
@@ -69,6 +79,18 @@ from storage import ChainMismatch, CommitBatch, Overlay, Store
 __all__ = ["Admission", "CallResult", "InvalidBlock", "Ledger", "TxProof", "ValidatorInfo"]
 
 STORE_DIR = "ledger"
+MAX_STATE_KEY = 4096
+MAX_HEIGHT = (1 << 63) - 1
+
+
+def _height_ok(h: Any) -> bool:
+    return type(h) is int and 0 <= h <= MAX_HEIGHT
+
+
+def _hash_ok(h: Any) -> bool:
+    return isinstance(h, bytes) and len(h) == 32
+
+
 MAX_CANDIDATES = 8
 K_GENESIS = b"genesis"
 
@@ -499,23 +521,33 @@ class Ledger:
     # ------------------------------------------------------------------ queries
 
     def block(self, height: int) -> Block | None:
+        if not _height_ok(height):
+            return None
         raw = self._store.block_by_height(height)
         return Block.decode(raw, self.suite) if raw is not None else None
 
     def block_bytes(self, height: int) -> bytes | None:
         """The canonical encoding of a committed block (for serving sync without decoding)."""
+        if not _height_ok(height):
+            return None
         raw: bytes | None = self._store.block_by_height(height)
         return raw
 
     def block_by_hash(self, block_hash: bytes) -> Block | None:
+        if not _hash_ok(block_hash):
+            return None
         raw = self._store.block_by_hash(block_hash)
         return Block.decode(raw, self.suite) if raw is not None else None
 
     def certificate(self, height: int) -> bytes | None:
+        if not _height_ok(height):
+            return None
         v: bytes | None = self._store.get_meta(cert_key(height))
         return v
 
     def tx(self, tx_hash: bytes) -> tuple[Transaction, int, int] | None:
+        if not _hash_ok(tx_hash):
+            return None
         loc = self._store.tx(tx_hash)
         if loc is None:
             return None
@@ -523,6 +555,8 @@ class Ledger:
 
     def tx_proof(self, tx_hash: bytes) -> TxProof | None:
         """Merkle proofs of a committed tx and its receipt against its block's header."""
+        if not _hash_ok(tx_hash):
+            return None
         loc = self._store.tx(tx_hash)
         if loc is None:
             return None
@@ -550,18 +584,22 @@ class Ledger:
         )
 
     def receipt(self, tx_hash: bytes) -> Receipt | None:
+        if not _hash_ok(tx_hash):
+            return None
         raw = self._store.receipt(tx_hash)
         return Receipt.decode(raw) if raw is not None else None
 
     def contract_address(self, contract: str) -> bytes | None:
         """Address of a contract given by name or 40-hex address; None if nothing lives there."""
+        if not isinstance(contract, str) or not is_contract_ref(contract):
+            return None
         t = self.resolver.resolve(self._view, contract)
         return t.address if t is not None else None
 
     def state_get(self, contract: str, key: bytes) -> bytes | None:
         """Raw stored value of a contract's key (None when unset or no such contract)."""
         addr = self.contract_address(contract)
-        if addr is None:
+        if addr is None or not isinstance(key, bytes) or len(key) > MAX_STATE_KEY:
             return None
         v: bytes | None = self._store.state_get(addr, key)
         return v
@@ -594,7 +632,28 @@ class Ledger:
             raise CallError(Code.MALFORMED, e.message) from None
         except Exception as e:  # noqa: BLE001 - bad VM values from outside
             raise CallError(Code.MALFORMED, f"args: {e}") from None
-        snap = self._store  # committed state only; commits are atomic batches
+        if not isinstance(contract, str) or not is_contract_ref(contract):
+            raise CallError(Code.UNKNOWN_CONTRACT, f"no contract {contract!r}")
+        if caller is not None and (
+            not isinstance(caller, bytes)
+            or len(caller) not in (20, 65)
+            or (len(caller) == 65 and caller[0] != 4)
+        ):
+            raise CallError(Code.MALFORMED, "caller: a 20-byte address or 65-byte key 04||x||y")
+        if type(gas_limit) is not int or not 0 < gas_limit <= MAX_GAS_LIMIT:
+            raise CallError(Code.GAS_LIMIT, f"gas_limit: 1..{MAX_GAS_LIMIT}")
+        with self._store.snapshot() as snap:  # a consistent view while commits go on
+            return self._call_view(snap, contract, method, argv, caller, gas_limit)
+
+    def _call_view(
+        self,
+        snap: Any,
+        contract: str,
+        method: str,
+        argv: list[Any],
+        caller: bytes | None,
+        gas_limit: int,
+    ) -> CallResult:
         ov = Overlay(snap)
         t = self.resolver.resolve(ov, contract)
         if t is None:
@@ -605,7 +664,7 @@ class Ledger:
         if not view:
             raise CallError(Code.NOT_VIEW, f"{method!r} is not a view method; send a transaction")
         pub = caller if caller is not None and len(caller) == 65 else b""
-        addr = self.suite.address(pub) if pub else (caller or bytes(20))
+        addr = self.address(pub) if pub else (caller or bytes(20))
         height, ts = self._head.height, self._head.timestamp
         if t.system is not None:
             ctx = SysContext(ov, pub, addr, 0, height, self.suite.hash, self.suite.address, True)
@@ -613,11 +672,11 @@ class Ledger:
                 value = SYSTEM_METHODS[t.system][method].handler(ctx, argv)
             except SysError as e:
                 return CallResult(False, None, 0, f"{e.code}: {e.message}")
+            except Exception as e:  # noqa: BLE001 - never a 500 for a read-only call
+                return CallResult(False, None, 0, f"VM_ERROR: {type(e).__name__}")
             return CallResult(True, value, 0, None)
-        from chainnode.executor import _Host
-
         assert t.code is not None
-        host = _Host(ov, t.address, addr, ZERO_HASH, height, ts, self.suite.hash)
+        host = NodeHost(ov, t.address, addr, ZERO_HASH, height, ts, self.suite.hash)
         try:
             r = contracts.execute(t.code, method, argv, host, gas_limit, readonly=True)
         except Exception as e:  # noqa: BLE001

@@ -198,6 +198,19 @@ def test_queries_and_call_view_errors(tmp_path: Path) -> None:
             with pytest.raises(CallError) as e:
                 a.call_view(contract, method, args)
             assert e.value.code == code
+        for kw in [{"caller": b"\x01" * 5}, {"caller": b"\x02" * 65}, {"gas_limit": 0}]:
+            with pytest.raises(CallError):
+                a.call_view("governance", "admins", [], **kw)
+        with pytest.raises(CallError):
+            a.call_view("x" * 5000, "admins")
+        # hostile query arguments: None, never a storage error
+        assert a.block(-1) is None and a.block(2**64) is None and a.block_bytes(2**70) is None
+        assert a.certificate(-5) is None and a.block_by_hash(b"\x00" * 100) is None
+        assert a.tx(b"") is None and a.receipt(b"\x01" * 70) is None and a.tx_proof(b"") is None
+        assert (
+            a.state_get("x" * 5000, b"k") is None and a.state_get("governance", b"k" * 5000) is None
+        )
+        assert a.contract_address("Not A Name") is None
         r = a.call_view("governance", "admins", [1])
         assert not r.ok and r.error and "MALFORMED" in r.error
         gov = a.contract_address("governance")
