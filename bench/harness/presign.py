@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -116,6 +117,12 @@ def _sign_range(job: tuple[SignParams, int, int]) -> tuple[int, list[bytes], lis
     return start, hashes, raws
 
 
+def _worker_init() -> None:
+    """Workers die quietly when the pool is torn down (the parent may trap SIGTERM)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _chunks(count: int, size: int) -> Iterator[tuple[int, int]]:
     for s in range(0, count, size):
         yield s, min(s + size, count)
@@ -169,7 +176,7 @@ def presign(
                 bar.advance(len(hs))
     else:
         ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-        with ctx.Pool(procs) as pool:
+        with ctx.Pool(procs, initializer=_worker_init) as pool:
             for start, hs, rs in pool.imap_unordered(_sign_range, jobs):
                 hashes[start : start + len(hs)] = hs
                 raws[start : start + len(rs)] = rs
