@@ -75,20 +75,12 @@ class Accounting:
         rec.reason = None if accepted else (reason or "rejected")
 
     def unconfirmed(self, hashes: Iterable[bytes], reason: str) -> None:
-        """The node refused the batch for another tx of it: these may or may not be in its
+        """No answer for these (a timeout, a dropped connection): they may or may not be in a
         mempool. Committed later, they count as committed; otherwise as rejected for
         ``reason``."""
         for h in hashes:
             rec = self.txs[h]
             if rec.accepted is None:
-                rec.reason = reason
-
-    def failed(self, hashes: Iterable[bytes], reason: str) -> None:
-        """The whole batch failed at transport level (no admission answer)."""
-        for h in hashes:
-            rec = self.txs[h]
-            if rec.accepted is None:
-                rec.accepted = False
                 rec.reason = reason
 
     def block(

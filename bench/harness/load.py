@@ -181,19 +181,18 @@ class Driver:
                 self.acc.admitted(h, True)
 
     def _refused(self, e: Exception, hashes: list[bytes], res: PhaseResult) -> None:
+        """A batch the node refused: the API takes a batch all or nothing and names the first
+        tx at fault (``field`` ``[i]``). Without an answer (timeout, connection) the fate of
+        the batch is unknown until the mempools settle."""
         code = str(getattr(e, "code", type(e).__name__))
         status = int(getattr(e, "status", 0))
         res.errors[code] = res.errors.get(code, 0) + 1
-        if status == 0:  # never reached the node, or no answer in time
-            self.acc.failed(hashes, f"transport: {code}")
+        if status == 0:
+            self.acc.unconfirmed(hashes, f"transport: {code}")
             return
         i = _field_index(getattr(e, "field", None))
-        if i is not None and i < len(hashes):
-            self.acc.admitted(hashes[i], False, code)
-            self.acc.unconfirmed(hashes, f"batch refused ({code})")
-        else:
-            for h in hashes:
-                self.acc.admitted(h, False, code)
+        for j, h in enumerate(hashes):
+            self.acc.admitted(h, False, code if i is None or i == j else f"batch refused ({code})")
 
     async def run_phase(
         self,

@@ -38,7 +38,7 @@ def test_double_commit_fork_and_committed_rejection_are_problems() -> None:
     acc.expect([h(1), h(2)])
     acc.submitted([h(1), h(2)], at=0.0, node=0)
     acc.admitted(h(1), True)
-    acc.failed([h(2)], "http 503")
+    acc.admitted(h(2), False, "http 503")
     acc.block(1, b"B1", [h(1), h(2)], 1.0)
     acc.block(2, b"B2", [h(1)], 2.0)
     acc.block(2, b"other", [], 2.1)
@@ -89,12 +89,12 @@ def test_unconfirmed_batch_members_settle_by_what_commits() -> None:
     acc.expect([h(i) for i in range(4)])
     acc.submitted([h(0), h(1), h(2)], at=0.0, node=0)
     acc.admitted(h(1), False, "DUPLICATE")
-    acc.unconfirmed([h(0), h(1), h(2)], "batch refused: DUPLICATE")
+    acc.unconfirmed([h(0), h(1), h(2)], "transport: timeout")
     assert acc.pending() == 0
     acc.block(1, b"B1", [h(0)], 1.0)
     v = acc.verdict()
     assert (v.committed, v.rejected, v.lost) == (1, 2, 0)
-    assert v.rejected_reasons == {"DUPLICATE": 1, "batch refused: DUPLICATE": 1}
+    assert v.rejected_reasons == {"DUPLICATE": 1, "transport: timeout": 1}
     assert v.ok
     # Subsets by index.
     assert acc.verdict(only=range(0, 1)).committed == 1
