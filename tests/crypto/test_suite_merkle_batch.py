@@ -145,3 +145,32 @@ def test_ecdsa_batch_over_pool() -> None:
     items = [(pub, bytes([i]), s.sign(priv, bytes([i]))) for i in range(100)]
     items[3] = (pub, b"zz", items[3][2])
     assert s.verify_batch(items) == [i != 3 for i in range(100)]
+
+
+def test_small_batches_stay_inline() -> None:
+    batch.shutdown()
+    items = _items(batch.INLINE_MAX)
+    assert verify_batch(items) == [True] * len(items)
+    assert batch.pool_pids() == []  # no pool was started for a small batch
+
+
+def test_shared_key_verified_from_many_threads() -> None:
+    """ctypes releases the GIL during EVP_PKEY_verify, so threads really do share one cached
+    key's EVP_PKEY_CTX (guarded by a per-key lock, since OpenSSL does not document a shared
+    ctx as thread-safe); results must stay exact under that concurrency."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crypto import sm2
+
+    key = sm2.PrivateKey.generate(backend="openssl")
+    pub = key.public_key()
+    sigs = [(bytes([i]), key.sign(bytes([i]))) for i in range(40)]
+
+    def check(i: int) -> bool:
+        msg, sig = sigs[i % 40]
+        good = pub.verify(msg, sig)
+        bad = pub.verify(msg + b"!", sig)
+        return good and not bad
+
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        assert all(ex.map(check, range(400)))
