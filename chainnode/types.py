@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from chainnode.codes import Code, MalformedError
 from chainnode.encoding import (
+    U64,
     from_hex,
     json_int,
     json_str,
@@ -49,6 +50,11 @@ NAME_RE = re.compile(r"[a-z][a-z0-9_.\-]{0,31}")
 ADDR_RE = re.compile(r"[0-9a-f]{40}")
 METHOD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 CHAIN_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+# the same patterns over the raw utf-8 fields (all ASCII), for the decoding hot path
+NAME_RE_B = re.compile(NAME_RE.pattern.encode())
+ADDR_RE_B = re.compile(ADDR_RE.pattern.encode())
+METHOD_RE_B = re.compile(METHOD_RE.pattern.encode())
+CHAIN_RE_B = re.compile(CHAIN_RE.pattern.encode())
 
 
 class Suite(Protocol):
@@ -247,24 +253,71 @@ class Transaction:
 
     @classmethod
     def decode(cls, data: bytes, suite: Suite | None = None) -> Transaction:
-        """Parse untrusted bytes; only the canonical encoding is accepted."""
+        """Parse untrusted bytes; only the canonical encoding is accepted.
+
+        The hot path of admission and block decoding: fields are checked in place and the
+        signing payload is cut out of `data` (no re-encoding beyond the canonical check).
+        """
+        if type(data) is not bytes:
+            data = bytes(data)
         if len(data) > MAX_TX_BYTES:
             raise MalformedError(f"transaction larger than {MAX_TX_BYTES} bytes", Code.TOO_LARGE)
         f = want_list(unpack(data, MAX_TX_BYTES), 9, "transaction")
-        tx = cls(
-            want_text(f[0], "chain_id", 64),
-            f[1],  # the other fields are type-checked by __post_init__
-            f[2],
-            f[3],
-            want_text(f[4], "contract", 64),
-            want_text(f[5], "method", 64),
-            f[6],
-            f[7],
-            f[8],
-            hasher=_hasher(suite),
-        )
-        if tx.raw != bytes(data):
+        cid, sender, nonce, limit, contract, method, args, gas, sig = f
+        if not (
+            type(cid) is bytes
+            and type(sender) is bytes
+            and type(contract) is bytes
+            and type(method) is bytes
+            and type(args) is bytes
+            and type(sig) is bytes
+            and type(nonce) is int
+            and type(limit) is int
+            and type(gas) is int
+        ):
+            raise MalformedError("transaction: a field has the wrong type")
+        if not (
+            CHAIN_RE_B.fullmatch(cid)
+            and len(sender) == PUBKEY_LEN
+            and sender[0] == 4
+            and 0 <= nonce <= U64
+            and 0 <= limit <= U64
+            and (NAME_RE_B.fullmatch(contract) or ADDR_RE_B.fullmatch(contract))
+            and METHOD_RE_B.fullmatch(method)
+            and len(args) <= MAX_ARGS_BYTES
+            and 1 <= gas <= MAX_GAS_LIMIT
+            and len(sig) == SIG_LEN
+        ):
+            # let the constructor name the offending field
+            cls(
+                want_text(cid, "chain_id", 64),
+                sender,
+                nonce,
+                limit,
+                want_text(contract, "contract", 64),
+                want_text(method, "method", 64),
+                args,
+                gas,
+                sig,
+            )
+            raise MalformedError("transaction: invalid field")  # pragma: no cover
+        if pack(f) != data:
             raise MalformedError("transaction: not in canonical encoding")
+        payload = b"\x98" + data[1:-66]  # fixarray(8) + the fields before the signature
+        tx = object.__new__(cls)
+        put = object.__setattr__
+        put(tx, "chain_id", cid.decode("ascii"))
+        put(tx, "sender", sender)
+        put(tx, "nonce", nonce)
+        put(tx, "block_limit", limit)
+        put(tx, "contract", contract.decode("ascii"))
+        put(tx, "method", method.decode("ascii"))
+        put(tx, "args", args)
+        put(tx, "gas_limit", gas)
+        put(tx, "signature", sig)
+        put(tx, "payload", payload)
+        put(tx, "raw", data)
+        put(tx, "hash", _hasher(suite)(payload))
         return tx
 
     def decoded_args(self) -> list[Any]:
