@@ -8,7 +8,7 @@ Sizes of created values are bounded (``values.MAX_*``) and their work is charged
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from contracts import opcodes as op
@@ -18,18 +18,19 @@ from contracts.values import (
     INT_MAX,
     INT_MIN,
     MAX_BYTES_LEN,
+    MAX_DEPTH,
     MAX_ITEMS,
     Value,
     decode_value,
     encode_value,
     type_name,
-    values_equal,
 )
 
 Stack = list[Value]
 Handler = Callable[[Machine, Stack, Any], None]
 
 _KEY_TYPES = (int, str, bytes)
+_SCALARS = frozenset({int, str, bytes, bool, type(None)})
 _INT_RE = re.compile(r"-?[0-9]{1,78}")
 _HEX_RE = re.compile(r"(?:[0-9a-fA-F]{2})*")
 
@@ -120,23 +121,52 @@ def _not(m: Machine, s: Stack, arg: int) -> None:
     s[-1] = not s[-1]
 
 
-def equal(a: Value, b: Value) -> bool:
+def equal(m: Machine, a: Value, b: Value) -> bool:
+    """VM equality: same type and content (``1 != True``); containers are compared deeply,
+    charging gas per item so that comparing large shared structures cannot run for free."""
     ta = type(a)
     if ta is not type(b):
         return False
     if ta is list or ta is dict:
-        return values_equal(a, b)
+        return _deep_equal(m, a, b, 0)
     return bool(a == b)
+
+
+def _deep_equal(m: Machine, a: Value, b: Value, depth: int) -> bool:
+    if a is b:  # aliasing is program semantics, so this shortcut is deterministic
+        return True
+    if depth >= MAX_DEPTH:
+        raise LimitExceeded(f"values nest deeper than {MAX_DEPTH}")
+    if len(a) != len(b):
+        return False
+    m.charge(len(a) * op.GAS_PER_ITEM)
+    d = depth + 1
+    if type(a) is list:
+        pairs: Iterable[tuple[Value, Value]] = zip(a, b, strict=True)
+    else:
+        if any(k not in b for k in a):
+            return False
+        pairs = ((v, b[k]) for k, v in a.items())
+    for x, y in pairs:
+        tx = type(x)
+        if tx is not type(y):
+            return False
+        if tx is list or tx is dict:
+            if not _deep_equal(m, x, y, d):
+                return False
+        elif x != y:
+            return False
+    return True
 
 
 def _eq(m: Machine, s: Stack, arg: int) -> None:
     b = s.pop()
-    s[-1] = equal(s[-1], b)
+    s[-1] = equal(m, s[-1], b)
 
 
 def _ne(m: Machine, s: Stack, arg: int) -> None:
     b = s.pop()
-    s[-1] = not equal(s[-1], b)
+    s[-1] = not equal(m, s[-1], b)
 
 
 def _ordered(a: Value, b: Value, sym: str) -> None:
@@ -179,7 +209,7 @@ def contains(m: Machine, item: Value, container: Value) -> bool:
         return type(item) in _KEY_TYPES and item in container
     if t is list:
         m.charge(len(container) * op.GAS_PER_ITEM)
-        return any(equal(item, x) for x in container)
+        return any(equal(m, item, x) for x in container)
     if t is str or t is bytes:
         if type(item) is not t:
             raise _fail(f"'in <{type_name(container)}>' needs a {type_name(container)} operand")
@@ -357,7 +387,11 @@ def _emit(m: Machine, s: Stack, arg: int) -> None:
     except EncodingError as exc:
         raise LimitExceeded(f"event {name!r}: {exc}") from None
     m.charge(len(data) * op.GAS_EMIT_BYTE)
-    m.events.append(Event(name, decode_value(data, canonical=False)[1]))
+    if all(type(v) in _SCALARS for v in fields.values()):
+        snapshot = dict(fields)  # scalars are immutable: a shallow copy is a snapshot
+    else:
+        snapshot = decode_value(data, canonical=False)[1]
+    m.events.append(Event(name, snapshot))
     s[-1] = None
 
 

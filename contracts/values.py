@@ -18,7 +18,6 @@ re-encode to the very same bytes, so one value has exactly one encoding.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import msgpack
@@ -46,6 +45,7 @@ TAG_BIGINT = 2
 _I64_MIN = -(2**63)
 _U64_MAX = 2**64 - 1
 _KEY_TYPES = (int, str, bytes)
+_SCALARS = frozenset({int, str, bytes, bool, type(None)})
 _TYPE_NAMES: dict[type, str] = {
     int: "int",
     bool: "bool",
@@ -90,29 +90,52 @@ def _to_wire(v: object, depth: int, budget: _Budget) -> object:
         budget.left -= 2
         if budget.left < 0:
             raise EncodingError("encoded value too large")
-        if t is list:
-            out: list[object] = [TAG_LIST]
-            items: Iterable[object] = v  # type: ignore[assignment]
-        else:
-            out = [TAG_MAP]
-            items = _flat_items(v)  # type: ignore[arg-type]
+        out: list[object] = [TAG_LIST if t is list else TAG_MAP]
         append = out.append
         size = 0
         d = depth + 1
-        for item in items:
-            ti = type(item)
-            if ti is str or ti is bytes:
-                if len(item) > MAX_BYTES_LEN:  # type: ignore[arg-type]
-                    raise _too_long(item)  # type: ignore[arg-type]
-                size += len(item) + 1  # type: ignore[arg-type]
-                append(item)
-            elif (ti is int and _I64_MIN <= item <= _U64_MAX) or ti is bool or item is None:  # type: ignore[operator]
-                size += 1
-                append(item)
-            else:
-                budget.left -= size
-                size = 0
-                append(_to_wire(item, d, budget))
+        if t is dict:
+            for key, item in v.items():  # type: ignore[attr-defined]
+                tk = type(key)
+                if tk is str or tk is bytes:
+                    if len(key) > MAX_BYTES_LEN:
+                        raise _too_long(key)
+                    size += len(key) + 1
+                    append(key)
+                elif tk is int:
+                    budget.left -= size
+                    size = 0
+                    append(_to_wire(key, d, budget))
+                else:
+                    raise EncodingError(f"map key of type {type_name(key)} (int, str, bytes only)")
+                ti = type(item)
+                if ti is str or ti is bytes:
+                    if len(item) > MAX_BYTES_LEN:
+                        raise _too_long(item)
+                    size += len(item) + 1
+                    append(item)
+                elif (ti is int and _I64_MIN <= item <= _U64_MAX) or ti is bool or item is None:
+                    size += 1
+                    append(item)
+                else:
+                    budget.left -= size
+                    size = 0
+                    append(_to_wire(item, d, budget))
+        else:
+            for item in v:  # type: ignore[attr-defined]
+                ti = type(item)
+                if ti is str or ti is bytes:
+                    if len(item) > MAX_BYTES_LEN:
+                        raise _too_long(item)
+                    size += len(item) + 1
+                    append(item)
+                elif (ti is int and _I64_MIN <= item <= _U64_MAX) or ti is bool or item is None:
+                    size += 1
+                    append(item)
+                else:
+                    budget.left -= size
+                    size = 0
+                    append(_to_wire(item, d, budget))
         budget.left -= size
         if budget.left < 0:
             raise EncodingError("encoded value too large")
@@ -134,14 +157,6 @@ def _to_wire(v: object, depth: int, budget: _Budget) -> object:
     if budget.left < 0:
         raise EncodingError("encoded value too large")
     return v
-
-
-def _flat_items(m: dict[object, object]) -> Iterator[object]:
-    for key, item in m.items():
-        if type(key) not in _KEY_TYPES:
-            raise EncodingError(f"map key of type {type_name(key)} (int, str, bytes only)")
-        yield key
-        yield item
 
 
 _local = threading.local()
@@ -182,18 +197,33 @@ def _from_wire(obj: object, depth: int) -> Value:
         tag = items[0]
         d = depth + 1
         if tag == TAG_LIST:
-            return [_from_wire(x, d) for x in items[1:]]
+            out = items[1:]
+            for i, x in enumerate(out):
+                tx = type(x)
+                if tx is list:
+                    out[i] = _from_wire(x, d)
+                elif tx not in _SCALARS:
+                    raise EncodingError(f"msgpack type {tx.__name__} is not allowed")
+            return out
         if tag == TAG_MAP:
             if len(items) % 2 != 1:
                 raise EncodingError("map with an odd number of entries")
             result: dict[object, object] = {}
             for i in range(1, len(items), 2):
-                key = _from_wire(items[i], d)
+                key = items[i]
+                if type(key) is list:
+                    key = _from_wire(key, d)
                 if type(key) not in _KEY_TYPES:
                     raise EncodingError(f"map key of type {type_name(key)}")
                 if key in result:
                     raise EncodingError("duplicate map key")
-                result[key] = _from_wire(items[i + 1], d)
+                item = items[i + 1]
+                ti = type(item)
+                if ti is list:
+                    item = _from_wire(item, d)
+                elif ti not in _SCALARS:
+                    raise EncodingError(f"msgpack type {ti.__name__} is not allowed")
+                result[key] = item
             return result
         if tag == TAG_BIGINT and len(items) == 2 and type(items[1]) is bytes:
             return int.from_bytes(items[1], "big", signed=True)

@@ -193,7 +193,7 @@ def _run(
                 stack[-1] = add(m, a, b)
         elif opcode == EQ:
             b = pop()
-            stack[-1] = equal(stack[-1], b)
+            stack[-1] = equal(m, stack[-1], b)
         elif opcode == CALL:
             if depth >= MAX_CALL_DEPTH:
                 raise LimitExceeded(f"call depth limit {MAX_CALL_DEPTH} exceeded")

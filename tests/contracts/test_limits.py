@@ -23,7 +23,8 @@ BIG_GAS = 50_000_000
         ("d = {}\ni = 0\nwhile True:\n    d[i] = 1\n    i += 1", "map of more than 4096 items"),
         ("x = []\nfor i in range(40):\n    x = [x]\nstorage['k'] = x", "nest deeper than 32"),
         ("x = []\nx.append(x)\nstorage['k'] = x", "nest deeper than 32"),
-        ("x = []\nx.append(x)\nreturn x == [x]", "nest deeper than 32"),
+        ("x = []\nx.append(x)\ny = []\ny.append(y)\nreturn x == y", "nest deeper than 32"),
+        ("x = []\nx.append(x)\ny = []\ny.append(y)\nreturn x in [y]", "nest deeper than 32"),
         ("k = 'k'\nwhile len(k) < 2000:\n    k = k + k\nstorage[k] = 1", "storage key"),
         ("v = 'v'\nwhile len(v) < 40000:\n    v = v + v\nstorage['a'] = [v, v]", "storage value"),
         ("v = 'v'\nwhile len(v) < 40000:\n    v = v + v\nreturn [v, v]", "return value"),
@@ -96,3 +97,23 @@ def test_emitted_fields_are_a_snapshot() -> None:
     result = run_src(fn("d = {'a': 1}\nemit('E', d)\nd['a'] = 2\nreturn d"))
     assert result.ok and result.events[0].fields == {"a": 1}
     assert result.return_value == {"a": 2}
+
+
+def test_comparing_big_shared_structures_is_paid_for() -> None:
+    body = """
+    a = [0]
+    b = [0]
+    while len(a) < 4096:
+        a = a + a
+        b = b + b
+    x = [a]
+    y = [b]
+    while len(x) < 4096:
+        x = x + x
+        y = y + y
+    return x == y
+    """
+    result = run_src(fn(body), gas=2_000_000)
+    assert not result.ok and result.error == "out of gas"
+    same = run_src(fn(body.replace("x == y", "x == x")), gas=2_000_000)
+    assert same.ok and same.return_value is True
