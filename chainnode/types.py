@@ -595,7 +595,7 @@ class Receipt:
                     want_bytes(e[2], "event.fields"),
                 )
             )
-        return cls(
+        r = cls(
             want_bytes(f[0], "tx_hash", HASH_LEN),
             want_int(f[1], "status", 0, 255),
             want_int(f[2], "gas_used"),
@@ -603,6 +603,9 @@ class Receipt:
             tuple(events),
             want_text(f[5], "error", 4 * MAX_ERROR_CHARS),
         )
+        if r.encode() != bytes(data):
+            raise MalformedError("receipt: not in canonical encoding")
+        return r
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -216,5 +216,79 @@ def test_block_and_receipt_round_trip() -> None:
     assert j["return_value_json"] == [1]
     with pytest.raises(MalformedError):
         Block.decode(b.encode()[:-1], SM)
+    wide = r.encode().replace(b"\x00\x37", b"\x00\xcc\x37", 1)  # gas_used 55 as uint8
+    assert msgpack.unpackb(wide) == msgpack.unpackb(r.encode())
+    with pytest.raises(MalformedError, match="canonical"):
+        Receipt.decode(wide)
     with pytest.raises(MalformedError):
         BlockHeader(1, b"\x00", ZERO_HASH, ZERO_HASH, ZERO_HASH, 0, b"", 0)
+
+
+@given(
+    chain=st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True),
+    nonce=st.integers(0, 2**64 - 1),
+    limit=st.integers(0, 2**64 - 1),
+    contract=st.one_of(
+        st.from_regex(r"[a-z][a-z0-9_.\-]{0,31}", fullmatch=True),
+        st.binary(min_size=20, max_size=20).map(bytes.hex),
+    ),
+    method=st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,63}", fullmatch=True),
+    args=st.binary(max_size=300),
+    gas=st.integers(1, 1_000_000_000),
+    sig=st.binary(min_size=64, max_size=64),
+)
+def test_fast_decode_matches_the_constructor(
+    chain: str,
+    nonce: int,
+    limit: int,
+    contract: str,
+    method: str,
+    args: bytes,
+    gas: int,
+    sig: bytes,
+) -> None:
+    t = Transaction(chain, keys()[0].pub, nonce, limit, contract, method, args, gas, sig)
+    d = Transaction.decode(t.encode())
+    assert d == t and d.hash == t.hash and d.payload == t.payload and d.raw == t.raw
+
+
+@given(st.binary(max_size=600))
+def test_block_and_receipt_decoding_of_random_bytes(data: bytes) -> None:
+    with contextlib.suppress(MalformedError):
+        Block.decode(data, SM)
+    with contextlib.suppress(MalformedError):
+        Receipt.decode(data)
+
+
+_BLOCK = Block(
+    BlockHeader(3, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, 9, keys()[1].pub, 1),
+    tuple(
+        Transaction(CHAIN, keys()[0].pub, i, 10, "records", "put", b"\x91\x01", 5, b"\x07" * 64)
+        for i in range(2)
+    ),
+    hasher=SM.hash,
+)
+_RECEIPT = Receipt(b"\x05" * 32, 1, 7, b"\x01", (Event(b"\x09" * 20, "E", b"\x90"),), "x")
+
+
+@given(st.data())
+def test_mutated_blocks_and_receipts_decode_or_raise_malformed(data: st.DataObject) -> None:
+    for raw, decode in (
+        (_BLOCK.encode(), lambda b: Block.decode(b, SM)),
+        (_RECEIPT.encode(), Receipt.decode),
+    ):
+        buf = bytearray(raw)
+        for _ in range(data.draw(st.integers(1, 3))):
+            i = data.draw(st.integers(0, len(buf) - 1))
+            op = data.draw(st.sampled_from(["flip", "insert", "delete"]))
+            if op == "flip":
+                buf[i] ^= 1 << data.draw(st.integers(0, 7))
+            elif op == "insert":
+                buf.insert(i, data.draw(st.integers(0, 255)))
+            else:
+                del buf[i]
+        try:
+            obj = decode(bytes(buf))
+        except MalformedError:
+            continue
+        assert obj.encode() == bytes(buf)
