@@ -1,0 +1,171 @@
+"""Prometheus metrics of one node, in a registry of its own (never the process-global one).
+
+Hot paths pay almost nothing: commit-time figures come from one ledger ``on_commit`` listener
+per block, admission rejections and signature verifications are counted once per batch, and
+everything that is already kept elsewhere (mempool size, peers, p2p byte totals, view) is read
+only when ``/metrics`` is scraped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+__all__ = ["CONTENT_TYPE_LATEST", "NodeMetrics"]
+
+ROUND_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class _Scraped(Collector):
+    """Values the node keeps anyway, read at scrape time."""
+
+    def __init__(self, read: Callable[[], dict[str, float]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        v = self._read()
+        yield GaugeMetricFamily(
+            "chainnode_mempool_transactions", "Transactions waiting in the mempool.", v["mempool"]
+        )
+        yield GaugeMetricFamily(
+            "chainnode_mempool_bytes", "Encoded size of the mempool's transactions.", v["mempool_b"]
+        )
+        yield GaugeMetricFamily("chainnode_peers", "Connected p2p peers.", v["peers"])
+        yield GaugeMetricFamily(
+            "chainnode_consensus_view", "Current consensus view at the current height.", v["view"]
+        )
+        yield CounterMetricFamily(
+            "chainnode_p2p_received_bytes", "Bytes received from peers.", v["bytes_in"]
+        )
+        yield CounterMetricFamily(
+            "chainnode_p2p_sent_bytes", "Bytes sent to peers.", v["bytes_out"]
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
+class NodeMetrics:
+    """The metrics of the issue; ``render()`` is the ``/metrics`` body."""
+
+    def __init__(self, node_id: str, chain_id: str) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        Info("chainnode_node", "Identity of this node.", registry=r).info(
+            {"node_id": node_id, "chain_id": chain_id}
+        )
+        self.height = Gauge("chainnode_height", "Height of the last committed block.", registry=r)
+        self.blocks = Counter(
+            "chainnode_blocks_committed", "Blocks committed by this node.", registry=r
+        )
+        self.txs = Counter(
+            "chainnode_txs_committed", "Transactions committed by this node.", registry=r
+        )
+        self.tx_failed = Counter(
+            "chainnode_txs_failed",
+            "Committed transactions whose execution failed (receipt status failed).",
+            registry=r,
+        )
+        self.rejections = Counter(
+            "chainnode_mempool_rejections",
+            "Transactions refused at admission, by reason code.",
+            ["reason"],
+            registry=r,
+        )
+        self.view_changes = Counter(
+            "chainnode_consensus_view_changes", "View changes this node went through.", registry=r
+        )
+        self.round = Histogram(
+            "chainnode_consensus_round_duration_seconds",
+            "Time from one commit to the next on this node (one consensus round per height).",
+            buckets=ROUND_BUCKETS,
+            registry=r,
+        )
+        self.commit_latency = Histogram(
+            "chainnode_block_commit_latency_seconds",
+            "From the block's proposal timestamp to its commit on this node.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.verified = Counter(
+            "chainnode_signatures_verified",
+            "Transaction signatures verified (rate() of it is the verify rate).",
+            registry=r,
+        )
+        self.verify_seconds = Counter(
+            "chainnode_signature_verify_seconds",
+            "Wall time spent verifying transaction signatures.",
+            registry=r,
+        )
+        self.http = Histogram(
+            "chainnode_http_request_duration_seconds",
+            "HTTP API latency by route (streams excluded).",
+            ["method", "route"],
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
+        self.http_responses = Counter(
+            "chainnode_http_responses",
+            "HTTP responses by route and status.",
+            ["route", "code"],
+            registry=r,
+        )
+        self.event_subscribers = Gauge(
+            "chainnode_event_subscribers", "Open /v1/events streams.", registry=r
+        )
+        self.event_drops = Counter(
+            "chainnode_event_subscribers_dropped",
+            "Event streams closed because the consumer fell too far behind.",
+            registry=r,
+        )
+        self._last_commit: float | None = None
+        self._height = -1
+        self._view = 0
+
+    def scrape_from(self, read: Callable[[], dict[str, float]]) -> None:
+        self.registry.register(_Scraped(read))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    # -- listeners / batch counters ---------------------------------------------------------
+
+    def committed(self, block: Any, receipts: Sequence[Any]) -> None:
+        """Ledger on_commit listener: one call per block."""
+        now = time.monotonic()
+        self.height.set(block.height)
+        self.blocks.inc()
+        if receipts:
+            self.txs.inc(len(receipts))
+            failed = sum(1 for r in receipts if not r.ok)
+            if failed:
+                self.tx_failed.inc(failed)
+        if self._last_commit is not None:
+            self.round.observe(now - self._last_commit)
+        self._last_commit = now
+        self.commit_latency.observe(max(0.0, time.time() - block.header.timestamp / 1000))
+
+    def admitted(self, admissions: Sequence[Any]) -> None:
+        """Count the rejected ones of one admission batch by reason."""
+        bad = Tally(str(a.code) for a in admissions if not a.accepted)
+        for reason, n in bad.items():
+            self.rejections.labels(reason).inc(n)
+
+    def verified_batch(self, n: int, seconds: float) -> None:
+        if n:
+            self.verified.inc(n)
+            self.verify_seconds.inc(seconds)
+
+    def consensus_at(self, height: int, view: int) -> None:
+        """Called after consensus steps: a higher view at the same height is a view change."""
+        if height == self._height and view > self._view:
+            self.view_changes.inc(view - self._view)
+        self._height, self._view = height, view

@@ -1,0 +1,143 @@
+"""Operations wiring of a node: metrics, the event stream, proof bundles and JSON logs.
+
+The runtime makes one :class:`NodeOps` per node and calls three hooks: ``install(app)`` when
+its HTTP app is built (adds ``/metrics``, ``/v1/events``, ``/v1/proofs/{tx_hash}`` and the
+latency middleware), ``after_step(replica)`` after consensus steps, and ``close()`` on stop.
+Everything else attaches to the ledger (``on_commit``) and wraps the two batch entry points
+that count work (mempool admission, signature verification), once per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from chainnode import jsonlog
+from chainnode.events import EventHub, stream_events
+from chainnode.metrics import CONTENT_TYPE_LATEST, NodeMetrics
+from chainnode.proofs import ProofError, build_bundle
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STREAM_ROUTES = frozenset({"/v1/events"})
+
+
+class NodeOps:
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        cfg = node.cfg
+        ledger = node.ledger
+        self.metrics = NodeMetrics(cfg.node_id, ledger.chain_id)
+        self.metrics.height.set(ledger.height)
+        self.metrics.scrape_from(self._scrape)
+        ledger.on_commit(self.metrics.committed)
+        self.hub = EventHub(
+            ledger,
+            queue_blocks=int(getattr(cfg, "event_queue_blocks", 64)),
+            metrics=self.metrics,
+        )
+        self._wrap_batches(ledger)
+        if getattr(cfg, "log_json", False):
+            jsonlog.install(cfg.node_id, self.position)
+
+    def position(self) -> tuple[int, int]:
+        return int(self.node.ledger.height), int(self.node.view)
+
+    def _scrape(self) -> dict[str, float]:
+        node = self.node
+        pool = node.ledger.mempool
+        out = {
+            "mempool": float(pool.size),
+            "mempool_b": float(getattr(pool, "size_bytes", 0)),
+            "view": float(node.view),
+            "peers": 0.0,
+            "bytes_in": 0.0,
+            "bytes_out": 0.0,
+        }
+        net = getattr(node, "net", None)
+        if net is not None:
+            st = net.stats()
+            out["peers"] = float(len(net.connected_peers()))
+            out["bytes_in"], out["bytes_out"] = float(st.bytes_in), float(st.bytes_out)
+        return out
+
+    def _wrap_batches(self, ledger: Any) -> None:
+        """Count per batch at the two points every admission and verification goes through."""
+        m = self.metrics
+        submit = ledger.mempool.submit
+        verify_batch = ledger.verify_batch
+
+        def counted_submit(txs: Sequence[Any]) -> Any:
+            out = submit(txs)
+            m.admitted(out)
+            return out
+
+        def timed_verify(items: Sequence[Any]) -> Any:
+            t0 = time.perf_counter()
+            out = verify_batch(items)
+            m.verified_batch(len(items), time.perf_counter() - t0)
+            return out
+
+        ledger.mempool.submit = counted_submit
+        ledger.verify_batch = timed_verify
+
+    # -- hooks called by the runtime ---------------------------------------------------------
+
+    def after_step(self, replica: Any) -> None:
+        self.metrics.consensus_at(replica.height, replica.view)
+
+    def install(self, app: web.Application) -> None:
+        self.hub.bind(asyncio.get_running_loop())
+        app.middlewares.insert(0, self._timing)
+        r = app.router
+        r.add_get("/metrics", self._metrics)
+        r.add_get("/v1/events", self._events)
+        r.add_get("/v1/proofs/{hash}", self._proof)
+
+    def close(self) -> None:
+        self.hub.close()
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    @web.middleware
+    async def _timing(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        if route in STREAM_ROUTES:
+            return await handler(request)
+        t0 = time.perf_counter()
+        status = 500
+        try:
+            resp = await handler(request)
+            status = resp.status
+            return resp
+        except web.HTTPException as e:
+            status = e.status
+            raise
+        finally:
+            self.metrics.http.labels(request.method, route).observe(time.perf_counter() - t0)
+            self.metrics.http_responses.labels(route, str(status)).inc()
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = self.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        return await stream_events(request, self.hub)
+
+    async def _proof(self, request: web.Request) -> web.Response:
+        from chainnode.api.errors import ApiError
+
+        raw = request.match_info["hash"].lower().removeprefix("0x")
+        if len(raw) != 64 or any(c not in "0123456789abcdef" for c in raw):
+            raise ApiError(400, "invalid_field", "hash: 64 hex digits", "hash")
+        try:
+            bundle = build_bundle(self.node.ledger, bytes.fromhex(raw))
+        except ProofError as e:
+            raise ApiError(500, "proof_unavailable", str(e)) from None
+        if bundle is None:
+            raise ApiError(404, "not_found", f"no committed transaction {raw}", "hash")
+        return web.Response(text=bundle.dumps(), content_type="application/json")

@@ -1,0 +1,77 @@
+"""CLI commands of the operations side: ``verify-proof`` and ``proof`` (fetch a bundle)."""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import click
+
+MAX_BUNDLE_BYTES = 8 * 1024 * 1024
+
+
+@click.command("verify-proof")
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--genesis",
+    "genesis_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The chain's genesis.json: the only thing trusted.",
+)
+def verify_proof(bundle: Path, genesis_path: Path) -> None:
+    """Check a proof bundle offline against genesis; print what it proves.
+
+    Exit status: 0 valid, 1 invalid (the reason is printed), 2 unreadable input.
+    """
+    from chainnode.codes import LedgerError
+    from chainnode.genesis import Genesis
+    from chainnode.proofs import ProofError, describe, verify_bundle
+
+    try:
+        genesis = Genesis.load(genesis_path)
+    except LedgerError as e:
+        click.echo(f"error: genesis {genesis_path}: {e.message}", err=True)
+        sys.exit(2)
+    try:
+        with bundle.open("rb") as f:
+            data = f.read(MAX_BUNDLE_BYTES + 1)
+    except OSError as e:
+        click.echo(f"error: cannot read {bundle}: {e.strerror}", err=True)
+        sys.exit(2)
+    try:
+        proven = verify_bundle(data, genesis)
+    except ProofError as e:
+        click.echo(f"INVALID: {e}", err=True)
+        sys.exit(1)
+    click.echo(describe(proven, genesis.suite))
+
+
+@click.command("proof")
+@click.argument("tx_hash")
+@click.option("--node", envvar="CHAINNODE_NODE", default="http://127.0.0.1:8700", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write it here.")
+def proof(tx_hash: str, node: str, out: Path | None) -> None:
+    """Fetch the proof bundle of a committed transaction (GET /v1/proofs/{tx_hash})."""
+    url = f"{node.rstrip('/')}/v1/proofs/{tx_hash.lower().removeprefix('0x')}"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - the user's node
+            body = resp.read(MAX_BUNDLE_BYTES + 1)
+    except urllib.error.HTTPError as e:
+        click.echo(f"error: {url}: HTTP {e.code} {e.read(4096).decode(errors='replace')}", err=True)
+        sys.exit(1)
+    except (OSError, urllib.error.URLError) as e:
+        click.echo(f"error: cannot reach {node}: {e}", err=True)
+        sys.exit(1)
+    if out is None:
+        click.echo(body.decode(), nl=False)
+    else:
+        out.write_bytes(body)
+        click.echo(f"wrote {out}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(verify_proof)
+    group.add_command(proof)
