@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit soak fuzz chaos bench clean
+.PHONY: run test tools lint typecheck unit soak fuzz chaos bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/chainnode network up --validators 4 --dir devnet
 
-test: $(STAMP) lint typecheck unit
+test: $(STAMP) tools lint typecheck unit
+
+# External tools the tests use: promtool (Debian package prometheus) lints /metrics.
+tools:
+	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } \
+		|| echo "warning: promtool missing and cannot be installed (not root?); its test will fail"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -449,5 +449,9 @@ def contract_state(node: str, name: str, key: str) -> None:
             _client_error(e)
 
 
+from chainnode.ops_cli import register as _register_ops  # noqa: E402 - verify-proof, proof
+
+_register_ops(main)
+
 if __name__ == "__main__":
     main()

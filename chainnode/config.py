@@ -60,6 +60,8 @@ class NodeConfig(BaseModel):
     """``auto`` uses uvloop when installed."""
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_json: bool = False
+    event_queue_blocks: int = Field(default=64, ge=1, le=100_000)
+    """Blocks an /v1/events consumer may lag behind before it is dropped."""
 
     @field_validator("log_level", mode="before")
     @classmethod

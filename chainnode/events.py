@@ -24,7 +24,7 @@ import logging
 import socket
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from chainnode.types import ADDR_RE, NAME_RE, Block, Receipt, decoded_json
 log = logging.getLogger("chainnode.events")
 
 KEEPALIVE_SECONDS = 15.0
+POLL_SECONDS = 0.5  # how soon a vanished client is noticed while the chain is idle
 SNDBUF_BYTES = 64 * 1024
 
 
@@ -49,9 +50,12 @@ class _Closed(Exception):
 class Subscription:
     """One consumer's bounded queue of committed blocks."""
 
-    def __init__(self, max_blocks: int, max_bytes: int) -> None:
+    def __init__(
+        self, max_blocks: int, max_bytes: int, on_drop: Callable[[], None] | None = None
+    ) -> None:
         self.max_blocks = max_blocks
         self.max_bytes = max_bytes
+        self.on_drop = on_drop
         self._items: deque[tuple[Block, Sequence[Receipt]]] = deque()
         self._bytes = 0
         self._wake = asyncio.Event()
@@ -66,6 +70,8 @@ class Subscription:
             self.dropped = True
             self._items.clear()
             self._bytes = 0
+            if self.on_drop is not None:
+                self.on_drop()  # e.g. abort the connection: its writer may be stuck in a write
         else:
             self._items.append((block, receipts))
             self._bytes += size
@@ -137,8 +143,8 @@ class EventHub:
         for sub in list(self._subs):
             sub.offer(block, receipts)
 
-    def subscribe(self) -> Subscription:
-        sub = Subscription(self.queue_blocks, self.queue_bytes)
+    def subscribe(self, on_drop: Callable[[], None] | None = None) -> Subscription:
+        sub = Subscription(self.queue_blocks, self.queue_bytes, on_drop)
         self._subs.add(sub)
         if self.metrics is not None:
             self.metrics.event_subscribers.set(len(self._subs))
@@ -298,13 +304,20 @@ async def stream_events(request: web.Request, hub: EventHub) -> web.StreamRespon
                 await send(render_block(block, receipts, f))
                 next_h += 1
             if ledger.height == top:
-                sub = hub.subscribe()
+                sub = hub.subscribe(transport.abort if transport is not None else None)
                 break
+        idle = 0.0
         while True:
-            item = await sub.get(KEEPALIVE_SECONDS)
+            item = await sub.get(POLL_SECONDS)
             if item is None:
-                await send(b": keepalive\n\n")
+                if transport is None or transport.is_closing():
+                    break  # the client went away
+                idle += POLL_SECONDS
+                if idle >= KEEPALIVE_SECONDS:
+                    await send(b": keepalive\n\n")
+                    idle = 0.0
                 continue
+            idle = 0.0
             live, live_receipts = item
             if live.height < next_h:
                 continue
@@ -315,9 +328,7 @@ async def stream_events(request: web.Request, hub: EventHub) -> web.StreamRespon
             await send(render_block(live, live_receipts, f))
             next_h = live.height + 1
     except _Dropped:
-        log.info("event stream from %s dropped: it fell behind", request.remote)
-        if transport is not None:
-            transport.abort()
+        log.info("event stream to %s dropped: it fell behind", request.remote)
     except TimeoutError:
         log.info("event stream to %s dropped: a write stalled", request.remote)
         if sub is not None:
@@ -325,7 +336,8 @@ async def stream_events(request: web.Request, hub: EventHub) -> web.StreamRespon
         if transport is not None:
             transport.abort()
     except (_Closed, ConnectionError):
-        pass
+        if sub is not None and sub.dropped:
+            log.info("event stream to %s dropped: it fell behind", request.remote)
     finally:
         if sub is not None:
             hub.unsubscribe(sub)

@@ -32,6 +32,7 @@ from chainnode.genesis import Genesis
 from chainnode.keys import KeyFileError, load_private_key
 from chainnode.ledger import Ledger
 from chainnode.logs import setup_logging
+from chainnode.ops import NodeOps
 from chainnode.pending import OldestPending
 from chainnode.types import Block, Receipt, Transaction
 from chainnode.waiters import ReceiptWaiters
@@ -117,6 +118,7 @@ class Node:
             self.genesis, self.public_key, sm2_signer(self.key), self._validate_proposal
         )
         self.driver: Driver | None = None
+        self.ops = NodeOps(self)  # metrics, event stream, proof bundles, JSON logs
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -146,6 +148,7 @@ class Node:
             max_batch_txs=self.cfg.max_batch_txs,
             max_wait_seconds=self.cfg.max_wait_seconds,
         )
+        self.ops.install(app)
         self._api = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._api.setup()
         site = web.TCPSite(self._api, self.cfg.api_host, self.cfg.api_port, reuse_address=True)
@@ -182,6 +185,7 @@ class Node:
             self._propose_task.cancel()
         for t in list(self._tasks):
             t.cancel()
+        self.ops.close()
         if self._api is not None:
             await self._api.cleanup()
         await self.net.stop()
@@ -252,6 +256,7 @@ class Node:
         if rep.view != self.view:
             log.info("height %d: view %d -> %d (%s)", rep.height, self.view, rep.view, rep.phase)
         self.view = rep.view
+        self.ops.after_step(rep)
 
     def _validate_proposal(self, proposal: Proposal) -> bool:
         try:

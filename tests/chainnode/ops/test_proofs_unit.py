@@ -41,7 +41,9 @@ def _submit(ledger: Ledger, *txs: Transaction) -> None:
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ledger, Genesis, list[bytes]]]:
+def chain(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Ledger, Genesis, list[bytes]]]:
     g = genesis(std=True)
     led = Ledger.open(tmp_path_factory.mktemp("proofs"), g)
     ks = keys()
@@ -51,7 +53,11 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ledger, Ge
         _submit(led, a)
         _certify(led, old)
         change = tx(
-            led, ADMIN, "governance", "add_validator", [NEW.pub, "node4", "10.0.0.5:1", "10.0.0.5:2"]
+            led,
+            ADMIN,
+            "governance",
+            "add_validator",
+            [NEW.pub, "node4", "10.0.0.5:1", "10.0.0.5:2"],
         )
         _submit(led, change)
         (r,) = _certify(led, old)

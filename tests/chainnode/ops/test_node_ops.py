@@ -1,0 +1,219 @@
+"""One real validator process: /metrics (linted by promtool), JSON logs, the event stream
+(filters, resume from a height, a slow consumer dropped)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chainnode.client import Account, ClientError
+from tests.chainnode.node.cluster import wait_for
+from tests.chainnode.ops.helpers import OpsCluster, SSEReader, http_get, promtool
+
+QUEUE_BLOCKS = 3
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsCluster]:
+    env = {"CHAINNODE_LOG_JSON": "true", "CHAINNODE_EVENT_QUEUE_BLOCKS": str(QUEUE_BLOCKS)}
+    c = OpsCluster(tmp_path_factory.mktemp("opsnode"), 1, env=env)
+    try:
+        c.start_all()
+        c.wait_height(1, timeout=60)
+        yield c
+    finally:
+        c.close()
+
+
+def _send(c: OpsCluster, acct: Account, calls: list[tuple[str, str, list[object]]]) -> list[str]:
+    cl = c.clients[0]
+    txs = [cl.build(acct, contract, method, args) for contract, method, args in calls]
+    res = cl.submit(txs, wait=30)
+    assert res.committed, res
+    return res.hashes
+
+
+def _doc() -> str:
+    return Account.generate().public_key[1:33].hex()
+
+
+def test_event_stream_filters_by_contract_and_event(node: OpsCluster) -> None:
+    acct = Account.generate()
+    sse = SSEReader(node.url(0), "/v1/events?contract=evidence&event=Registered")
+    try:
+        assert sse.status == 200
+        doc = _doc()
+        hashes = _send(
+            node,
+            acct,
+            [("records", "put", ["k-filter", 1]), ("evidence", "register", [doc, "contract", "t"])],
+        )
+        seen: list[dict[str, object]] = []
+        while True:
+            m = sse.next()
+            seen.append(m)
+            if m["event"] == "block" and hashes[1] in m["data"]["tx_hashes"]:
+                break
+        events = [m for m in seen if m["event"] == "contract_event"]
+        assert len(events) == 1, seen
+        ev = events[0]["data"]
+        assert ev["name"] == "Registered" and ev["tx_hash"] == hashes[1]
+        assert ev["fields_value"]["hash"] == doc
+        block = seen[-1]
+        assert block["id"] == str(block["data"]["height"])
+        # A block with only a records event: its block message comes, no contract event.
+        (h2,) = _send(node, acct, [("records", "put", ["k-filter", 2])])
+        m = sse.next()
+        assert m["event"] == "block" and h2 in m["data"]["tx_hashes"], m
+    finally:
+        sse.close()
+    status, body = http_get(node.url(0) + "/v1/events?contract=nosuchthing")
+    assert status == 400 and b"contract" in body
+    status, body = http_get(node.url(0) + "/v1/events?from_height=-3")
+    assert status == 400 and b"from_height" in body
+
+
+def test_event_stream_resumes_from_a_height(node: OpsCluster) -> None:
+    acct = Account.generate()
+    _send(node, acct, [("records", "put", ["k-resume", 1])])
+    top = node.height(0)
+    assert top >= 2
+    sse = SSEReader(node.url(0), "/v1/events?from_height=1")
+    try:
+        heights = [int(sse.next_block()["data"]["height"]) for _ in range(top)]
+        assert heights == list(range(1, top + 1))  # replayed from the ledger, in order
+        (h,) = _send(node, acct, [("records", "put", ["k-resume", 2])])
+        m = sse.next_block()  # then live, no gap and no repeat
+        assert m["data"]["height"] == top + 1 and h in m["data"]["tx_hashes"]
+    finally:
+        sse.close()
+    # Last-Event-ID: resume after the last id the client saw.
+    sse = SSEReader(node.url(0), "/v1/events", headers={"Last-Event-ID": str(top - 1)})
+    try:
+        assert [int(sse.next_block()["id"]) for _ in range(2)] == [top, top + 1]
+    finally:
+        sse.close()
+
+
+def _metric(text: str, name: str) -> float:
+    m = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
+    assert m, f"{name} not in /metrics"
+    return float(m.group(1))
+
+
+def test_slow_consumer_is_dropped_and_others_keep_up(node: OpsCluster) -> None:
+    start = node.height(0) + 1
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    host, port = node.url(0).removeprefix("http://").split(":")
+    slow.connect((host, int(port)))
+    slow.sendall(f"GET /v1/events HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())  # never read
+    fast = SSEReader(node.url(0), "/v1/events")
+    acct = Account.generate()
+    cl = node.clients[0]
+
+    def dropped() -> bool:
+        _, body = http_get(node.url(0) + "/metrics")
+        return _metric(body.decode(), "chainnode_event_subscribers_dropped_total") >= 1
+
+    try:
+        wait_for(
+            lambda: (
+                _metric(
+                    http_get(node.url(0) + "/metrics")[1].decode(), "chainnode_event_subscribers"
+                )
+                == 2
+            ),
+            10,
+            "2 subscribers",
+        )
+        n = 0
+        deadline = time.monotonic() + 60
+        while not dropped():
+            assert time.monotonic() < deadline, "the slow consumer was never dropped"
+            txs = [
+                cl.build(acct, "records", "put", [f"slow-{n}-{i}", "x" * 200]) for i in range(60)
+            ]
+            n += 1
+            cl.submit(txs, wait=30)
+        last = node.height(0)
+        heights = []
+        while not heights or heights[-1] < last:
+            m = fast.next()
+            if m["event"] == "block":
+                heights.append(int(m["data"]["height"]))
+        assert heights == list(range(start, last + 1))  # the fast consumer missed nothing
+        # The slow one's connection was aborted: reading it ends (EOF or reset) quickly.
+        slow.settimeout(10)
+        with pytest.raises((ConnectionError, OSError)):
+            while slow.recv(1 << 20):
+                pass
+            raise ConnectionError("closed")
+        wait_for(
+            lambda: (
+                _metric(
+                    http_get(node.url(0) + "/metrics")[1].decode(), "chainnode_event_subscribers"
+                )
+                == 1
+            ),
+            10,
+            "1 subscriber",
+        )
+    finally:
+        slow.close()
+        fast.close()
+
+
+def test_metrics_pass_promtool_and_count(node: OpsCluster, tmp_path: Path) -> None:
+    tool = promtool()
+    cl = node.clients[0]
+    acct = Account.generate()
+    tx = cl.build(acct, "records", "put", ["k-metrics", 1])
+    cl.submit([tx], wait=30)
+    with pytest.raises(ClientError):
+        cl.submit([tx])  # DUPLICATE: a rejection by reason
+    cl.status()
+    status, body = http_get(node.url(0) + "/metrics")
+    assert status == 200
+    text = body.decode()
+    proc = subprocess.run([tool, "check", "metrics"], input=body, capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+    height = node.height(0)
+    assert _metric(text, "chainnode_height") >= height - 1
+    assert _metric(text, "chainnode_txs_committed_total") >= 4
+    assert _metric(text, 'chainnode_mempool_rejections_total{reason="DUPLICATE"}') >= 1
+    assert _metric(text, "chainnode_signatures_verified_total") >= 4
+    assert _metric(text, "chainnode_block_commit_latency_seconds_count") >= 3
+    assert _metric(text, "chainnode_consensus_round_duration_seconds_count") >= 2
+    assert "chainnode_consensus_view_changes_total" in text
+    for name in (
+        "chainnode_mempool_transactions",
+        "chainnode_peers",
+        "chainnode_consensus_view",
+        "chainnode_p2p_received_bytes_total",
+        "chainnode_p2p_sent_bytes_total",
+    ):
+        _metric(text, name)
+    assert re.search(
+        r'^chainnode_http_request_duration_seconds_count\{method="GET",route="/v1/status"\} [1-9]',
+        text,
+        re.M,
+    ), "no latency for /v1/status"
+    assert 'route="/v1/transactions"' in text
+
+
+def test_logs_are_json_with_node_height_and_view(node: OpsCluster) -> None:
+    lines = [ln for ln in node.log(0).splitlines() if ln.strip()]
+    assert lines
+    recs = [json.loads(ln) for ln in lines]  # every line is one JSON object
+    for r in recs:
+        assert {"ts", "level", "node", "height", "view", "logger", "msg"} <= set(r)
+        assert r["node"] == "node0"
+    assert max(r["height"] for r in recs) >= 1
