@@ -334,9 +334,10 @@ def execute(
         return _failure(min(gas_limit - m.gas, gas_limit), str(exc))
     except HostFault as fault:
         raise fault.exc from None
-    except RecursionError:
-        return _failure(min(gas_limit - m.gas, gas_limit), "values nest too deep")
+    except (MemoryError, RecursionError):
+        raise  # the machine's state, not the contract's: may differ between nodes
     except Exception as exc:  # a VM bug: deterministic on every node, so fail the call
-        return _failure(min(gas_limit - m.gas, gas_limit), f"internal VM error: {exc!r}")
+        name = type(exc).__name__  # never the message: it must be the same on every node
+        return _failure(min(gas_limit - m.gas, gas_limit), f"internal VM error: {name}")
     m.flush()
     return ExecutionResult(True, gas_limit - m.gas, result, m.events, None)

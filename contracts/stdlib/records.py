@@ -7,7 +7,7 @@ Arguments are a JSON list of positional values.
 
 Methods:
   put(key: str, value) -> version
-      key: 1..128 characters; value: any JSON value (encoded at most 16 KiB).
+      key: 1..128 characters; value: any JSON value (the stored record, value included, is at most 64 KiB encoded).
       The first writer of a key becomes its owner; only the owner may update it (also after
       a delete). Returns the new version number (1, 2, ...).
       Emits RecordPut(key, version, owner).

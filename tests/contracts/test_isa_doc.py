@@ -34,3 +34,14 @@ def test_every_builtin_row_matches_the_table() -> None:
 
 def test_version_is_documented() -> None:
     assert f"version {op.ISA_VERSION}" in DOC.splitlines()[0]
+
+
+def test_readme_example_runs() -> None:
+    readme = (Path(contracts.__file__).parent / "README.md").read_text(encoding="utf-8")
+    source = re.findall(r"```python\n(\"\"\"A counter.*?)```", readme, re.S)[0]
+    code = contracts.compile_source(source)
+    host = contracts.MemoryHost()
+    bumped = contracts.execute(code, "bump", ["a", 2], host, 10**6)
+    assert bumped.ok and bumped.return_value == 2 and bumped.events[0].name == "Bumped"
+    assert contracts.execute(code, "value", ["a"], host, 10**6).return_value == 2
+    assert not contracts.execute(code, "bump", ["a", 0], host, 10**6).ok
