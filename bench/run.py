@@ -29,6 +29,7 @@ from bench.harness import machine, presign, procstat, report, schedule, workload
 from bench.harness.accounting import Accounting, cross_check, dump
 from bench.harness.cluster import REPO_ROOT, LocalNetwork
 from bench.harness.load import Driver, PhaseResult
+from bench.harness.profile import Profiler, summarise
 from bench.harness.stats import LatencySummary, steady_tps
 
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "run.json"
@@ -59,6 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backend", default=None, help="CHAINNODE_SM2_BACKEND of the node processes")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--in-flight", type=int, default=32, help="requests in flight per node")
+    p.add_argument(
+        "--window",
+        type=int,
+        default=6000,
+        help="without --rate: at most this many txs sent and not yet committed",
+    )
     p.add_argument("--senders", type=int, default=16, help="distinct sender keys")
     p.add_argument("--drain-timeout", type=float, default=60.0)
     p.add_argument("--node-env", action="append", default=[], help="KEY=VALUE for the nodes")
@@ -70,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--verify-seconds", type=float, default=1.0)
     p.add_argument("--check", action="store_true", help="cross-check every node's chain at the end")
     p.add_argument("--label", default=None, help="name of the row in the table")
+    p.add_argument(
+        "--profile", type=Path, default=None, help="py-spy the nodes in the measured phase: DIR"
+    )
     p.add_argument("--dump-txs", type=Path, default=None, help="JSON lines: each tx's fate")
     p.add_argument(
         "--bad-every",
@@ -111,10 +121,13 @@ def phase_metrics(acc: Accounting, res: PhaseResult) -> dict[str, Any]:
     window = steady_tps(acc.commit_blocks(idx))
     v = acc.verdict(idx)
     elapsed = max(res.submit_end - res.started, 1e-9)
+    commits = [t for t, n in acc.commit_blocks(idx) if n > 0]
+    overall = v.committed / (commits[-1] - res.started) if commits else math.nan
     return {
         "offered_tps": res.offered_rate if res.offered_rate else res.count / elapsed,
         "tps": window.tps,
         "steady_window_s": window.end - window.start,
+        "tps_overall": overall,
         "latency_p50_s": lat.p50,
         "latency_p95_s": lat.p95,
         "latency_p99_s": lat.p99,
@@ -189,8 +202,9 @@ class Run:
     async def phase(
         self, driver: Driver, s: Signed, rate: float | None, duration: float | None
     ) -> PhaseResult:
+        a = self.args
         return await driver.run_phase(
-            s.txs, s.first, rate, self.args.batch_size, duration, self.args.drain_timeout
+            s.txs, s.first, rate, a.batch_size, duration, a.drain_timeout, a.window
         )
 
     async def setup(self, driver: Driver, s: Signed | None) -> None:
@@ -231,11 +245,21 @@ class Run:
         txs: Signed,
         duration: float | None,
     ) -> tuple[dict[str, Any], PhaseResult]:
+        prof = None
+        if self.args.profile is not None and self.target.pids:
+            names = {f"node{i}": pid for i, pid in enumerate(self.target.pids)}
+            prof = Profiler(self.args.profile, names)
         before = self.cpu_sample()
-        res = await self.phase(driver, txs, rate, duration)
-        after = self.cpu_sample()
+        try:
+            res = await self.phase(driver, txs, rate, duration)
+        finally:
+            after = self.cpu_sample()
+            if prof is not None:
+                prof.stop()
         m = phase_metrics(self.acc, res)
         m["cpu_per_process"] = self.cpu_report(before, after)
+        if prof is not None:
+            m["profile"] = {name: summarise(path) for name, path in prof.paths.items()}
         return m, res
 
     async def sweep(self, driver: Driver, bound: float) -> tuple[list[dict[str, Any]], float]:

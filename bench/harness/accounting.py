@@ -85,18 +85,20 @@ class Accounting:
 
     def block(
         self, height: int, block_hash: bytes, tx_hashes: Sequence[bytes], seen_at: float
-    ) -> bool:
-        """A block seen on some node. Returns False if this height was already booked."""
+    ) -> int:
+        """A block seen on some node: how many of our txs it newly commits (0 when this height
+        was already booked)."""
         known = self.blocks.get(height)
         if known is not None:
             if known != block_hash:
                 self.problems.append(
                     f"two blocks at height {height}: {known.hex()} and {block_hash.hex()}"
                 )
-            return False
+            return 0
         self.blocks[height] = block_hash
         self.block_seen[height] = seen_at
         self.block_txs[height] = len(tx_hashes)
+        fresh = 0
         for h in tx_hashes:
             self._inclusions[h] += 1
             rec = self.txs.get(h)
@@ -106,11 +108,12 @@ class Accounting:
             if rec.committed_at is None:
                 rec.committed_at = seen_at
                 rec.height = height
+                fresh += 1
             else:
                 self.problems.append(
                     f"tx {h.hex()} committed twice (heights {rec.height} and {height})"
                 )
-        return True
+        return fresh
 
     def _records(self, only: range | None) -> Iterable[tuple[bytes, TxRecord]]:
         if only is None:

@@ -83,6 +83,8 @@ class Driver:
         self.mempools = [0] * len(self.urls)
         self.tracker_errors = 0
         self.new_block = asyncio.Event()
+        self.outstanding = 0  # sent, not yet committed or refused (ours)
+        self._window_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Driver:
         return self
@@ -131,7 +133,7 @@ class Driver:
     async def _book(self, node: int, lo: int, hi: int, seen: float) -> None:
         blocks = await asyncio.gather(*(self.fetch_block(node, h) for h in range(lo, hi + 1)))
         for height, block_hash, txs in blocks:
-            self.acc.block(height, block_hash, txs, seen)
+            self.outstanding -= self.acc.block(height, block_hash, txs, seen)
             self.booked = max(self.booked, height)
         self.new_block.set()
 
@@ -163,11 +165,23 @@ class Driver:
         hashes: list[bytes],
         res: PhaseResult,
         stop_at: float | None,
+        window: int | None,
     ) -> None:
+        if window is not None:
+            # Closed loop: at most ``window`` of our txs uncommitted, batches in order.
+            async with self._window_lock:
+                while self.outstanding > 0 and self.outstanding + len(hashes) > window:
+                    self.new_block.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.new_block.wait(), timeout=0.5)
+                self.outstanding += len(hashes)
+        else:
+            self.outstanding += len(hashes)
         async with self._slots[b.node]:
             now = time.monotonic()
             if stop_at is not None and now >= stop_at:
                 res.unsent += len(hashes)
+                self.outstanding -= len(hashes)
                 return
             res.max_lag_s = max(res.max_lag_s, now - (res.started + b.due))
             self.acc.submitted(hashes, now, b.node)
@@ -187,6 +201,7 @@ class Driver:
         code = str(getattr(e, "code", type(e).__name__))
         status = int(getattr(e, "status", 0))
         res.errors[code] = res.errors.get(code, 0) + 1
+        self.outstanding -= len(hashes)
         if status == 0:
             self.acc.unconfirmed(hashes, f"transport: {code}")
             return
@@ -202,8 +217,12 @@ class Driver:
         batch_size: int | None = None,
         duration: float | None = None,
         drain_timeout: float = 60.0,
+        window: int | None = None,
     ) -> PhaseResult:
-        """Submit ``txs`` (indices ``first_index..``) and wait for their commits or rejections."""
+        """Submit ``txs`` (indices ``first_index..``) and wait for their commits or rejections.
+
+        With a rate the schedule is open loop; without one, at most ``window`` txs are
+        outstanding (sent, not committed), so the committed rate is what the nodes sustain."""
         plan = schedule.plan(len(txs), len(self.clients), rate, batch_size, first=first_index)
         if duration is not None:
             kept = [b for b in plan if b.due < duration]
@@ -224,7 +243,11 @@ class Driver:
             if delay > 0:
                 await asyncio.sleep(delay)
             hashes = txs.hashes[b.start - first_index : b.end - first_index]
-            tasks.append(asyncio.create_task(self._send(b, body, hashes, res, stop_at)))
+            tasks.append(
+                asyncio.create_task(
+                    self._send(b, body, hashes, res, stop_at, window if rate is None else None)
+                )
+            )
         await asyncio.gather(*tasks)
         res.count = len(txs) - res.unsent
         res.batches = len(plan)
