@@ -11,7 +11,7 @@ State root (documented, cheap, deterministic): an incremental hash chain,
 where each write is `[ns, key, value]` (set) or `[ns, key]` (delete), sorted by (ns, key),
 and state_root(-1) = 32 zero bytes. Equal roots at a height mean equal histories of state
 writes, hence equal state. tx root = Merkle root of tx hashes; receipts root = Merkle root
-of receipt hashes (H of the receipt encoding).
+of the receipt encodings (the Merkle leaf hash H(0x00 || leaf) already hashes them).
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ class Executor:
             receipt_bytes=rbytes,
             writes=writes,
             tx_root=roots_of(h, [tx.hash for tx in txs]),
-            receipts_root=roots_of(h, [h(b) for b in rbytes]),
+            receipts_root=roots_of(h, rbytes),
             state_root=state_root(h, prev_state_root, height, writes),
         )
 

@@ -106,13 +106,13 @@ class TxProof:
     block_hash: bytes
     header: BlockHeader
     tx_proof: MerkleProof
-    receipt_hash: bytes
+    receipt: bytes  # the receipt's canonical encoding (its Merkle leaf)
     receipt_proof: MerkleProof
 
     def verify(self, hash_fn: Callable[[bytes], bytes]) -> bool:
         h = self.header
         return verify_proof(h.tx_root, self.tx_hash, self.tx_proof, hash_fn) and verify_proof(
-            h.receipts_root, self.receipt_hash, self.receipt_proof, hash_fn
+            h.receipts_root, self.receipt, self.receipt_proof, hash_fn
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -130,7 +130,7 @@ class TxProof:
             "block_hash": self.block_hash.hex(),
             "header": self.header.to_json(),
             "tx_proof": proof(self.tx_proof),
-            "receipt_hash": self.receipt_hash.hex(),
+            "receipt": self.receipt.hex(),
             "receipt_proof": proof(self.receipt_proof),
         }
 
@@ -571,7 +571,7 @@ class Ledger:
             r = self._store.receipt(th)
             if r is None:
                 return None
-            rleaves.append(h(r))
+            rleaves.append(r)
         return TxProof(
             tx_hash,
             loc.height,
