@@ -35,6 +35,7 @@ class Code(StrEnum):
     BAD_RECEIPTS_ROOT = "BAD_RECEIPTS_ROOT"
     BAD_STATE_ROOT = "BAD_STATE_ROOT"
     TOO_MANY_TXS = "TOO_MANY_TXS"
+    EXECUTION_FAULT = "EXECUTION_FAULT"  # this node could not execute (memory, recursion)
 
 
 class LedgerError(Exception):

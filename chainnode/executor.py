@@ -276,8 +276,8 @@ class Executor:
                 (),
                 _err(e.code, e.message),
             )
-        except StorageError:
-            raise  # a node fault, not the transaction's
+        except (StorageError, MemoryError, RecursionError):
+            raise  # this machine's fault, not the transaction's: may differ between nodes
         except Exception as e:  # noqa: BLE001 - a VM/contract failure is the tx's failure
             return Receipt(
                 tx.hash,

@@ -405,7 +405,12 @@ class Ledger:
                 gone = set(done)
                 txs = [tx for tx in txs if tx.hash not in gone]
             ts = max(timestamp, self._head.timestamp)
-            res = self.executor.execute_block(self._view, height, ts, txs, self._head.state_root)
+            try:
+                res = self.executor.execute_block(
+                    self._view, height, ts, txs, self._head.state_root
+                )
+            except (MemoryError, RecursionError) as e:
+                raise LedgerError(Code.EXECUTION_FAULT, type(e).__name__) from None
             header = BlockHeader(
                 height=height,
                 prev_hash=self._head_hash,
@@ -463,9 +468,13 @@ class Ledger:
         if not all(oks):
             bad = block.txs[oks.index(False)]
             raise InvalidBlock(Code.BAD_SIGNATURE, f"tx {bad.hash.hex()} signature")
-        res = self.executor.execute_block(
-            self._view, hd.height, hd.timestamp, block.txs, head.state_root
-        )
+        try:
+            res = self.executor.execute_block(
+                self._view, hd.height, hd.timestamp, block.txs, head.state_root
+            )
+        except (MemoryError, RecursionError) as e:
+            msg = f"cannot execute here: {type(e).__name__}"
+            raise InvalidBlock(Code.EXECUTION_FAULT, msg) from None
         if res.receipts_root != hd.receipts_root:
             raise InvalidBlock(Code.BAD_RECEIPTS_ROOT, "receipts root does not match")
         if res.state_root != hd.state_root:

@@ -269,3 +269,25 @@ def test_block_byte_limit_and_mempool_byte_bound(tmp_path: Path) -> None:
         a.commit_block(blk, b"")
         assert a.mempool.size == 1 and a.mempool.size_bytes == len(txs[0].encode())
         assert len(make_block(a).txs) == 1
+
+
+def test_machine_faults_in_execution_are_not_receipts(tmp_path: Path) -> None:
+    """A RecursionError/MemoryError may differ between nodes: never a failed receipt."""
+    import contracts
+
+    with open_ledger(tmp_path / "a", genesis(std=True)) as a:
+        a.mempool.submit([tx(a, keys()[0], "records", "put", ["k", 1])])
+        real = contracts.execute
+
+        def boom(*args: Any, **kw: Any) -> Any:
+            raise RecursionError("deep")
+
+        contracts.execute = boom  # type: ignore[assignment]
+        try:
+            with pytest.raises(LedgerError) as e:
+                make_block(a)
+            assert e.value.code == Code.EXECUTION_FAULT
+        finally:
+            contracts.execute = real  # type: ignore[assignment]
+        blk = make_block(a)
+        assert a.commit_block(blk, b"c")[0].ok
