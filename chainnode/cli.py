@@ -39,6 +39,21 @@ def _print(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=False))
 
 
+def _receipt_view(r: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A receipt without the raw hex encodings (their decoded JSON is kept)."""
+    if r is None:
+        return None
+    return {
+        "status": r.get("status"),
+        "result": r.get("return_value_json"),
+        "events": [
+            {"name": e.get("name"), "fields": e.get("fields_value")} for e in r.get("events", [])
+        ],
+        "gas_used": r.get("gas_used"),
+        "error": r.get("error"),
+    }
+
+
 def _client_error(e: ClientError) -> NoReturn:
     hints = {
         "unreachable": "",
@@ -279,6 +294,7 @@ def tx() -> None:
 @click.option("--wait", is_flag=True, help="Wait until committed and print the receipt.")
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds --wait waits.")
 @click.option("--gas-limit", default=1_000_000, show_default=True)
+@click.option("--raw", is_flag=True, help="Print the receipt as the API returns it.")
 def tx_send(
     node: str,
     key_path: Path,
@@ -288,6 +304,7 @@ def tx_send(
     wait: bool,
     timeout: float,
     gas_limit: int,
+    raw: bool = False,
 ) -> None:
     """Sign and send one contract call."""
     args = _parse_args(args_json)
@@ -303,7 +320,7 @@ def tx_send(
     out: dict[str, Any] = {"hash": res.hashes[0]}
     if wait:
         receipt = (res.receipts or [None])[0]
-        out["receipt"] = receipt
+        out["receipt"] = receipt if raw else _receipt_view(receipt)
         _print(out)
         if receipt is None:
             _fail(f"not committed within {timeout}s; look later: chainnode tx get {res.hashes[0]}")
@@ -386,7 +403,7 @@ def contract_deploy(
         except ClientError as e:
             _client_error(e)
     receipt = (res.receipts or [None])[0]
-    _print({"hash": res.hashes[0], "receipt": receipt})
+    _print({"hash": res.hashes[0], "receipt": _receipt_view(receipt)})
     if receipt is None:
         _fail(f"not committed within {timeout}s; look later: chainnode tx get {res.hashes[0]}")
     if receipt.get("status") != "ok":

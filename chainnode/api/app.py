@@ -127,10 +127,22 @@ def _check_batch(n: int, max_batch: int) -> None:
         )
 
 
+def _bool_param(request: web.Request, name: str, default: bool) -> bool:
+    values = request.query.getall(name, [])
+    if not values:
+        return default
+    if len(values) == 1 and values[0].lower() in ("true", "1", "false", "0"):
+        return values[0].lower() in ("true", "1")
+    raise ApiError(400, "invalid_field", f"{name}: true or false", name)
+
+
 def _wait_param(request: web.Request, limit: float) -> float | None:
-    raw = request.query.get("wait")
-    if raw is None:
+    values = request.query.getall("wait", [])
+    if not values:
         return None
+    if len(values) > 1:
+        raise ApiError(400, "invalid_field", "wait: give it once", "wait")
+    raw = values[0]
     try:
         value = float(raw)
     except ValueError:
@@ -216,7 +228,7 @@ async def get_block(request: web.Request) -> web.Response:
         block = ledger.block_by_hash(h)
     if block is None:
         raise ApiError(404, "not_found", f"no block {ident}", "id")
-    with_txs = request.query.get("txs", "true").lower() not in ("false", "0", "no")
+    with_txs = _bool_param(request, "txs", True)
     cert = ledger.certificate(convert.block_height(block))
     return _json(
         {

@@ -67,7 +67,7 @@ def openapi_document() -> dict[str, Any]:
                         "name": "wait",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "number", "minimum": 0},
+                        "schema": {"type": "number", "minimum": 0, "maximum": 60},
                         "description": "seconds to wait for the receipts",
                     }
                 ],
