@@ -13,14 +13,14 @@ from tests.conftest import subprocess_env
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
-def test_schemathesis_finds_no_server_errors(single: Cluster) -> None:
+def test_schemathesis_finds_no_server_errors(single: Cluster, tmp_path: Path) -> None:
     before = single.status(0)
     schemathesis = Path(sys.executable).parent / "schemathesis"
     out = subprocess.run(
         [str(schemathesis), "run", single.url(0) + "/openapi.json", "--checks", CHECKS,
          "--phases", "coverage,fuzzing", "--max-examples", "10", "--seed", "7",
          "--request-timeout", "20"],
-        capture_output=True, text=True, env=subprocess_env(), timeout=180,
+        capture_output=True, text=True, env=subprocess_env(), timeout=180, cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-6000:]
     assert "internal error on" not in single.log(0)
