@@ -459,6 +459,15 @@ def main(argv: list[str] | None = None) -> int:
     } | result
     row = summary_row(doc)
     print(report.table([row]))
+    if doc.get("profile"):
+        cats = sorted({c for prof in doc["profile"].values() for c in prof["categories"]})
+        rows = [
+            {"node": name, "samples": prof["samples"]}
+            | {c: prof["categories"].get(c, 0.0) for c in cats}
+            for name, prof in doc["profile"].items()
+        ]
+        print("\nshare of node CPU samples (py-spy, measured phase):")
+        print(report.table(rows))
     if doc["rejected_reasons"]:
         print("rejected:", doc["rejected_reasons"])
     if doc["problem_count"]:

@@ -7,6 +7,7 @@ share whose stack holds it anywhere (inclusive): enough to name the hot path of 
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -57,40 +58,73 @@ class Profiler:
                 p.wait()
 
 
-def _frame_name(frame: str) -> str:
-    """``func (path/to/mod.py:123)`` -> ``func (mod.py)``: lines merged per function."""
-    name, _, where = frame.partition(" (")
-    file = where.rsplit(":", 1)[0].rsplit("/", 1)[-1].rstrip(")")
-    return f"{name} ({file})" if file else name
+_FRAME = re.compile(r"^(?P<name>.+) \((?P<file>[^()]*?):\d+\)$")
+
+
+def _frame_name(frame: str) -> str | None:
+    """``func (path/to/mod.py:123)`` -> ``func (mod.py)``: lines merged per function; None for
+    the process and thread frames py-spy puts first."""
+    if frame.startswith(("process ", "thread ")):
+        return None
+    m = _FRAME.match(frame)
+    if m is None:
+        return None
+    return f"{m['name']} ({m['file'].rsplit('/', 1)[-1]})"
+
+
+# Where a sample's time goes, by the first category whose marker is on its stack (markers are
+# function names of the node; the order settles stacks that hold several).
+CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("sm2 verify", ("verify_digest", "_verify_chunk", "Mempool.verify", "verify_batch")),
+    ("execute txs", ("Executor.execute_block", "Executor.execute_tx")),
+    ("commit block", ("Ledger.commit_block",)),
+    ("tx admission", ("Node._admit", "Mempool.submit", "_on_gossip_txs")),
+    ("consensus", ("Replica.step", "Driver.step")),
+    ("http api", ("RequestHandler", "web_protocol")),
+    ("p2p", ("PeerConnection", "Network.", "SM4GCM")),
+    ("process pool plumbing", ("_write_to_self", "(connection.py)", "(process.py)", "(queues.py)")),
+    ("imports", ("<frozen importlib",)),
+    ("waiting", ("select (selectors.py)", "Condition.wait", "SemLock", "_recv")),
+)
+
+
+def categorise(frames: list[str]) -> str:
+    for name, markers in CATEGORIES:
+        if any(m in f for f in frames for m in markers):
+            return name
+    return "other"
 
 
 def summarise(path: Path, top: int = 15) -> dict[str, Any]:
-    """Self and inclusive sample shares of the hottest functions in a collapsed-stack file."""
+    """Self and inclusive sample shares of the hottest functions in a collapsed-stack file,
+    and the share of each category of node work."""
+    cats: Counter[str] = Counter()
     self_c: Counter[str] = Counter()
     incl_c: Counter[str] = Counter()
     total = 0
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:
-        return {"samples": 0, "self": [], "inclusive": []}
+        return {"samples": 0, "categories": {}, "self": [], "inclusive": []}
     for line in lines:
         stack, _, count_s = line.rpartition(" ")
         if not stack or not count_s.isdigit():
             continue
         n = int(count_s)
-        frames = [_frame_name(f) for f in stack.split(";") if f]
-        # The first frame(s) name the process and thread: skip them for function shares.
-        frames = [f for f in frames if "(" in f]
+        # A process frame may hold ";" (its command line): frames that do not parse are dropped.
+        frames = [f for f in map(_frame_name, stack.split(";")) if f is not None]
         if not frames:
             continue
         total += n
+        cats[categorise(frames)] += n
         self_c[frames[-1]] += n
         for f in set(frames):
             incl_c[f] += n
     if total == 0:
-        return {"samples": 0, "self": [], "inclusive": []}
+        return {"samples": 0, "categories": {}, "self": [], "inclusive": []}
     return {
         "samples": total,
+        "categories": {c: round(n / total, 4) for c, n in cats.most_common()},
         "self": [(f, round(c / total, 4)) for f, c in self_c.most_common(top)],
         "inclusive": [(f, round(c / total, 4)) for f, c in incl_c.most_common(top)],
     }

@@ -57,3 +57,21 @@ def test_progress_counts_to_total() -> None:
     bar.close()
     assert bar.done == 10
     assert "10/10" in buf.getvalue()
+
+
+def test_profile_summary_of_collapsed_stacks(tmp_path: Path) -> None:
+    from bench.harness.profile import summarise
+
+    p = tmp_path / "n.collapsed"
+    p.write_text(
+        'process 1:"python -c import x; main(1)";thread (1): MainThread;'
+        "run (a/runtime.py:10);execute (c/vm.py:5) 30\n"
+        'process 1:"python -c import x; main(1)";thread (1): MainThread;'
+        "run (a/runtime.py:12);verify_digest (crypto/_openssl.py:213) 70\n"
+        "garbage line\n"
+    )
+    s = summarise(p)
+    assert s["samples"] == 100
+    assert s["self"][0] == ("verify_digest (_openssl.py)", 0.7)
+    assert ("run (runtime.py)", 1.0) in s["inclusive"]
+    assert all("process" not in f and "thread" not in f for f, _ in s["inclusive"])
