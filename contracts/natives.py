@@ -51,11 +51,13 @@ def _sized(m: Machine, value: Value) -> Value:
     if type(value) is list:
         if n > MAX_ITEMS:
             raise LimitExceeded(f"list of {n} items exceeds {MAX_ITEMS}")
-        m.charge(n * op.GAS_PER_ITEM)
+        if n:
+            m.charge(n * op.GAS_PER_ITEM)
     else:
         if n > MAX_BYTES_LEN:
             raise LimitExceeded(f"{type_name(value)} of length {n} exceeds {MAX_BYTES_LEN}")
-        m.charge((n >> 5) * op.GAS_PER_BYTE_WORD)
+        if n >= 32:
+            m.charge((n >> 5) * op.GAS_PER_BYTE_WORD)
     return value
 
 
@@ -250,7 +252,9 @@ def _build_map(m: Machine, s: Stack, n: int) -> None:
         del s[-2 * n :]
         for i in range(0, 2 * n, 2):
             k = flat[i]
-            _map_key(k)
+            tk = type(k)
+            if tk is not str and tk is not int and tk is not bytes:
+                _map_key(k)
             result[k] = flat[i + 1]
     s.append(result)
 
@@ -378,8 +382,14 @@ def _emit(m: Machine, s: Stack, arg: int) -> None:
         raise _fail("emit in a read-only call")
     if type(name) is not str or not 0 < len(name) <= MAX_EVENT_NAME:
         raise _fail(f"event name must be a str of 1..{MAX_EVENT_NAME} characters")
-    if type(fields) is not dict or any(type(k) is not str for k in fields):
+    if type(fields) is not dict:
         raise _fail("event fields must be a map with str keys")
+    scalars = True
+    for k, v in fields.items():
+        if type(k) is not str:
+            raise _fail("event fields must be a map with str keys")
+        if scalars and type(v) not in _SCALARS:
+            scalars = False
     if len(m.events) >= MAX_EVENTS:
         raise LimitExceeded(f"more than {MAX_EVENTS} events")
     try:
@@ -387,10 +397,8 @@ def _emit(m: Machine, s: Stack, arg: int) -> None:
     except EncodingError as exc:
         raise LimitExceeded(f"event {name!r}: {exc}") from None
     m.charge(len(data) * op.GAS_EMIT_BYTE)
-    if all(type(v) in _SCALARS for v in fields.values()):
-        snapshot = dict(fields)  # scalars are immutable: a shallow copy is a snapshot
-    else:
-        snapshot = decode_value(data, canonical=False)[1]
+    # scalars are immutable, so a shallow copy is a snapshot; otherwise a deep copy
+    snapshot = dict(fields) if scalars else decode_value(data, canonical=False)[1]
     m.events.append(Event(name, snapshot))
     s[-1] = None
 

@@ -119,3 +119,15 @@ def test_abi_lists_public_methods_only() -> None:
     assert methods["register"].types == ("str", "str", "str")
     with pytest.raises(VerifyError):
         abi(b"junk")
+
+
+def test_disassembly_lists_functions_and_instructions() -> None:
+    from contracts.disasm import disassemble
+
+    text = disassemble(stdlib.compiled("evidence"))
+    assert "public register(doc_hash, doc_type, title)" in text
+    assert "internal norm_hex(value, nchars, what)" in text
+    assert "view get(doc_hash)" in text
+    assert "SSTORE" in text and "; 'document already registered'" in text
+    with pytest.raises(VerifyError):
+        disassemble(b"CNVM")
