@@ -105,6 +105,9 @@ def init_network(
         timestamp=int(time.time() * 1000),
     )
     genesis.save(out / GENESIS)
+    from chainnode.deploy import write_compose
+
+    write_compose(out)  # docker-compose.yml + node<i>/container.toml
     return entries
 
 

@@ -72,6 +72,71 @@ def proof(tx_hash: str, node: str, out: Path | None) -> None:
         click.echo(f"wrote {out}")
 
 
+@click.command("compose")
+@click.option(
+    "--dir",
+    "out",
+    default="devnet",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--hosts",
+    default=None,
+    help="Comma-separated address of each node's host (node0 first): one compose file per "
+    "node, to run across hosts. Without it: one docker-compose.yml for a single host.",
+)
+@click.option("--image", default="chainnode:latest", show_default=True)
+def compose(out: Path, hosts: str | None, image: str) -> None:
+    """(Re)write the docker compose file(s) of a network directory."""
+    from chainnode.config import ConfigError
+    from chainnode.deploy import DeployError, write_compose
+
+    host_list = [h.strip() for h in hosts.split(",")] if hosts else None
+    try:
+        paths = write_compose(out, hosts=host_list, image=image)
+    except (DeployError, ConfigError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+@click.command("healthcheck")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="CHAINNODE_CONFIG",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option("--timeout", default=3.0, show_default=True)
+def healthcheck(config_path: Path, timeout: float) -> None:
+    """Exit 0 when this node's /healthz answers (the container HEALTHCHECK)."""
+    from chainnode.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as e:
+        click.echo(f"unhealthy: {e}", err=True)
+        sys.exit(1)
+    host = "127.0.0.1" if cfg.api_host in ("0.0.0.0", "::", "") else cfg.api_host
+    url = f"http://{host}:{cfg.api_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - ourselves
+            ok = resp.status == 200
+    except (OSError, urllib.error.URLError) as e:
+        click.echo(f"unhealthy: {url}: {e}", err=True)
+        sys.exit(1)
+    if not ok:
+        sys.exit(1)
+    click.echo("healthy")
+
+
 def register(group: click.Group) -> None:
     group.add_command(verify_proof)
     group.add_command(proof)
+    group.add_command(healthcheck)
+    network = group.commands.get("network")
+    if isinstance(network, click.Group):
+        network.add_command(compose)

@@ -145,3 +145,113 @@ def promtool() -> str:
             "the /metrics lint test cannot run without it"
         )
     return path
+
+
+# -- Dockerfile / compose: what a container runtime would do ------------------------------------
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def dockerfile(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) in order, continuation lines joined, comments dropped."""
+    out: list[tuple[str, str]] = []
+    buf = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not buf and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        buf += line
+        instr, _, args = buf.partition(" ")
+        out.append((instr.upper(), args.strip()))
+        buf = ""
+    return out
+
+
+def dockerfile_env(instrs: list[tuple[str, str]]) -> dict[str, str]:
+    import shlex
+
+    env: dict[str, str] = {}
+    for instr, args in instrs:
+        if instr == "ENV":
+            for item in shlex.split(args):
+                k, _, v = item.partition("=")
+                env[k] = v
+    return env
+
+
+def exec_form(instrs: list[tuple[str, str]], name: str) -> list[str]:
+    found = [json.loads(a) for i, a in instrs if i == name]
+    assert found, f"no {name} in the Dockerfile"
+    value = found[-1]
+    assert isinstance(value, list), f"{name} must be in exec form (a JSON array)"
+    return [str(x) for x in value]
+
+
+def service_spec(
+    compose_dir: Path,
+    service: dict[str, Any],
+    volumes_root: Path,
+    *,
+    lo_up: bool,
+) -> dict[str, Any]:
+    """The container_sim spec of one compose service built from this repo's Dockerfile."""
+    instrs = dockerfile(REPO / "Dockerfile")
+    entry = exec_form(instrs, "ENTRYPOINT")
+    assert entry == ["chainnode"], entry
+    command = service.get("command") or exec_form(instrs, "CMD")
+    env = subprocess_env()
+    env.update(dockerfile_env(instrs))
+    env.update({k: str(v) for k, v in (service.get("environment") or {}).items()})
+    mounts = []
+    for vol in service["volumes"]:
+        parts = vol.split(":")
+        src, dst = parts[0], parts[1]
+        ro = len(parts) > 2 and parts[2] == "ro"
+        if src.startswith((".", "/")):
+            source = (compose_dir / src).resolve()
+            assert source.exists(), f"{vol}: {source} does not exist"
+        else:  # a named volume
+            source = volumes_root / src
+            source.mkdir(parents=True, exist_ok=True)
+        mounts.append({"source": str(source), "target": dst, "read_only": ro})
+    workdir = [a for i, a in instrs if i == "WORKDIR"][-1]
+    tmpfs = sorted(
+        {str(Path(m["target"]).parent) for m in mounts if not Path(m["source"]).is_dir()}
+    )
+    tmpfs = [d for d in tmpfs if d != "/"]
+    return {
+        "argv": [sys.executable, "-m", "chainnode", *command],
+        "env": env,
+        "mounts": mounts,
+        "tmpfs": tmpfs,
+        "workdir": workdir,
+        "lo_up": lo_up,
+    }
+
+
+def ensure_mountpoints(spec: dict[str, Any]) -> list[Path]:
+    """Container directories must exist as (empty) mount points; returns those created."""
+    made = []
+    for d in [*spec["tmpfs"], *(m["target"] for m in spec["mounts"] if Path(m["source"]).is_dir())]:
+        p = Path(d)
+        if not p.exists():
+            p.mkdir(parents=True)
+            made.append(p)
+    return made
+
+
+def can_unshare() -> str | None:
+    """None when namespaces can be made here, else why not (for a clear skip)."""
+    import os
+
+    if os.geteuid() != 0:
+        return "needs root to create network and mount namespaces"
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "needs unshare and ip (util-linux, iproute2)"
+    r = subprocess.run(["unshare", "--net", "--mount", "true"], capture_output=True)
+    if r.returncode != 0:
+        return f"this machine forbids namespaces: {r.stderr.decode().strip()}"
+    return None
