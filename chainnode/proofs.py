@@ -394,9 +394,7 @@ def _verify_inclusion(
             f"{what}: tx path: the Merkle path does not lead from the tx to the block's tx "
             "root (path altered, or the tx is not in this block)"
         )
-    if not verify_proof(
-        header.receipts_root, suite.hash(inc.receipt), inc.receipt_path, suite.hash
-    ):
+    if not verify_proof(header.receipts_root, inc.receipt, inc.receipt_path, suite.hash):
         raise ProofError(
             f"{what}: receipt path: the Merkle path does not lead from the receipt to the "
             "block's receipts root (the receipt or its path was altered)"
