@@ -42,6 +42,7 @@ from chainnode.types import (
     Receipt,
     Suite,
     Transaction,
+    decode_args,
 )
 from crypto.merkle import merkle_root
 from storage import Overlay, StorageError
@@ -245,7 +246,7 @@ class Executor:
             if not permissions.may_call(child, sender_addr, target.system, view):
                 raise SysError(Code.NO_PERMISSION, "sender may not call this contract")
             try:
-                args = tx.decoded_args()
+                args = decode_args(tx.args, canonical=False)
             except MalformedError as e:
                 raise SysError(Code.MALFORMED, e.message) from None
             if target.system is not None:

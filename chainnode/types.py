@@ -100,12 +100,16 @@ def encode_args(args: Sequence[Any]) -> bytes:
         raise MalformedError(f"args: {e}") from None
 
 
-def decode_args(data: bytes) -> list[Any]:
-    """The argument list of `encode_args` (MalformedError if not a list of VM values)."""
+def decode_args(data: bytes, canonical: bool = True) -> list[Any]:
+    """The argument list of `encode_args` (MalformedError if not a list of VM values).
+
+    Admission insists on the canonical form; execution may skip that re-encoding check
+    (the bytes are fixed by the tx hash either way, so every node decodes the same value).
+    """
     from contracts import decode_value
 
     try:
-        v = decode_value(data, limit=MAX_ARGS_BYTES)
+        v = decode_value(data, canonical=canonical, limit=MAX_ARGS_BYTES)
     except Exception as e:  # noqa: BLE001 - untrusted bytes, any failure is malformed
         raise MalformedError(f"args: {e}") from None
     if not isinstance(v, list):
