@@ -108,6 +108,7 @@ class _HeightState:
     new_view: NewView | None = None
     future_pre_prepares: dict[int, PrePrepare] = field(default_factory=dict)
     progress_view: int = -1
+    faulty_view: int = -1
     verified: set[tuple[bytes, bytes, bytes]] = field(default_factory=set)
 
 
@@ -360,6 +361,12 @@ class Replica:
     def _on_pre_prepare(self, peer: bytes, pp: PrePrepare) -> None:
         if pp.sender != self.vset.primary(self.height, pp.view):
             self._emit(act.Fault(peer, "PRE-PREPARE from a non-primary"))
+            if pp.sender == peer and pp.sender == self.vset.primary(self.height, self.view):
+                # Our (next) primary signed nonsense: it is faulty, do not wait for a timer.
+                if self.phase is Phase.NORMAL:
+                    self._start_view_change(self.view + 1)
+                else:
+                    self.st.faulty_view = self.view
             return
         if pp.view < self.view:
             return
@@ -611,6 +618,8 @@ class Replica:
         commits = self.st.commits.get(self.view, {})
         for digest in {v.digest for v in commits.values()}:
             self._check_committed(self.view, digest)
+        if self.st.faulty_view == nv.view and self.phase is Phase.NORMAL:
+            self._start_view_change(nv.view + 1)
 
     # ------------------------------------------------------------------ other events
 
@@ -630,9 +639,26 @@ class Replica:
             return
         if (ev.height, ev.view) != (self.height, self.view):
             return
-        expected = {TimerKind.PROGRESS: Phase.NORMAL, TimerKind.VIEW_CHANGE: Phase.VIEW_CHANGE}
-        if expected.get(ev.kind) is self.phase:
+        if ev.kind is TimerKind.PROGRESS and self.phase is Phase.NORMAL:
             self._start_view_change(self.view + 1)
+        elif ev.kind is TimerKind.VIEW_CHANGE and self.phase is Phase.VIEW_CHANGE:
+            self._on_view_change_timer()
+
+    def _on_view_change_timer(self) -> None:
+        """PBFT's rule: move past view w only once a quorum has given up on views below w.
+
+        Without a quorum we re-send our VIEW-CHANGE (lost messages) and wait; so a replica with
+        a short timer cannot run away through views the others never reach.
+        """
+        w = self.view
+        behind_us = sum(1 for v in self.st.view_changes.values() if v.view >= w)
+        if behind_us >= self.vset.quorum:
+            self._start_view_change(w + 1)
+            return
+        own = self.st.view_changes.get(self.me)
+        if own is not None and own.view == w:
+            self._emit(act.Broadcast(own))
+        self._set_timer(TimerKind.VIEW_CHANGE, w)
 
     def _on_pending_work(self, ev: PendingWork) -> None:
         if ev.oldest == self._oldest:
