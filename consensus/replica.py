@@ -346,7 +346,11 @@ class Replica:
 
     def _buffer_future(self, msg: SignedMessage) -> None:
         h = msg.height
-        if h > self.height and msg.sender in self.vset and self._verified(msg):
+        if (
+            h > max(self.height, self._peer_heights.get(msg.sender, 0))
+            and msg.sender in self.vset
+            and self._verified(msg)
+        ):
             # Someone is deciding height h, so every height below h is committed somewhere.
             self._note_peer_height(msg.sender, h)
         if h > self.height + self.config.future_heights:

@@ -1,17 +1,20 @@
 """The fault DSL: network rules, partitions, crashes and Byzantine roles, as data.
 
 Text form (one directive per line, ``#`` comments; times in virtual ms; node sets like
-``1,2`` or ``*``; message types: pre_prepare prepare commit view_change new_view status
+``1,2`` or ``*``; node i holds the i-th smallest key, so at the genesis set the primary
+of (height, view) is node (height + view) % n; message types: pre_prepare prepare commit view_change new_view status
 blocks)::
 
     drop      from=* to=2 type=prepare pct=50 at=0 until=3000
+    drop      to=1,2,3 type=commit height=3 view=0   # only messages of (height 3, view 0)
     delay     from=0 to=* ms=200..400 at=0 until=5000
     duplicate pct=10
     reorder   ms=0..300 pct=30
     partition 0,1|2,3 at=1000 until=4000
     crash 2 at=500 restart=2500
     crash_on_persist 2 type=commit nth=1 restart=3000
-    byzantine 1 equivocate            # or double_vote forge nosig silent selective
+    crash_on_commit 0 height=3 restart=9000   # right after committing height 3
+    byzantine 1,4 equivocate          # or double_vote forge nosig silent selective
                                       # invalid=digest|parent|height  censor tx=5  flood
                                       # tamper_view_change
     timeout 3 base=100                # per-node base timeout override (lone complainer)
@@ -44,10 +47,16 @@ class Rule:
     end: int = INF
     lo: int = 0
     hi: int = 0
+    height: int = -1  # only messages of this height (-1: any)
+    view: int = -1  # only messages of this view (-1: any)
 
-    def matches(self, src: int, dst: int, mtype: str, now: int) -> bool:
+    def matches(
+        self, src: int, dst: int, mtype: str, now: int, height: int = -1, view: int = -1
+    ) -> bool:
         return (
             self.start <= now < self.end
+            and (self.height < 0 or self.height == height)
+            and (self.view < 0 or self.view == view)
             and (self.src is None or src in self.src)
             and (self.dst is None or dst in self.dst)
             and (self.types is None or mtype in self.types)
@@ -75,6 +84,7 @@ class Crash:
     restart: int | None = None
     on_persist: str | None = None  # crash right after persisting this message type
     nth: int = 1
+    on_commit: int = -1  # crash right after committing this height
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +159,8 @@ def parse_plan(text: str) -> tuple[FaultPlan, dict[str, str]]:
                         int(kw.get("until", str(INF))),
                         lo,
                         hi,
+                        int(kw.get("height", "-1")),
+                        int(kw.get("view", "-1")),
                     )
                 )
             elif word == "partition":
@@ -156,27 +168,28 @@ def parse_plan(text: str) -> tuple[FaultPlan, dict[str, str]]:
                 plan.partitions.append(
                     Partition(groups, int(kw.get("at", "0")), int(kw.get("until", str(INF))))
                 )
-            elif word in ("crash", "crash_on_persist"):
+            elif word in ("crash", "crash_on_persist", "crash_on_commit"):
                 restart = int(kw["restart"]) if "restart" in kw else None
-                plan.crashes.append(
-                    Crash(
-                        int(pos[0]),
-                        int(kw.get("at", "0")),
-                        restart,
-                        kw.get("type") if word == "crash_on_persist" else None,
-                        int(kw.get("nth", "1")),
+                for node in sorted(_nodes(pos[0]) or ()):
+                    plan.crashes.append(
+                        Crash(
+                            node,
+                            int(kw.get("at", "0")),
+                            restart,
+                            kw.get("type") if word == "crash_on_persist" else None,
+                            int(kw.get("nth", "1")),
+                            int(kw.get("height", "-1")) if word == "crash_on_commit" else -1,
+                        )
                     )
-                )
             elif word == "byzantine":
-                arg = pos[2] if len(pos) > 2 else ""
                 behaviour = pos[1]
-                if "=" in behaviour:
-                    raise FaultSyntaxError("behaviour name expected")
+                arg = ""
                 if behaviour == "invalid":
                     arg = kw.get("field", "digest")
                 if behaviour == "censor":
                     arg = kw.get("tx", "0")
-                plan.byzantine.append(Byzantine(int(pos[0]), behaviour, arg))
+                for node in _nodes(pos[0]) or ():
+                    plan.byzantine.append(Byzantine(node, behaviour, arg))
             elif word == "timeout":
                 plan.timeouts[int(pos[0])] = int(kw["base"])
             else:

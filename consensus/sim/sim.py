@@ -88,15 +88,16 @@ class Stats:
     dropped: int = 0
     rejected: int = 0
     steps: int = 0
+    flooded: int = 0
 
 
 class Host:
     """One simulated node: a replica plus the node's WAL, chain and mempool."""
 
-    def __init__(self, sim: Simulation, idx: int, suite: FakeSuite) -> None:
+    def __init__(self, sim: Simulation, idx: int, key: bytes, suite: FakeSuite) -> None:
         self.sim = sim
         self.idx = idx
-        self.key, _ = suite.keypair(f"node-{idx}")
+        self.key = key
         self.sign = suite.signer(self.key)
         self.byz = {b.behaviour: b.arg for b in sim.plan.byzantine if b.node == idx}
         self.alive = True
@@ -116,6 +117,7 @@ class Host:
         self.oldest_sent: bytes | None = None
         self.max_buffered_seen = 0
         self.needs_pending = False
+        self.view_log: list[tuple[int, int, int]] = []  # (time, height, view) on each change
         self.replica = self._new_replica()
 
     @property
@@ -218,6 +220,8 @@ class Host:
         txs = payload_txs(a.proposal.payload) or []
         self.committed_txs.update(txs)
         self.mempool.difference_update(txs)
+        if self.sim.crash_on_commit(self, height):  # stored and applied, Executed not yet fed
+            return
         new_set = self.sim.config.validator_changes.get(height + 1)
         vals = None if new_set is None else self.sim.validator_keys_at(height + 1)
         post.append(Executed(height, vals))
@@ -260,11 +264,15 @@ class Host:
         sim = self.sim
         if not self.byz or not isinstance(msg, SIGNED):
             data = encode_message(msg)
+            if isinstance(msg, NewView):
+                sim.new_views.append(msg)
             for t in targets:
-                sim.transmit(self, t, data, TYPE_NAMES[type(msg)])
+                sim.transmit(
+                    self, t, data, TYPE_NAMES[type(msg)], msg.height, getattr(msg, "view", -1)
+                )
             return
         for to, data, name in self.byzantine_variants(msg, targets):
-            sim.transmit(self, to, data, name)
+            sim.transmit(self, to, data, name, msg.height, msg.view)
 
     def _resign(self, msg: Any) -> Any:
         return dataclasses.replace(msg, signature=self.sign(msg.signing_bytes(CHAIN_ID)))
@@ -347,12 +355,14 @@ class Host:
     def _flood(self, msg: SignedMessage, targets: list[bytes]) -> list[tuple[bytes, bytes, str]]:
         rng = self.sim.rng
         out = []
-        for _ in range(self.sim.config.flood_per_send):
-            h = msg.height + rng.randint(1, 10_000)
-            v = rng.randint(0, 2**20)
+        for i in range(self.sim.config.flood_per_send):
+            # near heights fill the bounded buffer; far heights and huge views must be dropped
+            h = msg.height + (rng.randint(1, 8) if i % 2 else rng.randint(1, 10_000))
+            v = rng.randint(0, 3) if i % 3 else rng.randint(0, 2**20)
             fake: Any = Prepare(h, v, rng.randbytes(32), self.key, b"\x00")
-            if rng.random() < 0.5:
+            if i % 5 == 0:
                 fake = ViewChange(msg.height, v + 1, None, self.key, b"\x00")
+            self.sim.stats.flooded += len(targets)
             data = encode_message(self._resign(fake))
             out += [(t, data, TYPE_NAMES[type(fake)]) for t in targets]
         return out
@@ -375,10 +385,15 @@ class Simulation:
         self.honest_msgs: dict[tuple[bytes, int, int, int], bytes] = {}
         self._persist_crash_done: set[int] = set()
         self._decoded: dict[bytes, Message] = {}
-        self.hosts = [Host(self, i, self.suite) for i in range(config.n + config.extra_nodes)]
+        # Node i holds the i-th smallest key, so the primary of (height, view) at the genesis
+        # set is node (height + view) % n: scripts can name primaries by arithmetic.
+        keys = sorted(self.suite.keypair(f"node-{i}")[0] for i in range(config.n))
+        keys += sorted(self.suite.keypair(f"extra-{i}")[0] for i in range(config.extra_nodes))
+        self.hosts = [Host(self, i, k, self.suite) for i, k in enumerate(keys)]
+        self.new_views: list[NewView] = []
         self.by_key = {h.key: h for h in self.hosts}
         for c in self.plan.crashes:
-            if c.on_persist is None:
+            if c.on_persist is None and c.on_commit < 0:
                 self.at(c.at, self._crash, c.node, c.restart)
         for h in self.hosts:
             h.start()
@@ -460,11 +475,20 @@ class Simulation:
                 return True
         return False
 
-    def _blocked(self, src: int, dst: int, mtype: str) -> bool:
+    def crash_on_commit(self, host: Host, height: int) -> bool:
+        for c in self.plan.crashes:
+            if c.on_commit == height and c.node == host.idx and host.alive:
+                host.crash()
+                if c.restart is not None:
+                    self.at(max(c.restart, self.now + 1), self._restart, host.idx)
+                return True
+        return False
+
+    def _blocked(self, src: int, dst: int, mtype: str, height: int = -1, view: int = -1) -> bool:
         if any(p.splits(src, dst, self.now) for p in self.plan.partitions):
             return True
         for r in self.plan.rules:
-            hit = r.kind == "drop" and r.matches(src, dst, mtype, self.now)
+            hit = r.kind == "drop" and r.matches(src, dst, mtype, self.now, height, view)
             if hit and self.rng.randrange(100) < r.pct:
                 return True
         return False
@@ -477,11 +501,13 @@ class Simulation:
                 delay += self.rng.randint(r.lo, r.hi)
         return delay
 
-    def transmit(self, src: Host, to: bytes, data: bytes, mtype: str) -> None:
+    def transmit(
+        self, src: Host, to: bytes, data: bytes, mtype: str, height: int = -1, view: int = -1
+    ) -> None:
         dst = self.by_key.get(to)
         if dst is None or dst is src:
             return
-        if self._blocked(src.idx, dst.idx, mtype):
+        if self._blocked(src.idx, dst.idx, mtype, height, view):
             self.stats.dropped += 1
             return
         copies = 1
@@ -575,6 +601,8 @@ class Simulation:
         hv = (r.height, r.view)
         if hv < host.max_hv:
             self.fail(f"node {host.idx} went back from {host.max_hv} to {hv}")
+        if hv != host.max_hv or not host.view_log:
+            host.view_log.append((self.now, hv[0], hv[1]))
         host.max_hv = hv
         buffered = r.buffered
         host.max_buffered_seen = max(host.max_buffered_seen, buffered)

@@ -134,7 +134,7 @@ def test_fuzz_decode_mutated_messages(data) -> None:
     st.recursive(
         st.none()
         | st.booleans()
-        | st.integers()
+        | st.integers(-(2**63), 2**64 - 1)
         | st.binary(max_size=70)
         | st.text(max_size=5)
         | st.floats(allow_nan=False),
