@@ -48,7 +48,7 @@ class Outcome:
 
 def random_script(seed: int, n: int | None = None) -> str:
     rng = random.Random(seed)
-    n = n or rng.choice((4, 4, 4, 7))
+    n = n or rng.choice((4, 4, 4, 4, 7))
     f = (n - 1) // 3
     nodes = list(range(n))
     rng.shuffle(nodes)
@@ -114,7 +114,7 @@ def run_script(script: str, seed: int | None = None) -> Outcome:
         base_timeout=TAU,
         max_timeout=4 * TAU,
         delay=(1, TAU // 20),
-        tx_interval=TAU // 3,
+        tx_interval=TAU // 2,
         block_txs=2,
     )
     heal = plan.heal_time()

@@ -241,3 +241,70 @@ def test_23_full_stop_and_start(n: int) -> None:
     sim.run_until_live(4000, T, 10, TAU // 4)
     assert all(len(h.chain) >= b + 10 for h, b in zip(sim.hosts, before, strict=True))
     chains_equal(sim)
+
+
+@pytest.mark.parametrize("n", NS)
+def test_13_new_view_choice_equals_an_independent_recomputation(n: int) -> None:
+    """Lossy commits across many views leave unaligned prepared certificates; every NEW-VIEW an
+    honest primary sends must re-propose what this independent rule picks."""
+    checked = with_prepared = 0
+    for seed in range(6):
+        sim = simulate(
+            "noisy_network",
+            n,
+            seed=seed,
+            tx_interval=200,
+        )
+        from consensus.sim import parse_plan
+
+        plan, _ = parse_plan(
+            "drop type=commit pct=70 until=8000\ndrop type=prepare pct=25 until=8000\n"
+            f"crash {seed % n} at=1000 restart=4000\n"
+        )
+        sim.plan.rules.extend(plan.rules)
+        sim.plan.crashes.extend(plan.crashes)
+        sim.at(1000, sim._crash, seed % n, 4000)
+        sim.run_until_live(8000, 2 * T, 10, TAU // 4)
+        honest_keys = {h.key for h in sim.honest_hosts()}
+        for nv in sim.new_views:
+            if nv.sender not in honest_keys:
+                continue
+            best = None
+            for vc in nv.view_changes:
+                c = vc.prepared
+                if c is None:
+                    continue
+                if best is None or c.view > best[0] or (c.view == best[0] and c.digest < best[1]):
+                    best = (c.view, c.digest)
+            expected = None if best is None else best[1]
+            got = None if nv.pre_prepare is None else nv.pre_prepare.digest
+            assert got == expected
+            checked += 1
+            with_prepared += best is not None
+        chains_equal(sim)
+    assert checked >= 5 and with_prepared >= 1
+
+
+@pytest.mark.parametrize("n", NS)
+def test_26_added_validator_syncs_signs_and_quorums_use_the_new_set(n: int) -> None:
+    from consensus.sim import parse_plan
+
+    activation = 8
+    members = tuple(range(n + 1))
+    sim = simulate("full_stop", n, extra_nodes=1, validator_changes={activation: members})
+    sim.plan.crashes.clear()  # this test adds its own fault below
+    new_keys = sorted(sim.validator_keys_at(activation))
+    # kill the primary of height activation + 2 right after it commits activation + 1
+    victim = next(h.idx for h in sim.hosts if h.key == new_keys[(activation + 2) % (n + 1)])
+    plan, _ = parse_plan(f"crash_on_commit {victim} height={activation + 1}\n")
+    sim.plan.crashes.extend(plan.crashes)
+    sim.run_until_live(0, 3 * T, activation + 12, TAU // 4)
+    newcomer = sim.hosts[n]
+    q_old, q_new = n - (n - 1) // 3, (n + 1) - n // 3
+    for h in honest(sim):
+        for height, (_, cert) in enumerate(h.chain, 1):
+            assert len(cert.signatures) == (q_old if height < activation else q_new)
+    assert len(newcomer.chain) >= activation + 10
+    signed = {k[2] for k in sim.honest_msgs if k[0] == newcomer.key and k[1] == 3}
+    assert signed and min(signed) >= activation  # it votes once it is a validator
+    chains_equal(sim)
