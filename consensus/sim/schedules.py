@@ -53,7 +53,7 @@ def random_script(seed: int, n: int | None = None) -> str:
     nodes = list(range(n))
     rng.shuffle(nodes)
     lines = [f"n {n}", f"seed {seed}"]
-    span = rng.randint(2, 8) * TAU
+    span = rng.randint(2, 6) * TAU
     permanent = rng.randint(0, f)
     for node in nodes[:permanent]:
         roll = rng.random()
