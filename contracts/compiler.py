@@ -26,12 +26,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from contracts import opcodes as op
-from contracts.bytecode import MAX_LOCALS, MAX_NAME, CodeBuilder, FunctionEntry, assemble
+from contracts.bytecode import (
+    MAX_CONSTS,
+    MAX_LOCALS,
+    MAX_NAME,
+    CodeBuilder,
+    FunctionEntry,
+    assemble,
+)
 from contracts.errors import CompileError, EncodingError, VerifyError
 from contracts.values import INT_MAX, INT_MIN, MAX_BYTES_LEN, Value
 from contracts.verifier import verify
 
 MAX_SOURCE = 262_144
+MAX_LITERAL = 512
+"""Most items in one list/dict literal (each is on the stack before BUILD_LIST/BUILD_MAP)."""
 
 _BUILTIN_CALLS = {
     "len", "str", "int", "bool", "bytes", "hex", "unhex", "sm3", "abs", "min", "max",
@@ -177,6 +186,8 @@ class _Module:
         idx = self.const_index.get(key)
         if idx is None:
             idx = len(self.consts)
+            if idx >= MAX_CONSTS:
+                raise CompileError(f"more than {MAX_CONSTS} distinct constants", 1, 1)
             self.consts.append(value)
             self.const_index[key] = idx
         return idx
@@ -572,12 +583,16 @@ class _FunctionCompiler:
         elif isinstance(node, ast.Subscript):
             self.subscript(node)
         elif isinstance(node, ast.List | ast.Tuple):
+            if len(node.elts) > MAX_LITERAL:
+                raise _err(node, f"more than {MAX_LITERAL} items in one literal")
             for elt in node.elts:
                 if isinstance(elt, ast.Starred):
                     raise _not_allowed(elt)
                 self.expr(elt)
             self.emit(op.BUILD_LIST, len(node.elts))
         elif isinstance(node, ast.Dict):
+            if len(node.keys) > MAX_LITERAL:
+                raise _err(node, f"more than {MAX_LITERAL} items in one literal")
             for key, value in zip(node.keys, node.values, strict=True):
                 if key is None:
                     raise _err(value, "** in a dict literal is not allowed")
@@ -743,6 +758,8 @@ class _FunctionCompiler:
             self.const(None)  # unreachable; keeps the expression's stack shape
         elif name == "emit":
             self.modifies_state(node)
+            if len(node.keywords) > MAX_LITERAL:
+                raise _err(node, f"more than {MAX_LITERAL} event fields")
             if not node.args or len(node.args) > 2 or (len(node.args) == 2 and node.keywords):
                 raise _err(node, "emit(name, field=value, ...) or emit(name, fields_map)")
             self.expr(node.args[0])
@@ -844,12 +861,16 @@ def _function_info(node: ast.FunctionDef, index: int) -> _FuncInfo:
     for a in params:
         if a.arg in _RESERVED:
             raise _err(a, f"parameter cannot be named {a.arg!r}")
+        if not a.arg.isascii():
+            raise _err(a, "parameter names must be ASCII identifiers")
         if len(a.arg.encode()) > MAX_NAME:
             raise _err(a, "parameter name too long")
         names.append(a.arg)
         types.append(_annotation(a.annotation))
     if node.name in _RESERVED:
         raise _err(node, f"function cannot be named {node.name!r}")
+    if not node.name.isascii():
+        raise _err(node, "function names must be ASCII identifiers")
     if len(node.name.encode()) > MAX_NAME:
         raise _err(node, "function name too long")
     return _FuncInfo(node.name, node, index, tuple(names), tuple(types), public, view)

@@ -287,6 +287,8 @@ REFUSED = [
     ("@public\n@other\ndef main():\n    pass", "only @public and @view", 2, 2),
     ("@public\ndef len():\n    pass", "cannot be named 'len'", 2, 1),
     ("@public\ndef f(storage):\n    pass", "parameter cannot be named", 2, 7),
+    ("@public\ndef é():\n    pass", "ASCII", 2, 1),
+    ("@public\ndef f(é):\n    pass", "ASCII", 2, 7),
     ("@public\ndef f():\n    pass\n@public\ndef f():\n    pass", "defined twice", 5, 1),
     ("def f():\n    pass", "at least one @public", 1, 1),
     ("@view\ndef f():\n    storage['a'] = 1", "view method 'f' cannot modify state", 3, 5),
@@ -312,8 +314,22 @@ def test_refused_with_position(source: str, reason: str, line: int, col: int) ->
 def test_pathological_sources_are_compile_errors() -> None:
     with pytest.raises(CompileError):
         compile_source("@public\ndef f():\n    return " + "(" * 500 + "1" + ")" * 500)
+    with pytest.raises(CompileError, match="more than 512 items"):
+        compile_source(fn("return [" + ", ".join(["1"] * 70_000) + "]"))
+    with pytest.raises(CompileError, match="more than 512 items"):
+        compile_source(fn("return {" + ", ".join([f"{i}: 1" for i in range(600)]) + "}"))
+    pairs = ", ".join(f"{i}: 1" for i in range(512))
     with pytest.raises(CompileError, match="stack depth"):
-        compile_source(fn("return [" + ", ".join(["1"] * 1100) + "]"))
+        compile_source(fn("return [0, {" + pairs + "}]"))
+
+
+def test_constant_pool_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contracts.compiler
+
+    monkeypatch.setattr(contracts.compiler, "MAX_CONSTS", 10)
+    many = "\n".join(f"    x = {i}" for i in range(11))
+    with pytest.raises(CompileError, match="more than 10 distinct constants"):
+        compile_source("@public\ndef f():\n" + many)
     with pytest.raises(CompileError):
         compile_source("x" * 300_000)
     with pytest.raises(CompileError):
