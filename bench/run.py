@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import math
+import random
 import signal
 import sys
 import time
@@ -76,6 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, default=None, help="network directory (default temp)")
     p.add_argument("--verify-seconds", type=float, default=1.0)
     p.add_argument("--check", action="store_true", help="cross-check every node's chain at the end")
+    p.add_argument("--receipts", type=int, default=100, help="receipts to check (sampled)")
     p.add_argument("--label", default=None, help="name of the row in the table")
     p.add_argument(
         "--profile", type=Path, default=None, help="py-spy the nodes in the measured phase: DIR"
@@ -325,6 +327,7 @@ async def drive(
             m["sweep"] = sweep
             m["peak_tps"] = peak
         m["tracker_errors"] = driver.tracker_errors
+        m["receipts"] = await sample_receipts(driver, run.acc, res.indices, a.receipts)
         if a.check:
             chains = []
             top = max(driver.heights)
@@ -348,6 +351,22 @@ async def drive(
             "latencies": run.acc.latencies(res.indices),
         }
         return m
+
+
+async def sample_receipts(
+    driver: Driver, acc: Accounting, indices: range, n: int
+) -> dict[str, Any]:
+    """Execution outcome of a sample of committed txs: a run whose calls fail in the contract
+    measures nothing useful."""
+    committed = [h for h, r in acc.txs.items() if r.index in indices and r.committed_at]
+    sample = random.Random(1).sample(committed, min(n, len(committed)))
+    failed: list[str] = []
+    for i in range(0, len(sample), 20):
+        got = await asyncio.gather(*(driver.clients[0].receipt(h) for h in sample[i : i + 20]))
+        for h, rec in zip(sample[i : i + 20], got, strict=True):
+            if rec is None or rec.get("status") != "ok":
+                failed.append(f"{h.hex()}: {None if rec is None else rec.get('error')}")
+    return {"checked": len(sample), "failed": len(failed), "failures": failed[:5]}
 
 
 def open_target(args: argparse.Namespace) -> tuple[Target, LocalNetwork | None]:
@@ -486,7 +505,12 @@ def main(argv: list[str] | None = None) -> int:
             bound=bound,
         )
         print(f"wrote {args.png}", file=sys.stderr)
-    ok = doc["problem_count"] == 0 and doc["lost"] == 0
+    if doc["receipts"]["failed"]:
+        print(
+            f"FAILED EXECUTION in {doc['receipts']['failed']}/{doc['receipts']['checked']} "
+            f"sampled receipts: {doc['receipts']['failures']}"
+        )
+    ok = doc["problem_count"] == 0 and doc["lost"] == 0 and not doc["receipts"]["failed"]
     return 0 if ok else 1
 
 

@@ -3,8 +3,9 @@
 A signed transaction depends on the workload call, the chain id, the suite, the block limit,
 the nonce and the sender key, so all of those make the cache key: a file in ``.bench-cache/``
 is only reused for the very same transactions. Senders are a fixed set of keys derived from a
-seed (deterministic, so the cache stays valid across runs); tx ``i`` is signed by sender
-``i % senders`` with nonce ``nonce_base + i`` and calls workload call ``call_offset + i``.
+seed (deterministic, so the cache stays valid across runs); tx ``i`` makes workload call
+``j = call_offset + i`` with nonce ``nonce_base + i``, signed by the sender the workload names
+for ``j`` (round robin, or the owner of the traceability batch it appends to).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import msgpack
 from bench.harness import workloads
 from bench.harness.progress import Progress
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 CHUNK = 200
 SETUP_NONCE_OFFSET = 1 << 40
 
@@ -95,8 +96,10 @@ def _sign_range(job: tuple[SignParams, int, int]) -> tuple[int, list[bytes], lis
     suite = get_suite(p.suite)
     nonce0 = p.nonce_base + (SETUP_NONCE_OFFSET if p.phase == "setup" else 0)
     hashes, raws = [], []
+    w = workloads.get(p.workload)
     for i in range(start, end):
-        sid = i % p.senders
+        j = p.call_offset + i
+        sid = j % p.senders if p.phase == "setup" else w.sender(j, p.senders)
         key = _KEYS.get((p.suite, sid))
         if key is None:
             key = _KEYS[(p.suite, sid)] = sender_key(p.suite, sid)

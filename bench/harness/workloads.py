@@ -86,6 +86,19 @@ def _mix_setup(first: int, count: int) -> range:
     return _batches(idx[0], idx[-1]) if idx else range(0)
 
 
+def _round_robin(i: int, senders: int) -> int:
+    return i % senders
+
+
+def _trace_sender(i: int, senders: int) -> int:
+    """Only a batch's owner (its creator, sender ``b % senders``) may add events to it."""
+    return (i // EVENTS_PER_BATCH) % senders
+
+
+def _mix_sender(i: int, senders: int) -> int:
+    return _trace_sender(i // 3, senders) if i % 3 == 2 else i % senders
+
+
 def _no_setup(first: int, count: int) -> range:
     return range(0)
 
@@ -101,15 +114,18 @@ class Workload:
     setup_needed: Callable[[int, int], range]
     """Setup calls (indices) that calls ``first .. first + count - 1`` depend on."""
     setup_call: Callable[[int, int], Call]
+    sender: Callable[[int, int], int] = _round_robin
+    """Which of ``senders`` keys signs load call ``i`` (setup call ``b`` is signed by
+    ``b % senders``)."""
 
 
 WORKLOADS: dict[str, Workload] = {
     "records": Workload("records", records_call, _no_setup, _none),
     "evidence": Workload("evidence", evidence_call, _no_setup, _none),
     "traceability": Workload(
-        "traceability", traceability_call, _trace_setup, traceability_setup_call
+        "traceability", traceability_call, _trace_setup, traceability_setup_call, _trace_sender
     ),
-    "mix": Workload("mix", _mix_call, _mix_setup, traceability_setup_call),
+    "mix": Workload("mix", _mix_call, _mix_setup, traceability_setup_call, _mix_sender),
 }
 
 

@@ -35,3 +35,14 @@ def test_setup_ranges_cover_the_batches_used() -> None:
     assert workloads.get("evidence").setup_needed(0, 1000) == range(0)
     with pytest.raises(ValueError):
         workloads.get("nope")
+
+
+def test_traceability_events_are_signed_by_the_batch_owner() -> None:
+    for name in ("traceability", "mix"):
+        w = workloads.get(name)
+        for i in range(0, 5 * EPB * 3, 7):
+            c = w.call(i, 0)
+            if c.contract == "traceability":
+                b = int(c.args[0].rsplit("-", 1)[1])
+                assert w.sender(i, 16) == b % 16, (name, i)
+    assert workloads.get("evidence").sender(21, 16) == 5
