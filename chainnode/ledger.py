@@ -14,7 +14,7 @@ API (what the runtime uses):
   build_block(height, view, proposer, timestamp_ms, max_txs=None) -> Block
   validate_block(block)                  raises InvalidBlock(code, message)
   commit_block(block, certificate) -> [Receipt];  on_commit(cb(block, receipts))
-  validators_at(height) -> [ValidatorInfo]
+  validators_at(height) -> [ValidatorInfo];  validator_history() -> [(height, [ValidatorInfo])]
   block(h) / block_bytes(h) / block_by_hash(hash) / certificate(h) / tx(hash) ->
   (Transaction, height, index) / receipt(hash) / tx_proof(hash) -> TxProof /
   contract_address(name_or_hex) / state_get(contract, key_bytes) / state_value(contract,
@@ -329,6 +329,10 @@ class Ledger:
     def on_commit(self, cb: Callable[[Block, list[Receipt]], None]) -> None:
         """Call cb(block, receipts) after each commit (in the committing thread)."""
         self._listeners.append(cb)
+
+    def validator_history(self) -> list[tuple[int, list[ValidatorInfo]]]:
+        """(effective height, validator set) of every set the chain has had, oldest first."""
+        return [(h, list(vs)) for h, vs in self._vsets]
 
     def validators_at(self, height: int) -> list[ValidatorInfo]:
         """The validator set that signs block `height` (changes apply at commit height + 1)."""

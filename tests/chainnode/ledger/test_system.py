@@ -51,7 +51,9 @@ def test_governance_two_thirds_vote_changes_validators_at_next_height(tmp_path: 
         assert led.validators_at(h) == old
         v = led.call_view("governance", "validators", [])
         assert v.ok and [x[0] for x in v.return_value] == [x.public_key for x in [*old[1:], new]]
+        assert [h0 for h0, _ in led.validator_history()] == [0, h + 1, h2 + 1]
     with open_ledger(tmp_path, genesis(admins=3)) as led:  # history survives reopen
+        assert led.validator_history()[1] == (h + 1, [*old, new])
         assert led.validators_at(h) == old
         assert led.validators_at(h + 1) == [*old, new]
         assert led.validators_at(h2 + 1) == [*old[1:], new]
