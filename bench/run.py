@@ -89,6 +89,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="corrupt the signature of every K-th tx (checks that rejections are accounted)",
     )
+    p.add_argument(
+        "--summarize",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="print one table of earlier results (their JSON files) and exit",
+    )
     a = p.parse_args(argv)
     if a.txs is None:
         a.txs = int(a.rate * a.duration) if a.rate and a.duration else 20_000
@@ -405,11 +413,12 @@ def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
     p = doc["parameters"]
     return {
         "run": p.get("label")
-        or f"{p['validators']} val {p['workload']} {p['backend'] or 'default'}",
+        or f"{p['validators']} val {p['workload']} {p.get('backend_name', p['backend'])}",
         "offered/s": doc["offered_tps"],
         "tps": doc["tps"],
         "bound B": doc["bound"],
         "tps/B": doc["tps_over_bound"],
+        "B nodes' backend": doc.get("bound_backend", doc["bound"]),
         "p50 s": doc["latency_p50_s"],
         "p95 s": doc["latency_p95_s"],
         "p99 s": doc["latency_p99_s"],
@@ -419,8 +428,20 @@ def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def summarize(paths: list[Path]) -> int:
+    rows = []
+    for path in paths:
+        doc = json.loads(path.read_text())
+        row = summary_row(doc)
+        rows.append({"file": path.name} | row)
+    print(report.table(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.summarize:
+        return summarize(args.summarize)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     info = machine.machine_info()
     print(f"measuring single-core SM2 verify/s ({args.verify_seconds:g} s)...", file=sys.stderr)
@@ -464,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             "duration": args.duration,
             "nodes": target.urls if args.nodes else None,
             "backend": args.backend,
+            "backend_name": args.backend or info.get("sm2_backend_default") or "default",
             "batch_size": args.batch_size or schedule.default_batch_size(result["offered_tps"]),
             "in_flight_per_node": args.in_flight,
             "senders": args.senders,
@@ -475,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
         "sm2_verify_per_s_backend": backend_verify,
         "bound": bound,
         "tps_over_bound": result["tps"] / bound if bound else math.nan,
+        "bound_backend": (
+            machine.bound(info["cores"], backend_verify, validators) if backend_verify else bound
+        ),
     } | result
     row = summary_row(doc)
     print(report.table([row]))

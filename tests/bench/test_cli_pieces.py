@@ -49,3 +49,28 @@ def test_bound_is_cores_times_rate_over_validators() -> None:
 def test_sm2_verify_rate_is_measured_with_the_real_backend() -> None:
     rate = machine.sm2_verify_rate(0.2)
     assert 50 < rate < 1_000_000
+
+
+def test_summarize_prints_one_row_per_result(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from bench.run import main
+
+    doc = {
+        "parameters": {"validators": 4, "workload": "evidence", "backend": None,
+                       "backend_name": "openssl", "label": None},
+        "offered_tps": 700.0, "tps": 690.5, "bound": 2000.0, "tps_over_bound": 0.345,
+        "bound_backend": 2000.0, "latency_p50_s": 0.4, "latency_p95_s": 0.9,
+        "latency_p99_s": 1.2, "committed": 100, "rejected": 0, "lost": 0,
+    }  # fmt: skip
+    paths = []
+    for name, backend in (("fast.json", "openssl"), ("slow.json", "gmssl")):
+        d = json.loads(json.dumps(doc))
+        d["parameters"]["backend_name"] = backend
+        (tmp_path / name).write_text(json.dumps(d))
+        paths.append(str(tmp_path / name))
+    assert main(["--summarize", *paths]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4
+    assert "4 val evidence openssl" in out[2] and "4 val evidence gmssl" in out[3]
+    assert "690" in out[2] or "691" in out[2]
