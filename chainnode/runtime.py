@@ -91,6 +91,7 @@ class Node:
         self._fatal: asyncio.Future[BaseException] | None = None
         self._api: web.AppRunner | None = None
         self.started = False
+        self._peer_heights: dict[bytes, int] = {}
         self.view = 0
         self.api_port = cfg.api_port
         validators = self.ledger.validators_at(self.ledger.height + 1)
@@ -130,6 +131,13 @@ class Node:
         self.net.on_request(SYNC_KIND, self._serve_blocks)
         self.net.on_peer(self._on_peer)
         self.ledger.on_commit(self._on_commit)
+        # The core starts before the transport: whatever it sends now reaches no one, and each
+        # peer gets our current-height messages from the WAL when it connects (_on_peer).
+        self.driver = Driver(self.replica, self.wal, self.net, self, loop, on_step=self._after_step)
+        records = tuple(_decode_records(self.wal.records()))
+        self.driver.step(
+            E.Start(self.ledger.height + 1, self.ledger.head_hash, self._validators, records)
+        )
         try:
             await self.net.start()
         except OSError as e:
@@ -137,11 +145,6 @@ class Node:
                 f"cannot listen for p2p on {self.cfg.p2p_host}:{self.cfg.p2p_port}: {e.strerror}"
                 " (another node running? change p2p_port)"
             ) from None
-        self.driver = Driver(self.replica, self.wal, self.net, self, loop, on_step=self._after_step)
-        records = tuple(_decode_records(self.wal.records()))
-        self.driver.step(
-            E.Start(self.ledger.height + 1, self.ledger.head_hash, self._validators, records)
-        )
         app = make_app(
             self,
             max_body_bytes=self.cfg.max_body_bytes,
@@ -213,7 +216,7 @@ class Node:
             self._die(exc)
 
     def _step(self, event: Any) -> None:
-        if self.driver is None or not self.started and not isinstance(event, E.Start):
+        if self.driver is None:
             return
         try:
             self.driver.step(event)
@@ -229,7 +232,10 @@ class Node:
         """A newly connected peer gets our height (whichever is behind syncs) and our own
         signed messages of the current height from the WAL: messages sent while it was
         unreachable (e.g. a proposal made before it came up) are not lost for good."""
-        if not connected or not self.started:
+        if not connected:
+            self._peer_heights.pop(peer, None)
+            return
+        if self.driver is None or self.driver.closed:
             return
         self.net.send(peer, CONSENSUS_CHANNEL, self._status())
         height = self.replica.height
@@ -249,7 +255,15 @@ class Node:
         except ConsensusError as e:
             log.debug("bad consensus message from %s: %s", peer.hex()[:16], e)
             return
+        if isinstance(msg, Status):
+            self._peer_heights[peer] = msg.height
         self._step(E.MessageReceived(peer, msg))
+
+    @property
+    def syncing(self) -> bool:
+        """A peer told us of a next height more than a block ahead of ours."""
+        ahead = max(self._peer_heights.values(), default=0)
+        return ahead > self.ledger.height + 2
 
     def _after_step(self) -> None:
         rep = self.replica
@@ -435,7 +449,7 @@ class Node:
             "validator": self.public_key in self._validators,
             "peers": [{"public_key": p.hex(), "node_id": names.get(p)} for p in peers],
             "mempool": ledger.mempool.size,
-            "syncing": False,
+            "syncing": self.syncing,
         }
 
     def readiness(self) -> tuple[bool, str | None]:
@@ -445,6 +459,8 @@ class Node:
         have = len(self.net.connected_peers())
         if have < need:
             return False, f"connected to {have} validators, need {need} for a quorum"
+        if self.syncing:
+            return False, "catching up with the chain"
         return True, None
 
 

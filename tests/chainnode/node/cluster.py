@@ -222,3 +222,29 @@ def assert_same_chains(cluster: Cluster, nodes: list[int], must_include: list[st
     missing = [t for t in must_include if t not in seen]
     assert not missing, f"{len(missing)} acknowledged txs not committed, e.g. {missing[:3]}"
     return height
+
+
+def add_node_dir(cluster: Cluster, node_id: str) -> tuple[bytes, str, str]:
+    """Key and config of one more validator-to-be in the cluster's network directory.
+    Returns (public key, p2p address, api address); ``cluster.start(i)`` starts it."""
+    from chainnode.config import NodeConfig, write_config
+    from chainnode.keys import save_private_key
+    from chainnode.network import CONFIG, GENESIS, NODE_KEY, NodeEntry
+    from crypto import sm2
+
+    base = free_port_range(2)
+    ndir = cluster.root / node_id
+    key = sm2.PrivateKey.generate()
+    save_private_key(ndir / NODE_KEY, "sm", key.to_bytes())
+    cfg = NodeConfig(
+        node_id=node_id,
+        genesis=Path("..") / GENESIS,
+        api_port=base,
+        p2p_port=base + 1,
+    )
+    write_config(ndir / CONFIG, cfg)
+    api = f"127.0.0.1:{base}"
+    cluster.entries.append(NodeEntry(node_id, ndir / CONFIG, f"http://{api}"))
+    cluster.clients.append(Client(f"http://{api}", timeout=30))
+    cluster.n += 1
+    return key.public_key().to_bytes(), f"127.0.0.1:{base + 1}", api
