@@ -29,7 +29,7 @@ from bench.harness.machine import machine_info
 from bench.harness.report import table, write_json
 from contracts import MemoryHost, compile_source, execute, stdlib
 from contracts import opcodes as op
-from contracts.vm import load_program
+from contracts.verifier import verify
 
 LOOP_SOURCE = """
 @public
@@ -67,7 +67,7 @@ def timed(fn: Callable[[int], None], seconds: float) -> tuple[int, float]:
 
 def loop_instructions(code: bytes, n: int) -> int:
     """Instructions ``loop(n)`` executes: prologue, n iterations, exit test, return."""
-    decoded = [i for i in load_program(code).public["loop"].code if i[0] != op.CHARGE]
+    decoded = [i for i in verify(code).functions[0].code if i[0] != op.CHARGE]
     prologue, body, exit_test, ret = 4, 13, 4, 2
     assert len(decoded) == prologue + body + ret + 2, "loop source compiles differently now"
     return prologue + n * body + exit_test + ret

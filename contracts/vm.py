@@ -80,7 +80,9 @@ class Program:
             for e in module.functions
         ]
         for fn, vf in zip(funcs, verified.functions, strict=True):
-            fn.code = tuple(_resolve(opcode, arg, module.consts, funcs) for opcode, arg in vf.code)
+            fn.code = _fuse(
+                [_resolve(opcode, arg, module.consts, funcs) for opcode, arg in vf.code]
+            )
         self.functions = tuple(funcs)
         self.public = {f.name: f for f in funcs if f.public}
         self.abi = {f.name: MethodInfo(f.view, f.params, f.types) for f in funcs if f.public}
@@ -95,6 +97,46 @@ def _resolve(opcode: int, arg: int, consts: tuple[Value, ...], funcs: list[_Func
         info = op.BUILTINS[arg]
         return (opcode, (BUILTIN_IMPLS[info.name], info.argc))
     return (opcode, arg)
+
+
+# Superinstructions of the decoded form only (never in bytecode): two adjacent pushes, or a
+# store followed by a load of the same local, run as one step of the loop. Gas is unchanged
+# (it is charged per block from the original instructions), and no pair spans a block start,
+# so no jump ever lands inside one.
+_LOAD_LOAD = 0x100
+_LOAD_CONST = 0x101
+_CONST_LOAD = 0x102
+_CONST_CONST = 0x103
+_STORE_LOAD = 0x104
+_PAIRS = {
+    (op.LOAD, op.LOAD): _LOAD_LOAD,
+    (op.LOAD, op.CONST): _LOAD_CONST,
+    (op.CONST, op.LOAD): _CONST_LOAD,
+    (op.CONST, op.CONST): _CONST_CONST,
+    (op.STORE, op.LOAD): _STORE_LOAD,
+}
+
+
+def _fuse(code: list[tuple[int, Any]]) -> tuple[tuple[int, Any], ...]:
+    out: list[tuple[int, Any]] = []
+    new_index = [0] * len(code)
+    i, n = 0, len(code)
+    while i < n:
+        new_index[i] = len(out)
+        first, a = code[i]
+        if i + 1 < n:
+            second, b = code[i + 1]
+            kind = _PAIRS.get((first, second))
+            if kind == _STORE_LOAD and a != b:
+                kind = None
+            if kind is not None:
+                new_index[i + 1] = len(out)
+                out.append((kind, a if kind == _STORE_LOAD else (a, b)))
+                i += 2
+                continue
+        out.append((first, a))
+        i += 1
+    return tuple((o, new_index[a]) if o in op.JUMPS else (o, a) for o, a in out)
 
 
 _programs: dict[bytes, Program] = {}
@@ -144,6 +186,11 @@ def _run(
     POP: int = _POP,  # noqa: N803
     ADD: int = _ADD,  # noqa: N803
     EQ: int = _EQ,  # noqa: N803
+    LL: int = _LOAD_LOAD,  # noqa: N803
+    LC: int = _LOAD_CONST,  # noqa: N803
+    CL: int = _CONST_LOAD,  # noqa: N803
+    CC: int = _CONST_CONST,  # noqa: N803
+    SL: int = _STORE_LOAD,  # noqa: N803
 ) -> Value:
     code = fn.code
     stack: list[Value] = []
@@ -165,6 +212,20 @@ def _run(
             m.gas = gas
             if gas < 0:
                 raise OutOfGas("out of gas")
+        elif opcode == CL:
+            push(arg[0])
+            push(frame[arg[1]])
+        elif opcode == LL:
+            push(frame[arg[0]])
+            push(frame[arg[1]])
+        elif opcode == LC:
+            push(frame[arg[0]])
+            push(arg[1])
+        elif opcode == SL:
+            frame[arg] = stack[-1]
+        elif opcode == CC:
+            push(arg[0])
+            push(arg[1])
         elif opcode == JIF:
             if not pop():
                 pc = arg

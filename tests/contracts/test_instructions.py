@@ -215,3 +215,23 @@ def test_every_opcode_is_covered_here() -> None:
             for ins in instrs if not (isinstance(ins, str) and ins.endswith(":"))}  # fmt: skip
     used |= {"SSTORE", "SHAS", "SLOAD", "SGET", "SDEL", "EMIT"}
     assert used == set(op.BY_NAME)
+
+
+def test_superinstructions_keep_jumps_and_results() -> None:
+    from contracts import vm
+
+    code = build(
+        [
+            C0, ("STORE", 0), ("LOAD", 0), ("LOAD", 0), "ADD", ("STORE", 1),  # 2x
+            "top:", ("LOAD", 1), C1, "LT", ("JUMP_IF_FALSE", "end"),
+            ("LOAD", 1), ("LOAD", 1), "ADD", ("STORE", 1), ("JUMP", "top"),
+            "end:", C1, ("LOAD", 1), "ADD", C2, C2, "ADD", "ADD", ("STORE", 2), ("LOAD", 3), "POP",
+            ("LOAD", 2), "RET",
+        ],
+        [3, 100, 1],
+    )  # fmt: skip
+    fused = {o for o, _ in vm.load_program(code).public["main"].code}
+    assert {0x100, 0x101, 0x102, 0x103, 0x104} <= fused  # every pair kind occurs
+    result = run_code(code)
+    assert result.ok, result.error
+    assert result.return_value == 100 + 192 + 2  # 6 doubles up to 192

@@ -155,3 +155,20 @@ def test_mutated_bytecode_never_crashes(code: bytes, edits: list[tuple[int, int]
 def test_random_text_compiles_or_compile_error(source: str) -> None:
     with contextlib.suppress(CompileError):
         compile_source(source)
+
+
+@given(programs(), small_ints, small_ints)
+def test_superinstructions_do_not_change_results(source: str, a: int, b: int) -> None:
+    code = compile_source(source)
+    seen = []
+    original = vm_module._fuse
+    try:
+        for fuse in (original, tuple):
+            vm_module._fuse = fuse  # type: ignore[assignment]
+            vm_module._programs.clear()
+            host = MemoryHost(storage={encode_value("k1"): encode_value(5)})
+            seen.append(snapshot(execute(code, "main", [a, b], host, 200_000), host))
+    finally:
+        vm_module._fuse = original
+        vm_module._programs.clear()
+    assert seen[0] == seen[1]
