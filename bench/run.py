@@ -274,7 +274,7 @@ class Run:
 
     async def sweep(self, driver: Driver, bound: float) -> tuple[list[dict[str, Any]], float]:
         a = self.args
-        start = a.sweep_start or max(50.0, round(0.25 * bound, -1))
+        start = a.sweep_start or max(50.0, round(0.05 * bound, -1))
         steps: list[dict[str, Any]] = []
         for rate in schedule.sweep_rates(start, a.sweep_factor, max(start, 6 * bound)):
             await self.quiesce(driver)
