@@ -94,7 +94,7 @@ class Stats:
 class Host:
     """One simulated node: a replica plus the node's WAL, chain and mempool."""
 
-    def __init__(self, sim: Simulation, idx: int, key: bytes, suite: FakeSuite) -> None:
+    def __init__(self, sim: Simulation, idx: int, key: bytes, suite: Any) -> None:
         self.sim = sim
         self.idx = idx
         self.key = key
@@ -369,11 +369,13 @@ class Host:
 
 
 class Simulation:
-    def __init__(self, config: SimConfig, plan: FaultPlan | None = None) -> None:
+    def __init__(self, config: SimConfig, plan: FaultPlan | None = None, suite: Any = None) -> None:
+        """``suite``: keys, signer and verifier (default: the fast ``FakeSuite`` double; any
+        object with its ``keypair(label)``, ``signer(public)`` and ``verify`` will do)."""
         self.config = config
         self.plan = plan or FaultPlan()
         self.rng = random.Random(config.seed)
-        self.suite = FakeSuite()
+        self.suite = suite if suite is not None else FakeSuite()
         self.now = 0
         self._seq = 0
         self._queue: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
