@@ -324,9 +324,9 @@ def test_pathological_sources_are_compile_errors() -> None:
 
 
 def test_constant_pool_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    import contracts.compiler
+    import contracts.lang
 
-    monkeypatch.setattr(contracts.compiler, "MAX_CONSTS", 10)
+    monkeypatch.setattr(contracts.lang, "MAX_CONSTS", 10)
     many = "\n".join(f"    x = {i}" for i in range(11))
     with pytest.raises(CompileError, match="more than 10 distinct constants"):
         compile_source("@public\ndef f():\n" + many)
