@@ -43,6 +43,21 @@ class Suite:
 
         return verify_batch(items, suite=self.name)
 
+    def is_public_key(self, pub: bytes) -> bool:
+        """True iff `pub` is a 65-byte uncompressed point on this suite's curve (for keys
+        that arrive as data, e.g. a validator added by governance, before anyone relies on
+        them). Parsed keys land in the suite's cache."""
+        if not isinstance(pub, bytes) or len(pub) != 65 or pub[0] != 4:
+            return False
+        try:
+            if self.name == "sm":
+                sm2.PublicKey.from_bytes(pub)
+            else:
+                _p256_pub(pub)
+        except CryptoError:
+            return False
+        return True
+
     def address(self, pub: bytes) -> bytes:
         """Last 20 bytes of hash(x || y) of a 65-byte uncompressed public key."""
         if len(pub) != 65 or pub[0] != 4:
