@@ -254,7 +254,14 @@ class Executor:
                 if gas > tx.gas_limit:
                     raise SysError(Code.GAS_LIMIT, f"needs {gas} gas")
                 ctx = SysContext(
-                    child, tx.sender, sender_addr, tx.nonce, height, self.hash, self.suite.address
+                    child,
+                    tx.sender,
+                    sender_addr,
+                    tx.nonce,
+                    height,
+                    self.hash,
+                    self.suite.address,
+                    is_key=self.suite.is_public_key,
                 )
                 value = SYSTEM_METHODS[target.system][tx.method].handler(ctx, args)
                 child.commit_to_parent()

@@ -166,6 +166,14 @@ class Genesis:
                 raise GenesisError("admins: expected 65-byte public keys 04||x||y")
         if len(set(self.admins)) != len(self.admins):
             raise GenesisError("admins: duplicate public key")
+        from crypto.suite import get_suite
+
+        on_curve = get_suite(self.suite).is_public_key
+        for what, k in [("validator", v.public_key) for v in self.validators] + [
+            ("admin", a) for a in self.admins
+        ]:
+            if not on_curve(k):
+                raise GenesisError(f"{what} key {k.hex()[:16]}...: not a {self.suite} public key")
         for c in self.contracts:
             if c not in STANDARD_CONTRACTS:
                 raise GenesisError(f"contracts: unknown standard contract {c!r}")

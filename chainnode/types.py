@@ -73,6 +73,8 @@ class Suite(Protocol):
 
     def address(self, pub: bytes) -> bytes: ...
 
+    def is_public_key(self, pub: bytes) -> bool: ...
+
 
 def sm3_hash(data: bytes) -> bytes:
     from crypto import sm3

@@ -65,6 +65,7 @@ class SysContext:
     hash: Callable[[bytes], bytes]
     address_of: Callable[[bytes], bytes]  # public key -> address
     readonly: bool = False
+    is_key: Callable[[bytes], bool] = lambda pub: len(pub) == 65 and pub[:1] == b"\x04"
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def emit(self, event: str, /, **fields: Any) -> None:
@@ -102,10 +103,11 @@ def arg_str(
     return v
 
 
-def pubkey_arg(args: list[Any], i: int, what: str) -> bytes:
+def pubkey_arg(args: list[Any], i: int, what: str, ctx: SysContext | None = None) -> bytes:
+    """A 65-byte public key; with `ctx`, also a point on the chain's curve."""
     v = arg_bytes(args, i, what, 65)
-    if v[0] != 4:
-        raise SysError(Code.MALFORMED, f"argument {i} ({what}) must be 04||x||y")
+    if v[0] != 4 or (ctx is not None and not ctx.is_key(v)):
+        raise SysError(Code.MALFORMED, f"argument {i} ({what}) must be a public key 04||x||y")
     return v
 
 

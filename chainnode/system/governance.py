@@ -102,7 +102,7 @@ def _set_validators(ctx: SysContext, vs: list[ValidatorInfo]) -> None:
 
 def add_validator(ctx: SysContext, args: list[Any]) -> Any:
     max_args(args, 4)
-    pub = pubkey_arg(args, 0, "public_key")
+    pub = pubkey_arg(args, 0, "public_key", ctx)
     info = ValidatorInfo(
         pub, arg_str(args, 1, "node_id"), arg_str(args, 2, "p2p_addr"), arg_str(args, 3, "api_addr")
     )
@@ -134,7 +134,7 @@ def remove_validator(ctx: SysContext, args: list[Any]) -> Any:
 
 def add_admin(ctx: SysContext, args: list[Any]) -> Any:
     max_args(args, 1)
-    pub = pubkey_arg(args, 0, "public_key")
+    pub = pubkey_arg(args, 0, "public_key", ctx)
     admins = read_admins(ctx)
     if pub in admins:
         raise SysError(Code.MALFORMED, "already an admin")

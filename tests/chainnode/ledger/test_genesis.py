@@ -54,6 +54,14 @@ def test_hash_depends_on_every_field() -> None:
 def test_ecdsa_suite_genesis() -> None:
     g = genesis("ecdsa-p256")
     assert Genesis.from_json(g.to_json()) == g
+    d = g.to_json()
+    d["admins"] = [keys("sm")[4].pub.hex()]  # an SM2 key on a P-256 chain
+    with pytest.raises(GenesisError, match="not a ecdsa-p256 public key"):
+        Genesis.from_json(d)
+    d = genesis().to_json()
+    d["validators"][1]["public_key"] = "04" + "01" * 64  # not on the curve
+    with pytest.raises(GenesisError, match="validator key"):
+        Genesis.from_json(d)
 
 
 @pytest.mark.parametrize(

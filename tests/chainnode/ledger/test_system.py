@@ -92,6 +92,8 @@ def test_bad_governance_args_fail_the_tx_only(tmp_path: Path) -> None:
             led,
             [
                 tx(led, a, "governance", "add_validator", [b"short", "n", "p", "a"]),
+                tx(led, a, "governance", "add_validator", [b"\x04" + b"\x01" * 64, "n", "p", "a"]),
+                tx(led, a, "governance", "add_admin", [b"\x04" + b"\x02" * 64]),
                 tx(led, a, "governance", "remove_validator", [keys()[9].pub]),
                 tx(led, a, "governance", "add_admin", [a.pub]),
                 tx(led, a, "governance", "add_validator", [keys()[9].pub, "n", "p", "a", 5]),
@@ -105,8 +107,8 @@ def test_bad_governance_args_fail_the_tx_only(tmp_path: Path) -> None:
                 ),
             ],
         )
-        assert [r.ok for r in rs] == [False] * 5
-        assert [r.error.split(":")[0] for r in rs] == ["MALFORMED"] * 4 + ["GAS_LIMIT"]
+        assert [r.ok for r in rs] == [False] * 7
+        assert [r.error.split(":")[0] for r in rs] == ["MALFORMED"] * 6 + ["GAS_LIMIT"]
         assert led.validators_at(led.height + 1) == validators()
         assert led.state_root != root  # the chain moves on, but only by the (empty) writes
 
