@@ -8,6 +8,7 @@ bytes, bounded in count and size, and never trusts the peer's framing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -51,11 +52,10 @@ def serve(ledger: Ledger, payload: bytes) -> bytes:
     out: list[list[bytes]] = []
     size = 0
     for h in range(max(lo, 1), hi + 1):
-        block = ledger.block(h)
+        raw = ledger.block_bytes(h)
         cert = ledger.certificate(h)
-        if block is None or cert is None:
+        if raw is None or cert is None:
             break
-        raw = block.encode()
         size += len(raw) + len(cert)
         if out and size > MAX_RESPONSE_BYTES:
             break
@@ -64,7 +64,7 @@ def serve(ledger: Ledger, payload: bytes) -> bytes:
 
 
 def decode_response(
-    payload: bytes, suite: Any, from_height: int, to_height: int
+    payload: bytes, decode_block: Callable[[bytes], Block], from_height: int, to_height: int
 ) -> list[tuple[Proposal, Any, Block]]:
     """(proposal, certificate, block) per returned height, contiguous from ``from_height``."""
     try:
@@ -83,7 +83,7 @@ def decode_response(
         ):
             raise SyncError("each item is [block, certificate]")
         try:
-            block = Block.decode(item[0], suite)
+            block = decode_block(item[0])
             cert = decode_certificate(item[1])
         except Exception as e:
             raise SyncError(f"undecodable block or certificate: {e}") from None

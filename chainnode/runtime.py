@@ -276,7 +276,7 @@ class Node:
         try:
             block = self._blocks.get(proposal.digest)
             if block is None:
-                block = Block.decode(proposal.payload, self.ledger.suite)
+                block = self.ledger.decode_block(proposal.payload)
             if (
                 block.hash != proposal.digest
                 or block.height != proposal.height
@@ -323,7 +323,7 @@ class Node:
     def commit(self, proposal: Proposal, certificate: Any) -> E.Executed:
         block = self._blocks.pop(proposal.digest, None)
         if block is None:
-            block = Block.decode(proposal.payload, self.ledger.suite)
+            block = self.ledger.decode_block(proposal.payload)
         if block.height != self.ledger.height + 1:
             raise RuntimeError(
                 f"consensus committed height {block.height} on head {self.ledger.height}"
@@ -374,7 +374,7 @@ class Node:
         fetched: list[tuple[Proposal, Any]] = []
         try:
             raw = await self.net.request(peer, SYNC_KIND, encode_request(lo, hi), timeout=10)
-            for proposal, cert, block in decode_response(raw, self.ledger.suite, lo, hi):
+            for proposal, cert, block in decode_response(raw, self.ledger.decode_block, lo, hi):
                 self._remember_block(block)
                 fetched.append((proposal, cert))
         except SyncError as e:
