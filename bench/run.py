@@ -419,6 +419,8 @@ def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
         "bound B": doc["bound"],
         "tps/B": doc["tps_over_bound"],
         "B nodes' backend": doc.get("bound_backend", doc["bound"]),
+        "nodes' cores": doc.get("node_cores_used"),
+        "tps/B eff": doc.get("tps_over_effective_bound"),
         "p50 s": doc["latency_p50_s"],
         "p95 s": doc["latency_p95_s"],
         "p99 s": doc["latency_p99_s"],
@@ -445,10 +447,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     info = machine.machine_info()
     print(f"measuring single-core SM2 verify/s ({args.verify_seconds:g} s)...", file=sys.stderr)
-    verify = machine.sm2_verify_rate(args.verify_seconds)
-    backend_verify = None
+    verify, verify_cpu = machine.sm2_verify_rates(args.verify_seconds)
+    backend_verify = backend_verify_cpu = None
     if args.backend:
-        backend_verify = machine.sm2_verify_rate_with(args.backend, max(2.0, args.verify_seconds))
+        backend_verify, backend_verify_cpu = machine.sm2_verify_rates_with(
+            args.backend, max(2.0, args.verify_seconds)
+        )
     validators = args.validators
     target, net = open_target(args)
     if args.nodes:
@@ -495,12 +499,22 @@ def main(argv: list[str] | None = None) -> int:
         },
         "sm2_verify_per_s_single_core": verify,
         "sm2_verify_per_s_backend": backend_verify,
+        "sm2_verify_per_cpu_s_backend": backend_verify_cpu,
         "bound": bound,
         "tps_over_bound": result["tps"] / bound if bound else math.nan,
+        "sm2_verify_per_cpu_s": verify_cpu,
+        "bound_idle": machine.bound(info["cores"], verify_cpu, validators),
         "bound_backend": (
             machine.bound(info["cores"], backend_verify, validators) if backend_verify else bound
         ),
     } | result
+    cpu = doc["cpu_per_process"]
+    node_cores = sum(v["cores"] for k, v in cpu.items() if k.startswith("node"))
+    if node_cores:
+        # What the nodes could verify with the CPU they got (the machine may be shared).
+        doc["node_cores_used"] = node_cores
+        doc["bound_effective"] = node_cores * (backend_verify_cpu or verify_cpu) / validators
+        doc["tps_over_effective_bound"] = doc["tps"] / doc["bound_effective"]
     row = summary_row(doc)
     print(report.table([row]))
     if doc.get("profile"):

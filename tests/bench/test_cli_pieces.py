@@ -49,6 +49,8 @@ def test_bound_is_cores_times_rate_over_validators() -> None:
 def test_sm2_verify_rate_is_measured_with_the_real_backend() -> None:
     rate = machine.sm2_verify_rate(0.2)
     assert 50 < rate < 1_000_000
+    wall, per_cpu = machine.sm2_verify_rates(0.2)
+    assert per_cpu >= 0.9 * wall  # CPU time never exceeds wall time on one thread
 
 
 def test_summarize_prints_one_row_per_result(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
