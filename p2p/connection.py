@@ -18,7 +18,7 @@ import logging
 import socket
 import time
 from collections import deque
-from typing import Protocol
+from typing import Protocol, cast
 
 from p2p.channels import Priority
 from p2p.errors import ConnectionClosed, FrameTooLarge, HandshakeError, ProtocolViolation
@@ -98,16 +98,16 @@ class PeerConnection(asyncio.Protocol):
     # ---- asyncio.Protocol -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        sock = transport.get_extra_info("socket")
+        # uvloop's transports do not subclass asyncio.Transport but implement it
+        self._transport = cast(asyncio.Transport, transport)
+        sock = self._transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        peer = transport.get_extra_info("peername")
+        peer = self._transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.address = f"{peer[0]}:{peer[1]}"
-        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        self._transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
         self.owner.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:

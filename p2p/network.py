@@ -208,7 +208,8 @@ class Network:
             return
         self._allowed = self._allowed | {peer_id}
         self._dial_targets[peer_id] = (host, port)
-        if self._running and peer_id not in self._dialers:
+        task = self._dialers.get(peer_id)
+        if self._running and (task is None or task.done()):
             self._start_dialer(peer_id)
 
     def banned_for(self, peer_id: bytes) -> float:

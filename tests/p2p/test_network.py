@@ -189,3 +189,42 @@ async def test_wrong_chain_is_refused(caplog: pytest.LogCaptureFixture) -> None:
         assert any("chain id mismatch" in r.getMessage() for r in caplog.records)
     finally:
         await stop_all([a, other])
+
+
+def test_mesh_and_requests_work_under_uvloop() -> None:
+    """The node may run on uvloop, whose transports differ from asyncio's."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        nets = await start_mesh(3)
+        try:
+            got: list[list[bytes]] = [[] for _ in nets]
+            for i, net in enumerate(nets):
+                net.on_txs(lambda _p, txs, i=i: got[i].extend(txs))
+
+            async def echo(_peer: bytes, payload: bytes) -> bytes:
+                return payload[::-1]
+
+            nets[2].on_request("echo", echo)
+            nets[0].gossip_txs([(sm3.digest(b"tx"), b"tx")])
+            assert await nets[1].request(nets[2].peer_id, "echo", b"abc", 5) == b"cba"
+            await wait_until(lambda: got[1] == [b"tx"] and got[2] == [b"tx"], 10)
+        finally:
+            await stop_all(nets)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())
+
+
+async def test_allow_list_change_drops_and_readmits_a_peer() -> None:
+    a, b = await start_mesh(2)
+    try:
+        a.set_allowed(set())  # b removed from the validator set
+        await wait_until(lambda: not a.is_connected(b.peer_id), 5, "b dropped")
+        await wait_until(lambda: a.stats().handshakes_failed >= 1, 5, "b's redial refused")
+        assert not a.is_connected(b.peer_id)
+        a.set_allowed({b.peer_id})  # and added back: a dials it again
+        a.add_peer(b.peer_id, "127.0.0.1", b.port)
+        await a.wait_for_peers([b.peer_id], 10)
+    finally:
+        await stop_all([a, b])
