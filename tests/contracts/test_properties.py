@@ -172,3 +172,63 @@ def test_superinstructions_do_not_change_results(source: str, a: int, b: int) ->
         vm_module._fuse = original
         vm_module._programs.clear()
     assert seen[0] == seen[1]
+
+
+# Mixed-type programs: every builtin, method and operator applied to values of every type,
+# so that each handler's type checks are exercised. Failures are fine (they are typed VM
+# errors); an "internal VM error" (a Python exception escaping a handler) is not.
+SEEDS = ("0", "-7", str(2**200), "''", "'ab,c'", "b'xy'", "[]", "[1, 'a']", "{}", "{'k': [1]}",
+         "None", "True", "[[1], [2]]", "{1: 'a', b'k': 2}")  # fmt: skip
+UNARY = ("len", "str", "int", "bool", "bytes", "hex", "unhex", "sm3", "abs", "list", "sorted")
+BINARY = ("min", "max")
+METHODS0 = ("keys", "values", "items", "pop", "encode", "decode", "lower", "upper", "hex")
+METHODS1 = ("append", "extend", "get", "pop", "startswith", "endswith", "split", "join")
+OPERATORS = ("+", "-", "*", "//", "%", "==", "!=", "<", "<=", ">", ">=", "in", "not in",
+             "and", "or")  # fmt: skip
+VARS = tuple(f"v{i}" for i in range(6))
+
+
+@st.composite
+def mixed_statement(draw: st.DrawFn) -> str:
+    x, y, z = (draw(st.sampled_from(VARS)) for _ in range(3))
+    kind = draw(st.integers(0, 11))
+    if kind == 0:
+        return f"{x} = {draw(st.sampled_from(UNARY))}({y})"
+    if kind == 1:
+        return f"{x} = {draw(st.sampled_from(BINARY))}({y}, {z})"
+    if kind == 2:
+        return f"{x} = {y}.{draw(st.sampled_from(METHODS0))}()"
+    if kind == 3:
+        return f"{x} = {y}.{draw(st.sampled_from(METHODS1))}({z})"
+    if kind == 4:
+        return f"{x} = {y} {draw(st.sampled_from(OPERATORS))} {z}"
+    if kind == 5:
+        return f"{x} = {y}[{z}]"
+    if kind == 6:
+        return f"{y}[{z}] = {x}"
+    if kind == 7:
+        return f"{x} = {y}[{z}:{draw(st.sampled_from(VARS + ('',)))}]"
+    if kind == 8:
+        return f"del {y}[{z}]"
+    if kind == 9:
+        return f"for {x} in {y}:\n        {z} = {x}"
+    if kind == 10:
+        return f"storage[{x}] = {y}\n    {z} = storage.get({x})"
+    return f"emit('E', f={x})\n    {x} = -{y} if not {z} else {y}.get({x}, {z})"
+
+
+@st.composite
+def mixed_programs(draw: st.DrawFn) -> str:
+    init = [f"{v} = {draw(st.sampled_from(SEEDS))}" for v in VARS]
+    body = init + draw(st.lists(mixed_statement(), min_size=1, max_size=8))
+    body.append("return [" + ", ".join(VARS) + "]")
+    return "@public\ndef main():\n" + "\n".join("    " + line for line in body) + "\n"
+
+
+@given(mixed_programs())
+def test_mixed_type_programs_fail_only_with_vm_errors(source: str) -> None:
+    code = compile_source(source)
+    result = execute(code, "main", [], MemoryHost(), 100_000)
+    assert "internal" not in (result.error or ""), (result.error, source)
+    again = execute(code, "main", [], MemoryHost(), 100_000)
+    assert (again.ok, again.gas_used, again.error) == (result.ok, result.gas_used, result.error)
