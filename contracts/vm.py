@@ -186,6 +186,7 @@ def _run(
     POP: int = _POP,  # noqa: N803
     ADD: int = _ADD,  # noqa: N803
     EQ: int = _EQ,  # noqa: N803
+    LT: int = op.LT,  # noqa: N803
     LL: int = _LOAD_LOAD,  # noqa: N803
     LC: int = _LOAD_CONST,  # noqa: N803
     CL: int = _CONST_LOAD,  # noqa: N803
@@ -254,7 +255,20 @@ def _run(
                 stack[-1] = add(m, a, b)
         elif opcode == EQ:
             b = pop()
-            stack[-1] = equal(m, stack[-1], b)
+            a = stack[-1]
+            ta = type(a)
+            if ta is type(b) and ta is not list and ta is not dict:
+                stack[-1] = a == b
+            else:
+                stack[-1] = equal(m, a, b)
+        elif opcode == LT:
+            b = stack[-1]
+            a = stack[-2]
+            if type(a) is int and type(b) is int:
+                pop()
+                stack[-1] = a < b
+            else:
+                handlers[opcode](m, stack, arg)
         elif opcode == CALL:
             if depth >= MAX_CALL_DEPTH:
                 raise LimitExceeded(f"call depth limit {MAX_CALL_DEPTH} exceeded")
