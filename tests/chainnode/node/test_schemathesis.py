@@ -18,7 +18,7 @@ def test_schemathesis_finds_no_server_errors(single: Cluster, tmp_path: Path) ->
     schemathesis = Path(sys.executable).parent / "schemathesis"
     out = subprocess.run(
         [str(schemathesis), "run", single.url(0) + "/openapi.json", "--checks", CHECKS,
-         "--phases", "coverage,fuzzing", "--max-examples", "10", "--seed", "7",
+         "--phases", "coverage,fuzzing", "--max-examples", "8", "--seed", "7",
          "--request-timeout", "20"],
         capture_output=True, text=True, env=subprocess_env(), timeout=180, cwd=tmp_path,
     )  # fmt: skip
