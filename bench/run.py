@@ -421,6 +421,7 @@ def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
         "B nodes' backend": doc.get("bound_backend", doc["bound"]),
         "nodes' cores": doc.get("node_cores_used"),
         "tps/B eff": doc.get("tps_over_effective_bound"),
+        "CPU/tx/node (verifies)": doc.get("node_cpu_per_tx_in_verifies"),
         "p50 s": doc["latency_p50_s"],
         "p95 s": doc["latency_p95_s"],
         "p99 s": doc["latency_p99_s"],
@@ -515,6 +516,12 @@ def main(argv: list[str] | None = None) -> int:
         doc["node_cores_used"] = node_cores
         doc["bound_effective"] = node_cores * (backend_verify_cpu or verify_cpu) / validators
         doc["tps_over_effective_bound"] = doc["tps"] / doc["bound_effective"]
+        # CPU each node spent per committed tx, in units of one SM2 verify (ideal: 1.0).
+        node_cpu = sum(v["cpu_s"] for k, v in cpu.items() if k.startswith("node"))
+        if doc["committed"]:
+            per_tx = node_cpu / validators / doc["committed"]
+            doc["node_cpu_ms_per_tx"] = 1000 * per_tx
+            doc["node_cpu_per_tx_in_verifies"] = per_tx * (backend_verify_cpu or verify_cpu)
     row = summary_row(doc)
     print(report.table([row]))
     if doc.get("profile"):
