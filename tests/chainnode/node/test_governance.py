@@ -55,3 +55,27 @@ def test_added_validator_syncs_and_signs(four: Cluster) -> None:
     cert = decode_certificate(bytes.fromhex(c0.block(head)["certificate"]))
     assert pub in [k for k, _ in cert.signatures]
     assert_same_chains(four, [0, 1, 2, 4], hashes)
+
+
+def test_removed_validator_no_longer_counts(four: Cluster) -> None:
+    admin = Account.load(four.root / ADMIN_KEY)
+    c0 = four.clients[0]
+    vals = c0.validators()["validators"]
+    gone = next(v for v in vals if v["node_id"] == "node4")
+    pub = bytes.fromhex(gone["public_key"])
+    res = c0.send(admin, "governance", "remove_validator", [pub], wait=30)
+    assert res.committed and res.receipts and res.receipts[0]["status"] == "ok", res
+    removed_at = c0.transaction(res.hashes[0])["height"]
+    assert pub.hex() not in [v["public_key"] for v in c0.validators()["validators"]]
+    user = Account.generate()
+    hashes = []
+    for i in range(3):
+        out = c0.send(user, "records", "put", [f"after-removal-{i}", i], wait=30)
+        assert out.committed, out
+        hashes += out.hashes
+    # node4 still runs and still hears consensus, but no later certificate counts it
+    assert four.procs[4].poll() is None
+    for h in range(removed_at + 1, four.height(0) + 1):
+        cert = decode_certificate(bytes.fromhex(c0.block(h)["certificate"]))
+        assert pub not in [k for k, _ in cert.signatures], f"height {h}"
+    assert_same_chains(four, [0, 1, 2], hashes)
