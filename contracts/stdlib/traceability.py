@@ -32,12 +32,15 @@ A batch is a map: batch_id, product, producer, owner, created_height, created_at
 timestamp, tx.
 """
 
-STAGES = "planting harvest inspection processing transport sale"
 MAX_ID = 64
 MAX_TEXT = 128
 MAX_NOTE = 256
 MAX_EVENTS = 256
 MAX_PAGE = 100
+
+# Storage layout: "batch:<id>" the batch map as created; "owner:<id>" its owner (read on
+# every append, so kept apart from the bigger map); "count:<id>" the number of events;
+# "event:<id>:<seq>" each event; "actor:<id>:<address>" a granted actor.
 
 
 def norm_hex(value, nchars, what):
@@ -49,14 +52,25 @@ def norm_hex(value, nchars, what):
     return text
 
 
-def load_batch(batch_id):
-    key = "batch:" + batch_id
-    require(key in storage, "unknown batch " + batch_id)
-    return storage[key]
+def batch_owner(batch_id):
+    owner = storage.get("owner:" + batch_id)
+    require(owner is not None, "unknown batch " + batch_id)
+    return owner
 
 
-def only_owner(batch):
-    require(batch["owner"] == ctx.caller.hex(), "only the batch owner may do this")
+def only_owner(batch_id):
+    require(batch_owner(batch_id) == ctx.caller.hex(), "only the batch owner may do this")
+
+
+def is_stage(stage):
+    return (
+        stage == "planting"
+        or stage == "harvest"
+        or stage == "inspection"
+        or stage == "processing"
+        or stage == "transport"
+        or stage == "sale"
+    )
 
 
 @public
@@ -74,16 +88,17 @@ def create_batch(batch_id: str, product: str, producer: str) -> dict:
         "owner": owner,
         "created_height": ctx.block_height,
         "created_at": ctx.timestamp,
-        "events": 0,
     }
     storage[key] = batch
+    storage["owner:" + batch_id] = owner
     emit("BatchCreated", batch_id=batch_id, owner=owner, product=product)
+    batch["events"] = 0
     return batch
 
 
 @public
 def grant(batch_id: str, actor: str) -> None:
-    only_owner(load_batch(batch_id))
+    only_owner(batch_id)
     a = norm_hex(actor, 40, "actor")
     storage["actor:" + batch_id + ":" + a] = True
     emit("ActorGranted", batch_id=batch_id, actor=a)
@@ -91,7 +106,7 @@ def grant(batch_id: str, actor: str) -> None:
 
 @public
 def revoke(batch_id: str, actor: str) -> None:
-    only_owner(load_batch(batch_id))
+    only_owner(batch_id)
     a = norm_hex(actor, 40, "actor")
     key = "actor:" + batch_id + ":" + a
     require(key in storage, "actor was not granted")
@@ -101,19 +116,17 @@ def revoke(batch_id: str, actor: str) -> None:
 
 @public
 def add_event(batch_id: str, stage: str, location: str, data_hash: str, note: str) -> dict:
-    key = "batch:" + batch_id
-    require(key in storage, "unknown batch " + batch_id)
-    batch = storage[key]
     actor = ctx.caller.hex()
-    if batch["owner"] != actor:
+    if batch_owner(batch_id) != actor:
         require(("actor:" + batch_id + ":" + actor) in storage, "caller is not an authorised actor")
-    require(stage in STAGES.split(" "), "unknown stage " + stage)
+    require(is_stage(stage), "unknown stage " + stage)
     require(0 < len(location) <= MAX_TEXT, "location must be 1..128 characters")
     require(len(note) <= MAX_NOTE, "note longer than 256 characters")
     h = ""
     if data_hash != "":
         h = norm_hex(data_hash, 64, "data_hash")
-    seq = batch["events"]
+    count_key = "count:" + batch_id
+    seq = storage.get(count_key, 0)
     require(seq < MAX_EVENTS, "batch has the maximum number of events")
     event = {
         "seq": seq,
@@ -127,15 +140,17 @@ def add_event(batch_id: str, stage: str, location: str, data_hash: str, note: st
         "tx": ctx.tx_hash.hex(),
     }
     storage["event:" + batch_id + ":" + str(seq)] = event
-    batch["events"] = seq + 1
-    storage[key] = batch
+    storage[count_key] = seq + 1
     emit("StageRecorded", batch_id=batch_id, seq=seq, stage=stage, actor=actor)
     return event
 
 
 @view
 def get_batch(batch_id: str):
-    return storage.get("batch:" + batch_id)
+    batch = storage.get("batch:" + batch_id)
+    if batch is not None:
+        batch["events"] = storage.get("count:" + batch_id, 0)
+    return batch
 
 
 @view
@@ -144,10 +159,11 @@ def is_actor(batch_id: str, actor: str) -> bool:
 
 
 def events_of(batch_id, offset, limit):
-    batch = load_batch(batch_id)
+    batch_owner(batch_id)
+    n = storage.get("count:" + batch_id, 0)
     out = []
     i = offset
-    while i < batch["events"] and len(out) < limit:
+    while i < n and len(out) < limit:
         out.append(storage["event:" + batch_id + ":" + str(i)])
         i += 1
     return out

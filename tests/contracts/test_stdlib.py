@@ -159,3 +159,17 @@ def test_records_versions_and_delete_markers() -> None:
     assert c.ok(BOB, "history", "color", 3, 1) == history[3:]
     assert c.ok(BOB, "history", "nothing", 0, 5) == []
     assert c.ok(BOB, "get", "nothing") is None
+
+
+def test_traceability_event_cap_and_stage_checks() -> None:
+    c = Chain("traceability")
+    c.ok(ALICE, "create_batch", "B", "pears", "Farm")
+    for _ in range(256):
+        c.ok(ALICE, "add_event", "B", "transport", "road", "", "")
+    assert "maximum number of events" in c.fails(ALICE, "add_event", "B", "sale", "x", "", "")
+    assert len(c.ok(BOB, "history", "B")) == 256
+    assert c.ok(BOB, "get_batch", "B")["events"] == 256
+    for bad in ("Harvest", "plant", "planting harvest", ""):
+        assert "unknown stage" in c.fails(ALICE, "add_event", "B", bad, "x", "", "")
+    assert "unknown batch" in c.fails(BOB, "history", "nope")
+    assert "location" in c.fails(ALICE, "add_event", "B", "sale", "", "", "")
