@@ -28,8 +28,10 @@ from chainnode.state import (
     GOVERNANCE,
     NS_CODE,
     NS_NAMES,
+    NS_NONCE,
     PERMISSIONS,
     SYSTEM_CONTRACTS,
+    nonce_key,
     well_known_address,
 )
 from chainnode.system import Method, SysContext, SysError, deployment, governance, permissions
@@ -234,8 +236,14 @@ class Executor:
         )
 
     def execute_tx(self, ov: Any, tx: Transaction, height: int, timestamp: int) -> Receipt:
-        child = ov.child()
         sender_addr = self.address(tx.sender)
+        nkey = nonce_key(sender_addr, tx.nonce)
+        if ov.get(NS_NONCE, nkey) is not None:
+            return Receipt(
+                tx.hash, STATUS_FAILED, 0, b"", (), _err(Code.DUPLICATE, "nonce already used")
+            )
+        ov.set(NS_NONCE, nkey, tx.hash)  # consumed even if the call fails
+        child = ov.child()
         try:
             target = self.resolver.resolve(child, tx.contract)
             if target is None:

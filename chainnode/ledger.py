@@ -53,10 +53,12 @@ from chainnode.state import (
     NS_CODE,
     NS_GOV,
     NS_NAMES,
+    NS_NONCE,
     NS_PERM,
     SYSTEM_CONTRACTS,
     SYSTEM_NAMESPACES,
     cert_key,
+    nonce_key,
     well_known_address,
 )
 from chainnode.system import SysContext, SysError, governance, permissions
@@ -351,6 +353,12 @@ class Ledger:
     def is_committed(self, tx_hash: bytes) -> bool:
         return bool(self._store.has_tx(tx_hash))
 
+    def nonce_used(self, tx: Transaction) -> bool:
+        return (
+            self._store.state_get(NS_NONCE, nonce_key(self.address(tx.sender), tx.nonce))
+            is not None
+        )
+
     def verify_batch(self, items: Sequence[VerifyItem]) -> list[bool]:
         return list(crypto.verify_batch(list(items), suite=self.suite.name))
 
@@ -514,7 +522,7 @@ class Ledger:
             self._view.committed(res.writes)
             self._cache.clear()
             self._after_commit(hd.height, res)
-            self.mempool.remove_committed([tx.hash for tx in block.txs], hd.height)
+            self.mempool.remove_committed([tx.hash for tx in block.txs], hd.height, block.txs)
             receipts = list(res.receipts)
         for cb in list(self._listeners):
             cb(block, receipts)

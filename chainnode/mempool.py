@@ -1,7 +1,7 @@
 """The mempool: admission of signed transactions and FIFO order for proposals.
 
-Admission runs the cheap checks first (decode, chain id, duplicate pending/committed, the
-block-limit window, target contract/method/permission, capacity), then verifies all surviving
+Admission runs the cheap checks first (decode, chain id, duplicate pending/committed by tx
+hash and by (sender, nonce): each nonce of a sender is used once, the block-limit window, target contract/method/permission, capacity), then verifies all surviving
 signatures in one `verify_batch` call (spread over cores by crypto), so each signature is
 verified once per node. Verified signatures are remembered by tx hash (bounded) so block
 validation does not verify them again. Every rejection carries a `Code`.
@@ -44,6 +44,8 @@ class AdmissionContext(Protocol):
 
     def is_committed(self, tx_hash: bytes) -> bool: ...
 
+    def nonce_used(self, tx: Transaction) -> bool: ...
+
     def check_target(self, tx: Transaction) -> tuple[Code, str] | None: ...
 
     def verify_batch(self, items: Sequence[VerifyItem]) -> list[bool]: ...
@@ -63,6 +65,7 @@ class Mempool:
         self._bytes = 0
         self._pool: dict[bytes, Transaction] = {}
         self._by_raw: dict[bytes, Transaction] = {}  # same tx objects, keyed by their encoding
+        self._nonces: dict[tuple[bytes, int], bytes] = {}  # (sender, nonce) -> pending tx hash
         self._verified: dict[bytes, bytes] = {}  # tx hash -> signature known to be valid
         self._verified_capacity = verified_capacity
         self._lock = threading.Lock()
@@ -105,6 +108,7 @@ class Mempool:
         out: list[Admission | None] = [None] * len(txs)
         cands: list[tuple[int, Transaction]] = []
         seen: set[bytes] = set()
+        seen_nonces: set[tuple[bytes, int]] = set()
         next_h = ctx.next_height()
         top = next_h - 1 + ctx.block_limit_window()
         pool = self._pool
@@ -119,6 +123,10 @@ class Mempool:
                 out[i] = Admission(h, False, Code.WRONG_CHAIN, f"chain id is {ctx.chain_id!r}")
             elif h in pool or h in seen or ctx.is_committed(h):
                 out[i] = Admission(h, False, Code.DUPLICATE, "transaction already known")
+            elif (tx.sender, tx.nonce) in self._nonces or (tx.sender, tx.nonce) in seen_nonces:
+                out[i] = Admission(h, False, Code.DUPLICATE, "nonce already pending")
+            elif ctx.nonce_used(tx):
+                out[i] = Admission(h, False, Code.DUPLICATE, "nonce already used")
             elif tx.block_limit < next_h:
                 out[i] = Admission(h, False, Code.EXPIRED, f"block limit below height {next_h}")
             elif tx.block_limit > top:
@@ -131,6 +139,7 @@ class Mempool:
                     out[i] = Admission(h, False, bad[0], bad[1])
                 else:
                     seen.add(h)
+                    seen_nonces.add((tx.sender, tx.nonce))
                     cands.append((i, tx))
         room = self.capacity - len(pool)
         if len(cands) > room:
@@ -150,13 +159,14 @@ class Mempool:
                 h = tx.hash
                 if i in bad_sig:
                     out[i] = Admission(h, False, Code.BAD_SIGNATURE, "signature does not verify")
-                elif h in self._pool:
+                elif h in self._pool or (tx.sender, tx.nonce) in self._nonces:
                     out[i] = Admission(h, False, Code.DUPLICATE, "transaction already known")
                 elif len(self._pool) >= self.capacity or self._bytes + len(tx.raw) > self.max_bytes:
                     out[i] = Admission(h, False, Code.MEMPOOL_FULL, "mempool is full")
                 else:
                     self._pool[h] = tx
                     self._by_raw[tx.raw] = tx
+                    self._nonces[(tx.sender, tx.nonce)] = h
                     self._bytes += len(tx.raw)
                     out[i] = Admission(h, True, Code.OK, "accepted")
         return [a for a in out if a is not None]
@@ -218,6 +228,7 @@ class Mempool:
         tx = self._pool.pop(h, None)
         if tx is not None:
             self._by_raw.pop(tx.raw, None)
+            self._nonces.pop((tx.sender, tx.nonce), None)
             self._bytes -= len(tx.raw)
 
     def remove(self, hashes: Sequence[bytes]) -> None:
@@ -226,12 +237,19 @@ class Mempool:
             for h in hashes:
                 self._drop(h)
 
-    def remove_committed(self, hashes: Sequence[bytes], height: int) -> None:
-        """Drop txs committed at `height`; now and then also the ones that expired."""
+    def remove_committed(
+        self, hashes: Sequence[bytes], height: int, txs: Sequence[Transaction] = ()
+    ) -> None:
+        """Drop txs committed at `height` (and pending ones whose (sender, nonce) one of `txs`
+        used up); now and then also the ones that expired."""
         with self._lock:
             pool = self._pool
             for h in hashes:
                 self._drop(h)
+            for tx in txs:
+                other = self._nonces.get((tx.sender, tx.nonce))
+                if other is not None:
+                    self._drop(other)
             if height - self._last_sweep >= 64:
                 self._last_sweep = height
                 for h in [h for h, tx in pool.items() if tx.block_limit <= height]:

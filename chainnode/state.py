@@ -8,6 +8,9 @@ namespaces whose length is never 20 bytes, so no contract can reach them:
 - `sys.gov`   governance: admins, current validators, `vset/<u64 height>` history, proposals
 - `sys.perm`  permissions: `mode`, `role/<address>`
 - `sys.chain` chain facts fixed at genesis (genesis hash, chain id, consensus params)
+- `sys.nonce` sender address + u64 nonce -> tx hash: each (sender, nonce) is used once, ever
+  (written for every included tx, failed or not), so a client that rebuilds and resends a tx
+  with the same nonce gets it executed exactly once
 
 Meta keys (storage meta, outside the state root): `cert/<u64 height>` commit certificates.
 """
@@ -22,7 +25,13 @@ NS_NAMES = b"sys.names"
 NS_GOV = b"sys.gov"
 NS_PERM = b"sys.perm"
 NS_CHAIN = b"sys.chain"
-SYSTEM_NAMESPACES = (NS_CODE, NS_NAMES, NS_GOV, NS_PERM, NS_CHAIN)
+NS_NONCE = b"sys.nonce"
+SYSTEM_NAMESPACES = (NS_CODE, NS_NAMES, NS_GOV, NS_PERM, NS_CHAIN)  # small, rarely written
+
+
+def nonce_key(sender_address: bytes, nonce: int) -> bytes:
+    return sender_address + struct.pack(">Q", nonce)
+
 
 GOVERNANCE = "governance"
 PERMISSIONS = "permissions"

@@ -206,3 +206,44 @@ def test_decode_block_reuses_pending_txs(tmp_path: Path) -> None:
         assert blk == Block.decode(raw, b.suite) and blk.hash == Block.decode(raw).hash
         b.mempool.remove([txs[0].hash])
         assert b.mempool.lookup_raw(txs[0].encode()) is None and b.mempool.size == 1
+
+
+def test_each_sender_nonce_is_used_once(tmp_path: Path) -> None:
+    """A rebuilt tx (same sender and nonce, other bytes) is a duplicate, pending or committed;
+    a peer that only saw the rebuilt copy drops it when the original commits."""
+    k, other = keys()[0], keys()[1]
+    with open_ledger(tmp_path / "a") as a, open_ledger(tmp_path / "b") as b:
+        first = tx(a, k, *RESOLVE, nonce=777)
+        rebuilt = tx(a, k, "deployment", "resolve", ["x"], nonce=777)
+        assert first.hash != rebuilt.hash
+        assert codes(a, [first, rebuilt, tx(a, other, *RESOLVE, nonce=777)]) == [
+            Code.OK,
+            Code.DUPLICATE,
+            Code.OK,
+        ]
+        assert codes(a, [rebuilt]) == [Code.DUPLICATE]
+        assert codes(b, [rebuilt]) == [Code.OK]
+        blk = make_block(a)
+        a.commit_block(blk, b"c")
+        b.commit_block(b.decode_block(blk.encode()), b"c")
+        assert not b.mempool.has(rebuilt.hash) and b.mempool.size == 0
+        adm = a.mempool.submit([rebuilt])[0]
+        assert adm.code == Code.DUPLICATE and "nonce" in adm.message
+
+
+def test_a_used_nonce_fails_at_execution(tmp_path: Path) -> None:
+    """If a proposer still includes a tx whose nonce was used (a race or a faulty proposer),
+    its receipt fails; the nonce is consumed by a failing tx too."""
+    k = keys()[0]
+    with open_ledger(tmp_path / "a") as a, open_ledger(tmp_path / "b") as b:
+        failing = tx(a, k, "deployment", "deploy", [b"not code"], nonce=5)
+        again = tx(a, k, *RESOLVE, nonce=5)
+        (r,) = commit(a, [failing], b)
+        assert not r.ok
+        a.mempool._pool[again.hash] = again  # bypass admission, as a faulty proposer would
+        blk = make_block(a)
+        peer = b.decode_block(blk.encode())
+        b.validate_block(peer)  # a valid block: the duplicate is the tx's failure
+        (r2,) = a.commit_block(blk, b"c")
+        assert b.commit_block(peer, b"c") == [r2]
+        assert not r2.ok and r2.error == "DUPLICATE: nonce already used" and r2.gas_used == 0
