@@ -70,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--senders", type=int, default=16, help="distinct sender keys")
     p.add_argument("--drain-timeout", type=float, default=60.0)
     p.add_argument("--node-env", action="append", default=[], help="KEY=VALUE for the nodes")
+    p.add_argument(
+        "--consensus",
+        action="append",
+        default=[],
+        help="KEY=INT: a consensus parameter of the local network's genesis",
+    )
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--processes", type=int, default=None, help="signing processes (all cores)")
@@ -105,6 +111,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for kv in a.node_env:
         if "=" not in kv:
             p.error(f"--node-env {kv!r}: expected KEY=VALUE")
+    for kv in a.consensus:
+        key, _, value = kv.partition("=")
+        if not key or not value.isdigit():
+            p.error(f"--consensus {kv!r}: expected KEY=INT, e.g. block_interval_ms=500")
     return a
 
 
@@ -393,6 +403,8 @@ def open_target(args: argparse.Namespace) -> tuple[Target, LocalNetwork | None]:
         env[machine.BACKEND_ENV] = args.backend
     net = LocalNetwork(args.validators, args.workdir, env, keep=args.keep)
     net.init()
+    if args.consensus:
+        net.set_consensus({k: int(v) for k, v in (kv.split("=", 1) for kv in args.consensus)})
     g = net.genesis()
     chain = str(g.get("chain_id", net.chain_id))
     return Target(net.urls, chain, net.block_limit_window(), 0, 0, [], 0), net
@@ -496,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
             "senders": args.senders,
             "sweep": args.sweep,
             "node_env": args.node_env,
+            "consensus": args.consensus,
             "label": args.label,
         },
         "sm2_verify_per_s_single_core": verify,

@@ -108,6 +108,14 @@ class LocalNetwork:
         doc: dict[str, Any] = json.loads((self.workdir / "genesis.json").read_text())
         return doc
 
+    def set_consensus(self, params: dict[str, int]) -> None:
+        """Change consensus parameters of the fresh genesis (before any node starts)."""
+        if self.procs:
+            raise ClusterError("consensus parameters are fixed once the nodes run")
+        g = self.genesis()
+        g.setdefault("consensus", {}).update(params)
+        (self.workdir / "genesis.json").write_text(json.dumps(g, indent=2) + "\n")
+
     def block_limit_window(self) -> int:
         g = self.genesis()
         consensus = g.get("consensus") or {}
