@@ -516,8 +516,9 @@ def describe(p: Proven, suite_name: str = "sm") -> str:
                 args[1] if c.tx.method == "add_validator" and len(args) > 1 else args[0].hex()[:16]
             )
             lines.append(
-                f"    block {c.header.height}: {c.tx.method} {who} "
-                f"(signed by {len(c.signers)}: {_names(c.signers)})"
+                f"    block {c.header.height}: {c.tx.method} {who}, voted by admin "
+                f"{suite.address(c.tx.sender).hex()}, certified by {len(c.signers)} "
+                f"validators: {_names(c.signers)}"
             )
     else:
         lines.append("  validator set: the genesis set (no change before this block)")
