@@ -123,6 +123,7 @@ class EventHub:
         self.write_timeout = write_timeout
         self.metrics = metrics
         self._subs: set[Subscription] = set()
+        self.closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         ledger.on_commit(self._on_commit)
@@ -162,6 +163,8 @@ class EventHub:
         return len(self._subs)
 
     def close(self) -> None:
+        """Node shutdown: end every stream (replaying ones at their next block)."""
+        self.closed = True
         for sub in list(self._subs):
             sub.close()
 
@@ -300,9 +303,13 @@ async def stream_events(request: web.Request, hub: EventHub) -> web.StreamRespon
         while True:
             top = ledger.height
             while next_h <= top:
+                if hub.closed:
+                    raise _Closed
                 block, receipts = _stored(ledger, next_h)
                 await send(render_block(block, receipts, f))
                 next_h += 1
+            if hub.closed:
+                raise _Closed
             if ledger.height == top:
                 sub = hub.subscribe(transport.abort if transport is not None else None)
                 break

@@ -232,15 +232,14 @@ def service_spec(
     }
 
 
-def ensure_mountpoints(spec: dict[str, Any]) -> list[Path]:
-    """Container directories must exist as (empty) mount points; returns those created."""
-    made = []
+def ensure_mountpoints(spec: dict[str, Any]) -> None:
+    """Container directories must exist as (empty) mount points on the host.
+
+    They are left in place: other test runs on the same machine may have mounts on them in
+    their own private namespaces, and removing a mount point detaches those mounts.
+    """
     for d in [*spec["tmpfs"], *(m["target"] for m in spec["mounts"] if Path(m["source"]).is_dir())]:
-        p = Path(d)
-        if not p.exists():
-            p.mkdir(parents=True)
-            made.append(p)
-    return made
+        Path(d).mkdir(parents=True, exist_ok=True)
 
 
 def can_unshare() -> str | None:

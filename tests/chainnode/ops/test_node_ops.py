@@ -217,3 +217,17 @@ def test_logs_are_json_with_node_height_and_view(node: OpsCluster) -> None:
         assert {"ts", "level", "node", "height", "view", "logger", "msg"} <= set(r)
         assert r["node"] == "node0"
     assert max(r["height"] for r in recs) >= 1
+
+
+def test_sigterm_with_open_streams_stops_promptly(node: OpsCluster) -> None:
+    """Runs last in this module: open streams (live and replaying) do not hold up a stop."""
+    live = SSEReader(node.url(0), "/v1/events")
+    replay = SSEReader(node.url(0), "/v1/events?from_height=1")
+    try:
+        replay.next_block()
+        t0 = time.monotonic()
+        assert node.stop(0, timeout=15) == 0
+        assert time.monotonic() - t0 < 8
+    finally:
+        live.close()
+        replay.close()
