@@ -56,7 +56,7 @@ class NodeConfig(BaseModel):
     max_wait_seconds: float = Field(default=60.0, gt=0, le=3600)
     sync_interval_ms: int = Field(default=1000, ge=50, le=600_000)
     shutdown_timeout: float = Field(default=10.0, gt=0, le=600)
-    event_loop: Literal["auto", "asyncio", "uvloop"] = "asyncio"
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     """``auto`` uses uvloop when installed."""
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_json: bool = False

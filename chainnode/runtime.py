@@ -165,8 +165,9 @@ class Node:
         self.started = True
         self._spawn(self._status_loop())
         log.info(
-            "node %s up: chain %s height %d, API http://%s:%d, p2p %s:%d",
+            "node %s up (%s loop): chain %s height %d, API http://%s:%d, p2p %s:%d",
             self.cfg.node_id,
+            type(asyncio.get_running_loop()).__module__.split(".")[0],
             self.genesis.chain_id,
             self.ledger.height,
             self.cfg.api_host,
