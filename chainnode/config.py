@@ -106,11 +106,13 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def _describe(e: ValidationError, source: str) -> str:
+def _describe(e: ValidationError, source: str, from_env: set[str]) -> str:
     lines = [f"invalid configuration in {source}:"]
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  {loc}: {err['msg']}")
+        root = str(err["loc"][0]) if err["loc"] else ""
+        where = f" (from {ENV_PREFIX}{root.upper()})" if root in from_env else ""
+        lines.append(f"  {loc}{where}: {err['msg']}")
     return "\n".join(lines)
 
 
@@ -132,11 +134,12 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> NodeC
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
-    data.update(_env_overrides(env))
+    overrides = _env_overrides(env)
+    data.update(overrides)
     try:
         cfg = NodeConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_describe(e, str(path))) from None
+        raise ConfigError(_describe(e, str(path), set(overrides))) from None
     return cfg.resolve(path.resolve().parent)
 
 

@@ -41,7 +41,7 @@ def test_env_overrides_every_kind_of_field(tmp_path: Path) -> None:
         ("api_port = 'x'\n", {}, "api_port"),
         ("bogus = 1\n", {}, "bogus"),
         ("api_port = \n", {}, "not valid TOML"),
-        ("", {"CHAINNODE_API_PORT": "-1"}, "api_port"),
+        ("", {"CHAINNODE_API_PORT": "-1"}, "api_port (from CHAINNODE_API_PORT)"),
         ("", {"CHAINNODE_PEERS": "[not json"}, "CHAINNODE_PEERS"),
         ("log_level = 'loud'\n", {}, "log_level"),
     ],
