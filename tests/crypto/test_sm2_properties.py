@@ -18,7 +18,7 @@ ids = st.binary(min_size=0, max_size=40)
 @given(
     d=scalars, d2=scalars, msg=messages, uid=ids, flip=st.integers(0, 64 * 8 - 1), data=st.data()
 )
-def test_cross_backend_sign_verify_and_tamper(
+def test_fuzz_cross_backend_sign_verify_and_tamper(
     signer: str,
     verifier: str,
     d: int,
@@ -49,7 +49,7 @@ def test_cross_backend_sign_verify_and_tamper(
 
 
 @given(pub=st.binary(min_size=0, max_size=80), msg=messages, sig=st.binary(max_size=80))
-def test_random_bytes_never_crash(pub: bytes, msg: bytes, sig: bytes) -> None:
+def test_fuzz_random_public_keys_and_signatures(pub: bytes, msg: bytes, sig: bytes) -> None:
     try:
         key = sm2.PublicKey.from_bytes(pub)
     except CryptoError:
@@ -58,7 +58,7 @@ def test_random_bytes_never_crash(pub: bytes, msg: bytes, sig: bytes) -> None:
 
 
 @given(d=scalars, sig=st.binary(min_size=64, max_size=64), msg=messages)
-def test_random_signatures_never_verify(d: int, sig: bytes, msg: bytes) -> None:
+def test_fuzz_random_signatures_never_verify(d: int, sig: bytes, msg: bytes) -> None:
     pub = sm2.PrivateKey.from_bytes(d.to_bytes(32, "big")).public_key()
     assert pub.verify(msg, sig) is False
     assert pub.verify(msg, sig[:63]) is False
