@@ -2,8 +2,9 @@
 
 Bytecode is verified and decoded once (cached by its bytes): the decoded code of a function
 is a tuple of ``(opcode, operand)`` pairs whose operands are already resolved (constant
-values, callee objects, builtin functions), so the loop does one tuple unpack per
-instruction, runs the hottest opcodes inline and sends the rest through a dispatch table.
+values, callee objects, builtin functions), and adjacent pushes are fused into
+superinstructions, so the loop does one tuple unpack per step, runs the hottest opcodes
+inline and sends the rest through a dispatch table.
 Gas: static costs are paid per basic block (see ``verifier``), dynamic costs (bytes stored,
 emitted, hashed, copied) by the handlers.
 """
