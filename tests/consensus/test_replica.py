@@ -357,3 +357,21 @@ def test_validator_set_change_applies_from_the_next_height() -> None:
     rig.replica.step(Executed(1, new_set))
     assert rig.replica.vset.n == 5 and rig.replica.vset.quorum == 4
     assert rig.replica.vset.primary(2, 0) == sorted(new_set)[2]
+
+
+def test_restart_after_persisting_a_new_view_votes_on_its_proposal() -> None:
+    rig = Rig(n=4, me=0)
+    rig.start()
+    prop = proposal(1, (2,))
+    cert = _prepared_cert(rig, 1, prop)
+    new_primary = rig.primary(1, 2)
+    senders = sorted(p for p in rig.pubs if p != rig.me)
+    vcs = tuple(rig.vc(p, 2, prepared=cert if i == 0 else None) for i, p in enumerate(senders))
+    pp = rig.keys.sign(PrePrepare(2, prop, new_primary, SIG))
+    out = rig.recv(rig.keys.sign(NewView(1, 2, vcs, pp, new_primary, SIG)))
+    first = next(a for a in out if isinstance(a, Persist))
+    assert isinstance(first.record.message, NewView)
+    again = Rig(n=4, me=0)
+    out = again.start([first.record])  # killed before the PREPARE was persisted
+    assert again.replica.view == 2 and again.replica.phase is Phase.NORMAL
+    assert [m.digest for m in sent(out, Prepare)] == [prop.digest]
