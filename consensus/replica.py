@@ -293,13 +293,13 @@ class Replica:
             m = rec.message
             if m.view == self.view and m.sender == self.me:
                 self._emit(act.Broadcast(m))
-        pp = self.st.pre_prepares.get(self.view)
-        if pp is not None:
+        current = self.st.pre_prepares.get(self.view)
+        if current is not None:
             # Crashed after persisting a NEW-VIEW but before voting on its proposal: vote now
             # (nothing was signed at this view, so nothing can conflict).
-            if pp.sender != self.me and (Prepare.TAG, self.view) not in self.st.sent:
+            if current.sender != self.me and (Prepare.TAG, self.view) not in self.st.sent:
                 del self.st.pre_prepares[self.view]
-                self._accept_pre_prepare(pp, blame=False)
+                self._accept_pre_prepare(current, blame=False)
             self._arm_progress()
         self._maybe_request_proposal()
 
