@@ -60,6 +60,7 @@ class PeerConnection(asyncio.Protocol):
         self.expected_peer = expected_peer
         self.peer_id: bytes | None = None
         self.address = "?"
+        self.local_address = "?"
         self.max_frame = max_frame
         self._max_record = max_frame + FRAME_HEADER.size + 16
         self._queue_limit = queue_bytes
@@ -107,6 +108,9 @@ class PeerConnection(asyncio.Protocol):
         peer = self._transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.address = f"{peer[0]}:{peer[1]}"
+        local = self._transport.get_extra_info("sockname")
+        if isinstance(local, tuple) and len(local) >= 2:
+            self.local_address = f"{local[0]}:{local[1]}"
         self._transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
         self.owner.connection_opened(self)
 

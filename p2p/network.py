@@ -333,6 +333,7 @@ class Network:
             PeerStats(
                 peer_id=pid,
                 address=c.address,
+                local_address=c.local_address,
                 initiator=c.initiator,
                 connected_seconds=now - c.opened_at,
                 bytes_in=c.bytes_in,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 class PeerStats:
     peer_id: bytes
     address: str
+    local_address: str
     initiator: bool
     connected_seconds: float
     bytes_in: int
