@@ -49,6 +49,7 @@ log = logging.getLogger("chainnode.node")
 
 WAL_COMPACT_EVERY = 32
 MAX_CACHED_BLOCKS = 64
+MAX_GOSSIP_INFLIGHT = 64
 
 
 class StartupError(Exception):
@@ -92,6 +93,9 @@ class Node:
         self._api: web.AppRunner | None = None
         self.started = False
         self._peer_heights: dict[bytes, int] = {}
+        self._faults: dict[bytes, int] = {}
+        self._gossip_inflight = 0
+        self._stopping = False
         self.view = 0
         self.api_port = cfg.api_port
         validators = self.ledger.validators_at(self.ledger.height + 1)
@@ -183,6 +187,7 @@ class Node:
     async def stop(self) -> None:
         """Stop taking work, then close in reverse order of start; the ledger closes last."""
         self.started = False
+        self._stopping = True
         if self.driver is not None:
             self.driver.close()
         if self._propose_task is not None:
@@ -213,7 +218,9 @@ class Node:
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
+        if task.cancelled() or self._stopping:
+            return
+        if (exc := task.exception()) is not None:
             self._die(exc)
 
     def _step(self, event: Any) -> None:
@@ -388,11 +395,16 @@ class Node:
         return serve(self.ledger, payload)
 
     def fault(self, peer: bytes, reason: str) -> None:
-        log.warning("peer %s misbehaved: %s", peer.hex()[:16], reason)
+        """Log a misbehaving peer; the 1st, 2nd, 4th, 8th... fault of each, not a flood."""
+        n = self._faults[peer] = self._faults.get(peer, 0) + 1
+        if n & (n - 1) == 0:
+            log.warning("peer %s misbehaved (%d times): %s", peer.hex()[:16], n, reason)
 
     # ---- transactions -----------------------------------------------------------------------
 
     def _on_gossip_txs(self, peer: bytes, raws: list[bytes]) -> None:
+        if self._gossip_inflight >= MAX_GOSSIP_INFLIGHT:
+            return  # overloaded: gossip is best effort, these txs still arrive in blocks
         txs = []
         for raw in raws:
             try:
@@ -400,24 +412,33 @@ class Node:
             except LedgerError:
                 continue
         if txs:
-            self._spawn(self._admit(txs, gossip=False, atomic=False))
+            self._gossip_inflight += 1
+            task = self._spawn(self._admit(txs, from_client=False))
+            task.add_done_callback(self._gossip_done)
 
-    async def _admit(self, txs: Sequence[Transaction], gossip: bool, atomic: bool) -> list[Any]:
+    def _gossip_done(self, task: asyncio.Task[Any]) -> None:
+        self._gossip_inflight -= 1
+
+    async def _admit(self, txs: Sequence[Transaction], from_client: bool) -> list[Any]:
+        """Verify (off the loop), admit, and for a client's txs gossip them; a client's batch
+        is all or nothing."""
         mempool = self.ledger.mempool
-        if len(txs) > 8:
+        if len(txs) > 8 and not self._stopping:
             # Fill the verified-signature cache off the loop (OpenSSL releases the GIL).
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._verify_pool, mempool.verify, list(txs))
-        if not self.started:
+        if self.driver is None or self.driver.closed:
+            if not from_client:
+                return []  # gossip while stopping: drop it
             raise Unavailable("the node is shutting down; send to another node")
         admissions = mempool.submit(list(txs))
         accepted = [tx for tx, a in zip(txs, admissions, strict=True) if a.accepted]
-        if atomic and len(accepted) != len(txs):
+        if from_client and len(accepted) != len(txs):
             # All or nothing for a client's batch: take back the ones admitted just now.
             mempool.remove([tx.hash for tx in accepted])
             return admissions
         if accepted:
-            if gossip:
+            if from_client:
                 self.net.gossip_txs((sm3.digest(tx.raw), tx.raw) for tx in accepted)
             self._tx_arrived.set()
             self.pending.add(tx.hash for tx in accepted)
@@ -427,7 +448,7 @@ class Node:
     # ---- Backend for the HTTP API -----------------------------------------------------------
 
     async def submit(self, txs: Sequence[Transaction]) -> list[Any]:
-        return await self._admit(txs, gossip=True, atomic=True)
+        return await self._admit(txs, from_client=True)
 
     async def wait_receipts(self, hashes: Sequence[bytes], timeout: float) -> list[Any]:
         return await self.waiters.wait(hashes, timeout)
