@@ -88,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--profile", type=Path, default=None, help="py-spy the nodes in the measured phase: DIR"
     )
+    p.add_argument(
+        "--profile-gil", action="store_true", help="profile only threads holding the GIL"
+    )
     p.add_argument("--dump-txs", type=Path, default=None, help="JSON lines: each tx's fate")
     p.add_argument(
         "--bad-every",
@@ -268,7 +271,7 @@ class Run:
         prof = None
         if self.args.profile is not None and self.target.pids:
             names = {f"node{i}": pid for i, pid in enumerate(self.target.pids)}
-            prof = Profiler(self.args.profile, names)
+            prof = Profiler(self.args.profile, names, gil_only=self.args.profile_gil)
         before = self.cpu_sample()
         try:
             res = await self.phase(driver, txs, rate, duration)

@@ -1,5 +1,9 @@
 """Sampling profiles of the node processes during the measured phase (py-spy), summarised.
 
+Samples are wall-clock: on a shared machine a thread waiting for a core inside a call that
+released the GIL (libcrypto through ctypes, LevelDB) is still sampled there, which inflates
+those calls. ``gil_only`` keeps the samples of threads holding the GIL: the Python work.
+
 ``py-spy record --format raw`` writes collapsed stacks (``frame;frame;... count``). The summary
 gives, per process, the share of samples whose innermost frame is a function (self) and the
 share whose stack holds it anywhere (inclusive): enough to name the hot path of a run.
@@ -28,7 +32,9 @@ def py_spy() -> str | None:
 class Profiler:
     """One ``py-spy record`` per pid, stopped (and flushed) with SIGINT."""
 
-    def __init__(self, out_dir: Path, pids: dict[str, int], rate: int = 50) -> None:
+    def __init__(
+        self, out_dir: Path, pids: dict[str, int], rate: int = 50, gil_only: bool = False
+    ) -> None:
         exe = py_spy()
         if exe is None:
             raise RuntimeError("py-spy not found: pip install py-spy")
@@ -41,7 +47,7 @@ class Profiler:
             cmd = [
                 exe, "record", "--pid", str(pid), "--format", "raw", "--output", str(path),
                 "--rate", str(rate), "--nonblocking", "--subprocesses", "--threads",
-            ]  # fmt: skip
+            ] + (["--gil"] if gil_only else [])  # fmt: skip
             self.procs.append(
                 subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             )
