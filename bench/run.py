@@ -294,11 +294,15 @@ class Run:
             n = max(1, int(rate * a.sweep_step_s))
             setup, txs = self.prepare(n, max(driver.heights))
             await self.setup(driver, setup)
+            before = self.cpu_sample()
             res = await self.phase(driver, txs, rate, None)
             m = phase_metrics(self.acc, res)
+            m["cpu_per_process"] = cpu = self.cpu_report(before, self.cpu_sample())
+            nodes = sum(v["cores"] for k, v in cpu.items() if k.startswith("node"))
             steps.append(m)
             print(
                 f"sweep: offered {rate:,.0f}/s -> committed {report.fmt(m['tps'])}/s, "
+                f"nodes {nodes:.2f} cores, "
                 f"p99 {report.fmt(m['latency_p99_s'])} s, rejected {m['rejected']}",
                 file=sys.stderr,
             )
