@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from p2p import Channel, Network
-from tests.p2p.helpers import fast_config, keys, pub, raw_peer
+from p2p.handshake import PROTOCOL
+from tests.p2p.helpers import CHAIN, fast_config, keys, pub, raw_peer
 
 
 @dataclass
@@ -65,9 +67,30 @@ def _send_and_wait_close(port: int, data: bytes) -> None:
                 pass  # the server may answer a plausible hello; it must then close
 
 
+def _framed(body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + body
+
+
+def _hello_like(items: list[object]) -> bytes:
+    return _framed(msgpack.packb(items))
+
+
+# plausible hellos: the right protocol and chain, an admitted or random static key, and
+# random or malformed ephemerals, then arbitrary bytes where the finish should be
+_fields = st.one_of(st.binary(max_size=80), st.integers(), st.none(), st.text(max_size=8))
+hellos = st.tuples(
+    st.sampled_from([PROTOCOL, b"other"]),
+    st.sampled_from([CHAIN, b"x" * 65]),
+    st.one_of(st.just(pub(keys(2)[1])), st.binary(min_size=65, max_size=65)),
+    st.one_of(st.binary(min_size=65, max_size=65).map(lambda b: b"\x04" + b[1:]), _fields),
+    st.binary(max_size=200),
+).map(lambda t: _hello_like(list(t[:4])) + t[4])
+
 garbage = st.one_of(
     st.binary(max_size=4096),
-    st.binary(max_size=2048).map(lambda b: len(b).to_bytes(4, "big") + b),  # framed garbage
+    st.binary(max_size=2048).map(_framed),  # framed garbage
+    st.lists(_fields, max_size=6).map(_hello_like),  # framed msgpack of the wrong shape
+    hellos,
 )
 
 
