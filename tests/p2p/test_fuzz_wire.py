@@ -77,7 +77,9 @@ def _hello_like(items: list[object]) -> bytes:
 
 # plausible hellos: the right protocol and chain, an admitted or random static key, and
 # random or malformed ephemerals, then arbitrary bytes where the finish should be
-_fields = st.one_of(st.binary(max_size=80), st.integers(), st.none(), st.text(max_size=8))
+_fields = st.one_of(
+    st.binary(max_size=80), st.integers(-(2**63), 2**64 - 1), st.none(), st.text(max_size=8)
+)
 hellos = st.tuples(
     st.sampled_from([PROTOCOL, b"other"]),
     st.sampled_from([CHAIN, b"x" * 65]),
