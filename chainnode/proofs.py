@@ -136,7 +136,7 @@ def _inclusion(ledger: Any, tx_hash: bytes) -> Inclusion | None:
 
 def vset_history(ledger: Any) -> list[tuple[int, list[ValidatorInfo]]]:
     """(effective height, validator set) of every set the chain has had, oldest first."""
-    history: list[tuple[int, list[ValidatorInfo]]] = list(getattr(ledger, "_vsets", []))
+    history: list[tuple[int, list[ValidatorInfo]]] = ledger.validator_history()
     return history
 
 
