@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from collections.abc import Set as AbstractSet
 
 from p2p import handshake
+from p2p.backoff import Backoff
 from p2p.channels import INTERNAL, MAX_CHANNEL, Channel, Priority, priority_of
 from p2p.config import P2PConfig, check_pubkey
 from p2p.connection import PeerConnection
@@ -412,7 +413,7 @@ class Network:
 
     async def _dial_loop(self, peer_id: bytes) -> None:
         cfg = self.config
-        backoff = cfg.reconnect_min
+        backoff = Backoff(cfg.reconnect_min, cfg.reconnect_max)
         while self._running:
             conn = self._conns.get(peer_id)
             if conn is not None:
@@ -427,12 +428,10 @@ class Network:
             if peer_id not in self._allowed:
                 return
             if await self._dial_once(peer_id):
-                backoff = cfg.reconnect_min
+                backoff.reset()
                 continue
-            delay = backoff * random.uniform(0.5, 1.5)
-            backoff = min(backoff * 2, cfg.reconnect_max)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event(peer_id).wait(), delay)
+            with contextlib.suppress(TimeoutError):  # an inbound connection ends the wait
+                await asyncio.wait_for(self._event(peer_id).wait(), backoff.next_delay())
 
     async def _dial_once(self, peer_id: bytes) -> bool:
         cfg = self.config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import Counter
 
 import pytest
@@ -226,5 +227,28 @@ async def test_allow_list_change_drops_and_readmits_a_peer() -> None:
         a.set_allowed({b.peer_id})  # and added back: a dials it again
         a.add_peer(b.peer_id, "127.0.0.1", b.port)
         await a.wait_for_peers([b.peer_id], 10)
+    finally:
+        await stop_all([a, b])
+
+
+async def test_large_payloads_round_trip_and_oversized_ones_are_refused() -> None:
+    a, b = await start_mesh(2, max_frame_size=4 << 20)
+    try:
+        big = os.urandom(3 << 20)
+
+        async def mirror(_peer: bytes, payload: bytes) -> bytes:
+            return payload + big
+
+        b.on_request("mirror", mirror)
+        got: list[bytes] = []
+        b.on_message(Channel.BLOCKS, lambda _p, m: got.append(m))
+        assert await a.request(b.peer_id, "mirror", b"head:", 10) == b"head:" + big
+        assert a.send(b.peer_id, Channel.BLOCKS, big)
+        await wait_until(lambda: got == [big], 10)
+        with pytest.raises(P2PError):
+            a.send(b.peer_id, Channel.BLOCKS, bytes((4 << 20) + 1))
+        with pytest.raises(RequestFailed, match="too large"):
+            await a.request(b.peer_id, "mirror", big, 10)  # the answer would exceed the bound
+        assert a.is_connected(b.peer_id) and a.stats().violations == 0
     finally:
         await stop_all([a, b])

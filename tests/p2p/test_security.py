@@ -198,3 +198,42 @@ async def test_peer_that_stops_reading_stalls_nobody() -> None:
         io.writer.close()
     finally:
         await stop_all([a, b])
+
+
+async def test_silent_or_slow_handshake_times_out(caplog: pytest.LogCaptureFixture) -> None:
+    (ka,) = keys(1)
+    a = Network(fast_config(ka, handshake_timeout=0.3))
+    await a.start()
+    caplog.set_level(logging.WARNING, logger="p2p")
+    try:
+        silent = await asyncio.open_connection("127.0.0.1", a.port)
+        slow = await asyncio.open_connection("127.0.0.1", a.port)
+        slow[1].write(b"\x00\x00\x00\x40" + b"\x94")  # a hello that never finishes
+        for reader, writer in (silent, slow):
+            async with asyncio.timeout(5):
+                assert await reader.read() == b""
+            writer.close()
+        assert sum("handshake timed out" in r.getMessage() for r in caplog.records) == 2
+    finally:
+        await a.stop()
+
+
+async def test_pending_handshakes_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    (ka,) = keys(1)
+    a = Network(fast_config(ka, max_pending_handshakes=3, handshake_timeout=30))
+    await a.start()
+    caplog.set_level(logging.WARNING, logger="p2p")
+    conns = []
+    try:
+        for _ in range(3):
+            conns.append(await asyncio.open_connection("127.0.0.1", a.port))
+        await wait_until(lambda: a._handshaking == 3, 5, "three pending handshakes")
+        reader, writer = await asyncio.open_connection("127.0.0.1", a.port)
+        async with asyncio.timeout(5):  # the fourth is refused at once, not after 30 s
+            assert await reader.read() == b""
+        writer.close()
+        assert any("too many pending handshakes" in r.getMessage() for r in caplog.records)
+    finally:
+        for _, w in conns:
+            w.close()
+        await a.stop()

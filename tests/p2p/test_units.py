@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from crypto.sm2 import PrivateKey
 from p2p import FrameTooLarge, HandshakeError, P2PConfig, P2PError, ProtocolViolation
+from p2p.backoff import Backoff
 from p2p.channels import Priority
 from p2p.connection import PeerConnection
 from p2p.framing import RecordReader, encode_frame, iter_frames
@@ -307,3 +308,17 @@ async def test_full_queue_drops_gossip_before_consensus() -> None:
     assert conn.queued_bytes == 10_000
     assert not conn.enqueue(gossip, Priority.LOW)
     assert conn.dropped == 5 + 5 + 3 + 1
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap_and_resets() -> None:
+    import random
+
+    b = Backoff(0.1, 1.0, random.Random(7))
+    delays = [b.next_delay() for _ in range(8)]
+    bases = [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0]
+    assert all(0.5 * base <= d < 1.5 * base for d, base in zip(delays, bases, strict=True))
+    assert len({round(d / base, 6) for d, base in zip(delays, bases, strict=True)}) > 1
+    b.reset()
+    assert 0.05 <= b.next_delay() < 0.15
+    with pytest.raises(ValueError):
+        Backoff(0, 1)
