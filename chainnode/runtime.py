@@ -50,6 +50,7 @@ log = logging.getLogger("chainnode.node")
 WAL_COMPACT_EVERY = 32
 MAX_CACHED_BLOCKS = 64
 MAX_GOSSIP_INFLIGHT = 64
+VERIFY_THREADS = 4  # batches verifying at once (each spread over the process pool)
 
 
 class StartupError(Exception):
@@ -83,7 +84,8 @@ class Node:
         self.waiters = ReceiptWaiters(self.ledger.receipt)
         self.pending = OldestPending(self.ledger.mempool.has)
         self._blocks: dict[bytes, Block] = {}
-        self._verify_pool = ThreadPoolExecutor(1, thread_name_prefix="verify")
+        # Several batches verify at once so the process pool of crypto.verify_batch stays fed.
+        self._verify_pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
         self._tx_arrived = asyncio.Event()
         self._propose_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
