@@ -35,7 +35,8 @@ _KINDS: dict[int, Any] = {
 
 @dataclass(frozen=True, slots=True)
 class WalRecord:
-    """Our own signed ``message`` plus the context needed to act on it after a restart.
+    """Our own signed ``message`` (or a NEW-VIEW we entered, so our view survives a restart)
+    plus the context needed to act on it after a restart.
 
     ``pre_prepare``: the proposal we voted for (PREPARE/COMMIT); ``prepared``: our prepared
     certificate (COMMIT, and VIEW-CHANGE carries its own).
