@@ -354,7 +354,8 @@ class Node:
 
     def _on_commit(self, block: Block, receipts: Sequence[Receipt]) -> None:
         self.waiters.committed(receipts)
-        self._report_pending()
+        # After the current step batch, so consensus sees Executed before the new oldest tx.
+        asyncio.get_running_loop().call_soon(self._report_pending)
 
     def _report_pending(self) -> None:
         """Tell consensus when the oldest waiting tx changes (its request timer follows it)."""
