@@ -404,6 +404,10 @@ class Network:
         except TimeoutError:
             self._refused(conn, "inbound", "handshake timed out")
             return
+        except Exception as exc:  # a bug of ours: drop this connection, keep serving
+            log.exception("inbound handshake from %s failed unexpectedly", conn.address)
+            self._refused(conn, "inbound", f"internal error {exc!r}")
+            return
         finally:
             self._handshaking -= 1
         self._establish(conn, result)
@@ -457,6 +461,11 @@ class Network:
             log.debug("dial %s at %s:%d failed: %r", short(peer_id), host, port, exc)
             if conn is not None:
                 conn.abort(f"dial failed: {exc!r}")
+            return False
+        except Exception as exc:  # a bug of ours: drop this attempt, the dialer retries
+            log.exception("outbound handshake to %s failed unexpectedly", short(peer_id))
+            if conn is not None:
+                self._refused(conn, f"outbound to {short(peer_id)}", f"internal error {exc!r}")
             return False
         return self._establish(conn, result)
 

@@ -192,31 +192,6 @@ async def test_wrong_chain_is_refused(caplog: pytest.LogCaptureFixture) -> None:
         await stop_all([a, other])
 
 
-def test_mesh_and_requests_work_under_uvloop() -> None:
-    """The node may run on uvloop, whose transports differ from asyncio's."""
-    uvloop = pytest.importorskip("uvloop")
-
-    async def scenario() -> None:
-        nets = await start_mesh(3)
-        try:
-            got: list[list[bytes]] = [[] for _ in nets]
-            for i, net in enumerate(nets):
-                net.on_txs(lambda _p, txs, i=i: got[i].extend(txs))
-
-            async def echo(_peer: bytes, payload: bytes) -> bytes:
-                return payload[::-1]
-
-            nets[2].on_request("echo", echo)
-            nets[0].gossip_txs([(sm3.digest(b"tx"), b"tx")])
-            assert await nets[1].request(nets[2].peer_id, "echo", b"abc", 5) == b"cba"
-            await wait_until(lambda: got[1] == [b"tx"] and got[2] == [b"tx"], 10)
-        finally:
-            await stop_all(nets)
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(scenario())
-
-
 async def test_allow_list_change_drops_and_readmits_a_peer() -> None:
     a, b = await start_mesh(2)
     try:
