@@ -227,3 +227,31 @@ async def test_large_payloads_round_trip_and_oversized_ones_are_refused() -> Non
         assert a.is_connected(b.peer_id) and a.stats().violations == 0
     finally:
         await stop_all([a, b])
+
+
+async def test_traffic_counters_match_on_both_ends() -> None:
+    a, b = await start_mesh(2)
+    try:
+        got: list[bytes] = []
+        b.on_message(Channel.CONSENSUS, lambda _p, m: got.append(m))
+        for i in range(100):
+            a.send(b.peer_id, Channel.CONSENSUS, bytes(i))
+        await wait_until(lambda: len(got) == 100)
+
+        def balanced() -> bool:
+            (sa,), (sb,) = a.peer_stats(), b.peer_stats()
+            return (sa.bytes_out, sa.frames_out, sa.records_out) == (
+                sb.bytes_in,
+                sb.frames_in,
+                sb.records_in,
+            ) and (sb.bytes_out, sb.frames_out) == (sa.bytes_in, sa.frames_in)
+
+        await wait_until(balanced, 5, "counters to agree")
+        sa = a.peer_stats()[0]
+        assert sa.frames_out >= 100 and sa.bytes_out > sum(range(100))
+        assert sa.records_out < sa.frames_out  # frames were coalesced into fewer records
+        total = a.stats()
+        assert total.frames_out >= sa.frames_out and total.bytes_out >= sa.bytes_out
+        assert total.peers == 1 and total.handshakes_ok >= 1
+    finally:
+        await stop_all([a, b])
