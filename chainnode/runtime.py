@@ -209,6 +209,8 @@ class Node:
     def _die(self, exc: BaseException) -> None:
         """Our bug or a broken disk: stop the process loudly rather than run on half-applied."""
         log.critical("fatal: %r", exc, exc_info=exc)
+        if self.driver is not None:
+            self.driver.close()  # no further steps on a core whose actions did not all happen
         if self._fatal is not None and not self._fatal.done():
             self._fatal.set_result(exc)
 
