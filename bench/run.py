@@ -500,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": "run",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "note": NOTE,
+        "commit": machine.source_commit(REPO_ROOT),
         "machine": info | {"loadavg_at_end": machine.load_average()},
         "parameters": {
             "validators": validators,

@@ -130,6 +130,26 @@ def sm2_verify_rates_with(backend: str | None, seconds: float = 1.0) -> tuple[fl
     return float(wall), float(cpu)
 
 
+def source_commit(root: Path) -> str | None:
+    """The checkout's commit (with ``+dirty`` if it has local changes), if it is a git one."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
+
+
 def bound(n_cores: int, verify_per_s: float, validators: int) -> float:
     if validators < 1:
         raise ValueError("at least one validator")
