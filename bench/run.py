@@ -31,7 +31,7 @@ from bench.harness.accounting import Accounting, cross_check, dump
 from bench.harness.cluster import REPO_ROOT, LocalNetwork
 from bench.harness.load import Driver, PhaseResult
 from bench.harness.profile import Profiler, summarise
-from bench.harness.stats import LatencySummary, steady_tps
+from bench.harness.stats import LatencySummary, linear_fit, steady_tps
 
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "run.json"
 DEFAULT_CACHE = REPO_ROOT / ".bench-cache"
@@ -351,6 +351,7 @@ async def drive(
         if a.sweep:
             m["sweep"] = sweep
             m["peak_tps"] = peak
+            m["sweep_cpu_model"] = cpu_model(sweep, len(run.target.urls))
         m["tracker_errors"] = driver.tracker_errors
         m["receipts"] = await sample_receipts(driver, run.acc, res.indices, a.receipts)
         if a.check:
@@ -376,6 +377,29 @@ async def drive(
             "latencies": run.acc.latencies(res.indices),
         }
         return m
+
+
+def cpu_model(steps: list[dict[str, Any]], validators: int) -> dict[str, Any] | None:
+    """Node CPU against committed rate over the sweep steps below the limit: the slope is the
+    marginal CPU per tx, the intercept what the nodes burn with no load. On a shared machine
+    this, unlike the peak, does not depend on how much of the machine the nodes were given."""
+    ok = [s for s in steps if s["latency_p99_s"] <= P99_LIMIT_S and "cpu_per_process" in s]
+    xs = [s["tps"] for s in ok]
+    ys = [
+        sum(v["cores"] for k, v in s["cpu_per_process"].items() if k.startswith("node")) for s in ok
+    ]
+    fit = linear_fit(xs, ys)
+    if fit is None:
+        return None
+    slope, intercept = fit
+    cores = machine.cores()
+    return {
+        "points": [[x, y] for x, y in zip(xs, ys, strict=True)],
+        "node_cpu_s_per_tx": slope / validators,
+        "idle_cores": intercept,
+        # If the nodes had every core: (cores - idle) / CPU per tx over all validators.
+        "projected_peak_tps": (cores - intercept) / slope if slope > 0 else None,
+    }
 
 
 async def sample_receipts(
@@ -543,8 +567,22 @@ def main(argv: list[str] | None = None) -> int:
             per_tx = node_cpu / validators / doc["committed"]
             doc["node_cpu_ms_per_tx"] = 1000 * per_tx
             doc["node_cpu_per_tx_in_verifies"] = per_tx * (backend_verify_cpu or verify_cpu)
+    model = doc.get("sweep_cpu_model")
+    if model:
+        per_tx = model["node_cpu_s_per_tx"]
+        model["node_cpu_per_tx_in_verifies"] = per_tx * (backend_verify_cpu or verify_cpu)
+        peak = model["projected_peak_tps"]
+        model["projected_peak_over_bound_idle"] = peak / doc["bound_idle"] if peak else None
     row = summary_row(doc)
     print(report.table([row]))
+    if model:
+        print(
+            f"sweep CPU model: {1e6 * model['node_cpu_s_per_tx']:.0f} us CPU per tx per node "
+            f"(= {model['node_cpu_per_tx_in_verifies']:.2f} SM2 verifies), nodes idle at "
+            f"{model['idle_cores']:.2f} cores; with all {info['cores']} cores: peak ~"
+            f"{report.fmt(model['projected_peak_tps'])} tx/s = "
+            f"{report.fmt(model['projected_peak_over_bound_idle'])} x the idle-machine bound"
+        )
     if doc.get("profile"):
         cats = sorted({c for prof in doc["profile"].values() for c in prof["categories"]})
         rows = [

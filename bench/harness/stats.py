@@ -105,3 +105,17 @@ def throughput_series(
         if 0 <= i < len(counts):
             counts[i] += 1
     return [(i * bin_s, c / bin_s) for i, c in enumerate(counts)]
+
+
+def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float] | None:
+    """Least-squares (slope, intercept) of y over x; None with fewer than two distinct x."""
+    pts = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
+    if len({x for x, _ in pts}) < 2:
+        return None
+    n = len(pts)
+    mx = sum(x for x, _ in pts) / n
+    my = sum(y for _, y in pts) / n
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    sxy = sum((x - mx) * (y - my) for x, y in pts)
+    slope = sxy / sxx
+    return slope, my - slope * mx

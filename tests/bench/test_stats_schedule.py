@@ -103,3 +103,12 @@ def test_sweep_rates_grow_geometrically() -> None:
     assert schedule.sweep_rates(100, 2, 1000) == [100, 200, 400, 800]
     with pytest.raises(ValueError):
         schedule.sweep_rates(100, 1, 1000)
+
+
+def test_linear_fit() -> None:
+    from bench.harness.stats import linear_fit
+
+    slope, intercept = linear_fit([0, 1, 2, 3], [1.0, 3.0, 5.0, 7.0])  # type: ignore[misc]
+    assert slope == pytest.approx(2.0) and intercept == pytest.approx(1.0)
+    assert linear_fit([1, 1], [2.0, 3.0]) is None
+    assert linear_fit([1, 2, math.nan], [1.0, 2.0, 5.0]) == pytest.approx((1.0, 0.0))
