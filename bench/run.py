@@ -572,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
         per_tx = model["node_cpu_s_per_tx"]
         model["node_cpu_per_tx_in_verifies"] = per_tx * (backend_verify_cpu or verify_cpu)
         peak = model["projected_peak_tps"]
-        model["projected_peak_over_bound_idle"] = peak / doc["bound_idle"] if peak else None
+        idle_bound = machine.bound(info["cores"], backend_verify_cpu or verify_cpu, validators)
+        model["projected_peak_over_bound_idle"] = peak / idle_bound if peak else None
     row = summary_row(doc)
     print(report.table([row]))
     if model:
@@ -581,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(= {model['node_cpu_per_tx_in_verifies']:.2f} SM2 verifies), nodes idle at "
             f"{model['idle_cores']:.2f} cores; with all {info['cores']} cores: peak ~"
             f"{report.fmt(model['projected_peak_tps'])} tx/s = "
-            f"{report.fmt(model['projected_peak_over_bound_idle'])} x the idle-machine bound"
+            f"{report.fmt(model['projected_peak_over_bound_idle'])} x the idle-machine bound "
+            "of the nodes' backend"
         )
     if doc.get("profile"):
         cats = sorted({c for prof in doc["profile"].values() for c in prof["categories"]})
