@@ -248,8 +248,8 @@ def can_unshare() -> str | None:
 
     if os.geteuid() != 0:
         return "needs root to create network and mount namespaces"
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return "needs unshare and ip (util-linux, iproute2)"
+    if any(shutil.which(t) is None for t in ("unshare", "nsenter", "ip")):
+        return "needs unshare, nsenter (util-linux) and ip (iproute2)"
     r = subprocess.run(["unshare", "--net", "--mount", "true"], capture_output=True)
     if r.returncode != 0:
         return f"this machine forbids namespaces: {r.stderr.decode().strip()}"

@@ -42,7 +42,12 @@ def test_four_validators_in_four_network_namespaces(tmp_path: Path) -> None:
     procs: list[subprocess.Popen[bytes]] = []
     created: list[str] = []
     try:
-        _ip("netns", "add", sw)
+        r = subprocess.run(["ip", "netns", "add", sw], capture_output=True, timeout=30)
+        if r.returncode != 0:
+            err = r.stderr.decode().strip()
+            if "permitted" in err or "denied" in err:
+                pytest.skip(f"multi-host test skipped: this machine forbids `ip netns add`: {err}")
+            raise AssertionError(f"ip netns add {sw}: {err}")
         created.append(sw)
         _ip("-n", sw, "link", "set", "lo", "up")
         _ip("-n", sw, "link", "add", "br0", "type", "bridge")
