@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +20,10 @@ from contracts import (
 )
 from contracts import vm as vm_module
 from contracts.verifier import verify
+
+# The "fuzz" profile runs thousands of programs per test: longer than the suite's default
+# per-test timeout on a loaded machine, though each example is quick.
+pytestmark = pytest.mark.timeout(3600)
 
 INT_VARS = ("a", "b", "x", "y")
 KEYS = ("'k1'", "'k2'", "b'k3'", "7")
