@@ -12,7 +12,17 @@ import pytest
 
 from crypto.sm2 import PrivateKey
 from p2p import Channel, HandshakeError, Network
-from tests.p2p.helpers import fast_config, keys, pub, raw_peer, stop_all, wait_until
+from p2p.handshake import initiate
+from tests.p2p.helpers import (
+    CHAIN,
+    StreamIO,
+    fast_config,
+    keys,
+    pub,
+    raw_peer,
+    stop_all,
+    wait_until,
+)
 from tests.p2p.relay import Relay
 
 
@@ -237,3 +247,41 @@ async def test_pending_handshakes_are_bounded(caplog: pytest.LogCaptureFixture) 
         for _, w in conns:
             w.close()
         await a.stop()
+
+
+async def test_replayed_handshake_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    """Recorded hello and finish of a real session, replayed on a new connection: the
+    responder's fresh ephemeral makes the old finish signature worthless."""
+    ka, kb = keys(2)
+    b = Network(fast_config(kb, allowed={pub(ka)}))
+    await b.start()
+    caplog.set_level(logging.WARNING, logger="p2p")
+    try:
+        sent: list[bytes] = []
+        reader, writer = await asyncio.open_connection("127.0.0.1", b.port)
+
+        class Recording(StreamIO):
+            def send_record(self, body: bytes) -> None:
+                sent.append(body)
+                super().send_record(body)
+
+        io = Recording(reader, writer)
+        await initiate(io, CHAIN, ka, pub(kb), lambda _p: None)
+        await b.wait_for_peers([pub(ka)], 5)
+        writer.close()
+        await wait_until(lambda: not b.is_connected(pub(ka)), 5, "first session closed")
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", b.port)
+        replay = StreamIO(reader, writer)
+        replay.send_record(sent[0])  # the old hello
+        await replay.recv_record(1024)  # a fresh reply
+        replay.send_record(sent[1])  # the old finish
+        async with asyncio.timeout(5):
+            assert await reader.read() == b""
+        writer.close()
+        assert not b.is_connected(pub(ka))
+        assert any(
+            "initiator's transcript signature is invalid" in r.getMessage() for r in caplog.records
+        )
+    finally:
+        await b.stop()
