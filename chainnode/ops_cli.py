@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import urllib.error
 import urllib.request
@@ -21,14 +22,15 @@ MAX_BUNDLE_BYTES = 8 * 1024 * 1024
     type=click.Path(dir_okay=False, path_type=Path),
     help="The chain's genesis.json: the only thing trusted.",
 )
-def verify_proof(bundle: Path, genesis_path: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print what is proven as JSON.")
+def verify_proof(bundle: Path, genesis_path: Path, as_json: bool) -> None:
     """Check a proof bundle offline against genesis; print what it proves.
 
     Exit status: 0 valid, 1 invalid (the reason is printed), 2 unreadable input.
     """
     from chainnode.codes import LedgerError
     from chainnode.genesis import Genesis
-    from chainnode.proofs import ProofError, describe, verify_bundle
+    from chainnode.proofs import ProofError, describe, summary, verify_bundle
 
     try:
         genesis = Genesis.load(genesis_path)
@@ -44,9 +46,14 @@ def verify_proof(bundle: Path, genesis_path: Path) -> None:
     try:
         proven = verify_bundle(data, genesis)
     except ProofError as e:
+        if as_json:
+            click.echo(json.dumps({"valid": False, "reason": str(e)}))
         click.echo(f"INVALID: {e}", err=True)
         sys.exit(1)
-    click.echo(describe(proven, genesis.suite))
+    if as_json:
+        click.echo(json.dumps(summary(proven, genesis.suite), indent=2))
+    else:
+        click.echo(describe(proven, genesis.suite))
 
 
 @click.command("proof")

@@ -523,3 +523,37 @@ def describe(p: Proven, suite_name: str = "sm") -> str:
     else:
         lines.append("  validator set: the genesis set (no change before this block)")
     return "\n".join(lines)
+
+
+def _tx_summary(p: ProvenTx, suite: Suite) -> dict[str, Any]:
+    tx, rc, hd = p.tx, p.receipt, p.header
+    return {
+        "tx_hash": tx.hash.hex(),
+        "sender": tx.sender.hex(),
+        "sender_address": suite.address(tx.sender).hex(),
+        "contract": tx.contract,
+        "method": tx.method,
+        "args": decoded_json(tx.args),
+        "height": hd.height,
+        "block_hash": p.block_hash.hex(),
+        "timestamp_ms": hd.timestamp,
+        "index": p.index,
+        "status": "ok" if rc.ok else "failed",
+        "error": rc.error or None,
+        "return_value": decoded_json(rc.return_value),
+        "events": [{"name": e.name, "fields": decoded_json(e.fields)} for e in rc.events],
+        "view": p.certificate.view,
+        "signers": [{"node_id": v.node_id, "public_key": v.public_key.hex()} for v in p.signers],
+        "validators": len(p.validators),
+    }
+
+
+def summary(p: Proven, suite_name: str = "sm") -> dict[str, Any]:
+    """What the bundle proves, as JSON (``verify-proof --json``)."""
+    suite = get_suite(suite_name)
+    return {
+        "valid": True,
+        "chain_id": p.chain_id,
+        "record": _tx_summary(p.record, suite),
+        "validator_changes": [_tx_summary(c, suite) for c in p.changes],
+    }

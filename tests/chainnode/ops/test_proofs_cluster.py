@@ -82,6 +82,16 @@ def test_bundle_verifies_offline_through_the_validator_change(net: dict[str, Any
     r = _cli("verify-proof", str(path_a), "--genesis", str(root / "genesis.json"))
     assert r.returncode == 0, r.stderr
     assert "of 4 validators" in r.stdout and "the genesis set" in r.stdout
+    r = _cli("verify-proof", str(path), "--genesis", str(root / "genesis.json"), "--json")
+    assert r.returncode == 0, r.stderr
+    proven = json.loads(r.stdout)
+    rec = proven["record"]
+    assert proven["valid"] and rec["tx_hash"] == net["b"] and rec["method"] == "register"
+    assert rec["args"][0] == net["doc_b"] and rec["events"][0]["name"] == "Registered"
+    assert rec["validators"] == 5 and len(rec["signers"]) >= 4
+    (change,) = proven["validator_changes"]
+    assert change["method"] == "add_validator" and change["args"][1] == "node4"
+    assert change["height"] < rec["height"]
 
 
 def test_api_errors(net: dict[str, Any]) -> None:
@@ -127,6 +137,8 @@ def test_altered_bundles_fail_with_the_reason(net: dict[str, Any], tmp_path: Pat
         r = _cli("verify-proof", str(path), "--genesis", str(root / "genesis.json"))
         assert r.returncode == 1, (part, r.stdout)
         assert r.stderr.startswith("INVALID: ") and part in r.stderr, (part, r.stderr)
+    r = _cli("verify-proof", str(path), "--genesis", str(root / "genesis.json"), "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["valid"] is False
     raw = bytearray(body)
     raw[len(raw) // 3] ^= 0x01
     path = tmp_path / "bad.json"
