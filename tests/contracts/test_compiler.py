@@ -353,3 +353,36 @@ def test_same_source_same_bytes_across_processes() -> None:
         outputs.add(out.stdout)
     here = b"".join(compile_source(stdlib.source(n)) for n in stdlib.NAMES).hex()
     assert outputs == {here}
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("{'a': [1], 'b': {2: b'x'}} == {'b': {2: b'x'}, 'a': [1]}", True),
+        ("{'a': 1} == {'b': 1}", False),
+        ("{'a': 1} == {'a': 1, 'b': 2}", False),
+        ("{'a': [1]} == {'a': [2]}", False),
+        ("{'a': [1]} == {'a': 'x'}", False),
+        ("[1, [2, [3]]] == [1, [2, [3]]]", True),
+        ("[1, [2, [3]]] == [1, [2, [4]]]", False),
+        ("[1] == [True]", False),
+        ("[[1]] != [[1]]", False),
+        ("[{'k': 1}] in [[{'k': 1}]]", True),
+        ("{'k': None} == {'k': None}", True),
+    ],
+)
+def test_deep_equality(expr: str, expected: bool) -> None:
+    assert value_of(fn(f"return {expr}")) is expected
+
+
+class OddHost(MemoryHost):
+    def hash(self, data: bytes) -> bytes:
+        return "not bytes"  # type: ignore[return-value]
+
+
+def test_host_misbehaviour_is_reported() -> None:
+    result = run_src(fn("return sm3(b'x')"), host=OddHost())
+    assert not result.ok and "non-bytes" in (result.error or "")
+    bad_ctx = MemoryHost(block_height="7")  # type: ignore[arg-type]
+    result = run_src(fn("return ctx.block_height"), host=bad_ctx)
+    assert not result.ok and "host context field of type str" in (result.error or "")
