@@ -195,6 +195,18 @@ CASES: dict[str, BadCase] = {
         "POST", "/v1/call", _json_tx({"contract": "records", "method": "get", "args": [1.5]}),
         "application/json", 400, None,
     ),
+    "deeply nested json": lambda c, a: (
+        "POST", "/v1/transactions", b"[" * 5000 + b"]" * 5000, "application/json", 400, None
+    ),
+    "deeply nested call args": lambda c, a: (
+        "POST", "/v1/call",
+        b'{"contract": "records", "method": "get", "args": ' + b"[" * 500 + b"]" * 500 + b"}",
+        "application/json", 400, "too_deep",
+    ),
+    "deeply nested msgpack": lambda c, a: (
+        "POST", "/v1/transactions", b"\x91" * 100_000 + b"\xc0", "application/msgpack", 400,
+        None,
+    ),
     "unknown route": lambda c, a: ("GET", "/v1/nope", None, None, 404, "not_found"),
     "wrong method": lambda c, a: ("DELETE", "/v1/status", None, None, 405, None),
 }  # fmt: skip
