@@ -238,7 +238,7 @@ async def get_block(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
     if ident == "latest":
         block = ledger.block(ledger.height)
-    elif ident.isdigit() and len(ident) <= 20:
+    elif ident.isascii() and ident.isdigit() and len(ident) <= 20:
         block = ledger.block(int(ident))
     else:
         try:
@@ -275,7 +275,10 @@ async def get_state(request: web.Request) -> web.Response:
     contract = convert.parse_name(request.match_info["contract"], "contract")
     key_text = request.match_info["key"]
     key = convert.parse_key(key_text)
-    value = request.app[BACKEND].ledger.state_get(contract, key)
+    ledger = request.app[BACKEND].ledger
+    if ledger.contract_address(contract) is None:
+        raise ApiError(404, "UNKNOWN_CONTRACT", f"no contract {contract!r}", "contract")
+    value = ledger.state_get(contract, key)
     return _json(
         {
             "contract": contract,

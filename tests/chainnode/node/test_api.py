@@ -177,6 +177,10 @@ CASES: dict[str, BadCase] = {
     "bad block id": lambda c, a: ("GET", "/v1/blocks/-1", None, None, 400, None),
     "unknown block": lambda c, a: ("GET", "/v1/blocks/99999999", None, None, 404, None),
     "bad contract name": lambda c, a: ("GET", "/v1/state/BAD!/k", None, None, 400, None),
+    "state of no contract": lambda c, a: (
+        "GET", "/v1/state/" + "00" * 20 + "/k", None, None, 404, "UNKNOWN_CONTRACT"
+    ),
+    "non-ascii height": lambda c, a: ("GET", "/v1/blocks/%D9%A1", None, None, 400, None),
     "bad state key": lambda c, a: ("GET", "/v1/state/records/0xzz", None, None, 400, None),
     "call not a view": lambda c, a: (
         "POST", "/v1/call",
