@@ -375,3 +375,18 @@ def test_restart_after_persisting_a_new_view_votes_on_its_proposal() -> None:
     out = again.start([first.record])  # killed before the PREPARE was persisted
     assert again.replica.view == 2 and again.replica.phase is Phase.NORMAL
     assert [m.digest for m in sent(out, Prepare)] == [prop.digest]
+
+
+def test_tampered_new_view_is_rejected() -> None:
+    rig = Rig(n=4, me=0)
+    rig.start()
+    new_primary = rig.primary(1, 1)
+    senders = sorted(rig.pubs)
+    vcs = tuple(rig.vc(p, 1) for p in senders)
+    nv = rig.keys.sign(NewView(1, 1, vcs[:3], None, new_primary, SIG))
+    tampered = NewView(1, 1, vcs[1:4], None, new_primary, nv.signature)  # other VCs, old sig
+    out = rig.recv(tampered)
+    assert any(isinstance(a, Fault) for a in out)
+    assert rig.replica.view == 0
+    rig.recv(nv)
+    assert rig.replica.view == 1 and rig.replica.phase is Phase.NORMAL
