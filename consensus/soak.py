@@ -1,7 +1,8 @@
 """``python -m consensus.soak --seeds N``: run N random fault schedules and summarise.
 
 Each seed expands to a fault script (``consensus.sim.schedules.random_script``); a failing
-seed prints its script so it can be pinned under tests/testdata/consensus/.
+seed prints its script so it can be pinned under tests/testdata/consensus/regressions/ and
+replayed with ``--script PATH``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import time
 from collections import Counter
 
-from consensus.sim.schedules import run_seed
+from consensus.sim.schedules import run_script, run_seed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start", type=int, default=0, help="first seed")
     ap.add_argument("--json", help="also write the summary as JSON here")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    ap.add_argument("--script", help="run one fault script (e.g. a pinned regression) instead")
     args = ap.parse_args(argv)
+
+    if args.script:
+        with open(args.script, encoding="utf-8") as fh:
+            out = run_script(fh.read())
+        print(f"{args.script}: {'ok' if out.ok else 'FAIL ' + out.error}")
+        print(f"  heights {out.heights}, steps {out.steps}, live {out.live_after} after heal")
+        return 0 if out.ok else 1
 
     began = time.perf_counter()
     failures: list[tuple[int, str, str]] = []
