@@ -58,9 +58,11 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Submit one signed transaction or a batch",
                 "description": (
                     "JSON: one transaction object or an array of them. msgpack "
-                    "(Content-Type: application/msgpack): one canonical encoded transaction "
-                    "(bin) or an array of them. Returns the hashes at once; with ?wait=S waits "
-                    "up to S seconds for the receipts."
+                    "(Content-Type: application/msgpack): one transaction in its canonical "
+                    "encoding, or an array of encodings (each a bin). A batch is all or "
+                    "nothing: one rejected transaction (named by field [i]) rejects the batch. "
+                    "Returns the hashes at once; with ?wait=S waits up to S seconds for the "
+                    "receipts."
                 ),
                 "parameters": [
                     {
