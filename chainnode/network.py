@@ -256,6 +256,11 @@ def up(
         echo("the chain is live. Node APIs:")
         for e in entries:
             echo(f"  {e.node_id}: {e.api_url}   (docs: {e.api_url}/openapi.json)")
+        echo(
+            "try:  chainnode tx send --node "
+            f"{entries[0].api_url} --key {out / ADMIN_KEY} --contract evidence "
+            f'--method register --args \'["{"ab" * 32}", "contract", "My document"]\' --wait'
+        )
         echo(f"admin key: {out / ADMIN_KEY}   Ctrl-C stops the network.")
         stream = stream or sys.stdout
         tty = stream.isatty()
