@@ -39,8 +39,9 @@ soak: $(STAMP)
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests -k fuzz
 
+# A seeded fault schedule on a real 4-validator network; DURATION seconds (default 20 min).
 chaos: $(STAMP)
-	$(PY) -m bench.chaos --duration $${DURATION:-1200}
+	$(PY) -m bench.chaos --duration $${DURATION:-1200} --seed $${SEED:-1}
 
 bench: $(STAMP)
 	$(PY) -m bench.crypto

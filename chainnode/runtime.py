@@ -10,6 +10,7 @@ thread except signature verification of submitted transactions, which runs in a 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chainnode import testhooks
 from chainnode.api.app import make_app
 from chainnode.api.backend import Unavailable
 from chainnode.blocksync import KIND as SYNC_KIND
@@ -121,6 +123,21 @@ class Node:
                 allowed=set(self._validators),
             )
         )
+        # The consensus driver's transport: the p2p network itself, or (tests only) a wrapper
+        # that can be told to lie (chainnode.testhooks).
+        self.transport: Any = self.net
+        self._byzantine: testhooks.ByzantineTransport | None = None
+        if testhooks.enabled():
+            self._byzantine = testhooks.ByzantineTransport(
+                self.net,
+                self.chain_id,
+                self.public_key,
+                sm2_signer(self.key),
+                self._alternative_proposal,
+                CONSENSUS_CHANNEL,
+            )
+            self.transport = self._byzantine
+            log.warning("test hooks enabled (%s=1): never in production", testhooks.ENV_FLAG)
         self.replica = make_replica(
             self.genesis, self.public_key, sm2_signer(self.key), self._validate_proposal
         )
@@ -139,7 +156,9 @@ class Node:
         self.ledger.on_commit(self._on_commit)
         # The core starts before the transport: whatever it sends now reaches no one, and each
         # peer gets our current-height messages from the WAL when it connects (_on_peer).
-        self.driver = Driver(self.replica, self.wal, self.net, self, loop, on_step=self._after_step)
+        self.driver = Driver(
+            self.replica, self.wal, self.transport, self, loop, on_step=self._after_step
+        )
         records = tuple(_decode_records(self.wal.records()))
         self.driver.step(
             E.Start(self.ledger.height + 1, self.ledger.head_hash, self._validators, records)
@@ -158,6 +177,8 @@ class Node:
             max_wait_seconds=self.cfg.max_wait_seconds,
         )
         self.ops.install(app)
+        if self._byzantine is not None:
+            testhooks.install(app, self, self._byzantine)
         self._api = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._api.setup()
         site = web.TCPSite(self._api, self.cfg.api_host, self.cfg.api_port, reuse_address=True)
@@ -397,7 +418,31 @@ class Node:
         self._step(E.BlocksFetched(peer, tuple(fetched)))
 
     async def _serve_blocks(self, peer: bytes, payload: bytes) -> bytes:
-        return serve(self.ledger, payload)
+        response = serve(self.ledger, payload)
+        if self._byzantine is not None:
+            response = self._byzantine.forge_sync(response, self._forged_block)
+        return response
+
+    # ---- fault injection (tests only: chainnode.testhooks) ----------------------------------
+
+    def _alternative_proposal(self, pp: Any) -> Proposal | None:
+        """A second valid block for the height of our PRE-PREPARE (to equivocate with)."""
+        block = self._blocks.get(pp.digest)
+        if block is None:
+            return None
+        try:
+            alt = self.ledger.build_block(
+                block.height, block.header.view, self.public_key, block.header.timestamp + 1
+            )
+        except LedgerError:
+            return None
+        self._remember_block(alt)
+        return Proposal(alt.height, pp.proposal.parent, alt.hash, alt.encode())
+
+    def _forged_block(self, raw: bytes) -> bytes:
+        block = self.ledger.decode_block(raw)
+        header = dataclasses.replace(block.header, timestamp=block.header.timestamp + 1)
+        return Block(header, block.txs).encode()
 
     def fault(self, peer: bytes, reason: str) -> None:
         """Log a misbehaving peer; the 1st, 2nd, 4th, 8th... fault of each, not a flood."""

@@ -1,0 +1,210 @@
+"""Fault injection for the chaos harness: link cuts and a Byzantine validator mode.
+
+Nothing here is reachable in a normal node. The hooks exist only when the process runs with
+``CHAINNODE_TEST_HOOKS=1`` (a test-only flag the harness sets); they add the routes
+``POST /v1/_test/partition`` (``{"cut": [public key hex, ...]}``; ``[]`` heals) and
+``POST /v1/_test/byzantine`` (``{"modes": [...]}``; ``[]`` makes the node honest again), which
+are not in ``/openapi.json``. A Byzantine node keeps running the honest core and lies on the
+way out: the consensus driver sends through :class:`ByzantineTransport`, and block-sync answers
+pass through :meth:`ByzantineTransport.forge_sync`. Every lie is logged at WARNING with the
+prefix ``BYZANTINE`` so a run can be audited against what the honest nodes detected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+from aiohttp import web
+
+from consensus.errors import ConsensusError
+from consensus.messages import (
+    CommitVote,
+    Prepare,
+    PrePrepare,
+    ViewChange,
+    decode_message,
+    encode_message,
+)
+from consensus.types import MAX_VIEW, Proposal
+
+if TYPE_CHECKING:
+    from chainnode.runtime import Node
+
+log = logging.getLogger("chainnode.testhooks")
+
+ENV_FLAG = "CHAINNODE_TEST_HOOKS"
+MODES = (
+    "equivocate",  # as primary: a different valid block to half of the peers
+    "double_vote",  # PREPARE/COMMIT for a made-up digest to half of the peers
+    "bad_signature",  # every vote goes out with a corrupted signature
+    "view_bomb",  # VIEW-CHANGEs for views near the top of the range
+    "replay",  # old messages of ours sent again
+    "flood",  # bursts of messages for far-future heights
+    "forged_sync",  # blocks served to syncing peers are altered
+)
+FLOOD_BURST = 300
+BURST_INTERVAL = 0.5  # seconds between view bombs / floods
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV_FLAG) == "1"
+
+
+class ByzantineTransport:
+    """The consensus driver's transport: honest pass-through until modes are set."""
+
+    def __init__(
+        self,
+        net: Any,
+        chain_id: bytes,
+        public_key: bytes,
+        sign: Callable[[bytes], bytes],
+        alternative_block: Callable[[PrePrepare], Proposal | None],
+        channel: int,
+    ) -> None:
+        self.net = net
+        self.chain_id = chain_id
+        self.public_key = public_key
+        self.sign = sign
+        self.alternative_block = alternative_block
+        self.channel = channel
+        self.modes: frozenset[str] = frozenset()
+        self.acts: Counter[str] = Counter()
+        self._sent: deque[bytes] = deque(maxlen=512)
+        self._rng = random.Random()
+        self._last_burst = 0.0
+
+    def set_modes(self, modes: Iterable[str]) -> None:
+        wanted = frozenset(modes)
+        unknown = wanted - set(MODES)
+        if unknown:
+            raise ValueError(f"unknown Byzantine modes {sorted(unknown)}; known: {list(MODES)}")
+        self.modes = wanted
+        log.warning("BYZANTINE modes now %s", sorted(wanted) or "none (honest)")
+
+    # -- the Transport protocol of chainnode.driver ------------------------------------------
+
+    def send(self, peer_id: bytes, channel: int, payload: bytes) -> Any:
+        if not self.modes or channel != self.channel:
+            return self.net.send(peer_id, channel, payload)
+        for data in self._lie(peer_id, payload):
+            self.net.send(peer_id, channel, data)
+        return True
+
+    def broadcast(self, channel: int, payload: bytes) -> Any:
+        if not self.modes or channel != self.channel:
+            return self.net.broadcast(channel, payload)
+        for peer in self.net.connected_peers():
+            self.send(peer, channel, payload)
+        return True
+
+    # -- lies ---------------------------------------------------------------------------------
+
+    def _act(self, mode: str, detail: str) -> None:
+        self.acts[mode] += 1
+        n = self.acts[mode]
+        if n & (n - 1) == 0:  # 1st, 2nd, 4th, ... act of each kind
+            log.warning("BYZANTINE %s (%d acts): %s", mode, n, detail)
+
+    def _second_half(self, peer_id: bytes) -> bool:
+        peers = sorted(self.net.connected_peers())
+        return peer_id in peers[len(peers) // 2 :]
+
+    def _lie(self, peer_id: bytes, payload: bytes) -> list[bytes]:
+        try:
+            msg = decode_message(payload)
+        except ConsensusError:
+            return [payload]
+        out = [payload]
+        modes = self.modes
+        if "equivocate" in modes and isinstance(msg, PrePrepare) and self._second_half(peer_id):
+            alt = self.alternative_block(msg)
+            if alt is not None:
+                out = [encode_message(self._resign(msg, proposal=alt))]
+                self._act(
+                    "equivocate", f"height {msg.height}: a second block for {peer_id.hex()[:16]}"
+                )
+        if isinstance(msg, Prepare | CommitVote):
+            if "double_vote" in modes and self._second_half(peer_id):
+                out = [encode_message(self._resign(msg, digest=self._rng.randbytes(32)))]
+                self._act("double_vote", f"height {msg.height}: a second {type(msg).__name__}")
+            if "bad_signature" in modes:
+                bad = bytearray(msg.signature)
+                bad[self._rng.randrange(len(bad))] ^= 0x01
+                out = [encode_message(dataclasses.replace(msg, signature=bytes(bad)))]
+                self._act("bad_signature", f"height {msg.height}: corrupted {type(msg).__name__}")
+        if "replay" in modes and self._sent:
+            out.append(self._rng.choice(self._sent))
+            self._act("replay", "an old message sent again")
+        self._sent.append(payload)
+        now = time.monotonic()
+        height = getattr(msg, "height", 1)
+        if now - self._last_burst >= BURST_INTERVAL:
+            if "view_bomb" in modes:
+                self._last_burst = now
+                bomb = ViewChange(
+                    height, MAX_VIEW - self._rng.randrange(16), None, self.public_key, b"\0" * 64
+                )
+                out.append(encode_message(self._resign(bomb)))
+                self._act("view_bomb", f"height {height}: VIEW-CHANGE to view {bomb.view}")
+            if "flood" in modes:
+                self._last_burst = now
+                template = self._resign(
+                    Prepare(height + 1000, 0, self._rng.randbytes(32), self.public_key, b"\0" * 64)
+                )
+                for i in range(FLOOD_BURST):
+                    fake = dataclasses.replace(template, height=height + 2 + i, view=i % 7)
+                    out.append(encode_message(fake))
+                self._act("flood", f"{FLOOD_BURST} messages for heights above {height + 1}")
+        return out
+
+    def _resign(self, msg: Any, **changes: Any) -> Any:
+        draft = dataclasses.replace(msg, **changes)
+        return dataclasses.replace(draft, signature=self.sign(draft.signing_bytes(self.chain_id)))
+
+    def forge_sync(self, response: bytes, alter: Callable[[bytes], bytes]) -> bytes:
+        """Block-sync answer with every block altered (its certificate kept)."""
+        if "forged_sync" not in self.modes:
+            return response
+        items = msgpack.unpackb(response, raw=False)
+        forged = [[alter(block), cert] for block, cert in items]
+        if forged:
+            self._act("forged_sync", f"{len(forged)} altered blocks served")
+        return msgpack.packb(forged, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def install(app: web.Application, node: Node, transport: ByzantineTransport) -> None:
+    """Add the fault-injection routes (only called when :func:`enabled`)."""
+
+    async def partition(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            cut = {bytes.fromhex(k.removeprefix("0x")) for k in body["cut"]}
+            node.net.set_cut(cut)
+        except Exception as e:  # a test tool's bad request: say what it was
+            return web.json_response(
+                {"error": {"code": "BAD_REQUEST", "message": str(e)}}, status=400
+            )
+        log.warning("fault injection: links cut to %d peers", len(cut))
+        return web.json_response({"cut": sorted(k.hex() for k in cut)})
+
+    async def byzantine(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            transport.set_modes(body["modes"])
+        except Exception as e:
+            return web.json_response(
+                {"error": {"code": "BAD_REQUEST", "message": str(e)}}, status=400
+            )
+        return web.json_response({"modes": sorted(transport.modes), "acts": dict(transport.acts)})
+
+    app.router.add_post("/v1/_test/partition", partition)
+    app.router.add_post("/v1/_test/byzantine", byzantine)
