@@ -36,8 +36,10 @@ unit: $(STAMP)
 soak: $(STAMP)
 	$(PY) -m consensus.soak --seeds 50000
 
+# The fuzz tests (decoders, wire, compiler, verifier, HTTP API) with thousands of examples.
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests -k fuzz
+	HYPOTHESIS_PROFILE=fuzz SCHEMATHESIS_MAX_EXAMPLES=$${EXAMPLES:-200} $(PY) -m pytest tests \
+		-k "fuzz or random or garbage or schemathesis" -p no:randomly --timeout 3600
 
 # A seeded fault schedule on a real 4-validator network; DURATION seconds (default 20 min).
 chaos: $(STAMP)

@@ -3,6 +3,7 @@ match the documented status codes, content types and schemas."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ def test_schemathesis_finds_no_server_errors(single: Cluster, tmp_path: Path) ->
     schemathesis = Path(sys.executable).parent / "schemathesis"
     out = subprocess.run(
         [str(schemathesis), "run", single.url(0) + "/openapi.json", "--checks", CHECKS,
-         "--phases", "coverage,fuzzing", "--max-examples", "8", "--seed", "7",
+         "--phases", "coverage,fuzzing", "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "8"), "--seed", "7",
          "--request-timeout", "20"],
         capture_output=True, text=True, env=subprocess_env(), timeout=180, cwd=tmp_path,
     )  # fmt: skip
