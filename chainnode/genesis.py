@@ -2,7 +2,9 @@
 
 `genesis.json` holds the chain id, the crypto suite, the validators (public key, node id, p2p
 and API addresses), the admin public keys, the permission mode, the consensus parameters and
-the standard contracts to pre-deploy. `Genesis.hash` (suite hash of the canonical encoding)
+the standard contracts to pre-deploy with their bytecode, pinned in the file (`code`, compiled
+once when the genesis is made) so that nodes running different software versions still build
+the same block 0. `Genesis.hash` (suite hash of the canonical encoding)
 is recorded in the store so a node refuses to open a data dir of a different chain.
 """
 
@@ -21,6 +23,7 @@ SUITES = ("sm", "ecdsa-p256")
 MODES = ("open", "closed")
 STANDARD_CONTRACTS = ("evidence", "traceability", "records")
 MAX_GENESIS_BYTES = 1024 * 1024
+MAX_CODE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,7 @@ class Genesis:
     consensus: ConsensusParams = field(default_factory=ConsensusParams)
     contracts: tuple[str, ...] = STANDARD_CONTRACTS
     timestamp: int = 0  # ms; the genesis block's timestamp
+    code: tuple[bytes, ...] = ()  # bytecode per contract; () = compile the stdlib now
 
     def __post_init__(self) -> None:
         if not isinstance(self.chain_id, str) or not CHAIN_RE.fullmatch(self.chain_id):
@@ -179,6 +183,15 @@ class Genesis:
                 raise GenesisError(f"contracts: unknown standard contract {c!r}")
             assert NAME_RE.fullmatch(c)
         json_int(self.timestamp, "timestamp")
+        if not self.code:
+            import contracts
+
+            object.__setattr__(
+                self, "code", tuple(contracts.stdlib.compiled(c) for c in self.contracts)
+            )
+        if len(self.code) != len(self.contracts):
+            raise GenesisError("code: one bytecode per contract")
+        _check_code(self.contracts, self.code)
 
     def to_list(self) -> list[Any]:
         return [
@@ -190,6 +203,7 @@ class Genesis:
             self.consensus.to_list(),
             [c.encode() for c in self.contracts],
             self.timestamp,
+            list(self.code),
         ]
 
     def encode(self) -> bytes:
@@ -211,6 +225,7 @@ class Genesis:
             "consensus": self.consensus.to_json(),
             "contracts": list(self.contracts),
             "timestamp": self.timestamp,
+            "code": {c: b.hex() for c, b in zip(self.contracts, self.code, strict=True)},
         }
 
     @classmethod
@@ -232,6 +247,7 @@ class Genesis:
                 consensus=ConsensusParams.from_json(obj.get("consensus", {})),
                 contracts=tuple(contracts),
                 timestamp=obj.get("timestamp", 0),
+                code=_code_from_json(obj.get("code"), contracts),
             )
         except KeyError as e:
             raise GenesisError(f"genesis: missing field {e.args[0]}") from None
@@ -257,6 +273,27 @@ class Genesis:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise GenesisError(f"{p}: not valid JSON ({e})") from None
         return cls.from_json(obj)
+
+
+def _code_from_json(obj: Any, names: list[str]) -> tuple[bytes, ...]:
+    """Pinned bytecode by contract name; absent (an older genesis.json): compile now."""
+    if obj is None:
+        return ()
+    if not isinstance(obj, dict) or set(obj) != set(names):
+        raise GenesisError("code: an object with the bytecode (hex) of each listed contract")
+    return tuple(from_hex(obj[n], f"code.{n}", max_len=MAX_CODE_BYTES) for n in names)
+
+
+def _check_code(names: tuple[str, ...], code: tuple[bytes, ...]) -> None:
+    import contracts
+
+    for n, c in zip(names, code, strict=True):
+        if not isinstance(c, bytes) or not 0 < len(c) <= MAX_CODE_BYTES:
+            raise GenesisError(f"code.{n}: 1..{MAX_CODE_BYTES} bytes")
+        try:
+            contracts.abi(c)
+        except contracts.ContractError as e:
+            raise GenesisError(f"code.{n}: not valid bytecode ({e})") from None
 
 
 def make_genesis(

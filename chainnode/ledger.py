@@ -264,10 +264,10 @@ class Ledger:
             w[(NS_GOV, k)] = v
         for name in SYSTEM_CONTRACTS:
             w[(NS_NAMES, name.encode())] = well_known_address(h, name)
-        for name in g.contracts:
+        for name, code in zip(g.contracts, g.code, strict=True):
             addr = well_known_address(h, name)
             w[(NS_NAMES, name.encode())] = addr
-            w[(NS_CODE, addr)] = contracts.stdlib.compiled(name)
+            w[(NS_CODE, addr)] = code
         return w
 
     def _create_genesis(self) -> None:

@@ -108,3 +108,29 @@ def test_make_genesis_defaults() -> None:
     g = make_genesis("c1", validators(), [keys()[5].pub])
     assert g.suite == "sm" and g.permissions == "open" and g.consensus == ConsensusParams()
     assert g.validators[2].public_key65 == validators()[2].public_key
+
+
+def test_bytecode_is_pinned_in_genesis_json(tmp_path: Path) -> None:
+    import contracts
+
+    g = genesis(std=True)
+    d = g.to_json()
+    assert d["code"]["evidence"] == contracts.stdlib.compiled("evidence").hex()
+    older = dict(d)
+    older.pop("code")  # a genesis.json without pinned code compiles the stdlib when loaded
+    assert Genesis.from_json(older) == g
+    counter = contracts.compile_source("@view\ndef value() -> int:\n    return 41 + 1\n")
+    pinned = dict(d, code={**d["code"], "records": counter.hex()})
+    g2 = Genesis.from_json(pinned)
+    assert g2.hash != g.hash and g2.code[2] == counter
+    from tests.chainnode.ledger.helpers import open_ledger
+
+    with open_ledger(tmp_path, g2) as led:  # block 0 deploys the pinned bytecode
+        assert led.call_view("records", "value").return_value == 42
+    for bad in [
+        dict(d, code={**d["code"], "records": "00ff"}),
+        dict(d, code={"evidence": d["code"]["evidence"]}),
+        dict(d, code=["00"]),
+    ]:
+        with pytest.raises(GenesisError, match="code"):
+            Genesis.from_json(bad)
