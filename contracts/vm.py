@@ -149,7 +149,7 @@ def load_program(code: bytes) -> Program:
     if program is None:
         program = Program(verify(code))
         if len(_programs) >= _CACHE_SIZE:
-            _programs.pop(next(iter(_programs)))
+            _programs.clear()  # atomic, so safe if the node executes on several threads
         _programs[code] = program
     return program
 

@@ -235,3 +235,13 @@ def test_superinstructions_keep_jumps_and_results() -> None:
     result = run_code(code)
     assert result.ok, result.error
     assert result.return_value == 100 + 192 + 2  # 6 doubles up to 192
+
+
+def test_program_cache_is_bounded() -> None:
+    from contracts import vm
+
+    codes = [build([C0, "RET"], [i]) for i in range(vm._CACHE_SIZE + 5)]
+    for i, code in enumerate(codes):
+        assert run_code(code).return_value == i
+    assert len(vm._programs) <= vm._CACHE_SIZE
+    assert run_code(codes[0]).return_value == 0
