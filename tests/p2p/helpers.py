@@ -85,6 +85,25 @@ async def wait_stable(nets: list[Network]) -> None:
     await wait_until(agreed, 10, "duplicate connections resolved")
 
 
+async def wait_quiet(nets: list[Network], timeout: float = 10.0) -> None:
+    """Barrier: every queue is empty and every frame sent on every link has been processed
+    by its receiver (per-link counters agree), so nothing is still in flight."""
+
+    def quiet() -> bool:
+        by_id = {x.peer_id: x for x in nets}
+        for x in nets:
+            for st in x.peer_stats():
+                other = by_id.get(st.peer_id)
+                if other is None:
+                    continue
+                back = [s for s in other.peer_stats() if s.peer_id == x.peer_id]
+                if st.queued_bytes or not back or back[0].frames_in != st.frames_out:
+                    return False
+        return True
+
+    await wait_until(quiet, timeout, "links to go quiet")
+
+
 async def stop_all(nets: list[Network]) -> None:
     await asyncio.gather(*(n.stop() for n in nets))
 
