@@ -448,7 +448,7 @@ class Network:
                 return
             if peer_id in self._cut:
                 await asyncio.sleep(cfg.reconnect_min)
-                backoff = cfg.reconnect_min
+                backoff.reset()
                 continue
             if await self._dial_once(peer_id):
                 backoff.reset()
