@@ -19,7 +19,7 @@ MAX_CALL_DEPTH = 64
 MAX_KEY_SIZE = 1_024
 """Largest encoded storage key."""
 MAX_EVENT_SIZE = 8_192
-"""Largest encoded event (name and fields)."""
+"""Largest encoded event fields (the name is at most ``MAX_EVENT_NAME`` characters more)."""
 MAX_EVENTS = 256
 """Most events one execution may emit."""
 MAX_EVENT_NAME = 64
@@ -27,10 +27,12 @@ MAX_EVENT_NAME = 64
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """An event emitted by a successful execution; ``fields`` is a map of str to value."""
+    """An event emitted by a successful execution; ``fields`` is a map of str to value and
+    ``data`` its canonical encoding (``encode_value(fields)``, already made for gas)."""
 
     name: str
     fields: dict[str, Value]
+    data: bytes = b""
 
 
 class HostFault(Exception):

@@ -393,13 +393,13 @@ def _emit(m: Machine, s: Stack, arg: int) -> None:
     if len(m.events) >= MAX_EVENTS:
         raise LimitExceeded(f"more than {MAX_EVENTS} events")
     try:
-        data = encode_value([name, fields], MAX_EVENT_SIZE)
+        data = encode_value(fields, MAX_EVENT_SIZE)
     except EncodingError as exc:
         raise LimitExceeded(f"event {name!r}: {exc}") from None
-    m.charge(len(data) * op.GAS_EMIT_BYTE)
+    m.charge((len(name) + len(data)) * op.GAS_EMIT_BYTE)
     # scalars are immutable, so a shallow copy is a snapshot; otherwise a deep copy
-    snapshot = dict(fields) if scalars else decode_value(data, canonical=False)[1]
-    m.events.append(Event(name, snapshot))
+    snapshot = dict(fields) if scalars else decode_value(data, canonical=False)
+    m.events.append(Event(name, snapshot, data))
     s[-1] = None
 
 

@@ -52,6 +52,8 @@ class ExecutionResult:
     return_value: Value
     events: list[Event]
     error: str | None
+    return_data: bytes = b""
+    """``encode_value(return_value)`` (made anyway for gas), ``b""`` on failure."""
 
 
 class _Function:
@@ -398,10 +400,10 @@ def execute(
         frame = _prepare_args(m, fn, args)
         result = _run(m, fn, frame, 1)
         try:
-            size = len(encode_value(result))
+            return_data = encode_value(result)
         except ContractError as exc:
             raise LimitExceeded(f"return value: {exc}") from None
-        m.charge(size * op.GAS_ARG_BYTE)
+        m.charge(len(return_data) * op.GAS_ARG_BYTE)
     except OutOfGas:
         return _failure(gas_limit, "out of gas")
     except Revert as exc:
@@ -416,4 +418,4 @@ def execute(
         name = type(exc).__name__  # never the message: it must be the same on every node
         return _failure(min(gas_limit - m.gas, gas_limit), f"internal VM error: {name}")
     m.flush()
-    return ExecutionResult(True, gas_limit - m.gas, result, m.events, None)
+    return ExecutionResult(True, gas_limit - m.gas, result, m.events, None, return_data)

@@ -245,3 +245,13 @@ def test_program_cache_is_bounded() -> None:
         assert run_code(code).return_value == i
     assert len(vm._programs) <= vm._CACHE_SIZE
     assert run_code(codes[0]).return_value == 0
+
+
+def test_results_carry_canonical_bytes() -> None:
+    code = build([C0, C1, C2, ("BUILD_MAP", 1), "EMIT", "POP", C1, "RET"], ["E", "n", 1])
+    result = run_code(code)
+    assert result.ok
+    assert result.return_data == encode_value("n")
+    assert result.events[0].data == encode_value({"n": 1})
+    failed = run_code(build([C0, "REVERT"], ["no"]))
+    assert failed.return_data == b""
