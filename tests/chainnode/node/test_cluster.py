@@ -98,3 +98,22 @@ def test_primary_killed_mid_load_view_change_no_acked_tx_lost(four: Cluster) -> 
     four.wait_height(max(four.height(i) for i in others), [victim], timeout=90)
     assert_same_chains(four, [0, 1, 2, 3], acked)
     Client(four.url(victim)).close()
+
+
+def test_full_stop_and_start_of_every_validator(four: Cluster) -> None:
+    """CONSENSUS_TESTS scenario 23: all stop (one of them by kill -9), all start; the chain
+    continues from disk with nothing lost."""
+    acct = Account.generate()
+    before = four.clients[0].send(acct, "records", "put", ["before-restart", 1], wait=30)
+    assert before.committed
+    height = max(four.height(i) for i in range(4))
+    four.wait_height(height)
+    for i in range(3):
+        assert four.stop(i) == 0
+    four.kill(3)
+    four.start_all()
+    four.wait_height(height, timeout=60)
+    after = four.clients[3].send(acct, "records", "put", ["after-restart", 2], wait=60)
+    assert after.committed, after
+    four.wait_height(max(four.height(i) for i in range(4)))
+    assert_same_chains(four, [0, 1, 2, 3], before.hashes + after.hashes)
