@@ -169,16 +169,17 @@ class _StoreView:
             v: bytes | None = self._store.state_get(ns, key)
             return v
         k = (ns, key)
+        cache = self._cache  # a commit replaces the dict: a late write lands in the old one
         try:
-            return self._cache[k]
+            return cache[k]
         except KeyError:
             pass
         gen = self._gen
         v = self._store.state_get(ns, key)
         if gen == self._gen:
-            if len(self._cache) >= self.MAX:
-                self._cache.clear()
-            self._cache[k] = v
+            if len(cache) >= self.MAX:
+                cache.clear()
+            cache[k] = v
         return v
 
     state_get = get  # so an Overlay can sit on top (execution reads go through the cache)
@@ -191,8 +192,8 @@ class _StoreView:
 
     def committed(self, writes: Mapping[tuple[bytes, bytes], bytes | None]) -> None:
         if any(ns in self.CACHED for ns, _ in writes):
-            self._gen += 1
             self._cache = {}
+            self._gen += 1
 
 
 class Ledger:

@@ -247,3 +247,41 @@ def test_a_used_nonce_fails_at_execution(tmp_path: Path) -> None:
         (r2,) = a.commit_block(blk, b"c")
         assert b.commit_block(peer, b"c") == [r2]
         assert not r2.ok and r2.error == "DUPLICATE: nonce already used" and r2.gas_used == 0
+
+
+def test_concurrent_submission_while_committing(tmp_path: Path) -> None:
+    """Threads admit (and re-send) txs while blocks are built and committed: every accepted tx
+    is committed exactly once and nothing raises."""
+    import threading
+
+    with open_ledger(tmp_path) as a:
+        batches = [
+            [tx(a, keys()[t], *RESOLVE, block_limit=500) for _ in range(40)] for t in range(3)
+        ]
+        errors: list[BaseException] = []
+        accepted: set[bytes] = set()
+        lock = threading.Lock()
+
+        def client(txs: list[Transaction]) -> None:
+            try:
+                for i in range(0, len(txs), 5):
+                    for _ in range(2):  # every batch twice: the second is all duplicates
+                        adm = a.mempool.submit([t.encode() for t in txs[i : i + 5]])
+                        with lock:
+                            accepted.update(x.tx_hash for x in adm if x.accepted)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=client, args=(b,)) for b in batches]
+        for t in threads:
+            t.start()
+        committed: list[bytes] = []
+        while any(t.is_alive() for t in threads) or a.mempool.size:
+            blk = make_block(a)
+            a.commit_block(blk, b"c")
+            committed += [t.hash for t in blk.txs]
+        for t in threads:
+            t.join()
+        assert not errors
+        assert len(committed) == len(set(committed)) == 120
+        assert set(committed) == accepted == {t.hash for b in batches for t in b}
