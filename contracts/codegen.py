@@ -42,6 +42,10 @@ class FunctionCompiler:
             raise err(node, f"more than {MAX_LOCALS} local variables")
         return slot
 
+    def loader(self, slot: int) -> Callable[[], None]:
+        """An emitter of ``LOAD slot`` (a value source for ``assign``)."""
+        return lambda: self.emit(op.LOAD, slot)
+
     def emit(self, opcode: int, arg: int = 0) -> None:
         self.b.emit(opcode, arg)
 
@@ -96,7 +100,7 @@ class FunctionCompiler:
                 self.expr(node.value)
                 self.emit(op.STORE, tmp)
                 for target in node.targets:
-                    self.assign(target, lambda: self.emit(op.LOAD, tmp))
+                    self.assign(target, self.loader(tmp))
         elif isinstance(node, ast.AnnAssign):
             if node.value is None:
                 raise err(node, "annotation without a value")
@@ -173,7 +177,7 @@ class FunctionCompiler:
                 else:
                     tmp = self.temp(elt)
                     self.emit(op.STORE, tmp)
-                    self.assign(elt, lambda tmp=tmp: self.emit(op.LOAD, tmp))  # type: ignore[misc]
+                    self.assign(elt, self.loader(tmp))
         elif isinstance(target, ast.Attribute):
             raise err(target, "cannot assign to an attribute")
         else:
@@ -317,7 +321,7 @@ class FunctionCompiler:
             self.emit(op.LOAD, stop)
             self.emit(op.LT if step > 0 else op.GT)
             self.b.jump(op.JUMP_IF_FALSE, end)
-            self.assign(target, lambda: self.emit(op.LOAD, cur))
+            self.assign(target, self.loader(cur))
             self.loops.append(Loop(end, cont))
             self.block(node.body)
             self.loops.pop()
