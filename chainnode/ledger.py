@@ -199,7 +199,13 @@ class _StoreView:
 class Ledger:
     """Committed chain + mempool + execution cache. Use `Ledger.open`."""
 
-    def __init__(self, store: Store, genesis: Genesis, mempool_capacity: int = 100_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        genesis: Genesis,
+        mempool_capacity: int = 100_000,
+        mempool_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
         self._store = store
         self.genesis = genesis
         self.chain_id = genesis.chain_id
@@ -209,7 +215,7 @@ class Ledger:
         self._view = _StoreView(store)
         self.resolver = Resolver(self.suite, store.state_get)
         self.executor = Executor(self.suite, self.resolver, self.address)
-        self.mempool = Mempool(self, capacity=mempool_capacity)
+        self.mempool = Mempool(self, capacity=mempool_capacity, max_bytes=mempool_bytes)
         self._listeners: list[Callable[[Block, list[Receipt]], None]] = []
         self._cache: dict[bytes, tuple[Block, BlockResult]] = {}
         self._vsets: list[tuple[int, list[ValidatorInfo]]] = []
@@ -221,9 +227,14 @@ class Ledger:
 
     @classmethod
     def open(
-        cls, data_dir: Path | str, genesis: Genesis, mempool_capacity: int = 100_000
+        cls,
+        data_dir: Path | str,
+        genesis: Genesis,
+        mempool_capacity: int = 100_000,
+        mempool_bytes: int = 256 * 1024 * 1024,
     ) -> Ledger:
-        """Open the chain in data_dir (creating block 0 from genesis when new)."""
+        """Open the chain in data_dir (creating block 0 from genesis when new); the mempool
+        holds at most `mempool_capacity` txs and `mempool_bytes` bytes of them."""
         path = Path(data_dir) / STORE_DIR
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -231,7 +242,7 @@ class Ledger:
         except ChainMismatch as e:
             raise GenesisError(f"{path} holds another chain: {e}") from None
         try:
-            led = cls(store, genesis, mempool_capacity)
+            led = cls(store, genesis, mempool_capacity, mempool_bytes)
             if store.head() is None:
                 led._create_genesis()
             else:

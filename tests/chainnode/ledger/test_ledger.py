@@ -258,9 +258,14 @@ def test_block_byte_limit_and_mempool_byte_bound(tmp_path: Path) -> None:
 
     big = [b"\x00" * 60_000]
     g = dataclasses.replace(genesis(), consensus=ConsensusParams(max_block_bytes=200_000))
-    with Ledger.open(tmp_path, g, mempool_capacity=100) as a:
-        txs = [tx(a, keys()[0], "deployment", "resolve", big) for _ in range(5)]
-        a.mempool.max_bytes = 4 * len(txs[0].encode())
+    sm = get_suite("sm")
+    txs = [
+        tx(sm, keys()[0], "deployment", "resolve", big, block_limit=5, nonce=1000 + i)
+        for i in range(5)
+    ]
+    size = len(txs[0].encode())
+    assert all(len(t.encode()) == size for t in txs)
+    with Ledger.open(tmp_path, g, mempool_capacity=100, mempool_bytes=4 * size) as a:
         adm = a.mempool.submit(txs)
         assert [x.code for x in adm] == [Code.OK] * 4 + [Code.MEMPOOL_FULL]
         assert a.mempool.size_bytes == 4 * len(txs[0].encode())
