@@ -11,13 +11,23 @@ from collections.abc import Callable, Iterable
 
 
 class OldestPending:
-    def __init__(self, in_mempool: Callable[[bytes], bool]) -> None:
+    def __init__(
+        self,
+        in_mempool: Callable[[bytes], bool],
+        pending: Callable[[], Iterable[bytes]],
+        max_queue: int = 400_000,
+    ) -> None:
         self._queue: deque[bytes] = deque()
         self._in_mempool = in_mempool
+        self._pending = pending
+        self._max = max_queue
         self.reported: bytes | None = None
 
     def add(self, hashes: Iterable[bytes]) -> None:
         self._queue.extend(hashes)
+        if len(self._queue) > self._max:
+            # committed hashes piled up behind a long-waiting one: start over from the pool
+            self._queue = deque(self._pending())
 
     def oldest(self) -> bytes | None:
         q = self._queue

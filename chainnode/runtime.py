@@ -84,7 +84,8 @@ class Node:
             raise StartupError(f"cannot open the chain in {cfg.data_dir}: {e}") from None
         self.wal = WriteAheadLog(cfg.data_dir / "consensus.wal")
         self.waiters = ReceiptWaiters(self.ledger.receipt)
-        self.pending = OldestPending(self.ledger.mempool.has)
+        mempool = self.ledger.mempool
+        self.pending = OldestPending(mempool.has, lambda: (tx.hash for tx in mempool.pending()))
         self._blocks: dict[bytes, Block] = {}
         # Several batches verify at once so the process pool of crypto.verify_batch stays fed.
         self._verify_pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")

@@ -56,3 +56,24 @@ def test_bad_key_files(tmp_path: Path) -> None:
     (tmp_path / "junk.pem").write_text("hello")
     with pytest.raises(KeyFileError, match="not a PEM private key"):
         load_private_key(tmp_path / "junk.pem")
+
+
+def test_oldest_pending_follows_the_pool() -> None:
+    from chainnode.pending import OldestPending
+
+    pool: dict[bytes, None] = {}
+    op = OldestPending(pool.__contains__, lambda: list(pool), max_queue=5)
+    assert op.changed() is False  # nothing pending, nothing reported yet
+    for h in (b"a", b"b", b"c"):
+        pool[h] = None
+    op.add([b"a", b"b", b"c"])
+    assert op.changed() == b"a" and op.changed() is False
+    del pool[b"a"]
+    assert op.changed() == b"b"
+    for h in (b"d", b"e", b"f", b"g"):
+        pool[h] = None
+    op.add([b"d", b"e", b"f", b"g"])  # over max_queue: rebuilt from the pool
+    del pool[b"b"], pool[b"c"]
+    assert op.oldest() == b"d"
+    pool.clear()
+    assert op.changed() is None
