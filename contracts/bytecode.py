@@ -69,7 +69,7 @@ class Module:
 def _name_bytes(name: str) -> bytes:
     raw = name.encode()
     if not _IDENT.fullmatch(name) or len(raw) > MAX_NAME:
-        raise VerifyError(f"bad name {name!r}")
+        raise VerifyError(f"bad name {name!a}")
     return bytes([len(raw)]) + raw
 
 
@@ -126,7 +126,7 @@ class _Reader:
         except UnicodeDecodeError:
             raise VerifyError(f"{what} is not UTF-8") from None
         if not _IDENT.fullmatch(text) or len(raw) > MAX_NAME:
-            raise VerifyError(f"bad {what} {text!r}")
+            raise VerifyError(f"bad {what} {text!a}")
         return text
 
 
@@ -161,29 +161,29 @@ def parse(data: bytes) -> Module:
     for _ in range(n_funcs):
         name = r.name("function name")
         if name in seen:
-            raise VerifyError(f"duplicate function {name!r}")
+            raise VerifyError(f"duplicate function {name!a}")
         seen.add(name)
         flags = r.u8("function flags")
         if flags & ~(FLAG_PUBLIC | FLAG_VIEW) or flags == FLAG_VIEW:
-            raise VerifyError(f"bad flags {flags} on {name!r}")
+            raise VerifyError(f"bad flags {flags} on {name!a}")
         n_params = r.u8("parameter count")
         if n_params > MAX_PARAMS:
-            raise VerifyError(f"{name!r} has more than {MAX_PARAMS} parameters")
+            raise VerifyError(f"{name!a} has more than {MAX_PARAMS} parameters")
         params: list[str] = []
         types: list[str] = []
         for _ in range(n_params):
             params.append(r.name("parameter name"))
             code = r.u8("parameter type")
             if code >= len(op.PARAM_TYPES):
-                raise VerifyError(f"unknown parameter type {code} in {name!r}")
+                raise VerifyError(f"unknown parameter type {code} in {name!a}")
             types.append(op.PARAM_TYPES[code])
         if len(set(params)) != len(params):
-            raise VerifyError(f"duplicate parameter name in {name!r}")
+            raise VerifyError(f"duplicate parameter name in {name!a}")
         n_locals = r.u16("local count")
         start = r.u32("code start")
         length = r.u32("code length")
         if n_locals < n_params or n_locals > MAX_LOCALS:
-            raise VerifyError(f"bad local count {n_locals} in {name!r}")
+            raise VerifyError(f"bad local count {n_locals} in {name!a}")
         functions.append(
             FunctionEntry(
                 name, bool(flags & FLAG_PUBLIC), bool(flags & FLAG_VIEW), tuple(params),

@@ -57,7 +57,7 @@ class FunctionCompiler:
 
     def check_name(self, node: ast.AST, name: str) -> None:
         if name in RESERVED or name in self.m.functions or name in self.m.constants:
-            raise err(node, f"cannot assign to {name!r}")
+            raise err(node, f"cannot assign to {name!a}")
 
     def discover_locals(self, body: list[ast.stmt]) -> None:
         for stmt in body:
@@ -72,7 +72,7 @@ class FunctionCompiler:
 
     def modifies_state(self, node: ast.AST) -> None:
         if self.info.view:
-            raise err(node, f"view method {self.info.name!r} cannot modify state")
+            raise err(node, f"view method {self.info.name!a} cannot modify state")
 
     # -- functions and statements ----------------------------------------------------------
 
@@ -195,7 +195,7 @@ class FunctionCompiler:
         target = node.target
         if isinstance(target, ast.Name):
             if target.id not in self.locals:
-                raise err(target, f"unknown name {target.id!r}")
+                raise err(target, f"unknown name {target.id!a}")
             slot = self.locals[target.id]
             self.emit(op.LOAD, slot)
             self.expr(node.value)
@@ -447,11 +447,11 @@ class FunctionCompiler:
         elif name in self.m.constants:
             self.const(self.m.constants[name])
         elif name in ("storage", "ctx"):
-            raise err(node, f"{name!r} is only usable through its operations")
+            raise err(node, f"{name!a} is only usable through its operations")
         elif name in self.m.functions or name in RESERVED:
-            raise err(node, f"{name!r} can only be called")
+            raise err(node, f"{name!a} can only be called")
         else:
-            raise err(node, f"unknown name {name!r}")
+            raise err(node, f"unknown name {name!a}")
 
     def unary(self, node: ast.UnaryOp) -> None:
         if isinstance(node.op, ast.USub):
@@ -537,10 +537,10 @@ class FunctionCompiler:
     def attribute(self, node: ast.Attribute) -> None:
         if isinstance(node.value, ast.Name) and node.value.id == "ctx":
             if node.attr not in op.CTX_FIELDS:
-                raise err(node, f"ctx has no attribute {node.attr!r}")
+                raise err(node, f"ctx has no attribute {node.attr!a}")
             self.emit(op.CTX, op.CTX_FIELDS.index(node.attr))
             return
-        raise err(node, f"attribute {node.attr!r} is not allowed")
+        raise err(node, f"attribute {node.attr!a} is not allowed")
 
     def subscript(self, node: ast.Subscript) -> None:
         if self.is_storage(node.value):
@@ -630,13 +630,13 @@ class FunctionCompiler:
         elif name in RESERVED:
             raise err(node, f"{name}() cannot be called like this")
         else:
-            raise err(node, f"unknown function {name!r}")
+            raise err(node, f"unknown function {name!a}")
 
     def call_method(self, node: ast.Call, func: ast.Attribute) -> None:
         receiver, method = func.value, func.attr
         if self.is_storage(receiver):
             if method != "get":
-                raise err(node, f"storage has no method {method!r}")
+                raise err(node, f"storage has no method {method!a}")
             self.positional(node, "storage.get", (1, 2))
             self.expr(node.args[0])
             if len(node.args) == 2:
@@ -654,7 +654,7 @@ class FunctionCompiler:
             raise err(node, f"{receiver.id}.{method}() is not allowed")
         spec = METHODS.get(method)
         if spec is None:
-            raise err(func, f"method {method!r} is not allowed")
+            raise err(func, f"method {method!a} is not allowed")
         builtin, counts = spec
         self.positional(node, method, counts)
         self.expr(receiver)

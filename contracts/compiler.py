@@ -67,7 +67,7 @@ def _function_info(node: ast.FunctionDef, index: int) -> FuncInfo:
     types: list[str] = []
     for a in params:
         if a.arg in RESERVED:
-            raise err(a, f"parameter cannot be named {a.arg!r}")
+            raise err(a, f"parameter cannot be named {a.arg!a}")
         if not a.arg.isascii():
             raise err(a, "parameter names must be ASCII identifiers")
         if len(a.arg.encode()) > MAX_NAME:
@@ -75,7 +75,7 @@ def _function_info(node: ast.FunctionDef, index: int) -> FuncInfo:
         names.append(a.arg)
         types.append(_annotation(a.annotation))
     if node.name in RESERVED:
-        raise err(node, f"function cannot be named {node.name!r}")
+        raise err(node, f"function cannot be named {node.name!a}")
     if not node.name.isascii():
         raise err(node, "function names must be ASCII identifiers")
     if len(node.name.encode()) > MAX_NAME:
@@ -107,7 +107,7 @@ def _compile_module(tree: ast.Module) -> bytes:
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
             if node.name in module.functions or node.name in module.constants:
-                raise err(node, f"{node.name!r} is defined twice")
+                raise err(node, f"{node.name!a} is defined twice")
             module.functions[node.name] = _function_info(node, len(defs))
             defs.append(node)
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
@@ -119,7 +119,7 @@ def _compile_module(tree: ast.Module) -> bytes:
                 raise err(node, "module level assignments must be NAME = constant")
             name = targets[0].id
             if name in RESERVED or name in module.constants or name in module.functions:
-                raise err(node, f"cannot define {name!r} here")
+                raise err(node, f"cannot define {name!a} here")
             module.constants[name] = literal(node.value)
         else:
             raise not_allowed(node)

@@ -395,7 +395,7 @@ def _emit(m: Machine, s: Stack, arg: int) -> None:
     try:
         data = encode_value(fields, MAX_EVENT_SIZE)
     except EncodingError as exc:
-        raise LimitExceeded(f"event {name!r}: {exc}") from None
+        raise LimitExceeded(f"event {name!a}: {exc}") from None
     m.charge((len(name) + len(data)) * op.GAS_EMIT_BYTE)
     # scalars are immutable, so a shallow copy is a snapshot; otherwise a deep copy
     snapshot = dict(fields) if scalars else decode_value(data, canonical=False)
@@ -420,7 +420,7 @@ def _dup(m: Machine, s: Stack, arg: int) -> None:
 
 
 def _short(v: Value) -> str:
-    text = repr(v) if type(v) in (int, str, bytes, bool) else type_name(v)
+    text = ascii(v) if type(v) in (int, str, bytes, bool) else type_name(v)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -616,16 +616,30 @@ def b_endswith(m: Machine, a: Value, b: Value) -> Value:
     return a.endswith(b)
 
 
+# Case mapping of ASCII letters only: Python's full Unicode tables change between versions,
+# and two nodes on different Pythons must still compute the same state.
+_ASCII_LOWER = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
+)  # fmt: skip
+_ASCII_UPPER = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)  # fmt: skip
+
+
 def b_lower(m: Machine, x: Value) -> Value:
-    if type(x) not in (str, bytes):
-        raise _fail(f"lower() of {type_name(x)}")
-    return _sized(m, x.lower())
+    if type(x) is str:
+        return _sized(m, x.translate(_ASCII_LOWER))
+    if type(x) is bytes:
+        return _sized(m, x.lower())  # bytes.lower() is ASCII-only already
+    raise _fail(f"lower() of {type_name(x)}")
 
 
 def b_upper(m: Machine, x: Value) -> Value:
-    if type(x) not in (str, bytes):
-        raise _fail(f"upper() of {type_name(x)}")
-    return _sized(m, x.upper())
+    if type(x) is str:
+        return _sized(m, x.translate(_ASCII_UPPER))
+    if type(x) is bytes:
+        return _sized(m, x.upper())
+    raise _fail(f"upper() of {type_name(x)}")
 
 
 def b_split(m: Machine, x: Value, sep: Value) -> Value:

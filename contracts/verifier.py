@@ -45,10 +45,10 @@ def _decode(code: bytes, fn: FunctionEntry) -> list[tuple[int, int, int]]:
         opcode = code[pos]
         info = op.BY_CODE.get(opcode)
         if info is None:
-            raise VerifyError(f"unknown opcode 0x{opcode:02x} at {pos} in {fn.name!r}")
+            raise VerifyError(f"unknown opcode 0x{opcode:02x} at {pos} in {fn.name!a}")
         arg_end = pos + 1 + info.operand
         if arg_end > end:
-            raise VerifyError(f"truncated {info.name} operand at {pos} in {fn.name!r}")
+            raise VerifyError(f"truncated {info.name} operand at {pos} in {fn.name!a}")
         arg = int.from_bytes(code[pos + 1 : arg_end], "big") if info.operand else 0
         out.append((pos, opcode, arg))
         pos = arg_end
@@ -130,7 +130,7 @@ def _verify_function(module: Module, fn: FunctionEntry) -> VerifiedFunction:
     effects: list[tuple[int, int]] = []
     targets: list[int] = []
     for offset, opcode, arg in instrs:
-        where = f"at {offset} in {fn.name!r}"
+        where = f"at {offset} in {fn.name!a}"
         effects.append(_check_operand(opcode, arg, fn, module, where))
         if opcode in op.JUMPS:
             target = index_of.get(arg)
@@ -149,7 +149,7 @@ def _verify_function(module: Module, fn: FunctionEntry) -> VerifiedFunction:
 
     def flow(i: int, h: int, where: str) -> None:
         if i >= n:
-            raise VerifyError(f"execution can fall off the end of {fn.name!r}")
+            raise VerifyError(f"execution can fall off the end of {fn.name!a}")
         if heights[i] == -1:
             heights[i] = h
             work.append(i)
@@ -159,7 +159,7 @@ def _verify_function(module: Module, fn: FunctionEntry) -> VerifiedFunction:
     while work:
         i = work.pop()
         offset, opcode, _ = instrs[i]
-        where = f"at {offset} in {fn.name!r}"
+        where = f"at {offset} in {fn.name!a}"
         h = heights[i]
         pops, pushes = effects[i]
         if h < pops:

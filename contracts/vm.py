@@ -393,7 +393,7 @@ def execute(
         return _failure(entry, f"invalid bytecode: {exc}")
     fn = program.public.get(method) if type(method) is str else None
     if fn is None:
-        return _failure(entry, f"no public method {method!r}")
+        return _failure(entry, f"no public method {method!a}")
     m = Machine(host, gas_limit, readonly or fn.view)
     try:
         m.charge(op.GAS_ENTRY)

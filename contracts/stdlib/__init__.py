@@ -18,7 +18,7 @@ NAMES: tuple[str, ...] = ("evidence", "traceability", "records")
 def source(name: str) -> str:
     """The source text of standard contract ``name``."""
     if name not in NAMES:
-        raise ContractError(f"no standard contract {name!r} (have {', '.join(NAMES)})")
+        raise ContractError(f"no standard contract {name!a} (have {', '.join(NAMES)})")
     return resources.files(__name__).joinpath(f"{name}.py").read_text(encoding="utf-8")
 
 

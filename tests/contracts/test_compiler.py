@@ -386,3 +386,8 @@ def test_host_misbehaviour_is_reported() -> None:
     bad_ctx = MemoryHost(block_height="7")  # type: ignore[arg-type]
     result = run_src(fn("return ctx.block_height"), host=bad_ctx)
     assert not result.ok and "host context field of type str" in (result.error or "")
+
+
+def test_case_mapping_is_ascii_only() -> None:
+    src = fn("return ['ÀBÉß'.lower(), 'àbéß'.upper(), b'AB\\xc3'.lower(), b'ab'.upper()]")
+    assert value_of(src) == ["ÀbÉß", "àBéß", b"ab\xc3", b"AB"]
