@@ -51,6 +51,15 @@ log = logging.getLogger("chainnode.node")
 
 WAL_COMPACT_EVERY = 32
 MAX_CACHED_BLOCKS = 64
+#: A proposal stamped further than this ahead of our clock is refused: a primary must not push
+#: the chain's time (and every later block's lower bound) into the future.
+MAX_CLOCK_AHEAD_MS = 15_000
+
+
+def timestamp_acceptable(timestamp_ms: int, now_ms: int) -> bool:
+    return timestamp_ms <= now_ms + MAX_CLOCK_AHEAD_MS
+
+
 MAX_GOSSIP_INFLIGHT = 64
 VERIFY_THREADS = 4  # batches verifying at once (each spread over the process pool)
 
@@ -317,6 +326,14 @@ class Node:
                 or block.header.prev_hash != proposal.parent
             ):
                 return False
+            if not timestamp_acceptable(block.header.timestamp, int(time.time() * 1000)):
+                log.warning(
+                    "rejected proposal at height %d: timestamp %d is more than %d ms ahead of ours",
+                    proposal.height,
+                    block.header.timestamp,
+                    MAX_CLOCK_AHEAD_MS,
+                )
+                return False
             self.ledger.validate_block(block)
         except LedgerError as e:
             log.warning("rejected proposal at height %d: %s", proposal.height, e)
@@ -426,14 +443,14 @@ class Node:
 
     # ---- fault injection (tests only: chainnode.testhooks) ----------------------------------
 
-    def _alternative_proposal(self, pp: Any) -> Proposal | None:
-        """A second valid block for the height of our PRE-PREPARE (to equivocate with)."""
+    def _alternative_proposal(self, pp: Any, later_ms: int) -> Proposal | None:
+        """Another block for the height of our PRE-PREPARE, stamped ``later_ms`` later."""
         block = self._blocks.get(pp.digest)
         if block is None:
             return None
         try:
             alt = self.ledger.build_block(
-                block.height, block.header.view, self.public_key, block.header.timestamp + 1
+                block.height, block.header.view, self.public_key, block.header.timestamp + later_ms
             )
         except LedgerError:
             return None

@@ -43,6 +43,7 @@ log = logging.getLogger("chainnode.testhooks")
 ENV_FLAG = "CHAINNODE_TEST_HOOKS"
 MODES = (
     "equivocate",  # as primary: a different valid block to half of the peers
+    "future_block",  # as primary: a block stamped an hour ahead, to everyone
     "double_vote",  # PREPARE/COMMIT for a made-up digest to half of the peers
     "bad_signature",  # every vote goes out with a corrupted signature
     "view_bomb",  # VIEW-CHANGEs for views near the top of the range
@@ -51,6 +52,7 @@ MODES = (
     "forged_sync",  # blocks served to syncing peers are altered
 )
 FLOOD_BURST = 300
+FUTURE_MS = 3_600_000
 BURST_INTERVAL = 0.5  # seconds between view bombs / floods
 
 
@@ -67,7 +69,7 @@ class ByzantineTransport:
         chain_id: bytes,
         public_key: bytes,
         sign: Callable[[bytes], bytes],
-        alternative_block: Callable[[PrePrepare], Proposal | None],
+        alternative_block: Callable[[PrePrepare, int], Proposal | None],
         channel: int,
     ) -> None:
         self.net = net
@@ -126,12 +128,17 @@ class ByzantineTransport:
         out = [payload]
         modes = self.modes
         if "equivocate" in modes and isinstance(msg, PrePrepare) and self._second_half(peer_id):
-            alt = self.alternative_block(msg)
+            alt = self.alternative_block(msg, 1)
             if alt is not None:
                 out = [encode_message(self._resign(msg, proposal=alt))]
                 self._act(
                     "equivocate", f"height {msg.height}: a second block for {peer_id.hex()[:16]}"
                 )
+        if "future_block" in modes and isinstance(msg, PrePrepare):
+            alt = self.alternative_block(msg, FUTURE_MS)
+            if alt is not None:
+                out = [encode_message(self._resign(msg, proposal=alt))]
+                self._act("future_block", f"height {msg.height}: stamped {FUTURE_MS} ms ahead")
         if isinstance(msg, Prepare | CommitVote):
             if "double_vote" in modes and self._second_half(peer_id):
                 out = [encode_message(self._resign(msg, digest=self._rng.randbytes(32)))]

@@ -19,7 +19,10 @@ DETECTABLE = {
     "double_vote": re.compile(r"equivocation|conflicting|double"),
     "equivocate": re.compile(r"equivocation|conflicting|invalid proposal|rejected proposal"),
     "forged_sync": re.compile(r"does not verify|block sync"),
+    "future_block": re.compile(r"ahead of ours|invalid proposal"),
 }
+#: Lies every honest node must notice whenever they were told.
+MUST_DETECT = ("bad_signature", "forged_sync", "future_block")
 HALT_ON_FULL_DISK = re.compile(r"No space left|ENOSPC|disk full|IO error", re.IGNORECASE)
 
 
@@ -145,7 +148,7 @@ def _byzantine(outcome: Outcome, net: ChaosNetwork) -> dict[str, Any]:
                 continue
             found = any(prefix in line and pattern.search(line) for line in honest.splitlines())
             seen[lie] = "detected" if found else "NOT detected"
-            if not found and lie in ("bad_signature", "forged_sync"):
+            if not found and lie in MUST_DETECT:
                 missing.append(f"node{victim} {lie}")
     return _check(not missing, f"{seen}; undetected: {missing}")
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 KINDS = ("kill", "pause", "partition", "byzantine", "wal_truncate", "disk_full")
 
 #: Lies a Byzantine validator tells in one window (each window draws a few of these).
-BYZANTINE_LIES = ("equivocate", "double_vote", "bad_signature", "view_bomb", "replay", "flood")
+BYZANTINE_LIES = (
+    "equivocate", "future_block", "double_vote", "bad_signature", "view_bomb", "replay", "flood",
+)  # fmt: skip
 
 
 def DISK_NODE(n: int) -> int:  # noqa: N802 - reads as a constant of the network size
