@@ -10,6 +10,7 @@ thread except signature verification of submitted transactions, which runs in a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import signal
@@ -355,12 +356,16 @@ class Node:
 
     async def _propose(self, height: int, parent: bytes, view: int) -> None:
         params = self.genesis.consensus
-        # Respect the block interval, then wait for work (block 1 goes out at once so a new
-        # chain shows it is live).
-        wait = params.block_interval_ms / 1000 - (time.monotonic() - self._last_commit)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        while self.ledger.mempool.size == 0 and height > 1:
+        mempool = self.ledger.mempool
+        # Gather transactions for up to the block interval since the last commit, unless a
+        # full block is already waiting; then wait for work (block 1 goes out at once so a
+        # new chain shows it is live).
+        deadline = self._last_commit + params.block_interval_ms / 1000
+        while mempool.size < params.max_block_txs and (left := deadline - time.monotonic()) > 0:
+            self._tx_arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tx_arrived.wait(), left)
+        while mempool.size == 0 and height > 1:
             self._tx_arrived.clear()
             await self._tx_arrived.wait()
         if self.ledger.height + 1 != height or self.ledger.head_hash != parent:
