@@ -69,6 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--senders", type=int, default=16, help="distinct sender keys")
     p.add_argument("--drain-timeout", type=float, default=60.0)
+    p.add_argument(
+        "--track",
+        choices=("events", "poll"),
+        default="events",
+        help="see commits on the nodes' event streams, or by polling their heights",
+    )
     p.add_argument("--node-env", action="append", default=[], help="KEY=VALUE for the nodes")
     p.add_argument(
         "--consensus",
@@ -333,7 +339,9 @@ async def drive(
     load_txs: Signed | None,
 ) -> dict[str, Any]:
     a = run.args
-    async with Driver(run.target.urls, run.acc, in_flight_per_node=a.in_flight) as driver:
+    async with Driver(
+        run.target.urls, run.acc, in_flight_per_node=a.in_flight, track=a.track
+    ) as driver:
         await driver.start_tracking()
         await run.setup(driver, setup_txs)
         sweep: list[dict[str, Any]] = []

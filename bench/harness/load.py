@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -62,8 +63,9 @@ class Driver:
         urls: Sequence[str],
         accounting: Accounting,
         in_flight_per_node: int = 4,
-        poll_s: float = 0.02,
+        poll_s: float = 0.05,
         request_timeout: float = 60.0,
+        track: str = "events",
     ) -> None:
         from chainnode.client import AsyncClient
 
@@ -75,7 +77,12 @@ class Driver:
             AsyncClient(u, timeout=request_timeout, connections=in_flight_per_node + 2)
             for u in self.urls
         ]
+        if track not in ("events", "poll"):
+            raise ValueError(f"track: events or poll, not {track!r}")
+        self.track = track
         self.poll_s = poll_s
+        self._streams: list[asyncio.Task[None]] = []
+        self._stream_session: Any = None
         self._slots = [asyncio.Semaphore(in_flight_per_node) for _ in self.urls]
         self._tracker: asyncio.Task[None] | None = None
         self.booked = -1
@@ -93,22 +100,80 @@ class Driver:
         await self.close()
 
     async def close(self) -> None:
-        if self._tracker is not None:
-            self._tracker.cancel()
+        tasks = [t for t in (self._tracker, *self._streams) if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._tracker
-            self._tracker = None
+                await t
+        self._tracker = None
+        self._streams = []
+        if self._stream_session is not None:
+            await self._stream_session.close()
+            self._stream_session = None
         for c in self.clients:
             await c.close()
 
     # -- tracking -----------------------------------------------------------------------
 
     async def start_tracking(self) -> None:
-        """Book from the current head on (blocks before it are not ours)."""
+        """Book from the current head on (blocks before it are not ours): from every node's
+        event stream (pushed as each commits), or by polling heights when a node has none."""
         statuses = await asyncio.gather(*(c.status() for c in self.clients))
         self.heights = [int(s["height"]) for s in statuses]
         self.booked = max(self.heights)
-        self._tracker = asyncio.create_task(self._track())
+        if self.track == "events":
+            import aiohttp
+
+            self._stream_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+            first = self.booked + 1
+            self._streams = [
+                asyncio.create_task(self._follow(i, first)) for i in range(len(self.urls))
+            ]
+        else:
+            self._tracker = asyncio.create_task(self._track())
+
+    async def _follow(self, node: int, first: int) -> None:
+        """Read one node's Server-Sent Events (``GET /v1/events``), block messages only (the
+        event filter names no contract event), resuming after the last height on a break."""
+        last = first - 1
+        url = f"{self.urls[node]}/v1/events"
+        while True:
+            try:
+                params = {"from_height": str(last + 1), "event": "bench.no-such-event"}
+                async with self._stream_session.get(url, params=params) as resp:
+                    if resp.status == 404:  # no event stream on this node: poll instead
+                        if self._tracker is None:
+                            self._tracker = asyncio.create_task(self._track())
+                        return
+                    resp.raise_for_status()
+                    kind, data = "", ""
+                    async for raw in resp.content:
+                        line = raw.decode().rstrip("\r\n")
+                        if line.startswith("event:"):
+                            kind = line[6:].strip()
+                        elif line.startswith("data:"):
+                            data += line[5:].strip()
+                        elif not line:
+                            if kind == "block" and data:
+                                last = max(last, self._on_block_event(node, data))
+                            kind, data = "", ""
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a dropped stream: resume after `last`
+                self.tracker_errors += 1
+            await asyncio.sleep(0.2)
+
+    def _on_block_event(self, node: int, data: str) -> int:
+        seen = time.monotonic()
+        doc = json.loads(data)
+        height = int(doc["height"])
+        txs = [bytes.fromhex(h) for h in doc["tx_hashes"]]
+        self.outstanding -= self.acc.block(height, bytes.fromhex(doc["hash"]), txs, seen)
+        self.heights[node] = max(self.heights[node], height)
+        self.booked = max(self.booked, height)
+        self.new_block.set()
+        return height
 
     async def _track(self) -> None:
         n = len(self.clients)

@@ -42,8 +42,9 @@ def network(tmp_path: Path) -> Any:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("track", ["events", "poll"])
 def test_every_tx_committed_once_or_rejected_with_reason(
-    network: LocalNetwork, tmp_path: Path
+    network: LocalNetwork, tmp_path: Path, track: str
 ) -> None:
     out_json, dump = tmp_path / "run.json", tmp_path / "txs.jsonl"
     cmd = [
@@ -54,7 +55,7 @@ def test_every_tx_committed_once_or_rejected_with_reason(
         "--bad-every", str(BAD_EVERY),
         "--json", str(out_json), "--dump-txs", str(dump), "--check",
         "--cache-dir", str(tmp_path / "cache"), "--verify-seconds", "0.2",
-        "--drain-timeout", "30",
+        "--drain-timeout", "30", "--track", track,
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=100)
     assert proc.returncode == 0, proc.stdout + proc.stderr
