@@ -10,7 +10,15 @@ from collections import Counter
 import pytest
 
 from crypto import sm3
-from p2p import Channel, Network, P2PError, PeerNotConnected, RequestFailed, RequestTimeout
+from p2p import (
+    Channel,
+    ConnectionClosed,
+    Network,
+    P2PError,
+    PeerNotConnected,
+    RequestFailed,
+    RequestTimeout,
+)
 from tests.p2p.helpers import (
     fast_config,
     keys,
@@ -272,5 +280,48 @@ async def test_fault_injection_cut_and_heal(caplog: pytest.LogCaptureFixture) ->
         a.set_cut(set())
         await a.wait_for_peers([b.peer_id], 10)
         await wait_stable([a, b])
+    finally:
+        await stop_all([a, b])
+
+
+async def test_pending_request_fails_fast_when_the_peer_goes_away() -> None:
+    a, b = await start_mesh(2)
+    try:
+        never = asyncio.Event()
+
+        async def stuck(_peer: bytes, _payload: bytes) -> bytes:
+            await never.wait()
+            return b""
+
+        b.on_request("stuck", stuck)
+        pending = asyncio.ensure_future(a.request(b.peer_id, "stuck", b"", timeout=60))
+        await wait_until(lambda: b.stats().requests_served == 0 and len(b._tasks) >= 1, 5)
+        await b.stop()
+        async with asyncio.timeout(5):  # not the 60 s timeout: the connection closed
+            with pytest.raises(ConnectionClosed):
+                await pending
+    finally:
+        await stop_all([a, b])
+
+
+async def test_inbound_requests_per_peer_are_bounded() -> None:
+    a, b = await start_mesh(2, max_inflight_requests=2)
+    try:
+        gate = asyncio.Event()
+
+        async def slow(_peer: bytes, payload: bytes) -> bytes:
+            await gate.wait()
+            return payload
+
+        b.on_request("slow", slow)
+        first = [
+            asyncio.ensure_future(a.request(b.peer_id, "slow", bytes([i]), 10)) for i in range(2)
+        ]
+        await wait_until(lambda: len(b._tasks) >= 2, 5, "two requests in flight")
+        with pytest.raises(RequestFailed, match="busy"):
+            await a.request(b.peer_id, "slow", b"x", 10)
+        gate.set()
+        assert await asyncio.gather(*first) == [b"\x00", b"\x01"]
+        assert await a.request(b.peer_id, "slow", b"again", 10) == b"again"
     finally:
         await stop_all([a, b])
