@@ -80,7 +80,10 @@ class PeerConnection(asyncio.Protocol):
         self._reading_paused = False
         self.closed = False
         self.close_reason = ""
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = loop.create_future()
+        # resolved by the first authenticated record (key confirmation) or by closing
+        self.confirmed: asyncio.Future[None] = loop.create_future()
         now = time.monotonic()
         self.last_recv = now
         self.last_send = now
@@ -206,6 +209,8 @@ class PeerConnection(asyncio.Protocol):
                     return
                 plaintext = session.open_record(rec[0], rec[1])
                 self.records_in += 1
+                if not self.confirmed.done():
+                    self.confirmed.set_result(None)
                 for channel, payload in iter_frames(plaintext, max_frame):
                     self.frames_in += 1
                     owner.frame_received(self, channel, payload)
@@ -334,6 +339,8 @@ class PeerConnection(asyncio.Protocol):
                 fut.set_exception(ConnectionClosed(self.close_reason))
         self.pending.clear()
         self._wake_room_waiters()
+        if not self.confirmed.done():
+            self.confirmed.set_result(None)
         if not self.done.done():
             self.done.set_result(None)
         self.owner.connection_closed(self)

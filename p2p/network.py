@@ -469,6 +469,10 @@ class Network:
                 result = await handshake.initiate(
                     conn, cfg.chain_id, self._key, peer_id, self._admit
                 )
+                # The responder verifies our finish after we sent it: count the peer as
+                # connected only once its first sealed record proves it accepted us.
+                conn.establish(peer_id, self._session_for(result))
+                await asyncio.shield(conn.confirmed)
         except HandshakeError as exc:
             assert conn is not None
             self._refused(conn, f"outbound to {short(peer_id)}", str(exc))
@@ -486,15 +490,34 @@ class Network:
             if conn is not None:
                 self._refused(conn, f"outbound to {short(peer_id)}", f"internal error {exc!r}")
             return False
-        return self._establish(conn, result)
+        if conn.closed:  # refused by the responder, or it kept another connection of ours
+            self._counters["handshakes_failed"] += 1
+            log.info(
+                "peer %s closed the connection before confirming it (%s)",
+                short(peer_id),
+                conn.close_reason,
+            )
+            return False
+        return self._register(conn, result)
 
     def _refused(self, conn: PeerConnection, direction: str, reason: str) -> None:
         self._counters["handshakes_failed"] += 1
         log.warning("handshake refused (%s, %s): %s", direction, conn.address, reason)
         conn.abort(f"handshake refused: {reason}")
 
+    def _session_for(self, result: handshake.HandshakeResult) -> Session:
+        return PlainSession() if self._plaintext else result.session()
+
     def _establish(self, conn: PeerConnection, result: handshake.HandshakeResult) -> bool:
-        """Register a connection whose handshake succeeded; resolve duplicates."""
+        """Responder side: register the connection, then confirm it to the initiator with a
+        first sealed record (a keepalive)."""
+        if not self._register(conn, result):
+            return False
+        conn.enqueue(encode_frame(Channel.KEEPALIVE, b""), Priority.HIGH)
+        return True
+
+    def _register(self, conn: PeerConnection, result: handshake.HandshakeResult) -> bool:
+        """Make a connection whose handshake succeeded the peer's; resolve duplicates."""
         peer_id = result.peer_id
         if conn.closed or not self._running:
             return False
@@ -505,12 +528,12 @@ class Network:
                 return False
             del self._conns[peer_id]  # a replacement, not a disconnect: no peer event
             existing.close("replaced by a duplicate connection")
-        session: Session = PlainSession() if self._plaintext else result.session()
         self._counters["handshakes_ok"] += 1
         self._conns[peer_id] = conn
-        conn.establish(peer_id, session)
-        if conn.closed:
-            return False
+        if not conn.established:
+            conn.establish(peer_id, self._session_for(result))
+            if conn.closed:
+                return False
         if existing is None:
             self._event(peer_id).set()
             log.info(

@@ -325,3 +325,22 @@ async def test_inbound_requests_per_peer_are_bounded() -> None:
         assert await a.request(b.peer_id, "slow", b"again", 10) == b"again"
     finally:
         await stop_all([a, b])
+
+
+async def test_initiator_refused_by_responder_never_reports_the_peer() -> None:
+    """b does not admit a: a's handshake half succeeds (a verified b), but b never confirms,
+    so a must not announce b as connected (no connect/disconnect flapping per retry)."""
+    ka, kb = keys(2)
+    b = Network(fast_config(kb, allowed={pub(keys(3)[2])}))
+    await b.start()
+    a = Network(fast_config(ka, peers=[(pub(kb), "127.0.0.1", b.port)]))
+    events: list[tuple[bytes, bool]] = []
+    a.on_peer(lambda p, up: events.append((p, up)))
+    await a.start()
+    try:
+        await wait_until(lambda: a.stats().handshakes_failed >= 2, 10, "two refused attempts")
+        assert b.stats().handshakes_failed >= 2
+        assert events == [] and a.connected_peers() == []
+        assert a.stats().handshakes_ok == 0
+    finally:
+        await stop_all([a, b])
