@@ -8,9 +8,13 @@ Public API::
 
     compile_source(source) -> bytes                 # CompileError with .line/.col
     execute(code, method, args, host, gas_limit, readonly=False) -> ExecutionResult
-    abi(code) -> dict[name, MethodInfo]             # VerifyError if code is malformed
+        # (ok, gas_used, return_value, events[Event(name, fields, data)], error, return_data)
+    abi(code) -> dict[name, MethodInfo(view, params, types)]  # VerifyError if malformed
     encode_value(value) -> bytes / decode_value(bytes) -> value
-    stdlib.source(name), stdlib.NAMES
+    stdlib.source(name), stdlib.compiled(name), stdlib.NAMES
+    MemoryHost                                      # a dict-backed Host for tests and tools
+
+README.md explains the contract language; ``python -m contracts`` compiles and inspects.
 """
 
 from __future__ import annotations
