@@ -62,17 +62,6 @@ def only_owner(batch_id):
     require(batch_owner(batch_id) == ctx.caller.hex(), "only the batch owner may do this")
 
 
-def is_stage(stage):
-    return (
-        stage == "planting"
-        or stage == "harvest"
-        or stage == "inspection"
-        or stage == "processing"
-        or stage == "transport"
-        or stage == "sale"
-    )
-
-
 @public
 def create_batch(batch_id: str, product: str, producer: str) -> dict:
     require(0 < len(batch_id) <= MAX_ID, "batch_id must be 1..64 characters")
@@ -117,9 +106,19 @@ def revoke(batch_id: str, actor: str) -> None:
 @public
 def add_event(batch_id: str, stage: str, location: str, data_hash: str, note: str) -> dict:
     actor = ctx.caller.hex()
-    if batch_owner(batch_id) != actor:
+    owner = storage.get("owner:" + batch_id)  # inlined helpers: this is the hot method
+    require(owner is not None, "unknown batch " + batch_id)
+    if owner != actor:
         require(("actor:" + batch_id + ":" + actor) in storage, "caller is not an authorised actor")
-    require(is_stage(stage), "unknown stage " + stage)
+    require(
+        stage == "planting"
+        or stage == "harvest"
+        or stage == "inspection"
+        or stage == "processing"
+        or stage == "transport"
+        or stage == "sale",
+        "unknown stage " + stage,
+    )
     require(0 < len(location) <= MAX_TEXT, "location must be 1..128 characters")
     require(len(note) <= MAX_NOTE, "note longer than 256 characters")
     h = ""
