@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import signal
 import sys
 import time
@@ -52,6 +53,8 @@ log = logging.getLogger("chainnode.node")
 
 WAL_COMPACT_EVERY = 32
 MAX_CACHED_BLOCKS = 64
+MAX_FAULT_KINDS = 4096
+_DIGITS = re.compile(r"\d+")
 #: A proposal stamped further than this ahead of our clock is refused: a primary must not push
 #: the chain's time (and every later block's lower bound) into the future.
 MAX_CLOCK_AHEAD_MS = 15_000
@@ -109,7 +112,7 @@ class Node:
         self._api: web.AppRunner | None = None
         self.started = False
         self._peer_heights: dict[bytes, int] = {}
-        self._faults: dict[bytes, int] = {}
+        self._faults: dict[tuple[bytes, str], int] = {}
         self._gossip_inflight = 0
         self._stopping = False
         self.view = 0
@@ -477,8 +480,14 @@ class Node:
         return Block(header, block.txs).encode()
 
     def fault(self, peer: bytes, reason: str) -> None:
-        """Log a misbehaving peer; the 1st, 2nd, 4th, 8th... fault of each, not a flood."""
-        n = self._faults[peer] = self._faults.get(peer, 0) + 1
+        """Log a misbehaving peer: the 1st, 2nd, 4th, 8th... fault of each kind, not a flood.
+
+        Counted per (peer, kind of fault), so that a new kind of misbehaviour is always logged
+        the first time, however many faults of another kind came before it."""
+        key = (peer, _DIGITS.sub("#", reason))
+        if key not in self._faults and len(self._faults) >= MAX_FAULT_KINDS:
+            self._faults.clear()
+        n = self._faults[key] = self._faults.get(key, 0) + 1
         if n & (n - 1) == 0:
             log.warning("peer %s misbehaved (%d times): %s", peer.hex()[:16], n, reason)
 

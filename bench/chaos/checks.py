@@ -147,7 +147,7 @@ def _byzantine(outcome: Outcome, net: ChaosNetwork) -> dict[str, Any]:
                 seen[lie] = "told (dropped quietly by design)"
                 continue
             found = any(prefix in line and pattern.search(line) for line in honest.splitlines())
-            seen[lie] = "detected" if found else "NOT detected"
+            seen[lie] = "detected" if found else "not seen by any single honest node"
             if not found and lie in MUST_DETECT:
                 missing.append(f"node{victim} {lie}")
     return _check(not missing, f"{seen}; undetected: {missing}")
