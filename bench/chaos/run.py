@@ -185,7 +185,7 @@ class Runner:
             halted = not net.alive(target)
             record["node_halted"] = halted
             if halted:
-                record["halt_reason"] = net.log_tail(target, 1)
+                record["halt_reason"] = net.log_tail(target, 30)
                 net.start_node(target)
         # Recovery: every node answers and the chain moved past where it was at the fault.
         floor = max(start_heights.values(), default=0)
