@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy crypto storage contracts consensus p2p chainnode bench
 
 unit: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=12
 
 soak: $(STAMP)
 	$(PY) -m consensus.soak --seeds 50000
