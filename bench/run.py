@@ -359,6 +359,8 @@ async def drive(
         if a.sweep:
             m["sweep"] = sweep
             m["peak_tps"] = peak
+            within = [s["tps"] for s in sweep if s["latency_p99_s"] <= P99_LIMIT_S]
+            m["peak_tps_p99_within_limit"] = max(within) if within else None
             m["sweep_cpu_model"] = cpu_model(sweep, len(run.target.urls))
         m["tracker_errors"] = driver.tracker_errors
         m["receipts"] = await sample_receipts(driver, run.acc, res.indices, a.receipts)
