@@ -112,7 +112,9 @@ def main() -> None:
     Start a local 4-validator network:   chainnode network up
     Send a transaction to it:            chainnode tx send --key devnet/admin.pem \\
                                            --contract evidence --method register \\
-                                           --args '["doc-1", "sm3-of-the-doc"]' --wait
+                                           --args '["<64 hex digest>", "contract", "title"]' --wait
+    Read it back from any node:          chainnode contract query --contract evidence \\
+                                           --method get --args '["<64 hex digest>"]'
     """
 
 
