@@ -313,9 +313,7 @@ class Executor:
                 _err("FAILED", res.error or "execution failed"),
             )
         child.commit_to_parent()
-        events = tuple(
-            Event(target.address, ev.name, contracts.encode_value(ev.fields)) for ev in res.events
-        )
-        return Receipt(
-            tx.hash, STATUS_OK, res.gas_used, contracts.encode_value(res.return_value), events, ""
-        )
+        # the VM already made the canonical bytes (for gas): reuse them, don't re-encode
+        addr = target.address
+        events = tuple(Event(addr, ev.name, ev.data) for ev in res.events)
+        return Receipt(tx.hash, STATUS_OK, res.gas_used, res.return_data, events, "")
