@@ -47,6 +47,9 @@ class P2PConfig:
     seen_cache_size: int = 100_000
     max_txs_per_frame: int = 512
     max_tx_batch_bytes: int = 1 * MiB
+    # Gossip-only sends wait this long so several share one sealed record and one socket write;
+    # a consensus or request frame flushes at once and takes queued gossip along.
+    gossip_flush_delay: float = 0.005
     request_timeout: float = 10.0
     max_inflight_requests: int = 32
     max_pending_handshakes: int = 64
@@ -80,6 +83,8 @@ class P2PConfig:
         )
         if min(positive) <= 0:
             raise P2PError("timers must be positive")
+        if not 0 <= self.gossip_flush_delay <= 1:
+            raise P2PError("gossip_flush_delay must be 0..1 seconds")
         if self.keepalive_timeout <= self.keepalive_interval:
             raise P2PError("keepalive_timeout must exceed keepalive_interval")
         counts = (

@@ -6,8 +6,11 @@ to the owner synchronously (no per-frame task, no unbounded read buffer).
 
 Writing: frames wait in three bounded priority queues (a slow peer fills only its own queues;
 gossip is dropped first, consensus last). A flush scheduled with `call_soon` packs queued
-frames into records of up to `COALESCE_BYTES`, seals each and writes it; while the transport
-is paused (kernel buffer full) nothing is written and the queues absorb or drop.
+frames into records of up to `COALESCE_BYTES`, seals each and hands all of them to the
+transport in one write (one syscall per flush, not per record). Gossip alone waits up to
+`gossip_delay` before flushing so bursts share records; any other frame flushes at the next
+loop turn and carries queued gossip along. While the transport is paused (kernel buffer full)
+nothing is written and the queues absorb or drop.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class PeerConnection(asyncio.Protocol):
         max_frame: int,
         queue_bytes: int,
         gossip_bytes: int,
+        gossip_delay: float = 0.0,
         expected_peer: bytes | None = None,
     ) -> None:
         self.owner = owner
@@ -76,6 +80,8 @@ class PeerConnection(asyncio.Protocol):
         )
         self.queued_bytes = 0
         self._flush_scheduled = False
+        self._gossip_delay = gossip_delay
+        self._gossip_timer: asyncio.TimerHandle | None = None
         self._paused_since: float | None = None
         self._reading_paused = False
         self.closed = False
@@ -243,7 +249,10 @@ class PeerConnection(asyncio.Protocol):
                 return False
         self._queues[priority].append(frame)
         self.queued_bytes += size
-        self._schedule_flush()
+        if priority == Priority.LOW and self._gossip_delay > 0:
+            self._schedule_gossip_flush()
+        else:
+            self._schedule_flush()
         return True
 
     def _schedule_flush(self) -> None:
@@ -251,13 +260,24 @@ class PeerConnection(asyncio.Protocol):
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
+    def _schedule_gossip_flush(self) -> None:
+        if self._gossip_timer is not None or self._flush_scheduled:
+            return
+        if self._session is not None and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._gossip_timer = loop.call_later(self._gossip_delay, self._flush)
+
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._gossip_timer is not None:
+            self._gossip_timer.cancel()
+            self._gossip_timer = None
         transport = self._transport
         session = self._session
         if transport is None or session is None or self.closed:
             return
         queues = self._queues
+        records: list[bytes] = []
         while self.queued_bytes and self._paused_since is None:
             parts: list[bytes] = []
             size = 0
@@ -273,8 +293,15 @@ class PeerConnection(asyncio.Protocol):
             self.frames_out += len(parts)
             self.records_out += 1
             self.bytes_out += len(record)
+            records.append(record)
+            if len(records) >= 4:
+                # bound what one write holds; the transport may pause us in between
+                self.last_send = time.monotonic()
+                transport.write(b"".join(records))
+                records.clear()
+        if records:
             self.last_send = time.monotonic()
-            transport.write(record)
+            transport.write(records[0] if len(records) == 1 else b"".join(records))
         if self._room_waiters:
             self._wake_room_waiters()
 
@@ -328,6 +355,9 @@ class PeerConnection(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        if self._gossip_timer is not None:
+            self._gossip_timer.cancel()
+            self._gossip_timer = None
         for q in self._queues:
             q.clear()
         self.queued_bytes = 0

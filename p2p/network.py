@@ -373,6 +373,7 @@ class Network:
             max_frame=cfg.max_frame_size,
             queue_bytes=cfg.send_queue_bytes,
             gossip_bytes=cfg.gossip_queue_bytes,
+            gossip_delay=cfg.gossip_flush_delay,
             expected_peer=expected,
         )
 
