@@ -55,7 +55,8 @@ class Overlay:
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, namespace: bytes, key: bytes) -> bytes | None:
-        self._check_open()
+        if self._closed:
+            self._check_open()
         if type(namespace) is not bytes or type(key) is not bytes:
             check_bytes("namespace", namespace, K.MAX_NAMESPACE)
             check_bytes("key", key, K.MAX_STATE_KEY)
@@ -96,11 +97,23 @@ class Overlay:
 
     # -- writes -----------------------------------------------------------------------------
     def set(self, namespace: bytes, key: bytes, value: bytes) -> None:
-        self._check_open()
-        check_bytes("namespace", namespace, K.MAX_NAMESPACE)
-        check_bytes("key", key, K.MAX_STATE_KEY)
-        check_bytes("value", value, K.MAX_VALUE)
-        self._writes.setdefault(namespace, {})[key] = value
+        if self._closed:
+            self._check_open()
+        if not (  # the common case inline (one call per contract write); else say what is bad
+            type(namespace) is bytes
+            and type(key) is bytes
+            and type(value) is bytes
+            and len(namespace) <= K.MAX_NAMESPACE
+            and len(key) <= K.MAX_STATE_KEY
+            and len(value) <= K.MAX_VALUE
+        ):
+            check_bytes("namespace", namespace, K.MAX_NAMESPACE)
+            check_bytes("key", key, K.MAX_STATE_KEY)
+            check_bytes("value", value, K.MAX_VALUE)
+        ns_writes = self._writes.get(namespace)
+        if ns_writes is None:
+            ns_writes = self._writes[namespace] = {}
+        ns_writes[key] = value
 
     def delete(self, namespace: bytes, key: bytes) -> None:
         self._check_open()

@@ -128,9 +128,15 @@ class Reader:
 
     # -- state ------------------------------------------------------------------------------
     def state_get(self, namespace: bytes, key: bytes) -> bytes | None:
-        check_bytes("namespace", namespace, K.MAX_NAMESPACE)
-        check_bytes("key", key, K.MAX_STATE_KEY)
-        return self._get(K.state_key(namespace, key))
+        if not (  # inline fast path: execution reads state through here for every miss
+            type(namespace) is bytes
+            and type(key) is bytes
+            and len(namespace) <= K.MAX_NAMESPACE
+            and len(key) <= K.MAX_STATE_KEY
+        ):
+            check_bytes("namespace", namespace, K.MAX_NAMESPACE)
+            check_bytes("key", key, K.MAX_STATE_KEY)
+        return self._get(K.P_STATE + bytes((len(namespace),)) + namespace + key)
 
     def state_scan(
         self,
