@@ -47,6 +47,7 @@ from consensus.errors import ConsensusError
 from consensus.messages import Status, decode_message, encode_message
 from consensus.types import Proposal
 from crypto import sm2, sm3
+from crypto.batch import INLINE_MAX
 from p2p import Network, P2PConfig
 
 log = logging.getLogger("chainnode.node")
@@ -514,8 +515,10 @@ class Node:
         """Verify (off the loop), admit, and for a client's txs gossip them; a client's batch
         is all or nothing."""
         mempool = self.ledger.mempool
-        if len(txs) > 8 and not self._stopping:
-            # Fill the verified-signature cache off the loop (OpenSSL releases the GIL).
+        if len(txs) > INLINE_MAX and not self._stopping:
+            # Fill the verified-signature cache off the loop (OpenSSL releases the GIL). A small
+            # batch is verified inline by crypto anyway: there the thread hop and future
+            # chaining cost more than the few milliseconds on the loop (submit verifies it).
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._verify_pool, mempool.verify, list(txs))
         if self.driver is None or self.driver.closed:
