@@ -174,6 +174,8 @@ def encode_value(value: Value, limit: int = MAX_ENCODED) -> bytes:
     t = type(value)
     if (t is str or t is bytes) and len(value) <= MAX_BYTES_LEN:
         wire = value  # the common storage key: no conversion needed
+    elif t is int and _I64_MIN <= value <= _U64_MAX:
+        wire = value  # a counter: msgpack's own int (the length check below still applies)
     else:
         wire = _to_wire(value, 0, _Budget(limit))
     try:
