@@ -532,7 +532,8 @@ class Node:
             mempool.remove([tx.hash for tx in accepted])
             return admissions
         if accepted:
-            if from_client:
+            if from_client and self.net.connected_peers():
+                # (no peer: nothing to flood, and they reach later peers in blocks anyway)
                 self.net.gossip_txs((sm3.digest(tx.raw), tx.raw) for tx in accepted)
             self._tx_arrived.set()
             self.pending.add(tx.hash for tx in accepted)
