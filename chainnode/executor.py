@@ -253,8 +253,12 @@ class Executor:
                 raise SysError(Code.UNKNOWN_METHOD, f"no method {tx.method!r}")
             if not permissions.may_call(child, sender_addr, target.system, view):
                 raise SysError(Code.NO_PERMISSION, "sender may not call this contract")
-            try:
-                args = decode_args(tx.args, canonical=False)
+            try:  # system handlers get a fresh list (they may keep it); the VM copies its own
+                args = (
+                    decode_args(tx.args, canonical=False)
+                    if target.system is not None
+                    else tx.vm_args()
+                )
             except MalformedError as e:
                 raise SysError(Code.MALFORMED, e.message) from None
             if target.system is not None:

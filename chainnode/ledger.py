@@ -385,7 +385,7 @@ class Ledger:
         if not permissions.may_call(self._view, self.address(tx.sender), t.system, view):
             return (Code.NO_PERMISSION, "sender may not call this contract")
         try:
-            tx.decoded_args()
+            tx.check_args()
         except MalformedError as e:
             return (Code.MALFORMED, e.message)
         return None

@@ -160,6 +160,9 @@ class Transaction:
     hash: bytes = field(init=False, repr=False, compare=False)
     payload: bytes = field(init=False, repr=False, compare=False)
     raw: bytes = field(init=False, repr=False, compare=False)
+    # the canonical decode of `args` made at admission, reused for a VM call (never mutated:
+    # the VM copies container arguments); unset until check_args() succeeds
+    _args_value: list[Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self, hasher: Hasher | None) -> None:
         if not isinstance(self.chain_id, str) or not CHAIN_RE.fullmatch(self.chain_id):
@@ -328,6 +331,20 @@ class Transaction:
 
     def decoded_args(self) -> list[Any]:
         return decode_args(self.args)
+
+    def check_args(self) -> None:
+        """Admission: MalformedError unless `args` is canonical; keeps the decode for vm_args."""
+        object.__setattr__(self, "_args_value", decode_args(self.args))
+
+    def vm_args(self) -> list[Any]:
+        """Arguments for a VM call: the admission-time decode when there was one (admission
+        insisted on the canonical form; the same bytes decode to the same value on every node),
+        else a fresh decode. The VM copies what it keeps, so sharing the list is safe."""
+        try:
+            v: list[Any] = self._args_value
+            return v
+        except AttributeError:
+            return decode_args(self.args, canonical=False)
 
     def verify(self, suite: Suite) -> bool:
         """Check the signature (the mempool batches this; use it for one-offs only)."""

@@ -41,6 +41,25 @@ def test_tx_round_trip_and_signature() -> None:
     assert t.to_json()["args_value"] == ["0x" + "01" * 32, "note", 7, None, [1, 2]]
 
 
+def test_vm_args_reuse_the_admission_decode_and_equal_a_fresh_one() -> None:
+    t = Transaction.decode(tx(SM, keys()[0], "records", "put", ["k", {"n": [1, 2]}]).encode(), SM)
+    fresh = t.vm_args()  # not admitted yet: a fresh decode each time
+    assert fresh == ["k", {"n": [1, 2]}] and t.vm_args() is not fresh
+    t.check_args()
+    kept = t.vm_args()
+    assert kept == fresh and t.vm_args() is kept  # decoded once at admission
+    assert t.decoded_args() == fresh and t.decoded_args() is not kept  # callers get their own
+
+
+def test_check_args_rejects_non_canonical_args_and_keeps_nothing() -> None:
+    bad = b"\x93\x00\xa1s\xd9\x01s"  # ["s", "s"] with the second str in str8 form
+    t = dataclasses.replace(tx(SM, keys()[0], "records", "put", ["k", 1]), args=bad)
+    with pytest.raises(MalformedError):
+        t.check_args()
+    assert t.vm_args() == ["s", "s"]  # execution still decodes it (leniently), each time
+    assert t.vm_args() is not t.vm_args()
+
+
 def test_hash_excludes_signature_so_a_resigned_copy_is_the_same_tx() -> None:
     k = keys()[0]
     a = tx(SM, k, "records", "set", ["k", "v"], nonce=5)
