@@ -1,8 +1,14 @@
 """Transaction gossip pieces: the bounded seen-cache and the batch codec.
 
-A TXS frame carries a msgpack array of transaction bytes (several per frame). The receiver
-keys its seen-cache by its own hash of each transaction's bytes, never by a hash a peer sent,
-so a peer cannot poison the cache to suppress someone else's transaction.
+A TXS frame carries msgpack ``[covered, txs]``: the ids of the peers the sender sends this same
+frame to, and the transaction bytes (several per frame). A receiver does not relay a copy to
+peers that copy's sender covered (in a full mesh nobody relays an originator's transactions,
+which removes two of every three copies among four validators). The claim only ever narrows
+the relay of that one copy: another copy of the same transaction from another sender is
+relayed to the peers *its* claim leaves out, so a lying peer cannot stop an honest copy from
+flooding. The receiver keys its seen-cache by its own hash of each transaction's bytes, never
+by a hash a peer sent, so a peer cannot poison the cache to suppress someone else's
+transaction.
 """
 
 from __future__ import annotations
@@ -14,27 +20,41 @@ import msgpack
 
 from p2p.errors import ProtocolViolation
 
+_NOBODY: frozenset[bytes] = frozenset()
+MAX_COVERED = 256
+
 
 class SeenCache:
-    """Bounded set of recently seen hashes; the oldest are forgotten first."""
+    """Bounded map of recently seen hashes to the peers known to hold that item (they sent it
+    to us or we sent it to them); the oldest are forgotten first."""
 
     __slots__ = ("_items", "_capacity")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
-        self._items: OrderedDict[bytes, None] = OrderedDict()
+        self._items: OrderedDict[bytes, frozenset[bytes]] = OrderedDict()
         self._capacity = capacity
 
-    def add(self, key: bytes) -> bool:
-        """Remember `key`; True if it was new."""
+    def add(self, key: bytes, holders: frozenset[bytes] = _NOBODY) -> bool:
+        """Remember `key`; True if it was new (existing holders are kept, not replaced)."""
         items = self._items
         if key in items:
             return False
-        items[key] = None
+        items[key] = holders
         if len(items) > self._capacity:
             items.popitem(last=False)
         return True
+
+    def holders(self, key: bytes) -> frozenset[bytes]:
+        return self._items.get(key, _NOBODY)
+
+    def add_holders(self, key: bytes, peers: frozenset[bytes]) -> None:
+        """Record that `peers` hold `key` (no-op if `key` was forgotten meanwhile)."""
+        items = self._items
+        old = items.get(key)
+        if old is not None and not peers <= old:
+            items[key] = old | peers
 
     def __contains__(self, key: object) -> bool:
         return key in self._items
@@ -43,19 +63,36 @@ class SeenCache:
         return len(self._items)
 
 
-def encode_tx_batch(txs: Sequence[bytes]) -> bytes:
-    out: bytes = msgpack.packb(list(txs), use_bin_type=True)
+def encode_tx_batch(txs: Sequence[bytes], covered: Sequence[bytes] = ()) -> bytes:
+    out: bytes = msgpack.packb([list(covered), list(txs)], use_bin_type=True)
     return out
 
 
-def decode_tx_batch(payload: bytes, max_txs: int) -> list[bytes]:
+def decode_tx_batch(payload: bytes, max_txs: int) -> tuple[list[bytes], list[bytes]]:
+    """``(covered peer ids, txs)`` of a TXS frame; anything malformed raises."""
     try:
-        txs = msgpack.unpackb(payload, raw=True, max_array_len=max_txs, use_list=True)
+        batch = msgpack.unpackb(
+            payload, raw=True, max_array_len=max(max_txs, MAX_COVERED, 2), use_list=True
+        )
     except Exception:  # msgpack raises several unrelated types on garbage
         raise ProtocolViolation("malformed transaction batch") from None
-    if not isinstance(txs, list) or not txs or not all(isinstance(t, bytes) and t for t in txs):
+    if not isinstance(batch, list) or len(batch) != 2:
+        raise ProtocolViolation("transaction batch must be [covered, txs]")
+    covered, txs = batch
+    if (
+        not isinstance(covered, list)
+        or len(covered) > MAX_COVERED
+        or not all(isinstance(p, bytes) and len(p) == 65 for p in covered)
+    ):
+        raise ProtocolViolation("covered must be an array of at most 256 peer ids")
+    if (
+        not isinstance(txs, list)
+        or not txs
+        or len(txs) > max_txs
+        or not all(isinstance(t, bytes) and t for t in txs)
+    ):
         raise ProtocolViolation("transaction batch must be a non-empty array of bytes")
-    return txs
+    return covered, txs
 
 
 def split_batches(txs: Sequence[bytes], max_txs: int, max_bytes: int) -> list[list[bytes]]:

@@ -27,7 +27,7 @@ from p2p.config import PUBKEY_SIZE
 from p2p.errors import HandshakeError
 from p2p.session import KEY_SIZE, SecureSession
 
-PROTOCOL = b"chainnode-p2p/1"
+PROTOCOL = b"chainnode-p2p/2"  # 2: TXS frames name the peers they were sent to
 MAX_HANDSHAKE_RECORD = 1024
 SIGNATURE_SIZE = 64
 _LABEL_RESPONDER = b"chainnode-p2p responder\x00"

@@ -32,7 +32,13 @@ from p2p.errors import (
     RequestTimeout,
 )
 from p2p.framing import encode_frame
-from p2p.gossip import SeenCache, decode_tx_batch, encode_tx_batch, split_batches
+from p2p.gossip import (
+    MAX_COVERED,
+    SeenCache,
+    decode_tx_batch,
+    encode_tx_batch,
+    split_batches,
+)
 from p2p.rpc import (
     STATUS_ERROR,
     STATUS_OK,
@@ -83,7 +89,8 @@ class Network:
         self._request_handlers: dict[str, RequestHandler] = {}
         self._peer_handlers: list[PeerHandler] = []
         self._seen = SeenCache(config.seen_cache_size)
-        self._tx_out: list[tuple[bytes, bytes | None]] = []
+        # (tx hash, tx bytes, peers not to send this copy to)
+        self._tx_out: list[tuple[bytes, bytes, frozenset[bytes]]] = []
         self._tx_flush_scheduled = False
         self._scores = PeerScores(config.ban_threshold, config.ban_seconds)
         self._req_ids = itertools.count(1)
@@ -274,7 +281,7 @@ class Network:
         new = 0
         for tx_hash, tx in txs:
             if self._seen.add(tx_hash):
-                self._tx_out.append((tx, None))
+                self._tx_out.append((tx_hash, tx, frozenset()))
                 new += 1
         if new:
             self._schedule_tx_flush()
@@ -614,16 +621,30 @@ class Network:
     # ---- gossip -----------------------------------------------------------------------
 
     def _on_txs_frame(self, peer_id: bytes, payload: bytes) -> None:
-        txs = decode_tx_batch(payload, self.config.max_txs_per_frame)
+        covered, txs = decode_tx_batch(payload, self.config.max_txs_per_frame)
         self._counters["txs_received"] += len(txs)
         tx_hash = self.config.tx_hash
         seen = self._seen
-        fresh = [tx for tx in txs if seen.add(tx_hash(tx))]
+        # this copy's sender holds it and sent it to `covered`: relay it to nobody of those
+        exclude = frozenset(covered).union((peer_id,))
+        sender = frozenset((peer_id,))
+        live = self._conns.keys()
+        fresh: list[bytes] = []
+        out = self._tx_out
+        for tx in txs:
+            h = tx_hash(tx)
+            if seen.add(h, sender):
+                fresh.append(tx)
+                out.append((h, tx, exclude))
+            else:
+                seen.add_holders(h, sender)
+                if live - exclude - seen.holders(h):
+                    out.append((h, tx, exclude))  # some peer this copy's sender did not cover
+        if out:
+            self._schedule_tx_flush()
         if not fresh:
             return
         self._counters["txs_new"] += len(fresh)
-        self._tx_out.extend((tx, peer_id) for tx in fresh)
-        self._schedule_tx_flush()
         if self._txs_handler is not None:
             try:
                 self._txs_handler(peer_id, fresh)
@@ -636,30 +657,30 @@ class Network:
             asyncio.get_running_loop().call_soon(self._flush_txs)
 
     def _flush_txs(self) -> None:
+        """Send each queued tx to the connected peers that neither hold it nor were covered by
+        the copy it came in; txs with the same targets share frames naming those targets."""
         self._tx_flush_scheduled = False
         out, self._tx_out = self._tx_out, []
-        if not out or not self._conns:
+        conns = self._conns
+        if not out or not conns:
             return
         cfg = self.config
-        shared: list[bytes] | None = None
-        if all(src is None for _, src in out):
-            shared = [
-                encode_frame(Channel.TXS, encode_tx_batch(b))
-                for b in split_batches(
-                    [tx for tx, _ in out], cfg.max_txs_per_frame, cfg.max_tx_batch_bytes
-                )
-            ]
-        for peer_id, conn in list(self._conns.items()):
-            if shared is not None:
-                frames = shared
-            else:
-                txs = [tx for tx, src in out if src != peer_id]
-                frames = [
-                    encode_frame(Channel.TXS, encode_tx_batch(b))
-                    for b in split_batches(txs, cfg.max_txs_per_frame, cfg.max_tx_batch_bytes)
-                ]
-            for frame in frames:
-                conn.enqueue(frame, Priority.LOW)
+        seen = self._seen
+        live = frozenset(conns)
+        groups: dict[frozenset[bytes], list[bytes]] = {}
+        for h, tx, exclude in out:
+            targets = live - exclude - seen.holders(h)
+            if targets:
+                seen.add_holders(h, targets)
+                groups.setdefault(targets, []).append(tx)
+        for targets, txs in groups.items():
+            order = sorted(targets)
+            covered = order[:MAX_COVERED]
+            room = max(cfg.max_tx_batch_bytes - 70 * len(covered), 1)
+            for batch in split_batches(txs, cfg.max_txs_per_frame, room):
+                frame = encode_frame(Channel.TXS, encode_tx_batch(batch, covered))
+                for peer_id in order:
+                    conns[peer_id].enqueue(frame, Priority.LOW)
 
     # ---- request / response -----------------------------------------------------------
 

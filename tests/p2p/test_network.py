@@ -19,6 +19,7 @@ from p2p import (
     RequestFailed,
     RequestTimeout,
 )
+from p2p.gossip import encode_tx_batch
 from tests.p2p.helpers import (
     fast_config,
     keys,
@@ -54,10 +55,66 @@ async def test_mesh_gossip_reaches_every_node_exactly_once(n: int) -> None:
             expected = {tx for tx, o in origin.items() if o != i}
             assert set(received[i]) == expected
             assert set(received[i].values()) == {1}, "a transaction was delivered twice"
-        # flooding really happened over the wire in batches, not one frame per tx
+        # in a full mesh every originator covers every peer: nobody relays, one copy per tx
+        for net in nets:
+            assert net.stats().txs_received == len(origin) - 30
+        # and it went over the wire in batches, not one frame per tx
         st = nets[0].stats()
-        assert st.txs_received >= len(origin) - 30
         assert st.frames_out < len(origin) * (n - 1)
+    finally:
+        await stop_all(nets)
+
+
+async def test_gossip_is_relayed_along_a_line() -> None:
+    # a - b - c - d: only neighbours are connected, so b and c must relay what a originates
+    ks = keys(4)
+    allowed = {pub(k) for k in ks}
+    nets = [Network(fast_config(k, allowed=allowed)) for k in ks]
+    try:
+        for net in nets:
+            await net.start()
+        for a, b in zip(nets, nets[1:], strict=False):
+            a.add_peer(b.peer_id, "127.0.0.1", b.port)
+        await wait_until(
+            lambda: [len(x.connected_peers()) for x in nets] == [1, 2, 2, 1], 15, "line"
+        )
+        got: list[set[bytes]] = [set() for _ in nets]
+        for i, net in enumerate(nets):
+            net.on_txs(lambda _peer, txs, i=i: got[i].update(txs))
+        txs = [f"line-{j}".encode() * 4 for j in range(20)]
+        nets[0].gossip_txs([(sm3.digest(t), t) for t in txs])
+        await wait_until(lambda: all(g == set(txs) for g in got[1:]), 15, "relay to the end")
+    finally:
+        await stop_all(nets)
+
+
+async def test_a_false_coverage_claim_cannot_stop_an_honest_copy() -> None:
+    # a - b - c, and m - b. m sends b a tx claiming a and c already have it (a lie): b does
+    # not relay that copy. When honest a's copy arrives, b relays it to c after all.
+    ka, kb, kc, km = keys(4)
+    allowed = {pub(k) for k in (ka, kb, kc, km)}
+    a, b, c, m = (Network(fast_config(k, allowed=allowed)) for k in (ka, kb, kc, km))
+    nets = [a, b, c, m]
+    try:
+        for net in nets:
+            await net.start()
+        for x in (a, c, m):
+            x.add_peer(b.peer_id, "127.0.0.1", b.port)
+        await wait_until(lambda: len(b.connected_peers()) == 3, 15, "star around b")
+        await wait_stable(nets)
+        got_b: list[bytes] = []
+        got_c: list[bytes] = []
+        b.on_txs(lambda _p, txs: got_b.extend(txs))
+        c.on_txs(lambda _p, txs: got_c.extend(txs))
+        tx = b"contested transaction" * 3
+        lie = encode_tx_batch([tx], [a.peer_id, c.peer_id])
+        assert m._enqueue(m._conns[b.peer_id], Channel.TXS, lie)
+        await wait_until(lambda: got_b == [tx], 10, "b to take m's copy")
+        await wait_quiet(nets)
+        assert got_c == []  # m's claim did suppress that copy
+        assert a.gossip_txs([(sm3.digest(tx), tx)]) == 1
+        await wait_until(lambda: got_c == [tx], 10, "honest copy to reach c")
+        assert got_b == [tx]  # b delivered it to its node once
     finally:
         await stop_all(nets)
 

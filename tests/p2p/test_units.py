@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -229,12 +230,30 @@ def test_seen_cache_is_bounded_and_forgets_oldest() -> None:
     c = SeenCache(3)
     assert [c.add(k) for k in (b"a", b"b", b"a", b"c", b"d")] == [True, True, False, True, True]
     assert len(c) == 3 and b"a" not in c and b"d" in c
+    p, q = frozenset([b"p"]), frozenset([b"q"])
+    assert not c.add(b"d", p) and c.holders(b"d") == frozenset()
+    c.add_holders(b"d", p)
+    c.add_holders(b"d", q)
+    assert c.holders(b"d") == p | q
+    c.add_holders(b"a", p)  # forgotten: stays forgotten
+    assert b"a" not in c and c.holders(b"a") == frozenset()
 
 
 def test_tx_batches_round_trip_and_bad_batches_are_violations() -> None:
     txs = [os.urandom(n) for n in (1, 50, 300)]
-    assert decode_tx_batch(encode_tx_batch(txs), 10) == txs
-    for bad in (b"\xc1", encode_tx_batch([]), b"\x92\x01\x02", encode_tx_batch(txs)):
+    peer = b"\x04" + bytes(64)
+    assert decode_tx_batch(encode_tx_batch(txs), 10) == ([], txs)
+    assert decode_tx_batch(encode_tx_batch(txs, [peer]), 10) == ([peer], txs)
+    bad_batches = (
+        b"\xc1",
+        encode_tx_batch([]),
+        b"\x92\x01\x02",
+        encode_tx_batch(txs),  # more txs than allowed
+        msgpack.packb(txs),  # version 1 framing: a bare array
+        encode_tx_batch(txs[:1], [b"short id"]),
+        encode_tx_batch(txs[:1], [peer] * 257),
+    )
+    for bad in bad_batches:
         with pytest.raises(ProtocolViolation):
             decode_tx_batch(bad, 2)
     batches = split_batches([b"x" * 100] * 10, max_txs=4, max_bytes=250)
