@@ -85,11 +85,7 @@ def _sm_sign(priv: bytes, msg: bytes) -> bytes:
     return _sm_priv(bytes(priv)).sign(msg)
 
 
-def _sm_verify(pub: bytes, msg: bytes, sig: bytes) -> bool:
-    try:
-        return sm2.PublicKey.from_bytes(pub).verify(msg, sig)
-    except CryptoError:
-        return False
+_sm_verify = sm2.verify_default
 
 
 # --- ecdsa-p256 ------------------------------------------------------------------------------

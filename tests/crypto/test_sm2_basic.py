@@ -79,3 +79,23 @@ def test_bad_public_key_is_typed_error() -> None:
         sm2.PublicKey.from_bytes(ANNEX_PUB[:-1] + bytes([ANNEX_PUB[-1] ^ 1]))
     with pytest.raises(CryptoError):
         sm2.PublicKey.from_bytes("04ab")  # type: ignore[arg-type]
+
+
+def test_verify_default_agrees_with_public_key_verify_on_edge_signatures() -> None:
+    """The fused hot path checks exactly what `PublicKey.verify` checks (range, length, key)."""
+    key = sm2.PrivateKey.generate()
+    pub = key.public_key().to_bytes()
+    msg = b"edge"
+    good = key.sign(msg)
+    n = sm2.N.to_bytes(32, "big")
+    n1 = (sm2.N - 1).to_bytes(32, "big")
+    zero, one = bytes(32), (1).to_bytes(32, "big")
+    sigs = [good, good[:32] + n, n + good[32:], zero + good[32:], good[:32] + zero]
+    sigs += [n1 + one, one + n1, good[:-1], good + b"\0", b"", bytes([good[0] ^ 1]) + good[1:]]
+    for sig in sigs:
+        want = sm2.PublicKey.from_bytes(pub).verify(msg, sig)
+        assert sm2.verify_default(pub, msg, sig) is want
+    assert sm2.verify_default(pub, msg, good) is True
+    assert sm2.verify_default(bytearray(pub), memoryview(msg), bytearray(good)) is True
+    assert sm2.verify_default(pub[:-1] + bytes([pub[-1] ^ 1]), msg, good) is False  # off curve
+    assert sm2.verify_default(pub, "edge", good) is False  # type: ignore[arg-type]
