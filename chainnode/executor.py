@@ -1,7 +1,8 @@
 """Block execution: run each transaction on an overlay, build receipts and the block roots.
 
-Each tx runs on a child of the block overlay; a failed tx's child is discarded, so a
-failure changes nothing but its receipt. Contract storage maps onto namespace = contract
+A system call runs on a child of the block overlay, discarded if it fails; a VM call writes
+straight into the block overlay because the VM buffers its writes until it succeeds. Either
+way a failure changes nothing but its receipt (and the consumed nonce). Contract storage maps onto namespace = contract
 address. No wall clock: height and timestamp come from the header being built/checked.
 
 State root (documented, cheap, deterministic): an incremental hash chain,
@@ -243,15 +244,14 @@ class Executor:
                 tx.hash, STATUS_FAILED, 0, b"", (), _err(Code.DUPLICATE, "nonce already used")
             )
         ov.set(NS_NONCE, nkey, tx.hash)  # consumed even if the call fails
-        child = ov.child()
         try:
-            target = self.resolver.resolve(child, tx.contract)
+            target = self.resolver.resolve(ov, tx.contract)
             if target is None:
                 raise SysError(Code.UNKNOWN_CONTRACT, f"no contract {tx.contract!r}")
             exists, view = target.method(tx.method)
             if not exists:
                 raise SysError(Code.UNKNOWN_METHOD, f"no method {tx.method!r}")
-            if not permissions.may_call(child, sender_addr, target.system, view):
+            if not permissions.may_call(ov, sender_addr, target.system, view):
                 raise SysError(Code.NO_PERMISSION, "sender may not call this contract")
             try:  # system handlers get a fresh list (they may keep it); the VM copies its own
                 args = (
@@ -265,6 +265,7 @@ class Executor:
                 gas = SYS_BASE_GAS + len(tx.args)
                 if gas > tx.gas_limit:
                     raise SysError(Code.GAS_LIMIT, f"needs {gas} gas")
+                child = ov.child()  # a handler writes as it goes: dropped if it raises
                 ctx = SysContext(
                     child,
                     tx.sender,
@@ -283,9 +284,10 @@ class Executor:
                 )
                 return Receipt(tx.hash, STATUS_OK, gas, contracts.encode_value(value), events, "")
             assert target.code is not None
-            host = NodeHost(
-                child, target.address, sender_addr, tx.hash, height, timestamp, self.hash
-            )
+            # No child overlay for a VM call: the VM buffers its writes and hands them to the
+            # host only after success (Machine.flush), so a failed call writes nothing. A
+            # host write can fail only with StorageError, which fails the whole block below.
+            host = NodeHost(ov, target.address, sender_addr, tx.hash, height, timestamp, self.hash)
             res = contracts.execute(target.code, tx.method, args, host, tx.gas_limit)
         except SysError as e:
             return Receipt(
@@ -316,7 +318,6 @@ class Executor:
                 (),
                 _err("FAILED", res.error or "execution failed"),
             )
-        child.commit_to_parent()
         # the VM already made the canonical bytes (for gas): reuse them, don't re-encode
         addr = target.address
         events = tuple(Event(addr, ev.name, ev.data) for ev in res.events)

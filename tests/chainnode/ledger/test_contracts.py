@@ -20,6 +20,14 @@ def inc(by: int) -> int:
     return n
 
 
+@public
+def inc_then_fail(by: int) -> int:
+    storage["n"] = storage.get("n", 0) + by
+    emit("Inc", n=by)
+    require(by < 0, "refused after writing")
+    return by
+
+
 @view
 def value() -> int:
     return storage.get("n", 0)
@@ -125,6 +133,27 @@ def test_deploy_and_call_by_name_and_address(tmp_path: Path) -> None:
         assert a.state_value("counter", "n") == 5
         other = rv(rs[4])
         assert b.call_view(other.hex(), "value").return_value == 0
+        assert a.head_hash == b.head_hash and a.state_root == b.state_root
+
+
+def test_a_vm_call_failing_after_its_writes_leaves_state_untouched(tmp_path: Path) -> None:
+    ks = keys()
+    with open_ledger(tmp_path / "a") as a, open_ledger(tmp_path / "b") as b:
+        commit(a, [tx(a, ks[0], "deployment", "deploy", [compile_source(COUNTER), "counter"])], b)
+        rs = commit(
+            a,
+            [
+                tx(a, ks[1], "counter", "inc", [2]),
+                tx(a, ks[1], "counter", "inc_then_fail", [7]),
+                tx(a, ks[1], "counter", "inc", [1]),
+            ],
+            b,
+        )
+        assert [r.ok for r in rs] == [True, False, True]
+        assert "refused after writing" in rs[1].error and rs[1].events == ()
+        assert rv(rs[2]) == 3  # saw 2, not 9: the failed call's write never landed
+        for led in (a, b):
+            assert led.call_view("counter", "value").return_value == 3
         assert a.head_hash == b.head_hash and a.state_root == b.state_root
 
 
