@@ -155,9 +155,16 @@ class Resolver:
         self._system_by_name = {n: a for a, n in self.system_by_address.items()}
         self._names: dict[str, bytes] = {}
         self._targets: dict[bytes, Target] = {}
+        self._final: dict[str, Target] = {}  # ref -> target, both committed (so final)
+
+    MAX_FINAL = 4096
 
     def resolve(self, state: Any, ref: str) -> Target | None:
         """`state` is an overlay/store view with get(ns, key); None when nothing lives there."""
+        t = self._final.get(ref)  # every tx resolves its contract twice (admit, execute)
+        if t is not None:
+            return t
+        final = True  # the ref -> address mapping can no longer change
         if ADDR_RE.fullmatch(ref):
             addr = bytes.fromhex(ref)
         else:
@@ -172,9 +179,16 @@ class Resolver:
                         return None
                     if self._committed(NS_NAMES, ref.encode()) == found:
                         self._names[ref] = found
+                    else:
+                        final = False
                     cached = found
                 addr = cached
-        return self.target(state, addr)
+        t = self.target(state, addr)
+        if final and t is not None and self._targets.get(addr) is t:  # committed code too
+            if len(self._final) >= self.MAX_FINAL:
+                self._final.clear()  # bounded: refs are attacker-chosen (hex case, say)
+            self._final[ref] = t
+        return t
 
     def target(self, state: Any, addr: bytes) -> Target | None:
         t = self._targets.get(addr)
