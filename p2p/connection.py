@@ -6,8 +6,8 @@ to the owner synchronously (no per-frame task, no unbounded read buffer).
 
 Writing: frames wait in three bounded priority queues (a slow peer fills only its own queues;
 gossip is dropped first, consensus last). A flush scheduled with `call_soon` packs queued
-frames into records of up to `COALESCE_BYTES`, seals each and hands all of them to the
-transport in one write (one syscall per flush, not per record). Gossip alone waits up to
+frames into records of up to `COALESCE_BYTES`, seals each and writes it (frames queued in
+one loop turn share one record and one write). Gossip alone waits up to
 `gossip_delay` before flushing so bursts share records; any other frame flushes at the next
 loop turn and carries queued gossip along. While the transport is paused (kernel buffer full)
 nothing is written and the queues absorb or drop.
@@ -277,7 +277,6 @@ class PeerConnection(asyncio.Protocol):
         if transport is None or session is None or self.closed:
             return
         queues = self._queues
-        records: list[bytes] = []
         while self.queued_bytes and self._paused_since is None:
             parts: list[bytes] = []
             size = 0
@@ -293,15 +292,10 @@ class PeerConnection(asyncio.Protocol):
             self.frames_out += len(parts)
             self.records_out += 1
             self.bytes_out += len(record)
-            records.append(record)
-            if len(records) >= 4:
-                # bound what one write holds; the transport may pause us in between
-                self.last_send = time.monotonic()
-                transport.write(b"".join(records))
-                records.clear()
-        if records:
             self.last_send = time.monotonic()
-            transport.write(records[0] if len(records) == 1 else b"".join(records))
+            # Several records per flush only happen past 64 KiB queued: joining them would copy
+            # big buffers to save a syscall each, so each goes straight to the transport.
+            transport.write(record)
         if self._room_waiters:
             self._wake_room_waiters()
 
