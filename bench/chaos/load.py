@@ -111,7 +111,7 @@ class Load:
                     rec = self.txs[tx.hash.hex()]
                     rec.last_sent = now
                     rec.rejections.append(e.code)
-                    if e.code.upper() == "DUPLICATE":
+                    if len(txs) == 1 and e.code.upper() == "DUPLICATE":
                         rec.acked = True  # a node has it already (pending or committed)
             return
         except (OSError, urllib.error.URLError, ValueError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from typing import Any
 from bench.chaos import checks
 from bench.chaos.cluster import ChaosNetwork, wait_until
 from bench.chaos.load import Load
-from bench.chaos.nemesis import DISK_NODE, KINDS, Fault, plan
+from bench.chaos.nemesis import DISK_NODE, KINDS, Fault, draw, plan
 
 log = logging.getLogger("bench.chaos")
 
@@ -240,8 +239,6 @@ class Runner:
         return result
 
     def _extra(self, kinds: tuple[str, ...]) -> Fault:
-        from bench.chaos.nemesis import draw
-
         return draw(self.rng, self.rng.choice(kinds), self.opts.validators, self.opts.hold)
 
     def finish(self) -> dict[str, Any]:
@@ -285,11 +282,6 @@ def summary_counts(faults: list[dict[str, Any]]) -> dict[str, int]:
 def max_recovery(faults: list[dict[str, Any]]) -> float | None:
     times = [f["recovery_s"] for f in faults if f["recovery_s"] is not None]
     return max(times) if times else None
-
-
-def median_recovery(faults: list[dict[str, Any]]) -> float | None:
-    times = [f["recovery_s"] for f in faults if f["recovery_s"] is not None]
-    return statistics.median(times) if times else None
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:
