@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /opt/chainnode
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY chainnode ./chainnode
 COPY consensus ./consensus
 COPY p2p ./p2p
@@ -18,7 +18,14 @@ COPY storage ./storage
 COPY contracts ./contracts
 COPY crypto ./crypto
 COPY bench ./bench
-RUN pip install . && rm -rf /root/.cache
+# gcc builds the optional native SM4-GCM extension (crypto/_sm4gcm.c) and is removed again in
+# the same layer; if the build failed, the install would still succeed and use OpenSSL's SM4.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install . \
+    && python -c "from crypto import sm4; print('SM4-GCM backend:', sm4.gcm_backend_info())" \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* /root/.cache
 
 RUN groupadd --system --gid 10001 chainnode \
     && useradd --system --uid 10001 --gid chainnode --home-dir /var/lib/chainnode \

@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The optional native SM4-GCM extension (crypto/_sm4gcm.c); without it crypto.sm4 uses OpenSSL.
+NATIVE := crypto/_sm4gcm$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 
 .PHONY: run test tools lint typecheck unit soak fuzz chaos bench clean
 
@@ -12,10 +14,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The editable install builds it too; this rebuilds it in place when the C file changes
+# (a failed build only warns: the OpenSSL backend remains).
+$(NATIVE): crypto/_sm4gcm.c setup.py | $(STAMP)
+	$(PY) setup.py -q build_ext --inplace || echo "warning: native SM4-GCM not built; using OpenSSL"
+
+run: $(STAMP) $(NATIVE)
 	$(VENV)/bin/chainnode network up --validators 4 --dir devnet
 
-test: $(STAMP) tools lint typecheck unit
+test: $(STAMP) $(NATIVE) tools lint typecheck unit
 
 # External tools the tests use: promtool (Debian package prometheus) lints /metrics.
 tools:
@@ -30,7 +37,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy crypto storage contracts consensus p2p chainnode bench
 
-unit: $(STAMP)
+unit: $(STAMP) $(NATIVE)
 	$(PY) -m pytest --durations=12
 
 soak: $(STAMP)
@@ -45,7 +52,7 @@ fuzz: $(STAMP)
 chaos: $(STAMP)
 	$(PY) -m bench.chaos --duration $${DURATION:-1200} --seed $${SEED:-1}
 
-bench: $(STAMP)
+bench: $(STAMP) $(NATIVE)
 	$(PY) -m bench.crypto
 
 clean:

@@ -1,8 +1,8 @@
 """Crypto micro-benchmark: `python -m bench.crypto [--seconds S] [--json PATH]`.
 
-Measures, in one run: SM3 throughput, SM2 sign/verify per backend, batch verify on all cores
-through `crypto.verify_batch`'s process pool, and `openssl speed -seconds S sm2` for the
-reference; prints a table and writes JSON (default bench/results/crypto.json). Ratios are
+Measures, in one run: SM3 throughput, SM4-GCM seal/open per backend (native GFNI vs OpenSSL),
+SM2 sign/verify per backend, batch verify on all cores through `crypto.verify_batch`'s process
+pool, and `openssl speed -seconds S sm2` for the reference (`--only sm4` for the cipher alone); prints a table and writes JSON (default bench/results/crypto.json). Ratios are
 only meaningful within one run: the machine is shared and absolute numbers drift.
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crypto import _openssl, batch, sm2, sm3
+from crypto import CryptoError, _openssl, batch, sm2, sm3, sm4
 from crypto.suite import get_suite
 
 TARGET_VERIFY_RATIO = 0.85
@@ -60,6 +60,70 @@ def bench_sm3(seconds: float) -> dict[str, float]:
         "sm3_200b_per_s": tx_s,
         "sm3_200b_per_cpu_s": tx_cpu,
     }
+
+
+SM4_SIZES = (1024, 65536)
+
+
+def _sm4_rates(box: sm4.SM4GCM, size: int, seconds: float) -> dict[str, float]:
+    nonce, aad, pt = os.urandom(12), os.urandom(4), os.urandom(size)
+    ct = box.encrypt(nonce, pt, aad)
+    seal, seal_cpu = rates(lambda: box.encrypt(nonce, pt, aad), seconds, min_ops=20)
+    opened, open_cpu = rates(lambda: box.decrypt(nonce, ct, aad), seconds, min_ops=20)
+    mb = size / 1e6
+    return {
+        "seal_mb_per_s": seal * mb,
+        "seal_mb_per_cpu_s": seal_cpu * mb,
+        "open_mb_per_s": opened * mb,
+        "open_mb_per_cpu_s": open_cpu * mb,
+    }
+
+
+def bench_sm4_gcm(seconds: float) -> dict[str, Any]:
+    """SM4-GCM MB/s per backend and size; the ratio is native/openssl seal per CPU second."""
+    key = os.urandom(16)
+    out: dict[str, Any] = {"active": sm4.gcm_backend_info()}
+    for be in ("native", "openssl"):
+        try:
+            box = sm4.SM4GCM(key, backend=be)
+        except CryptoError as exc:
+            out[be] = {"error": str(exc)}
+            continue
+        out[be] = {str(size): _sm4_rates(box, size, seconds / 4) for size in SM4_SIZES}
+    big = str(SM4_SIZES[-1])
+    out["native_over_openssl"] = (
+        out["native"][big]["seal_mb_per_cpu_s"] / out["openssl"][big]["seal_mb_per_cpu_s"]
+        if "error" not in out["native"]
+        else None
+    )
+    return out
+
+
+def sm4_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    def f(v: float) -> str:
+        return f"{v:,.0f} MB/s"
+
+    rows = [("SM4-GCM active backend", r["active"])]
+    for be in ("native", "openssl"):
+        if "error" in r[be]:
+            rows.append((f"SM4-GCM ({be})", r[be]["error"]))
+            continue
+        for size, v in r[be].items():
+            rows.append(
+                (
+                    f"SM4-GCM seal / open, {int(size) // 1024} KiB ({be})",
+                    f"{f(v['seal_mb_per_s'])} / {f(v['open_mb_per_s'])} wall, "
+                    f"{f(v['seal_mb_per_cpu_s'])} / {f(v['open_mb_per_cpu_s'])} CPU",
+                )
+            )
+    ratio = r["native_over_openssl"]
+    rows.append(
+        (
+            f"ratio SM4-GCM native/openssl, {SM4_SIZES[-1] // 1024} KiB seal per CPU s",
+            "n/a" if ratio is None else f"{ratio:.1f}x",
+        )
+    )
+    return rows
 
 
 def bench_sm2(backend: str, seconds: float) -> dict[str, float]:
@@ -156,6 +220,7 @@ def run(seconds: float, batch_size: int, gmssl_seconds: float, rounds: int) -> d
         "rounds": rounds,
     }
     out["sm3"] = bench_sm3(seconds)
+    out["sm4_gcm"] = bench_sm4_gcm(seconds)
     out["sm2"] = {"openssl": bench_sm2("openssl", seconds)}
     out["sm2"]["gmssl"] = bench_sm2("gmssl", gmssl_seconds)
     key = sm2.PrivateKey.generate(backend="openssl")
@@ -243,6 +308,7 @@ def table(r: dict[str, Any]) -> str:
             f"{f(r['sm3']['sm3_200b_per_cpu_s'], ' /s')} CPU",
         ),
     ]
+    rows += sm4_rows(r["sm4_gcm"])
     for be, v in r["sm2"].items():
         for op, label in (("sign", "sign"), ("verify", "verify"), ("digestverify", "verify")):
             if f"{op}_per_s" not in v:
@@ -306,8 +372,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=2048)
     ap.add_argument("--gmssl-seconds", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=3, help="alternating ratio rounds")
+    ap.add_argument("--only", choices=("all", "sm4"), default="all")
     ap.add_argument("--json", type=Path, default=Path("bench/results/crypto.json"))
     args = ap.parse_args(argv)
+    if args.only == "sm4":
+        gcm = bench_sm4_gcm(args.seconds)
+        sm4_only = {"sm4_gcm": gcm, "loadavg": os.getloadavg()}
+        width = max(len(k) for k, _ in sm4_rows(gcm))
+        for k, v in sm4_rows(gcm):
+            print(f"{k:<{width}}  {v}")
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(sm4_only, indent=2) + "\n")
+        return 0
     result = run(args.seconds, args.batch_size, args.gmssl_seconds, max(1, args.rounds))
     print(table(result))
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from typing import Any
 from bench.harness.machine import machine_info
 from bench.harness.report import table, write_json
 from crypto.sm2 import PrivateKey
+from crypto.sm4 import gcm_backend_info
 from p2p import Channel, Network, P2PConfig
 
 CHAIN = b"bench-p2p"
@@ -261,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         "payload MB/s (1 MB = 1e6 bytes); cpu_s = CPU time of both nodes; "
         "ratio = secure/plain throughput (by wall clock, by CPU time)"
     )
+    print(f"SM4-GCM backend: {gcm_backend_info()}")
     print(table(rows))
     write_json(
         args.json,
@@ -268,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "p2p",
             "args": {k: str(v) for k, v in vars(args).items()},
             "machine": machine_info(),
+            "sm4_backend": gcm_backend_info(),
             "rows": rows,
         },
     )

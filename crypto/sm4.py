@@ -1,6 +1,17 @@
-"""SM4 (GB/T 32907) in GCM (AEAD) and CBC/PKCS#7, from `cryptography`."""
+"""SM4 (GB/T 32907) in GCM (AEAD) and CBC/PKCS#7.
+
+GCM has two backends with identical output: ``native`` (``crypto/_sm4gcm.c``: GFNI S-box,
+PCLMULQDQ GHASH, ~30x OpenSSL on x86-64 and constant time) and ``openssl`` (`cryptography`;
+OpenSSL 3 has no SM4 acceleration on x86). `CHAINNODE_SM4_BACKEND=auto|native|openssl`
+(default auto: native when built and the CPU has GFNI + PCLMULQDQ). Everything else here is
+`cryptography`.
+"""
 
 from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import padding
@@ -8,10 +19,16 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from crypto.errors import CryptoError, DecryptError
 
+if TYPE_CHECKING:
+    from crypto._sm4gcm import SM4GCM as _NativeCtx
+
 KEY_SIZE = 16
 NONCE_SIZE = 12
 TAG_SIZE = 16
 BLOCK_SIZE = 16
+
+BACKEND_ENV = "CHAINNODE_SM4_BACKEND"
+BACKENDS = ("auto", "native", "openssl")
 
 
 def _check_key(key: bytes) -> None:
@@ -24,17 +41,87 @@ def _check_nonce(nonce: bytes) -> None:
         raise CryptoError(f"SM4-GCM nonce must be {NONCE_SIZE} bytes, got {len(nonce)}")
 
 
+def _load_native() -> tuple[ModuleType | None, str]:
+    try:
+        from crypto import _sm4gcm
+    except ImportError as exc:
+        return None, (
+            f"the extension crypto._sm4gcm is not built ({exc}); build it with `make test` / "
+            "`python setup.py build_ext --inplace` (needs a C compiler and Python headers)"
+        )
+    if not _sm4gcm.AVAILABLE:
+        return None, f"this machine cannot run it: {_sm4gcm.REASON}"
+    return _sm4gcm, ""
+
+
+_NATIVE, _NATIVE_WHY_NOT = _load_native()
+
+
+def _resolve(backend: str | None) -> str:
+    choice = backend or os.environ.get(BACKEND_ENV, "auto") or "auto"
+    if choice not in BACKENDS:
+        raise CryptoError(f"unknown SM4 backend {choice!r} (expected one of {BACKENDS})")
+    if choice == "auto":
+        return "native" if _NATIVE is not None else "openssl"
+    if choice == "native" and _NATIVE is None:
+        raise CryptoError(
+            f"SM4-GCM backend 'native' requested but unavailable: {_NATIVE_WHY_NOT}; "
+            f"or set {BACKEND_ENV}=auto (or openssl) to use OpenSSL"
+        )
+    return choice
+
+
+def gcm_backend(backend: str | None = None) -> str:
+    """The SM4-GCM backend new `SM4GCM` objects use: ``"native"`` or ``"openssl"``."""
+    return _resolve(backend)
+
+
+def gcm_backend_info() -> str:
+    """One line for logs and benchmark output: the active backend and why."""
+    try:
+        name = _resolve(None)
+    except CryptoError as exc:
+        return f"error: {exc}"
+    if name == "native" and _NATIVE is not None:
+        return f"native (GFNI SM4 + PCLMULQDQ GHASH, {_NATIVE.isa()})"
+    if _NATIVE is None:
+        return f"openssl (native unavailable: {_NATIVE_WHY_NOT})"
+    return f"openssl (chosen by {BACKEND_ENV})"
+
+
+def native_unavailable_reason() -> str:
+    """Empty when the native backend can run here, else why not."""
+    return _NATIVE_WHY_NOT
+
+
 class SM4GCM:
-    """SM4-GCM bound to one key (key schedule checked once); output is ciphertext || tag16."""
+    """SM4-GCM bound to one key (key schedule done once); output is ciphertext || tag16.
 
-    __slots__ = ("_alg",)
+    `backend` (``"native"``, ``"openssl"`` or ``"auto"``) overrides `CHAINNODE_SM4_BACKEND`.
+    """
 
-    def __init__(self, key: bytes) -> None:
+    __slots__ = ("_alg", "_native", "backend")
+
+    def __init__(self, key: bytes, backend: str | None = None) -> None:
         _check_key(key)
-        self._alg = algorithms.SM4(bytes(key))
+        self.backend = _resolve(backend)
+        self._alg: algorithms.SM4 | None = None
+        self._native: _NativeCtx | None = None
+        if self.backend == "native":
+            assert _NATIVE is not None
+            self._native = _NATIVE.SM4GCM(key)
+        else:
+            self._alg = algorithms.SM4(bytes(key))
 
     def encrypt(self, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
+        native = self._native
+        if native is not None:
+            try:
+                return native.seal(nonce, plaintext, aad)
+            except ValueError as exc:  # nonce size, length limit
+                raise CryptoError(str(exc)) from None
         _check_nonce(nonce)
+        assert self._alg is not None
         enc = Cipher(self._alg, modes.GCM(bytes(nonce))).encryptor()
         if aad:
             enc.authenticate_additional_data(aad)
@@ -42,9 +129,20 @@ class SM4GCM:
         return ct + enc.tag
 
     def decrypt(self, nonce: bytes, data: bytes, aad: bytes = b"") -> bytes:
-        _check_nonce(nonce)
         if len(data) < TAG_SIZE:
+            _check_nonce(nonce)
             raise DecryptError("SM4-GCM data shorter than the tag")
+        native = self._native
+        if native is not None:
+            try:
+                plaintext = native.open(nonce, data, aad)
+            except ValueError as exc:
+                raise CryptoError(str(exc)) from None
+            if plaintext is None:
+                raise DecryptError("SM4-GCM authentication failed")
+            return plaintext
+        _check_nonce(nonce)
+        assert self._alg is not None
         ct, tag = bytes(data[:-TAG_SIZE]), bytes(data[-TAG_SIZE:])
         dec = Cipher(self._alg, modes.GCM(bytes(nonce), tag)).decryptor()
         if aad:

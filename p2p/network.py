@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from collections.abc import Set as AbstractSet
 
+from crypto.sm4 import gcm_backend_info
 from p2p import handshake
 from p2p.backoff import Backoff
 from p2p.channels import INTERNAL, MAX_CHANNEL, Channel, Priority, priority_of
@@ -147,6 +148,8 @@ class Network:
         for peer_id in self._dial_targets:
             self._start_dialer(peer_id)
         log.info("p2p node %s listening on %s:%d", short(self._id), self.config.host, self._port)
+        if not self._plaintext:
+            log.info("p2p records sealed with SM4-GCM, backend %s", gcm_backend_info())
 
     async def stop(self) -> None:
         """Stop dialing and listening, close every connection, cancel handlers."""

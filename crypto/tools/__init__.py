@@ -1,0 +1,1 @@
+"""Developer scripts that derive constants committed elsewhere (run with ``python -m``)."""
