@@ -30,7 +30,8 @@
 #define GIL_RELEASE_BYTES 16384
 #define CHUNK_BYTES 4096 /* CTR then GHASH per chunk, while it is in L1 */
 
-#if defined(__x86_64__) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8))
+#if defined(__x86_64__) && !defined(SM4GCM_NO_X86) && \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8))
 #define SM4GCM_X86 1
 #include <immintrin.h>
 #endif
@@ -208,13 +209,23 @@ INLINE T512 __m512i sbox512(__m512i x)
 
 #define XOR3_512(a, b, c) _mm512_ternarylogic_epi32(a, b, c, 0x96)
 
+/* L as rol2(t ^ rol8 t ^ rol16 t) ^ rol24 t ^ t: byte rotations are shuffles (port 5), which
+ * leaves port 0 to the two GFNI instructions and one vprold. */
 #define ROUND512(a, b, c, d, k)                                                        \
     do {                                                                               \
         __m512i t_ = sbox512(_mm512_xor_si512(XOR3_512(b, c, d), k));                  \
-        __m512i u_ = XOR3_512(t_, _mm512_rol_epi32(t_, 2), _mm512_rol_epi32(t_, 10));  \
-        __m512i v_ = _mm512_xor_si512(_mm512_rol_epi32(t_, 18), _mm512_rol_epi32(t_, 24)); \
-        a = XOR3_512(a, u_, v_);                                                       \
+        __m512i u_ = XOR3_512(t_, _mm512_shuffle_epi8(t_, r8), _mm512_shuffle_epi8(t_, r16)); \
+        a = XOR3_512(a, t_, _mm512_shuffle_epi8(t_, r24));                             \
+        a = _mm512_xor_si512(a, _mm512_rol_epi32(u_, 2));                              \
     } while (0)
+
+#define ROT_MASKS_512                                                                  \
+    const __m512i r8 = _mm512_broadcast_i32x4(                                         \
+        _mm_set_epi8(14, 13, 12, 15, 10, 9, 8, 11, 6, 5, 4, 7, 2, 1, 0, 3));             \
+    const __m512i r16 = _mm512_broadcast_i32x4(                                        \
+        _mm_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2));             \
+    const __m512i r24 = _mm512_broadcast_i32x4(                                        \
+        _mm_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1))
 
 INLINE T512 __m512i bswap32x16(__m512i x)
 {
@@ -241,6 +252,7 @@ INLINE T512 void untranspose512(__m512i x0, __m512i x1, __m512i x2, __m512i x3, 
 INLINE T512 void ks32_512(const uint32_t *rk, __m512i n0, __m512i n1, __m512i n2, __m512i c,
                           __m512i o[8])
 {
+    ROT_MASKS_512;
     __m512i x0 = n0, x1 = n1, x2 = n2, x3 = c;
     __m512i y0 = n0, y1 = n1, y2 = n2, y3 = _mm512_add_epi32(c, _mm512_set1_epi32(16));
     for (int i = 0; i < 32; i += 4) {
@@ -259,9 +271,49 @@ INLINE T512 void ks32_512(const uint32_t *rk, __m512i n0, __m512i n1, __m512i n2
     untranspose512(y0, y1, y2, y3, o + 4);
 }
 
+/* Keystream for 64 blocks: four interleaved groups; one round's dependency chain (~16 cycles,
+ * mostly the two GFNI latencies) then overlaps the others' work. */
+INLINE T512 void ks64_512(const uint32_t *rk, __m512i n0, __m512i n1, __m512i n2, __m512i c,
+                          __m512i o[16])
+{
+    ROT_MASKS_512;
+    const __m512i sixteen = _mm512_set1_epi32(16);
+    __m512i a0 = n0, a1 = n1, a2 = n2, a3 = c;
+    __m512i b0 = n0, b1 = n1, b2 = n2, b3 = _mm512_add_epi32(c, sixteen);
+    __m512i c0 = n0, c1 = n1, c2 = n2, c3 = _mm512_add_epi32(b3, sixteen);
+    __m512i d0 = n0, d1 = n1, d2 = n2, d3 = _mm512_add_epi32(c3, sixteen);
+    for (int i = 0; i < 32; i += 4) {
+        __m512i k = _mm512_set1_epi32((int)rk[i]);
+        ROUND512(a0, a1, a2, a3, k);
+        ROUND512(b0, b1, b2, b3, k);
+        ROUND512(c0, c1, c2, c3, k);
+        ROUND512(d0, d1, d2, d3, k);
+        k = _mm512_set1_epi32((int)rk[i + 1]);
+        ROUND512(a1, a2, a3, a0, k);
+        ROUND512(b1, b2, b3, b0, k);
+        ROUND512(c1, c2, c3, c0, k);
+        ROUND512(d1, d2, d3, d0, k);
+        k = _mm512_set1_epi32((int)rk[i + 2]);
+        ROUND512(a2, a3, a0, a1, k);
+        ROUND512(b2, b3, b0, b1, k);
+        ROUND512(c2, c3, c0, c1, k);
+        ROUND512(d2, d3, d0, d1, k);
+        k = _mm512_set1_epi32((int)rk[i + 3]);
+        ROUND512(a3, a0, a1, a2, k);
+        ROUND512(b3, b0, b1, b2, k);
+        ROUND512(c3, c0, c1, c2, k);
+        ROUND512(d3, d0, d1, d2, k);
+    }
+    untranspose512(a0, a1, a2, a3, o);
+    untranspose512(b0, b1, b2, b3, o + 4);
+    untranspose512(c0, c1, c2, c3, o + 8);
+    untranspose512(d0, d1, d2, d3, o + 12);
+}
+
 INLINE T512 void ks16_512(const uint32_t *rk, __m512i n0, __m512i n1, __m512i n2, __m512i c,
                           __m512i o[4])
 {
+    ROT_MASKS_512;
     __m512i x0 = n0, x1 = n1, x2 = n2, x3 = c;
     for (int i = 0; i < 32; i += 4) {
         ROUND512(x0, x1, x2, x3, _mm512_set1_epi32((int)rk[i]));
@@ -278,8 +330,19 @@ static T512 void ctr512(const uint32_t *rk, const uint32_t nw[3], uint32_t ctr,
     const __m512i n0 = _mm512_set1_epi32((int)nw[0]), n1 = _mm512_set1_epi32((int)nw[1]),
                   n2 = _mm512_set1_epi32((int)nw[2]);
     const __m512i offs = _mm512_loadu_si512((const void *)CTR_OFFSETS);
-    __m512i o[8];
-    while (len >= 512) {
+    __m512i o[16];
+    while (len >= 1024) {
+        ks64_512(rk, n0, n1, n2, _mm512_add_epi32(_mm512_set1_epi32((int)ctr), offs), o);
+        for (int m = 0; m < 16; m++) {
+            __m512i v = _mm512_loadu_si512((const void *)(in + 64 * m));
+            _mm512_storeu_si512((void *)(out + 64 * m), _mm512_xor_si512(v, o[m]));
+        }
+        in += 1024;
+        out += 1024;
+        len -= 1024;
+        ctr += 64;
+    }
+    if (len >= 512) {
         ks32_512(rk, n0, n1, n2, _mm512_add_epi32(_mm512_set1_epi32((int)ctr), offs), o);
         for (int m = 0; m < 8; m++) {
             __m512i v = _mm512_loadu_si512((const void *)(in + 64 * m));

@@ -136,9 +136,10 @@ def test_backend_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # ---- equality with OpenSSL ------------------------------------------------------------
 
-# the native loops work in 16-block (256 B) and 32-block (512 B) groups and 4 KiB chunks,
-# GHASH in 8-block (128 B) groups; lengths around every multiple of these
-_EDGES = sorted({b + d for b in (64, 128, 256, 512, 1024, 4096, 8192) for d in range(-17, 18)})
+# the native loops work in 64-, 32- and 16-block groups (1024, 512, 256 B; 4 on the SSE path)
+# within 4 KiB chunks, GHASH in 8-block (128 B) groups; lengths around the multiples and sums
+_BASES = (64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 3072, 3840, 4096, 5120, 8192)
+_EDGES = sorted({b + d for b in _BASES for d in range(-17, 18)})
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
