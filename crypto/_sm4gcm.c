@@ -2,8 +2,8 @@
  *
  * Why: OpenSSL 3 has no SM4 acceleration on x86 (a generic table implementation, ~80 MB/s),
  * which bounds the secure P2P channel. Here SM4 runs in CTR mode on many blocks at once:
- * blocks are transposed so that one vector register holds word j of 4 (xmm) or 16 (zmm)
- * blocks, and each S-box layer is one gf2p8affineqb plus one gf2p8affineinvqb (the SM4 field
+ * blocks are transposed so that one vector register holds word j of 4 (xmm), 8 (ymm) or 16
+ * (zmm) blocks, and each S-box layer is one gf2p8affineqb plus one gf2p8affineinvqb (the SM4 field
  * inversion is the AES-field inversion conjugated by a linear isomorphism; the matrices are
  * derived by crypto/tools/sm4_gfni_matrices.py). No secret-indexed table anywhere, so it is
  * constant time, unlike table SM4. GHASH uses PCLMULQDQ with 8-block aggregated reduction
@@ -37,8 +37,8 @@
 #include <immintrin.h>
 #endif
 
-enum { LEVEL_NONE = 0, LEVEL_GFNI_SSE = 1, LEVEL_AVX512 = 2 };
-static const char *const LEVEL_NAMES[] = {"none", "gfni-sse", "avx512"};
+enum { LEVEL_NONE = 0, LEVEL_GFNI_SSE = 1, LEVEL_AVX2 = 2, LEVEL_AVX512 = 3 };
+static const char *const LEVEL_NAMES[] = {"none", "gfni-sse", "avx2", "avx512"};
 static int g_max_level = LEVEL_NONE;
 static int g_level = LEVEL_NONE;
 static const char *g_reason = "not built for x86-64";
@@ -66,6 +66,7 @@ static inline uint32_t load_be32(const uint8_t *p)
 #define T512                                                                                 \
     __attribute__((target(                                                                   \
         "sse2,ssse3,sse4.1,gfni,pclmul,avx,avx2,avx512f,avx512bw,avx512vl,vpclmulqdq")))
+#define T256 __attribute__((target("sse2,ssse3,sse4.1,gfni,pclmul,avx,avx2")))
 #define INLINE static inline __attribute__((always_inline))
 
 /* ---- SM4, 4 blocks per xmm group ------------------------------------------------------- */
@@ -371,6 +372,110 @@ static T512 void ctr512(const uint32_t *rk, const uint32_t nw[3], uint32_t ctr,
     }
 }
 
+/* ---- SM4, 8 blocks per ymm group (GFNI CPUs without AVX-512) -------------------------- */
+
+INLINE T256 __m256i sbox256(__m256i x)
+{
+    x = _mm256_gf2p8affine_epi64_epi8(x, _mm256_set1_epi64x((long long)SM4_GFNI_M1), SM4_GFNI_C1);
+    return _mm256_gf2p8affineinv_epi64_epi8(x, _mm256_set1_epi64x((long long)SM4_GFNI_M2),
+                                            SM4_GFNI_C2);
+}
+
+#define ROUND256(a, b, c, d, k)                                                              \
+    do {                                                                                     \
+        __m256i t_ = sbox256(_mm256_xor_si256(_mm256_xor_si256(b, c), _mm256_xor_si256(d, k))); \
+        __m256i u_ = _mm256_xor_si256(                                                       \
+            t_, _mm256_xor_si256(_mm256_shuffle_epi8(t_, r8), _mm256_shuffle_epi8(t_, r16))); \
+        u_ = _mm256_or_si256(_mm256_slli_epi32(u_, 2), _mm256_srli_epi32(u_, 30));          \
+        a = _mm256_xor_si256(a, _mm256_xor_si256(t_, _mm256_shuffle_epi8(t_, r24)));        \
+        a = _mm256_xor_si256(a, u_);                                                         \
+    } while (0)
+
+INLINE T256 __m256i bswap32x8(__m256i x)
+{
+    return _mm256_shuffle_epi8(x, _mm256_broadcastsi128_si256(_mm_set_epi8(
+                                      12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3)));
+}
+
+INLINE T256 void untranspose256(__m256i x0, __m256i x1, __m256i x2, __m256i x3, __m256i o[4])
+{
+    __m256i t0 = _mm256_unpacklo_epi32(x3, x2), t1 = _mm256_unpackhi_epi32(x3, x2);
+    __m256i t2 = _mm256_unpacklo_epi32(x1, x0), t3 = _mm256_unpackhi_epi32(x1, x0);
+    o[0] = bswap32x8(_mm256_unpacklo_epi64(t0, t2));
+    o[1] = bswap32x8(_mm256_unpackhi_epi64(t0, t2));
+    o[2] = bswap32x8(_mm256_unpacklo_epi64(t1, t3));
+    o[3] = bswap32x8(_mm256_unpackhi_epi64(t1, t3));
+}
+
+/* Keystream for `groups` (1 or 4) interleaved groups of 8 blocks; lane d = 4k + m of the
+ * counter word is block 2m + k (the same trick as the zmm path, two lanes per register). */
+INLINE T256 void ks_256(const uint32_t *rk, __m256i n0, __m256i n1, __m256i n2, __m256i c,
+                        int groups, __m256i o[16])
+{
+    const __m256i r8 = _mm256_broadcastsi128_si256(
+        _mm_set_epi8(14, 13, 12, 15, 10, 9, 8, 11, 6, 5, 4, 7, 2, 1, 0, 3));
+    const __m256i r16 = _mm256_broadcastsi128_si256(
+        _mm_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2));
+    const __m256i r24 = _mm256_broadcastsi128_si256(
+        _mm_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1));
+    const __m256i eight = _mm256_set1_epi32(8);
+    __m256i x[4][4];
+    for (int g = 0; g < groups; g++) {
+        x[g][0] = n0;
+        x[g][1] = n1;
+        x[g][2] = n2;
+        x[g][3] = g ? _mm256_add_epi32(x[g - 1][3], eight) : c;
+    }
+    for (int i = 0; i < 32; i += 4) {
+        __m256i k0 = _mm256_set1_epi32((int)rk[i]), k1 = _mm256_set1_epi32((int)rk[i + 1]);
+        __m256i k2 = _mm256_set1_epi32((int)rk[i + 2]), k3 = _mm256_set1_epi32((int)rk[i + 3]);
+        for (int g = 0; g < groups; g++) ROUND256(x[g][0], x[g][1], x[g][2], x[g][3], k0);
+        for (int g = 0; g < groups; g++) ROUND256(x[g][1], x[g][2], x[g][3], x[g][0], k1);
+        for (int g = 0; g < groups; g++) ROUND256(x[g][2], x[g][3], x[g][0], x[g][1], k2);
+        for (int g = 0; g < groups; g++) ROUND256(x[g][3], x[g][0], x[g][1], x[g][2], k3);
+    }
+    for (int g = 0; g < groups; g++) untranspose256(x[g][0], x[g][1], x[g][2], x[g][3], o + 4 * g);
+}
+
+static T256 void ctr256(const uint32_t *rk, const uint32_t nw[3], uint32_t ctr,
+                        const uint8_t *in, uint8_t *out, size_t len)
+{
+    const __m256i n0 = _mm256_set1_epi32((int)nw[0]), n1 = _mm256_set1_epi32((int)nw[1]),
+                  n2 = _mm256_set1_epi32((int)nw[2]);
+    const __m256i offs = _mm256_set_epi32(7, 5, 3, 1, 6, 4, 2, 0);
+    __m256i o[16];
+    while (len >= 512) {
+        ks_256(rk, n0, n1, n2, _mm256_add_epi32(_mm256_set1_epi32((int)ctr), offs), 4, o);
+        for (int m = 0; m < 16; m++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(in + 32 * m));
+            _mm256_storeu_si256((__m256i *)(out + 32 * m), _mm256_xor_si256(v, o[m]));
+        }
+        in += 512;
+        out += 512;
+        len -= 512;
+        ctr += 32;
+    }
+    while (len) {
+        ks_256(rk, n0, n1, n2, _mm256_add_epi32(_mm256_set1_epi32((int)ctr), offs), 1, o);
+        if (len >= 128) {
+            for (int m = 0; m < 4; m++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(in + 32 * m));
+                _mm256_storeu_si256((__m256i *)(out + 32 * m), _mm256_xor_si256(v, o[m]));
+            }
+            in += 128;
+            out += 128;
+            len -= 128;
+            ctr += 8;
+        } else {
+            uint8_t ks[128];
+            for (int m = 0; m < 4; m++) _mm256_storeu_si256((__m256i *)(ks + 32 * m), o[m]);
+            for (size_t i = 0; i < len; i++) out[i] = in[i] ^ ks[i];
+            secure_zero(ks, sizeof ks);
+            len = 0;
+        }
+    }
+}
+
 /* ---- GHASH ----------------------------------------------------------------------------- */
 /* Blocks are byte-reversed so the 128-bit integer is the bit-reflected field element. A
  * carry-less product of two reflected values is the reflected product shifted right by one
@@ -506,6 +611,8 @@ static void ctr_xor(const sm4gcm_key *k, const uint32_t nw[3], uint32_t ctr, con
 {
     if (g_level >= LEVEL_AVX512)
         ctr512(k->rk, nw, ctr, in, out, len);
+    else if (g_level == LEVEL_AVX2)
+        ctr256(k->rk, nw, ctr, in, out, len);
     else
         ctr128(k->rk, nw, ctr, in, out, len);
 }
@@ -554,6 +661,7 @@ static void detect(void)
         return;
     }
     g_max_level = LEVEL_GFNI_SSE;
+    if (__builtin_cpu_supports("avx2")) g_max_level = LEVEL_AVX2;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
         __builtin_cpu_supports("vpclmulqdq"))
@@ -757,7 +865,7 @@ static PyObject *mod_isa(PyObject *mod, PyObject *unused)
     return PyUnicode_FromString(LEVEL_NAMES[g_level]);
 }
 
-/* Test hook: force a narrower code path ("gfni-sse") or back to the widest ("avx512"). */
+/* Test hook: force a narrower code path ("gfni-sse", "avx2") or back to the widest. */
 static PyObject *mod_set_isa(PyObject *mod, PyObject *arg)
 {
     const char *name = PyUnicode_AsUTF8(arg);
@@ -806,7 +914,7 @@ static PyObject *mod_ecb_encrypt(PyObject *mod, PyObject *const *args, Py_ssize_
 }
 
 static PyMethodDef mod_methods[] = {
-    {"isa", mod_isa, METH_NOARGS, "The code path in use: 'avx512', 'gfni-sse' or 'none'."},
+    {"isa", mod_isa, METH_NOARGS, "The code path in use: 'avx512', 'avx2', 'gfni-sse' or 'none'."},
     {"_set_isa", mod_set_isa, METH_O, "Test hook: select a code path; returns the previous."},
     {"_ecb_encrypt", (PyCFunction)(void (*)(void))mod_ecb_encrypt, METH_FASTCALL,
      "Test helper: SM4 encryption of whole blocks."},

@@ -39,7 +39,7 @@ def _native_isas() -> list[str]:
     if sm4._NATIVE is None:
         return []
     out = []
-    for name in ("avx512", "gfni-sse"):
+    for name in ("avx512", "avx2", "gfni-sse"):
         try:
             prev = sm4._NATIVE._set_isa(name)
         except ValueError:
