@@ -69,3 +69,15 @@ def sweep_rates(start: float, factor: float, limit: float) -> list[float]:
         rates.append(round(r, 3))
         r *= factor
     return rates
+
+
+def refine_rate(good: float, bad: float, min_ratio: float = 1.05) -> float | None:
+    """The next rate to try between the highest rate that met the latency limit (``good``)
+    and the lowest that did not (``bad``): their geometric mean, or None once the bracket is
+    narrower than ``min_ratio`` (a finer step would be lost in the noise of a shared machine).
+    The coarse geometric steps of a sweep find the bracket; a few of these narrow it."""
+    if not 0 < good < bad:
+        raise ValueError("need 0 < good < bad")
+    if bad / good < min_ratio:
+        return None
+    return round(math.sqrt(good * bad), 3)

@@ -112,3 +112,12 @@ def test_linear_fit() -> None:
     assert slope == pytest.approx(2.0) and intercept == pytest.approx(1.0)
     assert linear_fit([1, 1], [2.0, 3.0]) is None
     assert linear_fit([1, 2, math.nan], [1.0, 2.0, 5.0]) == pytest.approx((1.0, 0.0))
+
+
+def test_refine_rate_bisects_the_bracket_geometrically() -> None:
+    assert schedule.refine_rate(100, 400) == pytest.approx(200)
+    mid = schedule.refine_rate(828, 1160)
+    assert mid is not None and 828 < mid < 1160
+    assert schedule.refine_rate(1000, 1040) is None  # narrower than 5%: stop
+    with pytest.raises(ValueError):
+        schedule.refine_rate(200, 100)
