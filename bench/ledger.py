@@ -1,6 +1,6 @@
 """Ledger benchmark: the node's per-transaction Python work beside one SM2 verify.
 
-    python -m bench.ledger [--txs 2000] [--rounds 3] [--json bench/results/ledger.json]
+    python -m bench.ledger [--txs 2000] [--rounds 3] [--workload W ...] [--json PATH]
 
 PERFORMANCE.md says a node is crypto-bound: ~300 us of SM2 verification per tx, and every
 microsecond of Python above a few dozen is overhead we chose. This measures, in one run and
@@ -15,8 +15,8 @@ per transaction, each stage the ledger adds on one node (real LevelDB, real VM):
   and validate_block (re-execution; signatures cached)
 - ``peer commit``: commit_block on the peer (execution reused from validation)
 
-for two workloads: a native system call (``deployment.resolve``: ledger cost alone) and a
-``records.put`` through the VM. ``SM2 verify`` is timed inline in the same run; the ratio
+for three workloads: a native system call (``deployment.resolve``: ledger cost alone), a
+``records.put`` and an ``evidence.register`` (what the cluster benchmark sends) through the VM. ``SM2 verify`` is timed inline in the same run; the ratio
 column is each stage's cost over it. Times are CPU time of the benchmark process (the machine
 is shared); the median of ``--rounds`` rounds is reported.
 """
@@ -28,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,9 @@ def _txs(ntx: int, round_no: int, workload: str) -> list[Transaction]:
         priv, _ = senders[i % len(senders)]
         if workload == "system":
             call: tuple[str, str, list[Any]] = ("deployment", "resolve", ["records"])
+        elif workload == "evidence.register":
+            doc = (round_no * 1_000_000 + i + 1).to_bytes(32, "big").hex()
+            call = ("evidence", "register", [doc, "contract", "Lease agreement 2026"])
         else:
             call = ("records", "put", [f"k{round_no}-{i}", {"n": i, "note": "benchmark"}])
         out.append(
@@ -126,10 +129,13 @@ def run_round(tmp: Path, ntx: int, round_no: int, workload: str) -> dict[str, fl
         b.close()
 
 
-def run(ntx: int, rounds: int) -> dict[str, Any]:
+WORKLOADS = ("system", "records.put", "evidence.register")
+
+
+def run(ntx: int, rounds: int, workloads: Sequence[str] = WORKLOADS) -> dict[str, Any]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as d:
-        for workload in ("system", "records.put"):
+        for workload in workloads:
             per: dict[str, list[float]] = {}
             for r in range(rounds):
                 for k, v in run_round(Path(d), ntx, r, workload).items():
@@ -165,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__)
     ap.add_argument("--txs", type=int, default=2000, help="txs per block")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workload", choices=WORKLOADS, action="append", help="default: all")
     ap.add_argument("--json", type=Path, default=Path("bench/results/ledger.json"))
     args = ap.parse_args(argv)
-    result = run(args.txs, args.rounds)
+    result = run(args.txs, args.rounds, args.workload or WORKLOADS)
     print(table(result["rows"]))
     write_json(args.json, result)
     print(f"wrote {args.json}")

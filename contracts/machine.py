@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from contracts.errors import EncodingError, ExecutionError, LimitExceeded, OutOfGas
 from contracts.host import Host
-from contracts.values import Value, encode_value, type_name
+from contracts.values import Value, encode_quick, encode_value, type_name
 
 MAX_CALL_DEPTH = 64
 """Deepest chain of contract-internal function calls (the entry method is depth 1)."""
@@ -74,6 +74,9 @@ class Machine:
         return self.ctx[index]
 
     def key(self, key: Value) -> bytes:
+        data = encode_quick(key, MAX_KEY_SIZE)  # the common short str key, without a try
+        if data is not None:
+            return data
         try:
             return encode_value(key, MAX_KEY_SIZE)
         except EncodingError as exc:

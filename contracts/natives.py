@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from contracts import opcodes as op
-from contracts.errors import EncodingError, ExecutionError, LimitExceeded, Revert
+from contracts.errors import EncodingError, ExecutionError, LimitExceeded, OutOfGas, Revert
 from contracts.machine import MAX_EVENT_NAME, MAX_EVENT_SIZE, MAX_EVENTS, Event, Machine
 from contracts.values import (
     INT_MAX,
@@ -56,8 +56,11 @@ def _sized(m: Machine, value: Value) -> Value:
     else:
         if n > MAX_BYTES_LEN:
             raise LimitExceeded(f"{type_name(value)} of length {n} exceeds {MAX_BYTES_LEN}")
-        if n >= 32:
-            m.charge((n >> 5) * op.GAS_PER_BYTE_WORD)
+        if n >= 32:  # m.charge inlined (hot)
+            gas = m.gas - (n >> 5) * op.GAS_PER_BYTE_WORD
+            m.gas = gas
+            if gas < 0:
+                raise OutOfGas("out of gas")
     return value
 
 
@@ -329,55 +332,57 @@ def _unpack(m: Machine, s: Stack, n: int) -> None:
     s.extend(reversed(seq))
 
 
-def _sload(m: Machine, s: Stack, arg: int) -> None:
-    key = m.key(s[-1])
+# Storage and events as functions of values (the translated code calls these directly);
+# the stack handlers below wrap them. ``m.charge`` is inlined in the hottest.
+
+
+def sload(m: Machine, k: Value) -> Value:
+    key = m.key(k)
     data = m.read(key)
     if data is None:
-        raise _fail(f"storage key not found: {_short(s[-1])}")
+        raise _fail(f"storage key not found: {_short(k)}")
     m.charge((len(key) + len(data)) * op.GAS_SREAD_BYTE)
-    s[-1] = decode_value(data, canonical=False)
+    return decode_value(data, canonical=False)
 
 
-def _sget(m: Machine, s: Stack, arg: int) -> None:
-    default = s.pop()
-    key = m.key(s[-1])
+def sget(m: Machine, k: Value, default: Value) -> Value:
+    key = m.key(k)
     data = m.read(key)
-    if data is None:
-        m.charge(len(key) * op.GAS_SREAD_BYTE)
-        s[-1] = default
-    else:
-        m.charge((len(key) + len(data)) * op.GAS_SREAD_BYTE)
-        s[-1] = decode_value(data, canonical=False)
+    gas = m.gas - (len(key) if data is None else len(key) + len(data)) * op.GAS_SREAD_BYTE
+    m.gas = gas
+    if gas < 0:
+        raise OutOfGas("out of gas")
+    return default if data is None else decode_value(data, canonical=False)
 
 
-def _sstore(m: Machine, s: Stack, arg: int) -> None:
-    value = s.pop()
-    key = m.key(s.pop())
+def sstore(m: Machine, k: Value, value: Value) -> None:
+    key = m.key(k)
     if m.readonly:
         raise _fail("state change in a read-only call")
     try:
         data = encode_value(value)
     except EncodingError as exc:
         raise LimitExceeded(f"storage value: {exc}") from None
-    m.charge((len(key) + len(data)) * op.GAS_SWRITE_BYTE)
-    m.write(key, data)
+    gas = m.gas - (len(key) + len(data)) * op.GAS_SWRITE_BYTE
+    m.gas = gas
+    if gas < 0:
+        raise OutOfGas("out of gas")
+    m.writes[key] = data  # m.write inlined: readonly was checked above
 
 
-def _sdel(m: Machine, s: Stack, arg: int) -> None:
-    key = m.key(s.pop())
+def sdel(m: Machine, k: Value) -> None:
+    key = m.key(k)
     m.charge(len(key) * op.GAS_SWRITE_BYTE)
     m.write(key, None)
 
 
-def _shas(m: Machine, s: Stack, arg: int) -> None:
-    key = m.key(s[-1])
+def shas(m: Machine, k: Value) -> bool:
+    key = m.key(k)
     m.charge(len(key) * op.GAS_SREAD_BYTE)
-    s[-1] = m.has(key)
+    return m.has(key)
 
 
-def _emit(m: Machine, s: Stack, arg: int) -> None:
-    fields = s.pop()
-    name = s[-1]
+def emit(m: Machine, name: Value, fields: Value) -> None:
     if m.readonly:
         raise _fail("emit in a read-only call")
     if type(name) is not str or not 0 < len(name) <= MAX_EVENT_NAME:
@@ -400,6 +405,33 @@ def _emit(m: Machine, s: Stack, arg: int) -> None:
     # scalars are immutable, so a shallow copy is a snapshot; otherwise a deep copy
     snapshot = dict(fields) if scalars else decode_value(data, canonical=False)
     m.events.append(Event(name, snapshot, data))
+
+
+def _sload(m: Machine, s: Stack, arg: int) -> None:
+    s[-1] = sload(m, s[-1])
+
+
+def _sget(m: Machine, s: Stack, arg: int) -> None:
+    default = s.pop()
+    s[-1] = sget(m, s[-1], default)
+
+
+def _sstore(m: Machine, s: Stack, arg: int) -> None:
+    value = s.pop()
+    sstore(m, s.pop(), value)
+
+
+def _sdel(m: Machine, s: Stack, arg: int) -> None:
+    sdel(m, s.pop())
+
+
+def _shas(m: Machine, s: Stack, arg: int) -> None:
+    s[-1] = shas(m, s[-1])
+
+
+def _emit(m: Machine, s: Stack, arg: int) -> None:
+    fields = s.pop()
+    emit(m, s[-1], fields)
     s[-1] = None
 
 

@@ -169,8 +169,103 @@ def _packer() -> msgpack.Packer:
     return packer
 
 
+# msgpack headers (use_bin_type) of a str / bin of n < 256 bytes, and the ints -32..127
+_STR_HEAD = tuple(bytes([0xA0 | n]) if n < 32 else bytes([0xD9, n]) for n in range(256))
+_BIN_HEAD = tuple(bytes([0xC4, n]) for n in range(256))
+_SMALL_INT = {n: bytes([n & 0xFF]) for n in range(-32, 128)}
+_FLAT = frozenset({str, bytes, int, bool, type(None)})
+"""Types msgpack packs as a VM scalar by itself (an int out of its range makes it raise)."""
+_KEY = frozenset({str, bytes, int})
+
+
+def _quick_wire(v: list[Value] | dict[Value, Value], depth: int) -> list[object] | None:
+    """The wire form of a container found by cheap checks only, or None (then ``_to_wire``).
+
+    Only types, item counts and depth are checked here. Lengths need no check: packed bytes
+    within the limit (``MAX_ENCODED`` at most) hold no str/bytes over ``MAX_BYTES_LEN``, and
+    ``_to_wire``'s running budget is a lower bound of the packed size, so it would not have
+    failed either. An int out of msgpack's range makes the packer raise (then ``_to_wire``).
+    """
+    if depth >= MAX_DEPTH or len(v) > MAX_ITEMS:
+        return None
+    flat, key_types = _FLAT, _KEY
+    if type(v) is dict:
+        out: list[object] = [TAG_MAP]
+        append = out.append
+        for key, item in v.items():
+            if type(key) not in key_types:
+                return None
+            append(key)
+            if type(item) in flat:
+                append(item)
+            elif type(item) is list or type(item) is dict:
+                sub = _quick_wire(item, depth + 1)
+                if sub is None:
+                    return None
+                append(sub)
+            else:
+                return None
+        return out
+    out = [TAG_LIST]
+    append = out.append
+    for item in v:
+        if type(item) in flat:
+            append(item)
+        elif type(item) is list or type(item) is dict:
+            sub = _quick_wire(item, depth + 1)
+            if sub is None:
+                return None
+            append(sub)
+        else:
+            return None
+    return out
+
+
+def encode_quick(value: Value, limit: int) -> bytes | None:
+    """The canonical bytes of ``value`` by the fast paths, or None when they do not apply
+    (or the value fails: then the general path finds the exact error)."""
+    t = type(value)
+    if t is str:
+        if len(value) < 256:
+            try:
+                text: bytes = value.encode()
+            except UnicodeEncodeError:
+                return None
+            n = len(text)
+            if n < 256 and n + 2 <= limit:
+                return _STR_HEAD[n] + text
+        return None
+    if t is bytes:
+        n = len(value)
+        return _BIN_HEAD[n] + bytes(value) if n < 256 and n + 2 <= limit else None
+    if t is int:
+        small = _SMALL_INT.get(value)
+        if small is not None and limit >= 1:
+            return small
+        return None
+    if t is dict or t is list:
+        wire = _quick_wire(value, 0)
+        if wire is None:
+            return None
+        try:
+            data: bytes = _packer().pack(wire)
+        except Exception:
+            _local.packer = None
+            return None
+        return data if len(data) <= limit else None
+    return None
+
+
 def encode_value(value: Value, limit: int = MAX_ENCODED) -> bytes:
     """Canonical bytes of a VM value; ``EncodingError`` if not a value or over ``limit``."""
+    data = encode_quick(value, limit)
+    if data is not None:
+        return data
+    return _encode_general(value, limit)
+
+
+def _encode_general(value: Value, limit: int) -> bytes:
+    """``encode_value`` by the reference path (validates everything; exact errors)."""
     t = type(value)
     if (t is str or t is bytes) and len(value) <= MAX_BYTES_LEN:
         wire = value  # the common storage key: no conversion needed

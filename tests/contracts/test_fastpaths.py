@@ -1,0 +1,104 @@
+"""The fast paths give the very bytes, errors and gas of the reference paths they shortcut.
+
+``encode_value`` first tries cheap encodings (small str/bytes/int headers, containers packed
+after type checks only) and falls back to ``values._encode_general``, the original path, for
+anything else; these tests pin that both agree on every input, valid or not.
+"""
+
+from __future__ import annotations
+
+import msgpack
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contracts import EncodingError, encode_value
+from contracts.values import MAX_BYTES_LEN, MAX_DEPTH, _encode_general
+
+_ints = st.one_of(
+    st.integers(-40, 300),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 2**255 - 1, -(2**255), 2**255]),
+)
+_text = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet="aé€\U0001f600", min_size=20, max_size=300),
+    st.sampled_from(["\ud800", "a" * 255, "a" * 256, "é" * 128, "x" * (MAX_BYTES_LEN + 1)]),
+)
+_bytes = st.one_of(
+    st.binary(max_size=300), st.sampled_from([b"\x00" * 255, b"\x00" * 256, b"\x01" * 70_000])
+)
+_scalars = st.one_of(st.none(), st.booleans(), _ints, _text, _bytes)
+_odd = st.one_of(st.floats(allow_nan=False), st.tuples(st.integers()), st.just(bytearray(b"x")))
+_keys = st.one_of(_ints, _text, _bytes, st.booleans(), st.none())
+values = st.recursive(
+    st.one_of(_scalars, _odd),
+    lambda inner: st.one_of(st.lists(inner, max_size=6), st.dictionaries(_keys, inner, max_size=6)),
+    max_leaves=25,
+)
+
+
+def _outcome(fn: object, value: object, limit: int) -> tuple[str, object]:
+    try:
+        return ("ok", fn(value, limit))  # type: ignore[operator]
+    except EncodingError as exc:
+        return ("error", str(exc))
+
+
+@given(values, st.sampled_from([65_536, 8_192, 1_024, 40, 3, 1]))
+def test_encode_value_matches_the_general_path(value: object, limit: int) -> None:
+    assert _outcome(encode_value, value, limit) == _outcome(_encode_general, value, limit)
+
+
+def _wire(v: object) -> object:
+    """An independent statement of the format (ISA.md), for valid values only."""
+    if type(v) is list:
+        return [0, *(_wire(x) for x in v)]
+    if type(v) is dict:
+        return [1, *(w for k, x in v.items() for w in (_wire(k), _wire(x)))]
+    if type(v) is int and not -(2**63) <= v < 2**64:
+        return [2, v.to_bytes((v + (v < 0)).bit_length() // 8 + 1, "big", signed=True)]
+    return v
+
+
+_valid_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**200), 2**200), st.text(max_size=300),
+    st.binary(max_size=300),
+)  # fmt: skip
+valid = st.recursive(
+    _valid_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=6),
+        st.dictionaries(
+            st.one_of(st.integers(), st.text(max_size=8), st.binary(max_size=8)), inner, max_size=6
+        ),
+    ),  # fmt: skip
+    max_leaves=25,
+)
+
+
+@given(valid)
+def test_encode_value_is_the_documented_msgpack(value: object) -> None:
+    assert encode_value(value) == msgpack.packb(_wire(value), use_bin_type=True)
+
+
+def test_boundaries_of_the_header_tables() -> None:
+    for n in (0, 31, 32, 255):
+        assert encode_value("a" * n) == msgpack.packb("a" * n, use_bin_type=True)
+        assert encode_value(b"a" * n) == msgpack.packb(b"a" * n, use_bin_type=True)
+    assert encode_value("a" * 256) == b"\xda\x01\x00" + b"a" * 256
+    assert encode_value(b"a" * 256) == b"\xc5\x01\x00" + b"a" * 256
+    for n in (-33, -32, -1, 0, 127, 128):
+        assert encode_value(n) == msgpack.packb(n)
+    assert encode_value(True) == b"\xc3" and encode_value(False) == b"\xc2"
+
+
+def test_too_deep_and_too_long_keep_their_messages() -> None:
+    deep: object = []
+    for _ in range(MAX_DEPTH + 1):
+        deep = [deep]
+    assert _outcome(encode_value, deep, 65_536) == ("error", f"values nest deeper than {MAX_DEPTH}")
+    assert _outcome(encode_value, {"k": "x" * 300}, 100) == ("error", "encoded value too large")
+    assert _outcome(encode_value, "x" * 50, 40) == (
+        "error",
+        "encoded value of 52 bytes exceeds 40",
+    )
