@@ -69,7 +69,9 @@ valid = st.recursive(
     lambda inner: st.one_of(
         st.lists(inner, max_size=6),
         st.dictionaries(
-            st.one_of(st.integers(), st.text(max_size=8), st.binary(max_size=8)), inner, max_size=6
+            st.one_of(st.integers(-(2**70), 2**70), st.text(max_size=8), st.binary(max_size=8)),
+            inner,
+            max_size=6,
         ),
     ),  # fmt: skip
     max_leaves=25,
