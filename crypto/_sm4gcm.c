@@ -253,15 +253,18 @@ INLINE T512 __m512i sbox512(__m512i x)
 
 #define XOR3_512(a, b, c) _mm512_ternarylogic_epi32(a, b, c, 0x96)
 
-/* L as rol2(t ^ rol8 t ^ rol16 t) ^ rol24 t ^ t: byte rotations are shuffles (port 5), which
- * leaves port 0 to the two GFNI instructions and one vprold. */
-#define ROUND512(a, b, c, d, k)                                                        \
+/* a ^= L(S(in)), L as rol2(t ^ rol8 t ^ rol16 t) ^ rol24 t ^ t: byte rotations are shuffles
+ * (port 5), which leaves port 0 to the two GFNI instructions and one vprold. */
+#define TL512(a, in)                                                                   \
     do {                                                                               \
-        __m512i t_ = sbox512(_mm512_xor_si512(XOR3_512(b, c, d), k));                  \
+        __m512i t_ = sbox512(in);                                                      \
         __m512i u_ = XOR3_512(t_, _mm512_shuffle_epi8(t_, r8), _mm512_shuffle_epi8(t_, r16)); \
         a = XOR3_512(a, t_, _mm512_shuffle_epi8(t_, r24));                             \
         a = _mm512_xor_si512(a, _mm512_rol_epi32(u_, 2));                              \
     } while (0)
+
+#define ROUND512(a, b, c, d, k) TL512(a, _mm512_xor_si512(XOR3_512(b, c, d), k))
+
 
 #define ROT_MASKS_512                                                                  \
     const __m512i r8 = _mm512_broadcast_i32x4(                                         \
@@ -326,27 +329,38 @@ INLINE T512 void ks64_512(const uint32_t *rk, __m512i n0, __m512i n1, __m512i n2
     __m512i b0 = n0, b1 = n1, b2 = n2, b3 = _mm512_add_epi32(c, sixteen);
     __m512i c0 = n0, c1 = n1, c2 = n2, c3 = _mm512_add_epi32(b3, sixteen);
     __m512i d0 = n0, d1 = n1, d2 = n2, d3 = _mm512_add_epi32(c3, sixteen);
+    /* Consecutive rounds share two of their three state words (x2^x3 for rounds 0 and 1 of
+     * each four, x0^x1 for rounds 2 and 3): each round input is then one ternlog. */
+    __m512i sa, sb, sc, sd;
     for (int i = 0; i < 32; i += 4) {
         __m512i k = _mm512_set1_epi32((int)rk[i]);
-        ROUND512(a0, a1, a2, a3, k);
-        ROUND512(b0, b1, b2, b3, k);
-        ROUND512(c0, c1, c2, c3, k);
-        ROUND512(d0, d1, d2, d3, k);
+        sa = _mm512_xor_si512(a2, a3);
+        sb = _mm512_xor_si512(b2, b3);
+        sc = _mm512_xor_si512(c2, c3);
+        sd = _mm512_xor_si512(d2, d3);
+        TL512(a0, XOR3_512(a1, sa, k));
+        TL512(b0, XOR3_512(b1, sb, k));
+        TL512(c0, XOR3_512(c1, sc, k));
+        TL512(d0, XOR3_512(d1, sd, k));
         k = _mm512_set1_epi32((int)rk[i + 1]);
-        ROUND512(a1, a2, a3, a0, k);
-        ROUND512(b1, b2, b3, b0, k);
-        ROUND512(c1, c2, c3, c0, k);
-        ROUND512(d1, d2, d3, d0, k);
+        TL512(a1, XOR3_512(a0, sa, k));
+        TL512(b1, XOR3_512(b0, sb, k));
+        TL512(c1, XOR3_512(c0, sc, k));
+        TL512(d1, XOR3_512(d0, sd, k));
         k = _mm512_set1_epi32((int)rk[i + 2]);
-        ROUND512(a2, a3, a0, a1, k);
-        ROUND512(b2, b3, b0, b1, k);
-        ROUND512(c2, c3, c0, c1, k);
-        ROUND512(d2, d3, d0, d1, k);
+        sa = _mm512_xor_si512(a0, a1);
+        sb = _mm512_xor_si512(b0, b1);
+        sc = _mm512_xor_si512(c0, c1);
+        sd = _mm512_xor_si512(d0, d1);
+        TL512(a2, XOR3_512(a3, sa, k));
+        TL512(b2, XOR3_512(b3, sb, k));
+        TL512(c2, XOR3_512(c3, sc, k));
+        TL512(d2, XOR3_512(d3, sd, k));
         k = _mm512_set1_epi32((int)rk[i + 3]);
-        ROUND512(a3, a0, a1, a2, k);
-        ROUND512(b3, b0, b1, b2, k);
-        ROUND512(c3, c0, c1, c2, k);
-        ROUND512(d3, d0, d1, d2, k);
+        TL512(a3, XOR3_512(a2, sa, k));
+        TL512(b3, XOR3_512(b2, sb, k));
+        TL512(c3, XOR3_512(c2, sc, k));
+        TL512(d3, XOR3_512(d2, sd, k));
     }
     untranspose512(a0, a1, a2, a3, o);
     untranspose512(b0, b1, b2, b3, o + 4);
