@@ -19,11 +19,12 @@ COPY contracts ./contracts
 COPY crypto ./crypto
 COPY bench ./bench
 # gcc builds the optional native SM4-GCM extension (crypto/_sm4gcm.c) and is removed again in
-# the same layer; if the build failed, the install would still succeed and use OpenSSL's SM4.
+# the same layer; if the build failed, the install would still succeed and use OpenSSL's SM4
+# (the line printed below says which; run it from / so the installed package is imported).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install . \
-    && python -c "from crypto import sm4; print('SM4-GCM backend:', sm4.gcm_backend_info())" \
+    && (cd / && python -c "from crypto import sm4; print('SM4-GCM:', sm4.gcm_backend_info())") \
     && apt-get purge -y --auto-remove gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/* /root/.cache
 
