@@ -29,6 +29,8 @@ class VerifiedFunction:
     entry: FunctionEntry
     code: tuple[tuple[int, int], ...]
     max_stack: int
+    heights: tuple[int, ...] = ()
+    """Stack height before each decoded instruction; -1 where no path reaches it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +87,10 @@ def _check_operand(
         return 2 * arg, 1
     if opcode == op.UNPACK:
         return 1, arg
-    return _FIXED[opcode]
+    return FIXED_EFFECTS[opcode]
 
 
-_FIXED: dict[int, tuple[int, int]] = {
+FIXED_EFFECTS: dict[int, tuple[int, int]] = {
     op.NOP: (0, 0),
     op.POP: (1, 0),
     op.DUP: (1, 2),
@@ -184,6 +186,7 @@ def _verify_function(module: Module, fn: FunctionEntry) -> VerifiedFunction:
     new_index: list[int] = [0] * n
     out: list[list[int]] = []
     orig: list[int] = []
+    out_heights: list[int] = []
     charge = [op.CHARGE, 0]
     for i, (_, opcode, arg) in enumerate(instrs):
         if i in leaders:
@@ -191,16 +194,18 @@ def _verify_function(module: Module, fn: FunctionEntry) -> VerifiedFunction:
             new_index[i] = len(out)
             out.append(charge)
             orig.append(-1)
+            out_heights.append(heights[i])
         else:
             new_index[i] = len(out)
         out.append([opcode, arg])
         orig.append(i)
+        out_heights.append(heights[i])
         charge[1] += _static_gas(opcode, arg)
     for entry, i in zip(out, orig, strict=True):
         if entry[0] in op.JUMPS:
             entry[1] = new_index[targets[i]]
     decoded = tuple((opcode, arg) for opcode, arg in out)
-    return VerifiedFunction(fn, decoded, max_height)
+    return VerifiedFunction(fn, decoded, max_height, tuple(out_heights))
 
 
 def verify(data: bytes) -> VerifiedModule:

@@ -20,6 +20,7 @@ from contracts.errors import ContractError, ExecutionError, LimitExceeded, OutOf
 from contracts.host import Host
 from contracts.machine import MAX_CALL_DEPTH, Event, HostFault, Machine
 from contracts.natives import BUILTIN_IMPLS, HANDLERS, add, equal
+from contracts.translate import Translated, translate
 from contracts.values import (
     INT_MAX,
     INT_MIN,
@@ -57,7 +58,7 @@ class ExecutionResult:
 
 
 class _Function:
-    __slots__ = ("name", "public", "view", "params", "types", "n_params", "n_locals", "code")
+    __slots__ = ("name", "public", "view", "params", "types", "n_params", "n_locals", "code", "py")
 
     def __init__(self, name: str, public: bool, view: bool, params: tuple[str, ...],
                  types: tuple[str, ...], n_locals: int) -> None:  # fmt: skip
@@ -69,6 +70,8 @@ class _Function:
         self.n_params = len(params)
         self.n_locals = n_locals
         self.code: tuple[tuple[int, Any], ...] = ()
+        self.py: Translated | None = None
+        """The translated function (``translate``); None: interpret ``code``."""
 
 
 class Program:
@@ -86,9 +89,24 @@ class Program:
             fn.code = _fuse(
                 [_resolve(opcode, arg, module.consts, funcs) for opcode, arg in vf.code]
             )
+        translated = _translate(verified) if TRANSLATE else None
+        if translated is not None:
+            for fn, py in zip(funcs, translated, strict=True):
+                fn.py = py
         self.functions = tuple(funcs)
         self.public = {f.name: f for f in funcs if f.public}
         self.abi = {f.name: MethodInfo(f.view, f.params, f.types) for f in funcs if f.public}
+
+
+TRANSLATE = True
+"""Run translated Python functions (else the interpreter); tests switch it to compare."""
+
+
+def _translate(verified: VerifiedModule) -> tuple[Translated, ...] | None:
+    try:
+        return translate(verified)
+    except Exception:  # noqa: BLE001 - a translator bug: the interpreter is equivalent
+        return None
 
 
 def _resolve(opcode: int, arg: int, consts: tuple[Value, ...], funcs: list[_Function]) -> Any:
@@ -318,7 +336,7 @@ _TYPE_CHECK: dict[str, type | None] = {
 
 
 def _prepare_args(m: Machine, fn: _Function, args: Sequence[Value]) -> list[Value]:
-    """Validate, copy and charge the arguments; returns the initial local frame."""
+    """Validate, copy and charge the arguments; returns their values."""
     if type(args) not in (list, tuple):
         raise ExecutionError("arguments must be a list")
     if len(args) != fn.n_params:
@@ -359,8 +377,6 @@ def _prepare_args(m: Machine, fn: _Function, args: Sequence[Value]) -> list[Valu
             value = decode_value(data, canonical=False)
         frame.append(value)
     m.charge(size * op.GAS_ARG_BYTE)
-    if fn.n_locals > fn.n_params:
-        frame.extend([None] * (fn.n_locals - fn.n_params))
     return frame
 
 
@@ -398,7 +414,12 @@ def execute(
     try:
         m.charge(op.GAS_ENTRY)
         frame = _prepare_args(m, fn, args)
-        result = _run(m, fn, frame, 1)
+        if fn.py is not None:
+            result = fn.py(m, 1, *frame)
+        else:
+            if fn.n_locals > fn.n_params:
+                frame.extend([None] * (fn.n_locals - fn.n_params))
+            result = _run(m, fn, frame, 1)
         try:
             return_data = encode_value(result)
         except ContractError as exc:

@@ -1,0 +1,281 @@
+"""Translation of verified bytecode into Python functions: the VM's fast path.
+
+The verifier fixed the stack height before every instruction, so each stack slot and each
+local of a function can be a plain Python local (``s3``, ``l0``): pushes and pops become
+assignments, and no operand stack, dispatch test or tuple unpack is left per instruction.
+Every instruction performs the same checks, charges and native calls as the interpreter
+(``vm._run``), in the same order, so results, errors and gas are identical; tests compare
+the two on random programs. Basic blocks are the rungs of a ladder inside a loop::
+
+    b = 0
+    while True:
+        if b <= 0:
+            ...block 0 (it starts with its CHARGE)...
+        if b <= 7:
+            ...block 7...
+
+A block falls through into the next rung; a forward jump sets ``b`` and the ladder skips to
+the target; a backward jump sets ``b`` and restarts the loop. The generated source holds
+only numbers derived from the bytecode (indices, counts, gas); constants, functions and
+builtins are referenced by generated names bound in its namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from contracts import natives
+from contracts import opcodes as op
+from contracts.errors import ExecutionError, LimitExceeded, OutOfGas
+from contracts.machine import MAX_CALL_DEPTH
+from contracts.values import INT_MAX, INT_MIN, MAX_ITEMS, Value
+from contracts.verifier import FIXED_EFFECTS, VerifiedModule
+
+MAX_TRANSLATED = 8_192
+"""Decoded instructions of a whole program above which it is interpreted instead (the
+Python compiler's time and memory grow with the source; big contracts are rare)."""
+
+Translated = Callable[..., Value]
+"""``f(machine, depth, *params) -> return value``."""
+
+_KEY_TYPES = (int, str, bytes)
+_CMP = {op.LT: "<", op.LE: "<=", op.GT: ">", op.GE: ">="}
+_ARITH = {op.SUB: "-", op.MUL: "*"}
+_STORAGE = {  # opcode -> (template, pops); the natives' value functions
+    op.SLOAD: ("{0} = sload(m, {0})", 1),
+    op.SGET: ("{0} = sget(m, {0}, {1})", 2),
+    op.SSTORE: ("sstore(m, {0}, {1})", 2),
+    op.SDEL: ("sdel(m, {0})", 1),
+    op.SHAS: ("{0} = shas(m, {0})", 1),
+    op.EMIT: ("emit(m, {0}, {1})\n{0} = None", 2),
+    op.INDEX: ("{0} = index({0}, {1})", 2),
+}
+
+
+def _effect(opcode: int, arg: int, argcs: Sequence[int]) -> tuple[int, int]:
+    """(pops, pushes) of a verified instruction."""
+    if opcode in (op.LOAD, op.CONST, op.CTX):
+        return 0, 1
+    if opcode == op.STORE:
+        return 1, 0
+    if opcode == op.CALL:
+        return argcs[arg], 1
+    if opcode == op.BUILTIN:
+        return op.BUILTINS[arg].argc, 1
+    if opcode == op.BUILD_LIST:
+        return arg, 1
+    if opcode == op.BUILD_MAP:
+        return 2 * arg, 1
+    if opcode == op.UNPACK:
+        return 1, arg
+    if opcode == op.CHARGE:
+        return 0, 0
+    return FIXED_EFFECTS[opcode]
+
+
+class _Writer:
+    """Source lines of one function with the translation state of the current block."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.rung = 0
+        self.const_types: dict[int, type] = {}  # slot -> type of the constant it holds
+
+    def emit(self, text: str, indent: int = 3) -> None:
+        for line in text.split("\n"):
+            self.lines.append("    " * indent + line)
+
+
+def _slots(base: int, n: int) -> list[str]:
+    return [f"s{i}" for i in range(base, base + n)]
+
+
+def _jump(w: _Writer, target: int, cond: str | None) -> None:
+    back = target <= w.rung
+    body = f"b = {target}" + ("\ncontinue" if back else "")
+    if cond is None:
+        w.emit(body)
+    else:
+        w.emit(f"if {cond}:")
+        w.emit(body, 4)
+
+
+def _instruction(
+    w: _Writer, opcode: int, arg: int, d: int, consts: Sequence[Value], argcs: Sequence[int]
+) -> None:
+    """Emit the Python of one instruction at stack height ``d`` (slots ``s0..s{d-1}``)."""
+    pops, pushes = _effect(opcode, arg, argcs)
+    base = d - pops
+    x, y = f"s{d - 2}", f"s{d - 1}"
+    if opcode == op.CHARGE:
+        w.emit(f"g = m.gas - {arg}\nm.gas = g\nif g < 0:\n    raise OutOfGas('out of gas')")
+    elif opcode == op.LOAD:
+        w.emit(f"s{d} = l{arg}")
+    elif opcode == op.CONST:
+        w.emit(f"s{d} = k{arg}")
+    elif opcode == op.STORE:
+        w.emit(f"l{arg} = {y}")
+    elif opcode == op.DUP:
+        w.emit(f"s{d} = {y}")
+    elif opcode in (op.POP, op.NOP):
+        pass
+    elif opcode == op.NOT:
+        w.emit(f"{y} = not {y}")
+    elif opcode == op.ADD:
+        w.emit(
+            f"if type({x}) is int and type({y}) is int:\n"
+            f"    {x} = {x} + {y}\n"
+            f"    if {x} > INT_MAX or {x} < INT_MIN:\n"
+            f"        raise ExecutionError('int overflow in +')\n"
+            f"else:\n"
+            f"    {x} = add(m, {x}, {y})"
+        )
+    elif opcode in _ARITH:
+        sym = _ARITH[opcode]
+        w.emit(
+            f"if type({x}) is int and type({y}) is int:\n"
+            f"    {x} = {x} {sym} {y}\n"
+            f"    if {x} > INT_MAX or {x} < INT_MIN:\n"
+            f"        raise ExecutionError('int overflow in {sym}')\n"
+            f"else:\n"
+            f"    t = [{x}, {y}]\n"
+            f"    H{opcode}(m, t, 0)\n"
+            f"    {x}, = t"
+        )
+    elif opcode in (op.EQ, op.NE):
+        sym, neg = ("==", "") if opcode == op.EQ else ("!=", "not ")
+        w.emit(
+            f"if type({x}) is type({y}) and type({x}) is not list and type({x}) is not dict:\n"
+            f"    {x} = {x} {sym} {y}\n"
+            f"else:\n"
+            f"    {x} = {neg}equal(m, {x}, {y})"
+        )
+    elif opcode in _CMP:
+        w.emit(
+            f"if type({x}) is int and type({y}) is int:\n"
+            f"    {x} = {x} {_CMP[opcode]} {y}\n"
+            f"else:\n"
+            f"    t = [{x}, {y}]\n"
+            f"    H{opcode}(m, t, 0)\n"
+            f"    {x}, = t"
+        )
+    elif opcode == op.JUMP:
+        _jump(w, arg, None)
+    elif opcode in (op.JUMP_IF_FALSE, op.JUMP_IF_FALSE_OR_POP):
+        _jump(w, arg, f"not {y}")
+    elif opcode in (op.JUMP_IF_TRUE, op.JUMP_IF_TRUE_OR_POP):
+        _jump(w, arg, y)
+    elif opcode == op.RET:
+        w.emit(f"return {y}")
+    elif opcode == op.CALL:
+        args = "".join(f", {s}" for s in _slots(base, pops))
+        w.emit(
+            f"if depth >= {MAX_CALL_DEPTH}:\n"
+            f"    raise LimitExceeded('call depth limit {MAX_CALL_DEPTH} exceeded')\n"
+            f"s{base} = f{arg}(m, depth + 1{args})"
+        )
+    elif opcode == op.BUILTIN:
+        args = "".join(f", {s}" for s in _slots(base, pops))
+        w.emit(f"s{base} = B{arg}(m{args})")
+    elif opcode == op.CTX:
+        w.emit(f"s{d} = m.context({arg})")
+    elif opcode in _STORAGE:
+        template, _ = _STORAGE[opcode]
+        w.emit(template.format(*_slots(base, pops)))
+    elif (
+        opcode == op.BUILD_MAP
+        and arg <= MAX_ITEMS
+        and all(w.const_types.get(base + 2 * i) in _KEY_TYPES for i in range(arg))
+    ):
+        # keys are constants of key types: no key check can fail, so a dict display
+        # (insertion in order, a repeated key keeps its first place and last value)
+        items = ", ".join(f"s{base + 2 * i}: s{base + 2 * i + 1}" for i in range(arg))
+        if arg:
+            w.emit(f"g = m.gas - {2 * arg * op.GAS_PER_ITEM}\nm.gas = g")
+            w.emit("if g < 0:\n    raise OutOfGas('out of gas')")
+        w.emit(f"s{base} = {{{items}}}")
+    elif opcode == op.BUILD_LIST and arg <= MAX_ITEMS:
+        if arg:
+            w.emit(f"g = m.gas - {arg * op.GAS_PER_ITEM}\nm.gas = g")
+            w.emit("if g < 0:\n    raise OutOfGas('out of gas')")
+        w.emit(f"s{base} = [{', '.join(_slots(base, pops))}]")
+    else:  # the interpreter's own handler on a stack of just its operands
+        w.emit(f"t = [{', '.join(_slots(base, pops))}]\nH{opcode}(m, t, {arg})")
+        if pushes:
+            w.emit(f"{', '.join(_slots(base, pushes))}, = t")
+    for slot in range(base, base + pushes):  # the slots written: what they hold now
+        w.const_types.pop(slot, None)
+    if opcode == op.CONST:
+        w.const_types[d] = type(consts[arg])
+
+
+def _function_source(
+    index: int,
+    code: Sequence[tuple[int, int]],
+    heights: Sequence[int],
+    n_params: int,
+    n_locals: int,
+    consts: Sequence[Value],
+    argcs: Sequence[int],
+) -> str:
+    w = _Writer()
+    params = "".join(f", l{i}" for i in range(n_params))
+    w.emit(f"def f{index}(m, depth{params}):", 0)
+    if n_locals > n_params:
+        w.emit(" = ".join(f"l{i}" for i in range(n_params, n_locals)) + " = None", 1)
+    w.emit("b = 0\nwhile True:", 1)
+    for i, (opcode, arg) in enumerate(code):
+        d = heights[i]
+        if d < 0:
+            continue  # unreachable
+        if opcode == op.CHARGE:
+            w.rung = i
+            w.const_types.clear()
+            w.emit(f"if b <= {i}:", 2)
+        _instruction(w, opcode, arg, d, consts, argcs)
+    return "\n".join(w.lines) + "\n"
+
+
+def _namespace(verified: VerifiedModule) -> dict[str, Any]:
+    ns: dict[str, Any] = {
+        "OutOfGas": OutOfGas,
+        "ExecutionError": ExecutionError,
+        "LimitExceeded": LimitExceeded,
+        "INT_MAX": INT_MAX,
+        "INT_MIN": INT_MIN,
+        "add": natives.add,
+        "equal": natives.equal,
+        "index": natives.index,
+        "sload": natives.sload,
+        "sget": natives.sget,
+        "sstore": natives.sstore,
+        "sdel": natives.sdel,
+        "shas": natives.shas,
+        "emit": natives.emit,
+        "__builtins__": {"type": type, "int": int, "list": list, "dict": dict},
+    }
+    for code, handler in natives.HANDLERS.items():
+        ns[f"H{code}"] = handler
+    for info in op.BUILTINS:
+        ns[f"B{info.id}"] = natives.BUILTIN_IMPLS[info.name]
+    for i, value in enumerate(verified.module.consts):
+        ns[f"k{i}"] = value
+    return ns
+
+
+def translate(verified: VerifiedModule) -> tuple[Translated, ...] | None:
+    """One Python function per function of the module, or None when it is too big."""
+    if sum(len(f.code) for f in verified.functions) > MAX_TRANSLATED:
+        return None
+    module = verified.module
+    argcs = [len(e.params) for e in module.functions]
+    source = "\n".join(
+        _function_source(
+            i, f.code, f.heights, len(f.entry.params), f.entry.n_locals, module.consts, argcs
+        )
+        for i, f in enumerate(verified.functions)
+    )
+    ns = _namespace(verified)
+    exec(compile(source, "<contract>", "exec"), ns)  # noqa: S102 - source made above
+    return tuple(ns[f"f{i}"] for i in range(len(verified.functions)))

@@ -1,0 +1,201 @@
+"""Translated functions (``contracts.translate``) behave exactly like the interpreter.
+
+Results, errors, events, storage bytes and gas are consensus-critical, so the fast path is
+pinned two ways: golden figures of the standard contracts measured with the interpreter
+before translation existed, and differential runs of both paths on random and mutated
+programs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contracts import MemoryHost, VerifyError, compile_source, execute, stdlib
+from contracts import vm as vm_module
+from contracts.verifier import verify
+from tests.contracts.test_properties import (
+    mixed_programs,
+    programs,
+    small_ints,
+    snapshot,
+)
+
+pytestmark = pytest.mark.timeout(3600)
+
+ALICE, BOB = b"\xaa" * 20, b"\xbb" * 20
+DOC = "AB" * 32
+DEEP: object = 1
+for _ in range(33):
+    DEEP = [DEEP]
+
+# (sender, contract, method, args, gas limit): successes, every kind of failure, out of gas
+SCENARIO: list[tuple[bytes, str, str, list[object], int]] = [
+    (ALICE, "evidence", "register", ["0x" + DOC, "contract", "Lease 2026"], 1_000_000),
+    (BOB, "evidence", "register", [DOC, "x", "y"], 1_000_000),
+    (ALICE, "evidence", "register", ["cd" * 32, "invoice", ""], 1_000_000),
+    (ALICE, "evidence", "register", ["zz" * 32, "invoice", ""], 1_000_000),
+    (ALICE, "evidence", "register", ["ab" * 31, "invoice", ""], 1_000_000),
+    (ALICE, "evidence", "register", ["ef" * 32, "", ""], 1_000_000),
+    (ALICE, "evidence", "register", ["ef" * 32, "t", "x" * 257], 1_000_000),
+    (ALICE, "evidence", "register", ["ef" * 32, "t", "x"], 2_500),
+    (ALICE, "evidence", "register", ["ef" * 32, "t", "x"], 5_000),
+    (ALICE, "evidence", "register", ["ef" * 32, "t"], 1_000_000),
+    (ALICE, "evidence", "register", ["ef" * 32, "t", 5], 1_000_000),
+    (ALICE, "evidence", "get", [DOC], 1_000_000),
+    (ALICE, "evidence", "exists", ["00" * 32], 1_000_000),
+    (ALICE, "evidence", "count_by_owner", [ALICE.hex()], 1_000_000),
+    (ALICE, "evidence", "list_by_owner", [ALICE.hex(), 0, 10], 1_000_000),
+    (ALICE, "evidence", "list_by_owner", [ALICE.hex(), 0, 0], 1_000_000),
+    (ALICE, "traceability", "create_batch", ["B1", "apples", "Orchard"], 1_000_000),
+    (BOB, "traceability", "add_event", ["B1", "transport", "Truck", "ab" * 32, "4C"], 1_000_000),
+    (ALICE, "traceability", "grant", ["B1", BOB.hex()], 1_000_000),
+    (BOB, "traceability", "add_event", ["B1", "transport", "Truck", "ab" * 32, "4C"], 1_000_000),
+    (BOB, "traceability", "add_event", ["B1", "bogus", "Truck", "", ""], 1_000_000),
+    (BOB, "traceability", "add_event", ["B1", "retail", "Shop", "", "sold"], 3_000),
+    (ALICE, "traceability", "revoke", ["B1", BOB.hex()], 1_000_000),
+    (ALICE, "traceability", "history", ["B1"], 1_000_000),
+    (ALICE, "traceability", "history_page", ["B1", 0, 5], 1_000_000),
+    (ALICE, "traceability", "get_batch", ["B1"], 1_000_000),
+    (ALICE, "records", "put", ["k", {"z": 1, "a": [True, None, b"\x00", -(2**200)]}], 1_000_000),
+    (BOB, "records", "put", ["k", "stolen"], 1_000_000),
+    (ALICE, "records", "put", ["k", "v2"], 1_000_000),
+    (ALICE, "records", "put", ["", "v"], 1_000_000),
+    (ALICE, "records", "put", ["big", "x" * 70_000], 1_000_000),
+    (ALICE, "records", "put", ["deep", DEEP], 1_000_000),
+    (ALICE, "records", "delete", ["k"], 1_000_000),
+    (ALICE, "records", "delete", ["k"], 1_000_000),
+    (ALICE, "records", "history", ["k", 0, 10], 1_000_000),
+    (ALICE, "records", "get", ["k"], 1_000_000),
+    (ALICE, "records", "owner_of", ["k"], 1_000_000),
+]  # fmt: skip
+
+
+def scenario_results() -> Iterator[tuple[object, ...]]:
+    """Every receipt field of SCENARIO in order, then the final storage bytes."""
+    storages: dict[str, dict[bytes, bytes]] = {name: {} for name in stdlib.NAMES}
+    for height, (sender, name, method, args, gas) in enumerate(SCENARIO, 1):
+        host = MemoryHost(caller=sender, block_height=height, timestamp=1_700_000_000 + height,
+                          tx_hash=height.to_bytes(32, "big"), storage=storages[name])  # fmt: skip
+        r = execute(stdlib.compiled(name), method, args, host, gas)
+        yield ("receipt", r.ok, r.gas_used, r.return_data, r.error,
+               [(e.name, e.data) for e in r.events])  # fmt: skip
+    for name in stdlib.NAMES:
+        yield ("storage", name, sorted(storages[name].items()))
+
+
+def scenario_digest() -> tuple[list[int], str]:
+    h = hashlib.sha256()
+    gas: list[int] = []
+    for item in scenario_results():
+        h.update(repr(item).encode())
+        if item[0] == "receipt":
+            gas.append(item[2])  # type: ignore[arg-type]
+    return gas, h.hexdigest()
+
+
+# Measured with the code before this work (commit 163632a: interpreter, general encoding).
+GOLDEN_GAS = [
+    9215, 554, 9063, 354, 365, 356, 629, 2500, 5000, 200, 200, 1109, 513, 566, 1497, 347, 4554,
+    737, 2633, 6477, 707, 711, 2478, 1543, 1579, 908, 6379, 634, 5696, 222, 200, 200, 5141, 566,
+    2462, 641, 581,
+]  # fmt: skip
+GOLDEN_DIGEST = "0608a74144cb0e7d98ed70e6e26c6b8521881d3a2ab0536e1f9aae1dcb985bf5"
+
+
+@contextlib.contextmanager
+def translation(on: bool) -> Iterator[None]:
+    saved = vm_module.TRANSLATE
+    vm_module.TRANSLATE = on
+    vm_module._programs.clear()
+    try:
+        yield
+    finally:
+        vm_module.TRANSLATE = saved
+        vm_module._programs.clear()
+
+
+def test_stdlib_figures_are_the_interpreters() -> None:
+    for on in (True, False):
+        with translation(on):
+            gas, digest = scenario_digest()
+        assert gas == GOLDEN_GAS
+        assert digest == GOLDEN_DIGEST
+
+
+def test_stdlib_is_translated() -> None:
+    for name in stdlib.NAMES:
+        program = vm_module.load_program(stdlib.compiled(name))
+        assert all(f.py is not None for f in program.functions)
+
+
+def both(code: bytes, method: str, args: list[object], gas: int) -> list[tuple[object, ...]]:
+    seen = []
+    for on in (True, False):
+        with translation(on):
+            host = MemoryHost(storage={b"\xa2k1": b"\x05"})
+            result = execute(code, method, args, host, gas)
+            seen.append(snapshot(result, host))
+    return seen
+
+
+@given(programs(), small_ints, small_ints, st.sampled_from([200_000, 3_000, 700, 300]))
+def test_random_programs(source: str, a: int, b: int, gas: int) -> None:
+    first, second = both(compile_source(source), "main", [a, b], gas)
+    assert first == second
+
+
+@given(mixed_programs(), st.sampled_from([100_000, 2_000, 500]))
+def test_mixed_type_programs(source: str, gas: int) -> None:
+    first, second = both(compile_source(source), "main", [], gas)
+    assert first == second
+
+
+VALID = [stdlib.compiled(name) for name in stdlib.NAMES]
+
+
+@given(st.sampled_from(VALID), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)),
+                                        min_size=1, max_size=4))  # fmt: skip
+def test_mutated_bytecode(code: bytes, edits: list[tuple[int, int]]) -> None:
+    data = bytearray(code)
+    for pos, byte in edits:
+        data[pos % len(data)] = byte
+    with contextlib.suppress(VerifyError):
+        verify(bytes(data))
+    calls: list[tuple[str, list[object]]] = [
+        ("register", ["ab" * 32, "t", "x"]),
+        ("put", ["k", [1, "v"]]),
+        ("create_batch", ["B", "p", "q"]),
+    ]
+    for method, args in calls:
+        first, second = both(bytes(data), method, args, 50_000)
+        assert first == second
+
+
+def test_deep_recursion_and_loops_match() -> None:
+    source = """
+@public
+def main(n: int) -> int:
+    return down(n)
+
+def down(n):
+    if n <= 0:
+        return 0
+    i = 0
+    s = 0
+    while i < n:
+        s = s + i
+        i = i + 1
+    return s + down(n - 1)
+"""
+    code = compile_source(source)
+    for n, gas in ((10, 1_000_000), (63, 1_000_000), (64, 1_000_000), (200, 1_000_000),
+                   (30, 2_000)):  # fmt: skip
+        first, second = both(code, "main", [n], gas)
+        assert first == second
+    assert "call depth" in str(both(code, "main", [80], 10**7)[0])
