@@ -10,6 +10,7 @@ OpenSSL 3 has no SM4 acceleration on x86). `CHAINNODE_SM4_BACKEND=auto|native|op
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -128,7 +129,22 @@ class SM4GCM:
         ct = enc.update(plaintext) + enc.finalize()
         return ct + enc.tag
 
-    def decrypt(self, nonce: bytes, data: bytes, aad: bytes = b"") -> bytes:
+    def encrypt_with_header(self, nonce: bytes, parts: Sequence[bytes], header: bytes) -> bytes:
+        """``header || encrypt(nonce, b"".join(parts), aad=header)`` as one new buffer.
+
+        For length-prefixed records: the parts are gathered straight into the output (the
+        native backend encrypts in place), saving the join and the header concatenation.
+        """
+        native = self._native
+        if native is not None:
+            try:
+                return native.seal_parts(nonce, parts, header)
+            except ValueError as exc:
+                raise CryptoError(str(exc)) from None
+        return header + self.encrypt(nonce, b"".join(parts), header)
+
+    def decrypt(self, nonce: bytes, data: bytes | memoryview, aad: bytes = b"") -> bytes:
+        """Plaintext, or `DecryptError`; `data` may be a memoryview (read in place)."""
         if len(data) < TAG_SIZE:
             _check_nonce(nonce)
             raise DecryptError("SM4-GCM data shorter than the tag")

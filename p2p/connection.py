@@ -210,10 +210,11 @@ class PeerConnection(asyncio.Protocol):
         owner = self.owner
         try:
             while not self.closed:
-                rec = reader.next_record(max_record)
+                rec = reader.next_record_view(max_record)
                 if rec is None:
                     return
-                plaintext = session.open_record(rec[0], rec[1])
+                with rec[1] as body:  # released before the buffer is touched again
+                    plaintext = session.open_record(rec[0], body)
                 self.records_in += 1
                 if not self.confirmed.done():
                     self.confirmed.set_result(None)
@@ -288,7 +289,7 @@ class PeerConnection(asyncio.Protocol):
                 if size >= COALESCE_BYTES:
                     break
             self.queued_bytes -= size
-            record = session.seal_record(parts[0] if len(parts) == 1 else b"".join(parts))
+            record = session.seal_parts(parts, size)
             self.frames_out += len(parts)
             self.records_out += 1
             self.bytes_out += len(record)

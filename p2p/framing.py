@@ -86,6 +86,27 @@ class RecordReader:
         self._pos = start + length
         return header, body
 
+    def next_record_view(self, max_size: int) -> tuple[bytes, memoryview] | None:
+        """As `next_record`, but the body is a view of the buffer (no copy). The caller must
+        `release()` it before feeding more data or asking for the next record (the buffer
+        cannot be resized while the view exists)."""
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail < RECORD_HEADER_SIZE:
+            self._compact()
+            return None
+        (length,) = RECORD_HEADER.unpack_from(buf, pos)
+        if length > max_size:
+            raise FrameTooLarge(f"record length {length} exceeds {max_size}")
+        if avail < RECORD_HEADER_SIZE + length:
+            self._compact()
+            return None
+        start = pos + RECORD_HEADER_SIZE
+        self._pos = start + length
+        with memoryview(buf) as whole:
+            return bytes(buf[pos:start]), whole[start : start + length]
+
     def _compact(self) -> None:
         if self._pos:
             del self._buf[: self._pos]

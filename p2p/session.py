@@ -8,6 +8,8 @@ closed. The record's length prefix is authenticated as associated data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from crypto.errors import CryptoError
 from crypto.sm4 import SM4GCM
 from p2p.errors import ProtocolViolation
@@ -37,15 +39,21 @@ class SecureSession:
 
     def seal_record(self, plaintext: bytes) -> bytes:
         """Header and sealed body of the next outgoing record."""
+        return self.seal_parts((plaintext,), len(plaintext))
+
+    def seal_parts(self, parts: Sequence[bytes], size: int) -> bytes:
+        """Header and sealed body of the next record, whose plaintext is the `size` bytes of
+        `parts` joined: gathered and encrypted into one buffer, no intermediate copies."""
         ctr = self._send_ctr
         if ctr >= _MAX_COUNTER:
             raise ProtocolViolation("send counter exhausted")
         self._send_ctr = ctr + 1
-        header = RECORD_HEADER.pack(len(plaintext) + TAG_SIZE)
-        return header + self._send.encrypt(ctr.to_bytes(12, "big"), plaintext, header)
+        header = RECORD_HEADER.pack(size + TAG_SIZE)
+        return self._send.encrypt_with_header(ctr.to_bytes(12, "big"), parts, header)
 
-    def open_record(self, header: bytes, body: bytes) -> bytes:
-        """Plaintext of the next incoming record, or `ProtocolViolation` if it is not that."""
+    def open_record(self, header: bytes, body: bytes | memoryview) -> bytes:
+        """Plaintext of the next incoming record, or `ProtocolViolation` if it is not that.
+        `body` may be a view of the receive buffer: it is only read, not kept."""
         ctr = self._recv_ctr
         if ctr >= _MAX_COUNTER:
             raise ProtocolViolation("receive counter exhausted")
@@ -69,8 +77,11 @@ class PlainSession:
     def seal_record(self, plaintext: bytes) -> bytes:
         return RECORD_HEADER.pack(len(plaintext)) + plaintext
 
-    def open_record(self, header: bytes, body: bytes) -> bytes:
-        return body
+    def seal_parts(self, parts: Sequence[bytes], size: int) -> bytes:
+        return b"".join((RECORD_HEADER.pack(size), *parts))
+
+    def open_record(self, header: bytes, body: bytes | memoryview) -> bytes:
+        return bytes(body)
 
 
 Session = SecureSession | PlainSession

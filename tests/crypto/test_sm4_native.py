@@ -210,6 +210,28 @@ def test_sm4_block_examples_native_core(isa: str, vectors_dir: Path) -> None:
     assert n
 
 
+@pytest.mark.parametrize("backend", ["native", "openssl"])
+def test_encrypt_with_header_gathers_the_parts(backend: str) -> None:
+    if backend == "native" and sm4._NATIVE is None:
+        pytest.skip(f"native SM4-GCM unavailable here: {sm4.native_unavailable_reason()}")
+    box, ref = sm4.SM4GCM(b"h" * 16, backend=backend), sm4.SM4GCM(b"h" * 16, backend="openssl")
+    rnd = random.Random(5)
+    nonce = rnd.randbytes(12)
+    for sizes in ([], [0], [5], [16, 0, 1], [1029] * 63, [70_000, 3], [255, 257, 4096]):
+        parts = [rnd.randbytes(n) for n in sizes]
+        header = len(sizes).to_bytes(4, "big")
+        joined = b"".join(parts)
+        want = header + ref.encrypt(nonce, joined, header)
+        mixed = [bytearray(p) if i % 2 else memoryview(p) for i, p in enumerate(parts)]
+        assert box.encrypt_with_header(nonce, parts, header) == want
+        assert box.encrypt_with_header(nonce, tuple(mixed), header) == want  # type: ignore[arg-type]
+        assert box.decrypt(nonce, memoryview(want)[4:], header) == joined
+    with pytest.raises(CryptoError):
+        box.encrypt_with_header(b"short", [b"x"], b"")
+    with pytest.raises(TypeError):
+        box.encrypt_with_header(nonce, [b"x", 5], b"")  # type: ignore[list-item]
+
+
 # ---- published vectors through both backends ------------------------------------------
 
 

@@ -49,6 +49,30 @@ def test_records_and_frames_round_trip_across_arbitrary_chunking(
     assert list(iter_frames(got[1], 1 << 20)) == frames
 
 
+@given(
+    bodies=st.lists(st.binary(max_size=300), min_size=1, max_size=5),
+    cuts=st.lists(st.integers(1, 50), max_size=20),
+)
+def test_record_views_round_trip_and_pin_the_buffer_until_released(
+    bodies: list[bytes], cuts: list[int]
+) -> None:
+    stream = b"".join(len(b).to_bytes(4, "big") + b for b in bodies)
+    reader = RecordReader()
+    got: list[bytes] = []
+    pos = 0
+    for cut in [*cuts, len(stream)]:
+        reader.feed(stream[pos : pos + cut])
+        pos += cut
+        while (rec := reader.next_record_view(1 << 20)) is not None:
+            header, view = rec
+            assert header == len(view).to_bytes(4, "big")
+            with pytest.raises(BufferError):  # the view pins the buffer: no resize under it
+                reader.feed(b"x")
+            got.append(bytes(view))
+            view.release()
+    assert got == bodies
+
+
 def test_oversized_record_is_refused_from_its_header_alone() -> None:
     reader = RecordReader()
     reader.feed(b"\x7f\xff\xff\xff")  # 2 GiB announced, no body sent
@@ -113,6 +137,20 @@ def test_tampered_replayed_reordered_records_fail(attack: str) -> None:
         return
     with pytest.raises(ProtocolViolation):
         bob.open_record(*_split(bad[0]))
+
+
+@pytest.mark.parametrize("secure", [True, False])
+def test_seal_parts_is_seal_record_of_the_joined_parts(secure: bool) -> None:
+    from p2p.session import PlainSession
+
+    k1, k2 = os.urandom(16), os.urandom(16)
+    s1, s2 = (SecureSession(k1, k2), SecureSession(k1, k2)) if secure else (PlainSession(),) * 2
+    rx = SecureSession(k2, k1) if secure else PlainSession()
+    for parts in ([b"one"], [b"a", b"", b"bc" * 600], [encode_frame(1, bytes(1024))] * 63):
+        record = s1.seal_parts(parts, sum(map(len, parts)))
+        assert record == s2.seal_record(b"".join(parts))
+        with memoryview(record) as view:
+            assert rx.open_record(record[:4], view[4:]) == b"".join(parts)
 
 
 def test_session_refuses_equal_direction_keys() -> None:
