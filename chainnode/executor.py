@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import contracts
@@ -106,9 +107,15 @@ class BlockResult:
 
 
 class NodeHost:
-    """contracts.Host over an overlay, confined to the contract's own namespace."""
+    """contracts.Host over an overlay, confined to the contract's own namespace.
 
-    __slots__ = ("_ov", "_ns", "caller", "tx_hash", "block_height", "timestamp", "_hash")
+    The storage methods are the overlay's own, bound to the namespace (``partial``): the VM
+    calls them a few times per transaction, and a wrapper method would add a frame each."""
+
+    __slots__ = (
+        "storage_get", "storage_set", "storage_delete", "storage_has",
+        "caller", "tx_hash", "block_height", "timestamp", "hash",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -120,29 +127,15 @@ class NodeHost:
         ts: int,
         hash_fn: Callable[[bytes], bytes],
     ) -> None:
-        self._ov = ov
-        self._ns = ns
+        self.storage_get: Callable[[bytes], bytes | None] = partial(ov.get, ns)
+        self.storage_set: Callable[[bytes, bytes], None] = partial(ov.set, ns)
+        self.storage_delete: Callable[[bytes], None] = partial(ov.delete, ns)
+        self.storage_has: Callable[[bytes], bool] = partial(ov.has, ns)
         self.caller = caller
         self.tx_hash = tx_hash
         self.block_height = height
         self.timestamp = ts
-        self._hash = hash_fn
-
-    def storage_get(self, key: bytes) -> bytes | None:
-        v: bytes | None = self._ov.get(self._ns, key)
-        return v
-
-    def storage_set(self, key: bytes, value: bytes) -> None:
-        self._ov.set(self._ns, key, value)
-
-    def storage_delete(self, key: bytes) -> None:
-        self._ov.delete(self._ns, key)
-
-    def storage_has(self, key: bytes) -> bool:
-        return bool(self._ov.has(self._ns, key))
-
-    def hash(self, data: bytes) -> bytes:
-        return self._hash(data)
+        self.hash = hash_fn
 
 
 class Resolver:

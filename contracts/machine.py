@@ -61,17 +61,20 @@ class Machine:
             raise OutOfGas("out of gas")
 
     def context(self, index: int) -> Value:
-        if self.ctx is None:
+        ctx = self.ctx
+        if ctx is None:
             h = self.host
             try:
                 ctx = (h.caller, h.tx_hash, h.block_height, h.timestamp)
             except Exception as exc:
                 raise HostFault(exc) from exc
-            for value, want in zip(ctx, (bytes, bytes, int, int), strict=True):
-                if type(value) is not want:
-                    raise ExecutionError(f"host context field of type {type_name(value)}")
+            if not (type(ctx[0]) is bytes and type(ctx[1]) is bytes
+                    and type(ctx[2]) is int and type(ctx[3]) is int):  # fmt: skip
+                for value, want in zip(ctx, (bytes, bytes, int, int), strict=True):
+                    if type(value) is not want:
+                        raise ExecutionError(f"host context field of type {type_name(value)}")
             self.ctx = ctx
-        return self.ctx[index]
+        return ctx[index]
 
     def key(self, key: Value) -> bytes:
         data = encode_quick(key, MAX_KEY_SIZE)  # the common short str key, without a try

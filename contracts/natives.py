@@ -32,7 +32,6 @@ Handler = Callable[[Machine, Stack, Any], None]
 _KEY_TYPES = (int, str, bytes)
 _SCALARS = frozenset({int, str, bytes, bool, type(None)})
 _INT_RE = re.compile(r"-?[0-9]{1,78}")
-_HEX_RE = re.compile(r"(?:[0-9a-fA-F]{2})*")
 
 
 def _fail(msg: str) -> ExecutionError:
@@ -66,6 +65,18 @@ def _sized(m: Machine, value: Value) -> Value:
 
 def add(m: Machine, a: Value, b: Value) -> Value:
     ta = type(a)
+    if ta is str and type(b) is str:  # the common key building: _sized inlined
+        r = a + b
+        n = len(r)
+        if n < 32:
+            return r
+        if n > MAX_BYTES_LEN:
+            raise LimitExceeded(f"str of length {n} exceeds {MAX_BYTES_LEN}")
+        gas = m.gas - (n >> 5) * op.GAS_PER_BYTE_WORD
+        m.gas = gas
+        if gas < 0:
+            raise OutOfGas("out of gas")
+        return r
     if ta is int and type(b) is int:
         return _check_int(a + b, "+")
     if ta is type(b) and ta in (str, bytes, list):
@@ -509,9 +520,15 @@ def b_unhex(m: Machine, x: Value) -> Value:
     if type(x) is not str:
         raise _fail(f"unhex() of {type_name(x)}")
     text = x[2:] if x[:2] in ("0x", "0X") else x
-    if not _HEX_RE.fullmatch(text):
+    # fromhex takes ASCII hex digits and whitespace only; two digits per byte out means no
+    # whitespace, so this accepts exactly _HEX_RE (the former check; a test compares them)
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        data = None
+    if data is None or 2 * len(data) != len(text):
         raise _fail(f"not a hex string: {_short(x)}")
-    return _sized(m, bytes.fromhex(text))
+    return _sized(m, data)
 
 
 def b_sm3(m: Machine, x: Value) -> Value:

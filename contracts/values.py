@@ -173,6 +173,9 @@ def _packer() -> msgpack.Packer:
 _STR_HEAD = tuple(bytes([0xA0 | n]) if n < 32 else bytes([0xD9, n]) for n in range(256))
 _BIN_HEAD = tuple(bytes([0xC4, n]) for n in range(256))
 _SMALL_INT = {n: bytes([n & 0xFF]) for n in range(-32, 128)}
+# positive ints by byte length: (msgpack header of the smallest uint that holds it, its size)
+_UINT_HEAD = ((b"", 0), (b"\xcc", 1), (b"\xcd", 2), (b"\xce", 4), (b"\xce", 4),
+              *((b"\xcf", 8),) * 4)  # fmt: skip
 _FLAT = frozenset({str, bytes, int, bool, type(None)})
 """Types msgpack packs as a VM scalar by itself (an int out of its range makes it raise)."""
 _KEY = frozenset({str, bytes, int})
@@ -240,8 +243,11 @@ def encode_quick(value: Value, limit: int) -> bytes | None:
         return _BIN_HEAD[n] + bytes(value) if n < 256 and n + 2 <= limit else None
     if t is int:
         small = _SMALL_INT.get(value)
-        if small is not None and limit >= 1:
-            return small
+        if small is not None:
+            return small if limit >= 1 else None
+        if 0 <= value <= _U64_MAX:
+            head, size = _UINT_HEAD[(value.bit_length() + 7) >> 3]
+            return head + value.to_bytes(size, "big") if size < limit else None
         return None
     if t is dict or t is list:
         wire = _quick_wire(value, 0)

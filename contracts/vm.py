@@ -26,7 +26,6 @@ from contracts.values import (
     INT_MIN,
     MAX_BYTES_LEN,
     Value,
-    decode_value,
     encode_value,
     type_name,
 )
@@ -335,6 +334,15 @@ _TYPE_CHECK: dict[str, type | None] = {
 }
 
 
+def _copy(value: Value) -> Value:
+    """A deep copy of a valid value (what decoding its encoding gives, only faster)."""
+    if type(value) is list:
+        return [_copy(x) if type(x) is list or type(x) is dict else x for x in value]
+    if type(value) is dict:
+        return {k: _copy(x) if type(x) is list or type(x) is dict else x for k, x in value.items()}
+    return value
+
+
 def _prepare_args(m: Machine, fn: _Function, args: Sequence[Value]) -> list[Value]:
     """Validate, copy and charge the arguments; returns their values."""
     if type(args) not in (list, tuple):
@@ -374,7 +382,7 @@ def _prepare_args(m: Machine, fn: _Function, args: Sequence[Value]) -> list[Valu
             except ContractError as exc:
                 raise ExecutionError(f"argument {i}: {exc}") from None
             size += len(data)
-            value = decode_value(data, canonical=False)
+            value = _copy(value)
         frame.append(value)
     m.charge(size * op.GAS_ARG_BYTE)
     return frame

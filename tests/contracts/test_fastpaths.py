@@ -7,12 +7,17 @@ anything else; these tests pin that both agree on every input, valid or not.
 
 from __future__ import annotations
 
+import re
+
 import msgpack
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts import EncodingError, encode_value
-from contracts.values import MAX_BYTES_LEN, MAX_DEPTH, _encode_general
+from contracts import EncodingError, ExecutionError, MemoryHost, decode_value, encode_value, natives
+from contracts import vm as vm
+from contracts.machine import Machine
+from contracts.values import MAX_BYTES_LEN, MAX_DEPTH, _encode_general, values_equal
 
 _ints = st.one_of(
     st.integers(-40, 300),
@@ -104,3 +109,41 @@ def test_too_deep_and_too_long_keep_their_messages() -> None:
         "error",
         "encoded value of 52 bytes exceeds 40",
     )
+
+
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")  # the documented unhex syntax (ISA.md)
+_hexish = st.one_of(
+    st.text(alphabet="0123456789abcdefABCDEF", max_size=20),
+    st.text(alphabet="0123456789abcdefxX \t\n\x0b\x0c\r\u3000\u0663g", max_size=12),
+    st.text(max_size=8),
+)
+
+
+@given(st.one_of(_hexish, _hexish.map(lambda s: "0x" + s)))
+def test_unhex_accepts_exactly_the_hex_syntax(text: str) -> None:
+    m = Machine(MemoryHost(), 10**6, False)
+    body = text[2:] if text[:2] in ("0x", "0X") else text
+    if _HEX.fullmatch(body):
+        assert natives.b_unhex(m, text) == bytes.fromhex(body)
+    else:
+        with pytest.raises(ExecutionError, match="not a hex string"):
+            natives.b_unhex(m, text)
+
+
+@given(valid)
+def test_argument_copy_is_the_decoded_encoding(value: object) -> None:
+    copy = vm._copy(value)
+    assert encode_value(copy) == encode_value(value)
+    assert values_equal(copy, decode_value(encode_value(value)))
+    if isinstance(value, list | dict) and value:
+        assert copy is not value
+        for a, b in zip(_containers(copy), _containers(value), strict=True):
+            assert a is not b  # nothing shared with the caller's value
+
+
+def _containers(v: object) -> list[object]:
+    if type(v) is list:
+        return [v, *(c for x in v for c in _containers(x))]
+    if type(v) is dict:
+        return [v, *(c for x in v.values() for c in _containers(x))]
+    return []
