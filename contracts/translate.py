@@ -32,9 +32,10 @@ from contracts.machine import MAX_CALL_DEPTH
 from contracts.values import INT_MAX, INT_MIN, MAX_ITEMS, Value
 from contracts.verifier import FIXED_EFFECTS, VerifiedModule
 
-MAX_TRANSLATED = 8_192
-"""Decoded instructions of a whole program above which it is interpreted instead (the
-Python compiler's time and memory grow with the source; big contracts are rare)."""
+MAX_TRANSLATED = 4_096
+"""Decoded instructions of a whole program above which it is interpreted instead: the
+Python compiler's time grows with the source (~15 ms per 1,000 instructions here), and
+the standard contracts have at most ~600."""
 
 Translated = Callable[..., Value]
 """``f(machine, depth, *params) -> return value``."""

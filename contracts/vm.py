@@ -76,7 +76,7 @@ class _Function:
 class Program:
     """Verified, decoded bytecode ready to run."""
 
-    __slots__ = ("functions", "public", "abi")
+    __slots__ = ("functions", "public", "abi", "verified", "loads")
 
     def __init__(self, verified: VerifiedModule) -> None:
         module = verified.module
@@ -88,24 +88,30 @@ class Program:
             fn.code = _fuse(
                 [_resolve(opcode, arg, module.consts, funcs) for opcode, arg in vf.code]
             )
-        translated = _translate(verified) if TRANSLATE else None
-        if translated is not None:
-            for fn, py in zip(funcs, translated, strict=True):
-                fn.py = py
         self.functions = tuple(funcs)
         self.public = {f.name: f for f in funcs if f.public}
         self.abi = {f.name: MethodInfo(f.view, f.params, f.types) for f in funcs if f.public}
+        self.verified: VerifiedModule | None = verified  # until translated
+        self.loads = 0
+
+    def loaded(self) -> None:
+        """Count a use; translate the program on its ``TRANSLATE_AT``-th."""
+        self.loads += 1
+        if self.loads == TRANSLATE_AT and self.verified is not None:
+            try:
+                translated = translate(self.verified)
+            except Exception:  # noqa: BLE001 - a translator bug: the interpreter is equivalent
+                translated = None
+            if translated is not None:
+                for fn, py in zip(self.functions, translated, strict=True):
+                    fn.py = py
+            self.verified = None
 
 
-TRANSLATE = True
-"""Run translated Python functions (else the interpreter); tests switch it to compare."""
-
-
-def _translate(verified: VerifiedModule) -> tuple[Translated, ...] | None:
-    try:
-        return translate(verified)
-    except Exception:  # noqa: BLE001 - a translator bug: the interpreter is equivalent
-        return None
+TRANSLATE_AT: int | None = 2
+"""Translate a cached program when it is loaded for the 2nd time: a program that is used
+once (or evicted before reuse) never pays for the Python compiler. None: never translate
+(tests compare both paths)."""
 
 
 def _resolve(opcode: int, arg: int, consts: tuple[Value, ...], funcs: list[_Function]) -> Any:
@@ -170,6 +176,8 @@ def load_program(code: bytes) -> Program:
         if len(_programs) >= _CACHE_SIZE:
             _programs.clear()  # atomic, so safe if the node executes on several threads
         _programs[code] = program
+    if program.verified is not None:
+        program.loaded()
     return program
 
 

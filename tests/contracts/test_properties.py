@@ -167,7 +167,7 @@ def test_superinstructions_do_not_change_results(source: str, a: int, b: int) ->
     code = compile_source(source)
     seen = []
     original = vm_module._fuse
-    vm_module.TRANSLATE = False  # superinstructions are the interpreter's
+    vm_module.TRANSLATE_AT = None  # superinstructions are the interpreter's
     try:
         for fuse in (original, tuple):
             vm_module._fuse = fuse  # type: ignore[assignment]
@@ -176,7 +176,7 @@ def test_superinstructions_do_not_change_results(source: str, a: int, b: int) ->
             seen.append(snapshot(execute(code, "main", [a, b], host, 200_000), host))
     finally:
         vm_module._fuse = original
-        vm_module.TRANSLATE = True
+        vm_module.TRANSLATE_AT = 2
         vm_module._programs.clear()
     assert seen[0] == seen[1]
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from contracts import MemoryHost, VerifyError, compile_source, execute, stdlib
 from contracts import vm as vm_module
+from contracts.translate import MAX_TRANSLATED
 from contracts.verifier import verify
 from tests.contracts.test_properties import (
     mixed_programs,
@@ -110,13 +111,13 @@ GOLDEN_DIGEST = "0608a74144cb0e7d98ed70e6e26c6b8521881d3a2ab0536e1f9aae1dcb985bf
 
 @contextlib.contextmanager
 def translation(on: bool) -> Iterator[None]:
-    saved = vm_module.TRANSLATE
-    vm_module.TRANSLATE = on
+    saved = vm_module.TRANSLATE_AT
+    vm_module.TRANSLATE_AT = 1 if on else None  # at the first load, or never
     vm_module._programs.clear()
     try:
         yield
     finally:
-        vm_module.TRANSLATE = saved
+        vm_module.TRANSLATE_AT = saved
         vm_module._programs.clear()
 
 
@@ -128,10 +129,23 @@ def test_stdlib_figures_are_the_interpreters() -> None:
         assert digest == GOLDEN_DIGEST
 
 
-def test_stdlib_is_translated() -> None:
+def test_stdlib_is_translated_when_used_again() -> None:
+    vm_module._programs.clear()
     for name in stdlib.NAMES:
         program = vm_module.load_program(stdlib.compiled(name))
+        assert all(f.py is None for f in program.functions)
+        assert vm_module.load_program(stdlib.compiled(name)) is program
         assert all(f.py is not None for f in program.functions)
+
+
+def test_huge_programs_are_interpreted() -> None:
+    branches = "".join(f"    if a > {i}:\n        x = x + {i}\n" for i in range(500))
+    code = compile_source(f"@public\ndef main(a: int) -> int:\n    x = 0\n{branches}    return x\n")
+    assert sum(len(f.code) for f in verify(code).functions) > MAX_TRANSLATED
+    with translation(True):
+        program = vm_module.load_program(code)
+        assert all(f.py is None for f in program.functions)
+        assert execute(code, "main", [300], MemoryHost(), 10**6).return_value == 299 * 300 // 2
 
 
 def both(code: bytes, method: str, args: list[object], gas: int) -> list[tuple[object, ...]]:
