@@ -1,7 +1,7 @@
 """SM4 (GB/T 32907) in GCM (AEAD) and CBC/PKCS#7.
 
 GCM has two backends with identical output: ``native`` (``crypto/_sm4gcm.c``: GFNI S-box,
-PCLMULQDQ GHASH, ~30x OpenSSL on x86-64 and constant time) and ``openssl`` (`cryptography`;
+PCLMULQDQ GHASH, ~20x OpenSSL on x86-64 and constant time) and ``openssl`` (`cryptography`;
 OpenSSL 3 has no SM4 acceleration on x86). `CHAINNODE_SM4_BACKEND=auto|native|openssl`
 (default auto: native when built and the CPU has GFNI + PCLMULQDQ). Everything else here is
 `cryptography`.
