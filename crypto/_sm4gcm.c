@@ -3,11 +3,12 @@
  * Why: OpenSSL 3 has no SM4 acceleration on x86 (a generic table implementation, ~80 MB/s),
  * which bounds the secure P2P channel. Here SM4 runs in CTR mode on many blocks at once:
  * blocks are transposed so that one vector register holds word j of 4 (xmm), 8 (ymm) or 16
- * (zmm) blocks, and each S-box layer is one gf2p8affineqb plus one gf2p8affineinvqb (the SM4 field
- * inversion is the AES-field inversion conjugated by a linear isomorphism; the matrices are
- * derived by crypto/tools/sm4_gfni_matrices.py). No secret-indexed table anywhere, so it is
- * constant time, unlike table SM4. GHASH uses PCLMULQDQ with 8-block aggregated reduction
- * (VPCLMULQDQ, 16 blocks, on the AVX-512 path).
+ * (zmm) blocks, four such groups interleaved to hide latency, and each S-box layer is one
+ * gf2p8affineqb plus one gf2p8affineinvqb (the SM4 field inversion is the AES-field inversion
+ * conjugated by a linear isomorphism; the matrices are derived by
+ * crypto/tools/sm4_gfni_matrices.py). No secret-indexed table anywhere, so it is constant
+ * time, unlike table SM4. GHASH uses PCLMULQDQ with 8-block aggregated reduction (VPCLMULQDQ,
+ * 16 blocks, on the AVX-512 path).
  *
  * Counter blocks need no transposition: words 0..2 of every counter block are the nonce
  * (broadcast) and word 3 is the 32-bit block counter, one lane per block.
