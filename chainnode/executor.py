@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import contracts
@@ -67,9 +68,12 @@ def state_root(
     height: int,
     writes: Mapping[tuple[bytes, bytes], bytes | None],
 ) -> bytes:
+    # (ns, key) order by two stable sorts on bytes: sorting the tuples themselves compares
+    # whole tuples whenever the namespaces are equal (most writes share one) and costs ~2x
+    order = sorted(writes, key=itemgetter(1))
+    order.sort(key=itemgetter(0))
     items = [
-        [ns, key] if value is None else [ns, key, value]
-        for (ns, key), value in sorted(writes.items())
+        [k[0], k[1]] if (value := writes[k]) is None else [k[0], k[1], value] for k in order
     ]
     return hash_fn(pack([prev, height, items]))
 
@@ -327,5 +331,5 @@ class Executor:
             )
         # the VM already made the canonical bytes (for gas): reuse them, don't re-encode
         addr = target.address
-        events = tuple(Event(addr, ev.name, ev.data) for ev in res.events)
+        events = tuple([Event(addr, ev.name, ev.data) for ev in res.events])
         return Receipt(tx.hash, STATUS_OK, res.gas_used, res.return_data, events, "")
