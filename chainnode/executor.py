@@ -72,9 +72,7 @@ def state_root(
     # whole tuples whenever the namespaces are equal (most writes share one) and costs ~2x
     order = sorted(writes, key=itemgetter(1))
     order.sort(key=itemgetter(0))
-    items = [
-        [k[0], k[1]] if (value := writes[k]) is None else [k[0], k[1], value] for k in order
-    ]
+    items = [[k[0], k[1]] if (value := writes[k]) is None else [k[0], k[1], value] for k in order]
     return hash_fn(pack([prev, height, items]))
 
 
