@@ -43,14 +43,14 @@ Translated = Callable[..., Value]
 _KEY_TYPES = (int, str, bytes)
 _CMP = {op.LT: "<", op.LE: "<=", op.GT: ">", op.GE: ">="}
 _ARITH = {op.SUB: "-", op.MUL: "*"}
-_STORAGE = {  # opcode -> (template, pops); the natives' value functions
-    op.SLOAD: ("{0} = sload(m, {0})", 1),
-    op.SGET: ("{0} = sget(m, {0}, {1})", 2),
-    op.SSTORE: ("sstore(m, {0}, {1})", 2),
-    op.SDEL: ("sdel(m, {0})", 1),
-    op.SHAS: ("{0} = shas(m, {0})", 1),
-    op.EMIT: ("emit(m, {0}, {1})\n{0} = None", 2),
-    op.INDEX: ("{0} = index({0}, {1})", 2),
+_VALUE_CALLS = {  # opcode -> Python over its operand slots {0}, {1}: the natives' functions
+    op.SLOAD: "{0} = sload(m, {0})",
+    op.SGET: "{0} = sget(m, {0}, {1})",
+    op.SSTORE: "sstore(m, {0}, {1})",
+    op.SDEL: "sdel(m, {0})",
+    op.SHAS: "{0} = shas(m, {0})",
+    op.EMIT: "emit(m, {0}, {1})\n{0} = None",
+    op.INDEX: "{0} = index({0}, {1})",
 }
 
 
@@ -181,9 +181,8 @@ def _instruction(
         w.emit(f"s{base} = B{arg}(m{args})")
     elif opcode == op.CTX:
         w.emit(f"s{d} = m.context({arg})")
-    elif opcode in _STORAGE:
-        template, _ = _STORAGE[opcode]
-        w.emit(template.format(*_slots(base, pops)))
+    elif opcode in _VALUE_CALLS:
+        w.emit(_VALUE_CALLS[opcode].format(*_slots(base, pops)))
     elif (
         opcode == op.BUILD_MAP
         and arg <= MAX_ITEMS

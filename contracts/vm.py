@@ -4,7 +4,9 @@ Bytecode is verified and decoded once (cached by its bytes): the decoded code of
 is a tuple of ``(opcode, operand)`` pairs whose operands are already resolved (constant
 values, callee objects, builtin functions), and adjacent pushes are fused into
 superinstructions, so the loop does one tuple unpack per step, runs the hottest opcodes
-inline and sends the rest through a dispatch table.
+inline and sends the rest through a dispatch table. A program loaded again (so in use) is
+also translated into Python functions (``translate``), several times faster; the
+interpreter stays the reference and runs what is not translated.
 Gas: static costs are paid per basic block (see ``verifier``), dynamic costs (bytes stored,
 emitted, hashed, copied) by the handlers.
 """
