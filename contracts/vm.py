@@ -59,7 +59,9 @@ class ExecutionResult:
 
 
 class _Function:
-    __slots__ = ("name", "public", "view", "params", "types", "n_params", "n_locals", "code", "py")
+    __slots__ = (
+        "name", "public", "view", "params", "types", "checks", "n_params", "n_locals", "code", "py",
+    )  # fmt: skip
 
     def __init__(self, name: str, public: bool, view: bool, params: tuple[str, ...],
                  types: tuple[str, ...], n_locals: int) -> None:  # fmt: skip
@@ -68,6 +70,7 @@ class _Function:
         self.view = view
         self.params = params
         self.types = types
+        self.checks = tuple(_TYPE_CHECK[t] for t in types)
         self.n_params = len(params)
         self.n_locals = n_locals
         self.code: tuple[tuple[int, Any], ...] = ()
@@ -355,20 +358,21 @@ def _copy(value: Value) -> Value:
 
 def _prepare_args(m: Machine, fn: _Function, args: Sequence[Value]) -> list[Value]:
     """Validate, copy and charge the arguments; returns their values."""
-    if type(args) not in (list, tuple):
+    if type(args) is not list and type(args) is not tuple:
         raise ExecutionError("arguments must be a list")
     if len(args) != fn.n_params:
         raise ExecutionError(f"{fn.name}() takes {fn.n_params} arguments, got {len(args)}")
-    frame: list[Value] = []
+    frame = list(args)
     size = 0
-    for i, (value, want) in enumerate(zip(args, fn.types, strict=True)):
+    checks = fn.checks
+    for i, value in enumerate(frame):
         t = type(value)
-        expected = _TYPE_CHECK[want]
+        expected = checks[i]
         if expected is not None and t is not expected:
             raise ExecutionError(
-                f"argument {i} ({fn.params[i]}) must be {want}, got {type_name(value)}"
+                f"argument {i} ({fn.params[i]}) must be {fn.types[i]}, got {type_name(value)}"
             )
-        if t is str:
+        if t is str:  # the common case inline
             try:
                 n = len(value.encode())
             except UnicodeEncodeError:
@@ -376,26 +380,31 @@ def _prepare_args(m: Machine, fn: _Function, args: Sequence[Value]) -> list[Valu
             if len(value) > MAX_BYTES_LEN:
                 raise LimitExceeded(f"argument {i} longer than {MAX_BYTES_LEN}")
             size += n
-        elif t is bytes:
-            if len(value) > MAX_BYTES_LEN:
-                raise LimitExceeded(f"argument {i} longer than {MAX_BYTES_LEN}")
-            size += len(value)
-        elif t is bool or value is None:
-            size += 1
-        elif t is int:
-            if not INT_MIN <= value <= INT_MAX:
-                raise ExecutionError(f"argument {i} outside the signed 256-bit range")
-            size += 8
         else:
-            try:
-                data = encode_value(value)
-            except ContractError as exc:
-                raise ExecutionError(f"argument {i}: {exc}") from None
-            size += len(data)
-            value = _copy(value)
-        frame.append(value)
+            n, frame[i] = _arg(i, value)
+            size += n
     m.charge(size * op.GAS_ARG_BYTE)
     return frame
+
+
+def _arg(i: int, value: Value) -> tuple[int, Value]:
+    """(charged size, the VM's own copy) of argument ``i``, not a str."""
+    t = type(value)
+    if t is bytes:
+        if len(value) > MAX_BYTES_LEN:
+            raise LimitExceeded(f"argument {i} longer than {MAX_BYTES_LEN}")
+        return len(value), value
+    if t is bool or value is None:
+        return 1, value
+    if t is int:
+        if not INT_MIN <= value <= INT_MAX:
+            raise ExecutionError(f"argument {i} outside the signed 256-bit range")
+        return 8, value
+    try:
+        data = encode_value(value)
+    except ContractError as exc:
+        raise ExecutionError(f"argument {i}: {exc}") from None
+    return len(data), _copy(value)
 
 
 def _failure(gas_used: int, error: str) -> ExecutionResult:
