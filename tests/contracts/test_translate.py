@@ -20,6 +20,7 @@ from contracts import MemoryHost, VerifyError, compile_source, execute, stdlib
 from contracts import vm as vm_module
 from contracts.translate import MAX_TRANSLATED
 from contracts.verifier import verify
+from tests.contracts.helpers import build
 from tests.contracts.test_properties import (
     mixed_programs,
     programs,
@@ -213,3 +214,61 @@ def down(n):
         first, second = both(code, "main", [n], gas)
         assert first == second
     assert "call depth" in str(both(code, "main", [80], 10**7)[0])
+
+
+# Hand-assembled control flow the compiler never emits: blocks that jump anywhere (also
+# backwards and into loops), conditional jumps that keep their operand, unreachable code.
+_STEPS = [
+    ["LOAD 0", "CONST 1", "ADD", "STORE 0"],
+    ["LOAD 1", "CONST 2", "SUB", "STORE 1"],
+    ["LOAD 0", "LOAD 1", "MUL", "STORE 2"],
+    ["LOAD 0", "LOAD 2", "LT", "STORE 3"],
+    ["LOAD 3", "NOT", "STORE 3"],
+    ["LOAD 2", "LOAD 0", "EQ", "STORE 3"],
+    ["CONST 0", "LOAD 0", "BUILD_LIST 2", "STORE 2"],
+    ["CONST 3", "LOAD 0", "BUILD_MAP 1", "STORE 2"],
+    ["LOAD 2", "LOAD 1", "INDEX", "STORE 3"],
+    ["CONST 3", "LOAD 0", "SSTORE"],
+    ["CONST 3", "CONST 0", "SGET", "STORE 1"],
+    ["LOAD 0", "DUP", "POP", "STORE 1"],
+    ["CONST 4", "LOAD 2", "BUILD_MAP 1", "POP"],
+]
+_ENDS = ["JUMP", "JUMP_IF_FALSE", "JUMP_IF_TRUE", "JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP",
+         "RET", "FALL"]  # fmt: skip
+CONSTS = [1, 3, -7, "k", "e"]
+
+
+@st.composite
+def jumpy_programs(draw: st.DrawFn) -> list[str | tuple[str, int | str]]:
+    n = draw(st.integers(2, 6))
+    out: list[str | tuple[str, int | str]] = []
+    for b in range(n):
+        out.append(f"L{b}:")
+        for step in draw(st.lists(st.sampled_from(_STEPS), max_size=3)):
+            for ins in step:
+                name, _, arg = ins.partition(" ")
+                out.append((name, int(arg)) if arg else name)
+        end = draw(st.sampled_from(_ENDS)) if b < n - 1 else "RET"
+        target = f"L{draw(st.integers(0, n - 1))}"
+        if end == "RET":
+            out += [("LOAD", draw(st.integers(0, 3))), "RET"]
+        elif end == "JUMP":
+            out.append(("JUMP", target))
+        elif end != "FALL":
+            out += [("LOAD", draw(st.integers(0, 3))), (end, target)]
+            if end.endswith("_OR_POP"):
+                out.append("POP")
+    return out
+
+
+@given(jumpy_programs(), st.integers(-5, 5), st.sampled_from([50_000, 900, 150]))
+def test_arbitrary_control_flow(
+    instrs: list[str | tuple[str, int | str]], a: int, gas: int
+) -> None:
+    try:
+        code = build(instrs, CONSTS, params=("a",))
+        verify(code)
+    except VerifyError:
+        return  # e.g. stack heights that differ at a join: not a program
+    first, second = both(code, "main", [a], gas)
+    assert first == second
