@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from contracts.errors import EncodingError, ExecutionError, LimitExceeded, OutOfGas
 from contracts.host import Host
-from contracts.values import Value, encode_quick, encode_value, type_name
+from contracts.values import STR_HEAD, Value, encode_quick, encode_value, type_name
 
 MAX_CALL_DEPTH = 64
 """Deepest chain of contract-internal function calls (the entry method is depth 1)."""
@@ -77,7 +77,9 @@ class Machine:
         return ctx[index]
 
     def key(self, key: Value) -> bytes:
-        data = encode_quick(key, MAX_KEY_SIZE)  # the common short str key, without a try
+        if type(key) is str and len(key) < 64 and key.isascii():  # the common key, inline
+            return STR_HEAD[len(key)] + key.encode()  # ASCII: a byte per character
+        data = encode_quick(key, MAX_KEY_SIZE)
         if data is not None:
             return data
         try:

@@ -676,8 +676,8 @@ _ASCII_UPPER = str.maketrans(
 
 
 def b_lower(m: Machine, x: Value) -> Value:
-    if type(x) is str:
-        return _sized(m, x.translate(_ASCII_LOWER))
+    if type(x) is str:  # str.lower() of ASCII text is exactly the ASCII mapping (faster)
+        return _sized(m, x.lower() if x.isascii() else x.translate(_ASCII_LOWER))
     if type(x) is bytes:
         return _sized(m, x.lower())  # bytes.lower() is ASCII-only already
     raise _fail(f"lower() of {type_name(x)}")
@@ -685,7 +685,7 @@ def b_lower(m: Machine, x: Value) -> Value:
 
 def b_upper(m: Machine, x: Value) -> Value:
     if type(x) is str:
-        return _sized(m, x.translate(_ASCII_UPPER))
+        return _sized(m, x.upper() if x.isascii() else x.translate(_ASCII_UPPER))
     if type(x) is bytes:
         return _sized(m, x.upper())
     raise _fail(f"upper() of {type_name(x)}")

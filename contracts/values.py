@@ -170,7 +170,7 @@ def _packer() -> msgpack.Packer:
 
 
 # msgpack headers (use_bin_type) of a str / bin of n < 256 bytes, and the ints -32..127
-_STR_HEAD = tuple(bytes([0xA0 | n]) if n < 32 else bytes([0xD9, n]) for n in range(256))
+STR_HEAD = tuple(bytes([0xA0 | n]) if n < 32 else bytes([0xD9, n]) for n in range(256))
 _BIN_HEAD = tuple(bytes([0xC4, n]) for n in range(256))
 _SMALL_INT = {n: bytes([n & 0xFF]) for n in range(-32, 128)}
 # positive ints by byte length: (msgpack header of the smallest uint that holds it, its size)
@@ -236,7 +236,7 @@ def encode_quick(value: Value, limit: int) -> bytes | None:
                 return None
             n = len(text)
             if n < 256 and n + 2 <= limit:
-                return _STR_HEAD[n] + text
+                return STR_HEAD[n] + text
         return None
     if t is bytes:
         n = len(value)

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from contracts import EncodingError, ExecutionError, MemoryHost, decode_value, encode_value, natives
 from contracts import vm as vm
-from contracts.machine import Machine
+from contracts.errors import LimitExceeded
+from contracts.machine import MAX_KEY_SIZE, Machine
 from contracts.values import MAX_BYTES_LEN, MAX_DEPTH, _encode_general, values_equal
 
 _ints = st.one_of(
@@ -147,3 +148,23 @@ def _containers(v: object) -> list[object]:
     if type(v) is dict:
         return [v, *(c for x in v.values() for c in _containers(x))]
     return []
+
+
+@given(st.one_of(st.text(max_size=30), st.text(alphabet="aZß\u0130ǅ\u212a", max_size=8)))
+def test_lower_upper_map_ascii_letters_only(text: str) -> None:
+    m = Machine(MemoryHost(), 10**6, False)
+    lower = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+    upper = "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in text)
+    assert natives.b_lower(m, text) == lower
+    assert natives.b_upper(m, text) == upper
+
+
+@given(st.one_of(values, st.text(max_size=80), st.text(alphabet="a\u00e9\U0001f600", max_size=70)))
+def test_storage_keys_are_the_general_encoding(key: object) -> None:
+    m = Machine(MemoryHost(), 10**6, False)
+    expected = _outcome(_encode_general, key, MAX_KEY_SIZE)
+    try:
+        got: tuple[str, object] = ("ok", m.key(key))
+    except LimitExceeded as exc:
+        got = ("error", str(exc).removeprefix("storage key: "))
+    assert got == expected
