@@ -4,7 +4,7 @@ Bytecode is verified and decoded once (cached by its bytes): the decoded code of
 is a tuple of ``(opcode, operand)`` pairs whose operands are already resolved (constant
 values, callee objects, builtin functions), and adjacent pushes are fused into
 superinstructions, so the loop does one tuple unpack per step, runs the hottest opcodes
-inline and sends the rest through a dispatch table. A program loaded again (so in use) is
+inline and sends the rest through a dispatch table. A program run again (so in use) is
 also translated into Python functions (``translate``), several times faster; the
 interpreter stays the reference and runs what is not translated.
 Gas: static costs are paid per basic block (see ``verifier``), dynamic costs (bytes stored,
@@ -81,7 +81,7 @@ class _Function:
 class Program:
     """Verified, decoded bytecode ready to run."""
 
-    __slots__ = ("functions", "public", "abi", "verified", "loads")
+    __slots__ = ("functions", "public", "abi", "verified", "runs")
 
     def __init__(self, verified: VerifiedModule) -> None:
         module = verified.module
@@ -97,12 +97,12 @@ class Program:
         self.public = {f.name: f for f in funcs if f.public}
         self.abi = {f.name: MethodInfo(f.view, f.params, f.types) for f in funcs if f.public}
         self.verified: VerifiedModule | None = verified  # until translated
-        self.loads = 0
+        self.runs = 0
 
-    def loaded(self) -> None:
-        """Count a use; translate the program on its ``TRANSLATE_AT``-th."""
-        self.loads += 1
-        if self.loads == TRANSLATE_AT and self.verified is not None:
+    def ran(self) -> None:
+        """Count a run; translate the program on its ``TRANSLATE_AT``-th."""
+        self.runs += 1
+        if self.runs == TRANSLATE_AT and self.verified is not None:
             try:
                 translated = translate(self.verified)
             except Exception:  # noqa: BLE001 - a translator bug: the interpreter is equivalent
@@ -114,8 +114,8 @@ class Program:
 
 
 TRANSLATE_AT: int | None = 2
-"""Translate a cached program when it is loaded for the 2nd time: a program that is used
-once (or evicted before reuse) never pays for the Python compiler. None: never translate
+"""Translate a cached program when it is run for the 2nd time: a program that runs once
+(or is evicted before it runs again) never pays for the Python compiler. None: never translate
 (tests compare both paths)."""
 
 
@@ -173,22 +173,23 @@ def _fuse(code: list[tuple[int, Any]]) -> tuple[tuple[int, Any], ...]:
 _programs: dict[bytes, Program] = {}
 
 
-def load_program(code: bytes) -> Program:
-    """Verify and decode bytecode (cached); ``VerifyError`` if it is malformed."""
+def load_program(code: bytes, run: bool = True) -> Program:
+    """Verify and decode bytecode (cached); ``VerifyError`` if it is malformed. ``run``:
+    loaded to be executed (counts towards translation; ``abi`` does not)."""
     program = _programs.get(code) if type(code) is bytes else None
     if program is None:
         program = Program(verify(code))
         if len(_programs) >= _CACHE_SIZE:
             _programs.clear()  # atomic, so safe if the node executes on several threads
         _programs[code] = program
-    if program.verified is not None:
-        program.loaded()
+    if run and program.verified is not None:
+        program.ran()
     return program
 
 
 def abi(code: bytes) -> dict[str, MethodInfo]:
     """The public methods of verified bytecode; raises ``VerifyError`` if it is malformed."""
-    return dict(load_program(code).abi)
+    return dict(load_program(code, run=False).abi)
 
 
 _LOAD, _CONST, _STORE, _CHARGE = op.LOAD, op.CONST, op.STORE, op.CHARGE
