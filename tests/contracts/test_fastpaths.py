@@ -70,18 +70,14 @@ _valid_scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**200), 2**200), st.text(max_size=300),
     st.binary(max_size=300),
 )  # fmt: skip
-valid = st.recursive(
-    _valid_scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=6),
-        st.dictionaries(
-            st.one_of(st.integers(-(2**70), 2**70), st.text(max_size=8), st.binary(max_size=8)),
-            inner,
-            max_size=6,
-        ),
-    ),  # fmt: skip
-    max_leaves=25,
-)
+_valid_keys = st.one_of(st.integers(-(2**70), 2**70), st.text(max_size=8), st.binary(max_size=8))
+
+
+def _valid_containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.one_of(st.lists(inner, max_size=6), st.dictionaries(_valid_keys, inner, max_size=6))
+
+
+valid = st.recursive(_valid_scalars, _valid_containers, max_leaves=25)
 
 
 @given(valid)
