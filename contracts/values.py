@@ -184,8 +184,8 @@ _KEY = frozenset({str, bytes, int})
 def _quick_wire(v: list[Value] | dict[Value, Value], depth: int) -> list[object] | None:
     """The wire form of a container found by cheap checks only, or None (then ``_to_wire``).
 
-    Only types, item counts and depth are checked here. Lengths need no check: packed bytes
-    within the limit (``MAX_ENCODED`` at most) hold no str/bytes over ``MAX_BYTES_LEN``, and
+    Only types, item counts and depth are checked here. Lengths need no check when the limit
+    is at most ``MAX_BYTES_LEN``: packed bytes within it hold no longer str/bytes, and
     ``_to_wire``'s running budget is a lower bound of the packed size, so it would not have
     failed either. An int out of msgpack's range makes the packer raise (then ``_to_wire``).
     """
@@ -249,7 +249,7 @@ def encode_quick(value: Value, limit: int) -> bytes | None:
             head, size = _UINT_HEAD[(value.bit_length() + 7) >> 3]
             return head + value.to_bytes(size, "big") if size < limit else None
         return None
-    if t is dict or t is list:
+    if (t is dict or t is list) and limit <= MAX_BYTES_LEN:  # (see _quick_wire)
         wire = _quick_wire(value, 0)
         if wire is None:
             return None

@@ -50,7 +50,7 @@ def _outcome(fn: object, value: object, limit: int) -> tuple[str, object]:
         return ("error", str(exc))
 
 
-@given(values, st.sampled_from([65_536, 8_192, 1_024, 40, 3, 1]))
+@given(values, st.sampled_from([1_000_000, 262_144, 65_537, 65_536, 8_192, 1_024, 40, 3, 1]))
 def test_encode_value_matches_the_general_path(value: object, limit: int) -> None:
     assert _outcome(encode_value, value, limit) == _outcome(_encode_general, value, limit)
 
@@ -164,3 +164,11 @@ def test_storage_keys_are_the_general_encoding(key: object) -> None:
     except LimitExceeded as exc:
         got = ("error", str(exc).removeprefix("storage key: "))
     assert got == expected
+
+
+def test_long_text_in_a_container_fails_under_any_limit() -> None:
+    # bytecode constants and transaction arguments are encoded with limits above 64 KiB
+    for limit in (MAX_BYTES_LEN, 262_144, 10**6):
+        for value in (["x" * (MAX_BYTES_LEN + 1)], {"k": b"\x00" * (MAX_BYTES_LEN + 1)}):
+            assert _outcome(encode_value, value, limit)[0] == "error"
+            assert _outcome(encode_value, value, limit) == _outcome(_encode_general, value, limit)
