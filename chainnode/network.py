@@ -138,6 +138,17 @@ def node_status(api_url: str) -> dict[str, Any] | None:
     return out if isinstance(out, dict) else None
 
 
+def _stop_with_parent() -> None:
+    """In the child before exec: SIGTERM when the launcher dies, even by kill -9 (Linux
+    PR_SET_PDEATHSIG), so no orphaned validator keeps the ports of the next `network up`."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
 class Launcher:
     """Child validator processes of one network directory."""
 
@@ -158,6 +169,7 @@ class Launcher:
                 stderr=subprocess.STDOUT,
                 env=self.env,
                 start_new_session=True,  # Ctrl-C reaches only the launcher, which stops them
+                preexec_fn=_stop_with_parent,
             )
 
     def dead(self) -> list[str]:

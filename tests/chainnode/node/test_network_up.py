@@ -74,3 +74,27 @@ def test_network_up_starts_reports_and_stops_cleanly(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_validators_stop_when_the_launcher_is_killed(tmp_path: Path) -> None:
+    """kill -9 of `network up` (no chance to stop its children): they stop by themselves."""
+    base = free_port_range(2)
+    url = f"http://127.0.0.1:{base}"
+    proc = up(tmp_path / "devnet", base)
+    try:
+        wait_live(proc)
+        proc.kill()
+        proc.wait(timeout=10)
+        with Client(url, timeout=2) as c:
+
+            def gone() -> bool:
+                try:
+                    c.status()
+                except ClientError:
+                    return True
+                return False
+
+            wait_for(gone, 20, "the orphaned validator to stop")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
