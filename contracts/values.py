@@ -184,11 +184,11 @@ _KEY = frozenset({str, bytes, int})
 def _quick_wire(v: list[Value] | dict[Value, Value], depth: int) -> list[object] | None:
     """The wire form of a container found by cheap checks only, or None (then ``_to_wire``).
 
-    Only types, item counts and depth are checked here. Lengths need no check when the limit
-    is at most ``MAX_BYTES_LEN``: packed bytes within it hold no longer str/bytes, and
-    ``_to_wire``'s running budget is a lower bound of the packed size, so it would not have
-    failed either. An int out of msgpack's range makes the packer raise (then ``_to_wire``).
-    """
+    Only types, item counts and depth are checked here. Lengths need no check when the
+    packed bytes are within the limit and at most ``MAX_BYTES_LEN`` (the caller checks):
+    they hold no longer str/bytes then, and ``_to_wire``'s running budget is a lower bound
+    of the packed size, so it would not have failed either. An int out of msgpack's range
+    makes the packer raise (then ``_to_wire``)."""
     if depth >= MAX_DEPTH or len(v) > MAX_ITEMS:
         return None
     flat, key_types = _FLAT, _KEY
@@ -249,7 +249,7 @@ def encode_quick(value: Value, limit: int) -> bytes | None:
             head, size = _UINT_HEAD[(value.bit_length() + 7) >> 3]
             return head + value.to_bytes(size, "big") if size < limit else None
         return None
-    if (t is dict or t is list) and limit <= MAX_BYTES_LEN:  # (see _quick_wire)
+    if t is dict or t is list:
         wire = _quick_wire(value, 0)
         if wire is None:
             return None
@@ -258,7 +258,7 @@ def encode_quick(value: Value, limit: int) -> bytes | None:
         except Exception:
             _local.packer = None
             return None
-        return data if len(data) <= limit else None
+        return data if len(data) <= limit and len(data) <= MAX_BYTES_LEN else None
     return None
 
 

@@ -172,3 +172,6 @@ def test_long_text_in_a_container_fails_under_any_limit() -> None:
         for value in (["x" * (MAX_BYTES_LEN + 1)], {"k": b"\x00" * (MAX_BYTES_LEN + 1)}):
             assert _outcome(encode_value, value, limit)[0] == "error"
             assert _outcome(encode_value, value, limit) == _outcome(_encode_general, value, limit)
+    big = ["x" * 40_000, "y" * 40_000]  # valid, but more than 64 KiB encoded
+    assert _outcome(encode_value, big, 262_144) == _outcome(_encode_general, big, 262_144)
+    assert _outcome(encode_value, big, 262_144)[0] == "ok"
