@@ -233,7 +233,11 @@ _STEPS = [
     ["CONST 3", "CONST 0", "SGET", "STORE 1"],
     ["LOAD 0", "DUP", "POP", "STORE 1"],
     ["CONST 4", "LOAD 2", "BUILD_MAP 1", "POP"],
+    ["LOAD 0", "CALL 1", "STORE 1"],
 ]
+# function 1: counts its argument down to 0 by recursion (deep enough to hit the call limit)
+_DOWN = [("down", [("LOAD", 0), ("CONST", 0), "LT", ("JUMP_IF_TRUE", "out"), ("LOAD", 0),
+                   ("CONST", 0), "SUB", ("CALL", 1), "RET", "out:", ("LOAD", 0), "RET"], 1)]  # fmt: skip
 _ENDS = ["JUMP", "JUMP_IF_FALSE", "JUMP_IF_TRUE", "JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP",
          "RET", "FALL"]  # fmt: skip
 CONSTS = [1, 3, -7, "k", "e"]
@@ -262,12 +266,12 @@ def jumpy_programs(draw: st.DrawFn) -> list[str | tuple[str, int | str]]:
     return out
 
 
-@given(jumpy_programs(), st.integers(-5, 5), st.sampled_from([50_000, 900, 150]))
+@given(jumpy_programs(), st.integers(-5, 70), st.sampled_from([50_000, 900, 150]))
 def test_arbitrary_control_flow(
     instrs: list[str | tuple[str, int | str]], a: int, gas: int
 ) -> None:
     try:
-        code = build(instrs, CONSTS, params=("a",))
+        code = build(instrs, CONSTS, params=("a",), extra=_DOWN)
         verify(code)
     except VerifyError:
         return  # e.g. stack heights that differ at a join: not a program
