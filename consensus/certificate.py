@@ -91,6 +91,8 @@ def decode_certificate(data: bytes) -> CommitCertificate:
         cert = CommitCertificate.from_list(item)
     except InvalidMessage as exc:
         raise DecodeError(str(exc)) from None
+    except (TypeError, ValueError) as exc:  # belt and braces, as decode_message
+        raise DecodeError(f"malformed certificate: {exc}") from None
     if encode_certificate(cert) != bytes(data):
         raise DecodeError("non-canonical certificate encoding")
     return cert

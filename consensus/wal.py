@@ -74,7 +74,8 @@ def decode_record(data: bytes) -> WalRecord:
     try:
         if not isinstance(item, list) or len(item) != 3 or not isinstance(item[0], list):
             raise InvalidMessage("WAL record must be [message, pre_prepare, prepared]")
-        kind = _KINDS.get(item[0][0]) if item[0] else None
+        tag = item[0][0] if item[0] else None
+        kind = _KINDS.get(tag) if type(tag) is int else None
         if kind is None:
             raise InvalidMessage("WAL record holds no signed message")
         msg = kind.from_list(item[0])
@@ -83,6 +84,8 @@ def decode_record(data: bytes) -> WalRecord:
         record = WalRecord(msg, pp, prepared)
     except InvalidMessage as exc:
         raise DecodeError(str(exc)) from None
+    except (TypeError, ValueError) as exc:  # belt and braces, as decode_message
+        raise DecodeError(f"malformed WAL record: {exc}") from None
     if encode_record(record) != bytes(data):
         raise DecodeError("non-canonical WAL record")
     return record

@@ -22,6 +22,7 @@ from consensus import (
     Status,
     ViewChange,
     WalRecord,
+    decode_certificate,
     decode_message,
     decode_record,
     encode_message,
@@ -109,6 +110,23 @@ def test_wal_record_round_trip() -> None:
     assert decode_record(encode_record(rec)) == rec
     with pytest.raises(DecodeError):
         decode_record(encode_record(rec)[:-3])
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        [[[]], None, None],  # a list where the message tag goes (found by the fuzz test)
+        [[{}], None, None],
+        [[b"\x01"], None, None],
+        [[1, [], {}], [[]], [[]]],
+        [[], None, None],
+    ],
+)
+def test_wal_record_with_garbage_in_place_of_a_message_is_a_decode_error(item) -> None:
+    with pytest.raises(DecodeError):
+        decode_record(msgpack.packb(item))
+    with pytest.raises(DecodeError):
+        decode_certificate(msgpack.packb(item))
 
 
 @given(st.binary(max_size=300))

@@ -86,6 +86,7 @@ def test_fuzz_wal_file_contents(data: bytes) -> None:
 
 
 @given(st.binary(max_size=1024) | msgpack_values.map(msgpack.packb))
+@example(b"\x93\x91\x90\x00\x00")  # [[[]], 0, 0]: a list where the message tag goes
 def test_fuzz_wal_records_and_certificates(data: bytes) -> None:
     for decode in (decode_record, decode_certificate):
         with contextlib.suppress(ConsensusError):
