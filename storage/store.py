@@ -31,7 +31,12 @@ _LEVELDB_FILE = re.compile(r"^(LOCK|LOG|LOG\.old|CURRENT|MANIFEST-\d+|\d+\.(log|
 
 _DB_OPTIONS: dict[str, Any] = {
     "bloom_filter_bits": 10,  # has_tx / state_get misses cost no disk read
-    "write_buffer_size": 32 * 1024 * 1024,  # fewer memtable flushes under 1,000-tx blocks
+    # Tx, receipt and state keys are hashes: every memtable flush overlaps the whole key range,
+    # so each L0 compaction rewrites everything below it. Measured on a 4-validator network at
+    # 1,250 tx/s: with 32 MiB, compaction bursts took ~12% of node CPU and stalled commits
+    # (p99 6 s); with 128 MiB a flush comes every ~1 min and the first compaction minutes
+    # later (p99 3.3 s). Memory: up to two buffers (one being flushed) per node.
+    "write_buffer_size": 128 * 1024 * 1024,
     "lru_cache_size": 32 * 1024 * 1024,
     "paranoid_checks": True,  # report corruption at open instead of skipping data
 }
