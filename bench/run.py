@@ -609,7 +609,19 @@ def main(argv: list[str] | None = None) -> int:
             doc["node_cpu_ms_per_tx"] = 1000 * per_tx
             doc["node_cpu_per_tx_in_verifies"] = per_tx * (backend_verify_cpu or verify_cpu)
     if args.sweep and bound:
-        doc["peak_tps_over_bound"] = doc["peak_tps"] / bound
+        # The issue's target reads "sustained committed TPS >= 0.5 B, p99 <= 3 s at 70% of the
+        # peak rate": a sweep's `tps` is the sustained peak (the best committed rate of a step
+        # within the p99 limit), its latency keys those of the run at 70% of that peak, whose
+        # own figures stay whole under `at_70pct_of_peak`.
+        keys = ("offered_tps", "tps", "latency_p50_s", "latency_p95_s", "latency_p99_s")
+        doc["at_70pct_of_peak"] = {k: doc[k] for k in keys} | {
+            "tps_over_bound": doc["tps_over_bound"],
+            "committed": doc["committed"],
+            "rejected": doc["rejected"],
+            "lost": doc["lost"],
+        }
+        doc["tps"] = doc["peak_tps"]
+        doc["tps_over_bound"] = doc["peak_tps_over_bound"] = doc["peak_tps"] / bound
         sat = doc.get("saturation_tps")
         doc["saturation_tps_over_bound"] = sat / bound if sat else None
     model = doc.get("sweep_cpu_model")
@@ -620,7 +632,30 @@ def main(argv: list[str] | None = None) -> int:
         idle_bound = machine.bound(info["cores"], backend_verify_cpu or verify_cpu, validators)
         model["projected_peak_over_bound_idle"] = peak / idle_bound if peak else None
     row = summary_row(doc)
-    print(report.table([row]))
+    if args.sweep:
+        at70 = doc["at_70pct_of_peak"]
+        peak_step = max(
+            (st for st in doc["sweep"] if st.get("within_limit") and st["tps"] == doc["tps"]),
+            key=lambda st: st["tps"],
+            default=None,
+        )
+        rows = []
+        if peak_step is not None:
+            rows.append(
+                row
+                | {k: peak_step[k] for k in ("committed", "rejected", "lost")}
+                | {"run": f"{row['run']} peak", "offered/s": peak_step["offered_tps"]}
+                | {f"p{q} s": peak_step[f"latency_p{q}_s"] for q in (50, 95, 99)}
+                | {"nodes' cores": None, "tps/B eff": None, "CPU/tx/node (verifies)": None}
+            )
+        rows.append(
+            row
+            | {"run": f"{row['run']} at 70%", "offered/s": at70["offered_tps"]}
+            | {"tps": at70["tps"], "tps/B": at70["tps_over_bound"]}
+        )
+        print(report.table(rows))
+    else:
+        print(report.table([row]))
     if model:
         print(
             f"sweep CPU model: {1e6 * model['node_cpu_s_per_tx']:.0f} us CPU per tx per node "
@@ -636,7 +671,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{report.fmt(doc['peak_tps_over_bound'])} B (saturation "
             f"{report.fmt(doc['saturation_tps'])} tx/s = "
             f"{report.fmt(doc['saturation_tps_over_bound'])} B); measured at 70% of the peak: "
-            f"{report.fmt(doc['tps'])} tx/s committed, p99 {report.fmt(doc['latency_p99_s'])} s"
+            f"{report.fmt(doc['at_70pct_of_peak']['tps'])} tx/s committed "
+            f"({report.fmt(doc['at_70pct_of_peak']['tps_over_bound'])} B), "
+            f"p99 {report.fmt(doc['latency_p99_s'])} s"
         )
     if doc.get("profile"):
         cats = sorted({c for prof in doc["profile"].values() for c in prof["categories"]})
@@ -654,9 +691,18 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(args.json, doc)
     print(f"wrote {args.json}", file=sys.stderr)
     if args.png:
+        title = (
+            f"{row['run']}: {report.fmt(doc['tps'])} tx/s, p99 {report.fmt(doc['latency_p99_s'])} s"
+        )
+        if args.sweep:
+            title = (
+                f"{row['run']}: peak {report.fmt(doc['tps'])} tx/s (p99 <= {P99_LIMIT_S:g} s); "
+                f"at 70%: {report.fmt(doc['at_70pct_of_peak']['tps'])} tx/s, "
+                f"p99 {report.fmt(doc['latency_p99_s'])} s"
+            )
         report.write_png(
             args.png,
-            f"{row['run']}: {report.fmt(doc['tps'])} tx/s, p99 {report.fmt(doc['latency_p99_s'])} s",
+            title,
             series["submits"],
             series["commits"],
             series["latencies"],
