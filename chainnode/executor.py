@@ -76,6 +76,25 @@ def state_root(
     return hash_fn(pack([prev, height, items]))
 
 
+def state_root_nested(
+    hash_fn: Callable[[bytes], bytes],
+    prev: bytes,
+    height: int,
+    writes: Mapping[bytes, Mapping[bytes, bytes | None]],
+) -> bytes:
+    """`state_root` of writes given as namespace -> key -> value (an overlay's own layout):
+    the same bytes, with (ns, key) order from sorting the few namespaces, then each one's keys
+    (plain bytes sorts, no key functions, no flattened pairs)."""
+    items: list[list[bytes]] = []
+    add = items.append
+    for ns in sorted(writes):
+        kv = writes[ns]
+        for k in sorted(kv):
+            v = kv[k]
+            add([ns, k] if v is None else [ns, k, v])
+    return hash_fn(pack([prev, height, items]))
+
+
 def roots_of(hash_fn: Callable[[bytes], bytes], leaves: Sequence[bytes]) -> bytes:
     return merkle_root(list(leaves), hash_fn=hash_fn)
 
@@ -227,22 +246,22 @@ class Executor:
         timestamp: int,
         txs: Sequence[Transaction],
         prev_state_root: bytes,
+        tx_root: bytes | None = None,
     ) -> BlockResult:
-        """Run txs on an overlay of `base` (the committed store); nothing is written to it."""
+        """Run txs on an overlay of `base` (the committed store); nothing is written to it.
+        `tx_root`: the root of these txs' hashes when the caller has just computed it."""
         ov = Overlay(base)
-        receipts: list[Receipt] = []
-        for tx in txs:
-            receipts.append(self.execute_tx(ov, tx, height, timestamp))
-        writes: Writes = dict(ov.writes())
-        rbytes = tuple(r.encode() for r in receipts)
+        execute_tx = self.execute_tx
+        receipts = tuple([execute_tx(ov, tx, height, timestamp) for tx in txs])
+        rbytes = tuple([r.encode() for r in receipts])
         h = self.hash
         return BlockResult(
-            receipts=tuple(receipts),
+            receipts=receipts,
             receipt_bytes=rbytes,
-            writes=writes,
-            tx_root=roots_of(h, [tx.hash for tx in txs]),
+            writes=ov.writes(),
+            tx_root=tx_root if tx_root is not None else roots_of(h, [tx.hash for tx in txs]),
             receipts_root=roots_of(h, rbytes),
-            state_root=state_root(h, prev_state_root, height, writes),
+            state_root=state_root_nested(h, prev_state_root, height, ov.namespaced_writes()),
         )
 
     def execute_tx(self, ov: Any, tx: Transaction, height: int, timestamp: int) -> Receipt:

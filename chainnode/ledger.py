@@ -486,7 +486,8 @@ class Ledger:
                 raise InvalidBlock(Code.DUPLICATE, f"tx {tx.hash.hex()} repeated")
             seen.add(tx.hash)
         h = self.suite.hash
-        if roots_of(h, [tx.hash for tx in block.txs]) != hd.tx_root:
+        tx_root = roots_of(h, [tx.hash for tx in block.txs])
+        if tx_root != hd.tx_root:
             raise InvalidBlock(Code.BAD_TX_ROOT, "tx root does not match")
         oks = self.mempool.verify(block.txs)
         if not all(oks):
@@ -494,7 +495,7 @@ class Ledger:
             raise InvalidBlock(Code.BAD_SIGNATURE, f"tx {bad.hash.hex()} signature")
         try:
             res = self.executor.execute_block(
-                self._view, hd.height, hd.timestamp, block.txs, head.state_root
+                self._view, hd.height, hd.timestamp, block.txs, head.state_root, tx_root
             )
         except (MemoryError, RecursionError) as e:
             msg = f"cannot execute here: {type(e).__name__}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from crypto import sm3
 from crypto.errors import CryptoError
@@ -76,10 +77,48 @@ def _root(h: HashFn, count: int, top: bytes) -> bytes:
     return h(ROOT + count.to_bytes(8, "big") + top)
 
 
+def _prefixed(prefix: bytes) -> Any:
+    base: Any = sm3.hashlib_base()
+    if base is not None:
+        base.update(prefix)
+    return base
+
+
+# hashlib SM3 states with the leaf/inner prefix absorbed (None without hashlib SM3): with the
+# default hash a root is computed by copying them, no prefix concatenation or wrapper frames.
+_LEAF_STATE = _prefixed(LEAF)
+_INNER_STATE = _prefixed(INNER)
+
+
+def _sm3_top(leaves: Sequence[bytes]) -> bytes:
+    """The top node of a non-empty tree under SM3: `_leaf`/`_next_level` inlined."""
+    leaf_copy = _LEAF_STATE.copy
+    inner_copy = _INNER_STATE.copy
+    level = []
+    for leaf in leaves:
+        h = leaf_copy()
+        h.update(leaf)
+        level.append(h.digest())
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level) - 1, 2):
+            h = inner_copy()
+            h.update(level[i])
+            h.update(level[i + 1])
+            nxt.append(h.digest())
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    top: bytes = level[0]
+    return top
+
+
 def merkle_root(leaves: Sequence[bytes], hash_fn: HashFn = sm3.digest) -> bytes:
     """Root over `leaves` (raw bytes, hashed with the leaf prefix)."""
     if not leaves:
         return _root(hash_fn, 0, b"")
+    if hash_fn is sm3.digest and _LEAF_STATE is not None:
+        return _root(hash_fn, len(leaves), _sm3_top(leaves))
     level = [_leaf(hash_fn, leaf) for leaf in leaves]
     while len(level) > 1:
         level = _next_level(hash_fn, level)

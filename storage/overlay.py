@@ -9,7 +9,7 @@ base, and scans merge buffered and base entries in key order.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from . import keys as K
@@ -142,6 +142,12 @@ class Overlay:
     def writes(self) -> dict[tuple[bytes, bytes], bytes | None]:
         """All buffered writes as {(namespace, key): value or None for delete}."""
         return {(ns, k): v for ns, kv in self._writes.items() for k, v in kv.items()}
+
+    def namespaced_writes(self) -> Mapping[bytes, Mapping[bytes, bytes | None]]:
+        """The buffered writes as namespace -> key -> value (None: delete), live and not to be
+        mutated: lets a caller walk them in (namespace, key) order by sorting each small
+        level on its own instead of sorting flattened (namespace, key) pairs."""
+        return self._writes
 
     def __len__(self) -> int:
         return sum(len(kv) for kv in self._writes.values())

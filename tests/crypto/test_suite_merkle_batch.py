@@ -174,3 +174,26 @@ def test_shared_key_verified_from_many_threads() -> None:
 
     with ThreadPoolExecutor(max_workers=4) as ex:
         assert all(ex.map(check, range(400)))
+
+
+def test_sm3_merkle_fast_path_matches_the_generic_construction() -> None:
+    """merkle_root with the default SM3 takes an inlined path; any other hash_fn takes the
+    generic one. Both must give the documented tree (here over an independent SM3)."""
+
+    def generic(leaves: list[bytes]) -> bytes:
+        h = sm3._cryptography_digest
+        if not leaves:
+            return h(b"\x02" + bytes(8))
+        level = [h(b"\x00" + x) for x in leaves]
+        while len(level) > 1:
+            nxt = [h(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            level = nxt + ([level[-1]] if len(level) % 2 else [])
+        return h(b"\x02" + len(leaves).to_bytes(8, "big") + level[0])
+
+    for n in [*range(0, 18), 33, 100]:
+        leaves = [bytes([i % 251]) * (i % 40) for i in range(n)]
+        assert merkle.merkle_root(leaves) == generic(leaves), n
+        assert merkle.merkle_root(leaves, hash_fn=sm3._cryptography_digest) == generic(leaves)
+    assert merkle.merkle_root([bytearray(b"ab"), memoryview(b"cd")]) == generic([b"ab", b"cd"])
+    with pytest.raises(TypeError):
+        merkle.merkle_root(["text"])  # type: ignore[list-item]

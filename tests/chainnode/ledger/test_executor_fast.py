@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chainnode.encoding import pack
-from chainnode.executor import state_root
+from chainnode.executor import state_root, state_root_nested
 from crypto.sm3 import digest
 from tests.chainnode.ledger.helpers import commit, genesis, keys, open_ledger, tx
 
@@ -31,6 +31,41 @@ def test_state_root_is_the_documented_formula(
     items = [[ns, k] if v is None else [ns, k, v] for (ns, k), v in sorted(writes.items())]
     expected = digest(pack([b"\x01" * 32, height, items]))
     assert state_root(digest, b"\x01" * 32, height, writes) == expected
+
+
+@given(_writes, st.integers(0, 2**40))
+def test_state_root_from_nested_writes_is_the_documented_formula(
+    writes: dict[tuple[bytes, bytes], bytes | None], height: int
+) -> None:
+    """The executor hashes an overlay's namespace -> key -> value layout: same bytes."""
+    items = [[ns, k] if v is None else [ns, k, v] for (ns, k), v in sorted(writes.items())]
+    expected = digest(pack([b"\x02" * 32, height, items]))
+    nested: dict[bytes, dict[bytes, bytes | None]] = {}
+    for (ns, k), v in reversed(list(writes.items())):  # insertion order must not matter
+        nested.setdefault(ns, {})[k] = v
+    assert state_root_nested(digest, b"\x02" * 32, height, nested) == expected
+
+
+def test_state_root_nested_over_an_overlay_matches_flat_writes(tmp_path: Path) -> None:
+    from storage import Overlay, Store
+
+    store = Store.open(tmp_path / "db", chain_id=b"c")
+    try:
+        ov = Overlay(store)
+        for i in (5, 1, 3):
+            ov.set(b"\xff" * 20, bytes([i]), b"v%d" % i)
+        ov.set(b"sys.nonce", b"\x00k", b"h")
+        ov.delete(b"\x00" * 20, b"gone")
+        child = ov.child()
+        child.set(b"a", b"z", b"")
+        child.commit_to_parent()
+        flat = ov.writes()
+        assert state_root_nested(digest, bytes(32), 7, ov.namespaced_writes()) == state_root(
+            digest, bytes(32), 7, flat
+        )
+        assert len(flat) == 6
+    finally:
+        store.close()
 
 
 def calls() -> list[tuple[int, str, str, list[object]]]:
