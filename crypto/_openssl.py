@@ -195,7 +195,25 @@ def load_private(d: int, pub65: bytes) -> _Handle:
     return _Handle(pkey, "sign")
 
 
+# (r high bit, s high bit) -> the DER bytes before r and between r and s, for an r and s with
+# no leading zero byte (all but ~1 in 128 signatures): 32 bytes each, plus a 0x00 pad when
+# the high bit is set
+_DER_PARTS = {
+    (rh, sh): (
+        bytes((0x30, 68 + rh + sh, 0x02, 32 + rh)) + b"\x00" * rh,
+        bytes((0x02, 32 + sh)) + b"\x00" * sh,
+    )
+    for rh in (0, 1)
+    for sh in (0, 1)
+}
+
+
 def _sig_der(sig64: bytes) -> bytes:
+    r0 = sig64[0]
+    s0 = sig64[32]
+    if r0 and s0:
+        head, mid = _DER_PARTS[r0 >> 7, s0 >> 7]
+        return head + sig64[:32] + mid + sig64[32:]
     r = sig64[:32].lstrip(b"\x00") or b"\x00"
     s = sig64[32:].lstrip(b"\x00") or b"\x00"
     if r[0] & 0x80:
