@@ -80,7 +80,7 @@ _resolved: dict[tuple[str | None, str | None], str] = {}
 # decodes the value each time (~0.5 us per signature verified). None where that layout differs.
 _ENV_DATA: Any = getattr(os.environ, "_data", None)
 try:
-    _ENV_KEY: Any = os.environ.encodekey(ENV_BACKEND)  # type: ignore[attr-defined]
+    _ENV_KEY: Any = os.environ.encodekey(ENV_BACKEND)
 except AttributeError:  # pragma: no cover - not CPython's os._Environ
     _ENV_DATA = None
 _by_env: dict[object, str] = {}
