@@ -30,6 +30,8 @@ from chainnode.encoding import (
     want_list,
     want_text,
 )
+from contracts import decode_value, encode_value
+from crypto import sm3
 
 Hasher = Callable[[bytes], bytes]
 
@@ -76,10 +78,8 @@ class Suite(Protocol):
     def is_public_key(self, pub: bytes) -> bool: ...
 
 
-def sm3_hash(data: bytes) -> bytes:
-    from crypto import sm3
-
-    return sm3.digest(data)
+# SM3 itself (no wrapper): the default hasher of every decoded tx and block
+sm3_hash: Callable[[bytes], bytes] = sm3.digest
 
 
 def _hasher(suite: Suite | None) -> Hasher:
@@ -93,8 +93,6 @@ def is_contract_ref(s: str) -> bool:
 
 def encode_args(args: Sequence[Any]) -> bytes:
     """Canonical bytes of a contract call's argument list (VM values)."""
-    from contracts import encode_value
-
     try:
         out: bytes = encode_value(list(args), limit=MAX_ARGS_BYTES)
         return out
@@ -108,8 +106,6 @@ def decode_args(data: bytes, canonical: bool = True) -> list[Any]:
     Admission insists on the canonical form; execution may skip that re-encoding check
     (the bytes are fixed by the tx hash either way, so every node decodes the same value).
     """
-    from contracts import decode_value
-
     try:
         v = decode_value(data, canonical=canonical, limit=MAX_ARGS_BYTES)
     except Exception as e:  # noqa: BLE001 - untrusted bytes, any failure is malformed
@@ -134,8 +130,6 @@ def decoded_json(data: bytes) -> Any:
     """JSON view of canonical VM-value bytes, or None when they do not decode."""
     if not data:
         return None
-    from contracts import decode_value
-
     try:
         return vm_json(decode_value(data))
     except Exception:  # noqa: BLE001 - display only
