@@ -112,20 +112,29 @@ class Mempool:
         next_h = ctx.next_height()
         top = next_h - 1 + ctx.block_limit_window()
         pool = self._pool
+        nonces = self._nonces
+        # bound once per batch: each is consulted for every tx
+        chain_id = ctx.chain_id
+        suite = ctx.suite
+        is_committed = ctx.is_committed
+        nonce_used = ctx.nonce_used
+        check_target = ctx.check_target
+        decode = Transaction.decode
         for i, item in enumerate(txs):
             try:
-                tx = item if isinstance(item, Transaction) else Transaction.decode(item, ctx.suite)
+                tx = item if isinstance(item, Transaction) else decode(item, suite)
             except MalformedError as e:
                 out[i] = Admission(b"", False, e.code, e.message)
                 continue
             h = tx.hash
-            if tx.chain_id != ctx.chain_id:
-                out[i] = Admission(h, False, Code.WRONG_CHAIN, f"chain id is {ctx.chain_id!r}")
-            elif h in pool or h in seen or ctx.is_committed(h):
+            key = (tx.sender, tx.nonce)
+            if tx.chain_id != chain_id:
+                out[i] = Admission(h, False, Code.WRONG_CHAIN, f"chain id is {chain_id!r}")
+            elif h in pool or h in seen or is_committed(h):
                 out[i] = Admission(h, False, Code.DUPLICATE, "transaction already known")
-            elif (tx.sender, tx.nonce) in self._nonces or (tx.sender, tx.nonce) in seen_nonces:
+            elif key in nonces or key in seen_nonces:
                 out[i] = Admission(h, False, Code.DUPLICATE, "nonce already pending")
-            elif ctx.nonce_used(tx):
+            elif nonce_used(tx):
                 out[i] = Admission(h, False, Code.DUPLICATE, "nonce already used")
             elif tx.block_limit < next_h:
                 out[i] = Admission(h, False, Code.EXPIRED, f"block limit below height {next_h}")
@@ -134,12 +143,12 @@ class Mempool:
                     h, False, Code.FUTURE_BLOCK_LIMIT, f"block limit above {top} (window)"
                 )
             else:
-                bad = ctx.check_target(tx)
+                bad = check_target(tx)
                 if bad is not None:
                     out[i] = Admission(h, False, bad[0], bad[1])
                 else:
                     seen.add(h)
-                    seen_nonces.add((tx.sender, tx.nonce))
+                    seen_nonces.add(key)
                     cands.append((i, tx))
         room = self.capacity - len(pool)
         if len(cands) > room:
@@ -154,20 +163,25 @@ class Mempool:
             self._remember([tx for (i, tx) in need if i not in bad_sig])
         else:
             bad_sig = set()
+        by_raw = self._by_raw
+        capacity = self.capacity
+        max_bytes = self.max_bytes
         with self._lock:
             for i, tx in cands:
                 h = tx.hash
+                key = (tx.sender, tx.nonce)
+                raw = tx.raw
                 if i in bad_sig:
                     out[i] = Admission(h, False, Code.BAD_SIGNATURE, "signature does not verify")
-                elif h in self._pool or (tx.sender, tx.nonce) in self._nonces:
+                elif h in pool or key in nonces:
                     out[i] = Admission(h, False, Code.DUPLICATE, "transaction already known")
-                elif len(self._pool) >= self.capacity or self._bytes + len(tx.raw) > self.max_bytes:
+                elif len(pool) >= capacity or self._bytes + len(raw) > max_bytes:
                     out[i] = Admission(h, False, Code.MEMPOOL_FULL, "mempool is full")
                 else:
-                    self._pool[h] = tx
-                    self._by_raw[tx.raw] = tx
-                    self._nonces[(tx.sender, tx.nonce)] = h
-                    self._bytes += len(tx.raw)
+                    pool[h] = tx
+                    by_raw[raw] = tx
+                    nonces[key] = h
+                    self._bytes += len(raw)
                     out[i] = Admission(h, True, Code.OK, "accepted")
         return [a for a in out if a is not None]
 
