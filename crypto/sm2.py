@@ -75,29 +75,6 @@ def backend_name(name: str | None = None) -> str:
 
 _resolved: dict[tuple[str | None, str | None], str] = {}
 
-# The hot path's view of the environment: os.environ keeps its encoded entries in a dict, and
-# reading that directly costs a dict lookup where os.environ.get re-encodes the key and
-# decodes the value each time (~0.5 us per signature verified). None where that layout differs.
-_ENV_DATA: Any = getattr(os.environ, "_data", None)
-try:
-    _ENV_KEY: Any = os.environ.encodekey(ENV_BACKEND)
-except AttributeError:  # pragma: no cover - not CPython's os._Environ
-    _ENV_DATA = None
-_by_env: dict[object, str] = {}
-
-
-def _default_backend() -> str:
-    """`backend_name()` (no explicit choice), fast while nothing is configured in-process."""
-    if _configured is None and type(_ENV_DATA) is dict:
-        raw = _ENV_DATA.get(_ENV_KEY)
-        hit = _by_env.get(raw)
-        if hit is None:
-            hit = backend_name()
-            if _configured is None and _ENV_DATA.get(_ENV_KEY) == raw:
-                _by_env[raw] = hit
-        return hit
-    return backend_name()
-
 
 def _resolve(choice: str) -> str:
     choice = choice.strip().lower()
@@ -321,7 +298,7 @@ def verify_default(public_key: bytes, message: bytes, signature: bytes) -> bool:
     if not (_ZERO32 < r < _N32 and _ZERO32 < s < _N32):
         return False
     try:
-        key = _load_public(_default_backend(), public_key)
+        key = _load_public(backend_name(), public_key)
     except CryptoError:
         return False
     e = sm3.digest(key._zdef + message)

@@ -31,20 +31,20 @@ def test_verify_default_agrees_with_the_key_object() -> None:
         assert sm2.PublicKey.from_bytes(pub).verify(msg, sig)
 
 
-def test_default_backend_follows_env_and_config(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backend_follows_env_and_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(sm2.ENV_BACKEND, raising=False)
-    assert sm2._default_backend() == sm2.backend_name() == "openssl"
+    assert sm2.backend_name() == "openssl"
     monkeypatch.setenv(sm2.ENV_BACKEND, "gmssl")
-    assert sm2._default_backend() == "gmssl"
+    assert sm2.backend_name() == "gmssl"
     monkeypatch.setenv(sm2.ENV_BACKEND, "openssl")
-    assert sm2._default_backend() == "openssl"
+    assert sm2.backend_name() == "openssl"
     try:
         sm2.set_backend("gmssl")
-        assert sm2._default_backend() == "gmssl"
+        assert sm2.backend_name() == "gmssl"
     finally:
         sm2.set_backend(None)
     monkeypatch.delenv(sm2.ENV_BACKEND)
-    assert sm2._default_backend() == "openssl"
+    assert sm2.backend_name() == "openssl"
     monkeypatch.setenv(sm2.ENV_BACKEND, "rot13")
     with pytest.raises(sm2.CryptoError):
-        sm2._default_backend()
+        sm2.backend_name()
