@@ -515,12 +515,38 @@ def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def rows_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Table rows of one result: a sweep gives its peak step and the run at 70% of it."""
+    row = summary_row(doc)
+    at70 = doc.get("at_70pct_of_peak")
+    if at70 is None:
+        return [row]
+    peak_step = next(
+        (st for st in doc.get("sweep", ()) if st.get("within_limit") and st["tps"] == doc["tps"]),
+        None,
+    )
+    rows = []
+    if peak_step is not None:
+        rows.append(
+            row
+            | {k: peak_step[k] for k in ("committed", "rejected", "lost")}
+            | {"run": f"{row['run']} peak", "offered/s": peak_step["offered_tps"]}
+            | {f"p{q} s": peak_step[f"latency_p{q}_s"] for q in (50, 95, 99)}
+            | {"nodes' cores": None, "tps/B eff": None, "CPU/tx/node (verifies)": None}
+        )
+    rows.append(
+        row
+        | {"run": f"{row['run']} at 70%", "offered/s": at70["offered_tps"]}
+        | {"tps": at70["tps"], "tps/B": at70["tps_over_bound"]}
+    )
+    return rows
+
+
 def summarize(paths: list[Path]) -> int:
     rows = []
     for path in paths:
         doc = json.loads(path.read_text())
-        row = summary_row(doc)
-        rows.append({"file": path.name} | row)
+        rows += [{"file": path.name} | row for row in rows_of(doc)]
     print(report.table(rows))
     return 0
 
@@ -632,30 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         idle_bound = machine.bound(info["cores"], backend_verify_cpu or verify_cpu, validators)
         model["projected_peak_over_bound_idle"] = peak / idle_bound if peak else None
     row = summary_row(doc)
-    if args.sweep:
-        at70 = doc["at_70pct_of_peak"]
-        peak_step = max(
-            (st for st in doc["sweep"] if st.get("within_limit") and st["tps"] == doc["tps"]),
-            key=lambda st: st["tps"],
-            default=None,
-        )
-        rows = []
-        if peak_step is not None:
-            rows.append(
-                row
-                | {k: peak_step[k] for k in ("committed", "rejected", "lost")}
-                | {"run": f"{row['run']} peak", "offered/s": peak_step["offered_tps"]}
-                | {f"p{q} s": peak_step[f"latency_p{q}_s"] for q in (50, 95, 99)}
-                | {"nodes' cores": None, "tps/B eff": None, "CPU/tx/node (verifies)": None}
-            )
-        rows.append(
-            row
-            | {"run": f"{row['run']} at 70%", "offered/s": at70["offered_tps"]}
-            | {"tps": at70["tps"], "tps/B": at70["tps_over_bound"]}
-        )
-        print(report.table(rows))
-    else:
-        print(report.table([row]))
+    print(report.table(rows_of(doc)))
     if model:
         print(
             f"sweep CPU model: {1e6 * model['node_cpu_s_per_tx']:.0f} us CPU per tx per node "
