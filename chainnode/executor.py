@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from operator import itemgetter
 from typing import Any
 
 import contracts
@@ -68,12 +67,10 @@ def state_root(
     height: int,
     writes: Mapping[tuple[bytes, bytes], bytes | None],
 ) -> bytes:
-    # (ns, key) order by two stable sorts on bytes: sorting the tuples themselves compares
-    # whole tuples whenever the namespaces are equal (most writes share one) and costs ~2x
-    order = sorted(writes, key=itemgetter(1))
-    order.sort(key=itemgetter(0))
-    items = [[k[0], k[1]] if (value := writes[k]) is None else [k[0], k[1], value] for k in order]
-    return hash_fn(pack([prev, height, items]))
+    nested: dict[bytes, dict[bytes, bytes | None]] = {}
+    for (ns, key), value in writes.items():
+        nested.setdefault(ns, {})[key] = value
+    return state_root_nested(hash_fn, prev, height, nested)
 
 
 def state_root_nested(

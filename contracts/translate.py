@@ -30,7 +30,7 @@ from contracts import opcodes as op
 from contracts.errors import ExecutionError, LimitExceeded, OutOfGas
 from contracts.machine import MAX_CALL_DEPTH
 from contracts.values import INT_MAX, INT_MIN, MAX_ITEMS, Value
-from contracts.verifier import FIXED_EFFECTS, VerifiedModule
+from contracts.verifier import VerifiedFunction, VerifiedModule
 
 MAX_TRANSLATED = 4_096
 """Decoded instructions of a whole program above which it is interpreted instead: the
@@ -52,27 +52,6 @@ _VALUE_CALLS = {  # opcode -> Python over its operand slots {0}, {1}: the native
     op.EMIT: "emit(m, {0}, {1})\n{0} = None",
     op.INDEX: "{0} = index({0}, {1})",
 }
-
-
-def _effect(opcode: int, arg: int, argcs: Sequence[int]) -> tuple[int, int]:
-    """(pops, pushes) of a verified instruction."""
-    if opcode in (op.LOAD, op.CONST, op.CTX):
-        return 0, 1
-    if opcode == op.STORE:
-        return 1, 0
-    if opcode == op.CALL:
-        return argcs[arg], 1
-    if opcode == op.BUILTIN:
-        return op.BUILTINS[arg].argc, 1
-    if opcode == op.BUILD_LIST:
-        return arg, 1
-    if opcode == op.BUILD_MAP:
-        return 2 * arg, 1
-    if opcode == op.UNPACK:
-        return 1, arg
-    if opcode == op.CHARGE:
-        return 0, 0
-    return FIXED_EFFECTS[opcode]
 
 
 class _Writer:
@@ -103,10 +82,11 @@ def _jump(w: _Writer, target: int, cond: str | None) -> None:
 
 
 def _instruction(
-    w: _Writer, opcode: int, arg: int, d: int, consts: Sequence[Value], argcs: Sequence[int]
+    w: _Writer, opcode: int, arg: int, d: int, effect: tuple[int, int], consts: Sequence[Value]
 ) -> None:
-    """Emit the Python of one instruction at stack height ``d`` (slots ``s0..s{d-1}``)."""
-    pops, pushes = _effect(opcode, arg, argcs)
+    """Emit the Python of one instruction at stack height ``d`` (slots ``s0..s{d-1}``) that
+    pops and pushes as the verifier found (``effect``)."""
+    pops, pushes = effect
     base = d - pops
     x, y = f"s{d - 2}", f"s{d - 1}"
     if opcode == op.CHARGE:
@@ -212,28 +192,25 @@ def _instruction(
 
 def _function_source(
     index: int,
-    code: Sequence[tuple[int, int]],
-    heights: Sequence[int],
-    n_params: int,
-    n_locals: int,
+    f: VerifiedFunction,
     consts: Sequence[Value],
-    argcs: Sequence[int],
 ) -> str:
     w = _Writer()
+    n_params, n_locals = len(f.entry.params), f.entry.n_locals
     params = "".join(f", l{i}" for i in range(n_params))
     w.emit(f"def f{index}(m, depth{params}):", 0)
     if n_locals > n_params:
         w.emit(" = ".join(f"l{i}" for i in range(n_params, n_locals)) + " = None", 1)
     w.emit("b = 0\nwhile True:", 1)
-    for i, (opcode, arg) in enumerate(code):
-        d = heights[i]
+    for i, (opcode, arg) in enumerate(f.code):
+        d = f.heights[i]
         if d < 0:
             continue  # unreachable
         if opcode == op.CHARGE:
             w.rung = i
             w.const_types.clear()
             w.emit(f"if b <= {i}:", 2)
-        _instruction(w, opcode, arg, d, consts, argcs)
+        _instruction(w, opcode, arg, d, f.effects[i], consts)
     return "\n".join(w.lines) + "\n"
 
 
@@ -268,14 +245,8 @@ def translate(verified: VerifiedModule) -> tuple[Translated, ...] | None:
     """One Python function per function of the module, or None when it is too big."""
     if sum(len(f.code) for f in verified.functions) > MAX_TRANSLATED:
         return None
-    module = verified.module
-    argcs = [len(e.params) for e in module.functions]
-    source = "\n".join(
-        _function_source(
-            i, f.code, f.heights, len(f.entry.params), f.entry.n_locals, module.consts, argcs
-        )
-        for i, f in enumerate(verified.functions)
-    )
+    consts = verified.module.consts
+    source = "\n".join(_function_source(i, f, consts) for i, f in enumerate(verified.functions))
     ns = _namespace(verified)
     exec(compile(source, "<contract>", "exec"), ns)  # noqa: S102 - source made above
     return tuple(ns[f"f{i}"] for i in range(len(verified.functions)))

@@ -192,6 +192,8 @@ def _quick_wire(v: list[Value] | dict[Value, Value], depth: int) -> list[object]
     if depth >= MAX_DEPTH or len(v) > MAX_ITEMS:
         return None
     flat, key_types = _FLAT, _KEY
+    # Two loops on purpose: one loop over chained key/item pairs measured ~7% slower per
+    # evidence.register (the hottest encoding of a block).
     if type(v) is dict:
         out: list[object] = [TAG_MAP]
         append = out.append

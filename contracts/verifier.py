@@ -31,6 +31,8 @@ class VerifiedFunction:
     max_stack: int
     heights: tuple[int, ...] = ()
     """Stack height before each decoded instruction; -1 where no path reaches it."""
+    effects: tuple[tuple[int, int], ...] = ()
+    """(pops, pushes) of each decoded instruction (the translator's stack slots)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,7 @@ def _verify_function(module: Module, fn: FunctionEntry) -> VerifiedFunction:
     out: list[list[int]] = []
     orig: list[int] = []
     out_heights: list[int] = []
+    out_effects: list[tuple[int, int]] = []
     charge = [op.CHARGE, 0]
     for i, (_, opcode, arg) in enumerate(instrs):
         if i in leaders:
@@ -195,17 +198,19 @@ def _verify_function(module: Module, fn: FunctionEntry) -> VerifiedFunction:
             out.append(charge)
             orig.append(-1)
             out_heights.append(heights[i])
+            out_effects.append((0, 0))
         else:
             new_index[i] = len(out)
         out.append([opcode, arg])
         orig.append(i)
         out_heights.append(heights[i])
+        out_effects.append(effects[i])
         charge[1] += _static_gas(opcode, arg)
     for entry, i in zip(out, orig, strict=True):
         if entry[0] in op.JUMPS:
             entry[1] = new_index[targets[i]]
     decoded = tuple((opcode, arg) for opcode, arg in out)
-    return VerifiedFunction(fn, decoded, max_height, tuple(out_heights))
+    return VerifiedFunction(fn, decoded, max_height, tuple(out_heights), tuple(out_effects))
 
 
 def verify(data: bytes) -> VerifiedModule:

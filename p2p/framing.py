@@ -68,23 +68,12 @@ class RecordReader:
         return len(self._buf) - self._pos
 
     def next_record(self, max_size: int) -> tuple[bytes, bytes] | None:
-        buf = self._buf
-        pos = self._pos
-        avail = len(buf) - pos
-        if avail < RECORD_HEADER_SIZE:
-            self._compact()
+        rec = self.next_record_view(max_size)
+        if rec is None:
             return None
-        (length,) = RECORD_HEADER.unpack_from(buf, pos)
-        if length > max_size:
-            raise FrameTooLarge(f"record length {length} exceeds {max_size}")
-        if avail < RECORD_HEADER_SIZE + length:
-            self._compact()
-            return None
-        start = pos + RECORD_HEADER_SIZE
-        header = bytes(buf[pos:start])
-        body = bytes(buf[start : start + length])
-        self._pos = start + length
-        return header, body
+        header, view = rec
+        with view:
+            return header, bytes(view)
 
     def next_record_view(self, max_size: int) -> tuple[bytes, memoryview] | None:
         """As `next_record`, but the body is a view of the buffer (no copy). The caller must

@@ -31,10 +31,8 @@ def wait_live(proc: subprocess.Popen[str]) -> list[str]:
     raise AssertionError("network up ended before the chain was live:\n" + "".join(lines))
 
 
-def down(proc: subprocess.Popen[str], url: str) -> str:
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
+def wait_gone(url: str, timeout: float, what: str) -> None:
+    """Until the node's API stops answering."""
     with Client(url, timeout=2) as c:
 
         def gone() -> bool:
@@ -44,7 +42,14 @@ def down(proc: subprocess.Popen[str], url: str) -> str:
                 return True
             return False
 
-        wait_for(gone, 10, "the validator to stop with the launcher")
+        wait_for(gone, timeout, what)
+
+
+def down(proc: subprocess.Popen[str], url: str) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    wait_gone(url, 10, "the validator to stop with the launcher")
     return out
 
 
@@ -85,16 +90,7 @@ def test_validators_stop_when_the_launcher_is_killed(tmp_path: Path) -> None:
         wait_live(proc)
         proc.kill()
         proc.wait(timeout=10)
-        with Client(url, timeout=2) as c:
-
-            def gone() -> bool:
-                try:
-                    c.status()
-                except ClientError:
-                    return True
-                return False
-
-            wait_for(gone, 20, "the orphaned validator to stop")
+        wait_gone(url, 20, "the orphaned validator to stop")
     finally:
         if proc.poll() is None:
             proc.kill()
