@@ -1,4 +1,4 @@
-"""Every SM2 vector in ../shared/vectors on every implementation that can run it.
+"""Every SM2 vector in tests/vectors on every implementation that can run it.
 
 Implementations: the `openssl` and `gmssl` backends (recommended curve), and our pure-integer
 reference (`crypto._ec`, `crypto.sm2enc`, `crypto.sm2kx`) that also runs the GB/T 32918

@@ -1,4 +1,4 @@
-"""SM3, HMAC-SM3, KDF and SM4 against the published vectors in ../shared/vectors."""
+"""SM3, HMAC-SM3, KDF and SM4 against the published vectors in tests/vectors."""
 
 from __future__ import annotations
 
