@@ -34,10 +34,10 @@ from typing import Any
 
 from bench.harness.machine import machine_info
 from bench.harness.report import table, write_json
-from chainnode.genesis import ConsensusParams, make_genesis
-from chainnode.genesis import ValidatorInfo as VInfo
-from chainnode.ledger import Ledger
-from chainnode.types import Transaction
+from chainnode.ledger.ledger import Ledger
+from chainnode.model.genesis import ConsensusParams, make_genesis
+from chainnode.model.genesis import ValidatorInfo as VInfo
+from chainnode.model.types import Transaction
 from crypto.suite import get_suite
 
 CHAIN = "bench-ledger"

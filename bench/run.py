@@ -461,7 +461,7 @@ async def sample_receipts(
 
 def open_target(args: argparse.Namespace) -> tuple[Target, LocalNetwork | None]:
     if args.nodes:
-        from chainnode.client import Client
+        from chainnode.client.sdk import Client
 
         urls = [u.strip() for u in args.nodes.split(",") if u.strip()]
         with Client(urls[0]) as c:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bench.chaos.cluster import ChaosNetwork
     from bench.chaos.load import TxRecord
-    from bench.chaos.run import Outcome
 
 #: Lies an honest node can see for itself (a replay or a flood of stale or far-future
 #: messages is dropped quietly, by design: logging each would be a log flood).
@@ -24,6 +23,17 @@ DETECTABLE = {
 #: Lies every honest node must notice whenever they were told.
 MUST_DETECT = ("bad_signature", "forged_sync", "future_block")
 HALT_ON_FULL_DISK = re.compile(r"No space left|ENOSPC|disk full|IO error", re.IGNORECASE)
+
+
+@dataclass
+class Outcome:
+    """What the runner saw besides the chains: faults applied, memory, exits, lies told."""
+
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    rss: dict[int, list[float]] = field(default_factory=dict)
+    unplanned_exits: list[str] = field(default_factory=list)
+    byzantine: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.chaos.cluster import ChaosNetwork
-from chainnode.client import Account, Client, ClientError
+from chainnode.client.sdk import Account, Client, ClientError
 
 RESUBMIT_AFTER_S = 8.0
 BLOCK_LIMIT_AHEAD = 900

@@ -7,11 +7,12 @@ import logging
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.chaos import checks
+from bench.chaos.checks import Outcome
 from bench.chaos.cluster import ChaosNetwork, wait_until
 from bench.chaos.load import Load
 from bench.chaos.nemesis import DISK_NODE, KINDS, Fault, draw, plan
@@ -35,15 +36,6 @@ class Options:
     memory_limit_mib: float = 1024.0
     keep: bool = False
     workdir: Path | None = None
-
-
-@dataclass
-class Outcome:
-    faults: list[dict[str, Any]] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    rss: dict[int, list[float]] = field(default_factory=dict)
-    unplanned_exits: list[str] = field(default_factory=list)
-    byzantine: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
 
 
 class Runner:

@@ -67,7 +67,7 @@ class Driver:
         request_timeout: float = 60.0,
         track: str = "events",
     ) -> None:
-        from chainnode.client import AsyncClient
+        from chainnode.client.sdk import AsyncClient
 
         if not urls:
             raise ValueError("no node URLs")

@@ -89,7 +89,7 @@ _KEYS: dict[tuple[str, int], bytes] = {}
 
 def _sign_range(job: tuple[SignParams, int, int]) -> tuple[int, list[bytes], list[bytes]]:
     """Worker: sign txs ``start .. end`` of ``p``; returns (start, hashes, encodings)."""
-    from chainnode.types import Transaction
+    from chainnode.model.types import Transaction
     from crypto.suite import get_suite
 
     p, start, end = job

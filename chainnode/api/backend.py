@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from chainnode.ledger import Ledger
-    from chainnode.types import Receipt, Transaction
+    from chainnode.ledger.ledger import Ledger
+    from chainnode.model.types import Receipt, Transaction
 
 
 class Unavailable(Exception):

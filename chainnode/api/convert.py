@@ -7,12 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 from chainnode.api.errors import ApiError
 from chainnode.api.models import CallRequest, TransactionIn
-from chainnode.codes import Code, LedgerError
-from chainnode.types import Block, Receipt, Transaction, decoded_json, is_contract_ref, vm_json
+from chainnode.model.codes import Code, LedgerError
+from chainnode.model.types import (
+    Block,
+    Receipt,
+    Transaction,
+    decoded_json,
+    is_contract_ref,
+    vm_json,
+)
 from contracts import encode_value
 
 if TYPE_CHECKING:
-    from chainnode.ledger import Ledger
+    from chainnode.ledger.ledger import Ledger
 
 HASH_RE = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 MAX_KEY_BYTES = 1024

@@ -20,7 +20,7 @@ def params(**kw: object) -> presign.SignParams:
 
 
 def test_presigned_txs_are_valid_and_cached(tmp_path: Path) -> None:
-    from chainnode.types import Transaction
+    from chainnode.model.types import Transaction
     from crypto.suite import get_suite
 
     suite = get_suite("sm")

@@ -36,8 +36,7 @@ def test_checks_see_a_fork_and_a_lost_tx() -> None:
     """The checker itself: a fork, a duplicate and a missing acknowledged tx all fail."""
     from types import SimpleNamespace
 
-    from bench.chaos.checks import Chain, evaluate
-    from bench.chaos.run import Outcome
+    from bench.chaos.checks import Chain, Outcome, evaluate
 
     tx = SimpleNamespace(tx=SimpleNamespace(hash=bytes(32)), acked=True, rejections=[])
     chains = [

@@ -16,10 +16,10 @@ import msgpack
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from chainnode.blocksync import SyncError, decode_response, serve
-from chainnode.codes import LedgerError
-from chainnode.types import Block
-from chainnode.wal import WalError, WriteAheadLog
+from chainnode.model.codes import LedgerError
+from chainnode.model.types import Block
+from chainnode.node.blocksync import SyncError, decode_response, serve
+from chainnode.node.wal import WalError, WriteAheadLog
 from consensus.certificate import decode_certificate
 from consensus.errors import ConsensusError
 from consensus.wal import decode_record

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from chainnode.genesis import (
+from chainnode.ledger.ledger import Ledger
+from chainnode.model.genesis import (
     STANDARD_CONTRACTS,
     ConsensusParams,
     Genesis,
     ValidatorInfo,
     make_genesis,
 )
-from chainnode.ledger import Ledger
-from chainnode.types import Block, Receipt, Transaction
+from chainnode.model.types import Block, Receipt, Transaction
 from crypto.suite import Suite, get_suite
 
 CHAIN = "test-chain"

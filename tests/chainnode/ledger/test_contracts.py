@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chainnode.codes import Code
-from chainnode.system.deployment import contract_address
-from chainnode.types import Receipt
+from chainnode.ledger.system.deployment import contract_address
+from chainnode.model.codes import Code
+from chainnode.model.types import Receipt
 from contracts import compile_source, decode_value, encode_value
 from tests.chainnode.ledger.helpers import commit, genesis, keys, open_ledger, tx
 

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chainnode.ledger import Ledger
+from chainnode.ledger.ledger import Ledger
 from tests.chainnode.ledger.helpers import genesis, keys, make_block, open_ledger, tx
 
 KS = keys()

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chainnode import encoding
-from chainnode.encoding import pack
+from chainnode.model import encoding
+from chainnode.model.encoding import pack
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.binary() | st.text(),

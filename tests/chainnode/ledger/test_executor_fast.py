@@ -13,8 +13,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chainnode.encoding import pack
-from chainnode.executor import state_root, state_root_nested
+from chainnode.ledger.executor import state_root, state_root_nested
+from chainnode.model.encoding import pack
 from crypto.sm3 import digest
 from tests.chainnode.ledger.helpers import commit, genesis, keys, open_ledger, tx
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chainnode.codes import GenesisError
-from chainnode.genesis import ConsensusParams, Genesis, make_genesis
+from chainnode.model.codes import GenesisError
+from chainnode.model.genesis import ConsensusParams, Genesis, make_genesis
 from tests.chainnode.ledger.helpers import genesis, keys, validators
 
 

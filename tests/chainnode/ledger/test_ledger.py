@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from chainnode.codes import CallError, Code, GenesisError, InvalidBlock, LedgerError
-from chainnode.executor import roots_of
-from chainnode.ledger import Ledger
-from chainnode.types import Block, Transaction
+from chainnode.ledger.executor import roots_of
+from chainnode.ledger.ledger import Ledger
+from chainnode.model.codes import CallError, Code, GenesisError, InvalidBlock, LedgerError
+from chainnode.model.types import Block, Transaction
 from crypto.suite import get_suite
 from tests.chainnode.ledger.helpers import (
     CHAIN,
@@ -254,7 +254,7 @@ def test_tx_and_receipt_merkle_proofs(tmp_path: Path) -> None:
 
 
 def test_block_byte_limit_and_mempool_byte_bound(tmp_path: Path) -> None:
-    from chainnode.genesis import ConsensusParams
+    from chainnode.model.genesis import ConsensusParams
 
     big = [b"\x00" * 60_000]
     g = dataclasses.replace(genesis(), consensus=ConsensusParams(max_block_bytes=200_000))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chainnode.codes import Code
-from chainnode.ledger import Ledger
-from chainnode.types import Block, Transaction
+from chainnode.ledger.ledger import Ledger
+from chainnode.model.codes import Code
+from chainnode.model.types import Block, Transaction
 from tests.chainnode.ledger.helpers import commit, genesis, keys, make_block, open_ledger, tx
 
 RESOLVE = ("deployment", "resolve", ["evidence"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chainnode.codes import Code
-from chainnode.genesis import ValidatorInfo
+from chainnode.model.codes import Code
+from chainnode.model.genesis import ValidatorInfo
 from contracts import decode_value
 from tests.chainnode.ledger.helpers import commit, genesis, keys, open_ledger, tx, validators
 

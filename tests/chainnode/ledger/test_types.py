@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chainnode.codes import Code, MalformedError
-from chainnode.types import (
+from chainnode.model.codes import Code, MalformedError
+from chainnode.model.types import (
     ZERO_HASH,
     Block,
     BlockHeader,

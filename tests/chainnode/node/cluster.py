@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from chainnode.client import Client, ClientError
-from chainnode.network import init_network
+from chainnode.client.sdk import Client, ClientError
+from chainnode.deploy.devnet import init_network
 from tests.conftest import subprocess_env
 
 T = TypeVar("T")
@@ -145,7 +145,7 @@ class Load:
     def __init__(self, cluster: Cluster, nodes: list[int], batch: int = 20) -> None:
         import threading
 
-        from chainnode.client import Account
+        from chainnode.client.sdk import Account
 
         self.cluster = cluster
         self.nodes = list(nodes)
@@ -227,9 +227,10 @@ def assert_same_chains(cluster: Cluster, nodes: list[int], must_include: list[st
 def add_node_dir(cluster: Cluster, node_id: str) -> tuple[bytes, str, str]:
     """Key and config of one more validator-to-be in the cluster's network directory.
     Returns (public key, p2p address, api address); ``cluster.start(i)`` starts it."""
-    from chainnode.config import NodeConfig, write_config
-    from chainnode.keys import save_private_key
-    from chainnode.network import CONFIG, GENESIS, NODE_KEY, NodeEntry
+    from chainnode.deploy.devnet import NodeEntry
+    from chainnode.deploy.layout import CONFIG, GENESIS, NODE_KEY
+    from chainnode.model.keys import save_private_key
+    from chainnode.node.config import NodeConfig, write_config
     from crypto import sm2
 
     base = free_port_range(2)

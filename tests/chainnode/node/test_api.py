@@ -11,9 +11,9 @@ from typing import Any
 import msgpack
 import pytest
 
-from chainnode.client import Account, Client, ClientError
-from chainnode.network import ADMIN_KEY
-from chainnode.types import Transaction
+from chainnode.client.sdk import Account, Client, ClientError
+from chainnode.deploy.layout import ADMIN_KEY
+from chainnode.model.types import Transaction
 from tests.chainnode.node.cluster import Cluster
 
 

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chainnode.blocksync import SyncError, decode_response, encode_request, serve
-from chainnode.client import Account
-from chainnode.genesis import ValidatorInfo, make_genesis
-from chainnode.ledger import Ledger
-from chainnode.types import Block
+from chainnode.client.sdk import Account
+from chainnode.ledger.ledger import Ledger
+from chainnode.model.genesis import ValidatorInfo, make_genesis
+from chainnode.model.types import Block
+from chainnode.node.blocksync import SyncError, decode_response, encode_request, serve
 from crypto import sm2
 
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chainnode.client import Account, Client
-from chainnode.genesis import ConsensusParams
+from chainnode.client.sdk import Account, Client
+from chainnode.model.genesis import ConsensusParams
 from tests.chainnode.node.cluster import Cluster, Load, assert_same_chains, wait_for
 
 pytestmark = pytest.mark.slow

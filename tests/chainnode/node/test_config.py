@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chainnode.config import ConfigError, NodeConfig, load_config, write_config
+from chainnode.node.config import ConfigError, NodeConfig, load_config, write_config
 
 
 def test_round_trip_and_relative_paths(tmp_path: Path) -> None:

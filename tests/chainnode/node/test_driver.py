@@ -7,9 +7,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from chainnode.consensus_glue import sm2_verify
-from chainnode.driver import CONSENSUS_CHANNEL, Driver
-from chainnode.wal import WriteAheadLog
+from chainnode.node.consensus_glue import sm2_verify
+from chainnode.node.driver import CONSENSUS_CHANNEL, Driver
+from chainnode.node.wal import WriteAheadLog
 from consensus import events as E
 from consensus.messages import PrePrepare, decode_message
 from consensus.replica import Replica, ReplicaConfig

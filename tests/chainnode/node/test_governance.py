@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from chainnode.client import Account
-from chainnode.genesis import ConsensusParams
-from chainnode.network import ADMIN_KEY
+from chainnode.client.sdk import Account
+from chainnode.deploy.layout import ADMIN_KEY
+from chainnode.model.genesis import ConsensusParams
 from consensus.certificate import decode_certificate
 from tests.chainnode.node.cluster import Cluster, add_node_dir, assert_same_chains
 

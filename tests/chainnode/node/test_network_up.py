@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chainnode.client import Client, ClientError
+from chainnode.client.sdk import Client, ClientError
 from tests.chainnode.node.cluster import free_port_range, wait_for
 from tests.conftest import subprocess_env
 

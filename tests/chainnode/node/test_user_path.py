@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chainnode.client import Client
+from chainnode.client.sdk import Client
 from tests.chainnode.node.cluster import free_port_range, wait_for
 from tests.conftest import subprocess_env
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chainnode.keys import SUITES, KeyFileError, load_private_key, save_private_key
-from chainnode.wal import WriteAheadLog
+from chainnode.model.keys import SUITES, KeyFileError, load_private_key, save_private_key
+from chainnode.node.wal import WriteAheadLog
 from crypto.suite import get_suite
 
 
@@ -59,7 +59,7 @@ def test_bad_key_files(tmp_path: Path) -> None:
 
 
 def test_oldest_pending_follows_the_pool() -> None:
-    from chainnode.pending import OldestPending
+    from chainnode.ledger.pending import OldestPending
 
     pool: dict[bytes, None] = {}
     op = OldestPending(pool.__contains__, lambda: list(pool), max_queue=5)

@@ -9,7 +9,7 @@ import json
 import sys
 import time
 
-from chainnode.client import Account, Client, ClientError
+from chainnode.client.sdk import Account, Client, ClientError
 
 
 def _wait(cond, timeout: float, what: str):  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chainnode.network import init_network
+from chainnode.deploy.devnet import init_network
 from tests.chainnode.node.cluster import free_port_range
 from tests.conftest import subprocess_env
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from chainnode.config import load_config
-from chainnode.deploy import write_compose
-from chainnode.genesis import Genesis
-from chainnode.network import init_network
+from chainnode.deploy.compose import write_compose
+from chainnode.deploy.devnet import init_network
+from chainnode.model.genesis import Genesis
+from chainnode.node.config import load_config
 from tests.chainnode.node.cluster import free_port_range
 from tests.chainnode.ops.helpers import (
     REPO,

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chainnode.deploy import write_compose
-from chainnode.network import init_network
+from chainnode.deploy.compose import write_compose
+from chainnode.deploy.devnet import init_network
 from tests.chainnode.ops.helpers import REPO, can_unshare, ensure_mountpoints, service_spec
 from tests.conftest import subprocess_env
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chainnode.client import Account, ClientError
+from chainnode.client.sdk import Account, ClientError
 from tests.chainnode.node.cluster import wait_for
 from tests.chainnode.ops.helpers import OpsCluster, SSEReader, http_get, promtool
 

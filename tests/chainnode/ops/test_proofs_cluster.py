@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from chainnode.client import Account
-from chainnode.genesis import ConsensusParams
+from chainnode.client.sdk import Account
+from chainnode.model.genesis import ConsensusParams
 from crypto import sm2
 from tests.chainnode.ops.helpers import OpsCluster, http_get
 from tests.conftest import subprocess_env

@@ -11,10 +11,17 @@ from typing import Any
 
 import pytest
 
-from chainnode.genesis import Genesis
-from chainnode.ledger import Ledger
-from chainnode.proofs import Bundle, ProofError, build_bundle, describe, parse_bundle, verify_bundle
-from chainnode.types import Transaction
+from chainnode.ledger.ledger import Ledger
+from chainnode.model.genesis import Genesis
+from chainnode.model.types import Transaction
+from chainnode.proofs.bundle import (
+    Bundle,
+    ProofError,
+    build_bundle,
+    describe,
+    parse_bundle,
+    verify_bundle,
+)
 from consensus.certificate import encode_certificate, make_certificate
 from consensus.messages import commit_signing_bytes
 from crypto.suite import get_suite

@@ -36,9 +36,9 @@ from consensus.messages import (
 from consensus.types import MAX_VIEW, Proposal
 
 if TYPE_CHECKING:
-    from chainnode.runtime import Node
+    from chainnode.node.runtime import Node
 
-log = logging.getLogger("chainnode.testhooks")
+log = logging.getLogger("chainnode.node.testhooks")
 
 ENV_FLAG = "CHAINNODE_TEST_HOOKS"
 MODES = (
@@ -92,7 +92,7 @@ class ByzantineTransport:
         self.modes = wanted
         log.warning("BYZANTINE modes now %s", sorted(wanted) or "none (honest)")
 
-    # -- the Transport protocol of chainnode.driver ------------------------------------------
+    # -- the Transport protocol of chainnode.node.driver ------------------------------------------
 
     def send(self, peer_id: bytes, channel: int, payload: bytes) -> Any:
         if not self.modes or channel != self.channel:

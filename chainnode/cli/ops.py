@@ -28,9 +28,9 @@ def verify_proof(bundle: Path, genesis_path: Path, as_json: bool) -> None:
 
     Exit status: 0 valid, 1 invalid (the reason is printed), 2 unreadable input.
     """
-    from chainnode.codes import LedgerError
-    from chainnode.genesis import Genesis
-    from chainnode.proofs import ProofError, describe, summary, verify_bundle
+    from chainnode.model.codes import LedgerError
+    from chainnode.model.genesis import Genesis
+    from chainnode.proofs.bundle import ProofError, describe, summary, verify_bundle
 
     try:
         genesis = Genesis.load(genesis_path)
@@ -96,8 +96,8 @@ def proof(tx_hash: str, node: str, out: Path | None) -> None:
 @click.option("--image", default="chainnode:latest", show_default=True)
 def compose(out: Path, hosts: str | None, image: str) -> None:
     """(Re)write the docker compose file(s) of a network directory."""
-    from chainnode.config import ConfigError
-    from chainnode.deploy import DeployError, write_compose
+    from chainnode.deploy.compose import DeployError, write_compose
+    from chainnode.node.config import ConfigError
 
     host_list = [h.strip() for h in hosts.split(",")] if hosts else None
     try:
@@ -120,7 +120,7 @@ def compose(out: Path, hosts: str | None, image: str) -> None:
 @click.option("--timeout", default=3.0, show_default=True)
 def healthcheck(config_path: Path, timeout: float) -> None:
     """Exit 0 when this node's /healthz answers (the container HEALTHCHECK)."""
-    from chainnode.config import ConfigError, load_config
+    from chainnode.node.config import ConfigError, load_config
 
     try:
         cfg = load_config(config_path)

@@ -23,9 +23,17 @@ from functools import partial
 from typing import Any
 
 import contracts
-from chainnode.codes import Code, MalformedError
-from chainnode.encoding import pack
-from chainnode.state import (
+from chainnode.ledger.system import (
+    Method,
+    SysContext,
+    SysError,
+    deployment,
+    governance,
+    permissions,
+)
+from chainnode.model.codes import Code, MalformedError
+from chainnode.model.encoding import pack
+from chainnode.model.layout import (
     DEPLOYMENT,
     GOVERNANCE,
     NS_CODE,
@@ -36,8 +44,7 @@ from chainnode.state import (
     nonce_key,
     well_known_address,
 )
-from chainnode.system import Method, SysContext, SysError, deployment, governance, permissions
-from chainnode.types import (
+from chainnode.model.types import (
     ADDR_RE,
     MAX_ERROR_CHARS,
     STATUS_FAILED,

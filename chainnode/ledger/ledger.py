@@ -35,9 +35,7 @@ from typing import Any
 
 import contracts
 import crypto
-from chainnode.codes import CallError, Code, GenesisError, InvalidBlock, LedgerError, MalformedError
-from chainnode.encoding import pack, unpack
-from chainnode.executor import (
+from chainnode.ledger.executor import (
     SYSTEM_METHODS,
     BlockResult,
     Executor,
@@ -46,9 +44,20 @@ from chainnode.executor import (
     roots_of,
     state_root,
 )
-from chainnode.genesis import ConsensusParams, Genesis, ValidatorInfo
-from chainnode.mempool import Admission, Mempool, VerifyItem
-from chainnode.state import (
+from chainnode.ledger.mempool import Admission, Mempool, VerifyItem
+from chainnode.ledger.system import SysContext, SysError, governance, permissions
+from chainnode.ledger.system.governance import P_VSET, decode_validators, vset_height
+from chainnode.model.codes import (
+    CallError,
+    Code,
+    GenesisError,
+    InvalidBlock,
+    LedgerError,
+    MalformedError,
+)
+from chainnode.model.encoding import pack, unpack
+from chainnode.model.genesis import ConsensusParams, Genesis, ValidatorInfo
+from chainnode.model.layout import (
     NS_CHAIN,
     NS_CODE,
     NS_GOV,
@@ -61,9 +70,7 @@ from chainnode.state import (
     nonce_key,
     well_known_address,
 )
-from chainnode.system import SysContext, SysError, governance, permissions
-from chainnode.system.governance import P_VSET, decode_validators, vset_height
-from chainnode.types import (
+from chainnode.model.types import (
     MAX_GAS_LIMIT,
     ZERO_HASH,
     Block,

@@ -28,11 +28,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chainnode.codes import LedgerError
-from chainnode.encoding import pack
-from chainnode.genesis import Genesis, ValidatorInfo
-from chainnode.state import GOVERNANCE, well_known_address
-from chainnode.types import BlockHeader, Receipt, Transaction, decoded_json
+from chainnode.model.codes import LedgerError
+from chainnode.model.encoding import pack
+from chainnode.model.genesis import Genesis, ValidatorInfo
+from chainnode.model.layout import GOVERNANCE, well_known_address
+from chainnode.model.types import BlockHeader, Receipt, Transaction, decoded_json
 from consensus.certificate import CommitCertificate, decode_certificate
 from consensus.errors import ConsensusError
 from consensus.messages import commit_signing_bytes
@@ -174,7 +174,7 @@ def build_bundle(ledger: Any, tx_hash: bytes) -> Bundle | None:
 
 
 def _unpack(data: bytes) -> Any:
-    from chainnode.encoding import unpack
+    from chainnode.model.encoding import unpack
 
     return unpack(data)
 
@@ -405,7 +405,7 @@ def _verify_inclusion(
 
 
 def _apply_change(vs: list[ValidatorInfo], tx: Transaction, what: str) -> list[ValidatorInfo]:
-    """The governance contract's own rule (chainnode.system.governance)."""
+    """The governance contract's own rule (chainnode.ledger.system.governance)."""
     try:
         args = tx.decoded_args()
         pub = args[0]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Protocol
 
-from chainnode.codes import Code, MalformedError
-from chainnode.types import Suite, Transaction
+from chainnode.model.codes import Code, MalformedError
+from chainnode.model.types import Suite, Transaction
 
 VerifyItem = tuple[bytes, bytes, bytes]
 

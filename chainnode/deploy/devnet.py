@@ -15,16 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from chainnode.client import Account
-from chainnode.config import NodeConfig, load_config, write_config
-from chainnode.genesis import ConsensusParams, Genesis, ValidatorInfo, make_genesis
-from chainnode.keys import save_private_key
+from chainnode.client.sdk import Account
+from chainnode.deploy.compose import write_compose
+from chainnode.deploy.layout import ADMIN_KEY, CONFIG, GENESIS, NODE_KEY, node_dirs
+from chainnode.model.genesis import ConsensusParams, Genesis, ValidatorInfo, make_genesis
+from chainnode.model.keys import save_private_key
+from chainnode.node.config import NodeConfig, load_config, write_config
 from crypto import sm2
-
-GENESIS = "genesis.json"
-ADMIN_KEY = "admin.pem"
-NODE_KEY = "node.pem"
-CONFIG = "config.toml"
 
 
 class NetworkError(Exception):
@@ -36,11 +33,6 @@ class NodeEntry:
     node_id: str
     config_path: Path
     api_url: str
-
-
-def node_dirs(out: Path) -> list[Path]:
-    found = [p for p in out.glob("node*") if (p / CONFIG).is_file() and p.name[4:].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[4:]))
 
 
 def init_network(
@@ -105,7 +97,6 @@ def init_network(
         timestamp=int(time.time() * 1000),
     )
     genesis.save(out / GENESIS)
-    from chainnode.deploy import write_compose
 
     write_compose(out)  # docker-compose.yml + node<i>/container.toml
     return entries

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from chainnode.types import Block
+from chainnode.model.types import Block
 from consensus.certificate import decode_certificate
 from consensus.types import Proposal
 
 if TYPE_CHECKING:
-    from chainnode.ledger import Ledger
+    from chainnode.ledger.ledger import Ledger
 
 log = logging.getLogger("chainnode.sync")
 

@@ -23,24 +23,24 @@ from typing import Any
 
 from aiohttp import web
 
-from chainnode import testhooks
 from chainnode.api.app import make_app
 from chainnode.api.backend import Unavailable
-from chainnode.blocksync import KIND as SYNC_KIND
-from chainnode.blocksync import SyncError, decode_response, encode_request, serve
-from chainnode.codes import LedgerError
-from chainnode.config import NodeConfig
-from chainnode.consensus_glue import make_replica, sm2_signer
-from chainnode.driver import CONSENSUS_CHANNEL, Driver
-from chainnode.genesis import Genesis
-from chainnode.keys import KeyFileError, load_private_key
-from chainnode.ledger import Ledger
-from chainnode.logs import setup_logging
-from chainnode.ops import NodeOps
-from chainnode.pending import OldestPending
-from chainnode.types import Block, Receipt, Transaction
-from chainnode.waiters import ReceiptWaiters
-from chainnode.wal import WriteAheadLog
+from chainnode.ledger.ledger import Ledger
+from chainnode.ledger.pending import OldestPending
+from chainnode.model.codes import LedgerError
+from chainnode.model.genesis import Genesis
+from chainnode.model.keys import KeyFileError, load_private_key
+from chainnode.model.types import Block, Receipt, Transaction
+from chainnode.node import testhooks
+from chainnode.node.blocksync import KIND as SYNC_KIND
+from chainnode.node.blocksync import SyncError, decode_response, encode_request, serve
+from chainnode.node.config import NodeConfig
+from chainnode.node.consensus_glue import make_replica, sm2_signer
+from chainnode.node.driver import CONSENSUS_CHANNEL, Driver
+from chainnode.node.logs import setup_logging
+from chainnode.node.ops import NodeOps
+from chainnode.node.waiters import ReceiptWaiters
+from chainnode.node.wal import WriteAheadLog
 from consensus import events as E
 from consensus.certificate import encode_certificate
 from consensus.errors import ConsensusError
@@ -140,7 +140,7 @@ class Node:
             )
         )
         # The consensus driver's transport: the p2p network itself, or (tests only) a wrapper
-        # that can be told to lie (chainnode.testhooks).
+        # that can be told to lie (chainnode.node.testhooks).
         self.transport: Any = self.net
         self._byzantine: testhooks.ByzantineTransport | None = None
         if testhooks.enabled():
@@ -459,7 +459,7 @@ class Node:
             response = self._byzantine.forge_sync(response, self._forged_block)
         return response
 
-    # ---- fault injection (tests only: chainnode.testhooks) ----------------------------------
+    # ---- fault injection (tests only: chainnode.node.testhooks) ----------------------------------
 
     def _alternative_proposal(self, pp: Any, later_ms: int) -> Proposal | None:
         """Another block for the height of our PRE-PREPARE, stamped ``later_ms`` later."""

@@ -30,9 +30,9 @@ from typing import Any
 
 from aiohttp import web
 
-from chainnode.types import ADDR_RE, NAME_RE, Block, Receipt, decoded_json
+from chainnode.model.types import ADDR_RE, NAME_RE, Block, Receipt, decoded_json
 
-log = logging.getLogger("chainnode.events")
+log = logging.getLogger("chainnode.api.events")
 
 KEEPALIVE_SECONDS = 15.0
 POLL_SECONDS = 0.5  # how soon a vanished client is noticed while the chain is idle

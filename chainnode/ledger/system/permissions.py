@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainnode.codes import Code
-from chainnode.state import DEPLOYMENT, GOVERNANCE, NS_PERM, PERMISSIONS
-from chainnode.system import Method, SysContext, SysError, arg_bytes, arg_str, max_args
-from chainnode.system.governance import is_admin_address
+from chainnode.ledger.system import Method, SysContext, SysError, arg_bytes, arg_str, max_args
+from chainnode.ledger.system.governance import is_admin_address
+from chainnode.model.codes import Code
+from chainnode.model.layout import DEPLOYMENT, GOVERNANCE, NS_PERM, PERMISSIONS
 
 K_MODE = b"mode"
 P_ROLE = b"role/"

@@ -14,13 +14,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from chainnode.wal import WriteAheadLog
+from chainnode.node.wal import WriteAheadLog
 from consensus import actions as A
 from consensus import events as E
 from consensus.messages import encode_message
 from consensus.wal import encode_record
 
-log = logging.getLogger("chainnode.driver")
+log = logging.getLogger("chainnode.node.driver")
 
 CONSENSUS_CHANNEL = 1
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import yaml
 
-from chainnode.config import NodeConfig, load_config, write_config
-from chainnode.genesis import Genesis
+from chainnode.deploy.layout import CONFIG, GENESIS, node_dirs
+from chainnode.model.genesis import Genesis
+from chainnode.node.config import NodeConfig, load_config, write_config
 
 COMPOSE = "docker-compose.yml"
 CONTAINER_CONFIG = "container.toml"
@@ -52,7 +53,6 @@ def container_config(cfg: NodeConfig) -> NodeConfig:
 
 
 def _nodes(out: Path) -> list[tuple[Path, NodeConfig]]:
-    from chainnode.network import CONFIG, node_dirs
 
     found = [(d, load_config(d / CONFIG, env={})) for d in node_dirs(out)]
     if not found:
@@ -87,7 +87,6 @@ def write_compose(
     out: Path, *, hosts: Sequence[str] | None = None, image: str = IMAGE
 ) -> list[Path]:
     """Write the container configs and the compose file(s); returns the compose paths."""
-    from chainnode.network import GENESIS
 
     genesis = Genesis.load(out / GENESIS)
     nodes = _nodes(out)

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import msgpack
 
-from chainnode.keys import load_private_key, save_private_key
+from chainnode.model.keys import load_private_key, save_private_key
 from crypto.suite import Suite, get_suite
 
 DEFAULT_GAS_LIMIT = 1_000_000
@@ -95,8 +95,8 @@ class Account:
         nonce: int | None = None,
         gas_limit: int = DEFAULT_GAS_LIMIT,
     ) -> Any:
-        """A signed ``chainnode.types.Transaction``."""
-        from chainnode.types import Transaction
+        """A signed ``chainnode.model.types.Transaction``."""
+        from chainnode.model.types import Transaction
 
         return Transaction.create(
             self.suite,

@@ -16,10 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
-from chainnode import jsonlog
-from chainnode.events import EventHub, stream_events
-from chainnode.metrics import CONTENT_TYPE_LATEST, NodeMetrics
-from chainnode.proofs import ProofError, build_bundle
+from chainnode.api.events import EventHub, stream_events
+from chainnode.api.metrics import CONTENT_TYPE_LATEST, NodeMetrics
+from chainnode.node import jsonlog
+from chainnode.proofs.bundle import ProofError, build_bundle
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STREAM_ROUTES = frozenset({"/v1/events"})

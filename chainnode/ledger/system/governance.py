@@ -12,11 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainnode.codes import Code
-from chainnode.encoding import pack, unpack
-from chainnode.genesis import ValidatorInfo
-from chainnode.state import NS_GOV, from_u64, u64
-from chainnode.system import Method, SysContext, SysError, arg_bytes, arg_str, max_args, pubkey_arg
+from chainnode.ledger.system import (
+    Method,
+    SysContext,
+    SysError,
+    arg_bytes,
+    arg_str,
+    max_args,
+    pubkey_arg,
+)
+from chainnode.model.codes import Code
+from chainnode.model.encoding import pack, unpack
+from chainnode.model.genesis import ValidatorInfo
+from chainnode.model.layout import NS_GOV, from_u64, u64
 
 K_ADMINS = b"admins"
 K_VALIDATORS = b"validators"

@@ -1,6 +1,6 @@
 """Structured logs: one JSON object a line, with the node id and its current height and view.
 
-The runtime sets up logging (``chainnode.logs``); when ``log_json`` is on, :func:`install`
+The runtime sets up logging (``chainnode.node.logs``); when ``log_json`` is on, :func:`install`
 swaps the formatter for this one, which reads height and view from the live node at the moment
 each record is written (no per-call argument needed anywhere in the code base).
 """

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainnode.codes import Code
-from chainnode.encoding import pack
-from chainnode.state import NS_CODE, NS_NAMES
-from chainnode.system import Method, SysContext, SysError, arg_bytes, arg_str, max_args
-from chainnode.types import NAME_RE
+from chainnode.ledger.system import Method, SysContext, SysError, arg_bytes, arg_str, max_args
+from chainnode.model.codes import Code
+from chainnode.model.encoding import pack
+from chainnode.model.layout import NS_CODE, NS_NAMES
+from chainnode.model.types import NAME_RE
 
 MAX_CODE_BYTES = 64 * 1024
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chainnode.codes import GenesisError, MalformedError
-from chainnode.encoding import from_hex, json_int, json_str, pack
-from chainnode.types import CHAIN_RE, NAME_RE, PUBKEY_LEN
+from chainnode.model.codes import GenesisError, MalformedError
+from chainnode.model.encoding import from_hex, json_int, json_str, pack
+from chainnode.model.types import CHAIN_RE, NAME_RE, PUBKEY_LEN
 
 SUITES = ("sm", "ecdsa-p256")
 MODES = ("open", "closed")

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgpack
 
-from chainnode.codes import MalformedError
+from chainnode.model.codes import MalformedError
 
 MAX_DECODE = 16 * 1024 * 1024
 U64 = (1 << 64) - 1

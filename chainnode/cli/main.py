@@ -9,8 +9,8 @@ from typing import Any, NoReturn
 
 import click
 
-from chainnode.client import Account, Client, ClientError
-from chainnode.keys import SUITES, KeyFileError
+from chainnode.client.sdk import Account, Client, ClientError
+from chainnode.model.keys import SUITES, KeyFileError
 
 DEFAULT_NODE = "http://127.0.0.1:8700"
 node_option = click.option(
@@ -186,7 +186,7 @@ def network_init(
     force: bool,
 ) -> None:
     """Write genesis.json, admin.pem and node<i>/ (config.toml + node key) under --out."""
-    from chainnode.network import NetworkError, init_network
+    from chainnode.deploy.devnet import NetworkError, init_network
 
     try:
         entries = init_network(
@@ -224,7 +224,7 @@ def network_up(
     validators: int, out: Path, api_port_base: int, p2p_port_base: int, timeout: float
 ) -> None:
     """Start a local network (initialising --dir if empty); Ctrl-C stops it cleanly."""
-    from chainnode.network import NetworkError, up
+    from chainnode.deploy.devnet import NetworkError, up
 
     try:
         up(
@@ -253,8 +253,8 @@ def network_up(
 )
 def start(config_path: Path) -> None:
     """Run one validator in the foreground (SIGTERM or Ctrl-C stops it gracefully)."""
-    from chainnode.config import ConfigError, load_config
-    from chainnode.runtime import StartupError, run
+    from chainnode.node.config import ConfigError, load_config
+    from chainnode.node.runtime import StartupError, run
 
     try:
         cfg = load_config(config_path)
@@ -389,7 +389,7 @@ def contract_deploy(
     node: str, key_path: Path, source: Path, name: str | None, timeout: float
 ) -> None:
     """Compile a contract locally and deploy it; prints its address."""
-    from chainnode.state import DEPLOYMENT
+    from chainnode.model.layout import DEPLOYMENT
     from contracts import CompileError, compile_source
 
     try:
@@ -468,7 +468,7 @@ def contract_state(node: str, name: str, key: str) -> None:
             _client_error(e)
 
 
-from chainnode.ops_cli import register as _register_ops  # noqa: E402 - verify-proof, proof
+from chainnode.cli.ops import register as _register_ops  # noqa: E402 - verify-proof, proof
 
 _register_ops(main)
 

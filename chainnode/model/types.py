@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Protocol
 
-from chainnode.codes import Code, MalformedError
-from chainnode.encoding import (
+from chainnode.model.codes import Code, MalformedError
+from chainnode.model.encoding import (
     U64,
     from_hex,
     json_int,

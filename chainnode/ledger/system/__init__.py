@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chainnode.codes import Code
+from chainnode.model.codes import Code
 
 
 class StateRW(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chainnode.genesis import Genesis
+from chainnode.model.genesis import Genesis
 from consensus.replica import Replica, ReplicaConfig
 from consensus.types import Proposal
 from crypto import sm2

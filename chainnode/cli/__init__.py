@@ -1,0 +1,1 @@
+"""The ``chainnode`` command line."""

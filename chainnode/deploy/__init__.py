@@ -1,0 +1,1 @@
+"""Generated networks: the local devnet (network init/up) and container files."""

@@ -1,0 +1,16 @@
+"""The files of a generated network directory: one place names them for every generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+GENESIS = "genesis.json"
+ADMIN_KEY = "admin.pem"
+NODE_KEY = "node.pem"
+CONFIG = "config.toml"
+
+
+def node_dirs(out: Path) -> list[Path]:
+    """The ``node<i>`` directories of a network directory that hold a config, in index order."""
+    found = [p for p in out.glob("node*") if (p / CONFIG).is_file() and p.name[4:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[4:]))

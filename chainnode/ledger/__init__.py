@@ -1,0 +1,1 @@
+"""The ledger: chain state, block execution, the mempool and the native system contracts."""

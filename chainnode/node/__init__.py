@@ -1,0 +1,1 @@
+"""The node process: lifecycle, the consensus host and driver, WAL, block sync, config, logs."""
