@@ -129,9 +129,12 @@ def keygen(out: Path | None, suite: str, force: bool) -> None:
     """Generate a private key; print its public key and address."""
     acct = Account.generate(suite)
     if out is not None:
-        if out.exists() and not force:
-            _fail(f"{out} exists; choose another --out or pass --force")
-        acct.save(out)
+        try:
+            acct.save(out, overwrite=force)
+        except KeyFileError as e:
+            _fail(str(e))
+        except OSError as e:
+            _fail(f"cannot write {out}: {e.strerror}")
     _print(
         {
             "suite": suite,

@@ -81,8 +81,9 @@ class Account:
         suite, priv = load_private_key(path)
         return cls.from_private_key(suite, priv)
 
-    def save(self, path: Path | str) -> None:
-        save_private_key(Path(path), self.suite_name, self.private_key)
+    def save(self, path: Path | str, *, overwrite: bool = False) -> None:
+        """Write the key file (0600); an existing file is refused unless ``overwrite``."""
+        save_private_key(Path(path), self.suite_name, self.private_key, overwrite=overwrite)
 
     def sign(
         self,

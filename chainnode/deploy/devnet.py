@@ -19,7 +19,7 @@ from chainnode.client.sdk import Account
 from chainnode.deploy.compose import write_compose
 from chainnode.deploy.layout import ADMIN_KEY, CONFIG, GENESIS, NODE_KEY, node_dirs
 from chainnode.model.genesis import ConsensusParams, Genesis, ValidatorInfo, make_genesis
-from chainnode.model.keys import save_private_key
+from chainnode.model.keys import KeyFileError, save_private_key
 from chainnode.node.config import NodeConfig, load_config, write_config
 from crypto import sm2
 
@@ -61,14 +61,20 @@ def init_network(
         )
     out.mkdir(parents=True, exist_ok=True)
     admin = Account.generate(suite)
-    admin.save(out / ADMIN_KEY)
+    try:
+        admin.save(out / ADMIN_KEY, overwrite=force)
+    except KeyFileError as e:
+        raise NetworkError(_leftover_key(e)) from None
     infos: list[ValidatorInfo] = []
     entries: list[NodeEntry] = []
     for i in range(validators):
         ndir = out / f"node{i}"
         ndir.mkdir(parents=True, exist_ok=True)
         key = sm2.PrivateKey.generate()
-        save_private_key(ndir / NODE_KEY, "sm", key.to_bytes())
+        try:
+            save_private_key(ndir / NODE_KEY, "sm", key.to_bytes(), overwrite=force)
+        except KeyFileError as e:
+            raise NetworkError(_leftover_key(e)) from None
         api_port, p2p_port = api_port_base + i, p2p_port_base + i
         cfg = NodeConfig(
             node_id=f"node{i}",
@@ -100,6 +106,12 @@ def init_network(
 
     write_compose(out)  # docker-compose.yml + node<i>/container.toml
     return entries
+
+
+def _leftover_key(e: KeyFileError) -> str:
+    """A key file left by an earlier, unfinished init is refused (keys are never overwritten
+    without --force): say so."""
+    return f"{e} (left by an earlier `network init` of this directory?)"
 
 
 def read_network(out: Path) -> list[NodeEntry]:

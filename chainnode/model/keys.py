@@ -7,6 +7,7 @@ PKCS#8 PEM from ``cryptography``. The suite is recognised from the file itself.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -52,13 +53,77 @@ def parse_private_key_pem(data: bytes, source: str = "key") -> tuple[str, bytes]
     raise KeyFileError(f"{source}: only SM2 and P-256 private keys are supported")
 
 
-def save_private_key(path: Path, suite: str, private_key: bytes) -> None:
-    """Write the key readable by its owner only."""
+def save_private_key(
+    path: Path, suite: str, private_key: bytes, *, overwrite: bool = False
+) -> None:
+    """Write the key readable by its owner only (mode 0600, whatever the umask or the file
+    being replaced).
+
+    Without ``overwrite`` the file is created with ``O_EXCL|O_NOFOLLOW``: an existing file or a
+    symlink planted at ``path`` (even a dangling one) is refused, never opened. With
+    ``overwrite`` the key goes to a fresh temp file in the same directory (also
+    ``O_EXCL|O_NOFOLLOW``, 0600) that is then renamed over ``path``: an old 0644 file is
+    replaced by a 0600 one, and a symlink is replaced itself, its target left untouched.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = private_key_pem(suite, private_key)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    if not overwrite:
+        try:
+            _write_new(path, pem)
+        except FileExistsError:
+            raise KeyFileError(
+                f"{path} already exists; choose another file or pass --force to replace it"
+            ) from None
+        return
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            _write_new(tmp, pem)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 64 random bits
+        raise KeyFileError(f"cannot create a temporary file next to {path}")
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (never an existing file, never through a symlink) holding ``data``, mode
+    0600 enforced by fchmod (the open mode is masked by the umask); removed again on failure."""
+    fd = os.open(path, _CREATE_FLAGS, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable (best effort: not every filesystem lets a directory be synced)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_private_key(path: Path | str) -> tuple[str, bytes]:

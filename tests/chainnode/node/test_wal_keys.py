@@ -77,3 +77,62 @@ def test_oldest_pending_follows_the_pool() -> None:
     assert op.oldest() == b"d"
     pool.clear()
     assert op.changed() is None
+
+
+def _mode(p: Path) -> int:
+    return p.lstat().st_mode & 0o777
+
+
+def test_key_file_refuses_an_existing_file_or_symlink_without_overwrite(tmp_path: Path) -> None:
+    priv = get_suite("sm").generate_private_key()
+    existing = tmp_path / "k.pem"
+    existing.write_bytes(b"old")
+    with pytest.raises(KeyFileError, match="already exists.*--force"):
+        save_private_key(existing, "sm", priv)
+    assert existing.read_bytes() == b"old"
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    link = tmp_path / "link.pem"
+    link.symlink_to(victim)
+    with pytest.raises(KeyFileError, match="already exists"):
+        save_private_key(link, "sm", priv)
+    dangling = tmp_path / "dangling.pem"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(KeyFileError, match="already exists"):
+        save_private_key(dangling, "sm", priv)
+    assert victim.read_bytes() == b"precious" and not (tmp_path / "nowhere").exists()
+
+
+def test_key_file_overwrite_of_a_0644_file_ends_0600(tmp_path: Path) -> None:
+    priv = get_suite("sm").generate_private_key()
+    path = tmp_path / "k.pem"
+    path.write_bytes(b"old")
+    path.chmod(0o644)
+    save_private_key(path, "sm", priv, overwrite=True)
+    assert _mode(path) == 0o600
+    assert load_private_key(path) == ("sm", priv)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.pem"]  # no temp file left
+
+
+def test_key_file_overwrite_replaces_a_symlink_never_its_target(tmp_path: Path) -> None:
+    priv = get_suite("ecdsa-p256").generate_private_key()
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    victim.chmod(0o644)
+    link = tmp_path / "k.pem"
+    link.symlink_to(victim)
+    save_private_key(link, "ecdsa-p256", priv, overwrite=True)
+    assert not link.is_symlink() and _mode(link) == 0o600
+    assert load_private_key(link) == ("ecdsa-p256", priv)
+    assert victim.read_bytes() == b"precious" and _mode(victim) == 0o644
+
+
+def test_key_file_mode_is_0600_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o377)  # the open mode alone would give 0400
+    try:
+        save_private_key(tmp_path / "k.pem", "sm", get_suite("sm").generate_private_key())
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "k.pem") == 0o600
