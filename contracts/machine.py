@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from contracts.errors import EncodingError, ExecutionError, LimitExceeded, OutOfGas
 from contracts.host import Host
+from contracts.opcodes import MAX_MEMORY
 from contracts.values import STR_HEAD, Value, encode_quick, encode_value, type_name
 
 MAX_CALL_DEPTH = 64
@@ -44,11 +45,13 @@ class HostFault(Exception):
 
 
 class Machine:
-    __slots__ = ("host", "gas", "readonly", "writes", "events", "ctx")
+    __slots__ = ("host", "gas", "mem", "readonly", "writes", "events", "ctx")
 
     def __init__(self, host: Host, gas: int, readonly: bool) -> None:
         self.host = host
         self.gas = gas
+        self.mem = 0
+        """Bytes allocated so far under the size model (``opcodes.MEM_*``); never decreases."""
         self.readonly = readonly
         self.writes: dict[bytes, bytes | None] = {}
         self.events: list[Event] = []
@@ -56,6 +59,19 @@ class Machine:
 
     def charge(self, amount: int) -> None:
         gas = self.gas - amount
+        self.gas = gas
+        if gas < 0:
+            raise OutOfGas("out of gas")
+
+    def alloc(self, size: int) -> None:
+        """Account ``size`` bytes of new memory: gas (one per ``MEM_BYTES_PER_GAS`` bytes,
+        rounded up) and the per-execution cap. Both depend only on the program's values, so
+        every node fails the same execution at the same point."""
+        mem = self.mem + size
+        self.mem = mem
+        if mem > MAX_MEMORY:
+            raise LimitExceeded(f"memory limit of {MAX_MEMORY} bytes exceeded")
+        gas = self.gas - ((size + 3) >> 2)
         self.gas = gas
         if gas < 0:
             raise OutOfGas("out of gas")

@@ -17,6 +17,8 @@ from contracts.machine import MAX_EVENT_NAME, MAX_EVENT_SIZE, MAX_EVENTS, Event,
 from contracts.values import (
     INT_MAX,
     INT_MIN,
+    MAP_INT_MAX,
+    MAP_INT_MIN,
     MAX_BYTES_LEN,
     MAX_DEPTH,
     MAX_ITEMS,
@@ -25,6 +27,7 @@ from contracts.values import (
     encode_value,
     type_name,
 )
+from contracts.verifier import VerifiedFunction
 
 Stack = list[Value]
 Handler = Callable[[Machine, Stack, Any], None]
@@ -44,22 +47,86 @@ def _check_int(r: int, what: str) -> int:
     return r
 
 
+_MEM_STR, _MEM_BYTES, _MEM_INT = op.MEM_STR, op.MEM_BYTES, op.MEM_INT
+_MEM_LIST, _MEM_SLOT = op.MEM_LIST, op.MEM_LIST_SLOT
+_MEM_MAP, _MEM_ENTRY = op.MEM_MAP, op.MEM_MAP_ENTRY
+_SMALL_INT = 1 << 60
+
+
+def text_size(value: str | bytes) -> int:
+    """Bytes of a str/bytes under the VM's size model (``opcodes.MEM_*``)."""
+    if type(value) is str:
+        return _MEM_STR + (len(value) if value.isascii() else 4 * len(value))
+    return _MEM_BYTES + len(value)
+
+
+def held(value: Value) -> int:
+    """Bytes a container pays for holding ``value`` beyond its slot: an int may be a new
+    object made for it (str, bytes and containers paid for themselves when made)."""
+    if type(value) is int:
+        return _MEM_INT if -_SMALL_INT <= value < _SMALL_INT else 2 * _MEM_INT
+    return 0
+
+
+def value_size(value: Value) -> int:
+    """Bytes of a whole new value tree (a decoded or copied value: nothing in it shared)."""
+    t = type(value)
+    if t is str or t is bytes:
+        return text_size(value)
+    if t is list:
+        return _MEM_LIST + sum(_MEM_SLOT + value_size(x) for x in value)
+    if t is dict:
+        return _MEM_MAP + sum(_MEM_ENTRY + value_size(k) + value_size(x) for k, x in value.items())
+    return held(value)
+
+
+def new_list(m: Machine, items: list[Value]) -> list[Value]:
+    """Charge a list just built from stack values (its slots and any int in them)."""
+    size = _MEM_LIST + _MEM_SLOT * len(items)
+    for x in items:
+        if type(x) is int:
+            size += held(x)
+    m.alloc(size)
+    return items
+
+
+def new_map(m: Machine, d: dict[Value, Value]) -> dict[Value, Value]:
+    """Charge a map just built from stack values (its entries and any int in them)."""
+    size = _MEM_MAP + _MEM_ENTRY * len(d)
+    for k, x in d.items():
+        if type(k) is int:
+            size += held(k)
+        if type(x) is int:
+            size += held(x)
+    m.alloc(size)
+    return d
+
+
+def frame_size(f: VerifiedFunction) -> int:
+    """Bytes of a call frame of ``f``: its locals and its deepest operand stack."""
+    return op.MEM_FRAME + _MEM_SLOT * (f.entry.n_locals + f.max_stack)
+
+
+def cmp_words(a: str | bytes, b: str | bytes) -> int:
+    """32-byte words compared by an ordering or equality of two str or two bytes: CPython
+    compares bytes and ASCII str with memcmp, other str up to 4 bytes per character."""
+    n = min(len(a), len(b))
+    if type(a) is str and not (a.isascii() and b.isascii()):
+        return (n >> 3) * op.GAS_CMP_WORD
+    return (n >> 5) * op.GAS_CMP_WORD
+
+
 def _sized(m: Machine, value: Value) -> Value:
-    """Bound and charge a freshly created str/bytes/list value."""
+    """Bound and charge a freshly created str/bytes value, or list of existing values."""
     n = len(value)
     if type(value) is list:
         if n > MAX_ITEMS:
             raise LimitExceeded(f"list of {n} items exceeds {MAX_ITEMS}")
-        if n:
-            m.charge(n * op.GAS_PER_ITEM)
+        m.alloc(_MEM_LIST + _MEM_SLOT * n)
     else:
         if n > MAX_BYTES_LEN:
             raise LimitExceeded(f"{type_name(value)} of length {n} exceeds {MAX_BYTES_LEN}")
-        if n >= 32:  # m.charge inlined (hot)
-            gas = m.gas - (n >> 5) * op.GAS_PER_BYTE_WORD
-            m.gas = gas
-            if gas < 0:
-                raise OutOfGas("out of gas")
+        m.alloc(text_size(value))
     return value
 
 
@@ -68,18 +135,15 @@ def add(m: Machine, a: Value, b: Value) -> Value:
     if ta is str and type(b) is str:  # the common key building: _sized inlined
         r = a + b
         n = len(r)
-        if n < 32:
-            return r
         if n > MAX_BYTES_LEN:
             raise LimitExceeded(f"str of length {n} exceeds {MAX_BYTES_LEN}")
-        gas = m.gas - (n >> 5) * op.GAS_PER_BYTE_WORD
-        m.gas = gas
-        if gas < 0:
-            raise OutOfGas("out of gas")
+        m.alloc(_MEM_STR + (n if r.isascii() else 4 * n))
         return r
     if ta is int and type(b) is int:
         return _check_int(a + b, "+")
     if ta is type(b) and ta in (str, bytes, list):
+        if ta is list and len(a) + len(b) > MAX_ITEMS:
+            raise LimitExceeded(f"list of {len(a) + len(b)} items exceeds {MAX_ITEMS}")
         return _sized(m, a + b)
     raise _fail(f"unsupported operand types for +: {type_name(a)} and {type_name(b)}")
 
@@ -143,6 +207,10 @@ def equal(m: Machine, a: Value, b: Value) -> bool:
     ta = type(a)
     if ta is not type(b):
         return False
+    if ta is str or ta is bytes:
+        if len(a) == len(b) and len(a) >= 8:  # only equal lengths are compared bytewise
+            m.charge(cmp_words(a, b))
+        return bool(a == b)
     if ta is list or ta is dict:
         return _deep_equal(m, a, b, 0)
     return bool(a == b)
@@ -170,8 +238,11 @@ def _deep_equal(m: Machine, a: Value, b: Value, depth: int) -> bool:
         if tx is list or tx is dict:
             if not _deep_equal(m, x, y, d):
                 return False
-        elif x != y:
-            return False
+        else:
+            if (tx is str or tx is bytes) and len(x) == len(y) and len(x) >= 8:
+                m.charge(cmp_words(x, y))
+            if x != y:
+                return False
     return True
 
 
@@ -185,38 +256,51 @@ def _ne(m: Machine, s: Stack, arg: int) -> None:
     s[-1] = not equal(m, s[-1], b)
 
 
-def _ordered(a: Value, b: Value, sym: str) -> None:
+def _ordered(m: Machine, a: Value, b: Value, sym: str) -> None:
     ta = type(a)
     if ta is not type(b) or ta not in _KEY_TYPES:
         raise _fail(f"cannot compare {type_name(a)} {sym} {type_name(b)}")
+    if ta is not int and len(a) >= 8 and len(b) >= 8:
+        m.charge(cmp_words(a, b))
 
 
 def _lt(m: Machine, s: Stack, arg: int) -> None:
     b = s.pop()
     a = s[-1]
-    _ordered(a, b, "<")
+    _ordered(m, a, b, "<")
     s[-1] = a < b
 
 
 def _le(m: Machine, s: Stack, arg: int) -> None:
     b = s.pop()
     a = s[-1]
-    _ordered(a, b, "<=")
+    _ordered(m, a, b, "<=")
     s[-1] = a <= b
 
 
 def _gt(m: Machine, s: Stack, arg: int) -> None:
     b = s.pop()
     a = s[-1]
-    _ordered(a, b, ">")
+    _ordered(m, a, b, ">")
     s[-1] = a > b
 
 
 def _ge(m: Machine, s: Stack, arg: int) -> None:
     b = s.pop()
     a = s[-1]
-    _ordered(a, b, ">=")
+    _ordered(m, a, b, ">=")
     s[-1] = a >= b
+
+
+def search_words(text: str | bytes, sub: str | bytes) -> int:
+    """Gas of searching ``sub`` in ``text``: CPython's search may compare up to ~the
+    needle's first 64 characters at each position of the text (its worst case), then
+    switches to a linear algorithm; non-ASCII str costs up to 4 bytes per character."""
+    n = len(text)
+    if n < 8:
+        return 0
+    wide = 4 if type(text) is str and not (text.isascii() and sub.isascii()) else 1
+    return ((n * wide * (1 + (min(len(sub), 64) >> 3))) >> 5) * op.GAS_CMP_WORD
 
 
 def contains(m: Machine, item: Value, container: Value) -> bool:
@@ -224,12 +308,20 @@ def contains(m: Machine, item: Value, container: Value) -> bool:
     if t is dict:
         return type(item) in _KEY_TYPES and item in container
     if t is list:
-        m.charge(len(container) * op.GAS_PER_ITEM)
+        n = len(container)
+        ti = type(item)
+        if ti is str or ti is bytes:
+            # C's membership test is exactly VM equality for these (no str/bytes equals
+            # another type): charged as if every item had the same length (each compared)
+            words = (len(item) >> 3) if ti is str and not item.isascii() else len(item) >> 5
+            m.charge(n * (op.GAS_PER_ITEM + words * op.GAS_CMP_WORD))
+            return item in container
+        m.charge(n * op.GAS_PER_ITEM)
         return any(equal(m, item, x) for x in container)
     if t is str or t is bytes:
         if type(item) is not t:
             raise _fail(f"'in <{type_name(container)}>' needs a {type_name(container)} operand")
-        m.charge((len(container) >> 5) * op.GAS_PER_BYTE_WORD)
+        m.charge(search_words(container, item))
         return item in container
     raise _fail(f"argument of type {type_name(container)} is not a container")
 
@@ -246,14 +338,16 @@ def _build_list(m: Machine, s: Stack, n: int) -> None:
     if n:
         items = s[-n:]
         del s[-n:]
-        s.append(items)
+        s.append(new_list(m, items))
     else:
-        s.append([])
+        s.append(new_list(m, []))
 
 
 def _map_key(k: Value) -> None:
     if type(k) not in _KEY_TYPES:
         raise _fail(f"map key must be int, str or bytes, not {type_name(k)}")
+    if type(k) is int and not MAP_INT_MIN <= k <= MAP_INT_MAX:
+        raise _fail(f"map int key outside [-2^60, 2^60]: {_short(k)}")
 
 
 def _build_map(m: Machine, s: Stack, n: int) -> None:
@@ -267,13 +361,13 @@ def _build_map(m: Machine, s: Stack, n: int) -> None:
         for i in range(0, 2 * n, 2):
             k = flat[i]
             tk = type(k)
-            if tk is not str and tk is not int and tk is not bytes:
+            if tk is not str and tk is not bytes:
                 _map_key(k)
             result[k] = flat[i + 1]
-    s.append(result)
+    s.append(new_map(m, result))
 
 
-def index(obj: Value, k: Value) -> Value:
+def index(m: Machine, obj: Value, k: Value) -> Value:
     t = type(obj)
     if t is dict:
         _map_key(k)
@@ -285,15 +379,20 @@ def index(obj: Value, k: Value) -> Value:
         if type(k) is not int:
             raise _fail(f"{type_name(obj)} index must be int, not {type_name(k)}")
         try:
-            return obj[k]
+            item = obj[k]
         except IndexError:
             raise _fail(f"{type_name(obj)} index {k} out of range") from None
+        if t is str and not item.isascii():  # a new object (ASCII ones are shared)
+            m.alloc(_MEM_STR + 4)
+        elif t is bytes:
+            m.alloc(held(item))
+        return item
     raise _fail(f"{type_name(obj)} is not subscriptable")
 
 
 def _index(m: Machine, s: Stack, arg: int) -> None:
     k = s.pop()
-    s[-1] = index(s[-1], k)
+    s[-1] = index(m, s[-1], k)
 
 
 def _set_index(m: Machine, s: Stack, arg: int) -> None:
@@ -303,14 +402,20 @@ def _set_index(m: Machine, s: Stack, arg: int) -> None:
     t = type(obj)
     if t is dict:
         _map_key(k)
-        if k not in obj and len(obj) >= MAX_ITEMS:
-            raise LimitExceeded(f"map of more than {MAX_ITEMS} items")
+        if k not in obj:
+            if len(obj) >= MAX_ITEMS:
+                raise LimitExceeded(f"map of more than {MAX_ITEMS} items")
+            m.alloc(_MEM_ENTRY + held(k) + held(v))
+        elif type(v) is int:
+            m.alloc(held(v))
         obj[k] = v
     elif t is list:
         if type(k) is not int:
             raise _fail(f"list index must be int, not {type_name(k)}")
         if not -len(obj) <= k < len(obj):
             raise _fail(f"list index {k} out of range")
+        if type(v) is int:
+            m.alloc(held(v))
         obj[k] = v
     else:
         raise _fail(f"{type_name(obj)} does not support item assignment")
@@ -347,13 +452,27 @@ def _unpack(m: Machine, s: Stack, n: int) -> None:
 # the stack handlers below wrap them. ``m.charge`` is inlined in the hottest.
 
 
+def _decoded(m: Machine, data: bytes) -> Value:
+    """A stored value, charged by the size of what decoding made."""
+    value = decode_value(data, canonical=False)
+    t = type(value)
+    if t is str or t is bytes:
+        m.alloc(text_size(value))
+    elif t is list or t is dict:
+        m.charge(len(data) * op.GAS_PER_ITEM)  # the size walk visits at most every byte
+        m.alloc(value_size(value))
+    elif t is int:
+        m.alloc(held(value))
+    return value
+
+
 def sload(m: Machine, k: Value) -> Value:
     key = m.key(k)
     data = m.read(key)
     if data is None:
         raise _fail(f"storage key not found: {_short(k)}")
     m.charge((len(key) + len(data)) * op.GAS_SREAD_BYTE)
-    return decode_value(data, canonical=False)
+    return _decoded(m, data)
 
 
 def sget(m: Machine, k: Value, default: Value) -> Value:
@@ -363,7 +482,7 @@ def sget(m: Machine, k: Value, default: Value) -> Value:
     m.gas = gas
     if gas < 0:
         raise OutOfGas("out of gas")
-    return default if data is None else decode_value(data, canonical=False)
+    return default if data is None else _decoded(m, data)
 
 
 def sstore(m: Machine, k: Value, value: Value) -> None:
@@ -414,7 +533,12 @@ def emit(m: Machine, name: Value, fields: Value) -> None:
         raise LimitExceeded(f"event {name!a}: {exc}") from None
     m.charge((len(name) + len(data)) * op.GAS_EMIT_BYTE)
     # scalars are immutable, so a shallow copy is a snapshot; otherwise a deep copy
-    snapshot = dict(fields) if scalars else decode_value(data, canonical=False)
+    if scalars:
+        snapshot = dict(fields)
+        m.alloc(_MEM_MAP + _MEM_ENTRY * len(snapshot) + text_size(data))
+    else:
+        snapshot = decode_value(data, canonical=False)
+        m.alloc(value_size(snapshot) + text_size(data))
     m.events.append(Event(name, snapshot, data))
 
 
@@ -480,7 +604,9 @@ def b_str(m: Machine, x: Value) -> Value:
     t = type(x)
     if t is str:
         return x
-    if t is int or t is bool or x is None:
+    if t is int:
+        return _sized(m, str(x))
+    if t is bool or x is None:
         return str(x)
     raise _fail(f"str() of {type_name(x)} (use hex() or .decode() for bytes)")
 
@@ -492,7 +618,7 @@ def b_int(m: Machine, x: Value) -> Value:
     if t is bool:
         return int(x)
     if t is str and _INT_RE.fullmatch(x):
-        return _check_int(int(x), "int()")
+        return _check_int(int(x), "int()")  # at most 79 characters: no big-number cost
     raise _fail(f"int() of {_short(x)}")
 
 
@@ -512,7 +638,7 @@ def b_hex(m: Machine, x: Value) -> Value:
     if type(x) is bytes:
         return _sized(m, x.hex())
     if type(x) is int:
-        return hex(x)
+        return _sized(m, hex(x))
     raise _fail(f"hex() of {type_name(x)}")
 
 
@@ -547,12 +673,12 @@ def b_abs(m: Machine, x: Value) -> Value:
 
 
 def b_min(m: Machine, a: Value, b: Value) -> Value:
-    _ordered(a, b, "in min()")
+    _ordered(m, a, b, "in min()")
     return b if b < a else a
 
 
 def b_max(m: Machine, a: Value, b: Value) -> Value:
-    _ordered(a, b, "in max()")
+    _ordered(m, a, b, "in max()")
     return b if b > a else a
 
 
@@ -565,6 +691,7 @@ def b_append(m: Machine, lst: Value, x: Value) -> Value:
     _want(lst, list, "append")
     if len(lst) >= MAX_ITEMS:
         raise LimitExceeded(f"list of more than {MAX_ITEMS} items")
+    m.alloc(_MEM_SLOT + held(x) if type(x) is int else _MEM_SLOT)
     lst.append(x)
     return None
 
@@ -575,6 +702,7 @@ def b_extend(m: Machine, lst: Value, other: Value) -> Value:
     if len(lst) + len(other) > MAX_ITEMS:
         raise LimitExceeded(f"list of more than {MAX_ITEMS} items")
     m.charge(len(other) * op.GAS_PER_ITEM)
+    m.alloc(_MEM_SLOT * len(other))
     lst.extend(other)
     return None
 
@@ -589,18 +717,19 @@ def b_get(m: Machine, d: Value, k: Value, default: Value) -> Value:
 def b_keys(m: Machine, d: Value) -> Value:
     _want(d, dict, "keys")
     m.charge(len(d) * op.GAS_PER_ITEM)
-    return list(d)
+    return _sized(m, list(d))
 
 
 def b_values(m: Machine, d: Value) -> Value:
     _want(d, dict, "values")
     m.charge(len(d) * op.GAS_PER_ITEM)
-    return list(d.values())
+    return _sized(m, list(d.values()))
 
 
 def b_items(m: Machine, d: Value) -> Value:
     _want(d, dict, "items")
     m.charge(2 * len(d) * op.GAS_PER_ITEM)
+    m.alloc(_MEM_LIST + len(d) * (_MEM_SLOT + _MEM_LIST + 2 * _MEM_SLOT))
     return [[k, v] for k, v in d.items()]
 
 
@@ -657,11 +786,15 @@ def _same_text(a: Value, b: Value, fn: str) -> None:
 
 def b_startswith(m: Machine, a: Value, b: Value) -> Value:
     _same_text(a, b, "startswith")
+    if len(b) >= 8:
+        m.charge(cmp_words(a, b))
     return a.startswith(b)
 
 
 def b_endswith(m: Machine, a: Value, b: Value) -> Value:
     _same_text(a, b, "endswith")
+    if len(b) >= 8:
+        m.charge(cmp_words(a, b))
     return a.endswith(b)
 
 
@@ -695,16 +828,22 @@ def b_split(m: Machine, x: Value, sep: Value) -> Value:
     _same_text(x, sep, "split")
     if not sep:
         raise _fail("split() with an empty separator")
+    m.charge(search_words(x, sep))  # count() searches the whole text once
     if x.count(sep) >= MAX_ITEMS:
         raise LimitExceeded(f"split() into more than {MAX_ITEMS} items")
-    m.charge((len(x) >> 5) * op.GAS_PER_BYTE_WORD)
-    return _sized(m, x.split(sep))
+    m.charge(search_words(x, sep))  # and split() once more
+    parts = x.split(sep)
+    # the parts together are at most the text: each part's header, the text's bytes once
+    head = _MEM_STR if type(x) is str else _MEM_BYTES
+    m.alloc(_MEM_LIST + len(parts) * (_MEM_SLOT + head) + text_size(x))
+    return parts
 
 
 def b_join(m: Machine, sep: Value, items: Value) -> Value:
     _want(items, list, "join")
     if type(sep) not in (str, bytes) or any(type(i) is not type(sep) for i in items):
         raise _fail("join() needs a separator and items of one text type")
+    m.charge(len(items) * op.GAS_PER_ITEM)
     total = sum(len(i) for i in items) + len(sep) * max(len(items) - 1, 0)
     if total > MAX_BYTES_LEN:
         raise LimitExceeded(f"joined value of length {total} exceeds {MAX_BYTES_LEN}")
@@ -723,8 +862,13 @@ def b_sorted(m: Machine, x: Value) -> Value:
         t = type(x[0])
         if t not in _KEY_TYPES or any(type(i) is not t for i in x):
             raise _fail("sorted() needs items of one type: int, str or bytes")
-        m.charge(len(x) * max(len(x).bit_length(), 1) * op.GAS_PER_ITEM)
-    return sorted(x)
+        m.charge(len(x) * op.GAS_PER_ITEM)  # the type scan
+        per = op.GAS_PER_ITEM
+        if t is not int:  # each comparison may read the longest item
+            longest = max(x, key=len)
+            per += cmp_words(longest, longest)
+        m.charge(len(x) * max(len(x).bit_length(), 1) * per)
+    return _sized(m, sorted(x))
 
 
 def b_iter(m: Machine, x: Value) -> Value:

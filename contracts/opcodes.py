@@ -186,5 +186,29 @@ GAS_ENTRY = 200
 GAS_ARG_BYTE = 1
 """Per byte of the encoded arguments and return value."""
 
+# Memory: every object the VM creates is charged by its size in bytes under a fixed model
+# (an upper bound of CPython's own size for it, whatever the Python build), so that no
+# execution can hold more than ``MEM_BYTES_PER_GAS`` bytes per gas; the total is also capped.
+MEM_BYTES_PER_GAS = 4
+"""Bytes of memory (under the size model below) that one gas pays for."""
+MEM_STR = 64
+"""Size of a str: this plus 1 byte per character (ASCII) or 4 (any other character)."""
+MEM_BYTES = 48
+"""Size of a bytes: this plus 1 byte per byte."""
+MEM_INT = 32
+"""An int held by a list or map (64 when it needs more than 60 bits)."""
+MEM_LIST = 96
+"""A list object, plus ``MEM_LIST_SLOT`` per item (CPython over-allocates when growing)."""
+MEM_LIST_SLOT = 16
+MEM_MAP = 256
+"""A map object with its first hash table, plus ``MEM_MAP_ENTRY`` per key."""
+MEM_MAP_ENTRY = 80
+MEM_FRAME = 256
+"""A call frame, plus ``MEM_LIST_SLOT`` per local and per operand stack slot."""
+MAX_MEMORY = 64 * 1024 * 1024
+"""Most bytes one execution may allocate (never refunded: an upper bound of what is live)."""
+GAS_CMP_WORD = 1
+"""Per 32 bytes (8 characters of non-ASCII str) compared, searched or hashed by a native."""
+
 PARAM_TYPES: tuple[str, ...] = ("any", "int", "bool", "bytes", "str", "list", "map")
 """Parameter type codes in the method table (index = code)."""

@@ -40,7 +40,6 @@ the standard contracts have at most ~600."""
 Translated = Callable[..., Value]
 """``f(machine, depth, *params) -> return value``."""
 
-_KEY_TYPES = (int, str, bytes)
 _CMP = {op.LT: "<", op.LE: "<=", op.GT: ">", op.GE: ">="}
 _ARITH = {op.SUB: "-", op.MUL: "*"}
 _VALUE_CALLS = {  # opcode -> Python over its operand slots {0}, {1}: the natives' functions
@@ -50,7 +49,7 @@ _VALUE_CALLS = {  # opcode -> Python over its operand slots {0}, {1}: the native
     op.SDEL: "sdel(m, {0})",
     op.SHAS: "{0} = shas(m, {0})",
     op.EMIT: "emit(m, {0}, {1})\n{0} = None",
-    op.INDEX: "{0} = index({0}, {1})",
+    op.INDEX: "{0} = index(m, {0}, {1})",
 }
 
 
@@ -82,7 +81,13 @@ def _jump(w: _Writer, target: int, cond: str | None) -> None:
 
 
 def _instruction(
-    w: _Writer, opcode: int, arg: int, d: int, effect: tuple[int, int], consts: Sequence[Value]
+    w: _Writer,
+    opcode: int,
+    arg: int,
+    d: int,
+    effect: tuple[int, int],
+    consts: Sequence[Value],
+    frames: Sequence[int],
 ) -> None:
     """Emit the Python of one instruction at stack height ``d`` (slots ``s0..s{d-1}``) that
     pops and pushes as the verifier found (``effect``)."""
@@ -127,7 +132,7 @@ def _instruction(
     elif opcode in (op.EQ, op.NE):
         sym, neg = ("==", "") if opcode == op.EQ else ("!=", "not ")
         w.emit(
-            f"if type({x}) is type({y}) and type({x}) is not list and type({x}) is not dict:\n"
+            f"if type({x}) is type({y}) and (type({x}) is int or type({x}) is bool or {x} is None):\n"
             f"    {x} = {x} {sym} {y}\n"
             f"else:\n"
             f"    {x} = {neg}equal(m, {x}, {y})"
@@ -154,6 +159,7 @@ def _instruction(
         w.emit(
             f"if depth >= {MAX_CALL_DEPTH}:\n"
             f"    raise LimitExceeded('call depth limit {MAX_CALL_DEPTH} exceeded')\n"
+            f"m.alloc({frames[arg]})\n"
             f"s{base} = f{arg}(m, depth + 1{args})"
         )
     elif opcode == op.BUILTIN:
@@ -166,7 +172,7 @@ def _instruction(
     elif (
         opcode == op.BUILD_MAP
         and arg <= MAX_ITEMS
-        and all(w.const_types.get(base + 2 * i) in _KEY_TYPES for i in range(arg))
+        and all(w.const_types.get(base + 2 * i) in (str, bytes) for i in range(arg))
     ):
         # keys are constants of key types: no key check can fail, so a dict display
         # (insertion in order, a repeated key keeps its first place and last value)
@@ -174,12 +180,12 @@ def _instruction(
         if arg:
             w.emit(f"g = m.gas - {2 * arg * op.GAS_PER_ITEM}\nm.gas = g")
             w.emit("if g < 0:\n    raise OutOfGas('out of gas')")
-        w.emit(f"s{base} = {{{items}}}")
+        w.emit(f"s{base} = new_map(m, {{{items}}})")
     elif opcode == op.BUILD_LIST and arg <= MAX_ITEMS:
         if arg:
             w.emit(f"g = m.gas - {arg * op.GAS_PER_ITEM}\nm.gas = g")
             w.emit("if g < 0:\n    raise OutOfGas('out of gas')")
-        w.emit(f"s{base} = [{', '.join(_slots(base, pops))}]")
+        w.emit(f"s{base} = new_list(m, [{', '.join(_slots(base, pops))}])")
     else:  # the interpreter's own handler on a stack of just its operands
         w.emit(f"t = [{', '.join(_slots(base, pops))}]\nH{opcode}(m, t, {arg})")
         if pushes:
@@ -194,6 +200,7 @@ def _function_source(
     index: int,
     f: VerifiedFunction,
     consts: Sequence[Value],
+    frames: Sequence[int],
 ) -> str:
     w = _Writer()
     n_params, n_locals = len(f.entry.params), f.entry.n_locals
@@ -210,7 +217,7 @@ def _function_source(
             w.rung = i
             w.const_types.clear()
             w.emit(f"if b <= {i}:", 2)
-        _instruction(w, opcode, arg, d, f.effects[i], consts)
+        _instruction(w, opcode, arg, d, f.effects[i], consts, frames)
     return "\n".join(w.lines) + "\n"
 
 
@@ -230,7 +237,9 @@ def _namespace(verified: VerifiedModule) -> dict[str, Any]:
         "sdel": natives.sdel,
         "shas": natives.shas,
         "emit": natives.emit,
-        "__builtins__": {"type": type, "int": int, "list": list, "dict": dict},
+        "new_list": natives.new_list,
+        "new_map": natives.new_map,
+        "__builtins__": {"type": type, "int": int, "bool": bool, "list": list, "dict": dict},
     }
     for code, handler in natives.HANDLERS.items():
         ns[f"H{code}"] = handler
@@ -246,7 +255,10 @@ def translate(verified: VerifiedModule) -> tuple[Translated, ...] | None:
     if sum(len(f.code) for f in verified.functions) > MAX_TRANSLATED:
         return None
     consts = verified.module.consts
-    source = "\n".join(_function_source(i, f, consts) for i, f in enumerate(verified.functions))
+    frames = [natives.frame_size(f) for f in verified.functions]
+    source = "\n".join(
+        _function_source(i, f, consts, frames) for i, f in enumerate(verified.functions)
+    )
     ns = _namespace(verified)
     exec(compile(source, "<contract>", "exec"), ns)  # noqa: S102 - source made above
     return tuple(ns[f"f{i}"] for i in range(len(verified.functions)))

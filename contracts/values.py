@@ -37,6 +37,11 @@ MAX_DEPTH = 32
 """Deepest nesting of containers."""
 MAX_ENCODED = 65_536
 """Largest canonical encoding of one value (storage values, arguments, return values)."""
+MAP_INT_MIN = -(2**60)
+MAP_INT_MAX = 2**60
+"""Range of int map keys. CPython hashes an int modulo 2^61-1, so in this range distinct keys
+never share a hash and no choice of keys can make a map operation walk a collision chain
+(str and bytes keys are hashed with the process's secret SipHash key)."""
 
 TAG_LIST = 0
 TAG_MAP = 1
@@ -103,6 +108,8 @@ def _to_wire(v: object, depth: int, budget: _Budget) -> object:
                     size += len(key) + 1
                     append(key)
                 elif tk is int:
+                    if not MAP_INT_MIN <= key <= MAP_INT_MAX:
+                        raise EncodingError("map int key outside [-2^60, 2^60]")
                     budget.left -= size
                     size = 0
                     append(_to_wire(key, d, budget))
@@ -181,7 +188,9 @@ _FLAT = frozenset({str, bytes, int, bool, type(None)})
 _KEY = frozenset({str, bytes, int})
 
 
-def _quick_wire(v: list[Value] | dict[Value, Value], depth: int) -> list[object] | None:
+def _quick_wire(
+    v: list[Value] | dict[Value, Value], depth: int, left: list[int]
+) -> list[object] | None:
     """The wire form of a container found by cheap checks only, or None (then ``_to_wire``).
 
     Only types, item counts and depth are checked here. Lengths need no check when the
@@ -190,6 +199,11 @@ def _quick_wire(v: list[Value] | dict[Value, Value], depth: int) -> list[object]
     of the packed size, so it would not have failed either. An int out of msgpack's range
     makes the packer raise (then ``_to_wire``)."""
     if depth >= MAX_DEPTH or len(v) > MAX_ITEMS:
+        return None
+    # every item encodes to at least a byte: a value (possibly one container shared many
+    # times, a DAG) that visits more items than the limit has bytes is refused unwalked
+    left[0] -= len(v) + 1
+    if left[0] < 0:
         return None
     flat, key_types = _FLAT, _KEY
     # Two loops on purpose: one loop over chained key/item pairs measured ~7% slower per
@@ -200,11 +214,13 @@ def _quick_wire(v: list[Value] | dict[Value, Value], depth: int) -> list[object]
         for key, item in v.items():
             if type(key) not in key_types:
                 return None
+            if type(key) is int and not MAP_INT_MIN <= key <= MAP_INT_MAX:
+                return None
             append(key)
             if type(item) in flat:
                 append(item)
             elif type(item) is list or type(item) is dict:
-                sub = _quick_wire(item, depth + 1)
+                sub = _quick_wire(item, depth + 1, left)
                 if sub is None:
                     return None
                 append(sub)
@@ -217,7 +233,7 @@ def _quick_wire(v: list[Value] | dict[Value, Value], depth: int) -> list[object]
         if type(item) in flat:
             append(item)
         elif type(item) is list or type(item) is dict:
-            sub = _quick_wire(item, depth + 1)
+            sub = _quick_wire(item, depth + 1, left)
             if sub is None:
                 return None
             append(sub)
@@ -252,7 +268,7 @@ def encode_quick(value: Value, limit: int) -> bytes | None:
             return head + value.to_bytes(size, "big") if size < limit else None
         return None
     if t is dict or t is list:
-        wire = _quick_wire(value, 0)
+        wire = _quick_wire(value, 0, [min(limit, MAX_BYTES_LEN)])
         if wire is None:
             return None
         try:
@@ -320,6 +336,8 @@ def _from_wire(obj: object, depth: int) -> Value:
                     key = _from_wire(key, d)
                 if type(key) not in _KEY_TYPES:
                     raise EncodingError(f"map key of type {type_name(key)}")
+                if type(key) is int and not MAP_INT_MIN <= key <= MAP_INT_MAX:
+                    raise EncodingError("map int key outside [-2^60, 2^60]")
                 if key in result:
                     raise EncodingError("duplicate map key")
                 item = items[i + 1]

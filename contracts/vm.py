@@ -21,7 +21,7 @@ from contracts import opcodes as op
 from contracts.errors import ContractError, ExecutionError, LimitExceeded, OutOfGas, Revert
 from contracts.host import Host
 from contracts.machine import MAX_CALL_DEPTH, Event, HostFault, Machine
-from contracts.natives import BUILTIN_IMPLS, HANDLERS, add, equal
+from contracts.natives import BUILTIN_IMPLS, HANDLERS, add, equal, frame_size
 from contracts.translate import Translated, translate
 from contracts.values import (
     INT_MAX,
@@ -61,6 +61,7 @@ class ExecutionResult:
 class _Function:
     __slots__ = (
         "name", "public", "view", "params", "types", "checks", "n_params", "n_locals", "code", "py",
+        "frame",
     )  # fmt: skip
 
     def __init__(self, name: str, public: bool, view: bool, params: tuple[str, ...],
@@ -76,6 +77,8 @@ class _Function:
         self.code: tuple[tuple[int, Any], ...] = ()
         self.py: Translated | None = None
         """The translated function (``translate``); None: interpret ``code``."""
+        self.frame = 0
+        """Bytes a call of it allocates (``frame_size``), charged at each call."""
 
 
 class Program:
@@ -90,6 +93,7 @@ class Program:
             for e in module.functions
         ]
         for fn, vf in zip(funcs, verified.functions, strict=True):
+            fn.frame = frame_size(vf)
             fn.code = _fuse(
                 [_resolve(opcode, arg, module.consts, funcs) for opcode, arg in vf.code]
             )
@@ -291,7 +295,7 @@ def _run(
             b = pop()
             a = stack[-1]
             ta = type(a)
-            if ta is type(b) and ta is not list and ta is not dict:
+            if ta is type(b) and (ta is int or ta is bool or a is None):
                 stack[-1] = a == b
             else:
                 stack[-1] = equal(m, a, b)
@@ -315,6 +319,7 @@ def _run(
             extra = arg.n_locals - n
             if extra:
                 args.extend([None] * extra)
+            m.alloc(arg.frame)
             push(_run(m, arg, args, depth + 1))
         elif opcode == RET:
             return pop()
@@ -384,6 +389,8 @@ def _prepare_args(m: Machine, fn: _Function, args: Sequence[Value]) -> list[Valu
         else:
             n, frame[i] = _arg(i, value)
             size += n
+            if type(value) is list or type(value) is dict:
+                m.alloc(_copy_size(value))
     m.charge(size * op.GAS_ARG_BYTE)
     return frame
 
@@ -406,6 +413,20 @@ def _arg(i: int, value: Value) -> tuple[int, Value]:
     except ContractError as exc:
         raise ExecutionError(f"argument {i}: {exc}") from None
     return len(data), _copy(value)
+
+
+def _copy_size(value: Value) -> int:
+    """Bytes of the VM's own copy of a container argument (its containers; the scalars in
+    it are the caller's objects, shared)."""
+    if type(value) is list:
+        return op.MEM_LIST + sum(
+            op.MEM_LIST_SLOT + (_copy_size(x) if type(x) is list or type(x) is dict else 0)
+            for x in value
+        )
+    return op.MEM_MAP + sum(
+        op.MEM_MAP_ENTRY + (_copy_size(x) if type(x) is list or type(x) is dict else 0)
+        for x in value.values()
+    )
 
 
 def _failure(gas_used: int, error: str) -> ExecutionResult:
@@ -441,6 +462,7 @@ def execute(
     m = Machine(host, gas_limit, readonly or fn.view)
     try:
         m.charge(op.GAS_ENTRY)
+        m.alloc(fn.frame)
         frame = _prepare_args(m, fn, args)
         if fn.py is not None:
             result = fn.py(m, 1, *frame)

@@ -70,7 +70,12 @@ _valid_scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**200), 2**200), st.text(max_size=300),
     st.binary(max_size=300),
 )  # fmt: skip
-_valid_keys = st.one_of(st.integers(-(2**70), 2**70), st.text(max_size=8), st.binary(max_size=8))
+_valid_keys = st.one_of(
+    st.integers(-(2**60), 2**60),  # map int keys are limited (values.MAP_INT_MIN/MAX)
+    st.sampled_from([-(2**60), 2**60]),
+    st.text(max_size=8),
+    st.binary(max_size=8),
+)
 
 
 def _valid_containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:

@@ -48,7 +48,8 @@ def test_every_byte_stored_and_emitted_costs() -> None:
     store = gas(f"storage['k'] = '{long}'") - gas(f"storage['k'] = '{short}'")
     assert store == 100 * op.GAS_SWRITE_BYTE
     event = gas(f"emit('E', v='{long}')") - gas(f"emit('E', v='{short}')")
-    assert event == 100 * op.GAS_EMIT_BYTE
+    # the event keeps its encoded fields: 100 more bytes held, at MEM_BYTES_PER_GAS per gas
+    assert event == 100 * op.GAS_EMIT_BYTE + 100 // op.MEM_BYTES_PER_GAS
     ret = gas(f"return '{long}'") - gas(f"return '{short}'")
     assert ret == 100 * op.GAS_ARG_BYTE
     read = gas(f"storage['k'] = '{long}'\nx = storage['k']") - gas(f"storage['k'] = '{long}'")
@@ -58,13 +59,19 @@ def test_every_byte_stored_and_emitted_costs() -> None:
         + op.BY_NAME["CONST"].gas
         + op.BY_NAME["STORE"].gas
         + (len(b"\xa1k") + 2 + 200) * op.GAS_SREAD_BYTE
+        + (op.MEM_STR + 200 + 3) // op.MEM_BYTES_PER_GAS  # the str read is a new object
+        + op.MEM_LIST_SLOT // op.MEM_BYTES_PER_GAS  # and its frame has one more local
     )
 
 
 def test_every_instruction_costs_gas() -> None:
     base = run_src(fn("x = 1")).gas_used
     more = run_src(fn("x = 1\nx = x + 1")).gas_used
-    assert more - base == sum(op.BY_NAME[n].gas for n in ("LOAD", "CONST", "ADD", "STORE"))
+    assert (
+        more - base
+        == sum(op.BY_NAME[n].gas for n in ("LOAD", "CONST", "ADD", "STORE"))
+        + op.MEM_LIST_SLOT // op.MEM_BYTES_PER_GAS
+    )  # its frame holds one more stack slot
     loop = [run_src(fn(f"for i in range({n}):\n    pass")).gas_used for n in (10, 20, 30)]
     assert loop[1] - loop[0] == loop[2] - loop[1] > 0
 
