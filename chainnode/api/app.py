@@ -20,6 +20,7 @@ from chainnode.api.backend import Backend
 from chainnode.api.errors import ApiError, error_middleware
 from chainnode.api.models import CallRequest, TransactionIn
 from chainnode.api.openapi import openapi_document
+from chainnode.model.codes import Code
 
 
 class Limits:
@@ -47,13 +48,13 @@ def _pydantic_error(e: ValidationError, prefix: str = "") -> ApiError:
     err = e.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
     field = f"{prefix}{loc}" if loc else (prefix.rstrip(".") or None)
-    return ApiError(400, "invalid_field", f"{field or 'body'}: {err['msg']}", field)
+    return ApiError(400, Code.INVALID_FIELD, f"{field or 'body'}: {err['msg']}", field)
 
 
 async def _read_body(request: web.Request) -> bytes:
     body = await request.read()
     if not body:
-        raise ApiError(400, "empty_body", "the request body is empty", None)
+        raise ApiError(400, Code.EMPTY_BODY, "the request body is empty", None)
     return body
 
 
@@ -78,11 +79,11 @@ def _parse_json(body: bytes) -> Any:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {e}") from None
+        raise ApiError(400, Code.MALFORMED_JSON, f"the body is not valid JSON: {e}") from None
     except RecursionError:
-        raise ApiError(400, "malformed_json", "the body is nested too deeply") from None
+        raise ApiError(400, Code.MALFORMED_JSON, "the body is nested too deeply") from None
     if _too_deep(data, MAX_JSON_DEPTH):
-        raise ApiError(400, "too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        raise ApiError(400, Code.TOO_DEEP, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return data
 
 
@@ -94,7 +95,7 @@ def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[
             data = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=len(body))
         except Exception as e:  # msgpack raises several unrelated types on garbage
             raise ApiError(
-                400, "malformed_msgpack", f"the body is not valid msgpack: {e}"
+                400, Code.MALFORMED_MSGPACK, f"the body is not valid msgpack: {e}"
             ) from None
         if isinstance(data, list) and data and not all(isinstance(x, bytes) for x in data):
             return [convert.decode_tx(body, "body")], True  # one tx in its canonical encoding
@@ -103,7 +104,7 @@ def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[
         if not isinstance(items, list) or not all(isinstance(x, bytes) for x in items):
             raise ApiError(
                 400,
-                "invalid_body",
+                Code.INVALID_BODY,
                 "a msgpack body is one encoded transaction, or an array of them (bin each)",
             )
         _check_batch(len(items), max_batch)
@@ -118,14 +119,14 @@ def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[
         items = [data] if single else data
         if not isinstance(items, list):
             raise ApiError(
-                400, "invalid_body", "a JSON body is one transaction object or an array of them"
+                400, Code.INVALID_BODY, "a JSON body is one transaction object or an array of them"
             )
         _check_batch(len(items), max_batch)
         txs = []
         for i, item in enumerate(items):
             prefix = "" if single else f"[{i}]."
             if not isinstance(item, dict):
-                raise ApiError(400, "invalid_body", "each transaction is a JSON object", prefix)
+                raise ApiError(400, Code.INVALID_BODY, "each transaction is a JSON object", prefix)
             try:
                 model = TransactionIn.model_validate(item)
             except ValidationError as e:
@@ -134,7 +135,7 @@ def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[
         return txs, single
     raise ApiError(
         415,
-        "unsupported_media_type",
+        Code.UNSUPPORTED_MEDIA_TYPE,
         f"Content-Type {ctype!r}: send application/json or application/msgpack",
         "Content-Type",
     )
@@ -142,10 +143,12 @@ def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[
 
 def _check_batch(n: int, max_batch: int) -> None:
     if n == 0:
-        raise ApiError(400, "empty_batch", "the batch holds no transactions")
+        raise ApiError(400, Code.EMPTY_BATCH, "the batch holds no transactions")
     if n > max_batch:
         raise ApiError(
-            413, "batch_too_large", f"{n} transactions in one batch; the node accepts {max_batch}"
+            413,
+            Code.BATCH_TOO_LARGE,
+            f"{n} transactions in one batch; the node accepts {max_batch}",
         )
 
 
@@ -155,7 +158,7 @@ def _bool_param(request: web.Request, name: str, default: bool) -> bool:
         return default
     if len(values) == 1 and values[0].lower() in ("true", "1", "false", "0"):
         return values[0].lower() in ("true", "1")
-    raise ApiError(400, "invalid_field", f"{name}: true or false", name)
+    raise ApiError(400, Code.INVALID_FIELD, f"{name}: true or false", name)
 
 
 def _wait_param(request: web.Request, limit: float) -> float | None:
@@ -163,14 +166,14 @@ def _wait_param(request: web.Request, limit: float) -> float | None:
     if not values:
         return None
     if len(values) > 1:
-        raise ApiError(400, "invalid_field", "wait: give it once", "wait")
+        raise ApiError(400, Code.INVALID_FIELD, "wait: give it once", "wait")
     raw = values[0]
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value < 0 or value > limit:
-        raise ApiError(400, "invalid_field", f"wait: seconds between 0 and {limit:g}", "wait")
+        raise ApiError(400, Code.INVALID_FIELD, f"wait: seconds between 0 and {limit:g}", "wait")
     return value
 
 
@@ -190,7 +193,7 @@ async def submit_transactions(request: web.Request) -> web.Response:
         field = None if single else f"[{i}]"
         status = convert.status_for_rejection(adm.code)
         extra = "" if len(rejected) == 1 else f" ({len(rejected)} of {len(txs)} rejected)"
-        if not single:
+        if len(txs) > 1:  # a batch of one (the SDK's way to send one tx) is no batch to the user
             extra += "; none of the batch was accepted"
         raise ApiError(status, adm.code, f"{adm.message}{extra}", field)
     out: dict[str, Any] = {"hashes": [h.hex() for h in hashes]}
@@ -207,7 +210,7 @@ def _check_unique(hashes: Sequence[bytes], single: bool) -> None:
     seen: set[bytes] = set()
     for i, h in enumerate(hashes):
         if h in seen:
-            raise ApiError(409, "duplicate", "the same transaction twice in one batch", f"[{i}]")
+            raise ApiError(409, Code.DUPLICATE, "the same transaction twice in one batch", f"[{i}]")
         seen.add(h)
 
 
@@ -220,7 +223,7 @@ async def get_transaction(request: web.Request) -> web.Response:
     h = _hash_param(request)
     found = request.app[BACKEND].ledger.tx(h)
     if found is None:
-        raise ApiError(404, "not_found", f"no committed transaction {h.hex()}", "hash")
+        raise ApiError(404, Code.NOT_FOUND, f"no committed transaction {h.hex()}", "hash")
     tx, height, index = found
     return _json({"transaction": convert.tx_json(tx), "height": height, "index": index})
 
@@ -229,7 +232,9 @@ async def get_receipt(request: web.Request) -> web.Response:
     h = _hash_param(request)
     receipt = request.app[BACKEND].ledger.receipt(h)
     if receipt is None:
-        raise ApiError(404, "not_found", f"no receipt for {h.hex()} (not committed yet?)", "hash")
+        raise ApiError(
+            404, Code.NOT_FOUND, f"no receipt for {h.hex()} (not committed yet?)", "hash"
+        )
     return _json({"receipt": convert.receipt_json(receipt)})
 
 
@@ -245,11 +250,11 @@ async def get_block(request: web.Request) -> web.Response:
             h = convert.parse_hash(ident, "id")
         except ApiError:
             raise ApiError(
-                400, "invalid_field", "id: a height, a 64-hex-digit block hash or 'latest'", "id"
+                400, Code.INVALID_FIELD, "id: a height, a 64-hex-digit block hash or 'latest'", "id"
             ) from None
         block = ledger.block_by_hash(h)
     if block is None:
-        raise ApiError(404, "not_found", f"no block {ident}", "id")
+        raise ApiError(404, Code.NOT_FOUND, f"no block {ident}", "id")
     with_txs = _bool_param(request, "txs", True)
     cert = ledger.certificate(convert.block_height(block))
     return _json(
@@ -277,7 +282,7 @@ async def get_state(request: web.Request) -> web.Response:
     key = convert.parse_key(key_text)
     ledger = request.app[BACKEND].ledger
     if ledger.contract_address(contract) is None:
-        raise ApiError(404, "UNKNOWN_CONTRACT", f"no contract {contract!r}", "contract")
+        raise ApiError(404, Code.UNKNOWN_CONTRACT, f"no contract {contract!r}", "contract")
     value = ledger.state_get(contract, key)
     return _json(
         {
@@ -293,7 +298,7 @@ async def post_call(request: web.Request) -> web.Response:
     body = await _read_body(request)
     data = _parse_json(body)
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "the body is a JSON object")
+        raise ApiError(400, Code.INVALID_BODY, "the body is a JSON object")
     try:
         req = CallRequest.model_validate(data)
     except ValidationError as e:

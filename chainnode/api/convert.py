@@ -34,15 +34,12 @@ _STATUS = {
 }
 
 
-def status_for_rejection(code: str) -> int:
-    try:
-        return _STATUS.get(Code(code), 400)
-    except ValueError:
-        return 400
+def status_for_rejection(code: Code) -> int:
+    return _STATUS.get(code, 400)
 
 
 def _ledger_error(e: LedgerError, field: str | None) -> ApiError:
-    return ApiError(status_for_rejection(e.code), str(e.code), e.message, field)
+    return ApiError(status_for_rejection(e.code), e.code, e.message, field)
 
 
 def decode_tx(raw: bytes, field: str) -> Transaction:
@@ -86,14 +83,14 @@ def validator_json(v: Any) -> dict[str, Any]:
 
 def parse_hash(raw: str, field: str) -> bytes:
     if not HASH_RE.fullmatch(raw):
-        raise ApiError(400, "invalid_field", f"{field}: 64 hex digits", field)
+        raise ApiError(400, Code.INVALID_FIELD, f"{field}: 64 hex digits", field)
     return bytes.fromhex(raw[2:] if raw.startswith("0x") else raw)
 
 
 def parse_name(raw: str, field: str) -> str:
     if not is_contract_ref(raw):
         raise ApiError(
-            400, "invalid_field", f"{field}: a contract name or a 40-hex-digit address", field
+            400, Code.INVALID_FIELD, f"{field}: a contract name or a 40-hex-digit address", field
         )
     return raw
 
@@ -105,14 +102,16 @@ def parse_key(raw: str) -> bytes:
         try:
             key = bytes.fromhex(raw[2:])
         except ValueError:
-            raise ApiError(400, "invalid_field", "key: 0x followed by hex digits", "key") from None
+            raise ApiError(
+                400, Code.INVALID_FIELD, "key: 0x followed by hex digits", "key"
+            ) from None
     else:
         try:
             key = encode_value(raw)
         except Exception:
-            raise ApiError(400, "invalid_field", "key: not a valid text key", "key") from None
+            raise ApiError(400, Code.INVALID_FIELD, "key: not a valid text key", "key") from None
     if not key or len(key) > MAX_KEY_BYTES:
-        raise ApiError(400, "invalid_field", f"key: 1 to {MAX_KEY_BYTES} bytes", "key")
+        raise ApiError(400, Code.INVALID_FIELD, f"key: 1 to {MAX_KEY_BYTES} bytes", "key")
     return key
 
 
@@ -150,11 +149,11 @@ def _vm_args(v: Any) -> Any:
                 return bytes.fromhex(v["hex"].removeprefix("0x"))
             except ValueError:
                 raise ApiError(
-                    400, "invalid_field", 'args: bad hex in {"hex": ...}', "args"
+                    400, Code.INVALID_FIELD, 'args: bad hex in {"hex": ...}', "args"
                 ) from None
         return {k: _vm_args(x) for k, x in v.items()}
     if isinstance(v, list):
         return [_vm_args(x) for x in v]
     if isinstance(v, float):
-        raise ApiError(400, "invalid_field", "args: integers only, no floats", "args")
+        raise ApiError(400, Code.INVALID_FIELD, "args: integers only, no floats", "args")
     return v

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from chainnode.api.backend import Unavailable
+from chainnode.model.codes import Code
 
 log = logging.getLogger("chainnode.api")
 
@@ -20,9 +21,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ApiError(Exception):
-    """A client-side problem (4xx) or a temporary node condition (503)."""
+    """A client-side problem (4xx) or a temporary node condition (503); ``code`` is one of
+    :class:`chainnode.model.codes.Code` (the one home of error codes)."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, code: Code, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -30,11 +32,11 @@ class ApiError(Exception):
         self.field = field
 
 
-def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
-    return {"error": {"code": code, "message": message, "field": field}}
+def error_body(code: Code, message: str, field: str | None = None) -> dict[str, object]:
+    return {"error": {"code": str(code), "message": message, "field": field}}
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+def error_response(status: int, code: Code, message: str, field: str | None = None) -> web.Response:
     return web.Response(
         status=status,
         text=json.dumps(error_body(code, message, field)),
@@ -43,11 +45,11 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 
 _HTTP_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "body_too_large",
-    415: "unsupported_media_type",
+    400: Code.BAD_REQUEST,
+    404: Code.NOT_FOUND,
+    405: Code.METHOD_NOT_ALLOWED,
+    413: Code.BODY_TOO_LARGE,
+    415: Code.UNSUPPORTED_MEDIA_TYPE,
 }
 
 
@@ -58,11 +60,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ApiError as e:
         return error_response(e.status, e.code, e.message, e.field)
     except Unavailable as e:
-        return error_response(503, "unavailable", str(e))
+        return error_response(503, Code.UNAVAILABLE, str(e))
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        code = _HTTP_CODES.get(e.status, "http_error")
+        code = _HTTP_CODES.get(e.status, Code.HTTP_ERROR)
         message = e.reason if e.status != 404 else f"no route for {request.path}"
         if e.status == 413:
             message = "request body is larger than the node accepts (max_body_bytes)"
@@ -74,4 +76,4 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return resp
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
-        return error_response(500, "internal", "internal error; see the node's log")
+        return error_response(500, Code.INTERNAL, "internal error; see the node's log")

@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chainnode.model.codes import Code
 from chainnode.model.types import ADDR_RE, NAME_RE, Block, Receipt, decoded_json
 
 log = logging.getLogger("chainnode.api.events")
@@ -179,7 +180,7 @@ class Filter:
 def _bad(message: str, field: str) -> Exception:
     from chainnode.api.errors import ApiError
 
-    err: Exception = ApiError(400, "invalid_field", f"{field}: {message}", field)
+    err: Exception = ApiError(400, Code.INVALID_FIELD, f"{field}: {message}", field)
     return err
 
 
@@ -276,7 +277,7 @@ async def stream_events(request: web.Request, hub: EventHub) -> web.StreamRespon
     if hub.subscribers >= hub.max_subscribers:
         from chainnode.api.errors import ApiError
 
-        raise ApiError(503, "too_many_subscribers", "the node serves no more event streams now")
+        raise ApiError(503, Code.TOO_MANY_SUBSCRIBERS, "the node serves no more event streams now")
     resp = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",

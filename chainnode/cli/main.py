@@ -56,13 +56,13 @@ def _receipt_view(r: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _client_error(e: ClientError) -> NoReturn:
     hints = {
-        "unreachable": "",
+        "UNREACHABLE": "",
         "BAD_SIGNATURE": " (is the key file the one you meant?)",
         "WRONG_CHAIN": " (the node belongs to another chain: check --node)",
         "EXPIRED": " (the node is ahead of the tx's block limit: just send it again)",
         "NO_PERMISSION": " (ask an admin of the chain to grant your address a role)",
         "UNKNOWN_CONTRACT": " (list the contracts in genesis.json, or deploy it first)",
-        "not_found": "",
+        "NOT_FOUND": "",
     }
     _fail(f"{e}{hints.get(e.code, '')}")
 

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import msgpack
 
+from chainnode.model.codes import Code
 from chainnode.model.keys import load_private_key, save_private_key
 from crypto.suite import Suite, get_suite
 
@@ -30,7 +31,8 @@ MSGPACK = "application/msgpack"
 
 
 class ClientError(Exception):
-    """The node refused a request, or could not be reached."""
+    """The node refused a request, or could not be reached; ``code`` is one of
+    :class:`chainnode.model.codes.Code` (UNREACHABLE and TIMEOUT come from the SDK itself)."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
         where = f" (field {field})" if field else ""
@@ -47,7 +49,7 @@ def _error_from(status: int, body: bytes) -> ClientError:
         return ClientError(status, str(err["code"]), str(err["message"]), err.get("field"))
     except Exception:
         text = body[:200].decode("utf-8", "replace")
-        return ClientError(status, f"http_{status}", text or "no body")
+        return ClientError(status, Code.HTTP_ERROR, f"HTTP {status}: {text or 'no body'}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +213,7 @@ class Client:
                     continue
                 raise ClientError(
                     0,
-                    "unreachable",
+                    Code.UNREACHABLE,
                     f"cannot reach the node at {self.url}: {e} (is it running?)",
                 ) from None
         if resp.status >= 400:
@@ -297,7 +299,7 @@ class Client:
                 return [found[i] for i in range(len(hashes))]
             if time.monotonic() > deadline:
                 raise ClientError(
-                    0, "timeout", f"{len(hashes) - len(found)} txs not committed in {timeout}s"
+                    0, Code.TIMEOUT, f"{len(hashes) - len(found)} txs not committed in {timeout}s"
                 )
             time.sleep(poll)
 
@@ -353,7 +355,7 @@ class AsyncClient:
                 status = resp.status
         except (TimeoutError, self._aiohttp.ClientError, OSError) as e:
             raise ClientError(
-                0, "unreachable", f"cannot reach the node at {self.url}: {e!r} (is it running?)"
+                0, Code.UNREACHABLE, f"cannot reach the node at {self.url}: {e!r} (is it running?)"
             ) from None
         if status >= 400:
             raise _error_from(status, data)
@@ -432,6 +434,6 @@ class AsyncClient:
                 return [found[i] for i in range(len(hashes))]
             if time.monotonic() > deadline:
                 raise ClientError(
-                    0, "timeout", f"{len(hashes) - len(found)} txs not committed in {timeout}s"
+                    0, Code.TIMEOUT, f"{len(hashes) - len(found)} txs not committed in {timeout}s"
                 )
             await asyncio.sleep(poll)

@@ -29,6 +29,21 @@ class Admission:
     message: str
 
 
+def _bad_signature(suite: Suite, tx: Transaction) -> Admission:
+    """Why a signature failed: a sender key that is no point of this chain's curve was made
+    for another suite (a P-256 key on an SM chain, say), which a client should be told as such.
+    Only failed signatures pay for the curve check."""
+    if not suite.is_public_key(tx.sender):
+        return Admission(
+            tx.hash,
+            False,
+            Code.WRONG_SUITE,
+            f"the sender's public key is not a key of this chain's crypto suite ({suite.name!r});"
+            " sign with a key made for it",
+        )
+    return Admission(tx.hash, False, Code.BAD_SIGNATURE, "signature does not verify")
+
+
 class AdmissionContext(Protocol):
     """What the mempool needs from the ledger (the committed state)."""
 
@@ -172,7 +187,7 @@ class Mempool:
                 key = (tx.sender, tx.nonce)
                 raw = tx.raw
                 if i in bad_sig:
-                    out[i] = Admission(h, False, Code.BAD_SIGNATURE, "signature does not verify")
+                    out[i] = _bad_signature(suite, tx)
                 elif h in pool or key in nonces:
                     out[i] = Admission(h, False, Code.DUPLICATE, "transaction already known")
                 elif len(pool) >= capacity or self._bytes + len(raw) > max_bytes:

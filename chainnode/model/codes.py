@@ -1,7 +1,8 @@
 """Reason codes and the errors of the ledger side of chainnode.
 
-Every rejection (a transaction at admission, a block at validation, a read-only call) carries
-one of these codes so the HTTP API can map it to a 4xx with a stable machine-readable name.
+The one home of every machine-readable error code the node or the SDK shows: a rejection (a
+transaction at admission, a block at validation, a read-only call) and every HTTP API error
+carry one of these, in one style (UPPER_SNAKE), so clients match on stable names.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class Code(StrEnum):
     MEMPOOL_FULL = "MEMPOOL_FULL"
     UNKNOWN_CONTRACT = "UNKNOWN_CONTRACT"
     UNKNOWN_METHOD = "UNKNOWN_METHOD"
+    INVALID_ARGS = "INVALID_ARGS"  # arguments that do not fit the method's parameters
+    WRONG_SUITE = "WRONG_SUITE"  # a key of another crypto suite (e.g. P-256 on an SM chain)
     NOT_VIEW = "NOT_VIEW"
     NO_PERMISSION = "NO_PERMISSION"
     GAS_LIMIT = "GAS_LIMIT"
@@ -36,6 +39,28 @@ class Code(StrEnum):
     BAD_STATE_ROOT = "BAD_STATE_ROOT"
     TOO_MANY_TXS = "TOO_MANY_TXS"
     EXECUTION_FAULT = "EXECUTION_FAULT"  # this node could not execute (memory, recursion)
+    # the HTTP API (request shape, routing, node condition)
+    INVALID_FIELD = "INVALID_FIELD"
+    INVALID_BODY = "INVALID_BODY"
+    EMPTY_BODY = "EMPTY_BODY"
+    MALFORMED_JSON = "MALFORMED_JSON"
+    MALFORMED_MSGPACK = "MALFORMED_MSGPACK"
+    TOO_DEEP = "TOO_DEEP"
+    EMPTY_BATCH = "EMPTY_BATCH"
+    BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+    BODY_TOO_LARGE = "BODY_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    BAD_REQUEST = "BAD_REQUEST"
+    HTTP_ERROR = "HTTP_ERROR"
+    TOO_MANY_SUBSCRIBERS = "TOO_MANY_SUBSCRIBERS"
+    PROOF_UNAVAILABLE = "PROOF_UNAVAILABLE"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+    # the SDK's own (no answer from the node)
+    UNREACHABLE = "UNREACHABLE"
+    TIMEOUT = "TIMEOUT"
 
 
 class LedgerError(Exception):

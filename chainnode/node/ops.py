@@ -18,6 +18,7 @@ from aiohttp import web
 
 from chainnode.api.events import EventHub, stream_events
 from chainnode.api.metrics import CONTENT_TYPE_LATEST, NodeMetrics
+from chainnode.model.codes import Code
 from chainnode.node import jsonlog
 from chainnode.proofs.bundle import ProofError, build_bundle
 
@@ -133,11 +134,11 @@ class NodeOps:
 
         raw = request.match_info["hash"].lower().removeprefix("0x")
         if len(raw) != 64 or any(c not in "0123456789abcdef" for c in raw):
-            raise ApiError(400, "invalid_field", "hash: 64 hex digits", "hash")
+            raise ApiError(400, Code.INVALID_FIELD, "hash: 64 hex digits", "hash")
         try:
             bundle = build_bundle(self.node.ledger, bytes.fromhex(raw))
         except ProofError as e:
-            raise ApiError(500, "proof_unavailable", str(e)) from None
+            raise ApiError(500, Code.PROOF_UNAVAILABLE, str(e)) from None
         if bundle is None:
-            raise ApiError(404, "not_found", f"no committed transaction {raw}", "hash")
+            raise ApiError(404, Code.NOT_FOUND, f"no committed transaction {raw}", "hash")
         return web.Response(text=bundle.dumps(), content_type="application/json")

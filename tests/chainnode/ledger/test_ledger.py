@@ -232,7 +232,7 @@ def test_ecdsa_chain(tmp_path: Path) -> None:
         )
         assert all(r.ok for r in rs) and a.head_hash == b.head_hash
         sm_tx = tx(get_suite("sm"), keys()[0], *RESOLVE, block_limit=5)  # SM2 on a P-256 chain
-        assert a.mempool.submit([sm_tx.encode()])[0].code == Code.BAD_SIGNATURE
+        assert a.mempool.submit([sm_tx.encode()])[0].code == Code.WRONG_SUITE
 
 
 def test_tx_and_receipt_merkle_proofs(tmp_path: Path) -> None:

@@ -88,10 +88,10 @@ def _json_tx(d: Any) -> bytes:
 
 CASES: dict[str, BadCase] = {
     "malformed json": lambda c, a: (
-        "POST", "/v1/transactions", b"{not json", "application/json", 400, "malformed_json"
+        "POST", "/v1/transactions", b"{not json", "application/json", 400, "MALFORMED_JSON"
     ),
     "malformed msgpack": lambda c, a: (
-        "POST", "/v1/transactions", b"\xc1\xc1", "application/msgpack", 400, "malformed_msgpack"
+        "POST", "/v1/transactions", b"\xc1\xc1", "application/msgpack", 400, "MALFORMED_MSGPACK"
     ),
     "msgpack of a map": lambda c, a: (
         "POST", "/v1/transactions", msgpack.packb({"a": 1}), "application/msgpack", 400, None
@@ -102,12 +102,12 @@ CASES: dict[str, BadCase] = {
     ),
     "wrong type": lambda c, a: (
         "POST", "/v1/transactions", _json_tx(mutate(signed(c, a), nonce="seven")),
-        "application/json", 400, "invalid_field",
+        "application/json", 400, "INVALID_FIELD",
     ),
     "missing field": lambda c, a: (
         "POST", "/v1/transactions",
         _json_tx({k: v for k, v in mutate(signed(c, a)).items() if k != "signature"}),
-        "application/json", 400, "invalid_field",
+        "application/json", 400, "INVALID_FIELD",
     ),
     "bad signature": lambda c, a: (
         "POST", "/v1/transactions",
@@ -118,6 +118,10 @@ CASES: dict[str, BadCase] = {
         "POST", "/v1/transactions",
         _json_tx(mutate(signed(c, a), nonce=signed(c, a).nonce ^ 1)), "application/json", 400,
         "BAD_SIGNATURE",
+    ),
+    "key of another suite": lambda c, a: (
+        "POST", "/v1/transactions", signed(c, Account.generate("ecdsa-p256")).encode(),
+        "application/msgpack", 400, "WRONG_SUITE",
     ),
     "wrong chain id": lambda c, a: (
         "POST", "/v1/transactions", signed(c, a, chain_id="other-chain").encode(),
@@ -152,16 +156,16 @@ CASES: dict[str, BadCase] = {
     "same tx twice in a batch": lambda c, a: (
         "POST", "/v1/transactions",
         msgpack.packb([signed(c, a, nonce=5).encode(), signed(c, a, nonce=5).encode()]),
-        "application/msgpack", 409, "duplicate",
+        "application/msgpack", 409, "DUPLICATE",
     ),
     "empty batch": lambda c, a: (
-        "POST", "/v1/transactions", b"[]", "application/json", 400, "empty_batch"
+        "POST", "/v1/transactions", b"[]", "application/json", 400, "EMPTY_BATCH"
     ),
     "empty body": lambda c, a: (
-        "POST", "/v1/transactions", b"", "application/json", 400, "empty_body"
+        "POST", "/v1/transactions", b"", "application/json", 400, "EMPTY_BODY"
     ),
     "unsupported content type": lambda c, a: (
-        "POST", "/v1/transactions", b"hello", "text/plain", 415, "unsupported_media_type"
+        "POST", "/v1/transactions", b"hello", "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"
     ),
     "body too large": lambda c, a: (
         "POST", "/v1/transactions", b"[" + b" " * (17 << 20) + b"]", "application/json", 413,
@@ -169,7 +173,7 @@ CASES: dict[str, BadCase] = {
     ),
     "bad wait": lambda c, a: (
         "POST", "/v1/transactions?wait=nan", signed(c, a).encode(), "application/msgpack", 400,
-        "invalid_field",
+        "INVALID_FIELD",
     ),
     "bad tx hash": lambda c, a: ("GET", "/v1/transactions/xyz", None, None, 400, None),
     "unknown tx": lambda c, a: ("GET", "/v1/transactions/" + "00" * 32, None, None, 404, None),
@@ -193,7 +197,7 @@ CASES: dict[str, BadCase] = {
     ),
     "call wrong types": lambda c, a: (
         "POST", "/v1/call", _json_tx({"contract": 5, "method": "get"}), "application/json", 400,
-        "invalid_field",
+        "INVALID_FIELD",
     ),
     "call float arg": lambda c, a: (
         "POST", "/v1/call", _json_tx({"contract": "records", "method": "get", "args": [1.5]}),
@@ -205,13 +209,13 @@ CASES: dict[str, BadCase] = {
     "deeply nested call args": lambda c, a: (
         "POST", "/v1/call",
         b'{"contract": "records", "method": "get", "args": ' + b"[" * 500 + b"]" * 500 + b"}",
-        "application/json", 400, "too_deep",
+        "application/json", 400, "TOO_DEEP",
     ),
     "deeply nested msgpack": lambda c, a: (
         "POST", "/v1/transactions", b"\x91" * 100_000 + b"\xc0", "application/msgpack", 400,
         None,
     ),
-    "unknown route": lambda c, a: ("GET", "/v1/nope", None, None, 404, "not_found"),
+    "unknown route": lambda c, a: ("GET", "/v1/nope", None, None, 404, "NOT_FOUND"),
     "wrong method": lambda c, a: ("DELETE", "/v1/status", None, None, 405, None),
 }  # fmt: skip
 
@@ -280,10 +284,14 @@ def test_client_errors_carry_the_api_code(single: Cluster, user: Account) -> Non
     with pytest.raises(ClientError) as e:
         c.submit([signed(c, user, block_limit=0)])
     assert e.value.status == 400 and e.value.code == "EXPIRED" and e.value.field == "[0]"
+    assert "batch" not in e.value.message  # the SDK sends one tx as a batch of one
+    with pytest.raises(ClientError) as e1:
+        c.submit([signed(c, user), signed(c, user, block_limit=0)])
+    assert e1.value.field == "[1]" and "none of the batch was accepted" in e1.value.message
     assert c.receipt("00" * 32) is None
     with pytest.raises(ClientError) as e2:
         Client("http://127.0.0.1:1").status()
-    assert e2.value.code == "unreachable"
+    assert e2.value.code == "UNREACHABLE"
 
 
 def test_admin_key_was_written(single: Cluster) -> None:

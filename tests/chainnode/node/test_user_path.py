@@ -101,8 +101,8 @@ def test_evidence_and_traceability_round_trip(node: tuple[Path, str]) -> None:
           "--args", '["short", "x", "y"]', "--wait"], "failed"),
         (["tx", "send", "--key", "KEY", "--contract", "nosuch", "--method", "x"],
          "UNKNOWN_CONTRACT"),
-        (["tx", "get", "00" * 32], "not_found"),
-        (["block", "get", "999999"], "not_found"),
+        (["tx", "get", "00" * 32], "NOT_FOUND"),
+        (["block", "get", "999999"], "NOT_FOUND"),
         (["network", "init", "--out", "NET"], "already exists"),
     ],
 )  # fmt: skip

@@ -97,7 +97,7 @@ def test_bundle_verifies_offline_through_the_validator_change(net: dict[str, Any
 def test_api_errors(net: dict[str, Any]) -> None:
     c = net["cluster"]
     status, body = http_get(f"{c.url(0)}/v1/proofs/{'ab' * 32}")
-    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
+    assert status == 404 and json.loads(body)["error"]["code"] == "NOT_FOUND"
     status, body = http_get(f"{c.url(0)}/v1/proofs/xyz")
     assert status == 400 and json.loads(body)["error"]["field"] == "hash"
 
