@@ -21,7 +21,9 @@ class _Strict(BaseModel):
 
 
 class ErrorDetail(_Strict):
-    code: str = Field(description="machine-readable reason (UPPER_SNAKE), e.g. BAD_SIGNATURE, DUPLICATE")
+    code: str = Field(
+        description="machine-readable reason (UPPER_SNAKE), e.g. BAD_SIGNATURE, DUPLICATE"
+    )
     message: str = Field(description="what went wrong and what to do next")
     field: str | None = Field(default=None, description="the input field at fault, if any")
 
