@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# The optional native SM4-GCM extension (crypto/_sm4gcm.c); without it crypto.sm4 uses OpenSSL.
-NATIVE := crypto/_sm4gcm$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+# The optional native extensions: SM4-GCM (crypto/_sm4gcm.c; without it crypto.sm4 uses
+# OpenSSL) and SM2 verification (crypto/_sm2verify.c; without it crypto.sm2 uses OpenSSL).
+EXT_SUFFIX := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+NATIVE := crypto/_sm4gcm$(EXT_SUFFIX)
+NATIVE_SM2 := crypto/_sm2verify$(EXT_SUFFIX)
 
-.PHONY: run test tools lint typecheck unit soak fuzz chaos bench clean
+.PHONY: run test tools lint typecheck unit soak fuzz fuzz-sm2 chaos bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +22,13 @@ $(STAMP): pyproject.toml
 $(NATIVE): crypto/_sm4gcm.c setup.py | $(STAMP)
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native SM4-GCM not built; using OpenSSL"
 
-run: $(STAMP) $(NATIVE)
+$(NATIVE_SM2): crypto/_sm2verify.c setup.py | $(STAMP)
+	$(PY) setup.py -q build_ext --inplace || echo "warning: native SM2 verify not built; using OpenSSL"
+
+run: $(STAMP) $(NATIVE) $(NATIVE_SM2)
 	$(VENV)/bin/chainnode network up --validators 4 --dir devnet
 
-test: $(STAMP) $(NATIVE) tools lint typecheck unit
+test: $(STAMP) $(NATIVE) $(NATIVE_SM2) tools lint typecheck unit
 
 # External tools the tests use: promtool (Debian package prometheus) lints /metrics.
 tools:
@@ -37,7 +43,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy crypto storage contracts consensus p2p chainnode bench
 
-unit: $(STAMP) $(NATIVE)
+unit: $(STAMP) $(NATIVE) $(NATIVE_SM2)
 	$(PY) -m pytest --durations=12
 
 soak: $(STAMP)
@@ -48,11 +54,17 @@ fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz SCHEMATHESIS_MAX_EXAMPLES=$${EXAMPLES:-200} $(PY) -m pytest tests \
 		-k "fuzz or random or garbage or schemathesis" -p no:randomly --timeout 3600
 
+# The native SM2 verify against OpenSSL and constructed answers: CASES (default 10^7) cases
+# from SEED (make test runs 200,000 of them).
+fuzz-sm2: $(STAMP) $(NATIVE_SM2)
+	SM2_DIFF_CASES=$${CASES:-10000000} SM2_DIFF_SEED=$${SEED:-1} $(PY) -m pytest \
+		tests/crypto/test_sm2_native.py -k differential -p no:randomly -q --timeout 7200
+
 # A seeded fault schedule on a real 4-validator network; DURATION seconds (default 20 min).
 chaos: $(STAMP)
 	$(PY) -m bench.chaos --duration $${DURATION:-1200} --seed $${SEED:-1}
 
-bench: $(STAMP) $(NATIVE)
+bench: $(STAMP) $(NATIVE) $(NATIVE_SM2)
 	$(PY) -m bench.crypto
 
 clean:

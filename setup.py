@@ -1,7 +1,8 @@
-"""Only the optional native extension; all metadata lives in pyproject.toml.
+"""Only the optional native extensions; all metadata lives in pyproject.toml.
 
-`crypto._sm4gcm` (SM4-GCM with GFNI/PCLMULQDQ) is optional: if it fails to compile, the
-install still succeeds and `crypto.sm4` uses OpenSSL.
+`crypto._sm4gcm` (SM4-GCM with GFNI/PCLMULQDQ) and `crypto._sm2verify` (SM2 verification)
+are optional: if one fails to compile, the install still succeeds and `crypto.sm4` /
+`crypto.sm2` use OpenSSL.
 """
 
 from setuptools import Extension, setup
@@ -13,6 +14,13 @@ setup(
             sources=["crypto/_sm4gcm.c"],
             extra_compile_args=["-O3", "-Wall"],
             optional=True,
-        )
+        ),
+        Extension(
+            "crypto._sm2verify",
+            sources=["crypto/_sm2verify.c"],
+            extra_compile_args=["-O3", "-Wall", "-pthread"],
+            extra_link_args=["-pthread"],
+            optional=True,
+        ),
     ]
 )

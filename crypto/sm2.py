@@ -1,11 +1,13 @@
 """SM2 signatures (GB/T 32918.2) with the signer ID, keys, PEM, and ECDH on the SM2 curve.
 
-Two backends, one behaviour: `openssl` (system libcrypto via ctypes, the default) and
-`gmssl` (pure Python, fallback and cross-check). Choice, strongest first: the `backend=`
-argument, `set_backend()` (node config), env `CHAINNODE_SM2_BACKEND=openssl|gmssl`, else
-automatic (openssl if its libcrypto has SM2, else gmssl). Input checks that matter for
-safety (lengths, point on curve, 1 <= r, s < n, ID length) happen here, before any backend,
-so both backends accept and reject exactly the same inputs.
+Three backends, one behaviour: `native` (verification in our C extension
+`crypto._sm2verify`, signing on OpenSSL; the default when built), `openssl` (system libcrypto
+via ctypes) and `gmssl` (pure Python, fallback and cross-check). Choice, strongest first: the
+`backend=` argument, `set_backend()` (node config), env
+`CHAINNODE_SM2_BACKEND=native|openssl|gmssl|auto`, else automatic (native if built and
+usable, logged when not; then openssl if its libcrypto has SM2, else gmssl). Input checks
+that matter for safety (lengths, point on curve, 1 <= r, s < n, ID length) happen here,
+before any backend, so all backends accept and reject exactly the same inputs.
 
 Signatures are raw 64-byte r||s (canonical, fixed length); e = SM3(Z || M) with
 Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA). Parsed public keys are cached by
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import logging
 import os
 import re
 import secrets
@@ -24,7 +27,7 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from crypto import _der, _ec, _gmssl, _openssl, sm3
+from crypto import _der, _ec, _gmssl, _native, _openssl, sm3
 from crypto.errors import BackendUnavailable, CryptoError, InvalidKey, InvalidSignature
 
 DEFAULT_ID = b"1234567812345678"
@@ -36,7 +39,9 @@ MAX_PEM_BYTES = 64 * 1024
 PUBLIC_CACHE_SIZE = 8192
 ENV_BACKEND = "CHAINNODE_SM2_BACKEND"
 
-_BACKENDS: dict[str, ModuleType] = {"openssl": _openssl, "gmssl": _gmssl}
+_BACKENDS: dict[str, ModuleType] = {"native": _native, "openssl": _openssl, "gmssl": _gmssl}
+_NATIVE_EXT: Any = _native._EXT  # the extension module or None; hot paths call it directly
+_log = logging.getLogger("crypto.sm2")
 _configured: str | None = None
 _auto: str | None = None
 _auto_lock = threading.Lock()
@@ -59,12 +64,12 @@ def set_backend(name: str | None) -> None:
     """Configure the default backend (`None`: back to env / automatic)."""
     global _configured
     if name is not None and name not in _BACKENDS and name != "auto":
-        raise CryptoError(f"unknown SM2 backend {name!r}; choose openssl, gmssl or auto")
+        raise CryptoError(f"unknown SM2 backend {name!r}; choose native, openssl, gmssl or auto")
     _configured = name
 
 
 def backend_name(name: str | None = None) -> str:
-    """Resolve a backend choice to `openssl` or `gmssl`, checking that it is usable."""
+    """Resolve a backend choice to `native`, `openssl` or `gmssl`, checking it is usable."""
     explicit = name or _configured
     key = (explicit, None if explicit else os.environ.get(ENV_BACKEND))
     hit = _resolved.get(key)
@@ -80,26 +85,48 @@ def _resolve(choice: str) -> str:
     choice = choice.strip().lower()
     if choice == "auto":
         return _auto_backend()
+    if choice == "native":
+        _native.ext()  # raises BackendUnavailable naming why
+        return choice
     if choice == "openssl":
         _openssl.lib()  # raises BackendUnavailable naming the fix
         return choice
     if choice == "gmssl":
         _gmssl._cls()
         return choice
-    raise CryptoError(f"unknown SM2 backend {choice!r} ({ENV_BACKEND}); use openssl or gmssl")
+    raise CryptoError(
+        f"unknown SM2 backend {choice!r} ({ENV_BACKEND}); use native, openssl, gmssl or auto"
+    )
 
 
 def _auto_backend() -> str:
     global _auto
     if _auto is None:
         with _auto_lock:
+            why_not = _native.unavailable_reason()
+            if not why_not:
+                _auto = "native"
+                return _auto
             try:
                 _openssl.lib()
                 _auto = "openssl"
             except BackendUnavailable:
                 _gmssl._cls()
                 _auto = "gmssl"
+            _log.warning("SM2 verification falls back to %s: %s", _auto, why_not)
     return _auto
+
+
+def backend_info() -> str:
+    """One line for logs and benchmark output: the default backend and why."""
+    try:
+        name = backend_name()
+    except CryptoError as exc:
+        return f"error: {exc}"
+    if name == "native":
+        return f"native ({_NATIVE_EXT.isa()}; signing on OpenSSL)"
+    why_not = _native.unavailable_reason()
+    return f"{name} (native unavailable: {why_not})" if why_not else f"{name} (configured)"
 
 
 def available_backends() -> list[str]:
@@ -251,6 +278,8 @@ class PublicKey:
         if not (0 < r < N and 0 < s < N):
             return False
         z = self._zdef if user_id == DEFAULT_ID else self.z(user_id)
+        if self._backend == "native":  # SM3(Z || M) and the check in one call, GIL released
+            return bool(_NATIVE_EXT.verify(self._raw, z, msg, sig))
         e = sm3.digest(z + msg)
         return bool(_BACKENDS[self._backend].verify_digest(self._handle, e, sig))
 
@@ -301,6 +330,8 @@ def verify_default(public_key: bytes, message: bytes, signature: bytes) -> bool:
         key = _load_public(backend_name(), public_key)
     except CryptoError:
         return False
+    if key._backend == "native":
+        return bool(_NATIVE_EXT.verify(public_key, key._zdef, message, signature))
     e = sm3.digest(key._zdef + message)
     return bool(_BACKENDS[key._backend].verify_digest(key._handle, e, signature))
 

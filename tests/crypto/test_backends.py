@@ -53,10 +53,42 @@ def probe(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_auto_prefers_openssl(tmp_path: Path) -> None:
+def test_auto_prefers_native(tmp_path: Path) -> None:
     out = probe(tmp_path)
     assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["native", "native", "True"]
+
+
+NO_NATIVE = "import sys; sys.modules['crypto._sm2verify'] = None  # as if never built\n"
+
+
+def test_auto_without_native_falls_back_to_openssl_and_logs_why(tmp_path: Path) -> None:
+    full = subprocess_env()
+    full.pop("CHAINNODE_SM2_BACKEND", None)
+    out = subprocess.run(
+        [sys.executable, "-c", NO_NATIVE + PROBE], env=full, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["openssl", "openssl", "True"]
+    assert "SM2 verification falls back to openssl" in out.stderr
+    assert "crypto._sm2verify is not built" in out.stderr
+
+
+def test_forced_native_when_unavailable_names_why(tmp_path: Path) -> None:
+    full = subprocess_env()
+    full["CHAINNODE_SM2_BACKEND"] = "native"
+    out = subprocess.run(
+        [sys.executable, "-c", NO_NATIVE + PROBE], env=full, capture_output=True, text=True
+    )
+    assert out.returncode == 3, out.stderr
+    assert "UNAVAILABLE: SM2 backend 'native' unavailable" in out.stdout
+    assert "crypto._sm2verify is not built" in out.stdout and "build_ext" in out.stdout
+
+
+def test_forced_native_without_openssl_sm2_names_why(tmp_path: Path) -> None:
+    out = probe(tmp_path, no_sm2="1", CHAINNODE_SM2_BACKEND="native")
+    assert out.returncode == 3, out.stderr
+    assert "'native' signs with OpenSSL" in out.stdout and "no SM2 support" in out.stdout
 
 
 def test_env_selects_gmssl(tmp_path: Path) -> None:
@@ -99,5 +131,5 @@ def test_set_backend_is_the_config_override(monkeypatch: pytest.MonkeyPatch) -> 
         assert sm2.backend_name("openssl") == "openssl"  # an explicit argument still wins
     finally:
         sm2.set_backend(None)
-    assert sm2.backend_name() == "openssl"
-    assert sm2.available_backends() == ["openssl", "gmssl"]
+    assert sm2.backend_name() == "native"
+    assert sm2.available_backends() == ["native", "openssl", "gmssl"]

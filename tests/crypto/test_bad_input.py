@@ -9,7 +9,7 @@ import pytest
 from crypto import CryptoError, InvalidKey, InvalidSignature, _der, _ec, sm2, sm3, verify_batch
 from crypto.suite import get_suite
 
-BACKENDS = ["openssl", "gmssl"]
+BACKENDS = ["native", "openssl", "gmssl"]
 N, P = sm2.N, sm2.P
 KEY = sm2.PrivateKey.from_bytes((12345).to_bytes(32, "big"))
 PUB = KEY.public_key().to_bytes()

@@ -25,7 +25,7 @@ def run(*args: str | Path, ok: bool = True) -> subprocess.CompletedProcess[bytes
     return proc
 
 
-@pytest.mark.parametrize("backend", ["openssl", "gmssl"])
+@pytest.mark.parametrize("backend", ["native", "openssl", "gmssl"])
 @pytest.mark.parametrize("uid", [sm2.DEFAULT_ID, b"ALICE123@YAHOO.COM", b""])
 def test_openssl_key_and_signature_verify_with_ours(
     tmp_path: Path, backend: str, uid: bytes

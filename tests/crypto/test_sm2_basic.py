@@ -6,7 +6,7 @@ import pytest
 
 from crypto import CryptoError, InvalidKey, InvalidSignature, sm2
 
-BACKENDS = ["openssl", "gmssl"]
+BACKENDS = ["native", "openssl", "gmssl"]
 
 ANNEX_D = 0x3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8
 ANNEX_PUB = bytes.fromhex(

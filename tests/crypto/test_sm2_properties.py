@@ -14,7 +14,10 @@ messages = st.binary(max_size=256)
 ids = st.binary(min_size=0, max_size=40)
 
 
-@pytest.mark.parametrize(("signer", "verifier"), [("openssl", "gmssl"), ("gmssl", "openssl")])
+@pytest.mark.parametrize(
+    ("signer", "verifier"),
+    [("openssl", "gmssl"), ("gmssl", "openssl"), ("openssl", "native"), ("native", "gmssl")],
+)
 @given(
     d=scalars, d2=scalars, msg=messages, uid=ids, flip=st.integers(0, 64 * 8 - 1), data=st.data()
 )

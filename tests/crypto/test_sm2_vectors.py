@@ -25,7 +25,7 @@ import pytest
 
 from crypto import DecryptError, InvalidKey, _ec, _gmssl, _openssl, sm2, sm2enc, sm2kx, sm3
 
-BACKENDS = ["openssl", "gmssl"]
+BACKENDS = ["native", "openssl", "gmssl"]
 
 
 def _doc(vectors_dir: Path, name: str) -> dict[str, Any]:

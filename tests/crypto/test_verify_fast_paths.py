@@ -20,7 +20,11 @@ def test_sig_der_matches_the_asn1_encoder(raw: bytes, r0: int, r1: int, s0: int,
         assert _openssl._sig_der(sig) == sm2.signature_to_der(sig)
 
 
-def test_verify_default_agrees_with_the_key_object() -> None:
+@pytest.mark.parametrize("backend", ["native", "openssl"])
+def test_verify_default_agrees_with_the_key_object(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    monkeypatch.setenv(sm2.ENV_BACKEND, backend)
     priv = sm2.PrivateKey.generate()
     pub = priv.public_key().to_bytes()
     for i in range(40):  # r, s with and without the high bit
@@ -33,7 +37,7 @@ def test_verify_default_agrees_with_the_key_object() -> None:
 
 def test_backend_follows_env_and_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(sm2.ENV_BACKEND, raising=False)
-    assert sm2.backend_name() == "openssl"
+    assert sm2.backend_name() == "native"
     monkeypatch.setenv(sm2.ENV_BACKEND, "gmssl")
     assert sm2.backend_name() == "gmssl"
     monkeypatch.setenv(sm2.ENV_BACKEND, "openssl")
@@ -44,7 +48,7 @@ def test_backend_follows_env_and_config(monkeypatch: pytest.MonkeyPatch) -> None
     finally:
         sm2.set_backend(None)
     monkeypatch.delenv(sm2.ENV_BACKEND)
-    assert sm2.backend_name() == "openssl"
+    assert sm2.backend_name() == "native"
     monkeypatch.setenv(sm2.ENV_BACKEND, "rot13")
     with pytest.raises(sm2.CryptoError):
         sm2.backend_name()

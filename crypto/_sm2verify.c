@@ -1,0 +1,1413 @@
+/* SM2 signature verification (GB/T 32918.2) specialised to the recommended curve.
+ *
+ * Why: OpenSSL 3 verifies SM2 with its generic prime-field EC code (~4,700/s per core here),
+ * which bounded the node. Verification handles public data only, so this code is variable
+ * time by design; signing stays on OpenSSL (constant time).
+ *
+ * Written from GB/T 32918 and the textbook formulas (Montgomery multiplication, Jacobian
+ * coordinates with a = -3, Hankerson-Menezes-Vanstone "Guide to ECC" for wNAF and
+ * fixed-base windows, Montgomery's trick for batch inversion); no code from any library.
+ *
+ * - Field: GF(p), p = 2^256 - 2^224 - 2^96 + 2^64 - 1, four 64-bit limbs, Montgomery form
+ *   (R = 2^256). p = -1 mod 2^64, so the per-word Montgomery factor is the low word itself,
+ *   and the limbs 0 and 2 of p are all ones: m * p[0] and m * p[2] are shifts.
+ * - u1*G + u2*Q with no doublings when Q has a table: both scalars are cut into signed
+ *   W-bit digits and each digit picks one precomputed affine point j * 2^(W*i) * P
+ *   (G: W = 8, built at import; Q: W = 7, built per signer on its TABLE_AFTER-th verify and
+ *   kept in a bounded LRU keyed by the 64 public-key bytes). A key without a table uses a
+ *   width-5 wNAF for Q (256 doublings) plus the G table.
+ * - The final check needs no inversion: x1 = (r - e) mod n or that plus n (when below p),
+ *   compared projectively as X == x * Z^2.
+ * - SM3 (GB/T 32905) is here too so one call (and a batch on threads with the GIL released)
+ *   goes from (public key, message, signature) to the answer; Z for the default ID is
+ *   cached with the table.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SIZEOF_INT128__) && (UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFULL) && !defined(_WIN32)
+#define SM2V_OK 1
+#include <pthread.h>
+#endif
+
+#ifdef SM2V_OK
+
+typedef uint64_t u64;
+typedef uint32_t u32;
+typedef uint8_t u8;
+typedef unsigned __int128 u128;
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- SM3 (GB/T 32905) ------------------------------------------------------------------ */
+
+typedef struct {
+    u32 h[8];
+    u64 len; /* bytes absorbed */
+    u8 buf[64];
+    size_t nbuf;
+} sm3_ctx;
+
+INLINE u32 rol32(u32 x, int n) { return (x << (n & 31)) | (x >> ((32 - n) & 31)); }
+INLINE u32 ld32be(const u8 *p)
+{
+    return ((u32)p[0] << 24) | ((u32)p[1] << 16) | ((u32)p[2] << 8) | (u32)p[3];
+}
+INLINE void st32be(u8 *p, u32 v)
+{
+    p[0] = (u8)(v >> 24);
+    p[1] = (u8)(v >> 16);
+    p[2] = (u8)(v >> 8);
+    p[3] = (u8)v;
+}
+
+static u32 sm3_tj[64]; /* rol(T_j, j mod 32), filled at init */
+
+static void sm3_block(u32 h[8], const u8 *blk)
+{
+    u32 w[68];
+    for (int j = 0; j < 16; j++) w[j] = ld32be(blk + 4 * j);
+    for (int j = 16; j < 68; j++) {
+        u32 x = w[j - 16] ^ w[j - 9] ^ rol32(w[j - 3], 15);
+        w[j] = (x ^ rol32(x, 15) ^ rol32(x, 23)) ^ rol32(w[j - 13], 7) ^ w[j - 6];
+    }
+    u32 a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+    for (int j = 0; j < 64; j++) {
+        u32 a12 = rol32(a, 12);
+        u32 ss1 = rol32(a12 + e + sm3_tj[j], 7);
+        u32 ss2 = ss1 ^ a12;
+        u32 ff, gg;
+        if (j < 16) {
+            ff = a ^ b ^ c;
+            gg = e ^ f ^ g;
+        } else {
+            ff = (a & b) | (a & c) | (b & c);
+            gg = (e & f) | (~e & g);
+        }
+        u32 tt1 = ff + d + ss2 + (w[j] ^ w[j + 4]);
+        u32 tt2 = gg + hh + ss1 + w[j];
+        d = c;
+        c = rol32(b, 9);
+        b = a;
+        a = tt1;
+        hh = g;
+        g = rol32(f, 19);
+        f = e;
+        e = tt2 ^ rol32(tt2, 9) ^ rol32(tt2, 17);
+    }
+    h[0] ^= a;
+    h[1] ^= b;
+    h[2] ^= c;
+    h[3] ^= d;
+    h[4] ^= e;
+    h[5] ^= f;
+    h[6] ^= g;
+    h[7] ^= hh;
+}
+
+static void sm3_init(sm3_ctx *c)
+{
+    static const u32 iv[8] = {0x7380166f, 0x4914b2b9, 0x172442d7, 0xda8a0600,
+                              0xa96f30bc, 0x163138aa, 0xe38dee4d, 0xb0fb0e4e};
+    memcpy(c->h, iv, sizeof iv);
+    c->len = 0;
+    c->nbuf = 0;
+}
+
+static void sm3_update(sm3_ctx *c, const u8 *p, size_t n)
+{
+    c->len += n;
+    if (c->nbuf) {
+        size_t take = 64 - c->nbuf < n ? 64 - c->nbuf : n;
+        memcpy(c->buf + c->nbuf, p, take);
+        c->nbuf += take;
+        p += take;
+        n -= take;
+        if (c->nbuf < 64) return;
+        sm3_block(c->h, c->buf);
+        c->nbuf = 0;
+    }
+    while (n >= 64) {
+        sm3_block(c->h, p);
+        p += 64;
+        n -= 64;
+    }
+    memcpy(c->buf, p, n);
+    c->nbuf = n;
+}
+
+static void sm3_final(sm3_ctx *c, u8 out[32])
+{
+    u64 bits = c->len * 8;
+    u8 pad[72];
+    size_t padlen = (c->nbuf < 56) ? 56 - c->nbuf : 120 - c->nbuf;
+    memset(pad, 0, sizeof pad);
+    pad[0] = 0x80;
+    for (int i = 0; i < 8; i++) pad[padlen + i] = (u8)(bits >> (56 - 8 * i));
+    u64 keep = c->len;
+    sm3_update(c, pad, padlen + 8);
+    c->len = keep;
+    for (int i = 0; i < 8; i++) st32be(out + 4 * i, c->h[i]);
+}
+
+/* ---- GF(p) in Montgomery form ---------------------------------------------------------- */
+
+typedef struct {
+    u64 v[4];
+} fe;
+
+static const u64 P[4] = {0xFFFFFFFFFFFFFFFFULL, 0xFFFFFFFF00000000ULL, 0xFFFFFFFFFFFFFFFFULL,
+                         0xFFFFFFFEFFFFFFFFULL};
+static const u64 N[4] = {0x53BBF40939D54123ULL, 0x7203DF6B21C6052BULL, 0xFFFFFFFFFFFFFFFFULL,
+                         0xFFFFFFFEFFFFFFFFULL};
+/* R mod p = 2^256 - p = 2^224 + 2^96 - 2^64 + 1 */
+static const fe FE_ONE = {{1, 0x00000000FFFFFFFFULL, 0, 0x0000000100000000ULL}};
+static fe FE_R2; /* R^2 mod p, derived at init by doubling R mod p 256 times */
+static fe FE_B;  /* curve b, Montgomery form */
+
+/* r = t - p if t (with carry bit hi) >= p, else t. */
+INLINE void fe_reduce_once(fe *r, const u64 t[4], u64 hi)
+{
+    u64 d[4];
+    u128 b = (u128)t[0] - P[0];
+    d[0] = (u64)b;
+    b = (u128)t[1] - P[1] - ((u64)(b >> 64) & 1);
+    d[1] = (u64)b;
+    b = (u128)t[2] - P[2] - ((u64)(b >> 64) & 1);
+    d[2] = (u64)b;
+    b = (u128)t[3] - P[3] - ((u64)(b >> 64) & 1);
+    d[3] = (u64)b;
+    u64 borrow = (u64)(b >> 64) & 1;
+    if (hi || !borrow) {
+        r->v[0] = d[0], r->v[1] = d[1], r->v[2] = d[2], r->v[3] = d[3];
+    } else {
+        r->v[0] = t[0], r->v[1] = t[1], r->v[2] = t[2], r->v[3] = t[3];
+    }
+}
+
+INLINE void fe_add(fe *r, const fe *a, const fe *b)
+{
+    u64 t[4];
+    u128 c = (u128)a->v[0] + b->v[0];
+    t[0] = (u64)c;
+    c = (u128)a->v[1] + b->v[1] + (u64)(c >> 64);
+    t[1] = (u64)c;
+    c = (u128)a->v[2] + b->v[2] + (u64)(c >> 64);
+    t[2] = (u64)c;
+    c = (u128)a->v[3] + b->v[3] + (u64)(c >> 64);
+    t[3] = (u64)c;
+    fe_reduce_once(r, t, (u64)(c >> 64));
+}
+
+INLINE void fe_sub(fe *r, const fe *a, const fe *b)
+{
+    u64 t[4];
+    u128 d = (u128)a->v[0] - b->v[0];
+    t[0] = (u64)d;
+    d = (u128)a->v[1] - b->v[1] - ((u64)(d >> 64) & 1);
+    t[1] = (u64)d;
+    d = (u128)a->v[2] - b->v[2] - ((u64)(d >> 64) & 1);
+    t[2] = (u64)d;
+    d = (u128)a->v[3] - b->v[3] - ((u64)(d >> 64) & 1);
+    t[3] = (u64)d;
+    if ((u64)(d >> 64) & 1) { /* borrow: add p back */
+        u128 c = (u128)t[0] + P[0];
+        t[0] = (u64)c;
+        c = (u128)t[1] + P[1] + (u64)(c >> 64);
+        t[1] = (u64)c;
+        c = (u128)t[2] + P[2] + (u64)(c >> 64);
+        t[2] = (u64)c;
+        c = (u128)t[3] + P[3] + (u64)(c >> 64);
+        t[3] = (u64)c;
+    }
+    r->v[0] = t[0], r->v[1] = t[1], r->v[2] = t[2], r->v[3] = t[3];
+}
+
+INLINE int fe_is_zero(const fe *a) { return (a->v[0] | a->v[1] | a->v[2] | a->v[3]) == 0; }
+INLINE int fe_eq(const fe *a, const fe *b)
+{
+    return ((a->v[0] ^ b->v[0]) | (a->v[1] ^ b->v[1]) | (a->v[2] ^ b->v[2]) |
+            (a->v[3] ^ b->v[3])) == 0;
+}
+
+INLINE void fe_neg(fe *r, const fe *a)
+{
+    static const fe zero = {{0, 0, 0, 0}};
+    fe_sub(r, &zero, a);
+}
+
+/* Montgomery product a*b/R mod p: the full 512-bit product, then four word reductions.
+ * Reduction step with m = t0 (since -1/p = 1 mod 2^64): t += m*p, shift one word. With
+ * p = [-1, 2^64 - 2^32, -1, 2^64 - 2^32 - 1] (little-endian words), m*p[0] and m*p[2] are
+ * (m << 64) - m, which the compiler gets from the constants. */
+static void fe_mul_generic(fe *r, const fe *a, const fe *b)
+{
+    u64 t[9];
+    u128 c;
+    /* schoolbook 4x4 */
+    {
+        const u64 a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3];
+        for (int k = 0; k < 9; k++) t[k] = 0;
+        for (int i = 0; i < 4; i++) {
+            u64 bi = b->v[i];
+            c = (u128)a0 * bi + t[i];
+            t[i] = (u64)c;
+            c = (u128)a1 * bi + t[i + 1] + (u64)(c >> 64);
+            t[i + 1] = (u64)c;
+            c = (u128)a2 * bi + t[i + 2] + (u64)(c >> 64);
+            t[i + 2] = (u64)c;
+            c = (u128)a3 * bi + t[i + 3] + (u64)(c >> 64);
+            t[i + 3] = (u64)c;
+            t[i + 4] = (u64)(c >> 64);
+        }
+    }
+    /* four Montgomery word reductions; t[8] collects the final carry */
+    for (int i = 0; i < 4; i++) {
+        u64 m = t[i];
+        c = (u128)m * P[0] + t[i];
+        c = (u128)m * P[1] + t[i + 1] + (u64)(c >> 64);
+        t[i + 1] = (u64)c;
+        c = (u128)m * P[2] + t[i + 2] + (u64)(c >> 64);
+        t[i + 2] = (u64)c;
+        c = (u128)m * P[3] + t[i + 3] + (u64)(c >> 64);
+        t[i + 3] = (u64)c;
+        /* propagate the carry into the upper words */
+        u64 carry = (u64)(c >> 64);
+        for (int k = i + 4; k < 9 && carry; k++) {
+            c = (u128)t[k] + carry;
+            t[k] = (u64)c;
+            carry = (u64)(c >> 64);
+        }
+    }
+    fe_reduce_once(r, t + 4, t[8]);
+}
+
+#define fe_mul fe_mul_generic
+#define fe_sqr(r, a) fe_mul((r), (a), (a))
+
+static void fe_to_mont(fe *r, const fe *a) { fe_mul(r, a, &FE_R2); }
+static void fe_from_mont(fe *r, const fe *a)
+{
+    static const fe one = {{1, 0, 0, 0}};
+    fe_mul(r, a, &one);
+}
+
+/* a^(p-2): square and multiply over the fixed exponent (public data). */
+static void fe_inv(fe *r, const fe *a)
+{
+    static const u64 E[4] = {0xFFFFFFFFFFFFFFFDULL, 0xFFFFFFFF00000000ULL, 0xFFFFFFFFFFFFFFFFULL,
+                             0xFFFFFFFEFFFFFFFFULL};
+    fe acc = FE_ONE, base = *a;
+    for (int i = 255; i >= 0; i--) {
+        fe_sqr(&acc, &acc);
+        if ((E[i / 64] >> (i % 64)) & 1) fe_mul(&acc, &acc, &base);
+    }
+    *r = acc;
+}
+
+/* 32 big-endian bytes -> limbs (no reduction) and back */
+static void limbs_from_be(u64 r[4], const u8 *b)
+{
+    for (int i = 0; i < 4; i++) {
+        u64 w = 0;
+        for (int k = 0; k < 8; k++) w = (w << 8) | b[(3 - i) * 8 + k];
+        r[i] = w;
+    }
+}
+static void limbs_to_be(u8 *b, const u64 r[4])
+{
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 8; k++) b[(3 - i) * 8 + k] = (u8)(r[i] >> (56 - 8 * k));
+}
+
+/* a < m (256-bit compare) */
+static int lt256(const u64 a[4], const u64 m[4])
+{
+    for (int i = 3; i >= 0; i--) {
+        if (a[i] != m[i]) return a[i] < m[i];
+    }
+    return 0;
+}
+static int is_zero256(const u64 a[4]) { return (a[0] | a[1] | a[2] | a[3]) == 0; }
+
+/* r = a + b (returns carry) / a - b (returns borrow) on plain 256-bit integers */
+static u64 add256(u64 r[4], const u64 a[4], const u64 b[4])
+{
+    u128 c = 0;
+    for (int i = 0; i < 4; i++) {
+        c = (u128)a[i] + b[i] + (u64)(c >> 64);
+        r[i] = (u64)c;
+    }
+    return (u64)(c >> 64);
+}
+static u64 sub256(u64 r[4], const u64 a[4], const u64 b[4])
+{
+    u128 d = 0;
+    for (int i = 0; i < 4; i++) {
+        d = (u128)a[i] - b[i] - ((u64)(d >> 64) & 1);
+        r[i] = (u64)d;
+    }
+    return (u64)(d >> 64) & 1;
+}
+
+/* ---- points ---------------------------------------------------------------------------- */
+
+typedef struct {
+    fe X, Y, Z; /* Jacobian: (X/Z^2, Y/Z^3); Z = 0 is the point at infinity */
+} jac;
+typedef struct {
+    fe x, y;
+} aff;
+
+INLINE int jac_is_inf(const jac *p) { return fe_is_zero(&p->Z); }
+INLINE void jac_set_inf(jac *p)
+{
+    memset(p, 0, sizeof *p);
+    p->X = FE_ONE;
+    p->Y = FE_ONE;
+}
+
+/* Counters of the exceptional branches, for the tests that must reach each one. */
+static u64 g_branch[4]; /* 0: add P == Q (doubling), 1: add P == -Q, 2: inf + P, 3: P + inf */
+#define BRANCH(i) __atomic_fetch_add(&g_branch[i], 1, __ATOMIC_RELAXED)
+
+/* 2P with a = -3 (3M + 5S): delta = Z^2, gamma = Y^2, beta = X gamma,
+ * alpha = 3 (X - delta)(X + delta). Infinity doubles to infinity (Z3 = 2YZ = 0); no point of
+ * this odd prime-order group has Y = 0. */
+static void jac_dbl(jac *r, const jac *p)
+{
+    fe delta, gamma, beta, alpha, t1, t2, x3, y3, z3;
+    fe_sqr(&delta, &p->Z);
+    fe_sqr(&gamma, &p->Y);
+    fe_mul(&beta, &p->X, &gamma);
+    fe_sub(&t1, &p->X, &delta);
+    fe_add(&t2, &p->X, &delta);
+    fe_mul(&t1, &t1, &t2);
+    fe_add(&alpha, &t1, &t1);
+    fe_add(&alpha, &alpha, &t1);
+    /* X3 = alpha^2 - 8 beta */
+    fe_add(&t2, &beta, &beta);  /* 2b */
+    fe_add(&t2, &t2, &t2);      /* 4b */
+    fe_sqr(&x3, &alpha);
+    fe_sub(&x3, &x3, &t2);
+    fe_sub(&x3, &x3, &t2);
+    /* Z3 = (Y + Z)^2 - gamma - delta */
+    fe_add(&z3, &p->Y, &p->Z);
+    fe_sqr(&z3, &z3);
+    fe_sub(&z3, &z3, &gamma);
+    fe_sub(&z3, &z3, &delta);
+    /* Y3 = alpha (4 beta - X3) - 8 gamma^2 */
+    fe_sub(&t2, &t2, &x3);
+    fe_mul(&y3, &alpha, &t2);
+    fe_sqr(&t1, &gamma);
+    fe_add(&t1, &t1, &t1);
+    fe_add(&t1, &t1, &t1);
+    fe_add(&t1, &t1, &t1);
+    fe_sub(&y3, &y3, &t1);
+    r->X = x3;
+    r->Y = y3;
+    r->Z = z3;
+}
+
+/* r = p + (x, y) (mixed, 8M + 3S); handles p = inf, p = q (doubles) and p = -q (inf). */
+static void jac_add_aff(jac *r, const jac *p, const fe *x2, const fe *y2)
+{
+    if (jac_is_inf(p)) {
+        BRANCH(2);
+        r->X = *x2;
+        r->Y = *y2;
+        r->Z = FE_ONE;
+        return;
+    }
+    fe z1z1, u2, s2, h, rr, hh, hhh, v, t;
+    fe_sqr(&z1z1, &p->Z);
+    fe_mul(&u2, x2, &z1z1);
+    fe_mul(&s2, y2, &p->Z);
+    fe_mul(&s2, &s2, &z1z1);
+    fe_sub(&h, &u2, &p->X);
+    fe_sub(&rr, &s2, &p->Y);
+    if (fe_is_zero(&h)) {
+        if (fe_is_zero(&rr)) {
+            BRANCH(0);
+            jac_dbl(r, p);
+        } else {
+            BRANCH(1);
+            jac_set_inf(r);
+        }
+        return;
+    }
+    fe_sqr(&hh, &h);
+    fe_mul(&hhh, &h, &hh);
+    fe_mul(&v, &p->X, &hh);
+    fe x3, y3, z3;
+    fe_sqr(&x3, &rr);
+    fe_sub(&x3, &x3, &hhh);
+    fe_sub(&x3, &x3, &v);
+    fe_sub(&x3, &x3, &v);
+    fe_sub(&t, &v, &x3);
+    fe_mul(&y3, &rr, &t);
+    fe_mul(&t, &p->Y, &hhh);
+    fe_sub(&y3, &y3, &t);
+    fe_mul(&z3, &p->Z, &h);
+    r->X = x3;
+    r->Y = y3;
+    r->Z = z3;
+}
+
+/* r = p + q, both Jacobian (12M + 4S); every exceptional case handled. */
+static void jac_add(jac *r, const jac *p, const jac *q)
+{
+    if (jac_is_inf(p)) {
+        BRANCH(2);
+        *r = *q;
+        return;
+    }
+    if (jac_is_inf(q)) {
+        BRANCH(3);
+        *r = *p;
+        return;
+    }
+    fe z1z1, z2z2, u1, u2, s1, s2, h, rr, hh, hhh, v, t;
+    fe_sqr(&z1z1, &p->Z);
+    fe_sqr(&z2z2, &q->Z);
+    fe_mul(&u1, &p->X, &z2z2);
+    fe_mul(&u2, &q->X, &z1z1);
+    fe_mul(&s1, &p->Y, &q->Z);
+    fe_mul(&s1, &s1, &z2z2);
+    fe_mul(&s2, &q->Y, &p->Z);
+    fe_mul(&s2, &s2, &z1z1);
+    fe_sub(&h, &u2, &u1);
+    fe_sub(&rr, &s2, &s1);
+    if (fe_is_zero(&h)) {
+        if (fe_is_zero(&rr)) {
+            BRANCH(0);
+            jac_dbl(r, p);
+        } else {
+            BRANCH(1);
+            jac_set_inf(r);
+        }
+        return;
+    }
+    fe_sqr(&hh, &h);
+    fe_mul(&hhh, &h, &hh);
+    fe_mul(&v, &u1, &hh);
+    fe x3, y3, z3;
+    fe_sqr(&x3, &rr);
+    fe_sub(&x3, &x3, &hhh);
+    fe_sub(&x3, &x3, &v);
+    fe_sub(&x3, &x3, &v);
+    fe_sub(&t, &v, &x3);
+    fe_mul(&y3, &rr, &t);
+    fe_mul(&t, &s1, &hhh);
+    fe_sub(&y3, &y3, &t);
+    fe_mul(&z3, &p->Z, &q->Z);
+    fe_mul(&z3, &z3, &h);
+    r->X = x3;
+    r->Y = y3;
+    r->Z = z3;
+}
+
+/* y^2 == x^3 - 3x + b for canonical Montgomery x, y */
+static int aff_on_curve(const fe *x, const fe *y)
+{
+    fe l, rr, t;
+    fe_sqr(&l, y);
+    fe_sqr(&rr, x);
+    fe_mul(&rr, &rr, x);
+    fe_add(&t, x, x);
+    fe_add(&t, &t, x);
+    fe_sub(&rr, &rr, &t);
+    fe_add(&rr, &rr, &FE_B);
+    return fe_eq(&l, &rr);
+}
+
+/* 64 bytes x || y -> validated Montgomery affine point; 0 if out of range or off the curve */
+static int aff_from_bytes(aff *out, const u8 *xy)
+{
+    fe x, y;
+    limbs_from_be(x.v, xy);
+    limbs_from_be(y.v, xy + 32);
+    if (!lt256(x.v, P) || !lt256(y.v, P)) return 0;
+    fe_to_mont(&out->x, &x);
+    fe_to_mont(&out->y, &y);
+    return aff_on_curve(&out->x, &out->y);
+}
+
+/* ---- fixed-base window tables ---------------------------------------------------------- */
+
+#define GW 8
+#define GHALF (1 << (GW - 1))
+#define GWIN ((257 + GW - 1) / GW) /* signed digits of a 256-bit scalar need one bit more */
+#define QW 7
+#define QHALF (1 << (QW - 1))
+#define QWIN ((257 + QW - 1) / QW)
+
+/* tab[i * half + j] = (j + 1) * 2^(w i) * P, affine, for i < nwin, j < half = 2^(w-1).
+ * Jacobian sums first, then one inversion for all (Montgomery's trick). Returns 0 on
+ * allocation failure. */
+static int build_table(aff *tab, const aff *pt, int w, int nwin)
+{
+    int half = 1 << (w - 1);
+    size_t count = (size_t)nwin * (size_t)half;
+    jac *tmp = malloc(count * sizeof(jac));
+    fe *pre = malloc(count * sizeof(fe));
+    if (!tmp || !pre) {
+        free(tmp);
+        free(pre);
+        return 0;
+    }
+    jac base = {pt->x, pt->y, FE_ONE};
+    for (int i = 0; i < nwin; i++) {
+        jac *row = tmp + (size_t)i * half;
+        row[0] = base;
+        for (int j = 1; j < half; j++) jac_add(&row[j], &row[j - 1], &base);
+        jac_dbl(&base, &row[half - 1]); /* 2 * 2^(w-1) * B = 2^w * B */
+    }
+    /* every entry is finite: (j+1) 2^(wi) < n has no factor n, n is prime */
+    pre[0] = tmp[0].Z;
+    for (size_t k = 1; k < count; k++) fe_mul(&pre[k], &pre[k - 1], &tmp[k].Z);
+    fe inv;
+    fe_inv(&inv, &pre[count - 1]);
+    for (size_t k = count; k-- > 0;) {
+        fe zi, zi2, zi3;
+        if (k > 0) {
+            fe_mul(&zi, &inv, &pre[k - 1]);
+            fe_mul(&inv, &inv, &tmp[k].Z);
+        } else {
+            zi = inv;
+        }
+        fe_sqr(&zi2, &zi);
+        fe_mul(&zi3, &zi2, &zi);
+        fe_mul(&tab[k].x, &tmp[k].X, &zi2);
+        fe_mul(&tab[k].y, &tmp[k].Y, &zi3);
+    }
+    free(tmp);
+    free(pre);
+    return 1;
+}
+
+static inline u64 bits_at(const u64 k[4], int pos, int w)
+{
+    int limb = pos >> 6, off = pos & 63;
+    if (limb >= 4) return 0;
+    u64 v = k[limb] >> off;
+    if (off + w > 64 && limb + 1 < 4) v |= k[limb + 1] << (64 - off);
+    return v & ((1ULL << w) - 1);
+}
+
+/* signed base-2^w digits in [-2^(w-1) + 1, 2^(w-1)], least significant first */
+static void recode_signed(int d[], const u64 k[4], int w, int nwin)
+{
+    int carry = 0, half = 1 << (w - 1);
+    for (int i = 0; i < nwin; i++) {
+        int v = (int)bits_at(k, i * w, w) + carry;
+        if (v > half) {
+            v -= 2 * half;
+            carry = 1;
+        } else {
+            carry = 0;
+        }
+        d[i] = v;
+    }
+}
+
+static void add_digits(jac *acc, const aff *tab, const int d[], int half, int nwin)
+{
+    for (int i = 0; i < nwin; i++) {
+        int v = d[i];
+        if (v == 0) continue;
+        const aff *e = &tab[(size_t)i * half + (size_t)((v < 0 ? -v : v) - 1)];
+        if (v > 0) {
+            jac_add_aff(acc, acc, &e->x, &e->y);
+        } else {
+            fe ny;
+            fe_neg(&ny, &e->y);
+            jac_add_aff(acc, acc, &e->x, &ny);
+        }
+    }
+}
+
+static aff *g_table; /* G, GW-bit windows */
+static sm3_ctx g_zprefix; /* SM3 state after ENTL || default ID || a || b || xG || yG */
+
+/* ---- wNAF for keys without a table ----------------------------------------------------- */
+
+#define NAFW 5
+
+/* width-5 NAF of k < 2^256: at most 257 digits, odd digits in [-15, 15]. Returns length. */
+static int wnaf(int out[260], const u64 k[4])
+{
+    u64 t[5] = {k[0], k[1], k[2], k[3], 0};
+    int len = 0;
+    while (t[0] | t[1] | t[2] | t[3] | t[4]) {
+        int d = 0;
+        if (t[0] & 1) {
+            d = (int)(t[0] & ((1 << NAFW) - 1));
+            if (d >= (1 << (NAFW - 1))) d -= 1 << NAFW;
+            /* t -= d */
+            if (d > 0) {
+                u128 b = (u128)t[0] - (u64)d;
+                t[0] = (u64)b;
+                for (int i = 1; i < 5 && ((b >> 64) & 1); i++) {
+                    b = (u128)t[i] - 1;
+                    t[i] = (u64)b;
+                }
+            } else {
+                u128 c = (u128)t[0] + (u64)(-d);
+                t[0] = (u64)c;
+                for (int i = 1; i < 5 && (c >> 64); i++) {
+                    c = (u128)t[i] + 1;
+                    t[i] = (u64)c;
+                }
+            }
+        }
+        out[len++] = d;
+        for (int i = 0; i < 4; i++) t[i] = (t[i] >> 1) | (t[i + 1] << 63);
+        t[4] >>= 1;
+    }
+    return len;
+}
+
+/* acc = k * Q by wNAF (acc starts at infinity) */
+static void mul_wnaf(jac *acc, const aff *q, const u64 k[4])
+{
+    int d[260];
+    int len = wnaf(d, k);
+    jac odd[1 << (NAFW - 2)]; /* Q, 3Q, ..., 15Q */
+    jac q2;
+    odd[0].X = q->x;
+    odd[0].Y = q->y;
+    odd[0].Z = FE_ONE;
+    jac_dbl(&q2, &odd[0]);
+    for (int i = 1; i < (1 << (NAFW - 2)); i++) jac_add(&odd[i], &odd[i - 1], &q2);
+    jac_set_inf(acc);
+    for (int i = len - 1; i >= 0; i--) {
+        if (!jac_is_inf(acc)) jac_dbl(acc, acc);
+        int v = d[i];
+        if (v > 0) {
+            jac_add(acc, acc, &odd[v >> 1]);
+        } else if (v < 0) {
+            jac t = odd[(-v) >> 1];
+            fe_neg(&t.Y, &t.Y);
+            jac_add(acc, acc, &t);
+        }
+    }
+}
+
+/* ---- per-signer table cache ------------------------------------------------------------ */
+
+typedef struct entry {
+    u8 key[64];
+    u8 z[32];
+    aff *table; /* QWIN * QHALF points */
+    int refs;
+    int linked;
+    struct entry *hnext, *prev, *next;
+} entry;
+
+#define NBUCKETS 1024
+#define SEEN_SLOTS 4096
+static entry *g_buckets[NBUCKETS];
+static entry g_lru = {.prev = &g_lru, .next = &g_lru}; /* most recent first */
+static size_t g_entries, g_max_entries = 256;
+static unsigned g_table_after = 2;
+static u8 g_seen[SEEN_SLOTS];
+static u64 g_built, g_hits, g_cold;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static inline u64 key_hash(const u8 *k)
+{
+    u64 h;
+    memcpy(&h, k + 24, 8); /* low bytes of x: a public key's x is uniform */
+    u64 h2;
+    memcpy(&h2, k + 56, 8);
+    h ^= h2 * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 29);
+}
+
+static void lru_unlink(entry *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+}
+static void lru_push_front(entry *e)
+{
+    e->next = g_lru.next;
+    e->prev = &g_lru;
+    g_lru.next->prev = e;
+    g_lru.next = e;
+}
+
+static void entry_free(entry *e)
+{
+    free(e->table);
+    free(e);
+}
+
+/* caller holds g_mu */
+static entry *cache_find(const u8 *key, u64 h)
+{
+    for (entry *e = g_buckets[h & (NBUCKETS - 1)]; e; e = e->hnext)
+        if (memcmp(e->key, key, 64) == 0) return e;
+    return NULL;
+}
+
+/* caller holds g_mu: remove from map and list; freed now or by its last user */
+static void cache_drop(entry *e)
+{
+    u64 h = key_hash(e->key);
+    entry **pp = &g_buckets[h & (NBUCKETS - 1)];
+    while (*pp != e) pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    lru_unlink(e);
+    e->linked = 0;
+    g_entries--;
+    if (e->refs == 0) entry_free(e);
+}
+
+static void cache_release(entry *e)
+{
+    if (!e) return;
+    pthread_mutex_lock(&g_mu);
+    if (--e->refs == 0 && !e->linked) entry_free(e);
+    pthread_mutex_unlock(&g_mu);
+}
+
+/* The signer's entry (a reference the caller releases), building it when the key has been
+ * seen often enough; NULL: use the cold path. `pt` must be the validated point. */
+static entry *cache_get(const u8 *key, int *validated, aff *pt)
+{
+    u64 h = key_hash(key);
+    pthread_mutex_lock(&g_mu);
+    entry *e = cache_find(key, h);
+    if (e) {
+        e->refs++;
+        lru_unlink(e);
+        lru_push_front(e);
+        g_hits++;
+        pthread_mutex_unlock(&g_mu);
+        return e;
+    }
+    int build = 0;
+    if (g_max_entries > 0) {
+        u8 *seen = &g_seen[h & (SEEN_SLOTS - 1)];
+        if (*seen < 255) (*seen)++;
+        build = *seen >= g_table_after;
+    }
+    g_cold++;
+    pthread_mutex_unlock(&g_mu);
+    if (!build) return NULL;
+    if (!*validated) {
+        *validated = aff_from_bytes(pt, key) ? 1 : -1;
+    }
+    if (*validated < 0) return NULL;
+    entry *n = calloc(1, sizeof(entry));
+    if (!n) return NULL;
+    n->table = malloc((size_t)QWIN * QHALF * sizeof(aff));
+    if (!n->table || !build_table(n->table, pt, QW, QWIN)) {
+        entry_free(n);
+        return NULL;
+    }
+    memcpy(n->key, key, 64);
+    sm3_ctx c = g_zprefix;
+    sm3_update(&c, key, 64);
+    sm3_final(&c, n->z);
+    n->refs = 1;
+    n->linked = 1;
+    pthread_mutex_lock(&g_mu);
+    e = cache_find(key, h);
+    if (e) { /* another thread built it meanwhile */
+        e->refs++;
+        pthread_mutex_unlock(&g_mu);
+        entry_free(n);
+        return e;
+    }
+    while (g_entries >= g_max_entries && g_lru.prev != &g_lru) cache_drop(g_lru.prev);
+    n->hnext = g_buckets[h & (NBUCKETS - 1)];
+    g_buckets[h & (NBUCKETS - 1)] = n;
+    lru_push_front(n);
+    g_entries++;
+    g_built++;
+    g_seen[h & (SEEN_SLOTS - 1)] = 0;
+    pthread_mutex_unlock(&g_mu);
+    return n;
+}
+
+static void cache_clear_locked(void)
+{
+    while (g_lru.prev != &g_lru) cache_drop(g_lru.prev);
+    memset(g_seen, 0, sizeof g_seen);
+}
+
+/* ---- verification ---------------------------------------------------------------------- */
+
+enum { MODE_AUTO = 0, MODE_COLD = 1, MODE_TABLE = 2 };
+
+/* GB/T 32918.2 verification of sig = r || s over digest value e for key = x || y.
+ * table: the signer's table or NULL; pt/validated: the key point if already parsed. */
+static int verify_core(const u8 *key, const u8 *e32, const u8 *sig, const aff *qtab,
+                       const aff *pt_in, int validated)
+{
+    u64 r[4], s[4], t[4], e[4], c[4];
+    limbs_from_be(r, sig);
+    limbs_from_be(s, sig + 32);
+    if (is_zero256(r) || !lt256(r, N) || is_zero256(s) || !lt256(s, N)) return 0;
+    /* t = (r + s) mod n, 0 rejects */
+    u64 carry = add256(t, r, s);
+    if (carry || !lt256(t, N)) sub256(t, t, N);
+    if (is_zero256(t)) return 0;
+    jac acc;
+    int ds[GWIN];
+    recode_signed(ds, s, GW, GWIN);
+    if (qtab) {
+        int dt[QWIN];
+        recode_signed(dt, t, QW, QWIN);
+        jac_set_inf(&acc);
+        add_digits(&acc, qtab, dt, QHALF, QWIN);
+    } else {
+        aff q;
+        if (validated > 0) {
+            q = *pt_in;
+        } else if (validated < 0 || !aff_from_bytes(&q, key)) {
+            return 0;
+        }
+        mul_wnaf(&acc, &q, t);
+    }
+    add_digits(&acc, g_table, ds, GHALF, GWIN);
+    if (jac_is_inf(&acc)) return 0;
+    /* (e + x1) mod n == r  <=>  x1 in {c, c + n} with c = (r - e mod n) mod n, x1 < p */
+    limbs_from_be(e, e32);
+    if (!lt256(e, N)) sub256(e, e, N);
+    if (sub256(c, r, e)) add256(c, c, N);
+    fe z2, cm, rhs;
+    fe_sqr(&z2, &acc.Z);
+    memcpy(cm.v, c, sizeof c);
+    fe_to_mont(&cm, &cm);
+    fe_mul(&rhs, &cm, &z2);
+    if (fe_eq(&rhs, &acc.X)) return 1;
+    u64 c2[4];
+    if (!add256(c2, c, N) && lt256(c2, P)) {
+        memcpy(cm.v, c2, sizeof c2);
+        fe_to_mont(&cm, &cm);
+        fe_mul(&rhs, &cm, &z2);
+        if (fe_eq(&rhs, &acc.X)) return 1;
+    }
+    return 0;
+}
+
+/* Full verification over the 64 key bytes: mode picks the path (tests pin them equal).
+ * msg == NULL: e32 is the digest; else e = SM3(Z(default ID) || msg) (z32 overrides Z). */
+static int verify_full(const u8 *key, const u8 *e32, const u8 *z32, const u8 *msg,
+                       size_t msglen, const u8 *sig, int mode)
+{
+    aff pt;
+    int validated = 0;
+    entry *ent = NULL;
+    if (mode == MODE_AUTO) ent = cache_get(key, &validated, &pt);
+    if (mode == MODE_TABLE) {
+        if (!aff_from_bytes(&pt, key)) return 0;
+        validated = 1;
+    }
+    if (!ent && validated == 0) {
+        validated = aff_from_bytes(&pt, key) ? 1 : -1;
+    }
+    if (validated < 0) return 0;
+    u8 e[32];
+    if (msg) {
+        sm3_ctx c;
+        u8 zbuf[32];
+        if (!z32) {
+            if (ent) {
+                z32 = ent->z;
+            } else {
+                c = g_zprefix;
+                sm3_update(&c, key, 64);
+                sm3_final(&c, zbuf);
+                z32 = zbuf;
+            }
+        }
+        sm3_init(&c);
+        sm3_update(&c, z32, 32);
+        sm3_update(&c, msg, msglen);
+        sm3_final(&c, e);
+        e32 = e;
+    }
+    int ok;
+    if (mode == MODE_TABLE) {
+        aff *tab = malloc((size_t)QWIN * QHALF * sizeof(aff));
+        if (!tab || !build_table(tab, &pt, QW, QWIN)) {
+            free(tab);
+            return -1;
+        }
+        ok = verify_core(key, e32, sig, tab, &pt, 1);
+        free(tab);
+    } else {
+        ok = verify_core(key, e32, sig, ent ? ent->table : NULL, &pt, validated);
+    }
+    cache_release(ent);
+    return ok;
+}
+
+/* ---- Python API ------------------------------------------------------------------------ */
+
+static int get_key(Py_buffer *b, const u8 **key)
+{
+    if (b->len == 65 && ((const u8 *)b->buf)[0] == 4) {
+        *key = (const u8 *)b->buf + 1;
+        return 1;
+    }
+    if (b->len == 64) {
+        *key = (const u8 *)b->buf;
+        return 1;
+    }
+    return 0;
+}
+
+static PyObject *py_verify_digest(PyObject *self, PyObject *args)
+{
+    Py_buffer kb, eb, sb;
+    int mode = MODE_AUTO;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*|i", &kb, &eb, &sb, &mode)) return NULL;
+    const u8 *key;
+    int ok = 0;
+    if (get_key(&kb, &key) && eb.len == 32 && sb.len == 64) {
+        Py_BEGIN_ALLOW_THREADS;
+        ok = verify_full(key, eb.buf, NULL, NULL, 0, sb.buf, mode);
+        Py_END_ALLOW_THREADS;
+    }
+    PyBuffer_Release(&kb);
+    PyBuffer_Release(&eb);
+    PyBuffer_Release(&sb);
+    if (ok < 0) return PyErr_NoMemory();
+    return PyBool_FromLong(ok);
+}
+
+/* verify(key, z_or_None, message, signature[, mode]) with e = SM3(Z || message) inside */
+static PyObject *py_verify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 4 || nargs > 5) {
+        PyErr_SetString(PyExc_TypeError, "verify(key, z, message, signature[, mode])");
+        return NULL;
+    }
+    int mode = MODE_AUTO;
+    if (nargs == 5) {
+        mode = (int)PyLong_AsLong(args[4]);
+        if (mode == -1 && PyErr_Occurred()) return NULL;
+    }
+    Py_buffer kb, zb, mb, sb;
+    int have_z = args[1] != Py_None;
+    if (PyObject_GetBuffer(args[0], &kb, PyBUF_SIMPLE) < 0) return NULL;
+    if (have_z && PyObject_GetBuffer(args[1], &zb, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&kb);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[2], &mb, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&kb);
+        if (have_z) PyBuffer_Release(&zb);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[3], &sb, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&kb);
+        if (have_z) PyBuffer_Release(&zb);
+        PyBuffer_Release(&mb);
+        return NULL;
+    }
+    const u8 *key;
+    int ok = 0;
+    if (get_key(&kb, &key) && sb.len == 64 && (!have_z || zb.len == 32)) {
+        const u8 *z = have_z ? zb.buf : NULL;
+        Py_BEGIN_ALLOW_THREADS;
+        ok = verify_full(key, NULL, z, mb.buf, (size_t)mb.len, sb.buf, mode);
+        Py_END_ALLOW_THREADS;
+    }
+    PyBuffer_Release(&kb);
+    if (have_z) PyBuffer_Release(&zb);
+    PyBuffer_Release(&mb);
+    PyBuffer_Release(&sb);
+    if (ok < 0) return PyErr_NoMemory();
+    return PyBool_FromLong(ok);
+}
+
+/* ---- batch on threads ------------------------------------------------------------------ */
+
+typedef struct {
+    Py_buffer b[3];
+    int ok; /* buffers held */
+    u8 result;
+} item_t;
+
+typedef struct {
+    item_t *items;
+    Py_ssize_t n;
+    Py_ssize_t next; /* atomic */
+} batch_t;
+
+#define BATCH_GRAIN 4
+
+static void verify_item(item_t *it)
+{
+    it->result = 0;
+    if (!it->ok) return;
+    const u8 *key;
+    if (!get_key(&it->b[0], &key) || it->b[0].len != 65 || it->b[2].len != 64) return;
+    int ok = verify_full(key, NULL, NULL, it->b[1].buf, (size_t)it->b[1].len, it->b[2].buf,
+                         MODE_AUTO);
+    it->result = ok > 0;
+}
+
+static void *batch_worker(void *arg)
+{
+    batch_t *bt = arg;
+    for (;;) {
+        Py_ssize_t i = __atomic_fetch_add(&bt->next, BATCH_GRAIN, __ATOMIC_RELAXED);
+        if (i >= bt->n) break;
+        Py_ssize_t end = i + BATCH_GRAIN < bt->n ? i + BATCH_GRAIN : bt->n;
+        for (; i < end; i++) verify_item(&bt->items[i]);
+    }
+    return NULL;
+}
+
+/* verify_batch(items, threads) -> list[bool]: each item (public key 65 bytes, message,
+ * signature 64 bytes) under the default ID; anything malformed is False. The GIL is released
+ * while `threads` threads (the caller's included) share the items. */
+static PyObject *py_verify_batch(PyObject *self, PyObject *args)
+{
+    PyObject *seq;
+    int threads = 1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O|i", &seq, &threads)) return NULL;
+    PyObject *fast = PySequence_Fast(seq, "verify_batch needs a sequence of items");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    item_t *items = calloc(n ? (size_t)n : 1, sizeof(item_t));
+    if (!items) {
+        Py_DECREF(fast);
+        return PyErr_NoMemory();
+    }
+    PyObject **objs = PySequence_Fast_ITEMS(fast);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *it = objs[i];
+        if (!PyTuple_Check(it) && !PyList_Check(it)) continue;
+        if (PySequence_Fast_GET_SIZE(it) != 3) continue;
+        PyObject **parts = PySequence_Fast_ITEMS(it);
+        int got = 0;
+        for (; got < 3; got++) {
+            if (PyUnicode_Check(parts[got]) ||
+                PyObject_GetBuffer(parts[got], &items[i].b[got], PyBUF_SIMPLE) < 0)
+                break;
+        }
+        if (got < 3) {
+            PyErr_Clear();
+            for (int k = 0; k < got; k++) PyBuffer_Release(&items[i].b[k]);
+            continue;
+        }
+        items[i].ok = 1;
+    }
+    batch_t bt = {items, n, 0};
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    if ((Py_ssize_t)threads > (n + BATCH_GRAIN - 1) / BATCH_GRAIN)
+        threads = (int)((n + BATCH_GRAIN - 1) / BATCH_GRAIN);
+    if (threads < 1) threads = 1;
+    Py_BEGIN_ALLOW_THREADS;
+    pthread_t tids[64];
+    int started = 0;
+    for (int k = 1; k < threads; k++) {
+        if (pthread_create(&tids[started], NULL, batch_worker, &bt) != 0) break;
+        started++;
+    }
+    batch_worker(&bt);
+    for (int k = 0; k < started; k++) pthread_join(tids[k], NULL);
+    Py_END_ALLOW_THREADS;
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (items[i].ok)
+            for (int k = 0; k < 3; k++) PyBuffer_Release(&items[i].b[k]);
+        if (out) PyList_SET_ITEM(out, i, PyBool_FromLong(items[i].result));
+    }
+    free(items);
+    Py_DECREF(fast);
+    return out;
+}
+
+/* ---- introspection for tests and benchmarks -------------------------------------------- */
+
+static PyObject *py_sm3(PyObject *self, PyObject *args)
+{
+    Py_buffer b;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
+    sm3_ctx c;
+    u8 out[32];
+    sm3_init(&c);
+    sm3_update(&c, b.buf, (size_t)b.len);
+    sm3_final(&c, out);
+    PyBuffer_Release(&b);
+    return PyBytes_FromStringAndSize((const char *)out, 32);
+}
+
+static PyObject *fe_to_pybytes(const fe *a)
+{
+    fe t;
+    u8 out[32];
+    fe_from_mont(&t, a);
+    limbs_to_be(out, t.v);
+    return PyBytes_FromStringAndSize((const char *)out, 32);
+}
+
+/* _g_table_point(i, j) -> 64 bytes of (j + 1) * 2^(8 i) * G as the table holds it */
+static PyObject *py_g_table_point(PyObject *self, PyObject *args)
+{
+    int i, j;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "ii", &i, &j)) return NULL;
+    if (i < 0 || i >= GWIN || j < 0 || j >= GHALF) {
+        PyErr_SetString(PyExc_IndexError, "table index out of range");
+        return NULL;
+    }
+    const aff *a = &g_table[(size_t)i * GHALF + (size_t)j];
+    PyObject *x = fe_to_pybytes(&a->x), *y = fe_to_pybytes(&a->y);
+    PyObject *out = NULL;
+    if (x && y) {
+        out = PyBytes_FromStringAndSize(NULL, 64);
+        if (out) {
+            memcpy(PyBytes_AS_STRING(out), PyBytes_AS_STRING(x), 32);
+            memcpy(PyBytes_AS_STRING(out) + 32, PyBytes_AS_STRING(y), 32);
+        }
+    }
+    Py_XDECREF(x);
+    Py_XDECREF(y);
+    return out;
+}
+
+/* _mul_add(k1, k2, key64) -> 64 bytes of k1 G + k2 Q (empty: infinity), both paths: the
+ * table path when mode 2, else wNAF; scalars 32 bytes big-endian, any value < 2^256. */
+static PyObject *py_mul_add(PyObject *self, PyObject *args)
+{
+    Py_buffer b1, b2, kb;
+    int mode = MODE_COLD;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*|i", &b1, &b2, &kb, &mode)) return NULL;
+    PyObject *out = NULL;
+    aff q;
+    u64 k1[4], k2[4];
+    if (b1.len != 32 || b2.len != 32 || kb.len != 64) {
+        PyErr_SetString(PyExc_ValueError, "need 32, 32 and 64 bytes");
+        goto done;
+    }
+    if (!aff_from_bytes(&q, kb.buf)) {
+        PyErr_SetString(PyExc_ValueError, "not a point on the curve");
+        goto done;
+    }
+    limbs_from_be(k1, b1.buf);
+    limbs_from_be(k2, b2.buf);
+    jac acc;
+    int d1[GWIN];
+    recode_signed(d1, k1, GW, GWIN);
+    if (mode == MODE_TABLE) {
+        aff *tab = malloc((size_t)QWIN * QHALF * sizeof(aff));
+        if (!tab || !build_table(tab, &q, QW, QWIN)) {
+            free(tab);
+            PyErr_NoMemory();
+            goto done;
+        }
+        int d2[QWIN];
+        recode_signed(d2, k2, QW, QWIN);
+        jac_set_inf(&acc);
+        add_digits(&acc, tab, d2, QHALF, QWIN);
+        free(tab);
+    } else {
+        mul_wnaf(&acc, &q, k2);
+    }
+    add_digits(&acc, g_table, d1, GHALF, GWIN);
+    if (jac_is_inf(&acc)) {
+        out = PyBytes_FromStringAndSize("", 0);
+        goto done;
+    }
+    fe zi, zi2, zi3, x, y;
+    fe_inv(&zi, &acc.Z);
+    fe_sqr(&zi2, &zi);
+    fe_mul(&zi3, &zi2, &zi);
+    fe_mul(&x, &acc.X, &zi2);
+    fe_mul(&y, &acc.Y, &zi3);
+    {
+        fe tx, ty;
+        u8 buf[64];
+        fe_from_mont(&tx, &x);
+        fe_from_mont(&ty, &y);
+        limbs_to_be(buf, tx.v);
+        limbs_to_be(buf + 32, ty.v);
+        out = PyBytes_FromStringAndSize((const char *)buf, 64);
+    }
+done:
+    PyBuffer_Release(&b1);
+    PyBuffer_Release(&b2);
+    PyBuffer_Release(&kb);
+    return out;
+}
+
+static PyObject *py_branch_counts(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return Py_BuildValue("(KKKK)", (unsigned long long)g_branch[0],
+                         (unsigned long long)g_branch[1], (unsigned long long)g_branch[2],
+                         (unsigned long long)g_branch[3]);
+}
+
+static PyObject *py_configure_cache(PyObject *self, PyObject *args)
+{
+    Py_ssize_t max_entries;
+    unsigned int after;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "nI", &max_entries, &after)) return NULL;
+    if (max_entries < 0 || after < 1 || after > 255) {
+        PyErr_SetString(PyExc_ValueError, "max_entries >= 0 and 1 <= after <= 255");
+        return NULL;
+    }
+    pthread_mutex_lock(&g_mu);
+    g_max_entries = (size_t)max_entries;
+    g_table_after = after;
+    while (g_entries > g_max_entries && g_lru.prev != &g_lru) cache_drop(g_lru.prev);
+    pthread_mutex_unlock(&g_mu);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_clear_cache(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    pthread_mutex_lock(&g_mu);
+    cache_clear_locked();
+    pthread_mutex_unlock(&g_mu);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_cache_info(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    pthread_mutex_lock(&g_mu);
+    PyObject *out = Py_BuildValue(
+        "{s:n,s:n,s:I,s:K,s:K,s:K,s:n}", "entries", (Py_ssize_t)g_entries, "max_entries",
+        (Py_ssize_t)g_max_entries, "table_after", g_table_after, "built",
+        (unsigned long long)g_built, "hits", (unsigned long long)g_hits, "cold",
+        (unsigned long long)g_cold, "table_bytes", (Py_ssize_t)(QWIN * QHALF * sizeof(aff)));
+    pthread_mutex_unlock(&g_mu);
+    return out;
+}
+
+static PyObject *py_isa(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyUnicode_FromString("x86-64 __int128");
+}
+
+static void atfork_child(void) { pthread_mutex_init(&g_mu, NULL); }
+
+static int sm2v_init(void)
+{
+    static const u32 T0 = 0x79cc4519, T1 = 0x7a879d8a;
+    for (int j = 0; j < 64; j++) sm3_tj[j] = rol32(j < 16 ? T0 : T1, j % 32);
+    FE_R2 = FE_ONE;
+    for (int i = 0; i < 256; i++) fe_add(&FE_R2, &FE_R2, &FE_R2);
+    static const u8 b_be[32] = {0x28, 0xE9, 0xFA, 0x9E, 0x9D, 0x9F, 0x5E, 0x34, 0x4D, 0x5A, 0x9E,
+                                0x4B, 0xCF, 0x65, 0x09, 0xA7, 0xF3, 0x97, 0x89, 0xF5, 0x15, 0xAB,
+                                0x8F, 0x92, 0xDD, 0xBC, 0xBD, 0x41, 0x4D, 0x94, 0x0E, 0x93};
+    static const u8 g_be[64] = {
+        0x32, 0xC4, 0xAE, 0x2C, 0x1F, 0x19, 0x81, 0x19, 0x5F, 0x99, 0x04, 0x46, 0x6A,
+        0x39, 0xC9, 0x94, 0x8F, 0xE3, 0x0B, 0xBF, 0xF2, 0x66, 0x0B, 0xE1, 0x71, 0x5A,
+        0x45, 0x89, 0x33, 0x4C, 0x74, 0xC7, 0xBC, 0x37, 0x36, 0xA2, 0xF4, 0xF6, 0x77,
+        0x9C, 0x59, 0xBD, 0xCE, 0xE3, 0x6B, 0x69, 0x21, 0x53, 0xD0, 0xA9, 0x87, 0x7C,
+        0xC6, 0x2A, 0x47, 0x40, 0x02, 0xDF, 0x32, 0xE5, 0x21, 0x39, 0xF0, 0xA0};
+    fe b;
+    limbs_from_be(b.v, b_be);
+    fe_to_mont(&FE_B, &b);
+    aff g;
+    if (!aff_from_bytes(&g, g_be)) return -1; /* self-check of the field code */
+    g_table = malloc((size_t)GWIN * GHALF * sizeof(aff));
+    if (!g_table || !build_table(g_table, &g, GW, GWIN)) return -2;
+    /* Z prefix: ENTL (128 bits) || "1234567812345678" || a || b || xG || yG */
+    u8 a_be[32];
+    {
+        u64 a[4];
+        u64 three[4] = {3, 0, 0, 0};
+        sub256(a, P, three);
+        limbs_to_be(a_be, a);
+    }
+    sm3_init(&g_zprefix);
+    static const u8 entl_id[18] = {0x00, 0x80, '1', '2', '3', '4', '5', '6', '7',
+                                   '8',  '1',  '2', '3', '4', '5', '6', '7', '8'};
+    sm3_update(&g_zprefix, entl_id, sizeof entl_id);
+    sm3_update(&g_zprefix, a_be, 32);
+    sm3_update(&g_zprefix, b_be, 32);
+    sm3_update(&g_zprefix, g_be, 64);
+    pthread_atfork(NULL, NULL, atfork_child);
+    return 0;
+}
+
+static PyMethodDef methods[] = {
+    {"verify", (PyCFunction)(void (*)(void))py_verify, METH_FASTCALL,
+     "verify(key, z|None, message, signature[, mode]) -> bool; e = SM3(Z || message)"},
+    {"verify_digest", py_verify_digest, METH_VARARGS,
+     "verify_digest(key, e, signature[, mode]) -> bool"},
+    {"verify_batch", py_verify_batch, METH_VARARGS,
+     "verify_batch(items, threads) -> list[bool]; default ID, GIL released"},
+    {"configure_cache", py_configure_cache, METH_VARARGS,
+     "configure_cache(max_entries, table_after): signer tables kept, and the verify count "
+     "of a key at which its table is built"},
+    {"clear_cache", py_clear_cache, METH_NOARGS, "drop every signer table"},
+    {"cache_info", py_cache_info, METH_NOARGS, "signer-table cache counters"},
+    {"isa", py_isa, METH_NOARGS, "the arithmetic in use"},
+    {"_sm3", py_sm3, METH_VARARGS, "SM3 digest (tests pin it to hashlib)"},
+    {"_g_table_point", py_g_table_point, METH_VARARGS, "(j+1) 2^(8i) G from the table"},
+    {"_mul_add", py_mul_add, METH_VARARGS, "k1 G + k2 Q, affine bytes or b'' (tests)"},
+    {"_branch_counts", py_branch_counts, METH_NOARGS,
+     "(P==Q doubling, P==-Q, inf+P, P+inf) counts of point additions"},
+    {NULL, NULL, 0, NULL}};
+
+#else /* !SM2V_OK */
+
+static PyMethodDef methods[] = {{NULL, NULL, 0, NULL}};
+
+#endif
+
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "crypto._sm2verify",
+                                    "SM2 verification on the recommended curve (native).", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__sm2verify(void)
+{
+    PyObject *m = PyModule_Create(&moddef);
+    if (!m) return NULL;
+    int available = 0;
+    const char *reason = "needs a 64-bit platform with unsigned __int128 and POSIX threads";
+#ifdef SM2V_OK
+    int rc = sm2v_init();
+    if (rc == 0) {
+        available = 1;
+        reason = "";
+    } else {
+        reason = rc == -1 ? "self-test failed: the generator is not on the curve"
+                          : "out of memory building the generator table";
+    }
+    if (PyModule_AddIntConstant(m, "MODE_AUTO", MODE_AUTO) < 0 ||
+        PyModule_AddIntConstant(m, "MODE_COLD", MODE_COLD) < 0 ||
+        PyModule_AddIntConstant(m, "MODE_TABLE", MODE_TABLE) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
+    if (PyModule_AddObject(m, "AVAILABLE", PyBool_FromLong(available)) < 0 ||
+        PyModule_AddObject(m, "REASON", PyUnicode_FromString(reason)) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
