@@ -130,11 +130,10 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-#: Cycles that exist today, each to be cut (issue 17): the fault-injection hooks still live in
-#: the node, and the batch verifier still asks the suite registry for its verify function.
+#: Cycles that exist today, each to be cut (issue 17): the batch verifier still asks the suite
+#: registry for its verify function.
 #: The test fails when a listed edge is gone (shrink the list) or when any other cycle appears.
 KNOWN_CYCLE_EDGES = {
-    ("chainnode.node.testhooks", "chainnode.node.runtime"),
     ("crypto.batch", "crypto.suite"),
 }
 

@@ -17,15 +17,15 @@ from typing import Any
 
 from bench.harness.cluster import LocalNetwork, child_env
 
-TEST_HOOKS = {"CHAINNODE_TEST_HOOKS": "1"}
 DISK_MB = 64
 
 
 class ChaosNetwork(LocalNetwork):
-    """``LocalNetwork`` with per-node process control and the nodes' test hooks enabled."""
+    """``LocalNetwork`` with per-node process control; each node runs ``bench.chaos.node``
+    (a validator with fault-injection routes) instead of ``chainnode start``."""
 
     def __init__(self, validators: int, workdir: Path | None = None) -> None:
-        super().__init__(validators, workdir, node_env=dict(TEST_HOOKS), chain_id="chainnode-chaos")
+        super().__init__(validators, workdir, chain_id="chainnode-chaos")
         self.paused: set[int] = set()
         self.mounts: list[Path] = []
         self.restarts = [0] * validators
@@ -52,7 +52,7 @@ class ChaosNetwork(LocalNetwork):
     def start_node(self, i: int) -> None:
         log = (self.workdir / f"node{i}" / "node.log").open("ab")
         self._logs.append(log)
-        cmd = [sys.executable, "-m", "chainnode", "start", "--config", str(self.config_path(i))]
+        cmd = [sys.executable, "-m", "bench.chaos.node", "--config", str(self.config_path(i))]
         self.procs[i] = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(self.node_env),
             start_new_session=True,

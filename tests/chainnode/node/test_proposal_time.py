@@ -1,6 +1,6 @@
 """A primary cannot push the chain's clock ahead: proposals far in the future are refused."""
 
-from chainnode.node.runtime import MAX_CLOCK_AHEAD_MS, timestamp_acceptable
+from chainnode.node.proposals import MAX_CLOCK_AHEAD_MS, timestamp_acceptable
 
 
 def test_proposal_timestamp_bound() -> None:

@@ -1,28 +1,23 @@
-"""Fault injection for the chaos harness: link cuts and a Byzantine validator mode.
+"""The Byzantine validator's lies: a consensus transport that forges what an honest core sends.
 
-Nothing here is reachable in a normal node. The hooks exist only when the process runs with
-``CHAINNODE_TEST_HOOKS=1`` (a test-only flag the harness sets); they add the routes
-``POST /v1/_test/partition`` (``{"cut": [public key hex, ...]}``; ``[]`` heals) and
-``POST /v1/_test/byzantine`` (``{"modes": [...]}``; ``[]`` makes the node honest again), which
-are not in ``/openapi.json``. A Byzantine node keeps running the honest core and lies on the
-way out: the consensus driver sends through :class:`ByzantineTransport`, and block-sync answers
-pass through :meth:`ByzantineTransport.forge_sync`. Every lie is logged at WARNING with the
-prefix ``BYZANTINE`` so a run can be audited against what the honest nodes detected.
+A Byzantine node keeps running the honest core and lies on the way out: the consensus driver
+sends through :class:`ByzantineTransport` (the node's ``transport`` seam), and block-sync
+answers pass through :meth:`ByzantineTransport.forge_sync` (its ``sync_filter`` seam). Every
+lie is logged at WARNING with the prefix ``BYZANTINE`` so a run can be audited against what the
+honest nodes detected. Only ``bench.chaos.node`` builds one; a production node cannot.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgpack
-from aiohttp import web
 
 from consensus.errors import ConsensusError
 from consensus.messages import (
@@ -34,13 +29,10 @@ from consensus.messages import (
     encode_message,
 )
 from consensus.types import MAX_VIEW, Proposal
+from p2p import Network
 
-if TYPE_CHECKING:
-    from chainnode.node.runtime import Node
+log = logging.getLogger("bench.chaos.byzantine")
 
-log = logging.getLogger("chainnode.node.testhooks")
-
-ENV_FLAG = "CHAINNODE_TEST_HOOKS"
 MODES = (
     "equivocate",  # as primary: a different valid block to half of the peers
     "future_block",  # as primary: a block stamped an hour ahead, to everyone
@@ -56,16 +48,12 @@ FUTURE_MS = 3_600_000
 BURST_INTERVAL = 0.5  # seconds between view bombs / floods
 
 
-def enabled() -> bool:
-    return os.environ.get(ENV_FLAG) == "1"
-
-
 class ByzantineTransport:
     """The consensus driver's transport: honest pass-through until modes are set."""
 
     def __init__(
         self,
-        net: Any,
+        net: Network,
         chain_id: bytes,
         public_key: bytes,
         sign: Callable[[bytes], bytes],
@@ -92,7 +80,7 @@ class ByzantineTransport:
         self.modes = wanted
         log.warning("BYZANTINE modes now %s", sorted(wanted) or "none (honest)")
 
-    # -- the Transport protocol of chainnode.node.driver ------------------------------------------
+    # -- the Transport protocol of chainnode.node.driver -------------------------------------
 
     def send(self, peer_id: bytes, channel: int, payload: bytes) -> Any:
         if not self.modes or channel != self.channel:
@@ -186,32 +174,3 @@ class ByzantineTransport:
         if forged:
             self._act("forged_sync", f"{len(forged)} altered blocks served")
         return msgpack.packb(forged, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-def install(app: web.Application, node: Node, transport: ByzantineTransport) -> None:
-    """Add the fault-injection routes (only called when :func:`enabled`)."""
-
-    async def partition(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-            cut = {bytes.fromhex(k.removeprefix("0x")) for k in body["cut"]}
-            node.net.set_cut(cut)
-        except Exception as e:  # a test tool's bad request: say what it was
-            return web.json_response(
-                {"error": {"code": "BAD_REQUEST", "message": str(e)}}, status=400
-            )
-        log.warning("fault injection: links cut to %d peers", len(cut))
-        return web.json_response({"cut": sorted(k.hex() for k in cut)})
-
-    async def byzantine(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-            transport.set_modes(body["modes"])
-        except Exception as e:
-            return web.json_response(
-                {"error": {"code": "BAD_REQUEST", "message": str(e)}}, status=400
-            )
-        return web.json_response({"modes": sorted(transport.modes), "acts": dict(transport.acts)})
-
-    app.router.add_post("/v1/_test/partition", partition)
-    app.router.add_post("/v1/_test/byzantine", byzantine)

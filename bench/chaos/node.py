@@ -1,0 +1,140 @@
+"""A validator with fault injection, for the chaos harness: ``python -m bench.chaos.node``.
+
+The same node as ``chainnode start --config ...``, built through the node's
+:class:`~chainnode.node.runtime.Seams`: its consensus transport is a
+:class:`~bench.chaos.byzantine.ByzantineTransport` (honest until told otherwise), its block-sync
+answers pass through the transport's forger, and two extra routes steer it:
+
+- ``POST /v1/_test/partition`` ``{"cut": [public key hex, ...]}`` cuts the p2p links to those
+  peers (``[]`` heals);
+- ``POST /v1/_test/byzantine`` ``{"modes": [...]}`` sets the lies (``[]`` makes it honest).
+
+Neither route is in ``/openapi.json``, and nothing here exists in a node started by the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from bench.chaos.byzantine import ByzantineTransport
+from chainnode.model.codes import LedgerError
+from chainnode.model.types import Block
+from chainnode.node.config import ConfigError, load_config
+from chainnode.node.consensus_glue import sm2_signer
+from chainnode.node.consensus_host import SyncFilter
+from chainnode.node.driver import CONSENSUS_CHANNEL, Transport
+from chainnode.node.runtime import Node, Seams, StartupError, run
+from consensus.messages import PrePrepare
+from consensus.types import Proposal
+from p2p import P2PError
+
+log = logging.getLogger("bench.chaos.node")
+
+
+class Faults:
+    """The fault-injection state of one node: its lying transport and its cut links."""
+
+    def __init__(self) -> None:
+        self.transport: ByzantineTransport | None = None
+
+    def make_transport(self, node: Node) -> Transport:
+        self.transport = ByzantineTransport(
+            node.net,
+            node.chain_id,
+            node.public_key,
+            sm2_signer(node.key),
+            lambda pp, later_ms: alternative_proposal(node, pp, later_ms),
+            CONSENSUS_CHANNEL,
+        )
+        log.warning("fault injection enabled (bench.chaos.node): never in production")
+        return self.transport
+
+    def sync_filter(self, node: Node) -> SyncFilter:
+        return lambda response: self._forge(node, response)
+
+    def _forge(self, node: Node, response: bytes) -> bytes:
+        if self.transport is None:
+            return response
+        return self.transport.forge_sync(response, lambda raw: forged_block(node, raw))
+
+    def routes(self, node: Node, app: web.Application) -> None:
+        async def partition(request: web.Request) -> web.Response:
+            try:
+                body = await request.json()
+                cut = {bytes.fromhex(k.removeprefix("0x")) for k in body["cut"]}
+                node.net.set_cut(cut)
+            except (ValueError, KeyError, TypeError, AttributeError, P2PError) as e:
+                return bad_request(e)
+            log.warning("fault injection: links cut to %d peers", len(cut))
+            return web.json_response({"cut": sorted(k.hex() for k in cut)})
+
+        async def byzantine(request: web.Request) -> web.Response:
+            transport = self.transport
+            assert transport is not None, "the transport seam runs before the routes"
+            try:
+                body = await request.json()
+                transport.set_modes(body["modes"])
+            except (ValueError, KeyError, TypeError) as e:
+                return bad_request(e)
+            return web.json_response(
+                {"modes": sorted(transport.modes), "acts": dict(transport.acts)}
+            )
+
+        app.router.add_post("/v1/_test/partition", partition)
+        app.router.add_post("/v1/_test/byzantine", byzantine)
+
+    def seams(self) -> Seams:
+        return Seams(
+            transport=self.make_transport, sync_filter=self.sync_filter, routes=self.routes
+        )
+
+
+def bad_request(e: Exception) -> web.Response:
+    """A test tool's bad request: say what it was."""
+    return web.json_response({"error": {"code": "BAD_REQUEST", "message": str(e)}}, status=400)
+
+
+def alternative_proposal(node: Node, pp: PrePrepare, later_ms: int) -> Proposal | None:
+    """Another block for the height of our PRE-PREPARE, stamped ``later_ms`` later."""
+    block = node.blocks.get(pp.digest)
+    if block is None:
+        return None
+    try:
+        alt = node.ledger.build_block(
+            block.height, block.header.view, node.public_key, block.header.timestamp + later_ms
+        )
+    except LedgerError:
+        return None
+    node.blocks.remember(alt)
+    return Proposal(alt.height, pp.proposal.parent, alt.hash, alt.encode())
+
+
+def forged_block(node: Node, raw: bytes) -> bytes:
+    """The block with its timestamp moved by 1 ms: a different hash under the same cert."""
+    block = node.ledger.decode_block(raw)
+    header = dataclasses.replace(block.header, timestamp=block.header.timestamp + 1)
+    return Block(header, block.txs).encode()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.chaos.node", description=__doc__)
+    parser.add_argument("--config", required=True, type=Path, help="the node's config.toml")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        parser.exit(2, f"error: {e}\n")
+    try:
+        run(cfg, Faults().seams())
+    except StartupError as e:
+        parser.exit(1, f"error: {e}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,257 @@
+"""The consensus host: what the driver asks of the node, and what peers tell consensus.
+
+Consensus orders, the ledger executes (STYLE.md 5). This object is the seam between them:
+it feeds peers' consensus messages and status heights to the :class:`Driver`, builds our
+proposals when the core asks (:meth:`request_proposal`), commits what the core decided
+(:meth:`commit`, which also compacts the WAL and reports validator-set changes), fetches and
+serves blocks for sync, and logs faulty peers. Rules about proposals live in
+:mod:`chainnode.node.proposals`; the ledger's rules in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from chainnode.ledger.ledger import Ledger
+from chainnode.model.genesis import Genesis, ValidatorInfo
+from chainnode.node.blocksync import KIND as SYNC_KIND
+from chainnode.node.blocksync import SyncError, decode_response, encode_request, serve
+from chainnode.node.driver import CONSENSUS_CHANNEL, Driver, Transport
+from chainnode.node.faults import FaultLog
+from chainnode.node.proposals import BlockCache, wall_clock_ms
+from chainnode.node.wal import WriteAheadLog
+from consensus import events as E
+from consensus.certificate import encode_certificate
+from consensus.errors import ConsensusError
+from consensus.messages import Status, decode_message, encode_message
+from consensus.replica import Replica
+from consensus.types import Proposal
+from consensus.wal import WalRecord, decode_record
+from p2p import Network
+
+log = logging.getLogger("chainnode.node")
+
+WAL_COMPACT_EVERY = 32
+#: A filter over our block-sync answers (a seam: the chaos launcher forges them).
+SyncFilter = Callable[[bytes], bytes]
+
+
+class ConsensusHost:
+    def __init__(
+        self,
+        *,
+        genesis: Genesis,
+        public_key: bytes,
+        ledger: Ledger,
+        net: Network,
+        replica: Replica,
+        wal: WriteAheadLog,
+        blocks: BlockCache,
+        tx_arrived: asyncio.Event,
+        spawn: Callable[[Any], asyncio.Task[Any]],
+        die: Callable[[BaseException], None],
+        on_validators: Callable[[Sequence[ValidatorInfo]], None],
+    ) -> None:
+        self.genesis = genesis
+        self.public_key = public_key
+        self.ledger = ledger
+        self.net = net
+        self.replica = replica
+        self.wal = wal
+        self.blocks = blocks
+        self.tx_arrived = tx_arrived
+        self._spawn = spawn
+        self._die = die
+        self._on_validators = on_validators
+        self.driver: Driver | None = None
+        self.fault = FaultLog()
+        self.sync_filter: SyncFilter | None = None
+        self.after_step: list[Callable[[Replica], None]] = []
+        self.view = 0
+        self.validators = tuple(v.public_key for v in ledger.validators_at(ledger.height + 1))
+        self._peer_heights: dict[bytes, int] = {}
+        self._propose_task: asyncio.Task[None] | None = None
+        self._last_commit = time.monotonic()
+        self._commits_since_compaction = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, transport: Transport, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the core from the WAL. It starts before the transport: whatever it sends now
+        reaches no one, and each peer gets our current-height messages when it connects."""
+        self.driver = Driver(self.replica, self.wal, transport, self, loop, on_step=self._stepped)
+        records = tuple(decode_records(self.wal.records()))
+        ledger = self.ledger
+        self.driver.step(E.Start(ledger.height + 1, ledger.head_hash, self.validators, records))
+
+    def close(self) -> None:
+        if self.driver is not None:
+            self.driver.close()
+        if self._propose_task is not None:
+            self._propose_task.cancel()
+
+    @property
+    def running(self) -> bool:
+        return self.driver is not None and not self.driver.closed
+
+    def step(self, event: Any) -> None:
+        if self.driver is None:
+            return
+        try:
+            self.driver.step(event)
+        except Exception as e:  # noqa: BLE001  # a step that raised left the core half-done
+            self._die(e)
+
+    def pending_work(self, oldest: bytes | None) -> None:
+        self.step(E.PendingWork(oldest))
+
+    def _stepped(self) -> None:
+        rep = self.replica
+        if rep.view != self.view:
+            log.info("height %d: view %d -> %d (%s)", rep.height, self.view, rep.view, rep.phase)
+        self.view = rep.view
+        for observer in self.after_step:
+            observer(rep)
+
+    # ---- inputs from peers -------------------------------------------------------------------
+
+    def status_message(self) -> bytes:
+        return encode_message(Status(self.ledger.height + 1))
+
+    def on_peer(self, peer: bytes, connected: bool) -> None:
+        """A newly connected peer gets our height (whichever is behind syncs) and our own
+        signed messages of the current height from the WAL: messages sent while it was
+        unreachable (e.g. a proposal made before it came up) are not lost for good."""
+        if not connected:
+            self._peer_heights.pop(peer, None)
+            return
+        if not self.running:
+            return
+        self.net.send(peer, CONSENSUS_CHANNEL, self.status_message())
+        height = self.replica.height
+        for rec in decode_records(self.wal.records()):
+            if rec.height == height and rec.message.sender == self.public_key:
+                self.net.send(peer, CONSENSUS_CHANNEL, encode_message(rec.message))
+
+    async def status_loop(self, interval_s: float) -> None:
+        """Heights also spread while the chain is idle: a restarted node finds it is behind."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.net.broadcast(CONSENSUS_CHANNEL, self.status_message())
+
+    def on_consensus(self, peer: bytes, payload: bytes) -> None:
+        try:
+            msg = decode_message(payload)
+        except ConsensusError as e:
+            log.debug("bad consensus message from %s: %s", peer.hex()[:16], e)
+            return
+        if isinstance(msg, Status):
+            self._peer_heights[peer] = msg.height
+        self.step(E.MessageReceived(peer, msg))
+
+    @property
+    def syncing(self) -> bool:
+        """A peer told us of a next height more than a block ahead of ours."""
+        ahead = max(self._peer_heights.values(), default=0)
+        return ahead > self.ledger.height + 2
+
+    # ---- the Driver's Host protocol ----------------------------------------------------------
+
+    def request_proposal(self, height: int, parent: bytes, view: int) -> None:
+        if self._propose_task is not None:
+            self._propose_task.cancel()
+        self._propose_task = self._spawn(self._propose(height, parent, view))
+
+    async def _propose(self, height: int, parent: bytes, view: int) -> None:
+        params = self.genesis.consensus
+        mempool = self.ledger.mempool
+        arrived = self.tx_arrived
+        # Gather transactions for up to the block interval since the last commit, unless a
+        # full block is already waiting; then wait for work (block 1 goes out at once so a
+        # new chain shows it is live).
+        deadline = self._last_commit + params.block_interval_ms / 1000
+        while mempool.size < params.max_block_txs and (left := deadline - time.monotonic()) > 0:
+            arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrived.wait(), left)
+        while mempool.size == 0 and height > 1:
+            arrived.clear()
+            await arrived.wait()
+        if self.ledger.height + 1 != height or self.ledger.head_hash != parent:
+            return  # the chain moved on (synced) while we waited; consensus will ask again
+        now = wall_clock_ms()
+        block = self.ledger.build_block(height, view, self.public_key, now, params.max_block_txs)
+        self.blocks.remember(block)
+        proposal = Proposal(height, parent, block.hash, block.encode())
+        self.step(E.ProposalReady(proposal, view))
+
+    def commit(self, proposal: Proposal, certificate: Any) -> E.Executed:
+        block = self.blocks.pop(proposal.digest)
+        if block is None:
+            block = self.ledger.decode_block(proposal.payload)
+        if block.height != self.ledger.height + 1:
+            raise RuntimeError(
+                f"consensus committed height {block.height} on head {self.ledger.height}"
+            )
+        before = self.validators
+        self.ledger.commit_block(block, encode_certificate(certificate))
+        self._last_commit = time.monotonic()
+        infos = self.ledger.validators_at(block.height + 1)
+        after = tuple(v.public_key for v in infos)
+        changed = None
+        if after != before:
+            self.validators = changed = after
+            self._on_validators(infos)
+        self._commits_since_compaction += 1
+        if self._commits_since_compaction >= WAL_COMPACT_EVERY:
+            self._compact_wal(block.height)
+        return E.Executed(block.height, changed)
+
+    def _compact_wal(self, height: int) -> None:
+        keep = [r for r in self.wal.records() if record_height(r) > height]
+        self.wal.rewrite(keep)
+        self._commits_since_compaction = 0
+
+    def request_blocks(self, peer: bytes, from_height: int, to_height: int) -> None:
+        self._spawn(self._fetch_blocks(peer, from_height, to_height))
+
+    async def _fetch_blocks(self, peer: bytes, lo: int, hi: int) -> None:
+        fetched: list[tuple[Proposal, Any]] = []
+        try:
+            raw = await self.net.request(peer, SYNC_KIND, encode_request(lo, hi), timeout=10)
+            for proposal, cert, block in decode_response(raw, self.ledger.decode_block, lo, hi):
+                self.blocks.remember(block, fetched=True)
+                fetched.append((proposal, cert))
+        except SyncError as e:
+            log.warning("block sync from %s: %s", peer.hex()[:16], e)
+        except Exception as e:  # noqa: BLE001  # p2p errors: not connected, timeout, remote
+            log.info("block sync from %s failed: %r", peer.hex()[:16], e)
+        self.step(E.BlocksFetched(peer, tuple(fetched)))
+
+    async def serve_blocks(self, peer: bytes, payload: bytes) -> bytes:
+        response = serve(self.ledger, payload)
+        if self.sync_filter is not None:
+            response = self.sync_filter(response)
+        return response
+
+
+def decode_records(raws: Sequence[bytes]) -> list[WalRecord]:
+    out = []
+    for raw in raws:
+        try:
+            out.append(decode_record(raw))
+        except ConsensusError:
+            log.warning("skipping an undecodable consensus WAL record")
+    return out
+
+
+def record_height(raw: bytes) -> int:
+    try:
+        return int(decode_record(raw).height)
+    except ConsensusError:
+        return -1

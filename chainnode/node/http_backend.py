@@ -1,0 +1,81 @@
+"""The HTTP API's view of a running node (``chainnode.api.backend.Backend``).
+
+Reads go to the ledger; a submission goes through admission; status and readiness are put
+together from the consensus host and p2p. Nothing here changes state on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from chainnode.ledger.ledger import Ledger
+from chainnode.ledger.mempool import Admission as Outcome
+from chainnode.model.types import Receipt, Transaction
+from chainnode.node.admission import Admission
+from chainnode.node.consensus_host import ConsensusHost
+from chainnode.node.waiters import ReceiptWaiters
+from p2p import Network
+
+
+class NodeBackend:
+    def __init__(
+        self,
+        node_id: str,
+        ledger: Ledger,
+        net: Network,
+        host: ConsensusHost,
+        admission: Admission,
+        waiters: ReceiptWaiters,
+        started: Callable[[], bool],
+    ) -> None:
+        self.node_id = node_id
+        self._ledger = ledger
+        self.net = net
+        self.host = host
+        self.admission = admission
+        self.waiters = waiters
+        self._started = started
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._ledger
+
+    async def submit(self, txs: Sequence[Transaction]) -> list[Outcome]:
+        return await self.admission.admit(txs, from_client=True)
+
+    async def wait_receipts(self, hashes: Sequence[bytes], timeout: float) -> list[Receipt | None]:
+        return await self.waiters.wait(hashes, timeout)
+
+    def status(self) -> dict[str, Any]:
+        ledger = self._ledger
+        host = self.host
+        primary = None
+        rep = host.replica
+        if rep.validators is not None:
+            primary = rep.validators.primary(rep.height, rep.view).hex()
+        peers = self.net.connected_peers()
+        names = {v.public_key: v.node_id for v in ledger.validators_at(ledger.height + 1)}
+        return {
+            "node_id": self.node_id,
+            "chain_id": ledger.chain_id,
+            "height": ledger.height,
+            "head_hash": ledger.head_hash.hex(),
+            "view": host.view,
+            "primary": primary,
+            "validator": host.public_key in host.validators,
+            "peers": [{"public_key": p.hex(), "node_id": names.get(p)} for p in peers],
+            "mempool": ledger.mempool.size,
+            "syncing": host.syncing,
+        }
+
+    def readiness(self) -> tuple[bool, str | None]:
+        if not self._started():
+            return False, "starting"
+        need = max(0, (2 * len(self.host.validators)) // 3)  # quorum minus ourselves
+        have = len(self.net.connected_peers())
+        if have < need:
+            return False, f"connected to {have} validators, need {need} for a quorum"
+        if self.host.syncing:
+            return False, "catching up with the chain"
+        return True, None
