@@ -17,7 +17,7 @@ COPY p2p ./p2p
 COPY storage ./storage
 COPY contracts ./contracts
 COPY crypto ./crypto
-COPY bench ./bench
+# Not bench/: benchmarks run from a checkout (`pip install -e '.[bench]'`), never in the image.
 # gcc builds the optional native SM4-GCM extension (crypto/_sm4gcm.c) and is removed again in
 # the same layer; if the build failed, the install would still succeed and use OpenSSL's SM4
 # (the line printed below says which; run it from / so the installed package is imported).

@@ -2,31 +2,52 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# Two flavours of one venv: `make run` installs the runtime only, `make test` (and the other
+# targets) the dev tools and benchmark extras as well; each has its own stamp, so `make test`
+# after `make run` still installs what the tests need.
+STAMP_RUN := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
 # The optional native extensions: SM4-GCM (crypto/_sm4gcm.c; without it crypto.sm4 uses
 # OpenSSL) and SM2 verification (crypto/_sm2verify.c; without it crypto.sm2 uses OpenSSL).
 EXT_SUFFIX := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 NATIVE := crypto/_sm4gcm$(EXT_SUFFIX)
 NATIVE_SM2 := crypto/_sm2verify$(EXT_SUFFIX)
 
+# `make run` settings (the defaults of `chainnode network up`); e.g.
+#   make run API_PORT_BASE=9700 P2P_PORT_BASE=9800 VALIDATORS=4 DIR=devnet
+# An existing DIR keeps the ports its genesis.json was made with (network up says so).
+VALIDATORS ?=
+API_PORT_BASE ?=
+P2P_PORT_BASE ?=
+DIR ?= devnet
+RUN_ARGS := --dir $(DIR) $(if $(VALIDATORS),--validators $(VALIDATORS)) \
+	$(if $(API_PORT_BASE),--api-port-base $(API_PORT_BASE)) \
+	$(if $(P2P_PORT_BASE),--p2p-port-base $(P2P_PORT_BASE))
+
 .PHONY: run test tools lint typecheck unit soak fuzz fuzz-sm2 chaos bench clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e .
+	touch $(STAMP_RUN)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 # The editable install builds it too; this rebuilds it in place when the C file changes
 # (a failed build only warns: the OpenSSL backend remains).
-$(NATIVE): crypto/_sm4gcm.c setup.py | $(STAMP)
+$(NATIVE): crypto/_sm4gcm.c setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native SM4-GCM not built; using OpenSSL"
 
-$(NATIVE_SM2): crypto/_sm2verify.c setup.py | $(STAMP)
+$(NATIVE_SM2): crypto/_sm2verify.c setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native SM2 verify not built; using OpenSSL"
 
-run: $(STAMP) $(NATIVE) $(NATIVE_SM2)
-	$(VENV)/bin/chainnode network up --validators 4 --dir devnet
+run: $(STAMP_RUN) $(NATIVE) $(NATIVE_SM2)
+	$(VENV)/bin/chainnode network up $(RUN_ARGS)
 
 test: $(STAMP) $(NATIVE) $(NATIVE_SM2) tools lint typecheck unit
 

@@ -21,7 +21,8 @@ def _cls() -> Any:
         from gmssl import sm2 as gsm2
     except ImportError:
         raise BackendUnavailable(
-            "the gmssl package is not installed: `pip install 'gmssl>=3.2.2,<4'`"
+            "the pure-Python SM2 backend needs the gmssl package, which only the benchmark "
+            "extras install: `pip install 'chainnode[bench]'` (or `pip install 'gmssl>=3.2.2,<4'`)"
         ) from None
     return gsm2.CryptSM2
 

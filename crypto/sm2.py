@@ -110,8 +110,11 @@ def _auto_backend() -> str:
             try:
                 _openssl.lib()
                 _auto = "openssl"
-            except BackendUnavailable:
-                _gmssl._cls()
+            except BackendUnavailable as no_openssl:
+                try:
+                    _gmssl._cls()
+                except BackendUnavailable as no_gmssl:
+                    raise BackendUnavailable(f"{no_openssl}; {no_gmssl}") from None
                 _auto = "gmssl"
             _log.warning("SM2 verification falls back to %s: %s", _auto, why_not)
     return _auto

@@ -77,7 +77,12 @@ def write_png(
 ) -> None:
     """Throughput over time (offered and committed), the latency distribution and, for a
     sweep, committed TPS and p99 against the offered rate."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit(
+            "--png needs matplotlib, a benchmark extra: pip install -e '.[bench]'"
+        ) from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

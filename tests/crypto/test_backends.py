@@ -133,3 +133,30 @@ def test_set_backend_is_the_config_override(monkeypatch: pytest.MonkeyPatch) -> 
         sm2.set_backend(None)
     assert sm2.backend_name() == "native"
     assert sm2.available_backends() == ["native", "openssl", "gmssl"]
+
+
+def _without_gmssl(tmp_path: Path) -> str:
+    """A directory to put first on PYTHONPATH in which `import gmssl` fails, as on a machine
+    with the runtime dependencies only (gmssl is a benchmark extra)."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "gmssl.py").write_text("raise ImportError('gmssl is not installed')\n")
+    return str(hide) + ":" + subprocess_env()["PYTHONPATH"]
+
+
+def test_runtime_needs_no_gmssl(tmp_path: Path) -> None:
+    out = probe(tmp_path, PYTHONPATH=_without_gmssl(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["native", "native", "True"]
+
+
+def test_gmssl_backend_without_gmssl_names_the_extra(tmp_path: Path) -> None:
+    out = probe(tmp_path, PYTHONPATH=_without_gmssl(tmp_path), CHAINNODE_SM2_BACKEND="gmssl")
+    assert out.returncode == 3, out.stderr
+    assert "chainnode[bench]" in out.stdout and "gmssl" in out.stdout
+
+
+def test_no_sm2_and_no_gmssl_names_both_fixes(tmp_path: Path) -> None:
+    out = probe(tmp_path, no_sm2="1", PYTHONPATH=_without_gmssl(tmp_path))
+    assert out.returncode == 3, out.stderr
+    assert "OpenSSL >= 3.0" in out.stdout and "chainnode[bench]" in out.stdout
