@@ -31,7 +31,7 @@ __all__ = [
 
 
 def verify_batch(items: Sequence[tuple[bytes, bytes, bytes]], suite: str = "sm") -> list[bool]:
-    """Verify (pub65, msg, sig64) items: inline when small, over the process pool when large."""
+    """Verify (pub65, msg, sig64) items: inline when small, on threads (one per core) when large."""
     from crypto.batch import verify_batch as _vb
 
     return _vb(items, suite)

@@ -1,33 +1,30 @@
-"""Batch signature verification: inline for small batches, a process pool for large ones.
+"""Batch signature verification on threads of this process (one per core by default).
 
-The pool is created once (lazily) and reused: workers stay alive, keep their own public-key
-caches warm, and nothing is re-forked per call. It uses the `forkserver` start method where
-available (safe in a threaded/asyncio parent) and `spawn` elsewhere. Default size: all cores.
-As with any such pool, a script that triggers it must guard its entry point with
-`if __name__ == "__main__":` (workers re-import the main module).
+SM2 on the native backend: one call into `crypto._sm2verify.verify_batch`, which releases the
+GIL and verifies on C threads (key parse, Z, SM3, check; the caller's thread works too).
+Other suites and backends: a shared thread pool over chunks (OpenSSL via ctypes releases the
+GIL inside each verify). No worker processes: nothing to fork, nothing to outlive a killed
+node (the process pool used before left orphans after kill -9), and the signer tables and
+key caches are the process's own.
 """
 
 from __future__ import annotations
 
-import atexit
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from crypto import sm2
 from crypto.errors import CryptoError
 
-INLINE_MAX = 48  # below this many items the pool's IPC costs more than it saves
-CHUNKS_PER_WORKER = 2
-MIN_CHUNK = 16
-_pool: ProcessPoolExecutor | None = None
+INLINE_MAX = 48  # at most this many items: verified on the caller's thread alone
+CHUNKS_PER_WORKER = 4
+_workers_default: int | None = None
+_pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
 _pool_lock = threading.Lock()
-_workers_default: int | None = None
 
 
 def cpu_count() -> int:
@@ -38,60 +35,37 @@ def cpu_count() -> int:
 
 
 def configure(workers: int | None = None) -> None:
-    """Set the pool size (None: all cores); an existing pool of another size is replaced."""
+    """Set the number of verifying threads (None: one per core)."""
     global _workers_default
     if workers is not None and workers < 1:
         raise CryptoError("workers must be >= 1")
     _workers_default = workers
-    if _pool is not None and _pool_workers != (workers or cpu_count()):
-        shutdown()
 
 
-def _get_pool(workers: int) -> ProcessPoolExecutor:
+def workers() -> int:
+    """Threads a large batch uses."""
+    return _workers_default or cpu_count()
+
+
+def _get_pool(n: int) -> ThreadPoolExecutor:
     global _pool, _pool_workers
     with _pool_lock:
-        if _pool is None or _pool_workers != workers:
+        if _pool is None or _pool_workers != n:
             if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-            _pool_workers = workers
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(n, thread_name_prefix="verify-batch")
+            _pool_workers = n
         return _pool
 
 
 def shutdown() -> None:
-    """Stop the pool's workers (a later large batch starts a new pool)."""
+    """Stop the threads of the generic path (a later batch starts them again)."""
     global _pool, _pool_workers
     with _pool_lock:
         if _pool is not None:
-            _pool.shutdown(wait=True, cancel_futures=True)
+            _pool.shutdown(wait=True)
         _pool = None
         _pool_workers = 0
-
-
-atexit.register(shutdown)
-
-
-def pool_pids() -> list[int]:
-    """PIDs of the live pool workers (for tests and metrics)."""
-    pool = _pool
-    if pool is None:
-        return []
-    procs = getattr(pool, "_processes", None) or {}
-    return sorted(procs)
-
-
-def warm_up(workers: int | None = None) -> None:
-    """Start the pool now instead of on the first large batch."""
-    n = workers or _workers_default or cpu_count()
-    if n > 1:
-        pool = _get_pool(n)
-        list(pool.map(_noop, range(n)))
-
-
-def _noop(_: int) -> int:
-    return os.getpid()
 
 
 def _verify_one(suite_verify: Callable[[bytes, bytes, bytes], bool], item: Any) -> bool:
@@ -102,9 +76,7 @@ def _verify_one(suite_verify: Callable[[bytes, bytes, bytes], bool], item: Any) 
         return False
 
 
-def _verify_chunk(suite: str, backend: str | None, items: Sequence[object]) -> list[bool]:
-    if backend is not None:
-        sm2.set_backend(backend)
+def _verify_chunk(suite: str, items: Sequence[object]) -> list[bool]:
     from crypto.suite import get_suite
 
     verify = get_suite(suite).verify
@@ -118,24 +90,21 @@ def verify_batch(
     workers: int | None = None,
     inline_max: int = INLINE_MAX,
 ) -> list[bool]:
-    """One bool per (public key, message, signature); malformed items are False."""
-    items = list(items)
+    """One bool per (public key, message, signature) under the default ID; malformed items
+    are False."""
     n_workers = workers or _workers_default or cpu_count()
-    backend = sm2.backend_name() if suite == "sm" else None
-    if len(items) <= inline_max or n_workers <= 1:
-        return _verify_chunk(suite, None, items)
-    # Two chunks per worker: a little balancing when another process takes a core, with few
-    # round trips (measured: more chunks or letting the caller steal queued chunks was slower).
-    n_chunks = min(n_workers * CHUNKS_PER_WORKER, -(-len(items) // MIN_CHUNK))
+    if len(items) <= inline_max:
+        n_workers = 1
+    if suite == "sm" and sm2.backend_name() == "native":
+        return sm2._NATIVE_EXT.verify_batch(items, n_workers)  # type: ignore[no-any-return]
+    items = list(items)
+    if n_workers <= 1:
+        return _verify_chunk(suite, items)
+    n_chunks = min(n_workers * CHUNKS_PER_WORKER, len(items))
     size = -(-len(items) // n_chunks)
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    try:
-        pool = _get_pool(n_workers)
-        futures = [pool.submit(_verify_chunk, suite, backend, c) for c in chunks]
-        out: list[bool] = []
-        for f in futures:
-            out += f.result()
-        return out
-    except BrokenProcessPool:
-        shutdown()
-        return _verify_chunk(suite, None, items)
+    pool = _get_pool(n_workers)
+    out: list[bool] = []
+    for part in pool.map(_verify_chunk, [suite] * len(chunks), chunks):
+        out += part
+    return out

@@ -38,7 +38,7 @@ class Suite:
     verify: Callable[[bytes, bytes, bytes], bool]
 
     def verify_batch(self, items: Sequence[VerifyItem]) -> list[bool]:
-        """Verify many (pub, msg, sig); large batches go to the process pool."""
+        """Verify many (pub, msg, sig); large batches go to threads, one per core."""
         from crypto.batch import verify_batch
 
         return verify_batch(items, suite=self.name)

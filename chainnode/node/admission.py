@@ -27,7 +27,7 @@ from p2p import Network
 log = logging.getLogger("chainnode.node")
 
 MAX_GOSSIP_INFLIGHT = 64
-VERIFY_THREADS = 4  # batches verifying at once (each spread over the process pool)
+VERIFY_THREADS = 4  # batches verifying at once (each on crypto.verify_batch's threads)
 
 
 class Admission:
@@ -51,7 +51,7 @@ class Admission:
         mempool = ledger.mempool
         self.pending = OldestPending(mempool.has, lambda: (tx.hash for tx in mempool.pending()))
         self.arrived = arrived
-        # Several batches verify at once so the process pool of crypto.verify_batch stays fed.
+        # Several batches verify at once so the verifying threads of crypto.verify_batch stay fed.
         self._verify_pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
         self._gossip_inflight = 0
 

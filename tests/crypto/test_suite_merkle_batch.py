@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crypto import CryptoError, batch, merkle, sm3, verify_batch
+from crypto import CryptoError, _native, _sm2verify, batch, merkle, sm2, sm3, verify_batch
 from crypto.suite import get_suite
 
 
@@ -60,18 +63,57 @@ def _items(n: int) -> list[tuple[bytes, bytes, bytes]]:
     return out
 
 
-def test_verify_batch_inline_and_pool() -> None:
+def _child_pids() -> set[int]:
+    me = str(os.getpid())
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == me:
+                out.add(int(entry))
+    return out
+
+
+@pytest.mark.parametrize("backend", ["native", "openssl"])
+def test_verify_batch_inline_and_threads(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    monkeypatch.setenv(sm2.ENV_BACKEND, backend)
     items = _items(120)
     items[7] = (items[7][0], b"forged", items[7][2])
     items[100] = (items[100][0][:10], items[100][1], items[100][2])
     expected = [True] * 120
     expected[7] = expected[100] = False
+    children = _child_pids()
     assert verify_batch(items[:10]) == expected[:10]
     assert batch.verify_batch(items, workers=2) == expected
-    pids = batch.pool_pids()
-    assert len(pids) == 2
-    assert batch.verify_batch(items, workers=2) == expected
-    assert batch.pool_pids() == pids  # the pool is reused, not re-forked
+    assert batch.verify_batch(items, workers=1) == expected
+    assert batch.verify_batch(items, workers=7, inline_max=0) == expected
+    assert _child_pids() == children  # threads, no worker processes to orphan
+
+
+def test_native_batch_with_evictions_under_threads() -> None:
+    """A tiny signer-table cache (entries evicted while other threads still use them) and
+    many threads: every answer stays exact."""
+    s = get_suite("sm")
+    privs = [s.generate_private_key() for _ in range(8)]
+    items = []
+    for i in range(400):
+        p = privs[i % 8]
+        msg = i.to_bytes(4, "big")
+        sig = s.sign(p, msg)
+        items.append((s.public_key(p), msg if i % 5 else msg + b"x", sig))
+    expected = [i % 5 != 0 for i in range(400)]
+    try:
+        _sm2verify.configure_cache(2, 1)
+        for threads in (1, 2, 8):
+            assert _sm2verify.verify_batch(items, threads) == expected
+    finally:
+        _sm2verify.configure_cache(_native.TABLE_CACHE_ENTRIES, _native.TABLE_AFTER)
+    assert _sm2verify.verify_batch([], 2) == []
+    odd: list[object] = [None, (b"", b"", b""), (1, 2, 3), ("a", "b", "c"), items[1][:2], items[1]]
+    assert _sm2verify.verify_batch(odd, 2) == [False] * 5 + [True]
 
 
 leaf_lists = st.lists(st.binary(max_size=40), min_size=1, max_size=40)
@@ -138,20 +180,13 @@ def test_ecdsa_high_s_is_rejected() -> None:
     assert not s.verify(pub, b"m", high)
 
 
-def test_ecdsa_batch_over_pool() -> None:
+def test_ecdsa_batch_over_threads() -> None:
     s = get_suite("ecdsa-p256")
     priv = s.generate_private_key()
     pub = s.public_key(priv)
     items = [(pub, bytes([i]), s.sign(priv, bytes([i]))) for i in range(100)]
     items[3] = (pub, b"zz", items[3][2])
     assert s.verify_batch(items) == [i != 3 for i in range(100)]
-
-
-def test_small_batches_stay_inline() -> None:
-    batch.shutdown()
-    items = _items(batch.INLINE_MAX)
-    assert verify_batch(items) == [True] * len(items)
-    assert batch.pool_pids() == []  # no pool was started for a small batch
 
 
 def test_shared_key_verified_from_many_threads() -> None:
