@@ -403,7 +403,7 @@ def contract_deploy(
     args: list[Any] = [code] if name is None else [code, name]
     with Client(node) as c:
         try:
-            txn = c.build(acct, DEPLOYMENT, "deploy", args, gas_limit=100_000_000)
+            txn = c.build(acct, DEPLOYMENT, "deploy", args, gas_limit=1_000_000)
             res = c.submit([txn], wait=timeout)
         except ClientError as e:
             _client_error(e)

@@ -31,7 +31,7 @@ from chainnode.ledger.system import (
     governance,
     permissions,
 )
-from chainnode.model.codes import Code, MalformedError
+from chainnode.model.codes import Code, InvalidBlock, MalformedError
 from chainnode.model.encoding import pack
 from chainnode.model.layout import (
     DEPLOYMENT,
@@ -251,12 +251,39 @@ class Executor:
         txs: Sequence[Transaction],
         prev_state_root: bytes,
         tx_root: bytes | None = None,
+        *,
+        max_gas: int | None = None,
+        fill: bool = False,
     ) -> BlockResult:
         """Run txs on an overlay of `base` (the committed store); nothing is written to it.
-        `tx_root`: the root of these txs' hashes when the caller has just computed it."""
+        `tx_root`: the root of these txs' hashes when the caller has just computed it.
+
+        `max_gas` (the block gas limit): a tx runs only if the gas the block used before it
+        plus its gas limit fits, so no block makes its validators do more work than that.
+        A tx that does not fit ends the block when `fill` (a proposer filling a block: the
+        result covers the txs before it), else the block is invalid (`InvalidBlock`)."""
         ov = Overlay(base)
         execute_tx = self.execute_tx
-        receipts = tuple([execute_tx(ov, tx, height, timestamp) for tx in txs])
+        if max_gas is None:
+            receipts = tuple([execute_tx(ov, tx, height, timestamp) for tx in txs])
+        else:
+            done: list[Receipt] = []
+            used = 0
+            for tx in txs:
+                if used + tx.gas_limit > max_gas:
+                    if fill:
+                        break
+                    raise InvalidBlock(
+                        Code.GAS_LIMIT,
+                        f"tx {tx.hash.hex()} does not fit the block gas limit {max_gas}",
+                    )
+                r = execute_tx(ov, tx, height, timestamp)
+                used += r.gas_used
+                done.append(r)
+            receipts = tuple(done)
+            if len(receipts) < len(txs):
+                txs = txs[: len(receipts)]
+                tx_root = None
         rbytes = tuple([r.encode() for r in receipts])
         h = self.hash
         return BlockResult(

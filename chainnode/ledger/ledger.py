@@ -391,6 +391,8 @@ class Ledger:
             return (Code.UNKNOWN_METHOD, f"contract {tx.contract!r} has no method {tx.method!r}")
         if not permissions.may_call(self._view, self.address(tx.sender), t.system, view):
             return (Code.NO_PERMISSION, "sender may not call this contract")
+        if tx.gas_limit > self.params.tx_gas:
+            return (Code.GAS_LIMIT, f"gas_limit above the chain's max_tx_gas {self.params.tx_gas}")
         try:
             tx.check_args()
         except MalformedError as e:
@@ -436,12 +438,19 @@ class Ledger:
                 gone = set(done)
                 txs = [tx for tx in txs if tx.hash not in gone]
             ts = max(timestamp, self._head.timestamp)
-            try:
+            try:  # stops filling at the block gas limit: the rest stays in the mempool
                 res = self.executor.execute_block(
-                    self._view, height, ts, txs, self._head.state_root
+                    self._view,
+                    height,
+                    ts,
+                    txs,
+                    self._head.state_root,
+                    max_gas=self.params.block_gas,
+                    fill=True,
                 )
             except (MemoryError, RecursionError) as e:
                 raise LedgerError(Code.EXECUTION_FAULT, type(e).__name__) from None
+            txs = txs[: len(res.receipts)]
             header = BlockHeader(
                 height=height,
                 prev_hash=self._head_hash,
@@ -491,6 +500,8 @@ class Ledger:
                 raise InvalidBlock(Code.FUTURE_BLOCK_LIMIT, f"tx {tx.hash.hex()} too far ahead")
             if tx.hash in seen or self.is_committed(tx.hash):
                 raise InvalidBlock(Code.DUPLICATE, f"tx {tx.hash.hex()} repeated")
+            if tx.gas_limit > self.params.tx_gas:
+                raise InvalidBlock(Code.GAS_LIMIT, f"tx {tx.hash.hex()} gas limit above max_tx_gas")
             seen.add(tx.hash)
         h = self.suite.hash
         tx_root = roots_of(h, [tx.hash for tx in block.txs])
@@ -502,7 +513,13 @@ class Ledger:
             raise InvalidBlock(Code.BAD_SIGNATURE, f"tx {bad.hash.hex()} signature")
         try:
             res = self.executor.execute_block(
-                self._view, hd.height, hd.timestamp, block.txs, head.state_root, tx_root
+                self._view,
+                hd.height,
+                hd.timestamp,
+                block.txs,
+                head.state_root,
+                tx_root,
+                max_gas=self.params.block_gas,
             )
         except (MemoryError, RecursionError) as e:
             msg = f"cannot execute here: {type(e).__name__}"

@@ -11,13 +11,13 @@ is recorded in the store so a node refuses to open a data dir of a different cha
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from chainnode.model.codes import GenesisError, MalformedError
 from chainnode.model.encoding import from_hex, json_int, json_str, pack
-from chainnode.model.types import CHAIN_RE, NAME_RE, PUBKEY_LEN
+from chainnode.model.types import CHAIN_RE, MAX_GAS_LIMIT, NAME_RE, PUBKEY_LEN
 
 SUITES = ("sm", "ecdsa-p256")
 MODES = ("open", "closed")
@@ -89,9 +89,22 @@ class ValidatorInfo:
             raise MalformedError(f"validator: missing field {e.args[0]}") from None
 
 
+DEFAULT_MAX_BLOCK_GAS = 25_000_000
+"""Gas of all the transactions of one block. At the worst opcode or native of `bench.gas`
+(<= 4x the median ns per gas, ~40 ns/gas on one core here) a full block executes in ~1 s,
+well within the request timeout; ordinary transactions (~10,000 gas) fill 2,000-tx blocks."""
+DEFAULT_MAX_TX_GAS = 10_000_000
+"""Gas limit of one transaction (admission refuses more): ~0.4 s of the worst work, and at
+most 40 MB allocated by the VM (4 bytes per gas)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConsensusParams:
-    """Timing and size knobs of consensus; milliseconds, chosen at genesis."""
+    """Timing, size and gas knobs of consensus; milliseconds, chosen at genesis.
+
+    `max_block_gas` / `max_tx_gas` came later: a genesis without them (None) runs with the
+    defaults and keeps its encoding (hence its hash: an existing chain still opens); a
+    genesis with them (`network init` writes both) has them in its encoding and hash."""
 
     block_interval_ms: int = 200
     max_block_txs: int = 2000
@@ -99,6 +112,8 @@ class ConsensusParams:
     view_change_timeout_ms: int = 4000
     block_limit_window: int = 1000
     max_block_bytes: int = 4 * 1024 * 1024  # well under p2p's default 8 MiB frame
+    max_block_gas: int | None = None
+    max_tx_gas: int | None = None
 
     def __post_init__(self) -> None:
         json_int(self.block_interval_ms, "block_interval_ms", 0, 3_600_000)
@@ -107,9 +122,32 @@ class ConsensusParams:
         json_int(self.view_change_timeout_ms, "view_change_timeout_ms", 1, 3_600_000)
         json_int(self.block_limit_window, "block_limit_window", 1, 1_000_000)
         json_int(self.max_block_bytes, "max_block_bytes", 64 * 1024, 64 * 1024 * 1024)
+        if (self.max_block_gas is None) != (self.max_tx_gas is None):  # both or neither
+            if self.max_block_gas is None:
+                object.__setattr__(self, "max_block_gas", DEFAULT_MAX_BLOCK_GAS)
+            else:
+                object.__setattr__(self, "max_tx_gas", min(DEFAULT_MAX_TX_GAS, self.block_gas))
+        json_int(self.block_gas, "max_block_gas", 1_000, MAX_GAS_LIMIT)
+        json_int(self.tx_gas, "max_tx_gas", 1_000, MAX_GAS_LIMIT)
+        if self.tx_gas > self.block_gas:
+            raise MalformedError("consensus: max_tx_gas above max_block_gas")
+
+    @property
+    def block_gas(self) -> int:
+        """`max_block_gas` in force (the default when the genesis does not say)."""
+        return DEFAULT_MAX_BLOCK_GAS if self.max_block_gas is None else self.max_block_gas
+
+    @property
+    def tx_gas(self) -> int:
+        """`max_tx_gas` in force (the default when the genesis does not say)."""
+        return DEFAULT_MAX_TX_GAS if self.max_tx_gas is None else self.max_tx_gas
+
+    def with_gas_limits(self) -> ConsensusParams:
+        """These parameters with the gas limits in force written out (pinned in the hash)."""
+        return replace(self, max_block_gas=self.block_gas, max_tx_gas=self.tx_gas)
 
     def to_list(self) -> list[int]:
-        return [
+        out = [
             self.block_interval_ms,
             self.max_block_txs,
             self.request_timeout_ms,
@@ -117,9 +155,12 @@ class ConsensusParams:
             self.block_limit_window,
             self.max_block_bytes,
         ]
+        if self.max_block_gas is not None:  # both set (__post_init__): absent = the old form
+            out += [self.block_gas, self.tx_gas]
+        return out
 
     def to_json(self) -> dict[str, int]:
-        return {
+        out = {
             "block_interval_ms": self.block_interval_ms,
             "max_block_txs": self.max_block_txs,
             "request_timeout_ms": self.request_timeout_ms,
@@ -127,12 +168,16 @@ class ConsensusParams:
             "block_limit_window": self.block_limit_window,
             "max_block_bytes": self.max_block_bytes,
         }
+        if self.max_block_gas is not None:
+            out["max_block_gas"] = self.block_gas
+            out["max_tx_gas"] = self.tx_gas
+        return out
 
     @classmethod
     def from_json(cls, obj: Any) -> ConsensusParams:
         if not isinstance(obj, dict):
             raise MalformedError("consensus: expected an object")
-        known = set(cls().to_json())
+        known = set(cls().to_json()) | {"max_block_gas", "max_tx_gas"}
         extra = set(obj) - known
         if extra:
             raise MalformedError(f"consensus: unknown fields {sorted(extra)}")
@@ -313,7 +358,7 @@ def make_genesis(
         admins=tuple(admins),
         suite=suite,
         permissions=permissions,
-        consensus=consensus or ConsensusParams(),
+        consensus=(consensus or ConsensusParams()).with_gas_limits(),
         contracts=tuple(contracts),
         timestamp=timestamp,
     )

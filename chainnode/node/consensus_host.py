@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chainnode.ledger.ledger import Ledger
+from chainnode.model.codes import Code, LedgerError
 from chainnode.model.genesis import Genesis, ValidatorInfo
 from chainnode.node.blocksync import KIND as SYNC_KIND
 from chainnode.node.blocksync import SyncError, decode_response, encode_request, serve
@@ -185,7 +186,17 @@ class ConsensusHost:
         if self.ledger.height + 1 != height or self.ledger.head_hash != parent:
             return  # the chain moved on (synced) while we waited; consensus will ask again
         now = wall_clock_ms()
-        block = self.ledger.build_block(height, view, self.public_key, now, params.max_block_txs)
+        try:
+            block = self.ledger.build_block(
+                height, view, self.public_key, now, params.max_block_txs
+            )
+        except LedgerError as e:
+            if e.code != Code.EXECUTION_FAULT:
+                raise
+            # this machine could not execute the txs (MemoryError, RecursionError): no tx's
+            # fault and no reason to stop; no proposal from us (the others change view)
+            log.error("cannot build block %d here: %s", height, e)
+            return
         self.blocks.remember(block)
         proposal = Proposal(height, parent, block.hash, block.encode())
         self.step(E.ProposalReady(proposal, view))
