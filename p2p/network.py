@@ -78,7 +78,6 @@ class Network:
         self._id = config.node_key.public_key().to_bytes()
         self._plaintext = _plaintext_for_benchmark
         self._allowed: frozenset[bytes] = frozenset(config.allowed)
-        self._cut: frozenset[bytes] = frozenset()
         self._dial_targets: dict[bytes, tuple[str, int]] = {
             k: (h, p) for k, h, p in config.peers if k != self._id
         }
@@ -223,18 +222,6 @@ class Network:
         task = self._dialers.get(peer_id)
         if self._running and (task is None or task.done()):
             self._start_dialer(peer_id)
-
-    def set_cut(self, peers: AbstractSet[bytes]) -> None:
-        """Fault injection: behave as if the network to `peers` were cut until the next call.
-
-        Connections to them close, their handshakes are refused and we stop dialing them;
-        `set_cut(set())` heals, and the dialers reconnect at once.
-        """
-        self._cut = frozenset(check_pubkey(k, "cut peer") for k in peers)
-        for peer_id, conn in list(self._conns.items()):
-            if peer_id in self._cut:
-                log.warning("cutting the link to %s (fault injection)", short(peer_id))
-                conn.close("link cut (fault injection)")
 
     def banned_for(self, peer_id: bytes) -> float:
         """Seconds left on the peer's ban (0 if it is not banned)."""
@@ -396,8 +383,6 @@ class Network:
     def _admit(self, peer_id: bytes) -> str | None:
         if peer_id not in self._allowed:
             return f"node {short(peer_id)} is not on the allow-list"
-        if peer_id in self._cut:
-            return f"the link to {short(peer_id)} is cut (fault injection)"
         ban = self._scores.banned_for(peer_id, time.monotonic())
         if ban > 0:
             return f"node {short(peer_id)} is banned for {ban:.0f}s more"
@@ -457,10 +442,6 @@ class Network:
                 continue
             if peer_id not in self._allowed:
                 return
-            if peer_id in self._cut:
-                await asyncio.sleep(cfg.reconnect_min)
-                backoff.reset()
-                continue
             if await self._dial_once(peer_id):
                 backoff.reset()
                 continue

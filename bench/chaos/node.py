@@ -22,6 +22,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bench.chaos.byzantine import ByzantineTransport
+from bench.chaos.partition import Partition
 from chainnode.model.codes import LedgerError
 from chainnode.model.types import Block
 from chainnode.node.config import ConfigError, load_config
@@ -29,6 +30,7 @@ from chainnode.node.consensus_glue import sm2_signer
 from chainnode.node.consensus_host import SyncFilter
 from chainnode.node.driver import CONSENSUS_CHANNEL, Transport
 from chainnode.node.runtime import Node, Seams, StartupError, run
+from chainnode.node.validator_peers import split_addr
 from consensus.messages import PrePrepare
 from consensus.types import Proposal
 from p2p import P2PError
@@ -41,6 +43,7 @@ class Faults:
 
     def __init__(self) -> None:
         self.transport: ByzantineTransport | None = None
+        self.partition: Partition | None = None
 
     def make_transport(self, node: Node) -> Transport:
         self.transport = ByzantineTransport(
@@ -63,15 +66,17 @@ class Faults:
         return self.transport.forge_sync(response, lambda raw: forged_block(node, raw))
 
     def routes(self, node: Node, app: web.Application) -> None:
+        links = self.partition = Partition(
+            node.net, lambda: validator_keys(node), lambda: peer_addresses(node)
+        )
+
         async def partition(request: web.Request) -> web.Response:
             try:
                 body = await request.json()
-                cut = {bytes.fromhex(k.removeprefix("0x")) for k in body["cut"]}
-                node.net.set_cut(cut)
+                links.set_cut(bytes.fromhex(k.removeprefix("0x")) for k in body["cut"])
             except (ValueError, KeyError, TypeError, AttributeError, P2PError) as e:
                 return bad_request(e)
-            log.warning("fault injection: links cut to %d peers", len(cut))
-            return web.json_response({"cut": sorted(k.hex() for k in cut)})
+            return web.json_response({"cut": sorted(k.hex() for k in links.cut)})
 
         async def byzantine(request: web.Request) -> web.Response:
             transport = self.transport
@@ -97,6 +102,20 @@ class Faults:
 def bad_request(e: Exception) -> web.Response:
     """A test tool's bad request: say what it was."""
     return web.json_response({"error": {"code": "BAD_REQUEST", "message": str(e)}}, status=400)
+
+
+def validator_keys(node: Node) -> set[bytes]:
+    """Whom the node admits: its validator set at the next height."""
+    ledger = node.ledger
+    return {v.public_key for v in ledger.validators_at(ledger.height + 1)}
+
+
+def peer_addresses(node: Node) -> dict[bytes, tuple[str, int]]:
+    """Where each peer listens: the configured dial list, else the chain's ``p2p_addr``."""
+    ledger = node.ledger
+    out = {v.public_key: split_addr(v.p2p_addr) for v in ledger.validators_at(ledger.height + 1)}
+    out.update((key, (host, port)) for key, host, port in node.net.config.peers)
+    return out
 
 
 def alternative_proposal(node: Node, pp: PrePrepare, later_ms: int) -> Proposal | None:

@@ -323,24 +323,6 @@ async def test_traffic_counters_match_on_both_ends() -> None:
         await stop_all([a, b])
 
 
-async def test_fault_injection_cut_and_heal(caplog: pytest.LogCaptureFixture) -> None:
-    """`set_cut` (used by the chaos harness) drops a link, refuses it, and heals."""
-    a, b = await start_mesh(2)
-    caplog.set_level(logging.WARNING, logger="p2p")
-    try:
-        a.set_cut({b.peer_id})
-        await wait_until(lambda: not b.is_connected(a.peer_id), 5, "link cut")
-        await wait_until(
-            lambda: any("is cut" in r.getMessage() for r in caplog.records), 5, "redial refused"
-        )
-        assert not a.is_connected(b.peer_id)
-        a.set_cut(set())
-        await a.wait_for_peers([b.peer_id], 10)
-        await wait_stable([a, b])
-    finally:
-        await stop_all([a, b])
-
-
 async def test_pending_request_fails_fast_when_the_peer_goes_away() -> None:
     a, b = await start_mesh(2)
     try:
