@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness.cluster import LocalNetwork, child_env
+from crypto.suite import get_suite
 
 DISK_MB = 64
 
@@ -117,12 +118,17 @@ class ChaosNetwork(LocalNetwork):
     def heights(self) -> dict[int, int]:
         return {i: int(st["height"]) for i in range(self.validators) if (st := self.status(i))}
 
+    def addresses(self) -> list[str]:
+        """The validators' addresses as the API shows them (0x + 40 hex), genesis order."""
+        suite = get_suite(self.genesis().get("suite", "sm"))
+        return ["0x" + suite.address(bytes.fromhex(k)).hex() for k in self.public_keys()]
+
     def primary(self) -> int | None:
-        keys = self.public_keys()
+        addrs = self.addresses()
         for i in range(self.validators):
             st = self.status(i)
-            if st and st.get("primary") in keys:
-                return keys.index(st["primary"])
+            if st and st.get("primary") in addrs:
+                return addrs.index(st["primary"])
         return None
 
     def cut(self, i: int, peers: list[int]) -> None:

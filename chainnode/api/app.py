@@ -20,6 +20,7 @@ from chainnode.api.backend import Backend
 from chainnode.api.errors import ApiError, error_middleware
 from chainnode.api.models import CallRequest, TransactionIn
 from chainnode.api.openapi import openapi_document
+from chainnode.model.addresses import address_hex, contract_display
 from chainnode.model.codes import Code
 
 
@@ -89,6 +90,7 @@ def _parse_json(body: bytes) -> Any:
 
 def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[Any], bool]:
     """Decoded transactions and whether the body was a single tx (not a batch)."""
+    suite = request.app[BACKEND].ledger.suite
     ctype = request.content_type.lower()
     if ctype in MSGPACK_TYPES:
         try:
@@ -98,7 +100,9 @@ def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[
                 400, Code.MALFORMED_MSGPACK, f"the body is not valid msgpack: {e}"
             ) from None
         if isinstance(data, list) and data and not all(isinstance(x, bytes) for x in data):
-            return [convert.decode_tx(body, "body")], True  # one tx in its canonical encoding
+            return [
+                convert.decode_tx(body, "body", suite)
+            ], True  # one tx in its canonical encoding
         single = isinstance(data, bytes)
         items = [data] if single else data
         if not isinstance(items, list) or not all(isinstance(x, bytes) for x in items):
@@ -111,7 +115,7 @@ def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[
         txs = []
         for i, raw in enumerate(items):
             field = "body" if single else f"[{i}]"
-            txs.append(convert.decode_tx(raw, field))
+            txs.append(convert.decode_tx(raw, field, suite))
         return txs, single
     if ctype in JSON_TYPES or ctype.endswith("+json"):
         data = _parse_json(body)
@@ -131,7 +135,7 @@ def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[
                 model = TransactionIn.model_validate(item)
             except ValidationError as e:
                 raise _pydantic_error(e, prefix) from None
-            txs.append(convert.tx_from_model(model, prefix))
+            txs.append(convert.tx_from_model(model, prefix, suite))
         return txs, single
     raise ApiError(
         415,
@@ -225,7 +229,8 @@ async def get_transaction(request: web.Request) -> web.Response:
     if found is None:
         raise ApiError(404, Code.NOT_FOUND, f"no committed transaction {h.hex()}", "hash")
     tx, height, index = found
-    return _json({"transaction": convert.tx_json(tx), "height": height, "index": index})
+    address_of = request.app[BACKEND].ledger.address
+    return _json({"transaction": convert.tx_json(tx, address_of), "height": height, "index": index})
 
 
 async def get_receipt(request: web.Request) -> web.Response:
@@ -259,7 +264,7 @@ async def get_block(request: web.Request) -> web.Response:
     cert = ledger.certificate(convert.block_height(block))
     return _json(
         {
-            "block": convert.block_json(block, with_txs),
+            "block": convert.block_json(block, ledger.address, with_txs),
             "certificate": cert.hex() if cert else None,
         }
     )
@@ -272,7 +277,7 @@ async def get_status(request: web.Request) -> web.Response:
 async def get_validators(request: web.Request) -> web.Response:
     ledger = request.app[BACKEND].ledger
     height = ledger.height
-    vals = [convert.validator_json(v) for v in ledger.validators_at(height + 1)]
+    vals = [convert.validator_json(v, ledger.address) for v in ledger.validators_at(height + 1)]
     return _json({"height": height, "validators": vals})
 
 
@@ -281,12 +286,14 @@ async def get_state(request: web.Request) -> web.Response:
     key_text = request.match_info["key"]
     key = convert.parse_key(key_text)
     ledger = request.app[BACKEND].ledger
-    if ledger.contract_address(contract) is None:
+    addr = ledger.contract_address(contract)
+    if addr is None:
         raise ApiError(404, Code.UNKNOWN_CONTRACT, f"no contract {contract!r}", "contract")
     value = ledger.state_get(contract, key)
     return _json(
         {
-            "contract": contract,
+            "contract": contract_display(contract),
+            "address": address_hex(addr),
             "key": key_text,
             "value": None if value is None else value.hex(),
             "decoded": None if value is None else convert.decode_value(value),

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chainnode.api.errors import ApiError
 from chainnode.api.models import CallRequest, TransactionIn
+from chainnode.model.addresses import address_hex, contract_display, contract_ref
 from chainnode.model.codes import Code, LedgerError
 from chainnode.model.types import (
     Block,
     Receipt,
+    Suite,
     Transaction,
     decoded_json,
     is_contract_ref,
@@ -42,38 +45,58 @@ def _ledger_error(e: LedgerError, field: str | None) -> ApiError:
     return ApiError(status_for_rejection(e.code), e.code, e.message, field)
 
 
-def decode_tx(raw: bytes, field: str) -> Transaction:
+def decode_tx(raw: bytes, field: str, suite: Suite | None = None) -> Transaction:
     try:
-        return Transaction.decode(raw)
+        return Transaction.decode(raw, suite)
     except LedgerError as e:
         raise _ledger_error(e, field) from None
 
 
-def tx_from_model(model: TransactionIn, prefix: str) -> Transaction:
+def tx_from_model(model: TransactionIn, prefix: str, suite: Suite) -> Transaction:
+    field = prefix.rstrip(".") or None
+    data = model.model_dump(exclude_none=True)
+    if "sender" not in data and "sender_public_key" not in data:
+        raise ApiError(
+            400, Code.INVALID_FIELD, f"{prefix}sender_public_key: required", f"{prefix}sender"
+        )
     try:
-        return Transaction.from_json(model.model_dump(exclude_none=True))
+        return Transaction.from_json(data, suite)
     except LedgerError as e:
-        raise _ledger_error(e, prefix.rstrip(".") or None) from None
+        raise _ledger_error(e, field) from None
 
 
-def tx_json(tx: Transaction) -> dict[str, Any]:
-    return tx.to_json()
+AddressOf = Callable[[bytes], bytes]
+
+
+def tx_json(tx: Transaction, address_of: AddressOf) -> dict[str, Any]:
+    """A tx as the API shows it: ``sender`` is the sender's address, its key beside it."""
+    out = tx.to_json()
+    out["sender"] = address_hex(address_of(tx.sender))
+    out["sender_public_key"] = tx.sender.hex()
+    out["contract"] = contract_display(tx.contract)
+    return out
 
 
 def receipt_json(r: Receipt) -> dict[str, Any]:
     return r.to_json()
 
 
-def block_json(b: Block, with_txs: bool = True) -> dict[str, Any]:
-    return b.to_json(with_txs)
+def block_json(b: Block, address_of: AddressOf, with_txs: bool = True) -> dict[str, Any]:
+    out = b.to_json(with_txs=False)
+    proposer = b.header.proposer
+    out["header"]["proposer_address"] = address_hex(address_of(proposer)) if proposer else None
+    if with_txs:
+        out["txs"] = [tx_json(t, address_of) for t in b.txs]
+    return out
 
 
 def block_height(b: Block) -> int:
     return b.height
 
 
-def validator_json(v: Any) -> dict[str, Any]:
+def validator_json(v: Any, address_of: AddressOf) -> dict[str, Any]:
     return {
+        "address": address_hex(address_of(v.public_key)),
         "public_key": v.public_key.hex(),
         "node_id": v.node_id,
         "p2p_addr": v.p2p_addr,
@@ -88,6 +111,8 @@ def parse_hash(raw: str, field: str) -> bytes:
 
 
 def parse_name(raw: str, field: str) -> str:
+    """A contract reference in its on-chain form (an address with or without 0x, any case)."""
+    raw = contract_ref(raw)
     if not is_contract_ref(raw):
         raise ApiError(
             400, Code.INVALID_FIELD, f"{field}: a contract name or a 40-hex-digit address", field

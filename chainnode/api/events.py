@@ -30,8 +30,9 @@ from typing import Any
 
 from aiohttp import web
 
+from chainnode.model.addresses import address_hex, parse_address
 from chainnode.model.codes import Code
-from chainnode.model.types import ADDR_RE, NAME_RE, Block, Receipt, decoded_json
+from chainnode.model.types import NAME_RE, Block, Receipt, decoded_json
 
 log = logging.getLogger("chainnode.api.events")
 
@@ -189,9 +190,9 @@ def parse_filter(request: web.Request, ledger: Any) -> tuple[Filter, int]:
     q = request.query
     contract: bytes | None = None
     if "contract" in q:
-        ref = q["contract"].lower().removeprefix("0x")
-        if ADDR_RE.fullmatch(ref):
-            contract = bytes.fromhex(ref)
+        contract = parse_address(q["contract"])
+        if contract is not None:
+            pass
         elif NAME_RE.fullmatch(q["contract"]):
             contract = ledger.contract_address(q["contract"])
             if contract is None:
@@ -214,7 +215,12 @@ def parse_filter(request: web.Request, ledger: Any) -> tuple[Filter, int]:
     return Filter(contract, event, blocks), start
 
 
-def render_block(block: Block, receipts: Sequence[Receipt], f: Filter) -> bytes:
+def render_block(
+    block: Block,
+    receipts: Sequence[Receipt],
+    f: Filter,
+    address_of: Callable[[bytes], bytes],
+) -> bytes:
     """The SSE messages of one block: its matching contract events, then the block."""
     out: list[str] = []
     h = block.height
@@ -231,7 +237,7 @@ def render_block(block: Block, receipts: Sequence[Receipt], f: Filter) -> bytes:
                 "tx_hash": tx.hash.hex(),
                 "tx_index": i,
                 "event_index": j,
-                "contract": ev.contract.hex(),
+                "contract": address_hex(ev.contract),
                 "name": ev.name,
                 "fields": ev.fields.hex(),
                 "fields_value": decoded_json(ev.fields),
@@ -249,6 +255,7 @@ def render_block(block: Block, receipts: Sequence[Receipt], f: Filter) -> bytes:
             "timestamp": hd.timestamp,
             "view": hd.view,
             "proposer": hd.proposer.hex(),
+            "proposer_address": address_hex(address_of(hd.proposer)) if hd.proposer else None,
             "tx_count": len(block.txs),
             "tx_hashes": [tx.hash.hex() for tx in block.txs],
         }
@@ -307,7 +314,7 @@ async def stream_events(request: web.Request, hub: EventHub) -> web.StreamRespon
                 if hub.closed:
                     raise _Closed
                 block, receipts = _stored(ledger, next_h)
-                await send(render_block(block, receipts, f))
+                await send(render_block(block, receipts, f, ledger.address))
                 next_h += 1
             if hub.closed:
                 raise _Closed
@@ -331,9 +338,9 @@ async def stream_events(request: web.Request, hub: EventHub) -> web.StreamRespon
                 continue
             while next_h < live.height:  # cannot happen on one loop; be safe
                 b, rs = _stored(ledger, next_h)
-                await send(render_block(b, rs, f))
+                await send(render_block(b, rs, f, ledger.address))
                 next_h += 1
-            await send(render_block(live, live_receipts, f))
+            await send(render_block(live, live_receipts, f, ledger.address))
             next_h = live.height + 1
     except _Dropped:
         log.info("event stream to %s dropped: it fell behind", request.remote)

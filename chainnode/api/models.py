@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 HEX32 = r"^(0x)?[0-9a-fA-F]{64}$"
 HEX_PUBKEY = r"^(0x)?04[0-9a-fA-F]{128}$"
 HEX_SIG = r"^(0x)?[0-9a-fA-F]{128}$"
+HEX_ADDRESS = r"^(0[xX])?[0-9a-fA-F]{40}$"
+ADDRESS_OUT = "address: 0x + 40 lower-case hex digits"
 NAME = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$"
 U64 = (1 << 64) - 1
 
@@ -36,10 +38,22 @@ class TransactionIn(_Strict):
     """A signed transaction as JSON (the SDK builds and signs these; msgpack is faster)."""
 
     chain_id: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
-    sender: str = Field(pattern=HEX_PUBKEY, description="uncompressed public key 04||x||y, hex")
+    sender_public_key: str | None = Field(
+        default=None, pattern=HEX_PUBKEY, description="uncompressed public key 04||x||y, hex"
+    )
+    sender: str | None = Field(
+        default=None,
+        pattern=f"{HEX_ADDRESS}|{HEX_PUBKEY}",
+        description=(
+            "with sender_public_key: its address (checked), as a transaction is shown; "
+            "without: the public key itself (the older form)"
+        ),
+    )
     nonce: int = Field(ge=0, le=U64)
     block_limit: int = Field(ge=0, le=U64, description="last height this tx may be included at")
-    contract: str = Field(min_length=1, max_length=64, description="contract name or address")
+    contract: str = Field(
+        min_length=1, max_length=66, description="contract name or address (0x optional)"
+    )
     method: str = Field(min_length=1, max_length=64)
     args: str = Field(
         pattern=r"^(0x)?([0-9a-fA-F]{2})*$",
@@ -66,7 +80,7 @@ class CallRequest(_Strict):
     contract: str = Field(min_length=1, max_length=128)
     method: str = Field(min_length=1, max_length=128)
     args: list[Any] = Field(default_factory=list, max_length=256)
-    caller: str | None = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]{40}$|" + HEX_PUBKEY[1:])
+    caller: str | None = Field(default=None, pattern=f"{HEX_ADDRESS}|{HEX_PUBKEY}")
 
 
 class CallResponse(_Strict):
@@ -92,6 +106,7 @@ class BlockResponse(_Strict):
 
 
 class ValidatorOut(_Strict):
+    address: str = Field(description=ADDRESS_OUT)
     public_key: str
     node_id: str
     p2p_addr: str
@@ -104,13 +119,15 @@ class ValidatorsResponse(_Strict):
 
 
 class StateResponse(_Strict):
-    contract: str
+    contract: str = Field(description="the contract as asked: its name, or its 0x address")
+    address: str = Field(description=ADDRESS_OUT)
     key: str
     value: str | None = Field(description="raw stored bytes, hex; null when absent")
     decoded: Any = Field(default=None, description="the stored VM value, when it decodes")
 
 
 class PeerOut(_Strict):
+    address: str = Field(description=ADDRESS_OUT)
     public_key: str
     node_id: str | None = None
 
@@ -121,7 +138,11 @@ class StatusResponse(_Strict):
     height: int
     head_hash: str
     view: int
-    primary: str | None = Field(description="public key of the current primary, hex")
+    primary: str | None = Field(description="the current primary's address (0x + 40 hex)")
+    primary_node_id: str | None = Field(default=None, description="the primary's node id")
+    primary_index: int | None = Field(
+        default=None, description="the primary's position in the validator set"
+    )
     validator: bool = Field(description="this node is in the current validator set")
     peers: list[PeerOut]
     mempool: int

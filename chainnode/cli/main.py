@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import click
 
 from chainnode.client.sdk import Account, Client, ClientError
+from chainnode.model.addresses import address_hex
 from chainnode.model.keys import SUITES, KeyFileError
 
 DEFAULT_NODE = "http://127.0.0.1:8700"
@@ -139,7 +140,7 @@ def keygen(out: Path | None, suite: str, force: bool) -> None:
         {
             "suite": suite,
             "public_key": acct.public_key.hex(),
-            "address": acct.address.hex(),
+            "address": address_hex(acct.address),
             "key_file": str(out) if out else None,
         }
     )

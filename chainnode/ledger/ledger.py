@@ -47,6 +47,7 @@ from chainnode.ledger.executor import (
 from chainnode.ledger.mempool import Admission, Mempool, VerifyItem
 from chainnode.ledger.system import SysContext, SysError, governance, permissions
 from chainnode.ledger.system.governance import P_VSET, decode_validators, vset_height
+from chainnode.model.addresses import contract_ref
 from chainnode.model.codes import (
     CallError,
     Code,
@@ -648,8 +649,12 @@ class Ledger:
         return Receipt.decode(raw) if raw is not None else None
 
     def contract_address(self, contract: str) -> bytes | None:
-        """Address of a contract given by name or 40-hex address; None if nothing lives there."""
-        if not isinstance(contract, str) or not is_contract_ref(contract):
+        """Address of a contract given by name or 40-hex address (0x optional); None if
+        nothing lives there."""
+        if not isinstance(contract, str):
+            return None
+        contract = contract_ref(contract)
+        if not is_contract_ref(contract):
             return None
         t = self.resolver.resolve(self._view, contract)
         return t.address if t is not None else None
@@ -690,6 +695,8 @@ class Ledger:
             raise CallError(Code.MALFORMED, e.message) from None
         except Exception as e:  # noqa: BLE001 - bad VM values from outside
             raise CallError(Code.MALFORMED, f"args: {e}") from None
+        if isinstance(contract, str):
+            contract = contract_ref(contract)
         if not isinstance(contract, str) or not is_contract_ref(contract):
             raise CallError(Code.UNKNOWN_CONTRACT, f"no contract {contract!r}")
         if caller is not None and (

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Protocol
 
+from chainnode.model.addresses import address_hex, contract_ref, parse_address
 from chainnode.model.codes import Code, MalformedError
 from chainnode.model.encoding import (
     U64,
@@ -231,8 +232,11 @@ class Transaction:
         args: Sequence[Any] | bytes,
         gas_limit: int,
     ) -> Transaction:
-        """Build and sign a transaction; `args` is a list of VM values (or its encoding)."""
+        """Build and sign a transaction; `args` is a list of VM values (or its encoding).
+        A contract address may come with ``0x`` or in upper case: it is signed in its on-chain
+        form (bare lower-case hex)."""
         sender = suite.public_key(private_key)
+        contract = contract_ref(contract)
         args_b = args if isinstance(args, bytes) else encode_args(args)
         payload = cls.signing_payload(
             chain_id, sender, nonce, block_limit, contract, method, args_b, gas_limit
@@ -361,16 +365,22 @@ class Transaction:
 
     @classmethod
     def from_json(cls, obj: Any, suite: Suite | None = None) -> Transaction:
-        """Parse the JSON form (`args` is the hex of the canonical argument encoding)."""
+        """Parse the JSON form (`args` is the hex of the canonical argument encoding).
+
+        The sender's key is ``sender_public_key``; ``sender`` may then be its address (as the
+        API shows a tx; checked against the key when `suite` is given). Without
+        ``sender_public_key``, ``sender`` is the key (the older form). A contract address may
+        carry ``0x``: the tx holds (and was signed over) its bare lower-case form."""
         if not isinstance(obj, dict):
             raise MalformedError("transaction: expected an object")
         try:
+            sender = _json_sender(obj, suite)
             tx = cls(
                 json_str(obj["chain_id"], "chain_id", 64),
-                from_hex(obj["sender"], "sender", PUBKEY_LEN),
+                sender,
                 json_int(obj["nonce"], "nonce"),
                 json_int(obj["block_limit"], "block_limit"),
-                json_str(obj["contract"], "contract", 64),
+                contract_ref(json_str(obj["contract"], "contract", 66)),
                 json_str(obj["method"], "method", 64),
                 from_hex(obj["args"], "args", max_len=MAX_ARGS_BYTES),
                 json_int(obj["gas_limit"], "gas_limit", 1, MAX_GAS_LIMIT),
@@ -382,6 +392,21 @@ class Transaction:
         if "hash" in obj and obj["hash"] != tx.hash.hex():
             raise MalformedError("hash: does not match the transaction")
         return tx
+
+
+def _json_sender(obj: dict[str, Any], suite: Suite | None) -> bytes:
+    if "sender_public_key" not in obj:
+        return from_hex(obj["sender"], "sender", PUBKEY_LEN)
+    pub = from_hex(obj["sender_public_key"], "sender_public_key", PUBKEY_LEN)
+    given = obj.get("sender")
+    if given is not None:
+        addr = parse_address(given) if isinstance(given, str) else None
+        if addr is None:
+            if from_hex(given, "sender", PUBKEY_LEN) != pub:
+                raise MalformedError("sender: not the key in sender_public_key")
+        elif suite is not None and pub[0] == 4 and suite.address(pub) != addr:
+            raise MalformedError("sender: not the address of sender_public_key")
+    return pub
 
 
 # --------------------------------------------------------------------------- block
@@ -564,7 +589,7 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "contract": self.contract.hex(),
+            "contract": address_hex(self.contract),
             "name": self.name,
             "fields": self.fields.hex(),
             "fields_value": decoded_json(self.fields),

@@ -11,6 +11,7 @@ from typing import Any
 
 from chainnode.ledger.ledger import Ledger
 from chainnode.ledger.mempool import Admission as Outcome
+from chainnode.model.addresses import address_hex
 from chainnode.model.types import Receipt, Transaction
 from chainnode.node.admission import Admission
 from chainnode.node.consensus_host import ConsensusHost
@@ -50,12 +51,19 @@ class NodeBackend:
     def status(self) -> dict[str, Any]:
         ledger = self._ledger
         host = self.host
-        primary = None
         rep = host.replica
-        if rep.validators is not None:
-            primary = rep.validators.primary(rep.height, rep.view).hex()
         peers = self.net.connected_peers()
-        names = {v.public_key: v.node_id for v in ledger.validators_at(ledger.height + 1)}
+        vset = ledger.validators_at(ledger.height + 1)
+        names = {v.public_key: v.node_id for v in vset}
+        primary: str | None = None
+        primary_node_id: str | None = None
+        primary_index: int | None = None
+        if rep.validators is not None:
+            key = rep.validators.primary(rep.height, rep.view)
+            primary = address_hex(ledger.address(key))
+            primary_node_id = names.get(key)
+            keys = [v.public_key for v in vset]
+            primary_index = keys.index(key) if key in keys else None
         return {
             "node_id": self.node_id,
             "chain_id": ledger.chain_id,
@@ -63,8 +71,17 @@ class NodeBackend:
             "head_hash": ledger.head_hash.hex(),
             "view": host.view,
             "primary": primary,
+            "primary_node_id": primary_node_id,
+            "primary_index": primary_index,
             "validator": host.public_key in host.validators,
-            "peers": [{"public_key": p.hex(), "node_id": names.get(p)} for p in peers],
+            "peers": [
+                {
+                    "address": address_hex(ledger.address(p)),
+                    "public_key": p.hex(),
+                    "node_id": names.get(p),
+                }
+                for p in peers
+            ],
             "mempool": ledger.mempool.size,
             "syncing": host.syncing,
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from chainnode.client.sdk import Account, Client, ClientError
 from chainnode.deploy.layout import ADMIN_KEY
 from chainnode.model.types import Transaction
+from crypto.suite import get_suite
 from tests.chainnode.node.cluster import Cluster
 
 
@@ -297,3 +299,56 @@ def test_client_errors_carry_the_api_code(single: Cluster, user: Account) -> Non
 def test_admin_key_was_written(single: Cluster) -> None:
     acct = Account.load(single.root / ADMIN_KEY)
     assert acct.suite_name == "sm"
+
+
+ADDRESS = re.compile(r"0x[0-9a-f]{40}")
+
+
+def test_addresses_in_one_form(single: Cluster, user: Account) -> None:
+    """Every address shown is 0x + 40 lower-case hex; every address taken may come with or
+    without 0x, in any case."""
+    c = single.clients[0]
+    me = "0x" + get_suite("sm").address(user.public_key).hex()
+    addr = c.state("records", "rec:any")["address"]
+    assert ADDRESS.fullmatch(addr)
+    bare_upper = addr[2:].upper()
+    # a tx to the contract by its 0x address (upper case) is signed in the on-chain form
+    tx = signed(c, user, contract="0X" + bare_upper, args=["by-address", "v"])
+    assert tx.contract == addr[2:]
+    res = c.submit([tx], wait=20)
+    assert res.committed and res.receipts and res.receipts[0]["status"] == "ok"
+    got = c.transaction(tx.hash)["transaction"]
+    assert got["sender"] == me and got["sender_public_key"] == user.public_key.hex()
+    assert got["contract"] == addr
+    # what the API shows can be posted back (sender as the address, beside its key)
+    status, out = raw_request(
+        single.url(0), "POST", "/v1/transactions", json.dumps(got).encode(), "application/json"
+    )
+    assert_error(status, out, 409, "DUPLICATE")
+    wrong = dict(got, sender="0x" + "11" * 20)
+    status, out = raw_request(
+        single.url(0), "POST", "/v1/transactions", json.dumps(wrong).encode(), "application/json"
+    )
+    assert_error(status, out, 400, "MALFORMED")
+    assert "sender_public_key" in out["error"]["message"]
+    block = c.block(c.transaction(tx.hash)["height"])["block"]
+    assert [t["sender"] for t in block["txs"]] == [me]
+    assert ADDRESS.fullmatch(block["header"]["proposer_address"])
+    # receipts name the emitting contract by address
+    ev_tx = signed(c, user, contract="evidence", method="register",
+                   args=["ab" * 32, "contract", "t"])  # fmt: skip
+    receipt = c.submit([ev_tx], wait=20).receipts[0]  # type: ignore[index]
+    assert receipt is not None and ADDRESS.fullmatch(receipt["events"][0]["contract"]), receipt
+    # status and validators: the primary by address, with its node id and index
+    st = c.status()
+    vals = c.validators()["validators"]
+    assert ADDRESS.fullmatch(vals[0]["address"])
+    assert st["primary"] == vals[0]["address"]
+    assert st["primary_node_id"] == vals[0]["node_id"] and st["primary_index"] == 0
+    # inputs: with and without 0x, any case
+    for ref in (addr, addr[2:], "0x" + bare_upper, bare_upper):
+        assert c.state(ref, "rec:by-address")["decoded"]["value"] == "v"
+        assert c.call(ref, "get", ["by-address"])["result"]["value"] == "v"
+        assert c.state(ref, "rec:by-address")["contract"] == addr
+    assert c.state("records", "rec:by-address")["contract"] == "records"
+    assert c.call("permissions", "roles", [{"hex": me}])["ok"]

@@ -52,8 +52,8 @@ def test_thousand_txs_committed_once_on_every_node(four: Cluster) -> None:
 
 
 def primary_index(c: Cluster, live: list[int]) -> int:
-    keys = [v["public_key"] for v in c.clients[live[0]].validators()["validators"]]
-    return keys.index(c.status(live[0])["primary"])
+    addrs = [v["address"] for v in c.clients[live[0]].validators()["validators"]]
+    return addrs.index(c.status(live[0])["primary"])
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill9"])

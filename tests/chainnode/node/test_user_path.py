@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -126,6 +127,6 @@ def test_unreachable_node_and_help() -> None:
 
 def test_keygen(tmp_path: Path) -> None:
     out = cli_json("keygen", "--out", str(tmp_path / "me.pem"))
-    assert len(out["public_key"]) == 130 and len(out["address"]) == 40
+    assert len(out["public_key"]) == 130 and re.fullmatch("0x[0-9a-f]{40}", out["address"])
     again = cli("keygen", "--out", str(tmp_path / "me.pem"), check=False)
     assert again.returncode != 0 and "--force" in again.stderr
