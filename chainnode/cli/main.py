@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -10,6 +11,7 @@ from typing import Any, NoReturn
 import click
 
 from chainnode.client.sdk import Account, Client, ClientError
+from chainnode.invocation import command, program
 from chainnode.model.addresses import address_hex
 from chainnode.model.keys import SUITES, KeyFileError
 
@@ -104,17 +106,33 @@ def _load_account(path: Path) -> Account:
         _fail(str(e))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Main(click.Group):
+    """The top group: its help shows the examples with the program as it was started
+    (``.venv/bin/chainnode`` from ``make run`` is not on PATH)."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        saved = self.help
+        self.help = (saved or "").replace("{prog}", program())
+        try:
+            super().format_help_text(ctx, formatter)
+        finally:
+            self.help = saved
+
+
+@click.group(
+    cls=_Main,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="chainnode")
 def main() -> None:
     """chainnode: a permissioned consortium blockchain node (SM2/SM3, PBFT, LevelDB).
 
     \b
-    Start a local 4-validator network:   chainnode network up
-    Send a transaction to it:            chainnode tx send --key devnet/admin.pem \\
+    Start a local 4-validator network:   {prog} network up
+    Send a transaction to it:            {prog} tx send --key devnet/admin.pem \\
                                            --contract evidence --method register \\
                                            --args '["<64 hex digest>", "contract", "title"]' --wait
-    Read it back from any node:          chainnode contract query --contract evidence \\
+    Read it back from any node:          {prog} contract query --contract evidence \\
                                            --method get --args '["<64 hex digest>"]'
     """
 
@@ -209,11 +227,17 @@ def network_init(
     click.echo(f"wrote {out}/genesis.json, {out}/admin.pem and {len(entries)} node directories:")
     for entry in entries:
         click.echo(f"  {entry.node_id}: {entry.config_path}  API {entry.api_url}")
-    click.echo(f"start them with: chainnode network up --dir {out}")
+    click.echo(f"start them with: {command('network', 'up', '--dir', shlex.quote(str(out)))}")
 
 
 @network.command("up")
-@click.option("--validators", "-n", default=4, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--validators",
+    "-n",
+    default=None,
+    type=click.IntRange(1, 100),
+    help="Validators of a new network [default: 4].",
+)
 @click.option(
     "--dir",
     "out",
@@ -221,11 +245,26 @@ def network_init(
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
 )
-@click.option("--api-port-base", default=8700, show_default=True)
-@click.option("--p2p-port-base", default=8800, show_default=True)
+@click.option(
+    "--api-port-base",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="Node i serves HTTP on this + i [default: 8700]. An existing --dir keeps its ports "
+    "(asking for others is refused).",
+)
+@click.option(
+    "--p2p-port-base",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="Node i speaks p2p on this + i [default: 8800]; as --api-port-base.",
+)
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for block 1.")
 def network_up(
-    validators: int, out: Path, api_port_base: int, p2p_port_base: int, timeout: float
+    validators: int | None,
+    out: Path,
+    api_port_base: int | None,
+    p2p_port_base: int | None,
+    timeout: float,
 ) -> None:
     """Start a local network (initialising --dir if empty); Ctrl-C stops it cleanly."""
     from chainnode.deploy.devnet import NetworkError, up
@@ -267,7 +306,7 @@ def start(config_path: Path) -> None:
     try:
         run(cfg)
     except StartupError as e:
-        _fail(str(e))
+        _fail(f"{config_path}: {e}")
 
 
 @main.command()
@@ -329,7 +368,9 @@ def tx_send(
         out["receipt"] = receipt if raw else _receipt_view(receipt)
         _print(out)
         if receipt is None:
-            _fail(f"not committed within {timeout}s; look later: chainnode tx get {res.hashes[0]}")
+            _fail(
+                f"not committed within {timeout}s; look later: {command('tx', 'get', res.hashes[0])}"
+            )
         if receipt.get("status") != "ok":
             _fail(f"the transaction failed: {receipt.get('error')}")
         return
@@ -411,7 +452,7 @@ def contract_deploy(
     receipt = (res.receipts or [None])[0]
     _print({"hash": res.hashes[0], "receipt": _receipt_view(receipt)})
     if receipt is None:
-        _fail(f"not committed within {timeout}s; look later: chainnode tx get {res.hashes[0]}")
+        _fail(f"not committed within {timeout}s; look later: {command('tx', 'get', res.hashes[0])}")
     if receipt.get("status") != "ok":
         _fail(f"deployment failed: {receipt.get('error')}")
 

@@ -4,7 +4,10 @@ launcher: validators as child processes, a live status line, a clean stop on Ctr
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +20,16 @@ from typing import Any, TextIO
 
 from chainnode.client.sdk import Account
 from chainnode.deploy.compose import write_compose
-from chainnode.deploy.layout import ADMIN_KEY, CONFIG, GENESIS, NODE_KEY, node_dirs
+from chainnode.deploy.layout import (
+    ADMIN_KEY,
+    CONFIG,
+    GENESIS,
+    NODE_KEY,
+    NODE_LOG,
+    NODE_OUT,
+    node_dirs,
+)
+from chainnode.invocation import command
 from chainnode.model.genesis import ConsensusParams, Genesis, ValidatorInfo, make_genesis
 from chainnode.model.keys import KeyFileError, save_private_key
 from chainnode.node.config import NodeConfig, load_config, write_config
@@ -33,6 +45,22 @@ class NodeEntry:
     node_id: str
     config_path: Path
     api_url: str
+    api_host: str = "127.0.0.1"
+    api_port: int = 0
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int = 0
+    log_file: Path | None = None
+    """The node's own log file when its config names one (else the launcher chooses)."""
+
+    @property
+    def log_path(self) -> Path:
+        """Where the node logs: its config's ``log_file``, else ``node<i>/node.log``."""
+        return self.log_file or self.config_path.parent / NODE_LOG
+
+    @property
+    def out_path(self) -> Path:
+        """The process's stdout and stderr (start-up errors before logging is set up)."""
+        return self.config_path.parent / NODE_OUT
 
 
 def init_network(
@@ -56,7 +84,8 @@ def init_network(
             raise NetworkError("port bases: the ports must stay within 1..65535")
     if (out / GENESIS).exists() and not force:
         raise NetworkError(
-            f"{out / GENESIS} already exists: start it with `chainnode network up --dir {out}`, "
+            f"{out / GENESIS} already exists: start it with "
+            f"`{command('network', 'up', '--dir', shlex.quote(str(out)))}`, "
             "or pass --force to overwrite it (the old chain data is then unusable)"
         )
     out.mkdir(parents=True, exist_ok=True)
@@ -92,7 +121,17 @@ def init_network(
                 key.public_key().to_bytes(), f"node{i}", f"{host}:{p2p_port}", f"{host}:{api_port}"
             )
         )
-        entries.append(NodeEntry(f"node{i}", ndir / CONFIG, f"http://{host}:{api_port}"))
+        entries.append(
+            NodeEntry(
+                f"node{i}",
+                ndir / CONFIG,
+                f"http://{host}:{api_port}",
+                host,
+                api_port,
+                host,
+                p2p_port,
+            )
+        )
     genesis = make_genesis(
         chain_id,
         infos,
@@ -116,12 +155,25 @@ def _leftover_key(e: KeyFileError) -> str:
 
 def read_network(out: Path) -> list[NodeEntry]:
     if not (out / GENESIS).is_file():
-        raise NetworkError(f"no network in {out} (create one with `chainnode network init`)")
+        raise NetworkError(
+            f"no network in {out} (create one with `{command('network', 'init', '--out', shlex.quote(str(out)))}`)"
+        )
     entries = []
     for d in node_dirs(out):
         cfg = load_config(d / CONFIG, env={})
         host = "127.0.0.1" if cfg.api_host in ("0.0.0.0", "::", "") else cfg.api_host
-        entries.append(NodeEntry(cfg.node_id, d / CONFIG, f"http://{host}:{cfg.api_port}"))
+        entries.append(
+            NodeEntry(
+                cfg.node_id,
+                d / CONFIG,
+                f"http://{host}:{cfg.api_port}",
+                cfg.api_host,
+                cfg.api_port,
+                cfg.p2p_host,
+                cfg.p2p_port,
+                cfg.log_file,
+            )
+        )
     if not entries:
         raise NetworkError(f"no node<i>/{CONFIG} in {out}")
     Genesis.load(out / GENESIS)
@@ -163,14 +215,20 @@ class Launcher:
         self._logs: list[Any] = []
 
     def start(self) -> None:
+        """Each validator logs to its own size-rotated file, which it starts afresh (the last
+        run's becomes ``node.log.1``); stdout and stderr, which hold what happens before
+        logging is set up, go to ``node.out``, also fresh per run."""
         for e in self.entries:
-            log = (e.config_path.parent / "node.log").open("ab")
-            self._logs.append(log)
+            out = e.out_path.open("wb")
+            self._logs.append(out)
+            env = dict(os.environ if self.env is None else self.env)
+            if e.log_file is None:
+                env["CHAINNODE_LOG_FILE"] = str(e.log_path.resolve())
             self.procs[e.node_id] = subprocess.Popen(
                 [sys.executable, "-m", "chainnode", "start", "--config", str(e.config_path)],
-                stdout=log,
+                stdout=out,
                 stderr=subprocess.STDOUT,
-                env=self.env,
+                env=env,
                 start_new_session=True,  # Ctrl-C reaches only the launcher, which stops them
                 preexec_fn=_stop_with_parent,
             )
@@ -179,13 +237,18 @@ class Launcher:
         return [n for n, p in self.procs.items() if p.poll() is not None]
 
     def log_tail(self, node_id: str, lines: int = 15) -> str:
+        """The end of this run's output and log of one validator."""
         for e in self.entries:
             if e.node_id == node_id:
-                path = e.config_path.parent / "node.log"
-                try:
-                    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-                except OSError:
-                    return ""
+                parts = []
+                for path in (e.out_path, e.log_path):
+                    try:
+                        text = path.read_text(errors="replace").splitlines()[-lines:]
+                    except OSError:
+                        continue
+                    if text:
+                        parts.append(f"--- {path} ---\n" + "\n".join(text))
+                return "\n".join(parts) or "(nothing: the process wrote no output)"
         return ""
 
     def wait_first_block(self, timeout: float) -> None:
@@ -203,7 +266,7 @@ class Launcher:
             if time.monotonic() > deadline:
                 raise NetworkError(
                     f"no first block on {', '.join(sorted(pending))} within {timeout:.0f}s; "
-                    f"see {self.out}/<node>/node.log"
+                    f"see {self.out}/<node>/{NODE_LOG} and {NODE_OUT}"
                 )
             time.sleep(0.1)
 
@@ -237,24 +300,118 @@ def status_line(entries: list[NodeEntry]) -> str:
     return " | ".join(parts)
 
 
+DEFAULT_VALIDATORS = 4
+DEFAULT_API_PORT_BASE = 8700
+DEFAULT_P2P_PORT_BASE = 8800
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether a listener could bind ``host:port`` now (with SO_REUSEADDR, as the node does,
+    so a port in TIME_WAIT counts as free)."""
+    bind_host = "" if host in ("0.0.0.0", "::") else host
+    try:
+        family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((bind_host, port))
+    except OSError:
+        return False
+    return True
+
+
+def _port_fix(out: Path) -> str:
+    return (
+        "stop the program that holds it, or start a new network on other ports: "
+        f"`{command('network', 'up', '--dir', shlex.quote(str(out) + '-2'), '--api-port-base', '9700', '--p2p-port-base', '9800')}`"
+        " (from make: `make run DIR=" + shlex.quote(str(out) + "-2") + " API_PORT_BASE=9700 "
+        "P2P_PORT_BASE=9800`)"
+    )
+
+
+def check_ports_free(entries: list[NodeEntry], out: Path) -> None:
+    """Before starting anything: every port a validator of ``out`` listens on is free; else a
+    NetworkError naming the port, the setting and file that chose it, and the fix."""
+    for e in entries:
+        for field, host, port in (
+            ("api_port", e.api_host, e.api_port),
+            ("p2p_port", e.p2p_host, e.p2p_port),
+        ):
+            if port and not port_free(host, port):
+                raise NetworkError(
+                    f"port {port} on {host} is in use (by this network, still running? or by "
+                    f"another program); {e.node_id} listens "
+                    f"there ({field} in {e.config_path}, fixed in {out / GENESIS} for this "
+                    f"chain): {_port_fix(out)}"
+                )
+
+
+def _check_requested_ports(
+    out: Path, entries: list[NodeEntry], api_port_base: int | None, p2p_port_base: int | None
+) -> None:
+    """An existing network keeps its ports: the validators' addresses are part of genesis.json,
+    which every block builds on, so other ports would make another chain. Refuse a request
+    for other ports rather than ignore it."""
+    asked = {"--api-port-base": api_port_base, "--p2p-port-base": p2p_port_base}
+    have = {
+        "--api-port-base": [e.api_port for e in entries],
+        "--p2p-port-base": [e.p2p_port for e in entries],
+    }
+    for flag, base in asked.items():
+        if base is None:
+            continue
+        wanted = [base + i for i in range(len(entries))]
+        if have[flag] != wanted:
+            ports = have[flag]
+            raise NetworkError(
+                f"{out}/ is an existing network whose validators use ports "
+                f"{ports[0]}..{ports[-1]} ({flag} {ports[0]}); {flag} {base} cannot change "
+                f"them, because the validators' addresses are part of {out / GENESIS}. "
+                f"Start it on its own ports (leave out {flag}): "
+                f"`{command('network', 'up', '--dir', shlex.quote(str(out)))}`, or create a new "
+                f"network on the ports you want with another --dir (or after `rm -rf "
+                f"{shlex.quote(str(out))}`, which deletes its chain)"
+            )
+
+
 def up(
     out: Path,
-    validators: int,
+    validators: int | None,
     echo: Callable[[str], None],
     *,
-    api_port_base: int = 8700,
-    p2p_port_base: int = 8800,
+    api_port_base: int | None = None,
+    p2p_port_base: int | None = None,
     start_timeout: float = 60.0,
     status_every: float = 1.0,
     stream: TextIO | None = None,
 ) -> None:
-    """Initialise ``out`` if needed, start every validator and show status until Ctrl-C."""
+    """Initialise ``out`` if needed, start every validator and show status until Ctrl-C.
+
+    ``None`` means "not asked for": a new directory gets the defaults, an existing one keeps
+    what it was made with; asking an existing one for other ports is refused (NetworkError).
+    """
     if not (out / GENESIS).exists():
-        init_network(out, validators, api_port_base=api_port_base, p2p_port_base=p2p_port_base)
-        echo(f"initialised a {validators}-validator network in {out}/")
+        n = validators or DEFAULT_VALIDATORS
+        api = DEFAULT_API_PORT_BASE if api_port_base is None else api_port_base
+        p2p = DEFAULT_P2P_PORT_BASE if p2p_port_base is None else p2p_port_base
+        for base, flag in ((api, "--api-port-base"), (p2p, "--p2p-port-base")):
+            busy = [base + i for i in range(n) if not port_free("127.0.0.1", base + i)]
+            if busy:
+                raise NetworkError(
+                    f"port {busy[0]} is in use by another program, and a new network in {out}/ "
+                    f"would listen on {base}..{base + n - 1} ({flag} {base}): choose free "
+                    f"ports, e.g. `{command('network', 'up', '--dir', shlex.quote(str(out)), '--api-port-base', '9700', '--p2p-port-base', '9800')}`"
+                    " (from make: `make run API_PORT_BASE=9700 P2P_PORT_BASE=9800`)"
+                )
+        init_network(out, n, api_port_base=api, p2p_port_base=p2p)
+        echo(f"initialised a {n}-validator network in {out}/")
     entries = read_network(out)
-    if len(entries) != validators:
-        echo(f"note: {out}/ holds {len(entries)} validators; starting those")
+    if validators is not None and len(entries) != validators:
+        echo(
+            f"note: {out}/ holds {len(entries)} validators (--validators applies to a new "
+            "directory only); starting those"
+        )
+    _check_requested_ports(out, entries, api_port_base, p2p_port_base)
+    check_ports_free(entries, out)
     launcher = Launcher(out, entries)
     stopping = False
 
@@ -266,15 +423,29 @@ def up(
     old = signal.signal(signal.SIGTERM, _term)
     try:
         launcher.start()
-        echo(f"starting {len(entries)} validators (logs: {out}/node<i>/node.log) ...")
+        echo(f"starting {len(entries)} validators (logs: {out}/node<i>/{NODE_LOG}) ...")
         launcher.wait_first_block(start_timeout)
         echo("the chain is live. Node APIs:")
         for e in entries:
             echo(f"  {e.node_id}: {e.api_url}   (docs: {e.api_url}/openapi.json)")
+        admin = shlex.quote(str(out / ADMIN_KEY))
         echo(
-            "try:  chainnode tx send --node "
-            f"{entries[0].api_url} --key {out / ADMIN_KEY} --contract evidence "
-            f'--method register --args \'["{"ab" * 32}", "contract", "My document"]\' --wait'
+            "try:  "
+            + command(
+                "tx",
+                "send",
+                "--node",
+                entries[0].api_url,
+                "--key",
+                admin,
+                "--contract",
+                "evidence",
+                "--method",
+                "register",
+                "--args",
+                shlex.quote(f'["{"ab" * 32}", "contract", "My document"]'),
+                "--wait",
+            )  # fmt: skip
         )
         echo(f"admin key: {out / ADMIN_KEY}   Ctrl-C stops the network.")
         stream = stream or sys.stdout

@@ -8,6 +8,8 @@ GENESIS = "genesis.json"
 ADMIN_KEY = "admin.pem"
 NODE_KEY = "node.pem"
 CONFIG = "config.toml"
+NODE_LOG = "node.log"  # a launched validator's log (rotated by size and at each start)
+NODE_OUT = "node.out"  # its stdout and stderr, fresh at each start
 
 
 def node_dirs(out: Path) -> list[Path]:

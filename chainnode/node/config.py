@@ -60,6 +60,11 @@ class NodeConfig(BaseModel):
     """``auto`` uses uvloop when installed."""
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_json: bool = False
+    log_file: Path | None = None
+    """Write the log here instead of stderr: rotated by size, and at each start (so the file
+    holds this run only; earlier runs are ``<file>.1`` …)."""
+    log_max_bytes: int = Field(default=10 << 20, ge=4096, le=1 << 40)
+    log_backups: int = Field(default=5, ge=1, le=1000)
     event_queue_blocks: int = Field(default=64, ge=1, le=100_000)
     """Blocks an /v1/events consumer may lag behind before it is dropped."""
 
@@ -79,8 +84,9 @@ class NodeConfig(BaseModel):
         """Paths relative to ``base`` (the config file's directory) made absolute."""
         fix = {
             name: (base / p) if not p.is_absolute() else p
-            for name in ("data_dir", "genesis", "node_key")
+            for name in ("data_dir", "genesis", "node_key", "log_file")
             for p in [getattr(self, name)]
+            if p is not None
         }
         return self.model_copy(update=fix)
 

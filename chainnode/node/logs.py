@@ -1,11 +1,14 @@
-"""Logging set-up for a node process: plain lines, or one JSON object a line."""
+"""Logging set-up for a node process: plain lines, or one JSON object a line; to stderr, or to
+a file rotated by size (``log_file``, ``log_max_bytes``, ``log_backups``)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 import time
+from pathlib import Path
 
 
 class _JsonFormatter(logging.Formatter):
@@ -27,8 +30,31 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(out)
 
 
-def setup_logging(level: str, as_json: bool, node_id: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def file_handler(path: Path, max_bytes: int, backups: int) -> logging.Handler:
+    """A size-rotated log file that starts empty: a previous run's log becomes ``path.1``
+    (and so on), so the file shows this run only, as `network up` prints its tail."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+    )
+    if path.stat().st_size > 0:
+        handler.doRollover()
+    return handler
+
+
+def setup_logging(
+    level: str,
+    as_json: bool,
+    node_id: str,
+    log_file: Path | None = None,
+    max_bytes: int = 10 << 20,
+    backups: int = 5,
+) -> None:
+    handler = (
+        logging.StreamHandler(sys.stderr)
+        if log_file is None
+        else file_handler(log_file, max_bytes, backups)
+    )
     if as_json:
         handler.setFormatter(_JsonFormatter(node_id))
     else:

@@ -1,4 +1,5 @@
-"""Operations wiring of a node: metrics, the event stream, proof bundles and JSON logs.
+"""Operations wiring of a node: metrics, the event stream, proof bundles, JSON logs and the
+commit progress line.
 
 The runtime makes one :class:`NodeOps` per node and calls three hooks: ``install(app)`` when
 its HTTP app is built (adds ``/metrics``, ``/v1/events``, ``/v1/proofs/{tx_hash}`` and the
@@ -20,6 +21,7 @@ from chainnode.api.events import EventHub, stream_events
 from chainnode.api.metrics import CONTENT_TYPE_LATEST, NodeMetrics
 from chainnode.model.codes import Code
 from chainnode.node import jsonlog
+from chainnode.node.progress import CommitLog
 from chainnode.proofs.bundle import ProofError, build_bundle
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -35,6 +37,8 @@ class NodeOps:
         self.metrics.height.set(ledger.height)
         self.metrics.scrape_from(self._scrape)
         ledger.on_commit(self.metrics.committed)
+        self.commits = CommitLog()  # the rate-limited "committed height …" INFO line
+        ledger.on_commit(self.commits.committed)
         self.hub = EventHub(
             ledger,
             queue_blocks=int(getattr(cfg, "event_queue_blocks", 64)),
@@ -100,6 +104,7 @@ class NodeOps:
 
     def close(self) -> None:
         self.hub.close()
+        self.commits.close()
 
     # -- handlers ----------------------------------------------------------------------------
 

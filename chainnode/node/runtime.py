@@ -186,7 +186,8 @@ class Node:
         except OSError as e:
             raise StartupError(
                 f"cannot listen for p2p on {self.cfg.p2p_host}:{self.cfg.p2p_port}: {e.strerror}"
-                " (another node running? change p2p_port)"
+                " (another node running? change p2p_port in the config file,"
+                " or set CHAINNODE_P2P_PORT)"
             ) from None
         await self._start_api()
         self.started = True
@@ -222,7 +223,8 @@ class Node:
         except OSError as e:
             raise StartupError(
                 f"cannot serve HTTP on {cfg.api_host}:{cfg.api_port}: {e.strerror}"
-                " (another node running? change api_port)"
+                " (another node running? change api_port in the config file,"
+                " or set CHAINNODE_API_PORT)"
             ) from None
 
     async def wait_fatal(self) -> BaseException:
@@ -273,7 +275,9 @@ async def serve_node(cfg: NodeConfig, seams: Seams | None = None) -> int:
 
 def run(cfg: NodeConfig, seams: Seams | None = None) -> None:
     """Entry point of ``chainnode start`` (and, with seams, of ``bench.chaos.node``)."""
-    setup_logging(cfg.log_level, cfg.log_json, cfg.node_id)
+    setup_logging(
+        cfg.log_level, cfg.log_json, cfg.node_id, cfg.log_file, cfg.log_max_bytes, cfg.log_backups
+    )
     runner: Any = asyncio.run
     if cfg.event_loop != "asyncio":
         try:
