@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, NoReturn
 
 import click
 
+from chainnode.cli import show
 from chainnode.client.sdk import Account, Client, ClientError
 from chainnode.invocation import command, program
 from chainnode.model.addresses import address_hex
@@ -22,6 +24,9 @@ node_option = click.option(
     default=DEFAULT_NODE,
     show_default=True,
     help="API URL of any node of the chain (env CHAINNODE_NODE).",
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the API's JSON (for programs)."
 )
 key_option = click.option(
     "--key",
@@ -42,19 +47,21 @@ def _print(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=False))
 
 
-def _receipt_view(r: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A receipt without the raw hex encodings (their decoded JSON is kept)."""
-    if r is None:
-        return None
-    return {
-        "status": r.get("status"),
-        "result": r.get("return_value_json"),
-        "events": [
-            {"name": e.get("name"), "fields": e.get("fields_value")} for e in r.get("events", [])
-        ],
-        "gas_used": r.get("gas_used"),
-        "error": r.get("error"),
-    }
+ADDRESS_RE = re.compile(r"(0[xX])?([0-9a-fA-F]{40})")
+
+
+def _contract_ref(ref: str) -> str:
+    """A contract name as given; an address (with or without 0x, any case) in the on-chain
+    form the node stores and signs: 40 lower-case hex digits."""
+    m = ADDRESS_RE.fullmatch(ref.strip())
+    return m.group(2).lower() if m else ref
+
+
+def _address(v: Any) -> str | None:
+    """An address as the CLI prints it: 0x + 40 lower-case hex digits."""
+    if isinstance(v, str) and (m := ADDRESS_RE.fullmatch(v)):
+        return "0x" + m.group(2).lower()
+    return None
 
 
 def _client_error(e: ClientError) -> NoReturn:
@@ -309,13 +316,26 @@ def start(config_path: Path) -> None:
         _fail(f"{config_path}: {e}")
 
 
+def _validators(c: Client) -> show.Validators:
+    """The validator set, to name signers and the primary (empty if the node will not say)."""
+    try:
+        return show.Validators(c.validators().get("validators", []))
+    except ClientError:
+        return show.Validators([])
+
+
 @main.command()
 @node_option
-def status(node: str) -> None:
+@json_option
+def status(node: str, as_json: bool) -> None:
     """Chain id, height, view, primary, peers and mempool of a node."""
     with Client(node) as c:
         try:
-            _print(c.status())
+            st = c.status()
+            if as_json:
+                _print(st)
+                return
+            click.echo(show.status(st, _validators(c)))
         except ClientError as e:
             _client_error(e)
 
@@ -339,7 +359,8 @@ def tx() -> None:
 @click.option("--wait", is_flag=True, help="Wait until committed and print the receipt.")
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds --wait waits.")
 @click.option("--gas-limit", default=1_000_000, show_default=True)
-@click.option("--raw", is_flag=True, help="Print the receipt as the API returns it.")
+@json_option
+@click.option("--raw", "as_json", is_flag=True, hidden=True)  # the older name of --json
 def tx_send(
     node: str,
     key_path: Path,
@@ -349,38 +370,35 @@ def tx_send(
     wait: bool,
     timeout: float,
     gas_limit: int,
-    raw: bool = False,
+    as_json: bool = False,
 ) -> None:
     """Sign and send one contract call."""
     args = _parse_args(args_json)
     acct = _load_account(key_path)
     with Client(node) as c:
         try:
-            txn = c.build(acct, contract, method, args, gas_limit=gas_limit)
+            txn = c.build(acct, _contract_ref(contract), method, args, gas_limit=gas_limit)
             res = c.submit([txn], wait=timeout if wait else None)
         except (ClientError, ValueError) as e:
             if isinstance(e, ClientError):
                 _client_error(e)
             _fail(f"cannot build the transaction: {e}")
-    out: dict[str, Any] = {"hash": res.hashes[0]}
-    if wait:
-        receipt = (res.receipts or [None])[0]
-        out["receipt"] = receipt if raw else _receipt_view(receipt)
-        _print(out)
-        if receipt is None:
-            _fail(
-                f"not committed within {timeout}s; look later: {command('tx', 'get', res.hashes[0])}"
-            )
-        if receipt.get("status") != "ok":
-            _fail(f"the transaction failed: {receipt.get('error')}")
-        return
-    _print(out)
+    receipt = (res.receipts or [None])[0] if wait else None
+    if as_json:
+        _print({"hash": res.hashes[0], "receipt": receipt} if wait else {"hash": res.hashes[0]})
+    else:
+        click.echo(show.sent(res.hashes[0], receipt, wait))
+    if wait and receipt is None:
+        _fail(f"not committed within {timeout}s; look later: {command('tx', 'get', res.hashes[0])}")
+    if wait and receipt is not None and receipt.get("status") != "ok":
+        _fail(f"the transaction failed: {receipt.get('error')}")
 
 
 @tx.command("get")
 @node_option
+@json_option
 @click.argument("tx_hash")
-def tx_get(node: str, tx_hash: str) -> None:
+def tx_get(node: str, tx_hash: str, as_json: bool) -> None:
     """A committed transaction, its position and its receipt."""
     with Client(node) as c:
         try:
@@ -388,7 +406,10 @@ def tx_get(node: str, tx_hash: str) -> None:
             out["receipt"] = c.receipt(tx_hash)
         except ClientError as e:
             _client_error(e)
-    _print(out)
+    if as_json:
+        _print(out)
+    else:
+        click.echo(show.transaction(out, out["receipt"]))
 
 
 # -- blocks ----------------------------------------------------------------------------------
@@ -401,12 +422,17 @@ def block() -> None:
 
 @block.command("get")
 @node_option
+@json_option
 @click.argument("ident", default="latest")
-def block_get(node: str, ident: str) -> None:
+def block_get(node: str, ident: str, as_json: bool) -> None:
     """A block by height, hash or 'latest' (the default), with its commit certificate."""
     with Client(node) as c:
         try:
-            _print(c.block(ident))
+            out = c.block(ident)
+            if as_json:
+                _print(out)
+                return
+            click.echo(show.block(out, _validators(c)))
         except ClientError as e:
             _client_error(e)
 
@@ -430,10 +456,12 @@ def contract() -> None:
 )
 @click.option("--name", default=None, help="Register the contract under this name.")
 @click.option("--timeout", default=30.0, show_default=True)
+@json_option
 def contract_deploy(
-    node: str, key_path: Path, source: Path, name: str | None, timeout: float
+    node: str, key_path: Path, source: Path, name: str | None, timeout: float, as_json: bool
 ) -> None:
-    """Compile a contract locally and deploy it; prints its address."""
+    """Compile a contract locally and deploy it; prints its address (0x…, which --contract
+    takes, as it takes the name) and the deployment's receipt."""
     from chainnode.model.layout import DEPLOYMENT
     from contracts import CompileError, compile_source
 
@@ -450,7 +478,12 @@ def contract_deploy(
         except ClientError as e:
             _client_error(e)
     receipt = (res.receipts or [None])[0]
-    _print({"hash": res.hashes[0], "receipt": _receipt_view(receipt)})
+    ok = receipt is not None and receipt.get("status") == "ok"
+    address = _address(receipt.get("return_value_json")) if ok and receipt else None
+    if as_json:
+        _print({"address": address, "hash": res.hashes[0], "receipt": receipt})
+    else:
+        click.echo(show.deployed(res.hashes[0], receipt, address))
     if receipt is None:
         _fail(f"not committed within {timeout}s; look later: {command('tx', 'get', res.hashes[0])}")
     if receipt.get("status") != "ok":
@@ -464,8 +497,15 @@ def contract_deploy(
 @click.option("--method", "-m", required=True)
 @click.option("--args", "args_json", default="[]", show_default=True)
 @click.option("--timeout", default=30.0, show_default=True)
+@json_option
 def contract_call(
-    node: str, key_path: Path, name: str, method: str, args_json: str, timeout: float
+    node: str,
+    key_path: Path,
+    name: str,
+    method: str,
+    args_json: str,
+    timeout: float,
+    as_json: bool,
 ) -> None:
     """Call a contract method in a transaction and wait for its receipt."""
     ctx = click.get_current_context()
@@ -479,6 +519,7 @@ def contract_call(
         wait=True,
         timeout=timeout,
         gas_limit=1_000_000,
+        as_json=as_json,
     )
 
 
@@ -487,15 +528,19 @@ def contract_call(
 @click.option("--contract", "-c", "name", required=True)
 @click.option("--method", "-m", required=True, help="A @view method.")
 @click.option("--args", "args_json", default="[]", show_default=True)
-def contract_query(node: str, name: str, method: str, args_json: str) -> None:
+@json_option
+def contract_query(node: str, name: str, method: str, args_json: str, as_json: bool) -> None:
     """Run a read-only @view method on the node's current state (no transaction)."""
     args = _parse_args(args_json)
     with Client(node) as c:
         try:
-            out = c.call(name, method, args)
+            out = c.call(_contract_ref(name), method, args)
         except ClientError as e:
             _client_error(e)
-    _print(out)
+    if as_json:
+        _print(out)
+    else:
+        click.echo(show.call(out))
     if not out.get("ok"):
         _fail(f"the call failed: {out.get('error')}")
 
@@ -508,7 +553,7 @@ def contract_state(node: str, name: str, key: str) -> None:
     """One raw stored value of a contract (KEY is text, or 0x-prefixed hex)."""
     with Client(node) as c:
         try:
-            _print(c.state(name, key))
+            _print(c.state(_contract_ref(name), key))
         except ClientError as e:
             _client_error(e)
 

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def cli_json(*args: str) -> Any:
-    return json.loads(cli(*args).stdout)
+    """A command's --json output (keygen prints JSON anyway)."""
+    return json.loads(cli(*args, *(["--json"] if args[0] != "keygen" else [])).stdout)
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +132,102 @@ def test_keygen(tmp_path: Path) -> None:
     assert len(out["public_key"]) == 130 and re.fullmatch("0x[0-9a-f]{40}", out["address"])
     again = cli("keygen", "--out", str(tmp_path / "me.pem"), check=False)
     assert again.returncode != 0 and "--force" in again.stderr
+
+
+ISO = re.compile(r"\b20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\b")
+COUNTER = '''"""A counter per name."""
+
+
+@public
+def bump(name: str, by: int) -> int:
+    """Add by to the counter name; returns the new value."""
+    require(by > 0, "by must be positive")
+    n = storage.get("n:" + name, 0) + by
+    storage["n:" + name] = n
+    emit("Bumped", name=name, value=n)
+    return n
+
+
+@view
+def value(name: str) -> int:
+    return storage.get("n:" + name, 0)
+'''
+
+
+def test_readable_output_by_default(node: tuple[Path, str]) -> None:
+    """status, block get, tx get and tx send --wait: aligned key/value lines, ISO 8601 UTC
+    times, the certificate as its signers, receipts decoded (no msgpack hex)."""
+    net, url = node
+    key = str(net / "admin.pem")
+    doc = hashlib.sha256(b"readable output").hexdigest()
+    sent = cli("tx", "send", "--node", url, "--key", key, "--contract", "evidence",
+               "--method", "register", "--args", json.dumps([doc, "report", "Q3"]),
+               "--wait").stdout  # fmt: skip
+    tx_hash = re.search(r"^transaction\s+([0-9a-f]{64})$", sent, re.M)
+    assert tx_hash, sent
+    assert re.search(r"^status\s+ok$", sent, re.M), sent
+    assert re.search(rf"^\s+hash\s+{doc}$", sent, re.M), sent  # the result, field by field
+    assert re.search(r"^events\s+Registered \{", sent, re.M), sent
+    raw = cli_json("tx", "get", "--node", url, tx_hash.group(1))
+    assert raw["receipt"]["return_value"] not in sent  # the msgpack hex is not shown
+    assert raw["receipt"]["events"][0]["fields"] not in sent
+
+    got = cli("tx", "get", "--node", url, tx_hash.group(1)).stdout
+    assert re.search(rf"^block\s+{raw['height']}, position {raw['index']}$", got, re.M), got
+    assert f'evidence.register("{doc}", "report", "Q3")' in got
+    assert raw["receipt"]["return_value"] not in got
+
+    blk = cli("block", "get", "--node", url, str(raw["height"])).stdout
+    header = cli_json("block", "get", "--node", url, str(raw["height"]))["block"]["header"]
+    want = datetime.fromtimestamp(header["timestamp"] / 1000, tz=UTC)
+    assert re.search(rf"^time\s+{want:%Y-%m-%dT%H:%M:%S}\.{header['timestamp'] % 1000:03d}Z$",
+                     blk, re.M), blk  # fmt: skip
+    assert re.search(r"^certificate\s+1 of 1 validators signed \(view \d+\):$", blk, re.M), blk
+    assert re.search(r"^\s+node0 \(#0\b", blk, re.M), blk  # the signer by name and index
+    assert tx_hash.group(1) in blk
+
+    st = cli("status", "--node", url).stdout
+    assert re.search(r"^chain\s+chainnode-dev$", st, re.M), st
+    assert re.search(r"^primary\s+node0 \(#0\b", st, re.M), st
+    assert ISO.search(blk) and not re.search(r"\b1[78]\d{11}\b(?! \()", blk)  # no bare epoch ms
+
+
+def test_deploy_your_own_contract(node: tuple[Path, str], tmp_path: Path) -> None:
+    """Write, deploy, call and query a contract with the CLI; the printed address is the one
+    form, accepted by --contract with and without 0x, in any case."""
+    net, url = node
+    key = str(net / "admin.pem")
+    src = tmp_path / "counter.py"
+    src.write_text(COUNTER)
+    out = cli("contract", "deploy", "--node", url, "--key", key, "--source", str(src),
+              "--name", "counter").stdout  # fmt: skip
+    m = re.search(r"^address\s+(0x[0-9a-f]{40})$", out, re.M)
+    assert m, out
+    address = m.group(1)
+    deployed = json.loads(
+        cli(
+            "tx",
+            "get",
+            "--node",
+            url,
+            re.search(r"^transaction\s+(\w+)$", out, re.M)[1],  # type: ignore[index]
+            "--json",
+        ).stdout  # fmt: skip
+    )
+    assert deployed["receipt"]["status"] == "ok"
+    called = cli("contract", "call", "--node", url, "--key", key, "--contract", "counter",
+                 "--method", "bump", "--args", '["visits", 2]').stdout  # fmt: skip
+    assert re.search(r"^result\s+2$", called, re.M), called
+    assert re.search(r'^events\s+Bumped \{"name": "visits", "value": 2\}$', called, re.M)
+    for ref in (address, address[2:], address.upper().replace("0X", "0x"), "counter"):
+        q = cli_json("contract", "query", "--node", url, "--contract", ref, "--method",
+                     "value", "--args", '["visits"]')  # fmt: skip
+        assert q["ok"] and q["result"] == 2, (ref, q)
+    sent = cli_json("tx", "send", "--node", url, "--key", key, "--contract", address,
+                    "--method", "bump", "--args", '["visits", 3]', "--wait")  # fmt: skip
+    assert sent["receipt"]["status"] == "ok" and sent["receipt"]["return_value_json"] == 5
+    plain = cli("contract", "query", "--node", url, "--contract", address, "--method", "value",
+                "--args", '["visits"]').stdout  # fmt: skip
+    assert re.search(r"^result\s+5$", plain, re.M), plain
+    as_json = cli_json("contract", "deploy", "--node", url, "--key", key, "--source", str(src))
+    assert re.fullmatch(r"0x[0-9a-f]{40}", as_json["address"]) and as_json["address"] != address
