@@ -75,29 +75,26 @@ static void sm3_block(u32 h[8], const u8 *blk)
         w[j] = (x ^ rol32(x, 15) ^ rol32(x, 23)) ^ rol32(w[j - 13], 7) ^ w[j - 6];
     }
     u32 a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-    for (int j = 0; j < 64; j++) {
-        u32 a12 = rol32(a, 12);
-        u32 ss1 = rol32(a12 + e + sm3_tj[j], 7);
-        u32 ss2 = ss1 ^ a12;
-        u32 ff, gg;
-        if (j < 16) {
-            ff = a ^ b ^ c;
-            gg = e ^ f ^ g;
-        } else {
-            ff = (a & b) | (a & c) | (b & c);
-            gg = (e & f) | (~e & g);
-        }
-        u32 tt1 = ff + d + ss2 + (w[j] ^ w[j + 4]);
-        u32 tt2 = gg + hh + ss1 + w[j];
-        d = c;
-        c = rol32(b, 9);
-        b = a;
-        a = tt1;
-        hh = g;
-        g = rol32(f, 19);
-        f = e;
-        e = tt2 ^ rol32(tt2, 9) ^ rol32(tt2, 17);
-    }
+    /* rounds 0..15 (XOR boolean functions) then 16..63 (majority / choice), two loops so
+     * the round function has no branch */
+#define SM3_ROUND(FF, GG)                                                                     \
+    do {                                                                                      \
+        u32 a12 = rol32(a, 12);                                                               \
+        u32 ss1 = rol32(a12 + e + sm3_tj[j], 7);                                              \
+        u32 tt1 = (FF) + d + (ss1 ^ a12) + (w[j] ^ w[j + 4]);                                 \
+        u32 tt2 = (GG) + hh + ss1 + w[j];                                                     \
+        d = c;                                                                                \
+        c = rol32(b, 9);                                                                      \
+        b = a;                                                                                \
+        a = tt1;                                                                              \
+        hh = g;                                                                               \
+        g = rol32(f, 19);                                                                     \
+        f = e;                                                                                \
+        e = tt2 ^ rol32(tt2, 9) ^ rol32(tt2, 17);                                             \
+    } while (0)
+    for (int j = 0; j < 16; j++) SM3_ROUND(a ^ b ^ c, e ^ f ^ g);
+    for (int j = 16; j < 64; j++) SM3_ROUND((a & b) | (c & (a | b)), (e & f) | (~e & g));
+#undef SM3_ROUND
     h[0] ^= a;
     h[1] ^= b;
     h[2] ^= c;
@@ -168,7 +165,8 @@ static const fe FE_ONE = {{1, 0x00000000FFFFFFFFULL, 0, 0x0000000100000000ULL}};
 static fe FE_R2; /* R^2 mod p, derived at init by doubling R mod p 256 times */
 static fe FE_B;  /* curve b, Montgomery form */
 
-/* r = t - p if t (with carry bit hi) >= p, else t. */
+/* r = t - p if t (with carry bit hi) >= p, else t; branch-free (the operands are public,
+ * but a data-dependent branch here mispredicts half the time and costs more than the select). */
 INLINE void fe_reduce_once(fe *r, const u64 t[4], u64 hi)
 {
     u64 d[4];
@@ -181,11 +179,11 @@ INLINE void fe_reduce_once(fe *r, const u64 t[4], u64 hi)
     b = (u128)t[3] - P[3] - ((u64)(b >> 64) & 1);
     d[3] = (u64)b;
     u64 borrow = (u64)(b >> 64) & 1;
-    if (hi || !borrow) {
-        r->v[0] = d[0], r->v[1] = d[1], r->v[2] = d[2], r->v[3] = d[3];
-    } else {
-        r->v[0] = t[0], r->v[1] = t[1], r->v[2] = t[2], r->v[3] = t[3];
-    }
+    u64 keep_d = (u64)0 - (hi | (borrow ^ 1)); /* all ones: take t - p */
+    r->v[0] = (d[0] & keep_d) | (t[0] & ~keep_d);
+    r->v[1] = (d[1] & keep_d) | (t[1] & ~keep_d);
+    r->v[2] = (d[2] & keep_d) | (t[2] & ~keep_d);
+    r->v[3] = (d[3] & keep_d) | (t[3] & ~keep_d);
 }
 
 INLINE void fe_add(fe *r, const fe *a, const fe *b)
@@ -213,17 +211,15 @@ INLINE void fe_sub(fe *r, const fe *a, const fe *b)
     t[2] = (u64)d;
     d = (u128)a->v[3] - b->v[3] - ((u64)(d >> 64) & 1);
     t[3] = (u64)d;
-    if ((u64)(d >> 64) & 1) { /* borrow: add p back */
-        u128 c = (u128)t[0] + P[0];
-        t[0] = (u64)c;
-        c = (u128)t[1] + P[1] + (u64)(c >> 64);
-        t[1] = (u64)c;
-        c = (u128)t[2] + P[2] + (u64)(c >> 64);
-        t[2] = (u64)c;
-        c = (u128)t[3] + P[3] + (u64)(c >> 64);
-        t[3] = (u64)c;
-    }
-    r->v[0] = t[0], r->v[1] = t[1], r->v[2] = t[2], r->v[3] = t[3];
+    u64 mask = (u64)0 - ((u64)(d >> 64) & 1); /* borrow: add p back */
+    u128 c = (u128)t[0] + (P[0] & mask);
+    r->v[0] = (u64)c;
+    c = (u128)t[1] + (P[1] & mask) + (u64)(c >> 64);
+    r->v[1] = (u64)c;
+    c = (u128)t[2] + (P[2] & mask) + (u64)(c >> 64);
+    r->v[2] = (u64)c;
+    c = (u128)t[3] + (P[3] & mask) + (u64)(c >> 64);
+    r->v[3] = (u64)c;
 }
 
 INLINE int fe_is_zero(const fe *a) { return (a->v[0] | a->v[1] | a->v[2] | a->v[3]) == 0; }
@@ -239,54 +235,111 @@ INLINE void fe_neg(fe *r, const fe *a)
     fe_sub(r, &zero, a);
 }
 
-/* Montgomery product a*b/R mod p: the full 512-bit product, then four word reductions.
- * Reduction step with m = t0 (since -1/p = 1 mod 2^64): t += m*p, shift one word. With
- * p = [-1, 2^64 - 2^32, -1, 2^64 - 2^32 - 1] (little-endian words), m*p[0] and m*p[2] are
- * (m << 64) - m, which the compiler gets from the constants. */
-static void fe_mul_generic(fe *r, const fe *a, const fe *b)
+/* Montgomery reduction of a 512-bit t (t < p R): t / R mod p, four word steps. With
+ * m = t[i] (-1/p = 1 mod 2^64) the low word of t + m p is zero by construction: p[0] = 2^64 - 1
+ * gives t[i] + m p[0] = m 2^64, so each step starts with carry m and three products. */
+INLINE void mont_reduce(fe *r, u64 t[8])
 {
-    u64 t[9];
-    u128 c;
-    /* schoolbook 4x4 */
-    {
-        const u64 a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3];
-        for (int k = 0; k < 9; k++) t[k] = 0;
-        for (int i = 0; i < 4; i++) {
-            u64 bi = b->v[i];
-            c = (u128)a0 * bi + t[i];
-            t[i] = (u64)c;
-            c = (u128)a1 * bi + t[i + 1] + (u64)(c >> 64);
-            t[i + 1] = (u64)c;
-            c = (u128)a2 * bi + t[i + 2] + (u64)(c >> 64);
-            t[i + 2] = (u64)c;
-            c = (u128)a3 * bi + t[i + 3] + (u64)(c >> 64);
-            t[i + 3] = (u64)c;
-            t[i + 4] = (u64)(c >> 64);
-        }
-    }
-    /* four Montgomery word reductions; t[8] collects the final carry */
+    u64 extra = 0; /* carry out of the top word of the previous step */
     for (int i = 0; i < 4; i++) {
         u64 m = t[i];
-        c = (u128)m * P[0] + t[i];
-        c = (u128)m * P[1] + t[i + 1] + (u64)(c >> 64);
+        u128 c = (u128)m * P[1] + t[i + 1] + m;
         t[i + 1] = (u64)c;
         c = (u128)m * P[2] + t[i + 2] + (u64)(c >> 64);
         t[i + 2] = (u64)c;
         c = (u128)m * P[3] + t[i + 3] + (u64)(c >> 64);
         t[i + 3] = (u64)c;
-        /* propagate the carry into the upper words */
-        u64 carry = (u64)(c >> 64);
-        for (int k = i + 4; k < 9 && carry; k++) {
-            c = (u128)t[k] + carry;
-            t[k] = (u64)c;
-            carry = (u64)(c >> 64);
-        }
+        c = (u128)t[i + 4] + extra + (u64)(c >> 64);
+        t[i + 4] = (u64)c;
+        extra = (u64)(c >> 64);
     }
-    fe_reduce_once(r, t + 4, t[8]);
+    fe_reduce_once(r, t + 4, extra);
 }
 
-#define fe_mul fe_mul_generic
-#define fe_sqr(r, a) fe_mul((r), (a), (a))
+/* Montgomery product a b / R mod p: schoolbook 4x4 into 8 words, then the reduction. */
+INLINE void fe_mul(fe *r, const fe *a, const fe *b)
+{
+    u64 t[8];
+    const u64 a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3];
+    u128 c;
+    u64 b0 = b->v[0];
+    c = (u128)a0 * b0;
+    t[0] = (u64)c;
+    c = (u128)a1 * b0 + (u64)(c >> 64);
+    t[1] = (u64)c;
+    c = (u128)a2 * b0 + (u64)(c >> 64);
+    t[2] = (u64)c;
+    c = (u128)a3 * b0 + (u64)(c >> 64);
+    t[3] = (u64)c;
+    t[4] = (u64)(c >> 64);
+    for (int i = 1; i < 4; i++) {
+        u64 bi = b->v[i];
+        c = (u128)a0 * bi + t[i];
+        t[i] = (u64)c;
+        c = (u128)a1 * bi + t[i + 1] + (u64)(c >> 64);
+        t[i + 1] = (u64)c;
+        c = (u128)a2 * bi + t[i + 2] + (u64)(c >> 64);
+        t[i + 2] = (u64)c;
+        c = (u128)a3 * bi + t[i + 3] + (u64)(c >> 64);
+        t[i + 3] = (u64)c;
+        t[i + 4] = (u64)(c >> 64);
+    }
+    mont_reduce(r, t);
+}
+
+/* Montgomery square: the six cross products once, doubled, plus the four squares. */
+INLINE void fe_sqr(fe *r, const fe *a)
+{
+    const u64 a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3];
+    u64 t[8];
+    u128 c;
+    /* cross products a_i a_j, i < j, at word i + j */
+    c = (u128)a0 * a1;
+    t[1] = (u64)c;
+    c = (u128)a0 * a2 + (u64)(c >> 64);
+    t[2] = (u64)c;
+    c = (u128)a0 * a3 + (u64)(c >> 64);
+    t[3] = (u64)c;
+    t[4] = (u64)(c >> 64);
+    c = (u128)a1 * a2 + t[3];
+    t[3] = (u64)c;
+    c = (u128)a1 * a3 + t[4] + (u64)(c >> 64);
+    t[4] = (u64)c;
+    t[5] = (u64)(c >> 64);
+    c = (u128)a2 * a3 + t[5];
+    t[5] = (u64)c;
+    t[6] = (u64)(c >> 64);
+    /* double */
+    t[7] = t[6] >> 63;
+    t[6] = (t[6] << 1) | (t[5] >> 63);
+    t[5] = (t[5] << 1) | (t[4] >> 63);
+    t[4] = (t[4] << 1) | (t[3] >> 63);
+    t[3] = (t[3] << 1) | (t[2] >> 63);
+    t[2] = (t[2] << 1) | (t[1] >> 63);
+    t[1] = t[1] << 1;
+    /* add the squares */
+    c = (u128)a0 * a0;
+    t[0] = (u64)c;
+    c = (u128)t[1] + (u64)(c >> 64);
+    t[1] = (u64)c;
+    u128 sq = (u128)a1 * a1;
+    c = (u128)t[2] + (u64)sq + (u64)(c >> 64);
+    t[2] = (u64)c;
+    c = (u128)t[3] + (u64)(sq >> 64) + (u64)(c >> 64);
+    t[3] = (u64)c;
+    sq = (u128)a2 * a2;
+    c = (u128)t[4] + (u64)sq + (u64)(c >> 64);
+    t[4] = (u64)c;
+    c = (u128)t[5] + (u64)(sq >> 64) + (u64)(c >> 64);
+    t[5] = (u64)c;
+    sq = (u128)a3 * a3;
+    c = (u128)t[6] + (u64)sq + (u64)(c >> 64);
+    t[6] = (u64)c;
+    c = (u128)t[7] + (u64)(sq >> 64) + (u64)(c >> 64);
+    t[7] = (u64)c;
+    mont_reduce(r, t);
+}
+
 
 static void fe_to_mont(fe *r, const fe *a) { fe_mul(r, a, &FE_R2); }
 static void fe_from_mont(fe *r, const fe *a)
