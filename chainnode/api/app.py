@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import msgpack
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from pydantic import ValidationError
 
-from chainnode.api import convert
+from chainnode.api import bodies, convert
 from chainnode.api.backend import Backend
 from chainnode.api.errors import ApiError, error_middleware
 from chainnode.api.models import CallRequest, TransactionIn
@@ -24,15 +25,28 @@ from chainnode.model.addresses import address_hex, contract_display
 from chainnode.model.codes import Code
 
 
+@dataclass(frozen=True, slots=True)
 class Limits:
-    def __init__(self, max_batch_txs: int, max_wait_seconds: float) -> None:
-        self.max_batch_txs = max_batch_txs
-        self.max_wait_seconds = max_wait_seconds
+    """What one request may cost: batch size, ?wait=, body read time, JSON values parsed."""
+
+    max_batch_txs: int
+    max_wait_seconds: float
+    body_timeout: float = 30.0
+    #: JSON values one body may build: 32 per transaction object (it has 11 fields) plus room
+    #: for one transaction's decoded ``args_value`` (ignored on input but accepted).
+    max_json_values: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_json_values <= 0:
+            object.__setattr__(self, "max_json_values", 32 * self.max_batch_txs + (1 << 18))
 
 
 BACKEND: web.AppKey[Backend] = web.AppKey("backend", Backend)
 LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
 
+#: A call's arguments are at most 256 VM values whose encoding is at most ~255 KB, so at most
+#: about that many values in all.
+MAX_CALL_JSON_VALUES = 1 << 18
 JSON_TYPES = ("application/json", "")
 MSGPACK_TYPES = ("application/msgpack", "application/x-msgpack", "application/vnd.msgpack")
 
@@ -52,85 +66,21 @@ def _pydantic_error(e: ValidationError, prefix: str = "") -> ApiError:
     return ApiError(400, Code.INVALID_FIELD, f"{field or 'body'}: {err['msg']}", field)
 
 
-async def _read_body(request: web.Request) -> bytes:
-    body = await request.read()
-    if not body:
-        raise ApiError(400, Code.EMPTY_BODY, "the request body is empty", None)
-    return body
-
-
-MAX_JSON_DEPTH = 32
-
-
-def _too_deep(value: Any, limit: int) -> bool:
-    """Nesting deeper than ``limit`` (checked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        v, d = stack.pop()
-        if isinstance(v, dict):
-            v = list(v.values())
-        if isinstance(v, list):
-            if d > limit:
-                return True
-            stack.extend((x, d + 1) for x in v)
-    return False
-
-
-def _parse_json(body: bytes) -> Any:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, Code.MALFORMED_JSON, f"the body is not valid JSON: {e}") from None
-    except RecursionError:
-        raise ApiError(400, Code.MALFORMED_JSON, "the body is nested too deeply") from None
-    if _too_deep(data, MAX_JSON_DEPTH):
-        raise ApiError(400, Code.TOO_DEEP, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    return data
-
-
-def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[Any], bool]:
+def _parse_txs(request: web.Request, body: bytes, limits: Limits) -> tuple[list[Any], bool]:
     """Decoded transactions and whether the body was a single tx (not a batch)."""
     suite = request.app[BACKEND].ledger.suite
     ctype = request.content_type.lower()
     if ctype in MSGPACK_TYPES:
-        try:
-            data = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=len(body))
-        except Exception as e:  # msgpack raises several unrelated types on garbage
-            raise ApiError(
-                400, Code.MALFORMED_MSGPACK, f"the body is not valid msgpack: {e}"
-            ) from None
-        if isinstance(data, list) and data and not all(isinstance(x, bytes) for x in data):
-            return [
-                convert.decode_tx(body, "body", suite)
-            ], True  # one tx in its canonical encoding
-        single = isinstance(data, bytes)
-        items = [data] if single else data
-        if not isinstance(items, list) or not all(isinstance(x, bytes) for x in items):
-            raise ApiError(
-                400,
-                Code.INVALID_BODY,
-                "a msgpack body is one encoded transaction, or an array of them (bin each)",
-            )
-        _check_batch(len(items), max_batch)
-        txs = []
-        for i, raw in enumerate(items):
-            field = "body" if single else f"[{i}]"
-            txs.append(convert.decode_tx(raw, field, suite))
-        return txs, single
+        raws, single = bodies.msgpack_txs(body, limits.max_batch_txs)
+        return [
+            convert.decode_tx(raw, "body" if single else f"[{i}]", suite)
+            for i, raw in enumerate(raws)
+        ], single
     if ctype in JSON_TYPES or ctype.endswith("+json"):
-        data = _parse_json(body)
-        single = isinstance(data, dict)
-        items = [data] if single else data
-        if not isinstance(items, list):
-            raise ApiError(
-                400, Code.INVALID_BODY, "a JSON body is one transaction object or an array of them"
-            )
-        _check_batch(len(items), max_batch)
+        items, single = bodies.json_txs(body, limits.max_batch_txs, limits.max_json_values)
         txs = []
         for i, item in enumerate(items):
             prefix = "" if single else f"[{i}]."
-            if not isinstance(item, dict):
-                raise ApiError(400, Code.INVALID_BODY, "each transaction is a JSON object", prefix)
             try:
                 model = TransactionIn.model_validate(item)
             except ValidationError as e:
@@ -143,17 +93,6 @@ def _parse_txs(request: web.Request, body: bytes, max_batch: int) -> tuple[list[
         f"Content-Type {ctype!r}: send application/json or application/msgpack",
         "Content-Type",
     )
-
-
-def _check_batch(n: int, max_batch: int) -> None:
-    if n == 0:
-        raise ApiError(400, Code.EMPTY_BATCH, "the batch holds no transactions")
-    if n > max_batch:
-        raise ApiError(
-            413,
-            Code.BATCH_TOO_LARGE,
-            f"{n} transactions in one batch; the node accepts {max_batch}",
-        )
 
 
 def _bool_param(request: web.Request, name: str, default: bool) -> bool:
@@ -185,8 +124,8 @@ async def submit_transactions(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
     limits = request.app[LIMITS]
     wait = _wait_param(request, limits.max_wait_seconds)
-    body = await _read_body(request)
-    txs, single = _parse_txs(request, body, limits.max_batch_txs)
+    body = await bodies.read_body(request, limits.body_timeout)
+    txs, single = _parse_txs(request, body, limits)
     hashes = [tx.hash for tx in txs]
     _check_unique(hashes, single)
     admissions = await backend.submit(txs)
@@ -302,8 +241,9 @@ async def get_state(request: web.Request) -> web.Response:
 
 
 async def post_call(request: web.Request) -> web.Response:
-    body = await _read_body(request)
-    data = _parse_json(body)
+    limits = request.app[LIMITS]
+    body = await bodies.read_body(request, limits.body_timeout)
+    data = bodies.parse_json(body, MAX_CALL_JSON_VALUES)
     if not isinstance(data, dict):
         raise ApiError(400, Code.INVALID_BODY, "the body is a JSON object")
     try:
@@ -327,11 +267,18 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def make_app(
-    backend: Backend, *, max_body_bytes: int, max_batch_txs: int, max_wait_seconds: float
+    backend: Backend,
+    *,
+    max_body_bytes: int,
+    limits: Limits,
+    middlewares: Sequence[Middleware] = (),
 ) -> web.Application:
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[error_middleware])
+    """The routes; ``middlewares`` run outside the error middleware (connection accounting)."""
+    app = web.Application(
+        client_max_size=max_body_bytes, middlewares=[*middlewares, error_middleware]
+    )
     app[BACKEND] = backend
-    app[LIMITS] = Limits(max_batch_txs, max_wait_seconds)
+    app[LIMITS] = limits
     r = app.router
     r.add_post("/v1/transactions", submit_transactions)
     r.add_get("/v1/transactions/{hash}", get_transaction)

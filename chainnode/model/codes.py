@@ -49,6 +49,10 @@ class Code(StrEnum):
     EMPTY_BATCH = "EMPTY_BATCH"
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
+    TOO_MANY_VALUES = "TOO_MANY_VALUES"  # a JSON body that would build too many objects
+    BODY_TIMEOUT = "BODY_TIMEOUT"  # the body did not arrive within the body read timeout
+    RATE_LIMITED = "RATE_LIMITED"  # this client sent more than its share; retry later
+    BUSY = "BUSY"  # every worker for this kind of request is taken; retry later
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"

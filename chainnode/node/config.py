@@ -18,6 +18,9 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from chainnode.api.app import Limits
+from chainnode.api.server import ServerLimits
+
 ENV_PREFIX = "CHAINNODE_"
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -54,6 +57,15 @@ class NodeConfig(BaseModel):
     max_body_bytes: int = Field(default=16 << 20, ge=1024, le=1 << 30)
     max_batch_txs: int = Field(default=20_000, ge=1, le=1_000_000)
     max_wait_seconds: float = Field(default=60.0, gt=0, le=3600)
+    http_max_connections: int = Field(default=1024, ge=1, le=1_000_000)
+    """Open HTTP connections; at the cap the oldest idle one is reset for a new one."""
+    http_max_connections_per_ip: int = Field(default=256, ge=1, le=1_000_000)
+    http_max_requests_per_connection: int = Field(default=10_000, ge=1, le=1 << 30)
+    http_header_timeout: float = Field(default=10.0, gt=0, le=3600)
+    """Seconds a connection may take to send a request's headers (also the keep-alive idle
+    time between requests)."""
+    http_body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    """Seconds a request may take to send its body (408 after)."""
     sync_interval_ms: int = Field(default=1000, ge=50, le=600_000)
     shutdown_timeout: float = Field(default=10.0, gt=0, le=600)
     event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
@@ -147,6 +159,23 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> NodeC
     except ValidationError as e:
         raise ConfigError(_describe(e, str(path), set(overrides))) from None
     return cfg.resolve(path.resolve().parent)
+
+
+def api_limits(cfg: NodeConfig) -> Limits:
+    return Limits(
+        max_batch_txs=cfg.max_batch_txs,
+        max_wait_seconds=cfg.max_wait_seconds,
+        body_timeout=cfg.http_body_timeout,
+    )
+
+
+def server_limits(cfg: NodeConfig) -> ServerLimits:
+    return ServerLimits(
+        max_connections=cfg.http_max_connections,
+        max_connections_per_ip=cfg.http_max_connections_per_ip,
+        max_requests_per_connection=cfg.http_max_requests_per_connection,
+        header_timeout=cfg.http_header_timeout,
+    )
 
 
 def write_config(path: Path, cfg: NodeConfig) -> None:

@@ -28,6 +28,8 @@ from typing import Any
 from aiohttp import web
 
 from chainnode.api.app import make_app
+from chainnode.api.server import ConnectionGuard
+from chainnode.api.server import serve as serve_http
 from chainnode.ledger.ledger import Ledger
 from chainnode.model.codes import LedgerError
 from chainnode.model.genesis import Genesis
@@ -35,7 +37,7 @@ from chainnode.model.keys import KeyFileError, load_private_key
 from chainnode.model.types import Block, Receipt
 from chainnode.node.admission import Admission
 from chainnode.node.blocksync import KIND as SYNC_KIND
-from chainnode.node.config import NodeConfig
+from chainnode.node.config import NodeConfig, api_limits, server_limits
 from chainnode.node.consensus_glue import make_replica, sm2_signer
 from chainnode.node.consensus_host import ConsensusHost, SyncFilter
 from chainnode.node.driver import CONSENSUS_CHANNEL, Transport
@@ -106,6 +108,7 @@ class Node:
         self.tasks = TaskGroup()
         self.started = False
         self.waiters = ReceiptWaiters(self.ledger.receipt)
+        self._http_guard = ConnectionGuard(server_limits(cfg))
         validators = self.ledger.validators_at(self.ledger.height + 1)
         self.net = Network(
             P2PConfig(
@@ -209,17 +212,14 @@ class Node:
         app = make_app(
             self.backend,
             max_body_bytes=cfg.max_body_bytes,
-            max_batch_txs=cfg.max_batch_txs,
-            max_wait_seconds=cfg.max_wait_seconds,
+            limits=api_limits(cfg),
+            middlewares=[self._http_guard.middleware],
         )
         self.ops.install(app)
         if self.seams.routes is not None:
             self.seams.routes(self, app)
-        self._api = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._api.setup()
-        site = web.TCPSite(self._api, cfg.api_host, cfg.api_port, reuse_address=True)
         try:
-            await site.start()
+            self._api, _ = await serve_http(app, cfg.api_host, cfg.api_port, self._http_guard)
         except OSError as e:
             raise StartupError(
                 f"cannot serve HTTP on {cfg.api_host}:{cfg.api_port}: {e.strerror}"
