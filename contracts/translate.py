@@ -22,23 +22,45 @@ builtins are referenced by generated names bound in its namespace.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from contracts import natives
 from contracts import opcodes as op
-from contracts.errors import ExecutionError, LimitExceeded, OutOfGas
+from contracts.errors import ContractError, ExecutionError, LimitExceeded, OutOfGas, VerifyError
 from contracts.machine import MAX_CALL_DEPTH
 from contracts.values import INT_MAX, INT_MIN, MAX_ITEMS, Value
 from contracts.verifier import VerifiedFunction, VerifiedModule
 
-MAX_TRANSLATED = 4_096
-"""Decoded instructions of a whole program above which it is interpreted instead: the
-Python compiler's time grows with the source (~15 ms per 1,000 instructions here), and
-the standard contracts have at most ~600."""
+MAX_SOURCE = 128 * 1024
+"""Largest generated source of a program (bytes). The Python compiler's time and memory grow
+with the source, not with the instructions (``UNPACK 255`` / ``BUILD_LIST 255`` pairs make
+~600 bytes of source per byte of bytecode): this bounds one translation to ~80 ms and
+~15 MB at its peak here, the worst source there is. The standard contracts generate
+15-36 KB; a translated program keeps ~3.5 bytes per byte of source."""
 
 Translated = Callable[..., Value]
 """``f(machine, depth, *params) -> return value``."""
+
+log = logging.getLogger("contracts.translate")
+
+
+class TranslationTooLarge(VerifyError):
+    """The program's translation would exceed ``MAX_SOURCE``: it is refused, like malformed
+    bytecode (decided from its bytes alone, so the same on every node)."""
+
+
+class TranslationError(ContractError):
+    """The translator failed on a verified program: a bug, raised (never hidden)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TranslatedModule:
+    functions: tuple[Translated, ...]
+    source_size: int
+
 
 _CMP = {op.LT: "<", op.LE: "<=", op.GT: ">", op.GE: ">="}
 _ARITH = {op.SUB: "-", op.MUL: "*"}
@@ -58,6 +80,8 @@ class _Writer:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.size = 0  # bytes of the lines counted so far (the source being built)
+        self.counted = 0
         self.rung = 0
         self.const_types: dict[int, type] = {}  # slot -> type of the constant it holds
 
@@ -201,6 +225,7 @@ def _function_source(
     f: VerifiedFunction,
     consts: Sequence[Value],
     frames: Sequence[int],
+    budget: int,
 ) -> str:
     w = _Writer()
     n_params, n_locals = len(f.entry.params), f.entry.n_locals
@@ -218,6 +243,10 @@ def _function_source(
             w.const_types.clear()
             w.emit(f"if b <= {i}:", 2)
         _instruction(w, opcode, arg, d, f.effects[i], consts, frames)
+        w.size += sum(len(line) + 1 for line in w.lines[w.counted :])
+        w.counted = len(w.lines)
+        if w.size > budget:
+            raise TranslationTooLarge(f"translated program larger than {MAX_SOURCE} bytes")
     return "\n".join(w.lines) + "\n"
 
 
@@ -250,15 +279,27 @@ def _namespace(verified: VerifiedModule) -> dict[str, Any]:
     return ns
 
 
-def translate(verified: VerifiedModule) -> tuple[Translated, ...] | None:
-    """One Python function per function of the module, or None when it is too big."""
-    if sum(len(f.code) for f in verified.functions) > MAX_TRANSLATED:
-        return None
+def translate(verified: VerifiedModule) -> TranslatedModule:
+    """One Python function per function of the module. ``TranslationTooLarge`` when the
+    source would exceed ``MAX_SOURCE`` (checked while it is generated, function by function,
+    so a bomb is refused before it is built whole); ``TranslationError`` on a bug."""
     consts = verified.module.consts
     frames = [natives.frame_size(f) for f in verified.functions]
-    source = "\n".join(
-        _function_source(i, f, consts, frames) for i, f in enumerate(verified.functions)
-    )
-    ns = _namespace(verified)
-    exec(compile(source, "<contract>", "exec"), ns)  # noqa: S102 - source made above
-    return tuple(ns[f"f{i}"] for i in range(len(verified.functions)))
+    parts: list[str] = []
+    size = 0
+    try:
+        for i, f in enumerate(verified.functions):
+            part = _function_source(i, f, consts, frames, MAX_SOURCE - size)
+            size += len(part) + 1
+            parts.append(part)
+        source = "\n".join(parts)
+        ns = _namespace(verified)
+        exec(compile(source, "<contract>", "exec"), ns)  # noqa: S102 - source made above
+        return TranslatedModule(tuple(ns[f"f{i}"] for i in range(len(verified.functions))), size)
+    except TranslationTooLarge:
+        raise
+    except Exception as exc:
+        # a bug: loud in the log (with the traceback); the error itself names only the
+        # exception type, as receipts must be the same bytes on every node
+        log.exception("translator failed on a verified program")
+        raise TranslationError(f"translator failed: {type(exc).__name__}") from exc

@@ -1,18 +1,25 @@
 """The interpreter and the public entry points ``execute`` and ``abi``.
 
-Bytecode is verified and decoded once (cached by its bytes): the decoded code of a function
-is a tuple of ``(opcode, operand)`` pairs whose operands are already resolved (constant
-values, callee objects, builtin functions), and adjacent pushes are fused into
-superinstructions, so the loop does one tuple unpack per step, runs the hottest opcodes
-inline and sends the rest through a dispatch table. A program run again (so in use) is
-also translated into Python functions (``translate``), several times faster; the
-interpreter stays the reference and runs what is not translated.
+Bytecode is verified, decoded and translated into Python functions (``translate``) once,
+when it is loaded, and kept in an LRU cache by its bytes. Translation is a pure function of
+the bytes, so every node runs every program on the same engine whatever its history (a
+program whose translation would exceed ``translate.MAX_SOURCE`` is refused like malformed
+bytecode, at deployment; a translator failure is raised, never hidden by a fallback).
+
+The interpreter is the reference the translator is tested against (``TRANSLATE = False``,
+for tests and benchmarks only): the decoded code of a function is a tuple of ``(opcode,
+operand)`` pairs whose operands are already resolved (constant values, callee objects,
+builtin functions), and adjacent pushes are fused into superinstructions, so the loop does
+one tuple unpack per step, runs the hottest opcodes inline and sends the rest through a
+dispatch table.
 Gas: static costs are paid per basic block (see ``verifier``), dynamic costs (bytes stored,
 emitted, hashed, copied) by the handlers.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +40,11 @@ from contracts.values import (
 )
 from contracts.verifier import VerifiedModule, verify
 
-_CACHE_SIZE = 128
+_CACHE_SIZE = 512
+"""Most programs kept loaded (the least recently used is evicted first)."""
+_CACHE_SOURCE = 24 * 1024 * 1024
+"""Most generated source (``Program.source_size``) of the programs kept loaded: they keep
+~3.5 bytes per byte of it (~85 MB), and ~190 programs of the largest translation fit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +93,11 @@ class _Function:
 
 
 class Program:
-    """Verified, decoded bytecode ready to run."""
+    """Verified, decoded and (unless ``TRANSLATE`` is off) translated bytecode."""
 
-    __slots__ = ("functions", "public", "abi", "verified", "runs")
+    __slots__ = ("functions", "public", "abi", "source_size")
 
-    def __init__(self, verified: VerifiedModule) -> None:
+    def __init__(self, verified: VerifiedModule, translated: bool) -> None:
         module = verified.module
         funcs = [
             _Function(e.name, e.public, e.view, e.params, e.types, e.n_locals)
@@ -100,27 +111,17 @@ class Program:
         self.functions = tuple(funcs)
         self.public = {f.name: f for f in funcs if f.public}
         self.abi = {f.name: MethodInfo(f.view, f.params, f.types) for f in funcs if f.public}
-        self.verified: VerifiedModule | None = verified  # until translated
-        self.runs = 0
-
-    def ran(self) -> None:
-        """Count a run; translate the program on its ``TRANSLATE_AT``-th."""
-        self.runs += 1
-        if self.runs == TRANSLATE_AT and self.verified is not None:
-            try:
-                translated = translate(self.verified)
-            except Exception:  # noqa: BLE001 - a translator bug: the interpreter is equivalent
-                translated = None
-            if translated is not None:
-                for fn, py in zip(self.functions, translated, strict=True):
-                    fn.py = py
-            self.verified = None
+        done = translate(verified)  # raises: too large (VerifyError), or a translator bug
+        self.source_size = done.source_size
+        if translated:
+            for fn, py in zip(self.functions, done.functions, strict=True):
+                fn.py = py
 
 
-TRANSLATE_AT: int | None = 2
-"""Translate a cached program when it is run for the 2nd time: a program that runs once
-(or is evicted before it runs again) never pays for the Python compiler. None: never translate
-(tests compare both paths)."""
+TRANSLATE = True
+"""Run programs translated (the node never changes this). False: on the interpreter, for
+the tests that compare both engines and for benchmarks; programs are still translated at
+load (so the same programs are refused), their functions just not used."""
 
 
 def _resolve(opcode: int, arg: int, consts: tuple[Value, ...], funcs: list[_Function]) -> Any:
@@ -174,26 +175,72 @@ def _fuse(code: list[tuple[int, Any]]) -> tuple[tuple[int, Any], ...]:
     return tuple((o, new_index[a]) if o in op.JUMPS else (o, a) for o, a in out)
 
 
-_programs: dict[bytes, Program] = {}
+_programs: OrderedDict[tuple[bytes, bool], Program] = OrderedDict()
+_cached_source = 0
+_lock = threading.Lock()
 
 
-def load_program(code: bytes, run: bool = True) -> Program:
-    """Verify and decode bytecode (cached); ``VerifyError`` if it is malformed. ``run``:
-    loaded to be executed (counts towards translation; ``abi`` does not)."""
-    program = _programs.get(code) if type(code) is bytes else None
-    if program is None:
-        program = Program(verify(code))
-        if len(_programs) >= _CACHE_SIZE:
-            _programs.clear()  # atomic, so safe if the node executes on several threads
-        _programs[code] = program
-    if run and program.verified is not None:
-        program.ran()
+def load_program(code: bytes) -> Program:
+    """Verify, decode and translate bytecode, or take it from the LRU cache; ``VerifyError``
+    if it is malformed or its translation too large. Thread-safe: a node may load in a
+    worker thread (``prepare``) what its event loop runs later."""
+    key = (code, TRANSLATE)
+    with _lock:
+        program = _programs.get(key) if type(code) is bytes else None
+        if program is not None:
+            _programs.move_to_end(key)
+            return program
+    program = Program(verify(code), TRANSLATE)  # outside the lock: may take milliseconds
+    global _cached_source
+    with _lock:
+        old = _programs.pop(key, None)  # another thread loaded it meanwhile
+        if old is not None:
+            _cached_source -= old.source_size
+        _programs[key] = program
+        _cached_source += program.source_size
+        while len(_programs) > _CACHE_SIZE or _cached_source > _CACHE_SOURCE:
+            _, evicted = _programs.popitem(last=False)
+            _cached_source -= evicted.source_size
     return program
 
 
+def is_loaded(code: bytes) -> bool:
+    """``code`` is in the cache (loading it again costs nothing)."""
+    with _lock:
+        return (code, TRANSLATE) in _programs
+
+
+def clear_cache() -> None:
+    """Forget every loaded program (tests and benchmarks: a fresh VM)."""
+    global _cached_source
+    with _lock:
+        _programs.clear()
+        _cached_source = 0
+
+
+def prepare(code: bytes) -> None:
+    """Load ``code`` into the cache now (e.g. in a worker thread, off an event loop), so
+    that running it later does not translate it; errors are the ones execution would give."""
+    load_program(code)
+
+
+def interface(code: bytes) -> dict[str, MethodInfo]:
+    """The public methods of bytecode already accepted (stored on chain): ``abi`` without
+    translating it when it is not loaded (a node resolving a call on its event loop; the
+    program is loaded off the loop, or when it runs). ``VerifyError`` if malformed."""
+    key = (code, TRANSLATE)
+    with _lock:
+        program = _programs.get(key)
+    if program is not None:
+        return dict(program.abi)
+    entries = verify(code).module.functions
+    return {e.name: MethodInfo(e.view, e.params, e.types) for e in entries if e.public}
+
+
 def abi(code: bytes) -> dict[str, MethodInfo]:
-    """The public methods of verified bytecode; raises ``VerifyError`` if it is malformed."""
-    return dict(load_program(code, run=False).abi)
+    """The public methods of verified bytecode; raises ``VerifyError`` if it is malformed
+    (or too large to translate: ``translate.TranslationTooLarge``)."""
+    return dict(load_program(code).abi)
 
 
 _LOAD, _CONST, _STORE, _CHARGE = op.LOAD, op.CONST, op.STORE, op.CHARGE

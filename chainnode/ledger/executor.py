@@ -221,7 +221,7 @@ class Resolver:
         if code is None:
             return None
         try:
-            abi = contracts.abi(code)
+            abi = contracts.vm.interface(code)  # verified; translated off the loop or at run
         except Exception:  # noqa: BLE001 - stored code was checked at deploy; be safe
             return None
         t = Target(addr, None, code, abi)

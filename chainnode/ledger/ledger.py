@@ -59,6 +59,7 @@ from chainnode.model.codes import (
 from chainnode.model.encoding import pack, unpack
 from chainnode.model.genesis import ConsensusParams, Genesis, ValidatorInfo
 from chainnode.model.layout import (
+    DEPLOYMENT,
     NS_CHAIN,
     NS_CODE,
     NS_GOV,
@@ -381,6 +382,23 @@ class Ledger:
 
     def verify_batch(self, items: Sequence[VerifyItem]) -> list[bool]:
         return list(crypto.verify_batch(list(items), suite=self.suite.name))
+
+    def programs_to_load(self, txs: Sequence[Transaction]) -> list[bytes]:
+        """Bytecode that executing admitted `txs` will load and that is not loaded yet: a
+        deployment's code and the code of the contracts called. The node loads (verifies and
+        translates) it in a worker thread, off the event loop that executes blocks."""
+        out: list[bytes] = []
+        for tx in txs:
+            code: Any = None
+            if tx.contract == DEPLOYMENT and tx.method == "deploy":
+                args = tx.vm_args()
+                code = args[0] if args else None
+            else:
+                t = self.resolver.resolve(self._view, tx.contract)
+                code = t.code if t is not None else None
+            if type(code) is bytes and not contracts.vm.is_loaded(code) and code not in out:
+                out.append(code)
+        return out
 
     def check_target(self, tx: Transaction) -> tuple[Code, str] | None:
         """Admission-time check of contract, method and permission against committed state."""

@@ -2,6 +2,9 @@
 
 Signature verification of a large batch runs in a worker thread (OpenSSL releases the GIL) and
 only fills the mempool's verified-signature cache; admission itself runs on the event loop.
+The contract programs that admitted transactions will run (a deployment's code, a called
+contract's) are loaded (verified and translated into Python, up to tens of milliseconds each)
+in another worker thread, so the block that executes them on the loop finds them cached.
 After an admission the proposer is woken (:attr:`Admission.arrived`) and consensus is told when
 the oldest waiting transaction changes (its request timer follows it).
 """
@@ -14,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import contracts
 from chainnode.api.backend import Unavailable
 from chainnode.ledger.ledger import Ledger
 from chainnode.ledger.mempool import Admission as Outcome
@@ -53,10 +57,23 @@ class Admission:
         self.arrived = arrived
         # Several batches verify at once so the verifying threads of crypto.verify_batch stay fed.
         self._verify_pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
+        self._load_pool = ThreadPoolExecutor(1, thread_name_prefix="contracts")
         self._gossip_inflight = 0
 
     def close(self) -> None:
         self._verify_pool.shutdown(wait=True, cancel_futures=True)
+        self._load_pool.shutdown(wait=True, cancel_futures=True)
+
+    def _load_programs(self, txs: Sequence[Transaction]) -> None:
+        """Load the programs these txs will run, off the loop (best effort: a program that
+        fails to load fails the same way, deterministically, when the block executes it)."""
+        try:
+            codes = self.ledger.programs_to_load(txs)
+        except Exception:  # noqa: BLE001 - a warm-up only; execution decides
+            log.debug("cannot list the programs of admitted txs", exc_info=True)
+            return
+        for code in codes:
+            self._load_pool.submit(_load_quietly, code)
 
     def on_gossip_txs(self, peer: bytes, raws: list[bytes]) -> None:
         if self._gossip_inflight >= MAX_GOSSIP_INFLIGHT:
@@ -99,6 +116,7 @@ class Admission:
             if from_client and self.net.connected_peers():
                 # (no peer: nothing to flood, and they reach later peers in blocks anyway)
                 self.net.gossip_txs((sm3.digest(tx.raw), tx.raw) for tx in accepted)
+            self._load_programs(accepted)
             self.arrived.set()
             self.pending.add(tx.hash for tx in accepted)
             self.report_pending()
@@ -109,3 +127,12 @@ class Admission:
         oldest = self.pending.changed()
         if oldest is not False:
             self._pending_changed(oldest)  # type: ignore[arg-type]
+
+
+def _load_quietly(code: bytes) -> None:
+    try:
+        contracts.vm.prepare(code)
+    except contracts.ContractError:
+        pass  # refused code: its deployment or call fails the same way in the block
+    except Exception:  # a translator bug is logged by contracts.translate itself
+        log.debug("loading a contract program failed", exc_info=True)

@@ -119,7 +119,7 @@ def test_random_programs_compile_stably_and_run_deterministically(
     verify(code)
     seen = []
     for _ in range(2):
-        vm_module._programs.clear()  # a fresh VM: nothing cached from the previous run
+        vm_module.clear_cache()  # a fresh VM: nothing cached from the previous run
         host = MemoryHost(storage={encode_value("k1"): encode_value(5)})
         result = execute(code, "main", [a, b], host, 200_000)
         assert "internal" not in (result.error or ""), result.error
@@ -167,17 +167,17 @@ def test_superinstructions_do_not_change_results(source: str, a: int, b: int) ->
     code = compile_source(source)
     seen = []
     original = vm_module._fuse
-    vm_module.TRANSLATE_AT = None  # superinstructions are the interpreter's
+    vm_module.TRANSLATE = False  # superinstructions are the interpreter's
     try:
         for fuse in (original, tuple):
             vm_module._fuse = fuse  # type: ignore[assignment]
-            vm_module._programs.clear()
+            vm_module.clear_cache()
             host = MemoryHost(storage={encode_value("k1"): encode_value(5)})
             seen.append(snapshot(execute(code, "main", [a, b], host, 200_000), host))
     finally:
         vm_module._fuse = original
-        vm_module.TRANSLATE_AT = 2
-        vm_module._programs.clear()
+        vm_module.TRANSLATE = True
+        vm_module.clear_cache()
     assert seen[0] == seen[1]
 
 

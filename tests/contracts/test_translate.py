@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 from contracts import MemoryHost, VerifyError, abi, compile_source, execute, stdlib
 from contracts import vm as vm_module
-from contracts.translate import MAX_TRANSLATED
+from contracts.translate import TranslationError, TranslationTooLarge
 from contracts.verifier import verify
 from tests.contracts.helpers import build
+from tests.contracts.test_compiler import fn
 from tests.contracts.test_properties import (
     mixed_programs,
     programs,
@@ -115,14 +116,14 @@ GOLDEN_DIGEST = "6977a683b989230e216d2d52f9e3ad71f1b7f343c5a7ec9f04b6f457ac280bf
 
 @contextlib.contextmanager
 def translation(on: bool) -> Iterator[None]:
-    saved = vm_module.TRANSLATE_AT
-    vm_module.TRANSLATE_AT = 1 if on else None  # at the first load, or never
-    vm_module._programs.clear()
+    saved = vm_module.TRANSLATE
+    vm_module.TRANSLATE = on  # run translated, or on the interpreter
+    vm_module.clear_cache()
     try:
         yield
     finally:
-        vm_module.TRANSLATE_AT = saved
-        vm_module._programs.clear()
+        vm_module.TRANSLATE = saved
+        vm_module.clear_cache()
 
 
 def test_stdlib_figures_are_the_interpreters() -> None:
@@ -133,24 +134,103 @@ def test_stdlib_figures_are_the_interpreters() -> None:
         assert digest == GOLDEN_DIGEST
 
 
-def test_stdlib_is_translated_when_run_again() -> None:
-    vm_module._programs.clear()
+def test_programs_are_translated_at_load_whatever_their_history() -> None:
+    vm_module.clear_cache()
     for name in stdlib.NAMES:
-        abi(stdlib.compiled(name))  # not a run
+        abi(stdlib.compiled(name))  # loading for the ABI (deployment) translates already
         program = vm_module.load_program(stdlib.compiled(name))
-        assert all(f.py is None for f in program.functions)
-        assert vm_module.load_program(stdlib.compiled(name)) is program
         assert all(f.py is not None for f in program.functions)
+        assert vm_module.load_program(stdlib.compiled(name)) is program
 
 
-def test_huge_programs_are_interpreted() -> None:
-    branches = "".join(f"    if a > {i}:\n        x = x + {i}\n" for i in range(500))
-    code = compile_source(f"@public\ndef main(a: int) -> int:\n    x = 0\n{branches}    return x\n")
-    assert sum(len(f.code) for f in verify(code).functions) > MAX_TRANSLATED
-    with translation(True):
-        program = vm_module.load_program(code)
-        assert all(f.py is None for f in program.functions)
-        assert execute(code, "main", [300], MemoryHost(), 10**6).return_value == 299 * 300 // 2
+def test_program_cache_is_a_real_lru() -> None:
+    vm_module.clear_cache()
+    size = vm_module._CACHE_SIZE
+    codes = [compile_source(fn(f"return {i}")) for i in range(size + 1)]
+    first = vm_module.load_program(codes[0])
+    for code in codes[1:size]:
+        vm_module.load_program(code)
+    assert vm_module.load_program(codes[0]) is first  # used again: now the most recent
+    vm_module.load_program(codes[size])  # one more than fits: evicts the least recent only
+    assert len(vm_module._programs) == size
+    assert vm_module.load_program(codes[0]) is first
+    keys = [k for k, _ in vm_module._programs]
+    assert codes[1] not in keys and codes[2] in keys
+
+
+def test_repeated_use_of_many_programs_translates_each_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 129+ programs used in turn: the old cache (128, cleared whole when full) translated
+    # them again on every round
+    from contracts import translate as translate_module
+
+    vm_module.clear_cache()
+    done: list[int] = []
+    real = translate_module.translate
+
+    def counting(verified: object) -> object:
+        done.append(1)
+        return real(verified)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(vm_module, "translate", counting)
+    codes = [compile_source(fn(f"x = [a, a, a]\nreturn {i}", "a: int")) for i in range(200)]
+    for _ in range(3):
+        for i, code in enumerate(codes):
+            assert execute(code, "main", [1], MemoryHost(), 10**5).return_value == i
+    assert len(done) == len(codes)
+    vm_module.clear_cache()
+
+
+def test_program_cache_is_bounded_by_generated_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    vm_module.clear_cache()
+    one = vm_module.load_program(stdlib.compiled("evidence")).source_size
+    monkeypatch.setattr(vm_module, "_CACHE_SOURCE", 2 * one + 1)
+    for name in stdlib.NAMES:
+        vm_module.load_program(stdlib.compiled(name))
+    kept = [code for code, _ in vm_module._programs]
+    assert stdlib.compiled("records") in kept and len(kept) < 3
+    assert vm_module._cached_source <= 2 * one + 1
+    vm_module.clear_cache()
+
+
+def _bomb(pairs: int) -> bytes:
+    """``UNPACK 255`` / ``BUILD_LIST 255`` pairs: ~3 KB of generated source per 5 bytes."""
+    body: list[str | tuple[str, int | str]] = [("LOAD", 0)]
+    for _ in range(pairs):
+        body += [("UNPACK", 255), ("BUILD_LIST", 255)]
+    return build([*body, "RET"], params=("x",), n_locals=1)
+
+
+def test_translation_bombs_are_refused_from_their_bytes() -> None:
+    vm_module.clear_cache()
+    small, bomb = _bomb(8), _bomb(2_000)  # the bomb: ~10 KB of bytecode
+    assert len(bomb) < 11_000
+    assert abi(small)["main"].params == ("x",)
+    with pytest.raises(TranslationTooLarge):
+        abi(bomb)
+    with pytest.raises(VerifyError):  # a VerifyError: deployment refuses it as malformed
+        vm_module.load_program(bomb)
+    r = execute(bomb, "main", [list(range(255))], MemoryHost(), 10**6)
+    assert not r.ok and r.error is not None and "larger than" in r.error
+    # refused before compiling: the source is counted as it is generated
+    assert not any(k == bomb for k, _ in vm_module._programs)
+
+
+def test_a_translator_failure_is_an_error_not_a_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from contracts import translate as translate_module
+
+    def broken(*_: object, **__: object) -> str:
+        raise KeyError("bug")
+
+    vm_module.clear_cache()
+    monkeypatch.setattr(translate_module, "_function_source", broken)
+    code = compile_source(fn("return 1"))
+    with pytest.raises(TranslationError, match="translator failed: KeyError"):
+        vm_module.load_program(code)
+    r = execute(code, "main", [], MemoryHost(), 10**6)
+    assert not r.ok and r.error == "invalid bytecode: translator failed: KeyError"
+    vm_module.clear_cache()
 
 
 def both(code: bytes, method: str, args: list[object], gas: int) -> list[tuple[object, ...]]:
