@@ -33,6 +33,7 @@ from chainnode.model.encoding import pack
 from chainnode.model.genesis import Genesis, ValidatorInfo
 from chainnode.model.layout import GOVERNANCE, well_known_address
 from chainnode.model.types import BlockHeader, Receipt, Transaction, decoded_json
+from chainnode.model.validator_set import VALIDATOR_METHODS, apply_validator_change, parse_change
 from consensus.certificate import CommitCertificate, decode_certificate
 from consensus.errors import ConsensusError
 from consensus.messages import commit_signing_bytes
@@ -44,7 +45,7 @@ FORMAT = "chainnode-proof/1"
 MAX_BUNDLE_BYTES = 8 * 1024 * 1024
 MAX_GOVERNANCE = 4096
 MAX_VALIDATORS = 1024
-VSET_METHODS = ("add_validator", "remove_validator")
+VSET_METHODS = tuple(VALIDATOR_METHODS)
 _TRUE = b"\xc3"  # contracts.encode_value(True): msgpack true
 _HEX = set("0123456789abcdef")
 
@@ -405,18 +406,12 @@ def _verify_inclusion(
 
 
 def _apply_change(vs: list[ValidatorInfo], tx: Transaction, what: str) -> list[ValidatorInfo]:
-    """The governance contract's own rule (chainnode.ledger.system.governance)."""
+    """Governance's own rule (:func:`chainnode.model.validator_set.apply_validator_change`)."""
     try:
-        args = tx.decoded_args()
-        pub = args[0]
-        if not isinstance(pub, bytes) or len(pub) != 65:
-            raise ValueError("public key")
-        if tx.method == "add_validator":
-            info = ValidatorInfo(pub, args[1], args[2], args[3])
-            return [v for v in vs if v.public_key != pub] + [info]
-        return [v for v in vs if v.public_key != pub]
-    except (LedgerError, ValueError, IndexError, TypeError) as e:
+        change = parse_change(tx.method, tx.decoded_args())
+    except LedgerError as e:
         raise ProofError(f"{what}: tx: arguments of {tx.method} do not decode ({e})") from None
+    return apply_validator_change(vs, change)
 
 
 def verify_bundle(bundle: Bundle | bytes | str, genesis: Genesis) -> Proven:

@@ -25,6 +25,7 @@ from chainnode.model.codes import Code
 from chainnode.model.encoding import pack, unpack
 from chainnode.model.genesis import ValidatorInfo
 from chainnode.model.layout import NS_GOV, from_u64, u64
+from chainnode.model.validator_set import apply_validator_change, removal_problem
 
 K_ADMINS = b"admins"
 K_VALIDATORS = b"validators"
@@ -116,9 +117,7 @@ def add_validator(ctx: SysContext, args: list[Any]) -> Any:
     )
     if not _vote(ctx, [b"add_validator", *info.to_list()]):
         return False
-    vs = [v for v in read_validators(ctx) if v.public_key != pub]
-    vs.append(info)
-    _set_validators(ctx, vs)
+    _set_validators(ctx, apply_validator_change(read_validators(ctx), info))
     ctx.emit(
         "ValidatorAdded", public_key=pub, node_id=info.node_id, effective_height=ctx.height + 1
     )
@@ -129,13 +128,12 @@ def remove_validator(ctx: SysContext, args: list[Any]) -> Any:
     max_args(args, 1)
     pub = pubkey_arg(args, 0, "public_key")
     vs = read_validators(ctx)
-    if pub not in [v.public_key for v in vs]:
-        raise SysError(Code.MALFORMED, "not a validator")
-    if len(vs) == 1:
-        raise SysError(Code.MALFORMED, "cannot remove the last validator")
+    problem = removal_problem(vs, pub)
+    if problem is not None:
+        raise SysError(Code.MALFORMED, problem)
     if not _vote(ctx, [b"remove_validator", pub]):
         return False
-    _set_validators(ctx, [v for v in vs if v.public_key != pub])
+    _set_validators(ctx, apply_validator_change(vs, pub))
     ctx.emit("ValidatorRemoved", public_key=pub, effective_height=ctx.height + 1)
     return True
 

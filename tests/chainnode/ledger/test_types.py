@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from chainnode.model.codes import Code, MalformedError
 from chainnode.model.types import (
+    MAX_ARGS_BYTES,
     ZERO_HASH,
     Block,
     BlockHeader,
@@ -311,3 +312,82 @@ def test_mutated_blocks_and_receipts_decode_or_raise_malformed(data: st.DataObje
         except MalformedError:
             continue
         assert obj.encode() == bytes(buf)
+
+
+_VALID_TX = tx(SM, keys()[0], "evidence", "put", [b"abc"]).encode()
+
+
+def _outcome(decode: Any, data: bytes) -> tuple[Any, ...]:
+    try:
+        d = decode(data, SM)
+    except MalformedError as e:
+        return ("refused", e.code)
+    return ("accepted", d, d.hash, d.payload, d.raw)
+
+
+_NEAR_MISSES = [
+    0, 1, -1, 2**63, 2**64 - 1, 10**9, 10**12, True, None, "text", 1.5, [], {},
+    b"", b"a", b"a b", b"\xc3\xa9t\xc3\xa9", b"x" * 64, b"x" * 65, b"A" * 40, b"0" * 40,
+    b"0" * 41, b"Zz", b"_m", b"1m", b"m" * 64, b"m" * 65, b"\x04" + b"\x01" * 64,
+    b"\x03" + b"\x01" * 64, b"\x01" * 63, b"\x01" * 64, b"\x01" * (MAX_ARGS_BYTES - 200),
+    b"\x01" * MAX_ARGS_BYTES, b"\x01" * (MAX_ARGS_BYTES + 1),
+]  # fmt: skip
+
+
+def test_decode_agrees_with_the_plain_path_on_every_single_near_miss() -> None:
+    """Every field of a valid transaction replaced by every near miss, one at a time."""
+    valid = msgpack.unpackb(_VALID_TX)
+    for i in range(len(valid)):
+        for value in _NEAR_MISSES:
+            fields = list(valid)
+            fields[i] = value
+            data = msgpack.packb(fields, use_bin_type=True)
+            assert _outcome(Transaction.decode, data) == _outcome(Transaction.decode_plain, data), (
+                i,
+                value,
+            )
+
+
+def _wide(value: Any) -> bytes:
+    """A valid but non-canonical msgpack encoding of an int or bytes (the widest form)."""
+    if isinstance(value, int):
+        return b"\xcf" + value.to_bytes(8, "big")
+    return b"\xc6" + len(value).to_bytes(4, "big") + value
+
+
+def test_decode_agrees_with_the_plain_path_on_non_canonical_fields() -> None:
+    valid = msgpack.unpackb(_VALID_TX)
+    for i in range(len(valid)):
+        parts = [msgpack.packb(f, use_bin_type=True) for f in valid]
+        parts[i] = _wide(valid[i])
+        data = b"\x99" + b"".join(parts)
+        outcome = _outcome(Transaction.decode, data)
+        assert outcome == _outcome(Transaction.decode_plain, data), i
+        assert outcome[0] == "refused", i
+
+
+@given(
+    length=st.integers(8, 10),
+    replaced=st.dictionaries(st.integers(0, 9), st.sampled_from(_NEAR_MISSES), max_size=2),
+)
+def test_decode_agrees_with_the_plain_path(length: int, replaced: dict[int, Any]) -> None:
+    """The fast decode accepts and refuses exactly what the constructor path does: a valid
+    transaction's fields with a few replaced by near misses of every kind (wrong types, out
+    of range, non-ASCII, bad names), and a field too few or too many."""
+    fields = (msgpack.unpackb(_VALID_TX) + [b"extra"])[:length]
+    for i, value in replaced.items():
+        if i < length:
+            fields[i] = value
+    data = msgpack.packb(fields, use_bin_type=True)
+    assert _outcome(Transaction.decode, data) == _outcome(Transaction.decode_plain, data)
+
+
+@given(st.data())
+def test_decode_agrees_with_the_plain_path_on_mutated_encodings(data: st.DataObject) -> None:
+    raw = bytearray(_VALID_TX)
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw[i] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, 2))
+    blob = bytes(raw[: len(raw) - cut]) if cut else bytes(raw)
+    assert _outcome(Transaction.decode, blob) == _outcome(Transaction.decode_plain, blob)
