@@ -9,8 +9,10 @@
  * fixed-base windows, Montgomery's trick for batch inversion); no code from any library.
  *
  * - Field: GF(p), p = 2^256 - 2^224 - 2^96 + 2^64 - 1, four 64-bit limbs, Montgomery form
- *   (R = 2^256). p = -1 mod 2^64, so the per-word Montgomery factor is the low word itself,
- *   and the limbs 0 and 2 of p are all ones: m * p[0] and m * p[2] are shifts.
+ *   (R = 2^256). p = -1 mod 2^64, so the per-word Montgomery factor is the low word itself
+ *   and the first product of each reduction step is known (t[i] + m (2^64 - 1) = m 2^64).
+ *   The 4x4 product uses mulx/adcx/adox (inline asm) when CPUID says BMI2 + ADX, else
+ *   portable __int128 code; one flag read at import picks it (`isa()`).
  * - u1*G + u2*Q with no doublings when Q has a table: both scalars are cut into signed
  *   W-bit digits and each digit picks one precomputed affine point j * 2^(W*i) * P
  *   (G: W = 8, built at import; Q: W = 7, built per signer on its TABLE_AFTER-th verify and
@@ -41,6 +43,9 @@ typedef uint8_t u8;
 typedef unsigned __int128 u128;
 
 #define INLINE static inline __attribute__((always_inline))
+#ifndef SQR_VIA_MUL
+#define SQR_VIA_MUL 1
+#endif
 
 /* ---- SM3 (GB/T 32905) ------------------------------------------------------------------ */
 
@@ -256,9 +261,107 @@ INLINE void mont_reduce(fe *r, u64 t[8])
     fe_reduce_once(r, t + 4, extra);
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SM2V_ADX 1
+/* 1 when the CPU has BMI2 (mulx) and ADX (adcx/adox): set once at import, so the branch on
+ * it in every product is always predicted. */
+static int g_adx;
+
+/* 4x4-word product with mulx and two independent carry chains (adcx: CF for the low
+ * halves, adox: OF for the high halves), row by row; five accumulator registers rotate as
+ * finished low words are stored. */
+INLINE void mul4_adx(u64 out[8], const u64 *a, const u64 *b)
+{
+    u64 r0, r1, r2, r3, r4, lo, hi;
+    __asm__ volatile(
+        /* row 0: r4:r3:r2:r1:r0 = a * b0 */
+        "movq 0(%[b]), %%rdx\n\t"
+        "mulxq 0(%[a]), %[r0], %[r1]\n\t"
+        "mulxq 8(%[a]), %[lo], %[r2]\n\t"
+        "addq %[lo], %[r1]\n\t"
+        "mulxq 16(%[a]), %[lo], %[r3]\n\t"
+        "adcq %[lo], %[r2]\n\t"
+        "mulxq 24(%[a]), %[lo], %[r4]\n\t"
+        "adcq %[lo], %[r3]\n\t"
+        "adcq $0, %[r4]\n\t"
+        "movq %[r0], 0(%[out])\n\t"
+        /* row 1: r0:r4:r3:r2:r1 += a * b1 */
+        "movq 8(%[b]), %%rdx\n\t"
+        "xorl %k[r0], %k[r0]\n\t"
+        "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r1]\n\t"
+        "adoxq %[hi], %[r2]\n\t"
+        "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r2]\n\t"
+        "adoxq %[hi], %[r3]\n\t"
+        "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r3]\n\t"
+        "adoxq %[hi], %[r4]\n\t"
+        "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r4]\n\t"
+        "adoxq %[hi], %[r0]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[r0]\n\t"
+        "movq %[r1], 8(%[out])\n\t"
+        /* row 2: r1:r0:r4:r3:r2 += a * b2 */
+        "movq 16(%[b]), %%rdx\n\t"
+        "xorl %k[r1], %k[r1]\n\t"
+        "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r2]\n\t"
+        "adoxq %[hi], %[r3]\n\t"
+        "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r3]\n\t"
+        "adoxq %[hi], %[r4]\n\t"
+        "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r4]\n\t"
+        "adoxq %[hi], %[r0]\n\t"
+        "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r0]\n\t"
+        "adoxq %[hi], %[r1]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[r1]\n\t"
+        "movq %[r2], 16(%[out])\n\t"
+        /* row 3: r2:r1:r0:r4:r3 += a * b3 */
+        "movq 24(%[b]), %%rdx\n\t"
+        "xorl %k[r2], %k[r2]\n\t"
+        "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r3]\n\t"
+        "adoxq %[hi], %[r4]\n\t"
+        "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r4]\n\t"
+        "adoxq %[hi], %[r0]\n\t"
+        "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r0]\n\t"
+        "adoxq %[hi], %[r1]\n\t"
+        "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[r1]\n\t"
+        "adoxq %[hi], %[r2]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[r2]\n\t"
+        "movq %[r3], 24(%[out])\n\t"
+        "movq %[r4], 32(%[out])\n\t"
+        "movq %[r0], 40(%[out])\n\t"
+        "movq %[r1], 48(%[out])\n\t"
+        "movq %[r2], 56(%[out])\n\t"
+        : [r0] "=&r"(r0), [r1] "=&r"(r1), [r2] "=&r"(r2), [r3] "=&r"(r3), [r4] "=&r"(r4),
+          [lo] "=&r"(lo), [hi] "=&r"(hi)
+        : [a] "r"(a), [b] "r"(b), [out] "r"(out)
+        : "rdx", "cc", "memory");
+}
+#endif
+
 /* Montgomery product a b / R mod p: schoolbook 4x4 into 8 words, then the reduction. */
 INLINE void fe_mul(fe *r, const fe *a, const fe *b)
 {
+#ifdef SM2V_ADX
+    if (g_adx) {
+        u64 t[8];
+        mul4_adx(t, a->v, b->v);
+        mont_reduce(r, t);
+        return;
+    }
+#endif
+
     u64 t[8];
     const u64 a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3];
     u128 c;
@@ -290,6 +393,14 @@ INLINE void fe_mul(fe *r, const fe *a, const fe *b)
 /* Montgomery square: the six cross products once, doubled, plus the four squares. */
 INLINE void fe_sqr(fe *r, const fe *a)
 {
+#ifdef SM2V_ADX
+    if (g_adx && SQR_VIA_MUL) {
+        u64 t[8];
+        mul4_adx(t, a->v, a->v);
+        mont_reduce(r, t);
+        return;
+    }
+#endif
     const u64 a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3];
     u64 t[8];
     u128 c;
@@ -1355,11 +1466,69 @@ static PyObject *py_cache_info(PyObject *self, PyObject *noargs)
     return out;
 }
 
+static const char *isa_name(void)
+{
+#ifdef SM2V_ADX
+    if (g_adx) return "mulx/adx";
+#endif
+    return "portable (__int128)";
+}
+
+static int cpu_has_adx(void)
+{
+#ifdef SM2V_ADX
+    unsigned a = 7, b = 0, c = 0, d = 0;
+    unsigned max;
+    __asm__ volatile("cpuid" : "=a"(max), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+    if (max < 7) return 0;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    return ((b >> 8) & 1) && ((b >> 19) & 1); /* BMI2 (mulx) and ADX (adcx/adox) */
+#else
+    return 0;
+#endif
+}
+
 static PyObject *py_isa(PyObject *self, PyObject *noargs)
 {
     (void)self;
     (void)noargs;
-    return PyUnicode_FromString("x86-64 __int128");
+    return PyUnicode_FromString(isa_name());
+}
+
+/* _set_isa("portable" | "mulx/adx" | "best") -> the name now in use (tests run both). Tables
+ * hold plain field elements, so they stay valid across a switch. */
+static PyObject *py_set_isa(PyObject *self, PyObject *args)
+{
+    const char *name;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
+#ifdef SM2V_ADX
+    if (strcmp(name, "portable") == 0) {
+        g_adx = 0;
+    } else if (strcmp(name, "mulx/adx") == 0 || strcmp(name, "best") == 0) {
+        if (!cpu_has_adx() && strcmp(name, "best") != 0) {
+            PyErr_SetString(PyExc_ValueError, "this CPU lacks BMI2/ADX");
+            return NULL;
+        }
+        g_adx = cpu_has_adx();
+    } else {
+        PyErr_SetString(PyExc_ValueError, "isa must be portable, mulx/adx or best");
+        return NULL;
+    }
+#else
+    if (strcmp(name, "portable") != 0 && strcmp(name, "best") != 0) {
+        PyErr_SetString(PyExc_ValueError, "only the portable arithmetic is built here");
+        return NULL;
+    }
+#endif
+    return PyUnicode_FromString(isa_name());
+}
+
+static PyObject *py_cpu_has_adx(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyBool_FromLong(cpu_has_adx());
 }
 
 static void atfork_child(void) { pthread_mutex_init(&g_mu, NULL); }
@@ -1368,6 +1537,9 @@ static int sm2v_init(void)
 {
     static const u32 T0 = 0x79cc4519, T1 = 0x7a879d8a;
     for (int j = 0; j < 64; j++) sm3_tj[j] = rol32(j < 16 ? T0 : T1, j % 32);
+#ifdef SM2V_ADX
+    g_adx = cpu_has_adx();
+#endif
     FE_R2 = FE_ONE;
     for (int i = 0; i < 256; i++) fe_add(&FE_R2, &FE_R2, &FE_R2);
     static const u8 b_be[32] = {0x28, 0xE9, 0xFA, 0x9E, 0x9D, 0x9F, 0x5E, 0x34, 0x4D, 0x5A, 0x9E,
@@ -1418,6 +1590,8 @@ static PyMethodDef methods[] = {
     {"clear_cache", py_clear_cache, METH_NOARGS, "drop every signer table"},
     {"cache_info", py_cache_info, METH_NOARGS, "signer-table cache counters"},
     {"isa", py_isa, METH_NOARGS, "the arithmetic in use"},
+    {"_set_isa", py_set_isa, METH_VARARGS, "switch the arithmetic (tests)"},
+    {"cpu_has_adx", py_cpu_has_adx, METH_NOARGS, "whether this CPU has BMI2 and ADX"},
     {"_sm3", py_sm3, METH_VARARGS, "SM3 digest (tests pin it to hashlib)"},
     {"_g_table_point", py_g_table_point, METH_VARARGS, "(j+1) 2^(8i) G from the table"},
     {"_mul_add", py_mul_add, METH_VARARGS, "k1 G + k2 Q, affine bytes or b'' (tests)"},

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,32 @@ def test_differential_against_openssl_and_constructed_answers() -> None:
     for kind in ("edge-infinity", "edge-double", "edge-e-ge-n", "edge-key"):
         assert stats.get(kind, 0) > 0, (kind, stats)
     assert stats["openssl_checked"] >= DIFF_CASES // 200
+
+
+@pytest.fixture
+def portable() -> Iterator[None]:
+    """The portable (__int128) arithmetic instead of mulx/adx, for the duration of a test."""
+    assert _sm2verify._set_isa("portable") == "portable (__int128)"
+    try:
+        yield
+    finally:
+        _sm2verify._set_isa("best")
+    assert _sm2verify.isa() == ("mulx/adx" if _sm2verify.cpu_has_adx() else "portable (__int128)")
+
+
+def test_differential_portable_arithmetic(portable: None) -> None:
+    """The same differential cases on the arithmetic a CPU without BMI2/ADX gets."""
+    stats = diff.run(max(DIFF_CASES // 8, 1000), DIFF_SEED + 1, openssl_every=200)
+    assert stats["valid"] > 0 and stats["flip"] > 0
+
+
+@given(k1=st.integers(0, 2**256 - 1), k2=st.integers(0, 2**256 - 1), d=st.integers(1, N - 1))
+def test_mul_add_portable_matches_the_reference(k1: int, k2: int, d: int) -> None:
+    _sm2verify._set_isa("portable")
+    try:
+        _check_mul_add(k1, k2, d)
+    finally:
+        _sm2verify._set_isa("best")
 
 
 def test_every_branch_of_point_addition_is_reached_and_right() -> None:
@@ -94,6 +121,10 @@ def test_generator_table_rederived() -> None:
     d=st.integers(1, N - 1) | st.integers(1, 20),
 )
 def test_mul_add_matches_the_reference(k1: int, k2: int, d: int) -> None:
+    _check_mul_add(k1, k2, d)
+
+
+def _check_mul_add(k1: int, k2: int, d: int) -> None:
     q = _ec.mul(C, d, C.g)
     assert q is not None
     want = _pt_bytes(_ec.mul_add(C, k1, C.g, k2, q))
