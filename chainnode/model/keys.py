@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from chainnode.invocation import command
 from crypto import sm2
 
 MAX_KEY_FILE = 64 * 1024
@@ -46,7 +48,7 @@ def parse_private_key_pem(data: bytes, source: str = "key") -> tuple[str, bytes]
         key = serialization.load_pem_private_key(data, password=None)
     except Exception:
         raise KeyFileError(
-            f"{source} is not a PEM private key (make one with `chainnode keygen`)"
+            f"{source} is not a PEM private key (make one with `{command('keygen')}`)"
         ) from None
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
         return "ecdsa-p256", key.private_numbers().private_value.to_bytes(32, "big")
@@ -133,7 +135,7 @@ def load_private_key(path: Path | str) -> tuple[str, bytes]:
             data = f.read(MAX_KEY_FILE + 1)
     except FileNotFoundError:
         raise KeyFileError(
-            f"key file {path} not found (make one with `chainnode keygen --out {path}`)"
+            f"key file {path} not found (make one with `{command('keygen', '--out', shlex.quote(str(path)))}`)"
         ) from None
     except OSError as e:
         raise KeyFileError(f"cannot read key file {path}: {e.strerror}") from None

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from chainnode.api.app import Limits
 from chainnode.api.server import ServerLimits
+from chainnode.invocation import command
 
 ENV_PREFIX = "CHAINNODE_"
 MAX_CONFIG_BYTES = 1 << 20
@@ -142,7 +143,7 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> NodeC
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"config file {path} not found (create one with `chainnode network init`)"
+            f"config file {path} not found (create one with `{command('network', 'init')}`)"
         ) from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
