@@ -46,6 +46,8 @@ from consensus.wal import WalRecord
 
 Sign = Callable[[bytes], bytes]
 Verify = Callable[[bytes, bytes, bytes], bool]
+#: True: a valid next block. False: invalid, the proposer's fault (it is blamed). Raising: this
+#: node cannot tell (a local failure); the step raises LocalError, nobody is blamed.
 ValidateProposal = Callable[[Proposal], bool]
 _PLACEHOLDER_SIG = b"\x00"
 
@@ -212,12 +214,19 @@ class Replica:
         return ok
 
     def _valid_proposal(self, proposal: Proposal) -> bool:
+        """The callback says False for an invalid proposal (the primary's fault). When it
+        raises, this node could not judge (its disk, its memory, a bug): that is nobody's
+        fault but ours, so no fault is reported and no view change starts; the step fails
+        with LocalError and the caller halts (h11 style: a local error is loud)."""
         if proposal.height != self.height or proposal.parent != self.parent:
             return False
         try:
             return bool(self._validate(proposal))
-        except Exception:
-            return False
+        except Exception as e:
+            raise LocalError(
+                f"validate_proposal raised {type(e).__name__} at height {proposal.height}:"
+                " this replica cannot judge the proposal"
+            ) from e
 
     def _is_primary(self, view: int) -> bool:
         return self.vset.primary(self.height, view) == self.me

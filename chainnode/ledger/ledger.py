@@ -541,8 +541,10 @@ class Ledger:
                 max_gas=self.params.block_gas,
             )
         except (MemoryError, RecursionError) as e:
+            # This machine's failure, not the block's (another node may execute it fine): not
+            # an InvalidBlock, so the proposer is not blamed for it.
             msg = f"cannot execute here: {type(e).__name__}"
-            raise InvalidBlock(Code.EXECUTION_FAULT, msg) from None
+            raise LedgerError(Code.EXECUTION_FAULT, msg) from None
         if res.receipts_root != hd.receipts_root:
             raise InvalidBlock(Code.BAD_RECEIPTS_ROOT, "receipts root does not match")
         if res.state_root != hd.state_root:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from chainnode.ledger.ledger import Ledger
-from chainnode.model.codes import LedgerError
+from chainnode.model.codes import InvalidBlock, MalformedError
 from chainnode.model.types import Block
 from consensus.types import Proposal
 
@@ -62,7 +62,15 @@ class BlockCache:
 
 
 class ProposalCheck:
-    """``Replica``'s validate callback: is this proposal a valid next block for our chain?"""
+    """``Replica``'s validate callback: is this proposal a valid next block for our chain?
+
+    False only when the *proposal* is at fault: it does not decode (``MalformedError``), does
+    not match its digest, height or parent, is stamped too far ahead, or the ledger finds the
+    block invalid (``InvalidBlock``). Anything else raised while checking it (a
+    ``StorageError``, ``MemoryError``, an EXECUTION_FAULT, a bug) is this node's failure: it is
+    logged at ERROR and re-raised, so the replica blames no one and starts no view change
+    (``Replica`` turns it into ``LocalError``; the node stops on it).
+    """
 
     def __init__(
         self, ledger: Ledger, cache: BlockCache, clock_ms: Callable[[], int] = wall_clock_ms
@@ -75,7 +83,9 @@ class ProposalCheck:
         try:
             block = self.cache.get(proposal.digest)
             if block is None:
-                block = self.ledger.decode_block(proposal.payload)
+                block = self._decode(proposal)
+                if block is None:
+                    return False
             if (
                 block.hash != proposal.digest
                 or block.height != proposal.height
@@ -92,8 +102,29 @@ class ProposalCheck:
                 )
                 return False
             self.ledger.validate_block(block)
-        except LedgerError as e:
+        except (InvalidBlock, MalformedError) as e:
             log.warning("rejected proposal at height %d: %s", proposal.height, e)
             return False
+        except Exception as e:
+            log.error(
+                "cannot validate the proposal at height %d (this node's failure, not the"
+                " primary's; stopping): %s: %s",
+                proposal.height,
+                type(e).__name__,
+                e,
+            )
+            raise
         self.cache.remember(block)
         return True
+
+    def _decode(self, proposal: Proposal) -> Block | None:
+        """The proposed block, or None when its bytes are not one: decoding is a pure function
+        of bytes the primary chose, so whatever it raises (short of running out of memory) is
+        the same on every node and the primary's fault."""
+        try:
+            return self.ledger.decode_block(proposal.payload)
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - see above
+            log.warning("rejected proposal at height %d: undecodable: %s", proposal.height, e)
+            return None

@@ -172,6 +172,23 @@ def test_invalid_proposal_from_primary_starts_view_change() -> None:
     assert vc.view == 1 and not sent(out, Prepare)
 
 
+def test_a_validator_that_cannot_judge_blames_no_one() -> None:
+    """validate_proposal raising (our disk, our memory, a bug) is not the primary's fault: the
+    step fails with LocalError; no Fault, no VIEW-CHANGE, no vote was emitted or persisted."""
+    rig = Rig(me=0)
+    rig.start()
+
+    def broken(p: object) -> bool:
+        raise OSError("disk gone")
+
+    rig.replica._validate = broken  # the injected callback
+    with pytest.raises(LocalError, match="cannot judge") as e:
+        rig.recv(rig.pp())
+    assert isinstance(e.value.__cause__, OSError)
+    assert rig.replica.view == 0 and rig.replica.phase is Phase.NORMAL
+    assert not rig.replica.st.pre_prepares  # the proposal was not taken either
+
+
 def test_conflicting_pre_prepare_is_evidence_and_never_prepared() -> None:
     rig = Rig(me=0)
     rig.start()
