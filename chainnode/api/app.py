@@ -133,7 +133,7 @@ async def submit_transactions(request: web.Request) -> web.Response:
     if rejected:
         # A batch is all or nothing: the backend took none of it (it rolls back the rest).
         i, adm = rejected[0]
-        field = None if single else f"[{i}]"
+        field = adm.field if single else f"[{i}]" + (f".{adm.field}" if adm.field else "")
         status = convert.status_for_rejection(adm.code)
         extra = "" if len(rejected) == 1 else f" ({len(rejected)} of {len(txs)} rejected)"
         if len(txs) > 1:  # a batch of one (the SDK's way to send one tx) is no batch to the user
@@ -240,6 +240,19 @@ async def get_state(request: web.Request) -> web.Response:
     )
 
 
+async def list_contracts(request: web.Request) -> web.Response:
+    entries = request.app[BACKEND].ledger.contract_list()
+    return _json({"contracts": [convert.contract_entry_json(e) for e in entries]})
+
+
+async def get_contract(request: web.Request) -> web.Response:
+    ref = convert.parse_name(request.match_info["contract"], "contract")
+    found = request.app[BACKEND].ledger.contract_interface(ref)
+    if found is None:
+        raise ApiError(404, Code.UNKNOWN_CONTRACT, f"no contract {ref!r}", "contract")
+    return _json(convert.contract_json(found))
+
+
 async def post_call(request: web.Request) -> web.Response:
     limits = request.app[LIMITS]
     body = await bodies.read_body(request, limits.body_timeout)
@@ -288,6 +301,8 @@ def make_app(
     r.add_get("/v1/validators", get_validators)
     r.add_get("/v1/state/{contract}/{key}", get_state)
     r.add_post("/v1/call", post_call)
+    r.add_get("/v1/contracts", list_contracts)
+    r.add_get("/v1/contracts/{contract}", get_contract)
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/openapi.json", openapi)

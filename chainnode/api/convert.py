@@ -22,7 +22,7 @@ from chainnode.model.types import (
 from contracts import encode_value
 
 if TYPE_CHECKING:
-    from chainnode.ledger.ledger import Ledger
+    from chainnode.ledger.ledger import ContractEntry, ContractInterface, Ledger
 
 HASH_RE = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 MAX_KEY_BYTES = 1024
@@ -152,11 +152,7 @@ def call_view(ledger: Ledger, req: CallRequest) -> dict[str, Any]:
     try:
         res = ledger.call_view(contract, req.method, _vm_args(req.args), caller=caller)
     except LedgerError as e:
-        field = {
-            Code.UNKNOWN_CONTRACT: "contract",
-            Code.UNKNOWN_METHOD: "method",
-            Code.NOT_VIEW: "method",
-        }.get(e.code, "args")
+        field = e.field or {Code.UNKNOWN_CONTRACT: "contract"}.get(e.code, "args")
         raise _ledger_error(e, field) from None
     return {
         "ok": res.ok,
@@ -182,3 +178,25 @@ def _vm_args(v: Any) -> Any:
     if isinstance(v, float):
         raise ApiError(400, Code.INVALID_FIELD, "args: integers only, no floats", "args")
     return v
+
+
+def contract_entry_json(e: ContractEntry) -> dict[str, Any]:
+    return {"name": e.name, "address": address_hex(e.address), "kind": e.kind}
+
+
+def contract_json(c: ContractInterface) -> dict[str, Any]:
+    return {
+        **contract_entry_json(c.entry),
+        "doc": c.doc,
+        "methods": [
+            {
+                "name": m.name,
+                "signature": m.signature,
+                "params": [{"name": p.name, "type": p.type} for p in m.params],
+                "required": m.required,
+                "view": m.view,
+                "doc": m.doc,
+            }
+            for m in c.methods.values()
+        ],
+    }

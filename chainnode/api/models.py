@@ -5,7 +5,7 @@ Byte strings travel as lower-case hex (an optional ``0x`` prefix is accepted on 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -152,3 +152,38 @@ class StatusResponse(_Strict):
 class HealthResponse(_Strict):
     ok: bool
     reason: str | None = None
+
+
+class ContractOut(_Strict):
+    name: str | None = Field(description="its name; null for a contract deployed without one")
+    address: str = Field(description=ADDRESS_OUT)
+    kind: Literal["system", "stdlib", "deployed"] = Field(
+        description="system: built into the node; stdlib: a standard contract installed at "
+        "genesis; deployed: put on chain by a deploy transaction"
+    )
+
+
+class ContractsResponse(_Strict):
+    contracts: list[ContractOut]
+
+
+class ParamOut(_Strict):
+    name: str
+    type: str = Field(description="VM type: int, bool, bytes, str, list, map or any")
+
+
+class MethodOut(_Strict):
+    name: str
+    signature: str = Field(description='e.g. "put(key: str, value: any)"')
+    params: list[ParamOut]
+    required: int = Field(description="how many leading parameters must be given")
+    view: bool = Field(description="@view: read-only, callable through /v1/call")
+    doc: str | None = Field(description="what it does (null when the chain has no source)")
+
+
+class ContractResponse(_Strict):
+    name: str | None
+    address: str = Field(description=ADDRESS_OUT)
+    kind: Literal["system", "stdlib", "deployed"]
+    doc: str | None
+    methods: list[MethodOut]

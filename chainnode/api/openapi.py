@@ -147,6 +147,19 @@ def openapi_document() -> dict[str, Any]:
                 "responses": responses(m.CallResponse, 400, 404),
             }
         },
+        "/v1/contracts": {
+            "get": {
+                "summary": "Every contract on chain: name, address, kind",
+                "responses": responses(m.ContractsResponse),
+            }
+        },
+        "/v1/contracts/{contract}": {
+            "get": {
+                "summary": "A contract's methods: parameters with types, @view or not, docs",
+                "parameters": [_path_param("contract", "contract name or address (0x optional)")],
+                "responses": responses(m.ContractResponse, 400, 404),
+            }
+        },
         "/healthz": {
             "get": {"summary": "The process is alive", "responses": responses(m.HealthResponse)}
         },

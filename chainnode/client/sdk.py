@@ -147,6 +147,10 @@ class _Paths:
         return "/v1/transactions" + (f"?{urlencode({'wait': wait})}" if wait is not None else "")
 
     @staticmethod
+    def contract(contract: str) -> str:
+        return f"/v1/contracts/{quote(contract, safe='')}"
+
+    @staticmethod
     def state(contract: str, key: str | bytes) -> str:
         k = "0x" + key.hex() if isinstance(key, bytes) else key
         return f"/v1/state/{quote(contract, safe='')}/{quote(k, safe='')}"
@@ -245,6 +249,14 @@ class Client:
 
     def state(self, contract: str, key: str | bytes) -> dict[str, Any]:
         return self.request("GET", _Paths.state(contract, key))  # type: ignore[no-any-return]
+
+    def contracts(self) -> list[dict[str, Any]]:
+        """Every contract on chain: ``{"name", "address", "kind"}`` each."""
+        return self.request("GET", "/v1/contracts")["contracts"]  # type: ignore[no-any-return]
+
+    def contract(self, contract: str) -> dict[str, Any]:
+        """A contract's interface: methods with parameters and types, ``view``, docs."""
+        return self.request("GET", _Paths.contract(contract))  # type: ignore[no-any-return]
 
     def call(self, contract: str, method: str, args: Sequence[Any] = ()) -> Any:
         """Run a @view method; returns ``{"ok", "result", "gas_used", "error"}``."""
@@ -384,6 +396,12 @@ class AsyncClient:
 
     async def state(self, contract: str, key: str | bytes) -> dict[str, Any]:
         return await self.request("GET", _Paths.state(contract, key))  # type: ignore[no-any-return]
+
+    async def contracts(self) -> list[dict[str, Any]]:
+        return (await self.request("GET", "/v1/contracts"))["contracts"]  # type: ignore[no-any-return]
+
+    async def contract(self, contract: str) -> dict[str, Any]:
+        return await self.request("GET", _Paths.contract(contract))  # type: ignore[no-any-return]
 
     async def call(self, contract: str, method: str, args: Sequence[Any] = ()) -> Any:
         body = json.dumps({"contract": contract, "method": method, "args": _json_args(args)})

@@ -35,15 +35,18 @@ from typing import Any
 
 import contracts
 import crypto
+from chainnode.ledger import interface
 from chainnode.ledger.executor import (
     SYSTEM_METHODS,
     BlockResult,
     Executor,
     NodeHost,
     Resolver,
+    Target,
     roots_of,
     state_root,
 )
+from chainnode.ledger.interface import MethodSpec
 from chainnode.ledger.mempool import Admission, Mempool, VerifyItem
 from chainnode.ledger.system import SysContext, SysError, governance, permissions
 from chainnode.ledger.system.governance import P_VSET, decode_validators, vset_height
@@ -87,7 +90,16 @@ from crypto.merkle import MerkleProof, merkle_proof, verify_proof
 from crypto.suite import get_suite
 from storage import ChainMismatch, CommitBatch, Overlay, Store
 
-__all__ = ["Admission", "CallResult", "InvalidBlock", "Ledger", "TxProof", "ValidatorInfo"]
+__all__ = [
+    "Admission",
+    "CallResult",
+    "ContractEntry",
+    "ContractInterface",
+    "InvalidBlock",
+    "Ledger",
+    "TxProof",
+    "ValidatorInfo",
+]
 
 STORE_DIR = "ledger"
 MAX_STATE_KEY = 4096
@@ -144,6 +156,31 @@ class TxProof:
             "receipt": self.receipt.hex(),
             "receipt_proof": proof(self.receipt_proof),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ContractEntry:
+    """One contract on chain: its name (None for an unnamed deployment), address and kind
+    (system: built into the node; stdlib: a standard contract installed at genesis;
+    deployed: put on chain by a deploy transaction)."""
+
+    name: str | None
+    address: bytes
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContractInterface:
+    entry: ContractEntry
+    doc: str | None
+    methods: dict[str, MethodSpec]
+
+
+_SYSTEM_DOCS = {
+    "governance": "Admins and validators: every change is an admin's vote; 2/3 apply it.",
+    "permissions": "Who may send: the mode (open or closed) and the writer/deployer roles.",
+    "deployment": "Puts compiled contract bytecode on chain, optionally under a name.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +266,7 @@ class Ledger:
         self._cache: dict[bytes, tuple[Block, BlockResult]] = {}
         self._vsets: list[tuple[int, list[ValidatorInfo]]] = []
         self._addresses: dict[bytes, bytes] = {}
+        self._specs: dict[tuple[bytes, str], MethodSpec] = {}
         self._head: BlockHeader
         self._head_hash: bytes
 
@@ -400,23 +438,97 @@ class Ledger:
                 out.append(code)
         return out
 
-    def check_target(self, tx: Transaction) -> tuple[Code, str] | None:
-        """Admission-time check of contract, method and permission against committed state."""
+    def check_target(self, tx: Transaction) -> tuple[Code, str, str | None] | None:
+        """Admission-time check of contract, method, permission, gas limit and arguments
+        against committed state: (code, message, field at fault) or None. Admission only: a
+        block's validity never depends on it (a call it refuses would fail in execution)."""
         t = self.resolver.resolve(self._view, tx.contract)
         if t is None:
-            return (Code.UNKNOWN_CONTRACT, f"no contract {tx.contract!r}")
+            return (Code.UNKNOWN_CONTRACT, f"no contract {tx.contract!r}", "contract")
         exists, view = t.method(tx.method)
         if not exists:
-            return (Code.UNKNOWN_METHOD, f"contract {tx.contract!r} has no method {tx.method!r}")
+            return (Code.UNKNOWN_METHOD, self._no_method(t, tx.contract, tx.method), "method")
         if not permissions.may_call(self._view, self.address(tx.sender), t.system, view):
-            return (Code.NO_PERMISSION, "sender may not call this contract")
+            return (Code.NO_PERMISSION, "sender may not call this contract", None)
         if tx.gas_limit > self.params.tx_gas:
-            return (Code.GAS_LIMIT, f"gas_limit above the chain's max_tx_gas {self.params.tx_gas}")
+            return (
+                Code.GAS_LIMIT,
+                f"gas_limit above the chain's max_tx_gas {self.params.tx_gas}",
+                "gas_limit",
+            )
         try:
             tx.check_args()
         except MalformedError as e:
-            return (Code.MALFORMED, e.message)
+            return (Code.MALFORMED, e.message, "args")
+        bad = self._spec(t, tx.method).check(tx.vm_args())
+        if bad is not None:
+            return (Code.INVALID_ARGS, bad.message, bad.field)
         return None
+
+    def _spec(self, t: Target, method: str) -> MethodSpec:
+        """The interface of an existing method (cached: code at an address never changes)."""
+        key = (t.address, method)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = self._methods(t)[method]
+            if len(self._specs) >= 4096:
+                self._specs.clear()
+            self._specs[key] = spec
+        return spec
+
+    def _methods(self, t: Target) -> dict[str, MethodSpec]:
+        if t.system is not None:
+            return interface.system_specs(SYSTEM_METHODS[t.system])
+        return interface.vm_specs(t.abi, self._source_docs(t)[1])
+
+    def _source_docs(self, t: Target) -> tuple[str | None, dict[str, str]]:
+        """Docs of a standard contract running unchanged from genesis (bytecode has none)."""
+        for name in self.genesis.contracts:
+            if (
+                well_known_address(self.suite.hash, name) == t.address
+                and name in contracts.stdlib.NAMES
+                and contracts.stdlib.compiled(name) == t.code
+            ):
+                return interface.source_docs(contracts.stdlib.source(name))
+        return None, {}
+
+    def _no_method(self, t: Target, contract: str, method: str) -> str:
+        names = ", ".join(sorted(self._methods(t)))
+        return f"contract {contract!r} has no method {method!r}; its methods: {names}"
+
+    def contract_list(self) -> list[ContractEntry]:
+        """Every contract on chain: system, standard (from genesis), deployed; deployed ones
+        by name (unnamed last, by address). Committed state only."""
+        h = self.suite.hash
+        out = [ContractEntry(n, well_known_address(h, n), "system") for n in SYSTEM_CONTRACTS]
+        out += [
+            ContractEntry(n, well_known_address(h, n), "stdlib") for n in self.genesis.contracts
+        ]
+        known = {e.address for e in out}
+        named: dict[bytes, str] = {}
+        for k, addr in self._store.state_scan(NS_NAMES):
+            if addr not in known:
+                named.setdefault(addr, k.decode("utf-8", "replace"))
+        deployed = [ContractEntry(n, a, "deployed") for a, n in named.items()]
+        for addr, _code in self._store.state_scan(NS_CODE):
+            if addr not in known and addr not in named:
+                deployed.append(ContractEntry(None, addr, "deployed"))
+        deployed.sort(key=lambda e: (e.name is None, e.name or "", e.address))
+        return out + deployed
+
+    def contract_interface(self, contract: str) -> ContractInterface | None:
+        """A contract's methods with their parameters, types and docs (None: no contract)."""
+        addr = self.contract_address(contract)
+        if addr is None:
+            return None
+        t = self.resolver.target(self._view, addr)
+        if t is None:
+            return None
+        entry = next((e for e in self.contract_list() if e.address == addr), None)
+        if entry is None:  # pragma: no cover - contract_address found it
+            entry = ContractEntry(None, addr, "deployed")
+        doc = self._source_docs(t)[0] if t.system is None else _SYSTEM_DOCS.get(t.system)
+        return ContractInterface(entry, doc, self._methods(t))
 
     def address(self, public_key: bytes) -> bytes:
         """suite.address, memoised (senders repeat; hashing is the cost)."""
@@ -745,9 +857,14 @@ class Ledger:
             raise CallError(Code.UNKNOWN_CONTRACT, f"no contract {contract!r}")
         exists, view = t.method(method)
         if not exists:
-            raise CallError(Code.UNKNOWN_METHOD, f"contract {contract!r} has no method {method!r}")
+            raise CallError(Code.UNKNOWN_METHOD, self._no_method(t, contract, method), "method")
         if not view:
-            raise CallError(Code.NOT_VIEW, f"{method!r} is not a view method; send a transaction")
+            raise CallError(
+                Code.NOT_VIEW, f"{method!r} is not a view method; send a transaction", "method"
+            )
+        bad = self._spec(t, method).check(argv)
+        if bad is not None:
+            raise CallError(Code.INVALID_ARGS, bad.message, bad.field)
         pub = caller if caller is not None and len(caller) == 65 else b""
         addr = self.address(pub) if pub else (caller or bytes(20))
         height, ts = self._head.height, self._head.timestamp

@@ -27,6 +27,7 @@ class Admission:
     accepted: bool
     code: Code
     message: str
+    field: str | None = None  # the part of the tx at fault, when one is (e.g. "args[0]")
 
 
 def _bad_signature(suite: Suite, tx: Transaction) -> Admission:
@@ -61,7 +62,7 @@ class AdmissionContext(Protocol):
 
     def nonce_used(self, tx: Transaction) -> bool: ...
 
-    def check_target(self, tx: Transaction) -> tuple[Code, str] | None: ...
+    def check_target(self, tx: Transaction) -> tuple[Code, str, str | None] | None: ...
 
     def verify_batch(self, items: Sequence[VerifyItem]) -> list[bool]: ...
 
@@ -160,7 +161,7 @@ class Mempool:
             else:
                 bad = check_target(tx)
                 if bad is not None:
-                    out[i] = Admission(h, False, bad[0], bad[1])
+                    out[i] = Admission(h, False, bad[0], bad[1], bad[2])
                 else:
                     seen.add(h)
                     seen_nonces.add(key)

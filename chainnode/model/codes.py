@@ -70,10 +70,11 @@ class Code(StrEnum):
 class LedgerError(Exception):
     """Base of every error raised by the ledger side of chainnode."""
 
-    def __init__(self, code: Code, message: str) -> None:
+    def __init__(self, code: Code, message: str, field: str | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.field = field  # the input at fault, when one is (e.g. "args[0]")
 
 
 class MalformedError(LedgerError):

@@ -78,9 +78,16 @@ Handler = Callable[[SysContext, list[Any]], Any]
 
 @dataclass(frozen=True, slots=True)
 class Method:
+    """A system method: its handler and its interface (what admission checks arguments
+    against and ``GET /v1/contracts/{name}`` lists). ``types`` are VM type names, one per
+    parameter; the last ``len(params) - required`` parameters may be left out."""
+
     handler: Handler
     view: bool
     params: tuple[str, ...]
+    types: tuple[str, ...]
+    doc: str
+    required: int | None = None  # None: all of them
 
 
 def arg_bytes(args: list[Any], i: int, what: str, size: int | None = None) -> bytes:

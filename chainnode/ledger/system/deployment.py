@@ -64,7 +64,19 @@ def view_code(ctx: SysContext, args: list[Any]) -> Any:
 
 
 METHODS: dict[str, Method] = {
-    "deploy": Method(deploy, False, ("code", "name")),
-    "resolve": Method(view_resolve, True, ("name",)),
-    "code": Method(view_code, True, ("address",)),
+    "deploy": Method(
+        deploy,
+        False,
+        ("code", "name"),
+        ("bytes", "str"),
+        "Put compiled bytecode on chain (open mode: anyone; closed: the deployer role), "
+        "registering the name when given and free. Returns the contract's address.",
+        required=1,
+    ),
+    "resolve": Method(
+        view_resolve, True, ("name",), ("str",), "The address registered under a name, or None."
+    ),
+    "code": Method(
+        view_code, True, ("address",), ("bytes",), "The bytecode at an address, or None."
+    ),
 }

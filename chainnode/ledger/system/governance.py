@@ -187,14 +187,49 @@ def view_votes(ctx: SysContext, args: list[Any]) -> Any:
 
 METHODS: dict[str, Method] = {
     "add_validator": Method(
-        add_validator, False, ("public_key", "node_id", "p2p_addr", "api_addr")
+        add_validator,
+        False,
+        ("public_key", "node_id", "p2p_addr", "api_addr"),
+        ("bytes", "str", "str", "str"),
+        "Admins only: this admin's vote to add a validator (65-byte key); 2/3 of the admins "
+        "apply it, effective at the next height. True when this vote applied it.",
     ),
-    "remove_validator": Method(remove_validator, False, ("public_key",)),
-    "add_admin": Method(add_admin, False, ("public_key",)),
-    "remove_admin": Method(remove_admin, False, ("public_key",)),
-    "admins": Method(view_admins, True, ()),
-    "validators": Method(view_validators, True, ()),
-    "votes": Method(view_votes, True, ("proposal_id",)),
+    "remove_validator": Method(
+        remove_validator,
+        False,
+        ("public_key",),
+        ("bytes",),
+        "Admins only: this admin's vote to remove a validator. True when this vote applied it.",
+    ),
+    "add_admin": Method(
+        add_admin,
+        False,
+        ("public_key",),
+        ("bytes",),
+        "Admins only: this admin's vote to add an admin. True when this vote applied it.",
+    ),
+    "remove_admin": Method(
+        remove_admin,
+        False,
+        ("public_key",),
+        ("bytes",),
+        "Admins only: this admin's vote to remove an admin. True when this vote applied it.",
+    ),
+    "admins": Method(view_admins, True, (), (), "The admins' public keys."),
+    "validators": Method(
+        view_validators,
+        True,
+        (),
+        (),
+        "The current validators: [public_key, node_id, p2p_addr, api_addr] each.",
+    ),
+    "votes": Method(
+        view_votes,
+        True,
+        ("proposal_id",),
+        ("bytes",),
+        "The admins (public keys) who voted for a pending proposal (32-byte id).",
+    ),
 }
 
 

@@ -115,9 +115,33 @@ def view_roles(ctx: SysContext, args: list[Any]) -> Any:
 
 
 METHODS: dict[str, Method] = {
-    "grant": Method(grant, False, ("who", "role")),
-    "revoke": Method(revoke, False, ("who", "role")),
-    "set_mode": Method(set_mode, False, ("mode",)),
-    "mode": Method(view_mode, True, ()),
-    "roles": Method(view_roles, True, ("who",)),
+    "grant": Method(
+        grant,
+        False,
+        ("who", "role"),
+        ("bytes", "str"),
+        "Any admin: give an address (20 bytes) or public key (65) the role writer or deployer.",
+    ),
+    "revoke": Method(
+        revoke,
+        False,
+        ("who", "role"),
+        ("bytes", "str"),
+        "Any admin: take a role (writer or deployer) from an address or public key.",
+    ),
+    "set_mode": Method(
+        set_mode,
+        False,
+        ("mode",),
+        ("str",),
+        "Any admin: open (anyone may send) or closed (only holders of a role).",
+    ),
+    "mode": Method(view_mode, True, (), (), "The permission mode: open or closed."),
+    "roles": Method(
+        view_roles,
+        True,
+        ("who",),
+        ("bytes",),
+        'The roles of an address or public key ("admin" first for admins).',
+    ),
 }

@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 from chainnode.ledger.ledger import Ledger
+from chainnode.model.codes import Code
 from chainnode.model.genesis import (
     STANDARD_CONTRACTS,
     ConsensusParams,
@@ -122,3 +123,16 @@ def commit(ledger: Ledger, txs: Sequence[Transaction] = (), *others: Ledger) -> 
 
 def open_ledger(path: Any, g: Genesis | None = None, **kw: Any) -> Ledger:
     return Ledger.open(path, g or genesis(), **kw)
+
+
+def admit_bad_args(ledger: Ledger) -> None:
+    """Make `ledger` admit txs whose arguments do not fit their method, as a node before that
+    admission rule did (or a Byzantine proposer would), so a test can pin how execution fails
+    them; every other admission check stays. Validation never used the rule."""
+    strict = ledger.check_target
+
+    def lenient(t: Transaction) -> tuple[Code, str, str | None] | None:
+        bad = strict(t)
+        return None if bad is not None and bad[0] == Code.INVALID_ARGS else bad
+
+    ledger.check_target = lenient  # type: ignore[method-assign]

@@ -7,7 +7,15 @@ from pathlib import Path
 from chainnode.model.codes import Code
 from chainnode.model.genesis import ValidatorInfo
 from contracts import decode_value
-from tests.chainnode.ledger.helpers import commit, genesis, keys, open_ledger, tx, validators
+from tests.chainnode.ledger.helpers import (
+    admit_bad_args,
+    commit,
+    genesis,
+    keys,
+    open_ledger,
+    tx,
+    validators,
+)
 
 
 def ret(r: object) -> object:
@@ -88,6 +96,10 @@ def test_bad_governance_args_fail_the_tx_only(tmp_path: Path) -> None:
     a = keys()[4]
     with open_ledger(tmp_path, genesis()) as led:
         root = led.state_root
+        extra = tx(led, a, "governance", "add_validator", [keys()[9].pub, "n", "p", "a", 5])
+        (adm,) = led.mempool.submit([extra])
+        assert (adm.code, adm.field) == (Code.INVALID_ARGS, "args[4]")
+        admit_bad_args(led)  # execution still fails each of these alone
         rs = commit(
             led,
             [
@@ -96,7 +108,7 @@ def test_bad_governance_args_fail_the_tx_only(tmp_path: Path) -> None:
                 tx(led, a, "governance", "add_admin", [b"\x04" + b"\x02" * 64]),
                 tx(led, a, "governance", "remove_validator", [keys()[9].pub]),
                 tx(led, a, "governance", "add_admin", [a.pub]),
-                tx(led, a, "governance", "add_validator", [keys()[9].pub, "n", "p", "a", 5]),
+                extra,
                 tx(
                     led,
                     a,

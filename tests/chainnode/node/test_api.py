@@ -12,6 +12,7 @@ from typing import Any
 import msgpack
 import pytest
 
+import contracts
 from chainnode.client.sdk import Account, Client, ClientError
 from chainnode.deploy.layout import ADMIN_KEY
 from chainnode.model.types import Transaction
@@ -352,3 +353,99 @@ def test_addresses_in_one_form(single: Cluster, user: Account) -> None:
         assert c.state(ref, "rec:by-address")["contract"] == addr
     assert c.state("records", "rec:by-address")["contract"] == "records"
     assert c.call("permissions", "roles", [{"hex": me}])["ok"]
+
+
+def test_arguments_are_checked_at_admission_before_they_cost_gas(
+    single: Cluster, user: Account
+) -> None:
+    c = single.clients[0]
+    before = snapshot(c)
+    short = signed(c, user, contract="evidence", method="register", args=["abc"])
+    with pytest.raises(ClientError) as e:
+        c.submit([short])  # the SDK sends a batch of one
+    assert (e.value.status, e.value.code, e.value.field) == (400, "INVALID_ARGS", "[0].args[1]")
+    assert "args[1] (doc_type: str) is missing" in e.value.message
+    assert "register(doc_hash: str, doc_type: str, title: str)" in e.value.message
+    # one tx as a JSON object: the field is the argument itself
+    wrong = signed(c, user, contract="evidence", method="register", args=[7, "a", "b"])
+    status, out = raw_request(
+        single.url(0), "POST", "/v1/transactions", json.dumps(wrong.to_json()).encode(),
+        "application/json",
+    )  # fmt: skip
+    assert_error(status, out, 400, "INVALID_ARGS")
+    assert out["error"]["field"] == "args[0]" and "expected str, got int" in out["error"]["message"]
+    nosuch = signed(c, user, contract="evidence", method="regster", args=[])
+    status, out = raw_request(
+        single.url(0), "POST", "/v1/transactions", nosuch.encode(), "application/msgpack"
+    )
+    assert_error(status, out, 404, "UNKNOWN_METHOD")
+    assert out["error"]["field"] == "method" and "its methods: " in out["error"]["message"]
+    assert "register" in out["error"]["message"] and "get" in out["error"]["message"]
+    # nothing admitted, nothing charged: no receipt, the same chain and mempool
+    assert snapshot(c) == before
+    assert c.receipt(short.hash) is None and c.receipt(wrong.hash) is None
+    # the same check for read-only calls
+    status, out = raw_request(
+        single.url(0), "POST", "/v1/call",
+        _json_tx({"contract": "records", "method": "get", "args": [1]}), "application/json",
+    )  # fmt: skip
+    assert_error(status, out, 400, "INVALID_ARGS")
+    assert out["error"]["field"] == "args[0]"
+    status, out = raw_request(
+        single.url(0), "POST", "/v1/call",
+        _json_tx({"contract": "records", "method": "nope", "args": []}), "application/json",
+    )  # fmt: skip
+    assert_error(status, out, 404, "UNKNOWN_METHOD")
+    assert "owner_of" in out["error"]["message"]
+    # and the right arguments still go through
+    ok = signed(c, user, contract="evidence", method="register",
+                args=["cd" * 32, "contract", "ok"])  # fmt: skip
+    assert c.submit([ok], wait=20).committed
+
+
+COUNTER = """
+@public
+def inc(by: int) -> int:
+    n = storage.get("n", 0) + by
+    storage["n"] = n
+    return n
+
+
+@view
+def value() -> int:
+    return storage.get("n", 0)
+"""
+
+
+def test_contracts_listed_with_their_interfaces(single: Cluster, user: Account) -> None:
+    c = single.clients[0]
+    listed = {e["name"]: e for e in c.contracts()}
+    assert {n: listed[n]["kind"] for n in ("governance", "permissions", "deployment")} == {
+        "governance": "system", "permissions": "system", "deployment": "system",
+    }  # fmt: skip
+    assert listed["records"]["kind"] == listed["evidence"]["kind"] == "stdlib"
+    assert all(ADDRESS.fullmatch(e["address"]) for e in listed.values())
+    code = contracts.compile_source(COUNTER)
+    dep = signed(c, user, contract="deployment", method="deploy", args=[code, "counter15"])
+    receipt = c.submit([dep], wait=20).receipts[0]  # type: ignore[index]
+    assert receipt is not None and receipt["status"] == "ok", receipt
+    addr = receipt["return_value_json"]
+    mine = [e for e in c.contracts() if e["name"] == "counter15"]
+    assert mine == [{"name": "counter15", "address": addr, "kind": "deployed"}]
+    for ref in ("counter15", addr, addr[2:].upper()):
+        got = c.contract(ref)
+        assert got["address"] == addr and got["kind"] == "deployed" and got["doc"] is None
+        methods = {m["name"]: m for m in got["methods"]}
+        assert methods["inc"]["params"] == [{"name": "by", "type": "int"}]
+        assert methods["inc"]["view"] is False and methods["value"]["view"] is True
+        assert methods["inc"]["signature"] == "inc(by: int)" and methods["inc"]["required"] == 1
+    records = c.contract("records")
+    assert records["kind"] == "stdlib" and records["doc"].startswith("Records")
+    put = next(m for m in records["methods"] if m["name"] == "put")
+    assert put["params"] == [{"name": "key", "type": "str"}, {"name": "value", "type": "any"}]
+    assert put["doc"].startswith("put(key: str, value)")
+    deploy = next(m for m in c.contract("deployment")["methods"] if m["name"] == "deploy")
+    assert deploy["required"] == 1 and deploy["doc"]
+    for ref, status in (("nosuch", 404), ("0x" + "00" * 20, 404), ("Bad!", 400)):
+        code_, out = raw_request(single.url(0), "GET", f"/v1/contracts/{ref}")
+        assert_error(code_, out, status, "UNKNOWN_CONTRACT" if status == 404 else "INVALID_FIELD")
