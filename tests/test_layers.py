@@ -91,15 +91,22 @@ def module_graph() -> dict[str, set[str]]:
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             modules[".".join(parts)] = path
-    graph: dict[str, set[str]] = {}
+    # C extensions (crypto/_sm4gcm.c, …) are modules too, importing nothing of ours
+    natives = {
+        ".".join(c.relative_to(REPO_ROOT).with_suffix("").parts)
+        for package in sorted(OURS)
+        for c in (REPO_ROOT / package).rglob("*.c")
+    }
+    graph: dict[str, set[str]] = {name: set() for name in natives}
     for name, path in modules.items():
         deps = set()
         for _, mod in _imports(path):
             package, _, attr = mod.partition(":")
             # `from a.b import c` depends on module a.b.c if there is one, else on a.b; the
             # parents' __init__ that any import runs first are not edges (they are not chosen)
-            target = f"{package}.{attr}" if f"{package}.{attr}" in modules else package
-            if target in modules and target != name:
+            known = modules.keys() | natives
+            target = f"{package}.{attr}" if f"{package}.{attr}" in known else package
+            if target in known and target != name:
                 deps.add(target)
         graph[name] = deps
     return graph
