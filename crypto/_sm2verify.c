@@ -75,6 +75,7 @@ static void sm3_block(u32 h[8], const u8 *blk)
 {
     u32 w[68];
     for (int j = 0; j < 16; j++) w[j] = ld32be(blk + 4 * j);
+#pragma GCC unroll 52
     for (int j = 16; j < 68; j++) {
         u32 x = w[j - 16] ^ w[j - 9] ^ rol32(w[j - 3], 15);
         w[j] = (x ^ rol32(x, 15) ^ rol32(x, 23)) ^ rol32(w[j - 13], 7) ^ w[j - 6];
@@ -97,7 +98,9 @@ static void sm3_block(u32 h[8], const u8 *blk)
         f = e;                                                                                \
         e = tt2 ^ rol32(tt2, 9) ^ rol32(tt2, 17);                                             \
     } while (0)
+#pragma GCC unroll 16
     for (int j = 0; j < 16; j++) SM3_ROUND(a ^ b ^ c, e ^ f ^ g);
+#pragma GCC unroll 48
     for (int j = 16; j < 64; j++) SM3_ROUND((a & b) | (c & (a | b)), (e & f) | (~e & g));
 #undef SM3_ROUND
     h[0] ^= a;

@@ -81,7 +81,17 @@ def _frame_name(frame: str) -> str | None:
 # Where a sample's time goes, by the first category whose marker is on its stack (markers are
 # function names of the node; the order settles stacks that hold several).
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("sm2 verify", ("verify_digest", "_verify_chunk", "Mempool.verify", "verify_batch")),
+    (
+        "sm2 verify",
+        (
+            "verify_digest",
+            "verify_default",  # calls the native verify directly: no deeper Python frame
+            "verify (sm2.py)",
+            "_verify_chunk",
+            "Mempool.verify",
+            "verify_batch",
+        ),
+    ),
     ("execute txs", ("Executor.execute_block", "Executor.execute_tx")),
     ("commit block", ("Ledger.commit_block",)),
     ("tx admission", ("Node._admit", "Mempool.submit", "_on_gossip_txs")),
