@@ -88,7 +88,10 @@ def test_your_own_contract_walkthrough_runs_as_written(network: tuple[Path, str]
     assert (cwd / "mycontracts" / "counter.cnvm").stat().st_size > 0
     assert '"bump"' in text and '"value"' in text  # the abi
     addresses = re.findall(r"^address\s+(0x[0-9a-f]{40})$", text, re.M)
-    assert len(addresses) == 1, text  # the named deployment (the second one went to --json)
+    assert len(set(addresses)) == 1, text  # deploy and show print the named one (not --json's)
     assert re.search(r'^events\s+Bumped \{"name": "visits", "value": 2\}$', text, re.M), text
+    assert re.search(rf"^counter\s+deployed\s+{addresses[0]}$", text, re.M), text  # list
+    assert re.search(r"^  bump\(name: str, by: int\)$", text, re.M), text  # show
+    assert re.search(r"^  @view value\(name: str\)$", text, re.M), text
     results = re.findall(r"^result\s+(\d+)$", text, re.M)
     assert results == ["2", "2", "5", "5"], text  # call, query by name; call, query by address

@@ -71,7 +71,8 @@ def _client_error(e: ClientError) -> NoReturn:
         "WRONG_CHAIN": " (the node belongs to another chain: check --node)",
         "EXPIRED": " (the node is ahead of the tx's block limit: just send it again)",
         "NO_PERMISSION": " (ask an admin of the chain to grant your address a role)",
-        "UNKNOWN_CONTRACT": " (list the contracts in genesis.json, or deploy it first)",
+        "UNKNOWN_CONTRACT": f" (`{command('contract', 'list')}` lists them; or deploy it first)",
+        "UNKNOWN_METHOD": f" (`{command('contract', 'show', 'NAME')}` lists its methods)",
         "NOT_FOUND": "",
     }
     _fail(f"{e}{hints.get(e.code, '')}")
@@ -543,6 +544,39 @@ def contract_query(node: str, name: str, method: str, args_json: str, as_json: b
         click.echo(show.call(out))
     if not out.get("ok"):
         _fail(f"the call failed: {out.get('error')}")
+
+
+@contract.command("list")
+@node_option
+@json_option
+def contract_list(node: str, as_json: bool) -> None:
+    """Every contract on the chain: name, kind (system, stdlib, deployed) and address."""
+    with Client(node) as c:
+        try:
+            out = c.contracts()
+        except ClientError as e:
+            _client_error(e)
+    if as_json:
+        _print(out)
+    else:
+        click.echo(show.contract_list(out))
+
+
+@contract.command("show")
+@node_option
+@json_option
+@click.argument("contract_ref", metavar="NAME_OR_ADDRESS")
+def contract_show(node: str, contract_ref: str, as_json: bool) -> None:
+    """A contract's methods: parameters and their types, @view or not, and their docs."""
+    with Client(node) as c:
+        try:
+            out = c.contract(_contract_ref(contract_ref))
+        except ClientError as e:
+            _client_error(e)
+    if as_json:
+        _print(out)
+    else:
+        click.echo(show.contract_detail(out))
 
 
 @contract.command("state")

@@ -247,37 +247,42 @@ def deployed(tx_hash: str, receipt: Mapping[str, Any] | None, address: str | Non
 
 
 def contract_list(contracts: Iterable[Mapping[str, Any]]) -> str:
+    """One line a contract: name, kind (system, stdlib, deployed) and address."""
     items = list(contracts)
     if not items:
         return "no contracts"
-    rows = []
-    for c in items:
-        name = c.get("name") or "(no name)"
-        methods = c.get("methods") or []
-        names = [m.get("name", "?") if isinstance(m, Mapping) else str(m) for m in methods]
-        kind = " system" if c.get("system") else ""
-        rows.append((name, f"{c.get('address', '-')}{kind}  {', '.join(names)}"))
-    return table(rows)
+    names = [str(c.get("name") or "(no name)") for c in items]
+    kinds = [str(c.get("kind") or "") for c in items]
+    wn, wk = max(map(len, names)), max(map(len, kinds))
+    return "\n".join(
+        f"{n.ljust(wn)}  {k.ljust(wk)}  {c.get('address')}"
+        for n, k, c in zip(names, kinds, items, strict=True)
+    )
 
 
 def contract_detail(c: Mapping[str, Any]) -> str:
+    """A contract's interface: what it is, then each method's signature (``@view`` marked)
+    with its docstring indented below it."""
     rows: Rows = [
         ("name", c.get("name") or "(no name)"),
         ("address", c.get("address")),
+        ("kind", c.get("kind")),
     ]
-    for key in ("kind", "deployer", "height", "code_hash", "code_size"):
-        if c.get(key) is not None:
-            rows.append((key.replace("_", " "), c.get(key)))
-    if c.get("doc"):
-        rows.append(("about", str(c["doc"]).strip().splitlines()[0]))
-    lines = [table(rows), "", "methods"]
+    doc = str(c.get("doc") or "").strip()
+    if doc:
+        rows.append(("about", doc.splitlines()[0]))
+    lines = [table(rows), "methods"]
     for m in c.get("methods") or []:
-        params = ", ".join(_param(p) for p in m.get("params") or [])
         view = "@view " if m.get("view") else ""
-        lines.append(f"{INDENT}{view}{m.get('name')}({params})")
-        doc = str(m.get("doc") or "").strip()
-        if doc:
-            lines.extend(f"{INDENT * 3}{ln.strip()}" for ln in doc.splitlines() if ln.strip())
+        sig = (
+            m.get("signature")
+            or f"{m.get('name')}({', '.join(_param(p) for p in m.get('params') or [])})"
+        )
+        lines.append(f"{INDENT}{view}{sig}")
+        text = str(m.get("doc") or "").strip()
+        lines.extend(f"{INDENT * 3}{ln.strip()}" for ln in text.splitlines() if ln.strip())
+    if not c.get("methods"):
+        lines.append(f"{INDENT}none")
     return "\n".join(lines)
 
 

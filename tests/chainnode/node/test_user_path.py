@@ -231,3 +231,31 @@ def test_deploy_your_own_contract(node: tuple[Path, str], tmp_path: Path) -> Non
     assert re.search(r"^result\s+5$", plain, re.M), plain
     as_json = cli_json("contract", "deploy", "--node", url, "--key", key, "--source", str(src))
     assert re.fullmatch(r"0x[0-9a-f]{40}", as_json["address"]) and as_json["address"] != address
+
+
+def test_contract_list_and_show(node: tuple[Path, str], tmp_path: Path) -> None:
+    net, url = node
+    src = tmp_path / "counter.py"
+    src.write_text(COUNTER)
+    deployed = cli_json("contract", "deploy", "--node", url, "--key", str(net / "admin.pem"),
+                        "--source", str(src), "--name", "counter_shown")  # fmt: skip
+    listed = cli("contract", "list", "--node", url).stdout
+    rows = {ln.split()[0]: ln.split()[1:] for ln in listed.splitlines()}
+    assert rows["counter_shown"] == ["deployed", deployed["address"]], listed
+    assert {"evidence", "traceability", "records"} <= set(rows), listed
+    assert rows["evidence"][0] == "stdlib"
+    as_json = cli_json("contract", "list", "--node", url)
+    assert {"name": "counter_shown", "address": deployed["address"], "kind": "deployed"} in as_json
+    for ref in ("counter_shown", deployed["address"], deployed["address"][2:]):
+        shown = cli("contract", "show", "--node", url, ref).stdout
+        assert re.search(rf"^address\s+{deployed['address']}$", shown, re.M), shown
+        assert re.search(r"^  bump\(name: str, by: int\)", shown, re.M), shown
+        assert re.search(r"^  @view value\(name: str\)", shown, re.M), shown
+    # A standard contract's source is known: its docs show under each method.
+    evidence = cli("contract", "show", "--node", url, "evidence").stdout
+    assert re.search(r"^kind\s+stdlib$", evidence, re.M), evidence
+    assert re.search(r"^  @view get\(", evidence, re.M) and re.search(r"^      \S", evidence, re.M)
+    detail = cli_json("contract", "show", "--node", url, "evidence")
+    assert {m["name"] for m in detail["methods"]} >= {"register", "get"}
+    missing = cli("contract", "show", "--node", url, "nosuch", check=False)
+    assert missing.returncode == 1 and "contract list" in missing.stderr, missing.stderr
