@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chainnode.model.chain import ChainReader
+
 if TYPE_CHECKING:
-    from chainnode.ledger.ledger import Ledger
+    from chainnode.ledger.ledger import ContractEntry, ContractInterface
     from chainnode.model.types import Receipt, Transaction
 
 
@@ -14,11 +16,22 @@ class Unavailable(Exception):
     """The node cannot take this request now (starting, stopping); the client may retry."""
 
 
+class ApiReader(ChainReader, Protocol):
+    """The chain reads of the HTTP API: the common :class:`ChainReader` plus contract
+    introspection (which the ledger room defines)."""
+
+    def contract_list(self) -> list[ContractEntry]: ...
+
+    def contract_interface(self, contract: str) -> ContractInterface | None: ...
+
+
 class Backend(Protocol):
     """Implemented by the runtime (and by a bare single-node wrapper in tests)."""
 
     @property
-    def ledger(self) -> Ledger: ...
+    def ledger(self) -> ApiReader:
+        """Read-only: the API never writes the chain but through :meth:`submit`."""
+        ...
 
     def status(self) -> dict[str, Any]:
         """Fields of :class:`chainnode.api.models.StatusResponse`."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from chainnode.api.errors import ApiError
 from chainnode.api.models import CallRequest, TransactionIn
 from chainnode.model.addresses import address_hex, contract_display, contract_ref
+from chainnode.model.chain import ChainReader
 from chainnode.model.codes import Code, LedgerError
 from chainnode.model.types import (
     Block,
@@ -22,7 +23,7 @@ from chainnode.model.types import (
 from contracts import encode_value
 
 if TYPE_CHECKING:
-    from chainnode.ledger.ledger import ContractEntry, ContractInterface, Ledger
+    from chainnode.ledger.ledger import ContractEntry, ContractInterface
 
 HASH_RE = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 MAX_KEY_BYTES = 1024
@@ -144,7 +145,7 @@ def decode_value(raw: bytes) -> Any:
     return decoded_json(raw)
 
 
-def call_view(ledger: Ledger, req: CallRequest) -> dict[str, Any]:
+def call_view(ledger: ChainReader, req: CallRequest) -> dict[str, Any]:
     contract = parse_name(req.contract, "contract")
     caller = None
     if req.caller is not None:

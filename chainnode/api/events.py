@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from chainnode.model.addresses import address_hex, parse_address
+from chainnode.model.chain import ChainReader
 from chainnode.model.codes import Code
 from chainnode.model.types import NAME_RE, Block, Receipt, decoded_json
 
@@ -110,7 +111,7 @@ class EventHub:
 
     def __init__(
         self,
-        ledger: Any,
+        ledger: ChainReader,
         *,
         queue_blocks: int = 64,
         queue_bytes: int = 32 << 20,
@@ -185,7 +186,7 @@ def _bad(message: str, field: str) -> Exception:
     return err
 
 
-def parse_filter(request: web.Request, ledger: Any) -> tuple[Filter, int]:
+def parse_filter(request: web.Request, ledger: ChainReader) -> tuple[Filter, int]:
     """The filter and the first height to send (current height + 1 when live only)."""
     q = request.query
     contract: bytes | None = None
@@ -265,7 +266,7 @@ def render_block(
     return "".join(out).encode()
 
 
-def _stored(ledger: Any, height: int) -> tuple[Block, list[Receipt]]:
+def _stored(ledger: ChainReader, height: int) -> tuple[Block, list[Receipt]]:
     block = ledger.block(height)
     if block is None:
         raise LookupError(f"block {height} missing")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +49,11 @@ from chainnode.ledger.executor import (
 )
 from chainnode.ledger.interface import MethodSpec
 from chainnode.ledger.mempool import Admission, Mempool, VerifyItem
+from chainnode.ledger.observer import LedgerObserver
 from chainnode.ledger.system import SysContext, SysError, governance, permissions
 from chainnode.ledger.system.governance import P_VSET, decode_validators, vset_height
 from chainnode.model.addresses import contract_ref
+from chainnode.model.chain import CallResult, TxProof
 from chainnode.model.codes import (
     CallError,
     Code,
@@ -86,7 +89,7 @@ from chainnode.model.types import (
     encode_args,
     is_contract_ref,
 )
-from crypto.merkle import MerkleProof, merkle_proof, verify_proof
+from crypto.merkle import merkle_proof
 from crypto.suite import get_suite
 from storage import ChainMismatch, CommitBatch, Overlay, Store
 
@@ -119,46 +122,6 @@ K_GENESIS = b"genesis"
 
 
 @dataclass(frozen=True, slots=True)
-class TxProof:
-    """Inclusion of a tx (and of its receipt) in a committed block, checkable by anyone
-    holding the header: verify_proof(header.tx_root, tx_hash, tx_proof)."""
-
-    tx_hash: bytes
-    height: int
-    index: int
-    block_hash: bytes
-    header: BlockHeader
-    tx_proof: MerkleProof
-    receipt: bytes  # the receipt's canonical encoding (its Merkle leaf)
-    receipt_proof: MerkleProof
-
-    def verify(self, hash_fn: Callable[[bytes], bytes]) -> bool:
-        h = self.header
-        return verify_proof(h.tx_root, self.tx_hash, self.tx_proof, hash_fn) and verify_proof(
-            h.receipts_root, self.receipt, self.receipt_proof, hash_fn
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        def proof(p: MerkleProof) -> dict[str, Any]:
-            return {
-                "index": p.index,
-                "leaf_count": p.leaf_count,
-                "siblings": [x.hex() for x in p.siblings],
-            }
-
-        return {
-            "tx_hash": self.tx_hash.hex(),
-            "height": self.height,
-            "index": self.index,
-            "block_hash": self.block_hash.hex(),
-            "header": self.header.to_json(),
-            "tx_proof": proof(self.tx_proof),
-            "receipt": self.receipt.hex(),
-            "receipt_proof": proof(self.receipt_proof),
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class ContractEntry:
     """One contract on chain: its name (None for an unnamed deployment), address and kind
     (system: built into the node; stdlib: a standard contract installed at genesis;
@@ -181,16 +144,6 @@ _SYSTEM_DOCS = {
     "permissions": "Who may send: the mode (open or closed) and the writer/deployer roles.",
     "deployment": "Puts compiled contract bytecode on chain, optionally under a name.",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class CallResult:
-    """Outcome of a read-only call (mirrors contracts.ExecutionResult)."""
-
-    ok: bool
-    return_value: Any
-    gas_used: int
-    error: str | None
 
 
 class _StoreView:
@@ -251,8 +204,10 @@ class Ledger:
         genesis: Genesis,
         mempool_capacity: int = 100_000,
         mempool_bytes: int = 256 * 1024 * 1024,
+        observer: LedgerObserver | None = None,
     ) -> None:
         self._store = store
+        self._observer = observer
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.suite = get_suite(genesis.suite)
@@ -261,7 +216,9 @@ class Ledger:
         self._view = _StoreView(store)
         self.resolver = Resolver(self.suite, store.state_get)
         self.executor = Executor(self.suite, self.resolver, self.address)
-        self.mempool = Mempool(self, capacity=mempool_capacity, max_bytes=mempool_bytes)
+        self.mempool = Mempool(
+            self, capacity=mempool_capacity, max_bytes=mempool_bytes, observer=observer
+        )
         self._listeners: list[Callable[[Block, list[Receipt]], None]] = []
         self._cache: dict[bytes, tuple[Block, BlockResult]] = {}
         self._vsets: list[tuple[int, list[ValidatorInfo]]] = []
@@ -279,9 +236,11 @@ class Ledger:
         genesis: Genesis,
         mempool_capacity: int = 100_000,
         mempool_bytes: int = 256 * 1024 * 1024,
+        observer: LedgerObserver | None = None,
     ) -> Ledger:
         """Open the chain in data_dir (creating block 0 from genesis when new); the mempool
-        holds at most `mempool_capacity` txs and `mempool_bytes` bytes of them."""
+        holds at most `mempool_capacity` txs and `mempool_bytes` bytes of them; `observer`
+        counts admission and verification batches (the node's metrics)."""
         path = Path(data_dir) / STORE_DIR
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -289,7 +248,7 @@ class Ledger:
         except ChainMismatch as e:
             raise GenesisError(f"{path} holds another chain: {e}") from None
         try:
-            led = cls(store, genesis, mempool_capacity, mempool_bytes)
+            led = cls(store, genesis, mempool_capacity, mempool_bytes, observer)
             if store.head() is None:
                 led._create_genesis()
             else:
@@ -419,7 +378,12 @@ class Ledger:
         )
 
     def verify_batch(self, items: Sequence[VerifyItem]) -> list[bool]:
-        return list(crypto.verify_batch(list(items), suite=self.suite.name))
+        if self._observer is None:
+            return list(crypto.verify_batch(list(items), suite=self.suite.name))
+        t0 = time.perf_counter()
+        out = list(crypto.verify_batch(list(items), suite=self.suite.name))
+        self._observer.verified_batch(len(items), time.perf_counter() - t0)
+        return out
 
     def programs_to_load(self, txs: Sequence[Transaction]) -> list[bytes]:
         """Bytecode that executing admitted `txs` will load and that is not loaded yet: a

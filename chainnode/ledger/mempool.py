@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Protocol
 
+from chainnode.ledger.observer import LedgerObserver
 from chainnode.model.codes import Code, MalformedError
 from chainnode.model.types import Suite, Transaction
 
@@ -74,8 +75,10 @@ class Mempool:
         capacity: int = 100_000,
         verified_capacity: int = 200_000,
         max_bytes: int = 256 * 1024 * 1024,
+        observer: LedgerObserver | None = None,
     ) -> None:
         self._ctx = ctx
+        self._observer = observer
         self.capacity = capacity
         self.max_bytes = max_bytes
         self._bytes = 0
@@ -199,7 +202,10 @@ class Mempool:
                     nonces[key] = h
                     self._bytes += len(raw)
                     out[i] = Admission(h, True, Code.OK, "accepted")
-        return [a for a in out if a is not None]
+        result = [a for a in out if a is not None]
+        if self._observer is not None:
+            self._observer.admitted(result)
+        return result
 
     # ------------------------------------------------------------------ signatures
 

@@ -4,15 +4,15 @@ commit progress line.
 The runtime makes one :class:`NodeOps` per node and calls three hooks: ``install(app)`` when
 its HTTP app is built (adds ``/metrics``, ``/v1/events``, ``/v1/proofs/{tx_hash}`` and the
 latency middleware), ``after_step(replica)`` after consensus steps, and ``close()`` on stop.
-Everything else attaches to the ledger (``on_commit``) and wraps the two batch entry points
-that count work (mempool admission, signature verification), once per batch.
+The metrics also listen to the ledger's commits (``on_commit``) and are the ledger's observer
+(admission and verification batches, passed to ``Ledger.open``): nothing is patched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -29,11 +29,11 @@ STREAM_ROUTES = frozenset({"/v1/events"})
 
 
 class NodeOps:
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Any, metrics: NodeMetrics) -> None:
         self.node = node
         cfg = node.cfg
         ledger = node.ledger
-        self.metrics = NodeMetrics(cfg.node_id, ledger.chain_id)
+        self.metrics = metrics
         self.metrics.height.set(ledger.height)
         self.metrics.scrape_from(self._scrape)
         ledger.on_commit(self.metrics.committed)
@@ -44,7 +44,6 @@ class NodeOps:
             queue_blocks=int(getattr(cfg, "event_queue_blocks", 64)),
             metrics=self.metrics,
         )
-        self._wrap_batches(ledger)
         if getattr(cfg, "log_json", False):
             jsonlog.install(cfg.node_id, self.position)
 
@@ -68,26 +67,6 @@ class NodeOps:
             out["peers"] = float(len(net.connected_peers()))
             out["bytes_in"], out["bytes_out"] = float(st.bytes_in), float(st.bytes_out)
         return out
-
-    def _wrap_batches(self, ledger: Any) -> None:
-        """Count per batch at the two points every admission and verification goes through."""
-        m = self.metrics
-        submit = ledger.mempool.submit
-        verify_batch = ledger.verify_batch
-
-        def counted_submit(txs: Sequence[Any]) -> Any:
-            out = submit(txs)
-            m.admitted(out)
-            return out
-
-        def timed_verify(items: Sequence[Any]) -> Any:
-            t0 = time.perf_counter()
-            out = verify_batch(items)
-            m.verified_batch(len(items), time.perf_counter() - t0)
-            return out
-
-        ledger.mempool.submit = counted_submit
-        ledger.verify_batch = timed_verify
 
     # -- hooks called by the runtime ---------------------------------------------------------
 

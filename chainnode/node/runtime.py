@@ -28,9 +28,11 @@ from typing import Any
 from aiohttp import web
 
 from chainnode.api.app import make_app
+from chainnode.api.metrics import NodeMetrics
 from chainnode.api.server import ConnectionGuard
 from chainnode.api.server import serve as serve_http
 from chainnode.ledger.ledger import Ledger
+from chainnode.ledger.observer import LedgerObserver
 from chainnode.model.codes import LedgerError
 from chainnode.model.genesis import Genesis
 from chainnode.model.keys import KeyFileError, load_private_key
@@ -87,10 +89,10 @@ def load_identity(cfg: NodeConfig) -> tuple[Genesis, sm2.PrivateKey]:
     return genesis, sm2.PrivateKey.from_bytes(priv)
 
 
-def open_ledger(cfg: NodeConfig, genesis: Genesis) -> Ledger:
+def open_ledger(cfg: NodeConfig, genesis: Genesis, observer: LedgerObserver) -> Ledger:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return Ledger.open(cfg.data_dir, genesis)
+        return Ledger.open(cfg.data_dir, genesis, observer=observer)
     except Exception as e:  # noqa: BLE001  # storage or ledger: a locked or foreign data dir
         raise StartupError(f"cannot open the chain in {cfg.data_dir}: {e}") from None
 
@@ -104,7 +106,8 @@ class Node:
         self.genesis, self.key = load_identity(cfg)
         self.public_key = self.key.public_key().to_bytes()
         self.chain_id = self.genesis.chain_id.encode()
-        self.ledger = open_ledger(cfg, self.genesis)
+        metrics = NodeMetrics(cfg.node_id, self.genesis.chain_id)
+        self.ledger = open_ledger(cfg, self.genesis, observer=metrics)
         self.tasks = TaskGroup()
         self.started = False
         self.waiters = ReceiptWaiters(self.ledger.receipt)
@@ -159,7 +162,7 @@ class Node:
             lambda: self.started,
         )
         self._api: web.AppRunner | None = None
-        self.ops = NodeOps(self)  # metrics, event stream, proof bundles, JSON logs
+        self.ops = NodeOps(self, metrics)  # metrics, event stream, proof bundles, JSON logs
 
     @property
     def view(self) -> int:

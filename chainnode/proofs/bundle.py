@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chainnode.model.chain import ChainReader
 from chainnode.model.codes import LedgerError
 from chainnode.model.encoding import pack
 from chainnode.model.genesis import Genesis, ValidatorInfo
@@ -118,7 +119,7 @@ def _is_governance(contract: str, suite: Suite) -> bool:
     return contract in (GOVERNANCE, well_known_address(suite.hash, GOVERNANCE).hex())
 
 
-def _inclusion(ledger: Any, tx_hash: bytes) -> Inclusion | None:
+def _inclusion(ledger: ChainReader, tx_hash: bytes) -> Inclusion | None:
     tp = ledger.tx_proof(tx_hash)
     found = ledger.tx(tx_hash)
     receipt = ledger.receipt(tx_hash)
@@ -135,13 +136,12 @@ def _inclusion(ledger: Any, tx_hash: bytes) -> Inclusion | None:
     )
 
 
-def vset_history(ledger: Any) -> list[tuple[int, list[ValidatorInfo]]]:
+def vset_history(ledger: ChainReader) -> list[tuple[int, list[ValidatorInfo]]]:
     """(effective height, validator set) of every set the chain has had, oldest first."""
-    history: list[tuple[int, list[ValidatorInfo]]] = ledger.validator_history()
-    return history
+    return ledger.validator_history()
 
 
-def build_bundle(ledger: Any, tx_hash: bytes) -> Bundle | None:
+def build_bundle(ledger: ChainReader, tx_hash: bytes) -> Bundle | None:
     """The proof bundle of a committed tx (None when the tx is not committed here)."""
     record = _inclusion(ledger, tx_hash)
     if record is None:

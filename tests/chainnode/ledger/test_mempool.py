@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from chainnode.ledger.ledger import Ledger
+from chainnode.ledger.mempool import Admission
 from chainnode.model.codes import Code
 from chainnode.model.types import Block, Transaction
 from tests.chainnode.ledger.helpers import commit, genesis, keys, make_block, open_ledger, tx
@@ -285,3 +286,33 @@ def test_concurrent_submission_while_committing(tmp_path: Path) -> None:
         assert not errors
         assert len(committed) == len(set(committed)) == 120
         assert set(committed) == accepted == {t.hash for b in batches for t in b}
+
+
+class Recorder:
+    """A LedgerObserver that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.admitted_batches: list[list[Code]] = []
+        self.verified: list[int] = []
+
+    def admitted(self, admissions: Sequence[Admission]) -> None:
+        self.admitted_batches.append([a.code for a in admissions])
+
+    def verified_batch(self, n: int, seconds: float) -> None:
+        assert seconds >= 0
+        self.verified.append(n)
+
+
+def test_the_observer_hears_each_admission_and_verification_batch(tmp_path: Path) -> None:
+    """Metrics come through the observer passed at construction (no patched methods)."""
+    rec = Recorder()
+    with open_ledger(tmp_path, genesis(), observer=rec) as led:
+        ks = keys()
+        good = [tx(led, ks[i], *RESOLVE) for i in range(3)]
+        led.mempool.submit([t.encode() for t in good] + [b"junk"])
+        led.mempool.submit([good[0].encode()])  # known: nothing to verify
+    assert rec.admitted_batches == [
+        [Code.OK, Code.OK, Code.OK, Code.MALFORMED],
+        [Code.DUPLICATE],
+    ]
+    assert rec.verified == [3]
