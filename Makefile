@@ -51,11 +51,15 @@ run: $(STAMP_RUN) $(NATIVE) $(NATIVE_SM2)
 
 test: $(STAMP) $(NATIVE) $(NATIVE_SM2) tools lint typecheck unit
 
-# External tools the tests use: promtool (Debian package prometheus) lints /metrics.
+# External tools the tests use: promtool (Debian package prometheus) lints /metrics; chromium
+# (Debian's, driven by Playwright's Python package: no browser download) runs the web console.
 tools:
 	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } \
 		|| echo "warning: promtool missing and cannot be installed (not root?); its test will fail"
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+		|| echo "warning: chromium missing and cannot be installed (not root?); the console tests will fail"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import ValidationError
 
-from chainnode.api import bodies, convert
+from chainnode.api import bodies, console, convert
 from chainnode.api.backend import Backend
 from chainnode.api.errors import ApiError, error_middleware
 from chainnode.api.models import CallRequest, TransactionIn
@@ -306,4 +306,5 @@ def make_app(
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/openapi.json", openapi)
+    console.install(app)
     return app
