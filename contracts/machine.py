@@ -71,7 +71,7 @@ class Machine:
         self.mem = mem
         if mem > MAX_MEMORY:
             raise LimitExceeded(f"memory limit of {MAX_MEMORY} bytes exceeded")
-        gas = self.gas - ((size + 3) >> 2)
+        gas = self.gas - ((size + 7) >> 3)  # MEM_BYTES_PER_GAS = 8
         self.gas = gas
         if gas < 0:
             raise OutOfGas("out of gas")

@@ -70,49 +70,49 @@ CHARGE = 0xFF
 decoded program to charge the block's static gas at once."""
 
 OPS: tuple[OpInfo, ...] = (
-    OpInfo("NOP", NOP, 0, 1),
-    OpInfo("CONST", CONST, 2, 1),
-    OpInfo("POP", POP, 0, 1),
-    OpInfo("DUP", DUP, 0, 1),
-    OpInfo("LOAD", LOAD, 2, 1),
-    OpInfo("STORE", STORE, 2, 1),
-    OpInfo("ADD", ADD, 0, 3),
-    OpInfo("SUB", SUB, 0, 3),
-    OpInfo("MUL", MUL, 0, 5),
-    OpInfo("FLOORDIV", FLOORDIV, 0, 5),
-    OpInfo("MOD", MOD, 0, 5),
-    OpInfo("NEG", NEG, 0, 3),
-    OpInfo("NOT", NOT, 0, 1),
-    OpInfo("EQ", EQ, 0, 2),
-    OpInfo("NE", NE, 0, 2),
-    OpInfo("LT", LT, 0, 2),
-    OpInfo("LE", LE, 0, 2),
-    OpInfo("GT", GT, 0, 2),
-    OpInfo("GE", GE, 0, 2),
-    OpInfo("IN", IN, 0, 3),
-    OpInfo("JUMP", JUMP, 4, 2),
-    OpInfo("JUMP_IF_FALSE", JUMP_IF_FALSE, 4, 2),
-    OpInfo("JUMP_IF_TRUE", JUMP_IF_TRUE, 4, 2),
-    OpInfo("JUMP_IF_FALSE_OR_POP", JUMP_IF_FALSE_OR_POP, 4, 2),
-    OpInfo("JUMP_IF_TRUE_OR_POP", JUMP_IF_TRUE_OR_POP, 4, 2),
-    OpInfo("CALL", CALL, 2, 20),
-    OpInfo("RET", RET, 0, 2),
-    OpInfo("REVERT", REVERT, 0, 5),
-    OpInfo("BUILD_LIST", BUILD_LIST, 2, 3),
-    OpInfo("BUILD_MAP", BUILD_MAP, 2, 5),
-    OpInfo("INDEX", INDEX, 0, 2),
-    OpInfo("SET_INDEX", SET_INDEX, 0, 3),
-    OpInfo("DEL_INDEX", DEL_INDEX, 0, 3),
-    OpInfo("SLICE", SLICE, 0, 3),
-    OpInfo("UNPACK", UNPACK, 1, 3),
+    OpInfo("NOP", NOP, 0, 2),
+    OpInfo("CONST", CONST, 2, 2),
+    OpInfo("POP", POP, 0, 2),
+    OpInfo("DUP", DUP, 0, 2),
+    OpInfo("LOAD", LOAD, 2, 2),
+    OpInfo("STORE", STORE, 2, 2),
+    OpInfo("ADD", ADD, 0, 6),
+    OpInfo("SUB", SUB, 0, 6),
+    OpInfo("MUL", MUL, 0, 10),
+    OpInfo("FLOORDIV", FLOORDIV, 0, 16),
+    OpInfo("MOD", MOD, 0, 16),
+    OpInfo("NEG", NEG, 0, 6),
+    OpInfo("NOT", NOT, 0, 2),
+    OpInfo("EQ", EQ, 0, 4),
+    OpInfo("NE", NE, 0, 4),
+    OpInfo("LT", LT, 0, 4),
+    OpInfo("LE", LE, 0, 4),
+    OpInfo("GT", GT, 0, 4),
+    OpInfo("GE", GE, 0, 4),
+    OpInfo("IN", IN, 0, 20),
+    OpInfo("JUMP", JUMP, 4, 4),
+    OpInfo("JUMP_IF_FALSE", JUMP_IF_FALSE, 4, 4),
+    OpInfo("JUMP_IF_TRUE", JUMP_IF_TRUE, 4, 4),
+    OpInfo("JUMP_IF_FALSE_OR_POP", JUMP_IF_FALSE_OR_POP, 4, 4),
+    OpInfo("JUMP_IF_TRUE_OR_POP", JUMP_IF_TRUE_OR_POP, 4, 4),
+    OpInfo("CALL", CALL, 2, 40),
+    OpInfo("RET", RET, 0, 4),
+    OpInfo("REVERT", REVERT, 0, 10),
+    OpInfo("BUILD_LIST", BUILD_LIST, 2, 6),
+    OpInfo("BUILD_MAP", BUILD_MAP, 2, 10),
+    OpInfo("INDEX", INDEX, 0, 24),
+    OpInfo("SET_INDEX", SET_INDEX, 0, 30),
+    OpInfo("DEL_INDEX", DEL_INDEX, 0, 20),
+    OpInfo("SLICE", SLICE, 0, 20),
+    OpInfo("UNPACK", UNPACK, 1, 16),
     OpInfo("SLOAD", SLOAD, 0, 200),
     OpInfo("SGET", SGET, 0, 200),
     OpInfo("SSTORE", SSTORE, 0, 500),
     OpInfo("SDEL", SDEL, 0, 200),
     OpInfo("SHAS", SHAS, 0, 100),
     OpInfo("EMIT", EMIT, 0, 200),
-    OpInfo("CTX", CTX, 1, 2),
-    OpInfo("BUILTIN", BUILTIN, 1, 3),
+    OpInfo("CTX", CTX, 1, 16),
+    OpInfo("BUILTIN", BUILTIN, 1, 16),
 )
 BY_CODE: dict[int, OpInfo] = {op.code: op for op in OPS}
 BY_NAME: dict[str, OpInfo] = {op.name: op for op in OPS}
@@ -132,36 +132,36 @@ class BuiltinInfo:
 
 
 BUILTINS: tuple[BuiltinInfo, ...] = (
-    BuiltinInfo("len", 0, 1, 2),
-    BuiltinInfo("str", 1, 1, 5),
-    BuiltinInfo("int", 2, 1, 5),
-    BuiltinInfo("bool", 3, 1, 2),
-    BuiltinInfo("bytes", 4, 1, 5),
-    BuiltinInfo("hex", 5, 1, 5),
-    BuiltinInfo("unhex", 6, 1, 5),
-    BuiltinInfo("sm3", 7, 1, 60),
-    BuiltinInfo("abs", 8, 1, 3),
-    BuiltinInfo("min", 9, 2, 3),
-    BuiltinInfo("max", 10, 2, 3),
-    BuiltinInfo("append", 11, 2, 3),
-    BuiltinInfo("get", 12, 3, 3),
-    BuiltinInfo("keys", 13, 1, 5),
-    BuiltinInfo("values", 14, 1, 5),
-    BuiltinInfo("items", 15, 1, 5),
-    BuiltinInfo("pop", 16, 1, 3),
-    BuiltinInfo("pop_at", 17, 2, 5),
-    BuiltinInfo("encode", 18, 1, 5),
-    BuiltinInfo("decode", 19, 1, 5),
-    BuiltinInfo("startswith", 20, 2, 3),
-    BuiltinInfo("endswith", 21, 2, 3),
-    BuiltinInfo("lower", 22, 1, 5),
-    BuiltinInfo("upper", 23, 1, 5),
-    BuiltinInfo("split", 24, 2, 5),
-    BuiltinInfo("join", 25, 2, 5),
-    BuiltinInfo("list", 26, 1, 5),
-    BuiltinInfo("sorted", 27, 1, 10),
-    BuiltinInfo("iter", 28, 1, 5),
-    BuiltinInfo("extend", 29, 2, 5),
+    BuiltinInfo("len", 0, 1, 4),
+    BuiltinInfo("str", 1, 1, 30),
+    BuiltinInfo("int", 2, 1, 80),
+    BuiltinInfo("bool", 3, 1, 4),
+    BuiltinInfo("bytes", 4, 1, 10),
+    BuiltinInfo("hex", 5, 1, 10),
+    BuiltinInfo("unhex", 6, 1, 10),
+    BuiltinInfo("sm3", 7, 1, 120),
+    BuiltinInfo("abs", 8, 1, 10),
+    BuiltinInfo("min", 9, 2, 6),
+    BuiltinInfo("max", 10, 2, 6),
+    BuiltinInfo("append", 11, 2, 6),
+    BuiltinInfo("get", 12, 3, 6),
+    BuiltinInfo("keys", 13, 1, 10),
+    BuiltinInfo("values", 14, 1, 10),
+    BuiltinInfo("items", 15, 1, 10),
+    BuiltinInfo("pop", 16, 1, 6),
+    BuiltinInfo("pop_at", 17, 2, 10),
+    BuiltinInfo("encode", 18, 1, 10),
+    BuiltinInfo("decode", 19, 1, 10),
+    BuiltinInfo("startswith", 20, 2, 6),
+    BuiltinInfo("endswith", 21, 2, 6),
+    BuiltinInfo("lower", 22, 1, 10),
+    BuiltinInfo("upper", 23, 1, 10),
+    BuiltinInfo("split", 24, 2, 10),
+    BuiltinInfo("join", 25, 2, 10),
+    BuiltinInfo("list", 26, 1, 10),
+    BuiltinInfo("sorted", 27, 1, 20),
+    BuiltinInfo("iter", 28, 1, 10),
+    BuiltinInfo("extend", 29, 2, 10),
 )
 BUILTIN_BY_NAME: dict[str, BuiltinInfo] = {b.name: b for b in BUILTINS}
 
@@ -179,7 +179,7 @@ GAS_SWRITE_BYTE = 10
 """Per byte of key and value written to storage."""
 GAS_EMIT_BYTE = 10
 """Per byte of an emitted event (encoded name and fields)."""
-GAS_HASH_WORD = 6
+GAS_HASH_WORD = 16
 """Per 32 bytes hashed by sm3."""
 GAS_ENTRY = 200
 """Charged once per execution, before the first instruction."""
@@ -189,7 +189,7 @@ GAS_ARG_BYTE = 1
 # Memory: every object the VM creates is charged by its size in bytes under a fixed model
 # (an upper bound of CPython's own size for it, whatever the Python build), so that no
 # execution can hold more than ``MEM_BYTES_PER_GAS`` bytes per gas; the total is also capped.
-MEM_BYTES_PER_GAS = 4
+MEM_BYTES_PER_GAS = 8
 """Bytes of memory (under the size model below) that one gas pays for."""
 MEM_STR = 64
 """Size of a str: this plus 1 byte per character (ASCII) or 4 (any other character)."""
@@ -209,6 +209,11 @@ MAX_MEMORY = 64 * 1024 * 1024
 """Most bytes one execution may allocate (never refunded: an upper bound of what is live)."""
 GAS_CMP_WORD = 1
 """Per 32 bytes (8 characters of non-ASCII str) compared, searched or hashed by a native."""
+GAS_VISIT = 30
+"""Per container visited by deep equality (a Python-level step: ~10x a C-level item)."""
+GAS_PY_ITEM = 8
+"""Per item of a container walked item by item in Python (deep equality, list membership of
+non-text values, sizing a decoded value)."""
 
 PARAM_TYPES: tuple[str, ...] = ("any", "int", "bool", "bytes", "str", "list", "map")
 """Parameter type codes in the method table (index = code)."""

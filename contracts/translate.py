@@ -132,6 +132,35 @@ def _instruction(
         pass
     elif opcode == op.NOT:
         w.emit(f"{y} = not {y}")
+    elif opcode == op.NEG:
+        w.emit(
+            f"if type({y}) is int:\n"
+            f"    {y} = -{y}\n"
+            f"    if {y} > INT_MAX:\n"
+            f"        raise ExecutionError('int overflow in unary -')\n"
+            f"else:\n"
+            f"    t = [{y}]\n"
+            f"    H{opcode}(m, t, 0)\n"
+            f"    {y}, = t"
+        )
+    elif opcode in (op.FLOORDIV, op.MOD):
+        # ints and a non-zero divisor inline (the handler raises the errors, in its order);
+        # a floor quotient can only overflow upwards (INT_MIN // -1), a modulo never
+        sym = "//" if opcode == op.FLOORDIV else "%"
+        check = (
+            f"    if {x} > INT_MAX:\n        raise ExecutionError('int overflow in //')\n"
+            if opcode == op.FLOORDIV
+            else ""
+        )
+        w.emit(
+            f"if type({x}) is int and type({y}) is int and {y} != 0:\n"
+            f"    {x} = {x} {sym} {y}\n"
+            f"{check}"
+            f"else:\n"
+            f"    t = [{x}, {y}]\n"
+            f"    H{opcode}(m, t, 0)\n"
+            f"    {x}, = t"
+        )
     elif opcode == op.ADD:
         w.emit(
             f"if type({x}) is int and type({y}) is int:\n"

@@ -91,11 +91,12 @@ class ValidatorInfo:
 
 DEFAULT_MAX_BLOCK_GAS = 25_000_000
 """Gas of all the transactions of one block. At the worst opcode or native of `bench.gas`
-(<= 4x the median ns per gas, ~40 ns/gas on one core here) a full block executes in ~1 s,
-well within the request timeout; ordinary transactions (~10,000 gas) fill 2,000-tx blocks."""
+(<= 4x the median; ~12 ns/gas on one loaded core here, ~5 when idle) a full block executes
+in ~0.1-0.3 s, within its interval's order and far within the request timeout; ordinary
+transactions (5,000-13,000 gas) still fill 2,000-tx blocks."""
 DEFAULT_MAX_TX_GAS = 10_000_000
-"""Gas limit of one transaction (admission refuses more): ~0.4 s of the worst work, and at
-most 40 MB allocated by the VM (4 bytes per gas)."""
+"""Gas limit of one transaction (admission refuses more): ~0.1 s of the worst work; the VM
+allocates at most 64 MiB in any execution (its cap, reached at 8 bytes per gas)."""
 
 
 @dataclass(frozen=True, slots=True)

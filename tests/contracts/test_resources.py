@@ -153,4 +153,13 @@ def test_frames_and_containers_are_charged_by_size() -> None:
     before = m.mem
     new_map(m, {"a": 1})
     assert m.mem - before == op.MEM_MAP + op.MEM_MAP_ENTRY + op.MEM_INT
-    assert 10**6 - m.gas == (before + 3) // 4 + (m.mem - before + 3) // 4
+    per = op.MEM_BYTES_PER_GAS  # one gas per that many bytes, rounded up per object
+    assert 10**6 - m.gas == -(-before // per) + -(-(m.mem - before) // per)
+
+
+def test_ascii_case_mapping_matches_the_reference_tables() -> None:
+    from contracts.natives import _ASCII_LOWER, _ASCII_UPPER, _ascii_case
+
+    for text in ["", "ABC xyz", "ÄÖÜ äöü AZ az", "\U0001f600Aa" * 50, "\u0130\u212a K I", "ǅ"]:
+        assert _ascii_case(text, False) == text.translate(_ASCII_LOWER)
+        assert _ascii_case(text, True) == text.translate(_ASCII_UPPER)
