@@ -21,6 +21,7 @@ from chainnode.api.backend import Backend
 from chainnode.api.errors import ApiError, error_middleware
 from chainnode.api.models import CallRequest, TransactionIn
 from chainnode.api.openapi import openapi_document
+from chainnode.api.views import ViewRunner
 from chainnode.model.addresses import address_hex, contract_display
 from chainnode.model.codes import Code
 
@@ -36,6 +37,13 @@ class Limits:
     #: for one transaction's decoded ``args_value`` (ignored on input but accepted).
     max_json_values: int = 0
 
+    #: ``POST /v1/call``: gas per view, view threads, views waiting, per-client rate and burst
+    call_gas_limit: int = 2_000_000
+    call_workers: int = 1
+    call_queue: int = 8
+    call_rate: float = 20.0
+    call_burst: float = 40.0
+
     def __post_init__(self) -> None:
         if self.max_json_values <= 0:
             object.__setattr__(self, "max_json_values", 32 * self.max_batch_txs + (1 << 18))
@@ -43,6 +51,7 @@ class Limits:
 
 BACKEND: web.AppKey[Backend] = web.AppKey("backend", Backend)
 LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
+VIEWS: web.AppKey[ViewRunner] = web.AppKey("views", ViewRunner)
 
 #: A call's arguments are at most 256 VM values whose encoding is at most ~255 KB, so at most
 #: about that many values in all.
@@ -254,7 +263,10 @@ async def get_contract(request: web.Request) -> web.Response:
 
 
 async def post_call(request: web.Request) -> web.Response:
+    """A view runs on a view thread with the node's call gas budget (``views``)."""
     limits = request.app[LIMITS]
+    views = request.app[VIEWS]
+    views.admit(request.remote or "?")
     body = await bodies.read_body(request, limits.body_timeout)
     data = bodies.parse_json(body, MAX_CALL_JSON_VALUES)
     if not isinstance(data, dict):
@@ -263,7 +275,8 @@ async def post_call(request: web.Request) -> web.Response:
         req = CallRequest.model_validate(data)
     except ValidationError as e:
         raise _pydantic_error(e) from None
-    return _json(convert.call_view(request.app[BACKEND].ledger, req))
+    ledger = request.app[BACKEND].ledger
+    return _json(await views.run(lambda: convert.call_view(ledger, req, views.gas_limit)))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -292,6 +305,19 @@ def make_app(
     )
     app[BACKEND] = backend
     app[LIMITS] = limits
+    views = ViewRunner(
+        workers=limits.call_workers,
+        queue=limits.call_queue,
+        rate=limits.call_rate,
+        burst=limits.call_burst,
+        gas_limit=limits.call_gas_limit,
+    )
+    app[VIEWS] = views
+
+    async def close_views(_: web.Application) -> None:
+        views.close()
+
+    app.on_cleanup.append(close_views)
     r = app.router
     r.add_post("/v1/transactions", submit_transactions)
     r.add_get("/v1/transactions/{hash}", get_transaction)

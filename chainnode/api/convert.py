@@ -145,13 +145,15 @@ def decode_value(raw: bytes) -> Any:
     return decoded_json(raw)
 
 
-def call_view(ledger: ChainReader, req: CallRequest) -> dict[str, Any]:
+def call_view(ledger: ChainReader, req: CallRequest, gas_limit: int = 2_000_000) -> dict[str, Any]:
     contract = parse_name(req.contract, "contract")
     caller = None
     if req.caller is not None:
         caller = bytes.fromhex(req.caller[2:] if req.caller.startswith("0x") else req.caller)
     try:
-        res = ledger.call_view(contract, req.method, _vm_args(req.args), caller=caller)
+        res = ledger.call_view(
+            contract, req.method, _vm_args(req.args), caller=caller, gas_limit=gas_limit
+        )
     except LedgerError as e:
         field = e.field or {Code.UNKNOWN_CONTRACT: "contract"}.get(e.code, "args")
         raise _ledger_error(e, field) from None

@@ -24,12 +24,21 @@ class ApiError(Exception):
     """A client-side problem (4xx) or a temporary node condition (503); ``code`` is one of
     :class:`chainnode.model.codes.Code` (the one home of error codes)."""
 
-    def __init__(self, status: int, code: Code, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: Code,
+        message: str,
+        field: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
 
 def error_body(code: Code, message: str, field: str | None = None) -> dict[str, object]:
@@ -58,7 +67,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as e:
-        return error_response(e.status, e.code, e.message, e.field)
+        resp = error_response(e.status, e.code, e.message, e.field)
+        resp.headers.update(e.headers)
+        return resp
     except Unavailable as e:
         return error_response(503, Code.UNAVAILABLE, str(e))
     except web.HTTPException as e:

@@ -144,7 +144,12 @@ def openapi_document() -> dict[str, Any]:
                     "required": True,
                     "content": _json_content(_schema(m.CallRequest, comps)),
                 },
-                "responses": responses(m.CallResponse, 400, 404),
+                "description": (
+                    "Runs on a worker thread with the node's call_gas_limit. 429 "
+                    "RATE_LIMITED: this client address sent more than its share (see "
+                    "Retry-After); 503 BUSY: every view worker and queue slot is taken."
+                ),
+                "responses": responses(m.CallResponse, 400, 404, 429, 503),
             }
         },
         "/v1/contracts": {

@@ -67,6 +67,15 @@ class NodeConfig(BaseModel):
     time between requests)."""
     http_body_timeout: float = Field(default=30.0, gt=0, le=3600)
     """Seconds a request may take to send its body (408 after)."""
+    call_gas_limit: int = Field(default=2_000_000, ge=1, le=1_000_000_000)
+    """Gas of one ``POST /v1/call`` view (a transaction may have up to genesis max_tx_gas)."""
+    call_workers: int = Field(default=1, ge=1, le=64)
+    """Views running at once, each on its own thread (the loop keeps its share of the GIL)."""
+    call_queue: int = Field(default=8, ge=0, le=10_000)
+    """Views waiting for a worker; beyond it 503 BUSY."""
+    call_rate: float = Field(default=20.0, gt=0, le=1e6)
+    """Views per second per client address (token bucket; 429 RATE_LIMITED beyond)."""
+    call_burst: float = Field(default=40.0, ge=1, le=1e6)
     sync_interval_ms: int = Field(default=1000, ge=50, le=600_000)
     shutdown_timeout: float = Field(default=10.0, gt=0, le=600)
     event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
@@ -167,6 +176,11 @@ def api_limits(cfg: NodeConfig) -> Limits:
         max_batch_txs=cfg.max_batch_txs,
         max_wait_seconds=cfg.max_wait_seconds,
         body_timeout=cfg.http_body_timeout,
+        call_gas_limit=cfg.call_gas_limit,
+        call_workers=cfg.call_workers,
+        call_queue=cfg.call_queue,
+        call_rate=cfg.call_rate,
+        call_burst=cfg.call_burst,
     )
 
 
