@@ -266,6 +266,34 @@ def test_contracts_page_calls_a_view_and_shows_governance(net: dict[str, Any], p
     shot(page, "contracts")
 
 
+def test_every_failure_says_what_to_do(net: dict[str, Any], browser: Browser) -> None:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    pg.goto(net["url"] + "/#/block/999999999")
+    expect(pg.locator("main .error")).to_contain_text("no block 999999999")
+    expect(pg.locator("main .error")).to_contain_text("Check what you asked for")
+    pg.fill("#search-q", "not a hash")
+    pg.press("#search-q", "Enter")
+    expect(pg.locator("main [role=alert]").first).to_contain_text("Search for a block height")
+    shot(pg, "error-not-found")
+    # the node goes away: the API cannot be reached
+    pg.route("**/v1/**", lambda route: route.abort())
+    pg.goto(net["url"] + "/?again#/")  # a new document, not just a new fragment
+    expect(pg.locator("#live")).to_have_text("node unreachable")
+    expect(pg.locator("main .error")).to_contain_text("Cannot reach the node")
+    expect(pg.locator("main .error")).to_contain_text("Check that the node is running")
+    pg.goto(net["url"] + "/#/verify/" + "ab" * 32)
+    expect(pg.locator("#fetch-info")).to_contain_text("cannot reach the node")
+    shot(pg, "error-unreachable")
+    pg.unroute_all(behavior="ignoreErrors")
+    ctx.close()
+    # what the browser logs is the failed loads themselves (a 404, refused connections)
+    assert errors and all("Failed to load resource" in e for e in errors), errors
+
+
 # ---------------------------------------------------------------------------- the verifier
 
 

@@ -245,6 +245,7 @@ function chart(t) {
     svg.append(p);
   }
   return el("div", {}, svg,
+    el("div", { class: "axis" }, el("span", {}, "5 min ago"), el("span", {}, "now")),
     el("p", { class: "legend" }, `Bars: transactions per second, per 10 s (peak ${maxTps.toFixed(1)}). `,
       `Line: mean block time (peak ${Math.round(maxGap)} ms). Last 5 minutes of committed blocks.`));
 }
@@ -794,7 +795,7 @@ window.addEventListener("hashchange", route);
 (async () => {
   try {
     const st = await refreshStatus();
-    connect(Math.max(1, st.height - 600));
+    connect(Math.max(1, st.height - 120)); // recent blocks for the charts and the list
   } catch (e) {
     liveEl.textContent = "node unreachable";
     liveEl.className = "live down";

@@ -1456,6 +1456,7 @@
       } catch (e) {
         /* private mode or a file:// origin that stores nothing: fine */
       }
+      forget.hidden = false;
       genesisInfo.className = "ok";
       genesisInfo.textContent = `Trusted genesis: chain ${state.genesis.chainId}, suite ${state.genesis.suite.name}, ` +
         `${state.genesis.validators.length} validators, hash ${hex(state.genesis.hash).slice(0, 16)}… (${from})`;
@@ -1603,10 +1604,11 @@
       }
       state.genesis = null;
       state.genesisText = null;
+      forget.hidden = true;
       genesisInfo.className = "muted";
       genesisInfo.textContent = "No genesis yet.";
       run();
-    } }, "Forget it");
+    }, hidden: true }, "Forget this genesis");
     const bundleZone = dropZone("Drop a proof bundle (.json) here, or press Enter to choose it", ".json,application/json", async (f) => {
       let text;
       try {
