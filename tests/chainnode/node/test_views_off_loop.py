@@ -42,7 +42,9 @@ def touch(k: str) -> int:
     storage[k] = 1
     return 1
 '''
-CALL_GAS = 50_000_000  # a plain loop burns this in ~2 s on this machine
+#: A plain loop burns this in ~2.7 s on the machine these tests were written on (gas is priced
+#: to keep ns per gas about constant); the test checks the view did run for over a second.
+CALL_GAS = 150_000_000
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,7 @@ def test_healthz_and_commits_while_an_expensive_view_runs(
     results: list[int] = []
 
     def views() -> None:
-        for _ in range(3):  # back to back: the view worker stays busy throughout
+        for _ in range(2):  # back to back: the view worker stays busy throughout
             running.set()
             results.append(call(n.url, [10**12])[0])
         done.set()
@@ -115,7 +117,7 @@ def test_healthz_and_commits_while_an_expensive_view_runs(
         assert commits and max(commits) < 10.0, commits
     finally:
         th.join(120)
-    assert results == [200, 200, 200]
+    assert results == [200, 200]
 
 
 def test_a_flood_of_calls_is_shed_and_does_not_stop_commits(
