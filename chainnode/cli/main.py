@@ -583,13 +583,18 @@ def contract_show(node: str, contract_ref: str, as_json: bool) -> None:
 @node_option
 @click.option("--contract", "-c", "name", required=True)
 @click.argument("key")
-def contract_state(node: str, name: str, key: str) -> None:
+@json_option
+def contract_state(node: str, name: str, key: str, as_json: bool) -> None:
     """One raw stored value of a contract (KEY is text, or 0x-prefixed hex)."""
     with Client(node) as c:
         try:
-            _print(c.state(_contract_ref(name), key))
+            out = c.state(_contract_ref(name), key)
         except ClientError as e:
             _client_error(e)
+    if as_json:
+        _print(out)
+    else:
+        click.echo(show.state(out))
 
 
 from chainnode.cli.ops import register as _register_ops  # noqa: E402 - verify-proof, proof

@@ -241,6 +241,24 @@ def call(out: Mapping[str, Any]) -> str:
     return table([("result", _result(out.get("result"))), ("gas used", out.get("gas_used"))])
 
 
+def state(out: Mapping[str, Any]) -> str:
+    """One stored value: decoded (a record field by field), the raw bytes' size beside."""
+    raw = out.get("value")
+    if raw is None:
+        shown: Any = "absent (nothing stored under this key)"
+    else:
+        shown = _result(out.get("decoded"))
+    size = None if raw is None else f"{len(str(raw).removeprefix('0x')) // 2} bytes"
+    return table(
+        [
+            ("contract", out.get("contract")),
+            ("key", out.get("key")),
+            ("value", shown),
+            ("stored", size),
+        ]
+    )
+
+
 def deployed(tx_hash: str, receipt: Mapping[str, Any] | None, address: str | None) -> str:
     rows: Rows = [("address", address or "-"), ("transaction", tx_hash)]
     return table(rows + receipt_rows(receipt))

@@ -186,6 +186,14 @@ def test_readable_output_by_default(node: tuple[Path, str]) -> None:
     assert re.search(r"^\s+node0 \(#0\b", blk, re.M), blk  # the signer by name and index
     assert tx_hash.group(1) in blk
 
+    stored = cli("contract", "state", "--node", url, "-c", "evidence", f"doc:{doc}").stdout
+    assert re.search(rf"^  hash\s+{doc}$", stored, re.M) and "report" in stored, stored
+    assert re.search(r"^stored\s+\d+ bytes$", stored, re.M), stored
+    absent = cli("contract", "state", "--node", url, "-c", "evidence", "doc:nothing").stdout
+    assert re.search(r"^value\s+absent", absent, re.M), absent
+    raw_state = cli_json("contract", "state", "--node", url, "-c", "evidence", f"doc:{doc}")
+    assert raw_state["value"] not in stored  # decoded, not the stored bytes' hex
+
     st = cli("status", "--node", url).stdout
     assert re.search(r"^chain\s+chainnode-dev$", st, re.M), st
     assert re.search(r"^primary\s+node0 \(#0\b", st, re.M), st
