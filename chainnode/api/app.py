@@ -6,10 +6,12 @@ a 4xx that changes nothing. Bodies are bounded by ``client_max_size``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -292,6 +294,26 @@ async def openapi(request: web.Request) -> web.Response:
     return _json(openapi_document())
 
 
+@functools.cache
+def _docs_page() -> tuple[str, str]:
+    """The /docs page (package data) and its Content-Security-Policy: it loads nothing from
+    elsewhere, its one inline script and style are admitted by hash, and it may connect only
+    to this node (/openapi.json and, for its "Try it" buttons, the GET routes)."""
+    page = resources.files("chainnode.api").joinpath("static/docs.html").read_text("utf-8")
+    script = page.split("<script>", 1)[1].split("</script>", 1)[0]
+    style = page.split("<style>", 1)[1].split("</style>", 1)[0]
+    return page, console.csp([script], [style])
+
+
+async def docs(request: web.Request) -> web.Response:
+    page, csp = _docs_page()
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        headers={"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff"},
+    )
+
+
 def make_app(
     backend: Backend,
     *,
@@ -332,5 +354,6 @@ def make_app(
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/openapi.json", openapi)
+    r.add_get("/docs", docs)
     console.install(app)
     return app

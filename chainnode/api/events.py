@@ -203,7 +203,10 @@ def parse_filter(request: web.Request, ledger: ChainReader) -> tuple[Filter, int
     event = q.get("event")
     if event is not None and not 0 < len(event) <= 256:
         raise _bad("an event name of 1..256 characters", "event")
-    blocks = q.get("blocks", "true").lower() not in ("false", "0", "no")
+    flag = q.get("blocks", "true").lower()
+    if flag not in ("true", "1", "false", "0"):
+        raise _bad("true or false", "blocks")
+    blocks = flag in ("true", "1")
     start = ledger.height + 1
     raw, field = q.get("from_height"), "from_height"
     if raw is None and "Last-Event-ID" in request.headers:

@@ -11,9 +11,19 @@ from __future__ import annotations
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
@@ -23,6 +33,14 @@ __all__ = ["CONTENT_TYPE_LATEST", "NodeMetrics"]
 ROUND_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+def package_version() -> str:
+    """The installed chainnode distribution's version ("unknown" from a bare checkout)."""
+    try:
+        return version("chainnode")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class _Scraped(Collector):
@@ -59,8 +77,16 @@ class NodeMetrics:
 
     def __init__(self, node_id: str, chain_id: str) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
+        # the standard process_* (CPU, memory, fds, start time) and python_* (version, gc)
+        # families, in this registry as in the global one
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         Info("chainnode_node", "Identity of this node.", registry=r).info(
             {"node_id": node_id, "chain_id": chain_id}
+        )
+        Info("chainnode_build", "The chainnode release this node runs.", registry=r).info(
+            {"version": package_version()}
         )
         self.height = Gauge("chainnode_height", "Height of the last committed block.", registry=r)
         self.blocks = Counter(

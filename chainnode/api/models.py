@@ -187,3 +187,17 @@ class ContractResponse(_Strict):
     kind: Literal["system", "stdlib", "deployed"]
     doc: str | None
     methods: list[MethodOut]
+
+
+class ProofBundle(BaseModel):
+    """A self-contained inclusion proof of a committed transaction (``chainnode verify-proof``
+    checks it offline against the genesis)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: str
+    chain_id: str
+    genesis_hash: str
+    record: dict[str, Any] = Field(description="the tx, its receipt, header and Merkle proofs")
+    validators: list[str] = Field(description="genesis validators, canonical encodings in hex")
+    governance: list[dict[str, Any]] = Field(description="validator changes up to the record")

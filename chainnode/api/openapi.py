@@ -37,18 +37,42 @@ def _path_param(name: str, description: str, pattern: str | None = None) -> dict
     }
 
 
+def _query_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {
+        "200": {
+            "description": description,
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    }
+
+
+MAX_HEIGHT = 10**19 - 1  # at most 19 digits (the stream's own bound)
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     comps: dict[str, Any] = {}
     err = _schema(m.ErrorResponse, comps)
     tx_in = _schema(m.TransactionIn, comps)
 
+    def responses_only(*codes: int) -> dict[str, Any]:
+        return {str(c): {"description": "error", "content": _json_content(err)} for c in codes}
+
     def responses(ok: type[BaseModel], *codes: int, ok_code: int = 200) -> dict[str, Any]:
         out: dict[str, Any] = {
             str(ok_code): {"description": "OK", "content": _json_content(_schema(ok, comps))}
         }
-        for c in codes:
-            out[str(c)] = {"description": "error", "content": _json_content(err)}
+        out.update(responses_only(*codes))
         return out
 
     hash_param = _path_param("hash", "transaction hash, 64 hex digits")
@@ -163,6 +187,110 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "A contract's methods: parameters with types, @view or not, docs",
                 "parameters": [_path_param("contract", "contract name or address (0x optional)")],
                 "responses": responses(m.ContractResponse, 400, 404),
+            }
+        },
+        "/v1/events": {
+            "get": {
+                "summary": "Server-Sent Events: committed blocks and contract events",
+                "description": (
+                    "Each committed block gives its matching `contract_event` messages, then one "
+                    "`block` message whose SSE id is its height. `from_height` (or the "
+                    "Last-Event-ID header, resuming after that height) replays committed blocks "
+                    "first, then goes live without a gap or a repeat. A consumer that falls too "
+                    "far behind is dropped (reconnect with Last-Event-ID)."
+                ),
+                "parameters": [
+                    _query_param("contract", {"type": "string"}, "contract name or address"),
+                    _query_param(
+                        "event", {"type": "string", "minLength": 1, "maxLength": 256}, "event name"
+                    ),
+                    _query_param(
+                        "from_height",
+                        {"type": "integer", "minimum": 0, "maximum": MAX_HEIGHT},
+                        "replay committed blocks from this height",
+                    ),
+                    _query_param(
+                        "blocks",
+                        {"type": "boolean", "default": True},
+                        "include the block messages (false: their ids only)",
+                    ),
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+                        "description": "resume after this height (the last id seen)",
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the stream (text/event-stream; never ends by itself)",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **responses_only(400, 503),
+                },
+            }
+        },
+        "/v1/proofs/{hash}": {
+            "get": {
+                "summary": "Proof bundle of a committed transaction, checkable offline",
+                "parameters": [hash_param],
+                "responses": responses(m.ProofBundle, 400, 404, 500),
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics of this node (text exposition format)",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document (OpenAPI 3.1)",
+                "responses": {
+                    "200": {"description": "OK", "content": _json_content({"type": "object"})}
+                },
+            }
+        },
+        "/docs": {
+            "get": {
+                "summary": "Browsable documentation of this API, served by the node itself",
+                "responses": _html("a page that renders /openapi.json"),
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "The web console (blocks, transactions, contracts, verify a record)",
+                "responses": _html("the console's page"),
+            }
+        },
+        "/console/{name}": {
+            "get": {
+                "summary": "A script or style of the web console",
+                "parameters": [
+                    _path_param("name", "a file of the console (app.js, verify.js, style.css)")
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the file",
+                        "content": {
+                            "text/javascript": {"schema": {"type": "string"}},
+                            "text/css": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **responses_only(404),
+                },
+            }
+        },
+        "/verify.html": {
+            "get": {
+                "summary": "The offline proof verifier: one self-contained page",
+                "responses": _html("the verifier (works from disk once saved)"),
             }
         },
         "/healthz": {

@@ -31,7 +31,10 @@ ASSETS = {
 _INLINE = re.compile(r'<link rel="stylesheet" href="style.css">|<script src="verify.js"></script>')
 
 
-def _csp(scripts: list[str], styles: list[str]) -> str:
+def csp(scripts: list[str], styles: list[str]) -> str:
+    """The policy of a page of this node: its own files, the given inline scripts and styles
+    (by hash), connections to this node only."""
+
     def hashes(items: list[str]) -> str:
         return "".join(
             f" 'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
@@ -69,7 +72,7 @@ def standalone_verifier() -> tuple[str, str]:
         )
 
     html = _INLINE.sub(inline, page)
-    return html, _csp([script], [style])
+    return html, csp([script], [style])
 
 
 def _headers(content_type: str, csp: str) -> dict[str, str]:
@@ -83,7 +86,7 @@ def _headers(content_type: str, csp: str) -> dict[str, str]:
 
 
 async def index(request: web.Request) -> web.Response:
-    return web.Response(body=_asset("index.html"), headers=_headers("text/html", _csp([], [])))
+    return web.Response(body=_asset("index.html"), headers=_headers("text/html", csp([], [])))
 
 
 async def asset(request: web.Request) -> web.Response:
@@ -94,7 +97,7 @@ async def asset(request: web.Request) -> web.Response:
         from chainnode.model.codes import Code
 
         raise ApiError(404, Code.NOT_FOUND, f"no console file {name!r}", "name")
-    return web.Response(body=_asset(name), headers=_headers(kind, _csp([], [])))
+    return web.Response(body=_asset(name), headers=_headers(kind, csp([], [])))
 
 
 async def verifier(request: web.Request) -> web.Response:

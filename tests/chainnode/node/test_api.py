@@ -18,6 +18,7 @@ from chainnode.deploy.layout import ADMIN_KEY
 from chainnode.model.types import Transaction
 from crypto.suite import get_suite
 from tests.chainnode.node.cluster import Cluster
+from tests.conftest import REPO_ROOT
 
 
 def raw_request(
@@ -449,3 +450,44 @@ def test_contracts_listed_with_their_interfaces(single: Cluster, user: Account) 
     for ref, status in (("nosuch", 404), ("0x" + "00" * 20, 404), ("Bad!", 400)):
         code_, out = raw_request(single.url(0), "GET", f"/v1/contracts/{ref}")
         assert_error(code_, out, status, "UNKNOWN_CONTRACT" if status == 404 else "INVALID_FIELD")
+
+
+def _routes_in_source() -> set[str]:
+    """Every route the node registers (its API app and the ops routes), read from the source."""
+    found: set[str] = set()
+    for rel in (
+        "chainnode/api/app.py",
+        "chainnode/node/ops.py",
+        "chainnode/api/console/__init__.py",
+    ):
+        text = (REPO_ROOT / rel).read_text(encoding="utf-8")
+        found |= set(re.findall(r'\.add_(?:get|post)\(\s*"([^"]+)"', text))
+    return found
+
+
+def test_openapi_describes_every_route_and_docs_are_served(single: Cluster) -> None:
+    status, doc = raw_request(single.url(0), "GET", "/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.1")
+    routes = _routes_in_source()
+    assert {"/v1/events", "/v1/proofs/{hash}", "/metrics", "/docs", "/v1/contracts", "/"} <= routes
+    assert routes <= set(doc["paths"]), routes - set(doc["paths"])
+    for path, item in doc["paths"].items():
+        for op in item.values():
+            assert op["summary"] and op["responses"], path
+    # the page is served by the node itself and loads nothing from elsewhere
+    host, port = single.url(0).removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("GET", "/docs")
+        resp = conn.getresponse()
+        page = resp.read().decode()
+        headers = dict(resp.getheaders())
+    finally:
+        conn.close()
+    assert resp.status == 200 and headers["Content-Type"].startswith("text/html")
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "connect-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "'sha256-" in csp
+    assert '"/openapi.json"' in page and "<script>" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "an external asset"
+    assert not re.search(r"https?://", page.split("<script>", 1)[1]), "a URL outside the node"

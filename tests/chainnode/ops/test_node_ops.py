@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import socket
@@ -79,8 +80,18 @@ def test_event_stream_filters_by_contract_and_event(node: OpsCluster) -> None:
         sse.close()
     status, body = http_get(node.url(0) + "/v1/events?contract=nosuchthing")
     assert status == 400 and b"contract" in body
-    status, body = http_get(node.url(0) + "/v1/events?from_height=-3")
-    assert status == 400 and b"from_height" in body
+    for query, field in (
+        ("from_height=-1", "from_height"),
+        ("from_height=-3", "from_height"),
+        ("from_height=1.5", "from_height"),
+        ("from_height=" + "9" * 20, "from_height"),
+        ("blocks=maybe", "blocks"),
+        ("event=", "event"),
+        ("contract=Bad!", "contract"),
+    ):
+        status, body = http_get(node.url(0) + "/v1/events?" + query)
+        err = json.loads(body)["error"]
+        assert (status, err["code"], err["field"]) == (400, "INVALID_FIELD", field), (query, err)
 
 
 def test_event_stream_resumes_from_a_height(node: OpsCluster) -> None:
@@ -196,6 +207,14 @@ def test_metrics_pass_promtool_and_count(node: OpsCluster, tmp_path: Path) -> No
     assert _metric(text, "chainnode_block_commit_latency_seconds_count") >= 3
     assert _metric(text, "chainnode_consensus_round_duration_seconds_count") >= 2
     assert "chainnode_consensus_view_changes_total" in text
+    # the standard process and Python collectors, and the release as a label
+    assert _metric(text, "process_cpu_seconds_total") > 0
+    assert _metric(text, "process_resident_memory_bytes") > 1 << 20
+    assert _metric(text, "process_start_time_seconds") > 1.6e9
+    assert _metric(text, 'python_gc_collections_total{generation="0"}') >= 0
+    assert re.search(r'^python_info\{.*version="3\.', text, re.M), "no python_info"
+    want = importlib.metadata.version("chainnode")
+    assert _metric(text, f'chainnode_build_info{{version="{want}"}}') == 1
     for name in (
         "chainnode_mempool_transactions",
         "chainnode_peers",
