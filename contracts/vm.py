@@ -29,7 +29,7 @@ from contracts.errors import ContractError, ExecutionError, LimitExceeded, OutOf
 from contracts.host import Host
 from contracts.machine import MAX_CALL_DEPTH, Event, HostFault, Machine
 from contracts.natives import BUILTIN_IMPLS, HANDLERS, add, equal, frame_size
-from contracts.translate import Translated, translate
+from contracts.translate import MAX_SOURCE, Translated, translate
 from contracts.values import (
     INT_MAX,
     INT_MIN,
@@ -175,7 +175,9 @@ def _fuse(code: list[tuple[int, Any]]) -> tuple[tuple[int, Any], ...]:
     return tuple((o, new_index[a]) if o in op.JUMPS else (o, a) for o, a in out)
 
 
-_programs: OrderedDict[tuple[bytes, bool], Program] = OrderedDict()
+_programs: OrderedDict[tuple[bytes, bool], Program | ContractError] = OrderedDict()
+"""Loaded programs, and the refusals of code that cannot load (a refusal is as much a pure
+function of the bytes; kept so that sending the same bad code again costs no new work)."""
 _cached_source = 0
 _lock = threading.Lock()
 
@@ -186,22 +188,47 @@ def load_program(code: bytes) -> Program:
     worker thread (``prepare``) what its event loop runs later."""
     key = (code, TRANSLATE)
     with _lock:
-        program = _programs.get(key) if type(code) is bytes else None
-        if program is not None:
+        found = _programs.get(key) if type(code) is bytes else None
+        if found is not None:
             _programs.move_to_end(key)
-            return program
-    program = Program(verify(code), TRANSLATE)  # outside the lock: may take milliseconds
+    if found is None:
+        try:  # outside the lock: may take milliseconds
+            found = Program(verify(code), TRANSLATE)
+        except ContractError as exc:
+            if type(code) is not bytes:
+                raise
+            found = exc
+        _remember(key, found)
+    if isinstance(found, ContractError):
+        raise found
+    return found
+
+
+def _size(entry: Program | ContractError) -> int:
+    return entry.source_size if isinstance(entry, Program) else 0
+
+
+def _remember(key: tuple[bytes, bool], entry: Program | ContractError) -> None:
     global _cached_source
     with _lock:
         old = _programs.pop(key, None)  # another thread loaded it meanwhile
         if old is not None:
-            _cached_source -= old.source_size
-        _programs[key] = program
-        _cached_source += program.source_size
+            _cached_source -= _size(old)
+        _programs[key] = entry
+        _cached_source += _size(entry)
         while len(_programs) > _CACHE_SIZE or _cached_source > _CACHE_SOURCE:
             _, evicted = _programs.popitem(last=False)
-            _cached_source -= evicted.source_size
-    return program
+            _cached_source -= _size(evicted)
+
+
+def load_cost(code: bytes) -> int:
+    """What loading ``code`` costs a node, in bytes of generated source: its program's
+    ``source_size``, or ``MAX_SOURCE`` when it is refused (its translation was generated up
+    to the bound, or it failed). A pure function of the bytes; loads ``code`` (cached)."""
+    try:
+        return load_program(code).source_size
+    except ContractError:
+        return MAX_SOURCE
 
 
 def is_loaded(code: bytes) -> bool:
@@ -231,7 +258,7 @@ def interface(code: bytes) -> dict[str, MethodInfo]:
     key = (code, TRANSLATE)
     with _lock:
         program = _programs.get(key)
-    if program is not None:
+    if isinstance(program, Program):
         return dict(program.abi)
     entries = verify(code).module.functions
     return {e.name: MethodInfo(e.view, e.params, e.types) for e in entries if e.public}

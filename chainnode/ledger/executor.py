@@ -64,6 +64,12 @@ SYSTEM_METHODS: dict[str, dict[str, Method]] = {
     DEPLOYMENT: deployment.METHODS,
 }
 SYS_BASE_GAS = 1000
+MAX_BLOCK_LOAD = 512 * 1024
+"""Bytes of generated source (``contracts.vm.load_cost``) of the distinct programs one block
+may run or deploy. Whether a program is in a node's cache depends on its history, so the
+rule counts every program of the block: ~0.35 s of translation at most, whatever the cache
+(else a block calling more distinct large programs than the cache holds would translate one
+per tx). The standard contracts together count ~70 KB."""
 
 Writes = dict[tuple[bytes, bytes], bytes | None]
 
@@ -259,9 +265,11 @@ class Executor:
         `tx_root`: the root of these txs' hashes when the caller has just computed it.
 
         `max_gas` (the block gas limit): a tx runs only if the gas the block used before it
-        plus its gas limit fits, so no block makes its validators do more work than that.
-        A tx that does not fit ends the block when `fill` (a proposer filling a block: the
-        result covers the txs before it), else the block is invalid (`InvalidBlock`)."""
+        plus its gas limit fits, so no block makes its validators do more work than that;
+        and only if the programs it runs or deploys keep the block's distinct programs
+        within `MAX_BLOCK_LOAD` bytes of translation. A tx that does not fit ends the block
+        when `fill` (a proposer filling a block: the result covers the txs before it), else
+        the block is invalid (`InvalidBlock`)."""
         ov = Overlay(base)
         execute_tx = self.execute_tx
         if max_gas is None:
@@ -269,6 +277,8 @@ class Executor:
         else:
             done: list[Receipt] = []
             used = 0
+            programs: dict[bytes, int] = {}  # code -> load cost, this block's
+            load = 0
             for tx in txs:
                 if used + tx.gas_limit > max_gas:
                     if fill:
@@ -277,6 +287,19 @@ class Executor:
                         Code.GAS_LIMIT,
                         f"tx {tx.hash.hex()} does not fit the block gas limit {max_gas}",
                     )
+                code = self._program_of(ov, tx)
+                if code is not None and code not in programs:
+                    cost = contracts.vm.load_cost(code)
+                    if load + cost > MAX_BLOCK_LOAD:
+                        if fill:
+                            break
+                        raise InvalidBlock(
+                            Code.GAS_LIMIT,
+                            f"tx {tx.hash.hex()} exceeds the block's {MAX_BLOCK_LOAD} bytes "
+                            "of contract translation",
+                        )
+                    programs[code] = cost
+                    load += cost
                 r = execute_tx(ov, tx, height, timestamp)
                 used += r.gas_used
                 done.append(r)
@@ -294,6 +317,28 @@ class Executor:
             receipts_root=roots_of(h, rbytes),
             state_root=state_root_nested(h, prev_state_root, height, ov.namespaced_writes()),
         )
+
+    def _program_of(self, ov: Any, tx: Transaction) -> bytes | None:
+        """The bytecode executing `tx` loads: a deployment's code, or the called contract's
+        (None for other system calls and for what fails before loading anything)."""
+        try:
+            target = self.resolver.resolve(ov, tx.contract)
+        except StorageError:
+            raise
+        except Exception:  # noqa: BLE001 - unresolvable: execute_tx gives its receipt
+            return None
+        if target is None:
+            return None
+        if target.system is None:
+            return target.code
+        if target.system != DEPLOYMENT or tx.method != "deploy":
+            return None
+        try:
+            args = tx.vm_args()
+        except MalformedError:
+            return None
+        code = args[0] if args else None
+        return code if type(code) is bytes else None
 
     def execute_tx(self, ov: Any, tx: Transaction, height: int, timestamp: int) -> Receipt:
         sender_addr = self.address(tx.sender)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from contracts import MemoryHost, VerifyError, abi, compile_source, execute, stdlib
 from contracts import vm as vm_module
-from contracts.translate import TranslationError, TranslationTooLarge
+from contracts.translate import MAX_SOURCE, TranslationError, TranslationTooLarge
 from contracts.verifier import verify
 from tests.contracts.helpers import build
 from tests.contracts.test_compiler import fn
@@ -214,8 +214,11 @@ def test_translation_bombs_are_refused_from_their_bytes() -> None:
         vm_module.load_program(bomb)
     r = execute(bomb, "main", [list(range(255))], MemoryHost(), 10**6)
     assert not r.ok and r.error is not None and "larger than" in r.error
-    # refused before compiling: the source is counted as it is generated
-    assert not any(k == bomb for k, _ in vm_module._programs)
+    # the refusal is remembered (no new work for the same bytes) and costs MAX_SOURCE
+    refusal = vm_module._programs[(bomb, True)]
+    assert isinstance(refusal, TranslationTooLarge)
+    assert vm_module.load_cost(bomb) == MAX_SOURCE
+    assert vm_module.load_cost(small) == vm_module.load_program(small).source_size < MAX_SOURCE
 
 
 def test_a_translator_failure_is_an_error_not_a_fallback(monkeypatch: pytest.MonkeyPatch) -> None:

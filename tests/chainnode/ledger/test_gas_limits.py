@@ -159,3 +159,33 @@ def _with_txs(led: Any, blk: Block, txs: tuple[Any, ...]) -> Any:
     import dataclasses
 
     return dataclasses.replace(blk.header, tx_root=roots_of(led.suite.hash, [t.hash for t in txs]))
+
+
+def test_a_block_translates_at_most_max_block_load_whatever_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chainnode.ledger import executor
+    from contracts import stdlib, vm
+    from tests.chainnode.ledger.helpers import genesis
+
+    ks = keys()
+    cost = {name: vm.load_cost(stdlib.compiled(name)) for name in stdlib.NAMES}
+    # room for evidence and records, not traceability as well
+    monkeypatch.setattr(executor, "MAX_BLOCK_LOAD", cost["evidence"] + cost["records"])
+    g = genesis(std=True)
+    with open_ledger(tmp_path / "a", g) as a, open_ledger(tmp_path / "b", g) as b:
+        txs = [
+            tx(a, ks[0], "evidence", "register", ["ab" * 32, "contract", "x"]),
+            tx(a, ks[1], "records", "put", ["k", 1]),
+            tx(a, ks[2], "records", "put", ["k2", 2]),  # the same program: no more load
+            tx(a, ks[3], "traceability", "create_batch", ["b1", "apples", "farm"]),
+        ]
+        assert all(x.accepted for x in a.mempool.submit(txs))
+        block = make_block(a)
+        assert [t.hash for t in block.txs] == [t.hash for t in txs[:3]]
+        vm.clear_cache()  # a node with nothing loaded decides the same
+        b.validate_block(b.decode_block(block.encode()))
+        over = Block(_with_txs(a, block, tuple(txs)), tuple(txs), hasher=a.suite.hash)
+        with pytest.raises(InvalidBlock) as e:
+            b.validate_block(b.decode_block(over.encode()))
+        assert e.value.code == Code.GAS_LIMIT and "translation" in e.value.message
