@@ -30,6 +30,7 @@ from consensus.actions import (
     Persist,
     RequestBlocks,
     RequestProposal,
+    Reserve,
     Send,
     SetTimer,
 )
@@ -108,6 +109,7 @@ __all__ = [
     "ReplicaConfig",
     "RequestBlocks",
     "RequestProposal",
+    "Reserve",
     "Send",
     "SetTimer",
     "SignedMessage",

@@ -19,6 +19,17 @@ class Persist:
 
 
 @dataclass(frozen=True, slots=True)
+class Reserve:
+    """Durably record (fsync, apart from the WAL) before any later action of this batch: "I
+    may sign at heights <= ``height`` in views <= ``view``". Emitted before the first signature
+    the last mark does not cover (reserving heights ahead, so about once per 64 heights); hand
+    it back as ``Start.reserved``. It bounds what a torn WAL tail can have hidden."""
+
+    height: int
+    view: int
+
+
+@dataclass(frozen=True, slots=True)
 class Send:
     to: bytes
     message: Message
@@ -88,7 +99,8 @@ class Fault:
 
 
 Action = (
-    Persist
+    Reserve
+    | Persist
     | Send
     | Broadcast
     | SetTimer

@@ -26,12 +26,20 @@ class TimerKind(StrEnum):
 class Start:
     """First event (also after a restart). ``height`` is the next height to decide (stored
     head + 1), ``parent`` the stored head's hash, ``validators`` the set in force at
-    ``height``; ``records``: the WAL records kept on disk (any height; others are ignored)."""
+    ``height``; ``records``: the WAL records kept on disk (any height; others are ignored).
+
+    ``torn``: the WAL lost records at ``height`` (its tail was cut since the last commit), so
+    the records cannot prove what we signed there. ``reserved``: the last durable ``Reserve``
+    mark (None if never written); with ``torn`` the replica signs nothing at ``height`` in a
+    view the mark covers (it starts a view change past it, or stays mute when there is no
+    mark), so it never signs two different messages for one (height, view)."""
 
     height: int
     parent: bytes
     validators: tuple[bytes, ...]
     records: tuple[WalRecord, ...] = ()
+    torn: bool = False
+    reserved: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,9 @@ Verify = Callable[[bytes, bytes, bytes], bool]
 #: node cannot tell (a local failure); the step raises LocalError, nobody is blamed.
 ValidateProposal = Callable[[Proposal], bool]
 _PLACEHOLDER_SIG = b"\x00"
+#: A ``Reserve`` mark covers this many heights ahead, so it is written about once per 64
+#: heights (and once per view change), not before every signature.
+RESERVE_AHEAD = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +148,9 @@ class Replica:
         self._fetched: dict[int, tuple[bytes, Proposal, CommitCertificate]] = {}
         self._oldest: bytes | None = None
         self._request_timer: tuple[int, int] | None = None
+        self._reserved: tuple[int, int] | None = None
+        #: (height, view): after a torn WAL tail we sign nothing at ``height`` below ``view``.
+        self._floor: tuple[int, int] | None = None
         self._out: list[act.Action] = []
 
     # ------------------------------------------------------------------ entry point
@@ -189,8 +195,28 @@ class Replica:
         self._out.append(action)
 
     def _signed(self, msg: Any) -> Any:
+        if not self._may_sign(msg.height, msg.view):  # every caller checks first: our bug
+            raise LocalError(f"refusing to sign at {(msg.height, msg.view)} below the torn floor")
+        self._reserve(msg.height, msg.view)
         sig = self._sign(msg.signing_bytes(self.config.chain_id))
         return dataclasses.replace(msg, signature=sig)
+
+    def _may_sign(self, height: int, view: int) -> bool:
+        """False where a torn WAL tail may hide what we signed (see ``Start.torn``)."""
+        floor = self._floor
+        return floor is None or height != floor[0] or view >= floor[1]
+
+    def _reserve(self, height: int, view: int) -> None:
+        """Raise the durable mark before signing (or entering) a (height, view) it misses."""
+        r = self._reserved
+        if r is not None and height <= r[0] and view <= r[1]:
+            return
+        mark = (
+            max(height + RESERVE_AHEAD, 0 if r is None else r[0]),
+            max(view, 0 if r is None else r[1]),
+        )
+        self._reserved = mark
+        self._emit(act.Reserve(*mark))
 
     def _send_own(self, record: WalRecord, to: bytes | None = None) -> None:
         """Persist before send: the record is durable before the message leaves."""
@@ -251,6 +277,12 @@ class Replica:
         self._fetched.clear()
         self._sync_armed = False
         self._request_timer = None
+        self._reserved = ev.reserved
+        self._floor = None
+        if ev.torn and ev.reserved is None:
+            self._floor = (ev.height, MAX_VIEW + 1)  # no mark: we cannot bound it, stay mute
+        elif ev.torn and ev.reserved is not None and ev.reserved[0] >= ev.height:
+            self._floor = (ev.height, ev.reserved[1] + 1)
         mine = [r for r in ev.records if r.height == ev.height]
         last_vc: ViewChange | None = None
         entered: set[int] = {0}
@@ -292,6 +324,13 @@ class Replica:
         if last_vc is not None:
             self.st.view_changes[self.me] = last_vc
             self.st.sent[(ViewChange.TAG, last_vc.view)] = None
+        floor = self._floor
+        if floor is not None and floor[1] <= MAX_VIEW:
+            # A torn tail: our records may miss messages we signed at views up to the mark.
+            # Move past them at once; a peer's quorum (or block sync) brings us the height.
+            self.phase = Phase.NORMAL
+            self._start_view_change(floor[1])
+            return
         if last_vc is not None and last_vc.view == self.view and self.view not in entered:
             self.phase = Phase.VIEW_CHANGE
             self._emit(act.Broadcast(last_vc))
@@ -320,6 +359,7 @@ class Replica:
     def _maybe_request_proposal(self) -> None:
         if (
             self.phase is Phase.NORMAL
+            and self._may_sign(self.height, self.view)
             and self._is_primary(self.view)
             and self.view not in self.st.pre_prepares
             and (self.view == 0 or self.st.new_view is not None)
@@ -414,6 +454,7 @@ class Replica:
             pp.sender != self.me
             and self.me in self.vset
             and (Prepare.TAG, pp.view) not in self.st.sent
+            and self._may_sign(self.height, pp.view)
         ):
             vote = self._signed(Prepare(self.height, pp.view, pp.digest, self.me, _PLACEHOLDER_SIG))
             self.st.sent[(Prepare.TAG, pp.view)] = pp.digest
@@ -462,6 +503,8 @@ class Replica:
         matching = [p for p in self.st.prepares.get(view, {}).values() if p.digest == pp.digest]
         if len(matching) < self.vset.quorum - 1 or self.me not in self.vset:
             return
+        if not self._may_sign(self.height, view):
+            return
         cert = PreparedCertificate(pp, tuple(sorted(matching, key=lambda p: p.sender)))
         self._keep_prepared(cert)
         vote = self._signed(CommitVote(self.height, view, pp.digest, self.me, _PLACEHOLDER_SIG))
@@ -498,7 +541,7 @@ class Replica:
             return
         if target < self.view or self.phase is Phase.EXECUTING or self.me not in self.vset:
             return
-        if (ViewChange.TAG, target) in self.st.sent:
+        if (ViewChange.TAG, target) in self.st.sent or not self._may_sign(self.height, target):
             return
         vc = self._signed(
             ViewChange(self.height, target, self.st.prepared, self.me, _PLACEHOLDER_SIG)
@@ -561,6 +604,7 @@ class Replica:
             self.phase is not Phase.VIEW_CHANGE
             or not self._is_primary(w)
             or (NewView.TAG, w) in self.st.sent
+            or not self._may_sign(self.height, w)
         ):
             return
         own = self.st.view_changes.get(self.me)
@@ -616,6 +660,7 @@ class Replica:
         self._enter_new_view(nv, persist=True)
 
     def _enter_new_view(self, nv: NewView, persist: bool) -> None:
+        self._reserve(self.height, nv.view)  # a torn tail must not take our view back either
         if persist:
             # Durable view: after a restart we never fall back below it (invariant M).
             self._emit(act.Persist(WalRecord(nv)))
@@ -699,6 +744,7 @@ class Replica:
             or not self._is_primary(self.view)
             or self.view in self.st.pre_prepares
             or (PrePrepare.TAG, self.view) in self.st.sent
+            or not self._may_sign(self.height, self.view)
         ):
             return  # stale answer to an old request
         pp = self._signed(PrePrepare(self.view, p, self.me, _PLACEHOLDER_SIG))

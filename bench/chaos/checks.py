@@ -120,6 +120,9 @@ def evaluate(
     inv["memory_bounded"] = _check(not over, f"peak RSS MiB {peaks} (limit {memory_limit_mib})")
     # Every Byzantine act logged by the liar, and the detectable ones by an honest node.
     inv["byzantine_logged"] = _byzantine(outcome, net)
+    # E no self-equivocation: every signed message each core handed out (kill -9, torn WAL
+    # tails and restarts included; a Byzantine node's lies are made after this log).
+    inv["no_equivocation"] = _equivocation(net)
     committed = set().union(*(c.txs.keys() for c in chains)) if chains else set()
     return {
         "invariants": inv,
@@ -161,6 +164,23 @@ def _byzantine(outcome: Outcome, net: ChaosNetwork) -> dict[str, Any]:
             if not found and lie in MUST_DETECT:
                 missing.append(f"node{victim} {lie}")
     return _check(not missing, f"{seen}; undetected: {missing}")
+
+
+def _equivocation(net: ChaosNetwork) -> dict[str, Any]:
+    from bench.chaos.sentlog import SENT_LOG, conflicting_pairs, read_sent_log
+
+    found, total = [], 0
+    for i in range(net.validators):
+        msgs = read_sent_log(net.data_dir(i) / SENT_LOG)
+        total += len(msgs)
+        found += [
+            f"node{i} {type(a).__name__} at (height {a.height}, view {a.view})"
+            for a, _ in conflicting_pairs(msgs)
+        ]
+    return _check(
+        not found and total > 0,
+        f"{total} signed messages collected, conflicting pairs: {found[:5]}",
+    )
 
 
 def _read_log(net: ChaosNetwork, i: int) -> str:

@@ -3,7 +3,8 @@
 The same node as ``chainnode start --config ...``, built through the node's
 :class:`~chainnode.node.runtime.Seams`: its consensus transport is a
 :class:`~bench.chaos.byzantine.ByzantineTransport` (honest until told otherwise), its block-sync
-answers pass through the transport's forger, and two extra routes steer it:
+answers pass through the transport's forger, every signed message its core hands out is
+collected (:mod:`bench.chaos.sentlog`), and two extra routes steer it:
 
 - ``POST /v1/_test/partition`` ``{"cut": [public key hex, ...]}`` cuts the p2p links to those
   peers (``[]`` heals);
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from bench.chaos.byzantine import ByzantineTransport
 from bench.chaos.partition import Partition
+from bench.chaos.sentlog import SENT_LOG, SentLog
 from chainnode.model.codes import LedgerError
 from chainnode.model.types import Block
 from chainnode.node.config import ConfigError, load_config
@@ -95,7 +97,10 @@ class Faults:
 
     def seams(self) -> Seams:
         return Seams(
-            transport=self.make_transport, sync_filter=self.sync_filter, routes=self.routes
+            transport=self.make_transport,
+            sync_filter=self.sync_filter,
+            routes=self.routes,
+            on_send=lambda node: SentLog(node.cfg.data_dir / SENT_LOG, node.public_key),
         )
 
 

@@ -82,13 +82,44 @@ class ConsensusHost:
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, transport: Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def start(
+        self,
+        transport: Transport,
+        loop: asyncio.AbstractEventLoop,
+        on_send: Callable[[Any], None] | None = None,
+    ) -> None:
         """Start the core from the WAL. It starts before the transport: whatever it sends now
-        reaches no one, and each peer gets our current-height messages when it connects."""
-        self.driver = Driver(self.replica, self.wal, transport, self, loop, on_step=self._stepped)
-        records = tuple(decode_records(self.wal.records()))
+        reaches no one, and each peer gets our current-height messages when it connects.
+
+        A WAL that lost records of the next height (a torn tail cut at this open or at an
+        earlier one since the last commit, or a record that does not decode) is said so to the
+        core, with the durable signing mark: it then signs nothing it cannot prove it did not
+        sign before (consensus ``Start.torn``)."""
+        self.driver = Driver(
+            self.replica, self.wal, transport, self, loop, on_step=self._stepped, on_send=on_send
+        )
+        raws = self.wal.records()
+        records = tuple(decode_records(raws))
         ledger = self.ledger
-        self.driver.step(E.Start(ledger.height + 1, ledger.head_hash, self.validators, records))
+        height = ledger.height + 1
+        torn = height_note(height) in self.wal.torn_notes or len(records) != len(raws)
+        if torn:
+            log.warning(
+                "consensus WAL lost records of height %d: signing nothing more there in the "
+                "views up to the signing mark %s (a view change past it, or block sync)",
+                height,
+                self.wal.reserved,
+            )
+        self.driver.step(
+            E.Start(
+                height,
+                ledger.head_hash,
+                self.validators,
+                records,
+                torn=torn,
+                reserved=self.wal.reserved,
+            )
+        )
 
     def close(self) -> None:
         if self.driver is not None:
@@ -249,6 +280,11 @@ class ConsensusHost:
         if self.sync_filter is not None:
             response = self.sync_filter(response)
         return response
+
+
+def height_note(height: int) -> bytes:
+    """What the WAL writes into a TORN marker: the height whose records it may have lost."""
+    return height.to_bytes(8, "big")
 
 
 def decode_records(raws: Sequence[bytes]) -> list[WalRecord]:

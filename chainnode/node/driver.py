@@ -58,6 +58,7 @@ class Driver:
         *,
         time_unit: float = 0.001,
         on_step: Callable[[], None] | None = None,
+        on_send: Callable[[Any], None] | None = None,
     ) -> None:
         self.replica = replica
         self.wal = wal
@@ -69,6 +70,7 @@ class Driver:
         self._stepping = False
         self._timers: dict[E.TimerKind, asyncio.TimerHandle] = {}
         self._on_step = on_step
+        self._on_send = on_send  # a seam: every message the core hands out, as produced
         self.closed = False
 
     def step(self, event: Any) -> None:
@@ -90,12 +92,18 @@ class Driver:
             self._on_step()
 
     def _carry_out(self, action: Any) -> None:
-        if isinstance(action, A.Persist):
+        if isinstance(action, A.Reserve):
+            self.wal.reserve(action.height, action.view)
+        elif isinstance(action, A.Persist):
             self.wal.append(encode_record(action.record))
         elif isinstance(action, A.Send):
             self.transport.send(action.to, CONSENSUS_CHANNEL, encode_message(action.message))
+            if self._on_send is not None:
+                self._on_send(action.message)
         elif isinstance(action, A.Broadcast):
             self.transport.broadcast(CONSENSUS_CHANNEL, encode_message(action.message))
+            if self._on_send is not None:
+                self._on_send(action.message)
         elif isinstance(action, A.SetTimer):
             self._set_timer(action)
         elif isinstance(action, A.Commit):

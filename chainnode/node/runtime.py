@@ -41,7 +41,7 @@ from chainnode.node.admission import Admission
 from chainnode.node.blocksync import KIND as SYNC_KIND
 from chainnode.node.config import NodeConfig, api_limits, server_limits
 from chainnode.node.consensus_glue import make_replica, sm2_signer
-from chainnode.node.consensus_host import ConsensusHost, SyncFilter
+from chainnode.node.consensus_host import ConsensusHost, SyncFilter, height_note
 from chainnode.node.driver import CONSENSUS_CHANNEL, Transport
 from chainnode.node.http_backend import NodeBackend
 from chainnode.node.lifecycle import TaskGroup
@@ -67,10 +67,13 @@ class Seams:
 
     ``transport(node)``: what the consensus driver sends through (default: the p2p network);
     ``sync_filter(node)``: a filter over our block-sync answers; ``routes(node, app)``: extra
-    HTTP routes. Each is called once, while the node starts.
+    HTTP routes; ``on_send(node)``: called with every message the consensus core hands out
+    for sending, as it produced it (the chaos checks collect them to find equivocation).
+    Each is called once, while the node starts.
     """
 
     transport: Callable[[Node], Transport] | None = None
+    on_send: Callable[[Node], Callable[[Any], None]] | None = None
     sync_filter: Callable[[Node], SyncFilter] | None = None
     routes: Callable[[Node, web.Application], None] | None = None
 
@@ -136,7 +139,8 @@ class Node:
                 sm2_signer(self.key),
                 ProposalCheck(self.ledger, self.blocks),
             ),
-            wal=WriteAheadLog(cfg.data_dir / "consensus.wal"),
+            # a torn tail cut now is marked with the height it hides records of (our next one)
+            wal=WriteAheadLog(cfg.data_dir / "consensus.wal", height_note(self.ledger.height + 1)),
             blocks=self.blocks,
             tx_arrived=arrived,
             spawn=self.tasks.spawn,
@@ -186,7 +190,11 @@ class Node:
         host.after_step.append(self.ops.after_step)
         if seams.sync_filter is not None:
             host.sync_filter = seams.sync_filter(self)
-        host.start(seams.transport(self) if seams.transport else self.net, loop)
+        host.start(
+            seams.transport(self) if seams.transport else self.net,
+            loop,
+            seams.on_send(self) if seams.on_send else None,
+        )
         try:
             await self.net.start()
         except OSError as e:

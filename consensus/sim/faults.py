@@ -14,6 +14,7 @@ blocks)::
     crash 2 at=500 restart=2500
     crash_on_persist 2 type=commit nth=1 restart=3000
     crash_on_commit 0 height=3 restart=9000   # right after committing height 3
+    crash 0 at=700 restart=900 tear=1 # ... and the WAL loses its last record (a torn tail)
     byzantine 1,4 equivocate          # or double_vote forge nosig silent selective
                                       # invalid=digest|parent|height  censor tx=5  flood
                                       # tamper_view_change
@@ -85,6 +86,7 @@ class Crash:
     on_persist: str | None = None  # crash right after persisting this message type
     nth: int = 1
     on_commit: int = -1  # crash right after committing this height
+    tear: int = 0  # the WAL loses this many of its last records in the crash (a torn tail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,7 @@ def parse_plan(text: str) -> tuple[FaultPlan, dict[str, str]]:
                             kw.get("type") if word == "crash_on_persist" else None,
                             int(kw.get("nth", "1")),
                             int(kw.get("height", "-1")) if word == "crash_on_commit" else -1,
+                            int(kw.get("tear", "0")),
                         )
                     )
             elif word == "byzantine":

@@ -89,13 +89,16 @@ def random_script(seed: int, n: int | None = None) -> str:
     for node in rng.sample(others, min(len(others), rng.choice((0, 0, 1, 2)))):
         at = rng.randint(0, span)
         restart = rng.randint(at, span + TAU)
+        # a third of the crashes also tear the WAL's tail (records already sent are lost)
+        tear = f" tear={rng.randint(1, 3)}" if rng.random() < 1 / 3 else ""
         if rng.random() < 0.5:
             typ = rng.choice(("pre_prepare", "prepare", "commit", "view_change"))
             lines.append(
                 f"crash_on_persist {node} type={typ} nth={rng.randint(1, 3)} restart={restart}"
+                + tear
             )
         else:
-            lines.append(f"crash {node} at={at} restart={restart}")
+            lines.append(f"crash {node} at={at} restart={restart}{tear}")
     return "\n".join(lines) + "\n"
 
 

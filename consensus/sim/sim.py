@@ -103,6 +103,9 @@ class Host:
         self.alive = True
         self.epoch = 0
         self.wal: list[WalRecord] = []
+        self.reserved: tuple[int, int] | None = None  # the durable signing mark (Reserve)
+        self.torn_at = 0  # height at which the WAL lost its tail (the node's TORN marker)
+        self.torn_records: list[WalRecord] = []
         self.persisted: set[bytes] = set()
         self.chain: list[tuple[Proposal, CommitCertificate]] = []
         self.commit_times: list[int] = []
@@ -147,11 +150,18 @@ class Host:
         height = len(self.chain) + 1
         parent = self.chain[-1][0].digest if self.chain else GENESIS_HASH
         vals = self.sim.validator_keys_at(height)
-        self.step(Start(height, parent, vals, tuple(self.wal)))
+        torn = self.torn_at == height
+        self.step(Start(height, parent, vals, tuple(self.wal), torn=torn, reserved=self.reserved))
         self.oldest_sent = None
         self.update_pending()
 
-    def crash(self) -> None:
+    def crash(self, tear: int = 0) -> None:
+        """Stop; with ``tear`` the WAL also loses its last ``tear`` records (a torn tail:
+        the node's WAL cuts it and says so at the next start)."""
+        if tear and self.wal:
+            self.torn_records += self.wal[-tear:]
+            del self.wal[-tear:]
+            self.torn_at = len(self.chain) + 1
         self.alive = False
         self.epoch += 1
         self.pending_request = None
@@ -185,7 +195,9 @@ class Host:
         for a in out:
             if not self.alive:
                 return
-            if isinstance(a, act.Persist):
+            if isinstance(a, act.Reserve):
+                self.reserved = (a.height, a.view)
+            elif isinstance(a, act.Persist):
                 self.wal.append(a.record)
                 self.persisted.add(encode_message(a.record.message))
                 name = TYPE_NAMES[type(a.record.message)]
@@ -396,7 +408,7 @@ class Simulation:
         self.by_key = {h.key: h for h in self.hosts}
         for c in self.plan.crashes:
             if c.on_persist is None and c.on_commit < 0:
-                self.at(c.at, self._crash, c.node, c.restart)
+                self.at(c.at, self._crash, c.node, c.restart, c.tear)
         for h in self.hosts:
             h.start()
         self._next_tx = 0
@@ -449,10 +461,10 @@ class Simulation:
 
     # ---------------------------------------------------------------- faults
 
-    def _crash(self, node: int, restart: int | None) -> None:
+    def _crash(self, node: int, restart: int | None, tear: int = 0) -> None:
         host = self.hosts[node]
         if host.alive:
-            host.crash()
+            host.crash(tear)
         if restart is not None:
             self.at(max(restart, self.now), self._restart, node)
 
@@ -471,7 +483,7 @@ class Simulation:
                 and self.now >= c.at
             ):
                 self._persist_crash_done.add(i)
-                host.crash()
+                host.crash(c.tear)
                 if c.restart is not None:
                     self.at(max(c.restart, self.now + 1), self._restart, host.idx)
                 return True
@@ -480,7 +492,7 @@ class Simulation:
     def crash_on_commit(self, host: Host, height: int) -> bool:
         for c in self.plan.crashes:
             if c.on_commit == height and c.node == host.idx and host.alive:
-                host.crash()
+                host.crash(c.tear)
                 if c.restart is not None:
                     self.at(max(c.restart, self.now + 1), self._restart, host.idx)
                 return True

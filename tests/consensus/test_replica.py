@@ -24,6 +24,7 @@ from consensus import (
     Replica,
     ReplicaConfig,
     RequestProposal,
+    Reserve,
     SetTimer,
     Start,
     Timeout,
@@ -84,6 +85,10 @@ class Rig:
         return [p for p in self.pubs if p not in (self.me, self.primary(height, view))]
 
 
+def no_marks(actions) -> list:
+    return [a for a in actions if not isinstance(a, Reserve)]
+
+
 def sent(actions, kind) -> list:
     return [a.message for a in actions if isinstance(a, Broadcast) and isinstance(a.message, kind)]
 
@@ -99,6 +104,8 @@ def test_primary_requests_proposal_and_persists_before_broadcast() -> None:
     out = rig.start()
     assert RequestProposal(1, GENESIS_HASH, 0) in out
     out = rig.replica.step(ProposalReady(proposal(1), 0))
+    assert isinstance(out[0], Reserve) and (out[0].height, out[0].view) >= (1, 0)
+    out = out[1:]  # the signing mark first, then persist before send
     kinds = [type(a) for a in out]
     assert kinds[:2] == [Persist, Broadcast]
     assert out[0].record.message == out[1].message
@@ -112,11 +119,11 @@ def test_normal_case_commit_with_quorum_certificate() -> None:
     rig = Rig(me=0)
     rig.start()
     pp = rig.pp()
-    out = rig.recv(pp)
+    out = no_marks(rig.recv(pp))
     (prep,) = sent(out, Prepare)
     assert isinstance(out[0], Persist) and out[0].record.pre_prepare == pp
     others = rig.backups()
-    out = rig.recv(rig.prepare(others[0], pp.digest))
+    out = no_marks(rig.recv(rig.prepare(others[0], pp.digest)))
     (vote,) = sent(out, CommitVote)
     assert out[0].record.prepared is not None
     out = rig.recv(rig.commit(others[0], pp.digest))
@@ -206,7 +213,7 @@ def test_15_f_plus_one_view_changes_pull_us_in_at_once(n: int) -> None:
     others = rig.pubs[1:]
     for i, who in enumerate(others[: rig.f]):
         assert not sent(rig.recv(rig.vc(who, 9 + i)), ViewChange)
-    out = rig.recv(rig.vc(others[rig.f], 3))
+    out = no_marks(rig.recv(rig.vc(others[rig.f], 3)))
     (vc,) = sent(out, ViewChange)
     # the lowest view among the f+1 highest: at least one honest replica asked for it
     assert vc.view == 3

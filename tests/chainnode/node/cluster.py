@@ -72,20 +72,19 @@ class Cluster:
     def url(self, i: int) -> str:
         return self.entries[i].api_url
 
-    def start(self, i: int) -> None:
+    def data_dir(self, i: int) -> Path:
+        return self.entries[i].config_path.parent / "data"
+
+    def start(self, i: int, env: dict[str, str] | None = None, chaos: bool = False) -> None:
+        """``chaos``: run the validator through ``bench.chaos.node`` (fault-injection seams,
+        every signed consensus message collected) instead of ``chainnode start``."""
         log = (self.entries[i].config_path.parent / "node.log").open("ab")
+        program = ["bench.chaos.node"] if chaos else ["chainnode", "start"]
         self.procs[i] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chainnode",
-                "start",
-                "--config",
-                str(self.entries[i].config_path),
-            ],
+            [sys.executable, "-m", *program, "--config", str(self.entries[i].config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=subprocess_env(),
+            env={**subprocess_env(), **(env or {})},
         )
         log.close()
 

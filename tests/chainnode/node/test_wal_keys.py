@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from chainnode.model.keys import SUITES, KeyFileError, load_private_key, save_private_key
-from chainnode.node.wal import WriteAheadLog
+from chainnode.node.wal import TORN_MAGIC, WriteAheadLog
 from crypto.suite import get_suite
 
 
@@ -22,7 +22,8 @@ def test_wal_keeps_records_and_cuts_a_torn_tail(tmp_path: Path) -> None:
         f.write(b"\x00\x00\x00\x10\x01\x02")  # a crash mid-append
     wal = WriteAheadLog(path)
     assert wal.records() == [b"r%d" % i * (i + 1) for i in range(5)]
-    assert path.stat().st_size == good
+    # the torn bytes are gone; a TORN marker record (8-byte frame + magic) stands there
+    assert path.stat().st_size == good + 8 + len(TORN_MAGIC) and wal.torn_notes == [b""]
     wal.append(b"after")
     wal.rewrite([b"only"])
     wal.append(b"more")
@@ -136,3 +137,46 @@ def test_key_file_mode_is_0600_whatever_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert _mode(tmp_path / "k.pem") == 0o600
+
+
+def test_a_torn_tail_is_reported_and_marked_never_silently_cut(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "wal"
+    wal = WriteAheadLog(path)
+    wal.append(b"first")
+    wal.append(b"second-record")
+    wal.close()
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.truncate(size - 5)  # a crash in the middle of the last append
+    with caplog.at_level("WARNING", logger="chainnode.node.wal"):
+        wal = WriteAheadLog(path, torn_note=b"h7")
+    assert wal.records() == [b"first"]
+    assert wal.torn_notes == [b"h7"]
+    (msg,) = [r.getMessage() for r in caplog.records]
+    assert "cut a torn tail of 16 bytes" in msg and "a record of 13 bytes" in msg
+    wal.append(b"after")
+    wal.close()
+    # the loss is remembered by the next open (a restart before any commit)...
+    again = WriteAheadLog(path, torn_note=b"other")
+    assert again.records() == [b"first", b"after"] and again.torn_notes == [b"h7"]
+    # ...until compaction drops the records of committed heights, and the markers with them
+    again.rewrite([b"after"])
+    again.close()
+    assert WriteAheadLog(path).torn_notes == []
+
+
+def test_signing_mark_survives_a_torn_slot(tmp_path: Path) -> None:
+    path = tmp_path / "wal"
+    wal = WriteAheadLog(path)
+    assert wal.reserved is None
+    wal.reserve(64, 0)
+    wal.reserve(65, 2)
+    wal.close()
+    assert WriteAheadLog(path).reserved == (65, 2)
+    mark = path.with_name("wal.mark")
+    data = bytearray(mark.read_bytes())
+    data[0] ^= 0xFF  # slot 0 holds the newest mark (sequence 2): tear it
+    mark.write_bytes(bytes(data))
+    assert WriteAheadLog(path).reserved == (64, 0)  # the previous mark, never garbage
