@@ -354,6 +354,28 @@ def encode_message(msg: Message) -> bytes:
     return pack(msg.to_list())
 
 
+#: Arrays one decode may build: a NEW-VIEW holds a quorum of VIEW-CHANGEs, each with a prepared
+#: certificate of a quorum of votes, so about n^2 arrays, never more than this. Without a cap
+#: the byte limit alone let 8 MiB of nested empty arrays build 8 million lists (~600 MB).
+MAX_ARRAYS = 4 * (MAX_VALIDATORS + 4) ** 2
+
+
+class _ArrayBudget:
+    """msgpack ``list_hook`` that fails the decode once it has seen ``n`` arrays (each array
+    is counted as it completes, so at most ``n`` exist when it stops)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def __call__(self, value: list[Any]) -> list[Any]:
+        self.left -= 1
+        if self.left < 0:
+            raise ValueError("too many arrays")
+        return value
+
+
 def unpack_canonical(data: object, limit: int) -> Any:
     """msgpack-decode untrusted bytes; any failure is a DecodeError."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -371,6 +393,7 @@ def unpack_canonical(data: object, limit: int) -> Any:
             max_array_len=4 * MAX_VALIDATORS + 16,
             max_map_len=0,
             max_ext_len=0,
+            list_hook=_ArrayBudget(MAX_ARRAYS),
         )
     except Exception as exc:  # msgpack raises several unrelated types on garbage
         raise DecodeError(f"not msgpack: {type(exc).__name__}") from None

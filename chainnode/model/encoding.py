@@ -38,13 +38,40 @@ def pack(obj: Any) -> bytes:
     return out
 
 
-def unpack(data: bytes, max_size: int = MAX_DECODE) -> Any:
-    """Decode untrusted msgpack; raise MalformedError on anything odd."""
+class ArrayBudget:
+    """msgpack ``list_hook`` failing the decode past ``n`` arrays (counted as each completes,
+    so at most ``n`` exist when it stops): the size limit alone lets every byte be an empty
+    array, ~64 bytes of memory each."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def __call__(self, value: list[Any]) -> list[Any]:
+        self.left -= 1
+        if self.left < 0:
+            raise ValueError("too many arrays")
+        return value
+
+
+def unpack(data: bytes, max_size: int = MAX_DECODE, max_arrays: int | None = None) -> Any:
+    """Decode untrusted msgpack; raise MalformedError on anything odd. ``max_arrays`` caps
+    the arrays it may build (for shapes that hold few, such as a block)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise MalformedError("expected bytes")
     if len(data) > max_size:
         raise MalformedError(f"encoding larger than {max_size} bytes")
     try:
+        if max_arrays is not None:
+            return msgpack.unpackb(
+                data,
+                raw=False,
+                use_list=True,
+                strict_map_key=True,
+                max_map_len=0,
+                list_hook=ArrayBudget(max_arrays),
+            )
         return msgpack.unpackb(
             data,
             raw=False,

@@ -520,6 +520,10 @@ class BlockHeader:
             raise MalformedError(f"header: missing field {e.args[0]}") from None
 
 
+#: Arrays in a block's encoding: [header, [tx bin, ...]] with the header an array of scalars.
+BLOCK_ARRAYS = 3
+
+
 @dataclass(frozen=True, slots=True)
 class Block:
     """A header and its transactions; the commit certificate is stored beside it."""
@@ -556,7 +560,7 @@ class Block:
     ) -> Block:
         """Parse untrusted block bytes. `known(raw)` may return an already decoded tx with
         exactly these bytes (e.g. from the mempool), which skips decoding and hashing it."""
-        f = want_list(unpack(data, MAX_BLOCK_BYTES), 2, "block")
+        f = want_list(unpack(data, MAX_BLOCK_BYTES, BLOCK_ARRAYS), 2, "block")
         header = BlockHeader.from_list(f[0])
         if type(f[1]) is not list or len(f[1]) > MAX_BLOCK_TXS:
             raise MalformedError("block: bad transaction list")
@@ -577,7 +581,7 @@ class Block:
     @staticmethod
     def decode_header(data: bytes) -> BlockHeader:
         """Only the header of an encoded block (no transaction is decoded or hashed)."""
-        f = want_list(unpack(data, MAX_BLOCK_BYTES), 2, "block")
+        f = want_list(unpack(data, MAX_BLOCK_BYTES, BLOCK_ARRAYS), 2, "block")
         return BlockHeader.from_list(f[0])
 
     def to_json(self, with_txs: bool = True) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from chainnode.model.encoding import ArrayBudget
 from chainnode.model.types import Block
 from consensus.certificate import decode_certificate
 from consensus.types import Proposal
@@ -68,7 +69,12 @@ def decode_response(
 ) -> list[tuple[Proposal, Any, Block]]:
     """(proposal, certificate, block) per returned height, contiguous from ``from_height``."""
     try:
-        items = msgpack.unpackb(payload, raw=False, max_array_len=MAX_BLOCKS_PER_REQUEST)
+        items = msgpack.unpackb(
+            payload,
+            raw=False,
+            max_array_len=MAX_BLOCKS_PER_REQUEST,
+            list_hook=ArrayBudget(1 + MAX_BLOCKS_PER_REQUEST),  # [[block, cert], ...]
+        )
     except Exception:
         raise SyncError("malformed response") from None
     if not isinstance(items, list):
