@@ -48,8 +48,7 @@ from chainnode.ledger.executor import (
     state_root,
 )
 from chainnode.ledger.interface import MethodSpec
-from chainnode.ledger.mempool import Admission, Mempool, VerifyItem
-from chainnode.ledger.observer import LedgerObserver
+from chainnode.ledger.mempool import Admission, LedgerObserver, Mempool, VerifyItem
 from chainnode.ledger.system import SysContext, SysError, governance, permissions
 from chainnode.ledger.system.governance import P_VSET, decode_validators, vset_height
 from chainnode.model.addresses import contract_ref
@@ -565,6 +564,7 @@ class Ledger:
         with self._lock:
             self._validate(block)
 
+    # long: the block validity rules in order, one InvalidBlock code each
     def _validate(self, block: Block) -> BlockResult:
         cached = self._cache.get(block.hash)
         if cached is not None:
@@ -789,7 +789,7 @@ class Ledger:
             encode_args(argv)  # validates VM values
         except MalformedError as e:
             raise CallError(Code.MALFORMED, e.message) from None
-        except Exception as e:  # noqa: BLE001 - bad VM values from outside
+        except Exception as e:  # noqa: BLE001  # bad VM values from outside
             raise CallError(Code.MALFORMED, f"args: {e}") from None
         if isinstance(contract, str):
             contract = contract_ref(contract)
@@ -838,7 +838,7 @@ class Ledger:
                 value = SYSTEM_METHODS[t.system][method].handler(ctx, argv)
             except SysError as e:
                 return CallResult(False, None, 0, f"{e.code}: {e.message}")
-            except Exception as e:  # noqa: BLE001 - never a 500 for a read-only call
+            except Exception as e:  # noqa: BLE001  # never a 500 for a read-only call
                 return CallResult(False, None, 0, f"VM_ERROR: {type(e).__name__}")
             return CallResult(True, value, 0, None)
         assert t.code is not None

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Protocol
 
-from chainnode.ledger.observer import LedgerObserver
 from chainnode.model.codes import Code, MalformedError
 from chainnode.model.types import Suite, Transaction
 
@@ -44,6 +43,20 @@ def _bad_signature(suite: Suite, tx: Transaction) -> Admission:
             " sign with a key made for it",
         )
     return Admission(tx.hash, False, Code.BAD_SIGNATURE, "signature does not verify")
+
+
+class LedgerObserver(Protocol):
+    """Explicit hooks for whoever counts the ledger's work (the node's metrics), passed to
+    ``Ledger.open`` and the mempool at construction and called once per batch: nothing outside
+    the ledger wraps or patches its methods."""
+
+    def admitted(self, admissions: Sequence[Admission]) -> None:
+        """After each mempool admission batch: one outcome per submitted item."""
+        ...
+
+    def verified_batch(self, n: int, seconds: float) -> None:
+        """After each signature-verification batch of ``n`` signatures."""
+        ...
 
 
 class AdmissionContext(Protocol):
@@ -121,7 +134,8 @@ class Mempool:
 
     # ------------------------------------------------------------------ admission
 
-    def submit(self, txs: Sequence[bytes | Transaction]) -> list[Admission]:
+    # long: the admission rules in order, one rejection code each; locals bound once per batch
+    def submit(self, txs: Sequence[bytes | Transaction]) -> list[Admission]:  # noqa: PLR0912  # the admission rules in order, one branch per code
         """Admit a batch; one Admission per item, in order. Never raises on bad input."""
         ctx = self._ctx
         out: list[Admission | None] = [None] * len(txs)

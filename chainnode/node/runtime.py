@@ -32,7 +32,7 @@ from chainnode.api.metrics import NodeMetrics
 from chainnode.api.server import ConnectionGuard
 from chainnode.api.server import serve as serve_http
 from chainnode.ledger.ledger import Ledger
-from chainnode.ledger.observer import LedgerObserver
+from chainnode.ledger.mempool import LedgerObserver
 from chainnode.model.codes import LedgerError
 from chainnode.model.genesis import Genesis
 from chainnode.model.keys import KeyFileError, load_private_key
@@ -115,38 +115,10 @@ class Node:
         self.started = False
         self.waiters = ReceiptWaiters(self.ledger.receipt)
         self._http_guard = ConnectionGuard(server_limits(cfg))
-        validators = self.ledger.validators_at(self.ledger.height + 1)
-        self.net = Network(
-            P2PConfig(
-                chain_id=self.chain_id,
-                node_key=self.key,
-                host=cfg.p2p_host,
-                port=cfg.p2p_port,
-                peers=initial_peers(cfg, validators, self.public_key),
-                allowed={v.public_key for v in validators},
-            )
-        )
+        self.net = self._network()
         self.blocks = BlockCache()
         arrived = asyncio.Event()
-        self.host = ConsensusHost(
-            genesis=self.genesis,
-            public_key=self.public_key,
-            ledger=self.ledger,
-            net=self.net,
-            replica=make_replica(
-                self.genesis,
-                self.public_key,
-                sm2_signer(self.key),
-                ProposalCheck(self.ledger, self.blocks),
-            ),
-            # a torn tail cut now is marked with the height it hides records of (our next one)
-            wal=WriteAheadLog(cfg.data_dir / "consensus.wal", height_note(self.ledger.height + 1)),
-            blocks=self.blocks,
-            tx_arrived=arrived,
-            spawn=self.tasks.spawn,
-            die=self.tasks.die,
-            on_validators=lambda infos: push_validator_set(self.net, infos, self.public_key),
-        )
+        self.host = self._consensus_host(arrived)
         self.tasks.on_fatal(self.host.close)
         self.admission = Admission(
             self.ledger,
@@ -167,6 +139,42 @@ class Node:
         )
         self._api: web.AppRunner | None = None
         self.ops = NodeOps(self, metrics)  # metrics, event stream, proof bundles, JSON logs
+
+    def _network(self) -> Network:
+        validators = self.ledger.validators_at(self.ledger.height + 1)
+        return Network(
+            P2PConfig(
+                chain_id=self.chain_id,
+                node_key=self.key,
+                host=self.cfg.p2p_host,
+                port=self.cfg.p2p_port,
+                peers=initial_peers(self.cfg, validators, self.public_key),
+                allowed={v.public_key for v in validators},
+            )
+        )
+
+    def _consensus_host(self, tx_arrived: asyncio.Event) -> ConsensusHost:
+        return ConsensusHost(
+            genesis=self.genesis,
+            public_key=self.public_key,
+            ledger=self.ledger,
+            net=self.net,
+            replica=make_replica(
+                self.genesis,
+                self.public_key,
+                sm2_signer(self.key),
+                ProposalCheck(self.ledger, self.blocks),
+            ),
+            # a torn tail cut now is marked with the height it hides records of (our next one)
+            wal=WriteAheadLog(
+                self.cfg.data_dir / "consensus.wal", height_note(self.ledger.height + 1)
+            ),
+            blocks=self.blocks,
+            tx_arrived=tx_arrived,
+            spawn=self.tasks.spawn,
+            die=self.tasks.die,
+            on_validators=lambda infos: push_validator_set(self.net, infos, self.public_key),
+        )
 
     @property
     def view(self) -> int:
