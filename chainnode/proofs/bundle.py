@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chainnode.model.addresses import address_hex, contract_display
 from chainnode.model.chain import ChainReader
 from chainnode.model.codes import LedgerError
 from chainnode.model.encoding import pack
@@ -488,8 +489,10 @@ def describe(p: Proven, suite_name: str = "sm") -> str:
     lines = [
         f"VALID: proven on chain {p.chain_id!r} from its genesis alone.",
         f"  transaction   {tx.hash.hex()}",
-        f"  sender        {suite.address(tx.sender).hex()} (public key {tx.sender.hex()[:24]}…)",
-        f"  call          {tx.contract}.{tx.method}({json.dumps(decoded_json(tx.args))[1:-1]})",
+        f"  sender        {address_hex(suite.address(tx.sender))} "
+        f"(public key {tx.sender.hex()[:24]}…)",
+        f"  call          {contract_display(tx.contract)}.{tx.method}"
+        f"({json.dumps(decoded_json(tx.args))[1:-1]})",
         f"  committed in  block {r.header.height} ({r.block_hash.hex()}) "
         f"at {_when(r.header.timestamp)}, position {r.index}",
         f"  result        {'ok' if rc.ok else 'failed: ' + rc.error}"
@@ -512,7 +515,7 @@ def describe(p: Proven, suite_name: str = "sm") -> str:
             )
             lines.append(
                 f"    block {c.header.height}: {c.tx.method} {who}, voted by admin "
-                f"{suite.address(c.tx.sender).hex()}, certified by {len(c.signers)} "
+                f"{address_hex(suite.address(c.tx.sender))}, certified by {len(c.signers)} "
                 f"validators: {_names(c.signers)}"
             )
     else:

@@ -1314,8 +1314,8 @@
     const lines = [
       `VALID: proven on chain ${pyRepr(p.chainId)} from its genesis alone.`,
       `  transaction   ${hex(tx.hash)}`,
-      `  sender        ${hex(address(suite, tx.sender))} (public key ${hex(tx.sender).slice(0, 24)}…)`,
-      `  call          ${tx.contract}.${tx.method}(${args.slice(1, -1)})`,
+      `  sender        0x${hex(address(suite, tx.sender))} (public key ${hex(tx.sender).slice(0, 24)}…)`,
+      `  call          ${/^[0-9a-f]{40}$/.test(tx.contract) ? "0x" + tx.contract : tx.contract}.${tx.method}(${args.slice(1, -1)})`,
       `  committed in  block ${r.header.height} (${hex(r.blockHash)}) at ${when(r.header.timestamp)}, position ${r.index}`,
       `  result        ${rc.ok ? "ok" : "failed: " + rc.error}` +
         (rc.returnValue.length ? `, returned ${pyJson(decodedJson(rc.returnValue))}` : ""),
@@ -1331,7 +1331,7 @@
         const who = c.tx.method === "add_validator" && a.length > 1 ? a[1] : hex(a[0]).slice(0, 16);
         lines.push(
           `    block ${c.header.height}: ${c.tx.method} ${who}, voted by admin ` +
-            `${hex(address(suite, c.tx.sender))}, certified by ${c.signers.length} validators: ${names(c.signers)}`,
+            `0x${hex(address(suite, c.tx.sender))}, certified by ${c.signers.length} validators: ${names(c.signers)}`,
         );
       }
     } else {

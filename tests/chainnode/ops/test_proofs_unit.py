@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,9 @@ def test_bundle_before_and_after_a_validator_change_verifies(chain: Any) -> None
     text = describe(p)
     assert "evidence.register" in text and "node4" in text and "add_validator" in text
     assert "Registered" in text
+    sender = "0x" + get_suite("sm").address(p.record.tx.sender).hex()
+    assert f"  sender        {sender} (public key" in text  # addresses in their one form
+    assert re.search(r"voted by admin 0x[0-9a-f]{40},", text), text
 
 
 def test_wrong_genesis_is_refused(chain: Any) -> None:
