@@ -43,7 +43,7 @@ async def read_body(request: web.Request, timeout: float) -> bytes:
             body = await request.read()
     except TimeoutError:
         if request.protocol is not None:
-            request.protocol.force_close()  # the rest of a slow body is not waited for
+            request.protocol.close()  # the 408 goes out, then the connection closes
         raise ApiError(
             408, Code.BODY_TIMEOUT, f"the request body did not arrive within {timeout:g} s"
         ) from None

@@ -275,6 +275,10 @@ def raise_fd_limit(wanted: int) -> int:
     return soft
 
 
+#: How long the unread rest of a body is read and dropped after an early response (a 408, a
+#: 413) before the connection closes (aiohttp's default is 10 s of an attacker's choosing).
+LINGERING_SECONDS = 2.0
+
 #: File descriptors kept for everything but HTTP clients (LevelDB, p2p peers, the WAL, ...).
 FD_RESERVE = 512
 
@@ -297,6 +301,7 @@ async def serve(
         access_log=None,
         handle_signals=False,
         keepalive_timeout=lim.header_timeout,
+        lingering_time=LINGERING_SECONDS,
         logger=ProtocolLog(logging.getLogger("aiohttp.server")),
     )
     await runner.setup()

@@ -26,6 +26,8 @@ MAX_BATCH = 100
 PER_IP = 64
 TOTAL = 128
 HEADER_TIMEOUT = 3.0
+BODY_TIMEOUT = 2.0
+REQUESTS_PER_CONNECTION = 5
 MB = 1 << 20
 
 
@@ -37,6 +39,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SingleNode]:
         http_max_connections=TOTAL,
         http_max_connections_per_ip=PER_IP,
         http_header_timeout=HEADER_TIMEOUT,
+        http_body_timeout=BODY_TIMEOUT,
+        http_max_requests_per_connection=REQUESTS_PER_CONNECTION,
     )
     try:
         yield n
@@ -194,3 +198,30 @@ def test_malformed_requests_are_a_few_info_lines(node: SingleNode) -> None:
     log = node.log()
     assert log.count("malformed HTTP request") <= 5, log[-3000:]
     assert "Error handling request" not in log and "Traceback" not in log, log[-3000:]
+
+
+def test_a_body_that_does_not_arrive_is_a_408(node: SingleNode) -> None:
+    with socket.create_connection(("127.0.0.1", node.port), timeout=BODY_TIMEOUT + 10) as s:
+        s.sendall(
+            b"POST /v1/transactions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+        )
+        reply = s.recv(4096)
+        assert reply.split(b"\r\n")[0].split()[1:2] == [b"408"], reply
+        assert b"BODY_TIMEOUT" in reply
+        while s.recv(4096):  # and the connection is closed after it
+            pass
+
+
+def test_keep_alive_ends_after_the_requests_per_connection(node: SingleNode) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+    try:
+        closes = []
+        for _ in range(REQUESTS_PER_CONNECTION):
+            conn.request("GET", "/healthz")
+            resp = conn.getresponse()
+            resp.read()
+            closes.append(resp.getheader("Connection", "").lower() == "close")
+        assert closes == [False] * (REQUESTS_PER_CONNECTION - 1) + [True]
+    finally:
+        conn.close()
