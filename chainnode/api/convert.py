@@ -149,7 +149,7 @@ def call_view(ledger: ChainReader, req: CallRequest, gas_limit: int = 2_000_000)
     contract = parse_name(req.contract, "contract")
     caller = None
     if req.caller is not None:
-        caller = bytes.fromhex(req.caller[2:] if req.caller.startswith("0x") else req.caller)
+        caller = bytes.fromhex(req.caller[2:] if req.caller[:2] in ("0x", "0X") else req.caller)
     try:
         res = ledger.call_view(
             contract, req.method, _vm_args(req.args), caller=caller, gas_limit=gas_limit
@@ -170,7 +170,8 @@ def _vm_args(v: Any) -> Any:
     if isinstance(v, dict):
         if set(v) == {"hex"} and isinstance(v["hex"], str):
             try:
-                return bytes.fromhex(v["hex"].removeprefix("0x"))
+                text = v["hex"]
+                return bytes.fromhex(text[2:] if text[:2] in ("0x", "0X") else text)
             except ValueError:
                 raise ApiError(
                     400, Code.INVALID_FIELD, 'args: bad hex in {"hex": ...}', "args"

@@ -353,7 +353,15 @@ def test_addresses_in_one_form(single: Cluster, user: Account) -> None:
         assert c.call(ref, "get", ["by-address"])["result"]["value"] == "v"
         assert c.state(ref, "rec:by-address")["contract"] == addr
     assert c.state("records", "rec:by-address")["contract"] == "records"
-    assert c.call("permissions", "roles", [{"hex": me}])["ok"]
+    for who in (me, "0X" + me[2:].upper()):
+        assert c.call("permissions", "roles", [{"hex": who}])["ok"]
+    for caller in (me, me[2:], "0X" + me[2:].upper()):
+        status, out = raw_request(
+            single.url(0), "POST", "/v1/call",
+            _json_tx({"contract": "records", "method": "get", "args": ["k"], "caller": caller}),
+            "application/json",
+        )  # fmt: skip
+        assert status == 200 and out["ok"], out
 
 
 def test_arguments_are_checked_at_admission_before_they_cost_gas(
