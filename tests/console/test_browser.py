@@ -294,6 +294,40 @@ def test_every_failure_says_what_to_do(net: dict[str, Any], browser: Browser) ->
     assert errors and all("Failed to load resource" in e for e in errors), errors
 
 
+def test_works_behind_a_tls_proxy_under_a_path_prefix(
+    net: dict[str, Any], browser: Browser, tmp_path: Path
+) -> None:
+    """Relative URLs only: pages, scripts, the API and the event stream all go through
+    https://proxy/chain/..., and nothing asks the node, or the proxy's root, directly."""
+    from tests.console.proxy import TlsPrefixProxy
+
+    proxy = TlsPrefixProxy(net["url"], "chain", tmp_path).start()
+    ctx = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
+    try:
+        pg = ctx.new_page()
+        errors: list[str] = []
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        urls: list[str] = []
+        pg.on("request", lambda r: urls.append(r.url))
+        pg.goto(proxy.url + "#/")
+        expect(pg.locator("#chain-id")).to_have_text(net["genesis"].chain_id)
+        cl = net["cluster"].clients[2]
+        res = cl.submit([cl.build(net["user"], "records", "put", ["tls", 1])], wait=30)
+        height = tx_height(net, res.hashes[0])
+        wait_for(lambda: int(pg.locator("#height").inner_text()) >= height, 20, "live height")
+        pg.goto(proxy.url + f"#/verify/{net['txs'][2]}")
+        pg.set_input_files("#genesis-file", str(net["genesis_path"]))
+        expect(pg.locator("#verdict")).to_have_text(VALID)
+        shot(pg, "behind-tls-proxy")
+        assert not errors, errors
+        assert urls and all(u.startswith(proxy.url) or u.startswith("data:") for u in urls), urls
+        assert any(p.startswith("/chain/v1/events") for p in proxy.seen), proxy.seen
+    finally:
+        ctx.close()
+        proxy.stop()
+
+
 # ---------------------------------------------------------------------------- the verifier
 
 

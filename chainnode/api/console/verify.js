@@ -1399,7 +1399,7 @@
   function dropZone(label, accept, onFile, id) {
     const input = el("input", { type: "file", accept, id, class: "visually-hidden" });
     input.addEventListener("change", () => input.files[0] && onFile(input.files[0]));
-    const zone = el("label", { class: "drop", for: id, tabindex: "0" }, label, input);
+    const zone = el("label", { class: "drop", for: id, tabindex: "0", role: "button" }, label, input);
     zone.addEventListener("keydown", (ev) => {
       if (ev.key === "Enter" || ev.key === " ") {
         ev.preventDefault();
@@ -1616,6 +1616,7 @@
       } catch (e) {
         text = "\u0000";
       }
+      fetchInfo.textContent = "";
       setBundle(text, `bundle file ${f.name}`);
     }, "bundle-file");
     const docZone = dropZone("Drop the document here, or press Enter to choose it", "", onDocument, "doc-file");
