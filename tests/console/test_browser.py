@@ -247,14 +247,27 @@ def test_keyboard_reaches_the_pages(net: dict[str, Any], page: Page) -> None:
 
 
 def test_contracts_page_calls_a_view_and_shows_governance(net: dict[str, Any], page: Page) -> None:
+    # a second admin, then one admin's vote: 1 of 2 is short of 2/3, the proposal stays open
+    cl = net["cluster"].clients[0]
+    admin = Account.load(net["genesis_path"].parent / "admin.pem")
+    second = Account.generate()
+    res = cl.submit([cl.build(admin, "governance", "add_admin", [second.public_key])], wait=30)
+    assert res.receipts and res.receipts[0]["status"] == "ok", res
+    key = sm2.PrivateKey.generate().public_key().to_bytes()
+    vote = cl.build(admin, "governance", "add_validator", [key, "node5", "127.0.0.1:9", "x:9"])
+    res = cl.submit([vote], wait=30)
+    assert res.receipts and res.receipts[0]["status"] == "ok", res
     page.goto(net["url"] + "/#/contracts")
     expect(page.locator("#contracts")).to_contain_text(
         "exists(doc_hash: str)"
     )  # GET /v1/contracts/{name}
     expect(page.locator("#contracts")).to_contain_text("add_validator(public_key: bytes")
-    expect(page.locator("#admins li")).to_have_count(1)
+    expect(page.locator("#admins li")).to_have_count(2)
     expect(page.locator("#admins")).to_contain_text("admin")
-    expect(page.locator("#proposals")).to_contain_text("No open proposal")
+    expect(page.locator("#proposals")).to_contain_text("add_validator — 1 of 2 admins voted")
+    expect(page.locator("#proposals")).to_contain_text(
+        get_suite("sm").address(admin.public_key).hex()[:12]
+    )
     page.fill("#call-contract", "evidence")
     page.fill("#call-method", "exists")
     page.fill("#call-args", json.dumps([net["doc"]]))
