@@ -32,12 +32,20 @@ def _load() -> tuple[ModuleType | None, str]:
     if not _sm2verify.AVAILABLE:
         return None, f"this machine cannot run it: {_sm2verify.REASON}"
     _sm2verify.configure_cache(TABLE_CACHE_ENTRIES, TABLE_AFTER)
-    if not _sm2verify.cpu_has_adx():
-        logging.getLogger("crypto.sm2").warning(
-            "SM2 native verify: this CPU lacks BMI2/ADX (mulx, adcx/adox); using the portable "
-            "64-bit arithmetic (~13%% slower, same results)"
-        )
+    note = isa_note(_sm2verify.cpu_has_adx())
+    if note:
+        logging.getLogger("crypto.sm2").warning("%s", note)
     return _sm2verify, ""
+
+
+def isa_note(has_adx: bool) -> str:
+    """What to log about the arithmetic the CPU allows (empty: the fast one)."""
+    if has_adx:
+        return ""
+    return (
+        "SM2 native verify: this CPU lacks BMI2/ADX (mulx, adcx/adox); using the portable "
+        "64-bit arithmetic (~13% slower, same results)"
+    )
 
 
 _EXT, _WHY_NOT = _load()

@@ -53,6 +53,11 @@ def portable() -> Iterator[None]:
     assert _sm2verify.isa() == ("mulx/adx" if _sm2verify.cpu_has_adx() else "portable (__int128)")
 
 
+def test_cpu_without_adx_is_logged() -> None:
+    assert _native.isa_note(True) == ""
+    assert "lacks BMI2/ADX" in _native.isa_note(False) and "portable" in _native.isa_note(False)
+
+
 def test_differential_portable_arithmetic(portable: None) -> None:
     """The same differential cases on the arithmetic a CPU without BMI2/ADX gets."""
     stats = diff.run(max(DIFF_CASES // 8, 1000), DIFF_SEED + 1, openssl_every=200)
