@@ -79,12 +79,17 @@ class TlsPrefixProxy:
         self._loop.run_forever()
         self._loop.run_until_complete(self._runner.cleanup())
         self._loop.run_until_complete(self._session.close())
+        pending = asyncio.all_tasks(self._loop)  # event streams still being forwarded
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
 
     async def _serve(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
         app = web.Application()
         app.router.add_route("*", self.prefix + "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)  # cancels open event streams
         await self._runner.setup()
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(self.cert, self.key)
