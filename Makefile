@@ -24,7 +24,7 @@ RUN_ARGS := --dir $(DIR) $(if $(VALIDATORS),--validators $(VALIDATORS)) \
 	$(if $(API_PORT_BASE),--api-port-base $(API_PORT_BASE)) \
 	$(if $(P2P_PORT_BASE),--p2p-port-base $(P2P_PORT_BASE))
 
-.PHONY: run test tools lint typecheck unit soak fuzz fuzz-sm2 chaos bench clean
+.PHONY: run test check tools lint typecheck unit alltests soak fuzz fuzz-sm2 chaos bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,12 @@ $(NATIVE_SM2): crypto/_sm2verify.c setup.py | $(VENV)/bin/python
 run: $(STAMP_RUN) $(NATIVE) $(NATIVE_SM2)
 	$(VENV)/bin/chainnode network up $(RUN_ARGS)
 
-test: $(STAMP) $(NATIVE) $(NATIVE_SM2) tools lint typecheck unit
+# Everything: lint, types, and every test (unit, integration and end-to-end).
+test: $(STAMP) $(NATIVE) $(NATIVE_SM2) tools lint typecheck alltests
+
+# The quick loop (< 1 min): lint, types and the unit tests. tests/conftest.py gives each test
+# module its level (unit, integration, e2e); `pytest -m "not e2e"` and the like work too.
+check: $(STAMP) $(NATIVE) $(NATIVE_SM2) lint typecheck unit
 
 # External tools the tests use: promtool (Debian package prometheus) lints /metrics; chromium
 # (Debian's, driven by Playwright's Python package: no browser download) runs the web console.
@@ -69,6 +74,9 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy crypto storage contracts consensus p2p chainnode bench
 
 unit: $(STAMP) $(NATIVE) $(NATIVE_SM2)
+	$(PY) -m pytest -m unit --durations=5
+
+alltests: $(STAMP) $(NATIVE) $(NATIVE_SM2)
 	$(PY) -m pytest --durations=12
 
 soak: $(STAMP)

@@ -98,6 +98,7 @@ def block_digest(height: int, parent: bytes, payload_hash: bytes) -> bytes:
     return sm3.digest(msgpack.packb([height, parent, payload_hash]))
 
 
+# long: the benchmark's one linear script
 def run_cluster(n: int, blocks: int, txs: int, tx_size: int, real_sm2: bool) -> dict[str, Any]:
     counter = Counter()
     pubs, signers, verify = (sm2_suite if real_sm2 else noop_suite)(n, counter)

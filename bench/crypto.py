@@ -222,6 +222,7 @@ def openssl_speed(seconds: float) -> dict[str, Any]:
     return {"sign_per_s": float(m.group(3)), "verify_per_s": float(m.group(4)), "version": version}
 
 
+# long: the measurement rounds, alternated in one loop (docstring)
 def run(seconds: float, batch_size: int, gmssl_seconds: float, rounds: int) -> dict[str, Any]:
     """Single-core verify (default backend and openssl), `openssl speed` and batch verify on
     one thread and on all cores are measured in alternating rounds and each ratio is taken
@@ -331,6 +332,7 @@ def run(seconds: float, batch_size: int, gmssl_seconds: float, rounds: int) -> d
     return out
 
 
+# long: the report table, one row each
 def table(r: dict[str, Any]) -> str:
     def f(v: float | None, unit: str = "") -> str:
         return "n/a" if v is None else f"{v:,.1f}{unit}"

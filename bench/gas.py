@@ -95,6 +95,7 @@ def _text(n: int, last: str = "a", char: str = "a") -> str:
     return char * (n - 1) + last
 
 
+# long: the scenario table, one entry per opcode and builtin
 def scenarios() -> list[Scenario]:
     """Every opcode and builtin, each with its adversarial inputs."""
     s64 = MAX_BYTES_LEN

@@ -209,7 +209,10 @@ async def _run_procs(size: int, n: int, plain: bool, loop_name: str) -> tuple[fl
 # ---- driver --------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
+# long: the command's one linear script: parse, run, report
+def main(
+    argv: list[str] | None = None,
+) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.p2p", description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="1024,65536", help="frame payload sizes in bytes")
     ap.add_argument("--seconds", type=float, default=2.0, help="target length of one run")

@@ -42,7 +42,10 @@ NOTE = (
 )
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+# long: the command's options, one statement each
+def parse_args(
+    argv: list[str] | None = None,
+) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     p.add_argument("--validators", type=int, default=4)
     p.add_argument("--workload", choices=sorted(workloads.WORKLOADS), default="evidence")
@@ -551,7 +554,8 @@ def summarize(paths: list[Path]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+# long: the command's one linear script: parse, run, report
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915  # the command's one linear script: parse, run, report
     args = parse_args(argv)
     if args.summarize:
         return summarize(args.summarize)

@@ -395,7 +395,11 @@ def unpack_canonical(data: object, limit: int) -> Any:
             max_ext_len=0,
             list_hook=_ArrayBudget(MAX_ARRAYS),
         )
-    except Exception as exc:  # msgpack raises several unrelated types on garbage
+    except (
+        ValueError,
+        TypeError,
+        msgpack.UnpackException,
+    ) as exc:  # what msgpack raises on garbage
         raise DecodeError(f"not msgpack: {type(exc).__name__}") from None
 
 

@@ -130,7 +130,8 @@ class _Reader:
         return text
 
 
-def parse(data: bytes) -> Module:
+# long: one pass over the module's sections, in file order
+def parse(data: bytes) -> Module:  # noqa: C901, PLR0912  # one pass over the sections, a branch per kind
     """Split bytecode into constants, method table and code; ``VerifyError`` if malformed."""
     if not isinstance(data, bytes):
         raise VerifyError("bytecode must be bytes")

@@ -83,7 +83,8 @@ def _too_long(v: str | bytes) -> EncodingError:
     return EncodingError(f"{type_name(v)} of length {len(v)} exceeds {MAX_BYTES_LEN}")
 
 
-def _to_wire(v: object, depth: int, budget: _Budget) -> object:
+# long: a dispatch over the VM value types, one case each
+def _to_wire(v: object, depth: int, budget: _Budget) -> object:  # noqa: C901, PLR0912  # a dispatch over the VM value types
     """The msgpack-ready form of ``v``; scalars in containers are handled inline (speed)."""
     t = type(v)
     if t is list or t is dict:
@@ -242,6 +243,7 @@ def _quick_wire(
     return out
 
 
+# fast path: plain=contracts.values._encode_general test=tests/contracts/test_fastpaths.py::test_encode_value_matches_the_general_path
 def encode_quick(value: Value, limit: int) -> bytes | None:
     """The canonical bytes of ``value`` by the fast paths, or None when they do not apply
     (or the value fails: then the general path finds the exact error)."""
@@ -273,7 +275,7 @@ def encode_quick(value: Value, limit: int) -> bytes | None:
             return None
         try:
             data: bytes = _packer().pack(wire)
-        except Exception:
+        except (ValueError, TypeError, OverflowError):
             _local.packer = None
             return None
         return data if len(data) <= limit and len(data) <= MAX_BYTES_LEN else None
@@ -299,7 +301,7 @@ def _encode_general(value: Value, limit: int) -> bytes:
         wire = _to_wire(value, 0, _Budget(limit))
     try:
         data: bytes = _packer().pack(wire)
-    except Exception as exc:  # e.g. a str with lone surrogates is not UTF-8
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a lone surrogate
         _local.packer = None  # never reuse a packer left in an unknown state
         raise EncodingError(f"cannot encode value: {type(exc).__name__}") from None
     if len(data) > limit:
@@ -373,7 +375,7 @@ def decode_value(data: bytes, *, canonical: bool = True, limit: int = MAX_ENCODE
             max_bin_len=MAX_BYTES_LEN,
             max_str_len=MAX_BYTES_LEN * 4,
         )
-    except Exception as exc:
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise EncodingError(f"malformed encoding: {type(exc).__name__}") from None
     try:
         value = _from_wire(obj, 0)

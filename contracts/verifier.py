@@ -127,7 +127,8 @@ def _static_gas(opcode: int, arg: int) -> int:
     return gas
 
 
-def _verify_function(module: Module, fn: FunctionEntry) -> VerifiedFunction:
+# long: one abstract-interpretation pass, a case per instruction kind
+def _verify_function(module: Module, fn: FunctionEntry) -> VerifiedFunction:  # noqa: C901  # one pass over the code, a check per instruction kind
     instrs = _decode(module.code, fn)
     index_of = {offset: i for i, (offset, _, _) in enumerate(instrs)}
     n = len(instrs)

@@ -277,33 +277,34 @@ _BUILTIN, _CALL, _RET, _POP = op.BUILTIN, op.CALL, op.RET, op.POP
 _ADD, _EQ, _INDEX = op.ADD, op.EQ, op.INDEX
 
 
-def _run(
+# long: the interpreter hot loop: its state lives in locals (no attribute lookups per op)
+def _run(  # noqa: C901, PLR0912, PLR0913, PLR0915, PLR0917  # the interpreter hot loop: its state in locals
     m: Machine,
     fn: _Function,
     frame: list[Value],
     depth: int,
     # opcodes as locals: a fast local load per comparison instead of a global lookup
-    LOAD: int = _LOAD,  # noqa: N803
-    CONST: int = _CONST,  # noqa: N803
-    STORE: int = _STORE,  # noqa: N803
-    CHARGE: int = _CHARGE,  # noqa: N803
-    JIF: int = _JIF,  # noqa: N803
-    JIT: int = _JIT,  # noqa: N803
-    JUMP: int = _JUMP,  # noqa: N803
-    JIFP: int = _JIFP,  # noqa: N803
-    JITP: int = _JITP,  # noqa: N803
-    BUILTIN: int = _BUILTIN,  # noqa: N803
-    CALL: int = _CALL,  # noqa: N803
-    RET: int = _RET,  # noqa: N803
-    POP: int = _POP,  # noqa: N803
-    ADD: int = _ADD,  # noqa: N803
-    EQ: int = _EQ,  # noqa: N803
-    LT: int = op.LT,  # noqa: N803
-    LL: int = _LOAD_LOAD,  # noqa: N803
-    LC: int = _LOAD_CONST,  # noqa: N803
-    CL: int = _CONST_LOAD,  # noqa: N803
-    CC: int = _CONST_CONST,  # noqa: N803
-    SL: int = _STORE_LOAD,  # noqa: N803
+    LOAD: int = _LOAD,
+    CONST: int = _CONST,
+    STORE: int = _STORE,
+    CHARGE: int = _CHARGE,
+    JIF: int = _JIF,
+    JIT: int = _JIT,
+    JUMP: int = _JUMP,
+    JIFP: int = _JIFP,
+    JITP: int = _JITP,
+    BUILTIN: int = _BUILTIN,
+    CALL: int = _CALL,
+    RET: int = _RET,
+    POP: int = _POP,
+    ADD: int = _ADD,
+    EQ: int = _EQ,
+    LT: int = op.LT,
+    LL: int = _LOAD_LOAD,
+    LC: int = _LOAD_CONST,
+    CL: int = _CONST_LOAD,
+    CC: int = _CONST_CONST,
+    SL: int = _STORE_LOAD,
 ) -> Value:
     code = fn.code
     stack: list[Value] = []
@@ -559,7 +560,7 @@ def execute(
         raise fault.exc from None
     except (MemoryError, RecursionError):
         raise  # the machine's state, not the contract's: may differ between nodes
-    except Exception as exc:  # a VM bug: deterministic on every node, so fail the call
+    except Exception as exc:  # noqa: BLE001  # a VM bug: deterministic on every node, so fail the call
         name = type(exc).__name__  # never the message: it must be the same on every node
         return _failure(min(gas_limit - m.gas, gas_limit), f"internal VM error: {name}")
     m.flush()

@@ -75,6 +75,7 @@ def load_public(pub65: bytes) -> bytes:
     return pub65
 
 
+# fast path: plain=crypto._ec test=tests/crypto/test_sm2_native.py::test_mul_add_matches_the_reference
 def verify_digest(handle: bytes, e: bytes, sig64: bytes) -> bool:
     return bool(_EXT.verify_digest(handle, e, sig64))  # type: ignore[union-attr]
 

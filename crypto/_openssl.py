@@ -208,6 +208,7 @@ _DER_PARTS = {
 }
 
 
+# fast path: plain=crypto.sm2.signature_to_der test=tests/crypto/test_verify_fast_paths.py::test_sig_der_matches_the_asn1_encoder
 def _sig_der(sig64: bytes) -> bytes:
     r0 = sig64[0]
     s0 = sig64[32]

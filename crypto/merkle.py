@@ -90,6 +90,7 @@ _LEAF_STATE = _prefixed(LEAF)
 _INNER_STATE = _prefixed(INNER)
 
 
+# fast path: plain=crypto.merkle._next_level test=tests/crypto/test_suite_merkle_batch.py::test_sm3_merkle_fast_path_matches_the_generic_construction
 def _sm3_top(leaves: Sequence[bytes]) -> bytes:
     """The top node of a non-empty tree under SM3: `_leaf`/`_next_level` inlined."""
     leaf_copy = _LEAF_STATE.copy

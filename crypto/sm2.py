@@ -312,6 +312,7 @@ _ZERO32 = bytes(32)
 _N32 = N.to_bytes(32, "big")
 
 
+# fast path: plain=crypto.sm2.PublicKey.verify test=tests/crypto/test_verify_fast_paths.py::test_verify_default_agrees_with_the_key_object
 def verify_default(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """`PublicKey.from_bytes(public_key).verify(message, signature)` under `DEFAULT_ID`, in one
     call: the per-item hot path of batch verification. False for a bad key or signature.

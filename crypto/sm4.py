@@ -95,6 +95,7 @@ def native_unavailable_reason() -> str:
     return _NATIVE_WHY_NOT
 
 
+# fast path: plain=crypto.sm4.SM4GCM(backend="openssl") test=tests/crypto/test_sm4_native.py::test_native_equals_openssl_random
 class SM4GCM:
     """SM4-GCM bound to one key (key schedule done once); output is ciphertext || tag16.
 

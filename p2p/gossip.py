@@ -95,7 +95,7 @@ def decode_tx_batch(payload: bytes, max_txs: int) -> tuple[list[bytes], list[byt
             use_list=True,
             list_hook=_ArrayBudget(3),  # [covered, txs]: nested arrays are refused at once
         )
-    except Exception:  # msgpack raises several unrelated types on garbage
+    except (ValueError, TypeError, msgpack.UnpackException):  # what msgpack raises on garbage
         raise ProtocolViolation("malformed transaction batch") from None
     if not isinstance(batch, list) or len(batch) != 2:
         raise ProtocolViolation("transaction batch must be [covered, txs]")

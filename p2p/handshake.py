@@ -69,7 +69,7 @@ def derive_keys(ee: bytes, ss: bytes, th: bytes) -> tuple[bytes, bytes]:
 def _decode(body: bytes, n: int, what: str) -> list[bytes]:
     try:
         msg = msgpack.unpackb(body, use_list=True, raw=True)
-    except Exception:  # msgpack raises several unrelated types on garbage
+    except (ValueError, TypeError, msgpack.UnpackException):  # what msgpack raises on garbage
         raise HandshakeError(f"malformed {what}") from None
     if not isinstance(msg, list) or len(msg) != n or not all(isinstance(x, bytes) for x in msg):
         raise HandshakeError(f"malformed {what}")

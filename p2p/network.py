@@ -692,7 +692,7 @@ class Network:
                 raise P2PError("response too large")
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # the app's handler: its failure is the requester's error reply
             log.warning("request handler failed for %s: %r", short(peer_id), exc)
             self._respond(conn, req_id, STATUS_ERROR, f"handler failed: {exc}"[:200].encode())
         else:

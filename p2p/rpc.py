@@ -25,7 +25,7 @@ def encode_response(req_id: int, status: int, body: bytes) -> bytes:
 def _unpack3(payload: bytes, what: str) -> list[object]:
     try:
         msg = msgpack.unpackb(payload, raw=False, use_list=True, max_array_len=3)
-    except Exception:  # msgpack raises several unrelated types on garbage
+    except (ValueError, TypeError, msgpack.UnpackException):  # what msgpack raises on garbage
         raise ProtocolViolation(f"malformed {what}") from None
     if not isinstance(msg, list) or len(msg) != 3:
         raise ProtocolViolation(f"malformed {what}")

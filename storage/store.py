@@ -193,6 +193,7 @@ class Store(Reader):
                 raise_translated(self.path, exc)
             self._head = (batch.height, batch.block_hash)
 
+    # long: the hot staging path, one column at a time (docstring)
     def _fill(self, db: Any, wb: Any, batch: CommitBatch, check_duplicates: bool) -> None:
         """Validate ``batch`` and stage its entries in ``wb`` (in memory; nothing is written).
 

@@ -39,3 +39,71 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+# -- test levels: `make check` runs the unit tests, `make test` everything ----------------------
+# A module's level is the first of these its path starts with; anything else is `unit` (no
+# process or socket of its own, quick). Directory-wide entries end in "/".
+E2E = (
+    "tests/chaos/test_chaos.py",
+    "tests/chainnode/node/test_cluster.py",
+    "tests/chainnode/node/test_governance.py",
+    "tests/chainnode/node/test_network_up.py",
+    "tests/chainnode/node/test_user_path.py",
+    "tests/chainnode/node/test_schemathesis.py",
+    "tests/chainnode/ops/test_cli_ops.py",
+    "tests/chainnode/ops/test_deploy.py",
+    "tests/chainnode/ops/test_multihost.py",
+    "tests/chainnode/ops/test_node_ops.py",
+    "tests/chainnode/ops/test_proofs_cluster.py",
+    "tests/bench/test_run_e2e.py",
+    "tests/chainnode/node/test_torn_wal.py",
+    "tests/chainnode/node/test_execution_limits.py",
+    "tests/console/",
+    "tests/test_readme.py",
+    "tests/test_packaging.py",
+)
+INTEGRATION = (
+    "tests/p2p/test_network.py",
+    "tests/p2p/test_security.py",
+    "tests/p2p/test_fuzz_wire.py",
+    "tests/chaos/test_partition.py",
+    "tests/chainnode/node/test_api.py",
+    "tests/chainnode/node/test_blocksync.py",
+    "tests/chainnode/node/test_http_attacks.py",
+    "tests/chainnode/ops/test_key_files_cli.py",
+    "tests/chainnode/cli/test_invocation.py",
+    "tests/storage/test_crash.py",
+    "tests/storage/test_store.py",
+    "tests/crypto/test_openssl_cli.py",
+    "tests/crypto/test_backends.py",
+    "tests/contracts/test_compiler.py",
+    "tests/contracts/test_tool.py",
+    "tests/contracts/test_determinism.py",
+    "tests/consensus/test_soak.py",
+    "tests/consensus/test_soak_cli.py",
+    "tests/consensus/test_sim_sm2.py",
+    "tests/consensus/test_torn_tail.py",
+    "tests/bench/test_procstat.py",
+    "tests/chainnode/node/test_views_off_loop.py",
+    "tests/chainnode/node/test_docs_packaged.py",
+    "tests/p2p/test_frame_bombs.py",
+    # cross-backend differential and property runs: seconds each, not the quick loop
+    "tests/crypto/test_sm2_native.py",
+    "tests/crypto/test_sm2_properties.py",
+    "tests/fuzz/",
+)
+
+
+def level_of(relpath: str) -> str:
+    if relpath.startswith(E2E):
+        return "e2e"
+    if relpath.startswith(INTEGRATION):
+        return "integration"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        rel = Path(str(item.path)).resolve().relative_to(REPO_ROOT).as_posix()
+        item.add_marker(getattr(pytest.mark, level_of(rel)))

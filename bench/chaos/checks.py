@@ -62,6 +62,7 @@ def _check(ok: bool, detail: str) -> dict[str, Any]:
     return {"ok": bool(ok), "detail": detail}
 
 
+# long: the invariants side by side, one verdict each
 def evaluate(
     *,
     chains: list[Chain],

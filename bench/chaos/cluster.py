@@ -96,14 +96,14 @@ class ChaosNetwork(LocalNetwork):
     # -- HTTP --------------------------------------------------------------------------------
 
     def get(self, i: int, path: str, timeout: float = 2.0) -> Any:
-        with urllib.request.urlopen(self.urls[i] + path, timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(self.urls[i] + path, timeout=timeout) as resp:
             return json.loads(resp.read())
 
     def post(self, i: int, path: str, body: Any, timeout: float = 5.0) -> Any:
         req = urllib.request.Request(
             self.urls[i] + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
 
     def status(self, i: int) -> dict[str, Any] | None:

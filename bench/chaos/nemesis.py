@@ -19,7 +19,7 @@ BYZANTINE_LIES = (
 )  # fmt: skip
 
 
-def DISK_NODE(n: int) -> int:  # noqa: N802 - reads as a constant of the network size
+def DISK_NODE(n: int) -> int:  # reads as a constant of the network size
     return n - 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
@@ -73,7 +74,7 @@ class Runner:
         for h in range(self._seen_height + 1, top + 1):
             try:
                 blk = self.net.get(node, f"/v1/blocks/{h}?txs=false")["block"]
-            except Exception:
+            except (OSError, ValueError, KeyError, http.client.HTTPException):
                 return
             committed.update(blk["tx_hashes"])
             self._seen_height = h
@@ -98,6 +99,7 @@ class Runner:
 
     # -- faults ------------------------------------------------------------------------------
 
+    # long: a dispatch over the fault kinds, one case each
     def inject(self, fault: Fault) -> dict[str, Any]:
         net = self.net
         n = net.validators

@@ -60,7 +60,7 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _get_json(url: str, timeout: float = 2.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own node
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # our own node
         return json.loads(resp.read())
 
 

@@ -160,7 +160,7 @@ class Driver:
                             kind, data = "", ""
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a dropped stream: resume after `last`
+            except Exception:  # noqa: BLE001  # a dropped stream: resume after `last`
                 self.tracker_errors += 1
             await asyncio.sleep(0.2)
 
@@ -191,7 +191,7 @@ class Driver:
                     await self._book(i, self.booked + 1, height, seen)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a node busy or restarting: try the next
+            except Exception:  # noqa: BLE001  # a node busy or restarting: try the next
                 self.tracker_errors += 1
             await asyncio.sleep(self.poll_s / n)
 
@@ -253,7 +253,7 @@ class Driver:
             res.submit_times.extend([now] * len(hashes))
             try:
                 await self.clients[b.node].request("POST", SUBMIT_PATH, body, MSGPACK)
-            except Exception as e:  # noqa: BLE001 - every failure is booked with its reason
+            except Exception as e:  # noqa: BLE001  # every failure is booked with its reason
                 self._refused(e, hashes, res)
                 return
             for h in hashes:

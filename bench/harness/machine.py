@@ -44,7 +44,7 @@ def openssl_versions() -> dict[str, str]:
         from cryptography.hazmat.backends.openssl.backend import backend
 
         out["cryptography"] = backend.openssl_version_text()
-    except Exception:  # noqa: BLE001 - report what we can
+    except Exception:  # noqa: BLE001  # report what we can
         pass
     return out
 
@@ -61,7 +61,7 @@ def sm2_backend() -> str | None:
         from crypto.sm2 import backend_name
 
         return str(backend_name())
-    except Exception:  # noqa: BLE001 - report what we can
+    except Exception:  # noqa: BLE001  # report what we can
         return None
 
 

@@ -72,7 +72,7 @@ def sender_key(suite: str, i: int) -> bytes:
         candidate = hashlib.sha256(f"chainnode-bench-sender:{i}:{counter}".encode()).digest()
         try:
             s.public_key(candidate)
-        except Exception:  # noqa: BLE001 - out of range for the curve: derive the next one
+        except Exception:  # noqa: BLE001  # out of range for the curve: derive the next one
             counter += 1
             continue
         return candidate

@@ -65,6 +65,7 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
     path.write_text(json.dumps(_clean(doc), indent=2, sort_keys=False) + "\n")
 
 
+# long: one figure, panel by panel
 def write_png(
     path: Path,
     title: str,

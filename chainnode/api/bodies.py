@@ -104,7 +104,7 @@ def msgpack_txs(body: bytes, max_batch: int) -> tuple[list[bytes], bool]:
         _at_end(u, size)
     except ApiError:
         raise
-    except Exception as e:  # msgpack raises several unrelated types on garbage
+    except (ValueError, TypeError, msgpack.UnpackException) as e:  # what msgpack raises on garbage
         raise ApiError(
             400, Code.MALFORMED_MSGPACK, f"the body is not valid msgpack: {type(e).__name__}: {e}"
         ) from None
@@ -120,7 +120,7 @@ def _check_msgpack(body: bytes) -> None:
     try:
         u.skip()
         _at_end(u, len(body))
-    except Exception as e:  # msgpack raises several unrelated types on garbage
+    except (ValueError, TypeError, msgpack.UnpackException) as e:  # what msgpack raises on garbage
         raise ApiError(
             400, Code.MALFORMED_MSGPACK, f"the body is not valid msgpack: {type(e).__name__}: {e}"
         ) from None

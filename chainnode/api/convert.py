@@ -20,7 +20,7 @@ from chainnode.model.types import (
     is_contract_ref,
     vm_json,
 )
-from contracts import encode_value
+from contracts import EncodingError, encode_value
 
 if TYPE_CHECKING:
     from chainnode.ledger.ledger import ContractEntry, ContractInterface
@@ -134,7 +134,7 @@ def parse_key(raw: str) -> bytes:
     else:
         try:
             key = encode_value(raw)
-        except Exception:
+        except EncodingError:
             raise ApiError(400, Code.INVALID_FIELD, "key: not a valid text key", "key") from None
     if not key or len(key) > MAX_KEY_BYTES:
         raise ApiError(400, Code.INVALID_FIELD, f"key: 1 to {MAX_KEY_BYTES} bytes", "key")

@@ -282,7 +282,8 @@ def _stored(ledger: ChainReader, height: int) -> tuple[Block, list[Receipt]]:
     return block, receipts
 
 
-async def stream_events(request: web.Request, hub: EventHub) -> web.StreamResponse:
+# long: one SSE session: replay, then live; every exit explicit
+async def stream_events(request: web.Request, hub: EventHub) -> web.StreamResponse:  # noqa: C901, PLR0912  # one SSE session: replay, then live; every exit explicit
     ledger = hub.ledger
     f, next_h = parse_filter(request, ledger)
     if hub.subscribers >= hub.max_subscribers:

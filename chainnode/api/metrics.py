@@ -75,6 +75,7 @@ class _Scraped(Collector):
 class NodeMetrics:
     """The metrics of the issue; ``render()`` is the ``/metrics`` body."""
 
+    # long: the metric declarations, one statement each (a table)
     def __init__(self, node_id: str, chain_id: str) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         # the standard process_* (CPU, memory, fds, start time) and python_* (version, gc)

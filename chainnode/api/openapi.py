@@ -59,6 +59,7 @@ def _html(description: str) -> dict[str, Any]:
 MAX_HEIGHT = 10**19 - 1  # at most 19 digits (the stream's own bound)
 
 
+# long: the route table of the OpenAPI document, one entry per route
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     comps: dict[str, Any] = {}

@@ -204,7 +204,7 @@ def network() -> None:
     help="open: anyone may send; closed: only addresses granted a role.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing network directory.")
-def network_init(
+def network_init(  # noqa: PLR0913, PLR0917  # one parameter per click option
     validators: int,
     out: Path,
     chain_id: str,
@@ -362,7 +362,7 @@ def tx() -> None:
 @click.option("--gas-limit", default=1_000_000, show_default=True)
 @json_option
 @click.option("--raw", "as_json", is_flag=True, hidden=True)  # the older name of --json
-def tx_send(
+def tx_send(  # noqa: PLR0913, PLR0917  # one parameter per click option
     node: str,
     key_path: Path,
     contract: str,
@@ -597,7 +597,7 @@ def contract_state(node: str, name: str, key: str, as_json: bool) -> None:
         click.echo(show.state(out))
 
 
-from chainnode.cli.ops import register as _register_ops  # noqa: E402 - verify-proof, proof
+from chainnode.cli.ops import register as _register_ops  # noqa: E402  # verify-proof, proof
 
 _register_ops(main)
 

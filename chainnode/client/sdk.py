@@ -47,7 +47,7 @@ def _error_from(status: int, body: bytes) -> ClientError:
     try:
         err = json.loads(body)["error"]
         return ClientError(status, str(err["code"]), str(err["message"]), err.get("field"))
-    except Exception:
+    except (ValueError, KeyError, TypeError):  # not our JSON error shape
         text = body[:200].decode("utf-8", "replace")
         return ClientError(status, Code.HTTP_ERROR, f"HTTP {status}: {text or 'no body'}")
 

@@ -63,7 +63,8 @@ class NodeEntry:
         return self.config_path.parent / NODE_OUT
 
 
-def init_network(
+# long: the network-init steps in order (keys, genesis, configs)
+def init_network(  # noqa: PLR0913  # the options of `network init`, one each
     out: Path,
     validators: int,
     *,
@@ -181,7 +182,7 @@ def read_network(out: Path) -> list[NodeEntry]:
 
 
 def _get_json(url: str, timeout: float = 1.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own node
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # our own node
         return json.loads(resp.read())
 
 
@@ -373,6 +374,7 @@ def _check_requested_ports(
             )
 
 
+# long: the launcher's linear script: start, wait, report, stop
 def up(
     out: Path,
     validators: int | None,

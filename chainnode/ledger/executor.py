@@ -86,6 +86,7 @@ def state_root(
     return state_root_nested(hash_fn, prev, height, nested)
 
 
+# fast path: plain=chainnode.ledger.executor.state_root test=tests/chainnode/ledger/test_executor_fast.py::test_state_root_nested_over_an_overlay_matches_flat_writes
 def state_root_nested(
     hash_fn: Callable[[bytes], bytes],
     prev: bytes,
@@ -228,7 +229,7 @@ class Resolver:
             return None
         try:
             abi = contracts.vm.interface(code)  # verified; translated off the loop or at run
-        except Exception:  # noqa: BLE001 - stored code was checked at deploy; be safe
+        except Exception:  # noqa: BLE001  # stored code was checked at deploy; be safe
             return None
         t = Target(addr, None, code, abi)
         if self._committed(NS_CODE, addr) is not None:
@@ -249,6 +250,7 @@ class Executor:
         self.resolver = resolver
         self.address = address or suite.address
 
+    # long: the block loop with its gas and program budgets, each refusal beside its check
     def execute_block(
         self,
         base: Any,
@@ -340,6 +342,7 @@ class Executor:
         code = args[0] if args else None
         return code if type(code) is bytes else None
 
+    # long: one transaction's state transition, its failure paths side by side
     def execute_tx(self, ov: Any, tx: Transaction, height: int, timestamp: int) -> Receipt:
         sender_addr = self.address(tx.sender)
         nkey = nonce_key(sender_addr, tx.nonce)
@@ -404,7 +407,7 @@ class Executor:
             )
         except (StorageError, MemoryError, RecursionError):
             raise  # this machine's fault, not the transaction's: may differ between nodes
-        except Exception as e:  # noqa: BLE001 - a VM/contract failure is the tx's failure
+        except Exception as e:  # noqa: BLE001  # a VM/contract failure is the tx's failure
             return Receipt(
                 tx.hash,
                 STATUS_FAILED,

@@ -68,6 +68,7 @@ class MethodSpec:
         ]
         return f"{self.name}({', '.join(parts)})"
 
+    # fast path: plain=contracts.execute test=tests/chainnode/ledger/test_interface.py::test_the_check_refuses_what_the_vm_refuses
     def check(self, args: Sequence[Any]) -> ArgsProblem | None:
         """None when ``args`` fit; else the first argument at fault."""
         n, top = len(args), len(self.params)

@@ -22,6 +22,7 @@ _local = threading.local()
 _RETAIN_BYTES = 1 << 20
 
 
+# fast path: plain=msgpack.packb test=tests/chainnode/ledger/test_encoding_pack.py::test_pack_is_packb
 def pack(obj: Any) -> bytes:
     """Canonical bytes of a value built from lists, ints, bytes (and str/None where allowed).
 
@@ -80,7 +81,7 @@ def unpack(data: bytes, max_size: int = MAX_DECODE, max_arrays: int | None = Non
         )
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
         raise MalformedError(f"bad msgpack: {e}") from None
-    except Exception as e:  # msgpack raises a few odd types on hostile input
+    except msgpack.UnpackException as e:  # OutOfData and other non-ValueError kinds
         raise MalformedError(f"bad msgpack: {type(e).__name__}") from None
 
 

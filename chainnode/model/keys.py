@@ -11,6 +11,7 @@ import secrets
 import shlex
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -42,11 +43,11 @@ def parse_private_key_pem(data: bytes, source: str = "key") -> tuple[str, bytes]
     """(suite name, 32-byte private scalar) from PEM bytes."""
     try:
         return "sm", sm2.PrivateKey.from_pem(data).to_bytes()
-    except Exception:
+    except ValueError:  # InvalidKey: not an SM2 key PEM; try the others
         pass
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except Exception:
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise KeyFileError(
             f"{source} is not a PEM private key (make one with `{command('keygen')}`)"
         ) from None

@@ -97,7 +97,7 @@ def encode_args(args: Sequence[Any]) -> bytes:
     try:
         out: bytes = encode_value(list(args), limit=MAX_ARGS_BYTES)
         return out
-    except Exception as e:  # noqa: BLE001 - contracts.EncodingError and friends
+    except Exception as e:  # noqa: BLE001  # contracts.EncodingError and friends
         raise MalformedError(f"args: {e}") from None
 
 
@@ -109,7 +109,7 @@ def decode_args(data: bytes, canonical: bool = True) -> list[Any]:
     """
     try:
         v = decode_value(data, canonical=canonical, limit=MAX_ARGS_BYTES)
-    except Exception as e:  # noqa: BLE001 - untrusted bytes, any failure is malformed
+    except Exception as e:  # noqa: BLE001  # untrusted bytes, any failure is malformed
         raise MalformedError(f"args: {e}") from None
     if not isinstance(v, list):
         raise MalformedError("args: expected a list")
@@ -133,7 +133,7 @@ def decoded_json(data: bytes) -> Any:
         return None
     try:
         return vm_json(decode_value(data))
-    except Exception:  # noqa: BLE001 - display only
+    except Exception:  # noqa: BLE001  # display only
         return None
 
 
@@ -220,7 +220,7 @@ class Transaction:
         )
 
     @classmethod
-    def create(
+    def create(  # noqa: PLR0913, PLR0917  # one per transaction field
         cls,
         suite: Suite,
         private_key: bytes,
@@ -282,7 +282,8 @@ class Transaction:
             raise MalformedError("transaction: not in canonical encoding")
         return tx
 
-    # fast path: plain=Transaction.decode_plain test=tests/chainnode/ledger/test_types.py::test_decode_agrees_with_the_plain_path
+    # fast path: plain=chainnode.model.types.Transaction.decode_plain test=tests/chainnode/ledger/test_types.py::test_decode_agrees_with_the_plain_path
+    # long: the decoding fast path, inline on purpose (pinned against decode_plain)
     @classmethod
     def decode(cls, data: bytes, suite: Suite | None = None) -> Transaction:
         """Parse untrusted bytes; only the canonical encoding is accepted.
@@ -361,6 +362,7 @@ class Transaction:
         """Admission: MalformedError unless `args` is canonical; keeps the decode for vm_args."""
         object.__setattr__(self, "_args_value", decode_args(self.args))
 
+    # fast path: plain=chainnode.model.types.decode_args test=tests/chainnode/ledger/test_types.py::test_vm_args_reuse_the_admission_decode_and_equal_a_fresh_one
     def vm_args(self) -> list[Any]:
         """Arguments for a VM call: the admission-time decode when there was one (admission
         insisted on the canonical form; the same bytes decode to the same value on every node),

@@ -69,7 +69,7 @@ class Admission:
         fails to load fails the same way, deterministically, when the block executes it)."""
         try:
             codes = self.ledger.programs_to_load(txs)
-        except Exception:  # noqa: BLE001 - a warm-up only; execution decides
+        except Exception:  # a warm-up only; execution decides
             log.debug("cannot list the programs of admitted txs", exc_info=True)
             return
         for code in codes:

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from chainnode.model.codes import LedgerError
 from chainnode.model.encoding import ArrayBudget
 from chainnode.model.types import Block
 from consensus.certificate import decode_certificate
+from consensus.errors import ConsensusError
 from consensus.types import Proposal
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ def serve(ledger: Ledger, payload: bytes) -> bytes:
     """Answer ``[from, to]`` with ``[[block_bytes, certificate_bytes], ...]`` we have."""
     try:
         req = msgpack.unpackb(payload, max_array_len=2, max_bin_len=0, max_str_len=0)
-    except Exception:
+    except (ValueError, TypeError, msgpack.UnpackException):
         raise SyncError("malformed request") from None
     if (
         not isinstance(req, list)
@@ -75,7 +77,7 @@ def decode_response(
             max_array_len=MAX_BLOCKS_PER_REQUEST,
             list_hook=ArrayBudget(1 + MAX_BLOCKS_PER_REQUEST),  # [[block, cert], ...]
         )
-    except Exception:
+    except (ValueError, TypeError, msgpack.UnpackException):
         raise SyncError("malformed response") from None
     if not isinstance(items, list):
         raise SyncError("response is a list")
@@ -91,7 +93,7 @@ def decode_response(
         try:
             block = decode_block(item[0])
             cert = decode_certificate(item[1])
-        except Exception as e:
+        except (LedgerError, ConsensusError, ValueError, TypeError) as e:
             raise SyncError(f"undecodable block or certificate: {e}") from None
         if block.height != expect or expect > to_height:
             raise SyncError("blocks out of the requested range")

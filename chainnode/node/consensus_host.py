@@ -43,7 +43,7 @@ SyncFilter = Callable[[bytes], bytes]
 
 
 class ConsensusHost:
-    def __init__(
+    def __init__(  # noqa: PLR0913  # keyword-only: every collaborator explicit
         self,
         *,
         genesis: Genesis,

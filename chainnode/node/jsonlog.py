@@ -22,7 +22,7 @@ class NodeJsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         try:
             height, view = self.position()
-        except Exception:  # noqa: BLE001 - logging must never fail (e.g. during shutdown)
+        except Exception:  # noqa: BLE001  # logging must never fail (e.g. during shutdown)
             height, view = -1, -1
         out: dict[str, object] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))

@@ -125,6 +125,6 @@ class ProposalCheck:
             return self.ledger.decode_block(proposal.payload)
         except MemoryError:
             raise
-        except Exception as e:  # noqa: BLE001 - see above
+        except Exception as e:  # noqa: BLE001  # see above
             log.warning("rejected proposal at height %d: undecodable: %s", proposal.height, e)
             return None

@@ -342,6 +342,7 @@ def _verify_certificate(
     return tuple(members[k] for k in good)
 
 
+# long: the offline checks of one inclusion, each with its own error
 def _verify_inclusion(
     what: str,
     inc: Inclusion,

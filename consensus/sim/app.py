@@ -30,7 +30,7 @@ def make_proposal(height: int, parent: bytes, txs: Iterable[int]) -> Proposal:
 def payload_txs(payload: bytes) -> list[int] | None:
     try:
         txs = msgpack.unpackb(payload)
-    except Exception:
+    except (ValueError, TypeError, msgpack.UnpackException):
         return None
     if not isinstance(txs, list) or not all(type(t) is int and t >= 0 for t in txs):
         return None

@@ -131,7 +131,10 @@ def _range(text: str) -> tuple[int, int]:
     return int(lo), int(hi or lo)
 
 
-def parse_plan(text: str) -> tuple[FaultPlan, dict[str, str]]:
+# long: the fault DSL's parser, one branch per directive
+def parse_plan(
+    text: str,
+) -> tuple[FaultPlan, dict[str, str]]:
     """Parse the DSL; returns the plan and the non-fault header settings (n, seed, ...)."""
     plan = FaultPlan()
     header: dict[str, str] = {}

@@ -226,7 +226,7 @@ def test_view_number_bomb_needs_f_plus_one() -> None:
     assert not sent(rig.recv(rig.vc(rig.pubs[1], MAX_VIEW)), ViewChange)
     assert not sent(rig.recv(rig.vc(rig.pubs[2], MAX_VIEW)), ViewChange)
     assert rig.replica.view == 0
-    with pytest.raises(Exception):  # noqa: B017 - constructing past the range is refused
+    with pytest.raises(Exception):  # noqa: B017  # constructing past the range is refused
         ViewChange(1, MAX_VIEW + 1, None, rig.pubs[1], SIG)
     # within the window, f+1 = 3 distinct validators do move us
     for who in rig.pubs[1:4]:

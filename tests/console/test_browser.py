@@ -37,7 +37,7 @@ DOCUMENT = b"Lease agreement, flat 3B, signed 2026-12-01.\n" * 40
 
 
 def _get(url: str) -> tuple[int, bytes, dict[str, str]]:
-    with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - loopback test node
+    with urllib.request.urlopen(url, timeout=30) as resp:
         return resp.status, resp.read(), dict(resp.headers)
 
 

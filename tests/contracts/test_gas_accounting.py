@@ -65,7 +65,7 @@ def test_python_calls_per_gas(s: Scenario) -> None:
     calls = [0]
 
     def count(frame: FrameType, event: str, arg: object) -> None:
-        if event == "call" or event == "c_call":
+        if event in {"call", "c_call"}:
             calls[0] += 1
 
     host = MemoryHost(storage=dict(s.storage))

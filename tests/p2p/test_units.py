@@ -127,7 +127,7 @@ def test_tampered_replayed_reordered_records_fail(attack: str) -> None:
     elif attack == "replay":
         assert bob.open_record(*_split(r0)) == b"zero"
         bad = [r0]
-    elif attack == "reorder" or attack == "drop":
+    elif attack in {"reorder", "drop"}:
         bad = [r1]
     elif attack == "header":
         bad = [(len(r0) - 3).to_bytes(4, "big") + r0[4:]]

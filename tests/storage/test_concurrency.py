@@ -52,7 +52,7 @@ def test_snapshots_consistent_while_committing(tmp_path: Path) -> None:
                 values = {v for k, v in store.state_scan(b"ns") if k.startswith(b"k")}
                 assert len(values) == 1
                 checks[0] += 1
-        except BaseException as exc:  # reported by the main thread
+        except BaseException as exc:  # noqa: BLE001  # reported by the main thread
             errors.append(exc)
 
     threads = [threading.Thread(target=reader) for _ in range(2)]

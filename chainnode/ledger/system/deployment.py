@@ -28,7 +28,7 @@ def check_code(code: bytes) -> None:
 
     try:
         contracts.abi(code)
-    except Exception as e:  # noqa: BLE001 - any failure means unusable bytecode
+    except Exception as e:  # noqa: BLE001  # any failure means unusable bytecode
         raise SysError(Code.MALFORMED, f"invalid bytecode: {e}") from None
 
 

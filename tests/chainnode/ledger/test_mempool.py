@@ -270,7 +270,7 @@ def test_concurrent_submission_while_committing(tmp_path: Path) -> None:
                         adm = a.mempool.submit([t.encode() for t in txs[i : i + 5]])
                         with lock:
                             accepted.update(x.tx_hash for x in adm if x.accepted)
-            except BaseException as e:  # noqa: BLE001 - reported below
+            except BaseException as e:  # noqa: BLE001  # reported below
                 errors.append(e)
 
         threads = [threading.Thread(target=client, args=(b,)) for b in batches]

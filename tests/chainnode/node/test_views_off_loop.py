@@ -70,7 +70,7 @@ def call(url: str, args: list[object], timeout: float = 120) -> tuple[int, dict[
         url + "/v1/call", data=body, headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - our node
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())

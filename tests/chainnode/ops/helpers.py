@@ -47,7 +47,7 @@ def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
