@@ -33,5 +33,6 @@ __all__ = [
 def verify_batch(items: Sequence[tuple[bytes, bytes, bytes]], suite: str = "sm") -> list[bool]:
     """Verify (pub65, msg, sig64) items: inline when small, on threads (one per core) when large."""
     from crypto.batch import verify_batch as _vb
+    from crypto.suite import get_suite
 
-    return _vb(items, suite)
+    return _vb(items, suite, verify=get_suite(suite).verify)

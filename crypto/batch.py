@@ -76,10 +76,10 @@ def _verify_one(suite_verify: Callable[[bytes, bytes, bytes], bool], item: Any) 
         return False
 
 
-def _verify_chunk(suite: str, items: Sequence[object]) -> list[bool]:
-    from crypto.suite import get_suite
+Verify = Callable[[bytes, bytes, bytes], bool]
 
-    verify = get_suite(suite).verify
+
+def _verify_chunk(verify: Verify, items: Sequence[object]) -> list[bool]:
     return [_verify_one(verify, it) for it in items]
 
 
@@ -87,11 +87,20 @@ def verify_batch(
     items: Sequence[tuple[bytes, bytes, bytes]],
     suite: str = "sm",
     *,
+    verify: Verify | None = None,
     workers: int | None = None,
     inline_max: int = INLINE_MAX,
 ) -> list[bool]:
     """One bool per (public key, message, signature) under the default ID; malformed items
-    are False."""
+    are False. ``verify`` is the suite's own verify function (``crypto.verify_batch`` and
+    ``Suite.verify_batch`` pass it; the SM suite's is the default), so this module needs no
+    suite registry."""
+    if verify is None:
+        if suite != "sm":
+            raise ValueError(
+                f"suite {suite!r}: pass its verify function (crypto.verify_batch does)"
+            )
+        verify = sm2.verify_default
     n_workers = workers or _workers_default or cpu_count()
     if len(items) <= inline_max:
         n_workers = 1
@@ -99,12 +108,12 @@ def verify_batch(
         return sm2._NATIVE_EXT.verify_batch(items, n_workers)  # type: ignore[no-any-return]
     items = list(items)
     if n_workers <= 1:
-        return _verify_chunk(suite, items)
+        return _verify_chunk(verify, items)
     n_chunks = min(n_workers * CHUNKS_PER_WORKER, len(items))
     size = -(-len(items) // n_chunks)
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     pool = _get_pool(n_workers)
     out: list[bool] = []
-    for part in pool.map(_verify_chunk, [suite] * len(chunks), chunks):
+    for part in pool.map(_verify_chunk, [verify] * len(chunks), chunks):
         out += part
     return out

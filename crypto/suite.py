@@ -41,7 +41,7 @@ class Suite:
         """Verify many (pub, msg, sig); large batches go to threads, one per core."""
         from crypto.batch import verify_batch
 
-        return verify_batch(items, suite=self.name)
+        return verify_batch(items, suite=self.name, verify=self.verify)
 
     def is_public_key(self, pub: bytes) -> bool:
         """True iff `pub` is a 65-byte uncompressed point on this suite's curve (for keys

@@ -137,12 +137,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-#: Cycles that exist today, each to be cut (issue 17): the batch verifier still asks the suite
-#: registry for its verify function.
-#: The test fails when a listed edge is gone (shrink the list) or when any other cycle appears.
-KNOWN_CYCLE_EDGES = {
-    ("crypto.batch", "crypto.suite"),
-}
+#: Cycles that exist today, each to be cut (none left since issue 17). The test fails when a
+#: listed edge is gone (shrink the list) or when any other cycle appears.
+KNOWN_CYCLE_EDGES: set[tuple[str, str]] = set()
 
 
 def test_no_import_cycles() -> None:
