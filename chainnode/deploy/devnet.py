@@ -429,7 +429,7 @@ def up(
         launcher.wait_first_block(start_timeout)
         echo("the chain is live. Node APIs:")
         for e in entries:
-            echo(f"  {e.node_id}: {e.api_url}   (docs: {e.api_url}/openapi.json)")
+            echo(f"  {e.node_id}: {e.api_url}   (API docs: {e.api_url}/docs)")
         admin = shlex.quote(str(out / ADMIN_KEY))
         echo(
             "try:  "

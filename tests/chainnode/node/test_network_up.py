@@ -62,6 +62,7 @@ def test_network_up_starts_reports_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         lines = wait_live(proc)
         assert any(url in line for line in lines), lines
+        assert any(f"{url}/docs" in line for line in lines), lines  # the browsable API docs
         assert (tmp_path / "devnet" / "genesis.json").is_file()
         log = tmp_path / "devnet" / "node0" / "node.log"
         wait_for(lambda: "committed height 1 " in log.read_text(), 10, "the commit log line")
