@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import contracts
 from chainnode.api.backend import Unavailable
@@ -24,6 +23,7 @@ from chainnode.ledger.mempool import Admission as Outcome
 from chainnode.ledger.pending import OldestPending
 from chainnode.model.codes import LedgerError
 from chainnode.model.types import Transaction
+from chainnode.node.lifecycle import Spawn
 from crypto import sm3
 from crypto.batch import INLINE_MAX
 from p2p import Network
@@ -39,7 +39,7 @@ class Admission:
         self,
         ledger: Ledger,
         net: Network,
-        spawn: Callable[[Any], asyncio.Task[Any]],
+        spawn: Spawn,
         accepting: Callable[[], bool],
         pending_changed: Callable[[bytes | None], None],
         arrived: asyncio.Event,
@@ -89,7 +89,7 @@ class Admission:
             task = self._spawn(self.admit(txs, from_client=False))
             task.add_done_callback(self._gossip_done)
 
-    def _gossip_done(self, task: asyncio.Task[Any]) -> None:
+    def _gossip_done(self, task: asyncio.Task[object]) -> None:
         self._gossip_inflight -= 1
 
     async def admit(self, txs: Sequence[Transaction], from_client: bool) -> list[Outcome]:

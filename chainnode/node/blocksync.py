@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgpack
 
 from chainnode.model.codes import LedgerError
 from chainnode.model.encoding import ArrayBudget
 from chainnode.model.types import Block
-from consensus.certificate import decode_certificate
+from consensus.certificate import CommitCertificate, decode_certificate
 from consensus.errors import ConsensusError
 from consensus.types import Proposal
 
@@ -68,7 +68,7 @@ def serve(ledger: Ledger, payload: bytes) -> bytes:
 
 def decode_response(
     payload: bytes, decode_block: Callable[[bytes], Block], from_height: int, to_height: int
-) -> list[tuple[Proposal, Any, Block]]:
+) -> list[tuple[Proposal, CommitCertificate, Block]]:
     """(proposal, certificate, block) per returned height, contiguous from ``from_height``."""
     try:
         items = msgpack.unpackb(
@@ -81,7 +81,7 @@ def decode_response(
         raise SyncError("malformed response") from None
     if not isinstance(items, list):
         raise SyncError("response is a list")
-    out: list[tuple[Proposal, Any, Block]] = []
+    out: list[tuple[Proposal, CommitCertificate, Block]] = []
     expect = from_height
     for item in items:
         if (

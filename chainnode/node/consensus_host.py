@@ -15,7 +15,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from chainnode.ledger.ledger import Ledger
 from chainnode.model.codes import Code, LedgerError
@@ -24,12 +23,13 @@ from chainnode.node.blocksync import KIND as SYNC_KIND
 from chainnode.node.blocksync import SyncError, decode_response, encode_request, serve
 from chainnode.node.driver import CONSENSUS_CHANNEL, Driver, Transport
 from chainnode.node.faults import FaultLog
+from chainnode.node.lifecycle import Spawn
 from chainnode.node.proposals import BlockCache, wall_clock_ms
 from chainnode.node.wal import WriteAheadLog
 from consensus import events as E
-from consensus.certificate import encode_certificate
+from consensus.certificate import CommitCertificate, encode_certificate
 from consensus.errors import ConsensusError
-from consensus.messages import Status, decode_message, encode_message
+from consensus.messages import Message, Status, decode_message, encode_message
 from consensus.replica import Replica
 from consensus.types import Proposal
 from consensus.wal import WalRecord, decode_record
@@ -54,7 +54,7 @@ class ConsensusHost:
         wal: WriteAheadLog,
         blocks: BlockCache,
         tx_arrived: asyncio.Event,
-        spawn: Callable[[Any], asyncio.Task[Any]],
+        spawn: Spawn,
         die: Callable[[BaseException], None],
         on_validators: Callable[[Sequence[ValidatorInfo]], None],
     ) -> None:
@@ -76,7 +76,7 @@ class ConsensusHost:
         self.view = 0
         self.validators = tuple(v.public_key for v in ledger.validators_at(ledger.height + 1))
         self._peer_heights: dict[bytes, int] = {}
-        self._propose_task: asyncio.Task[None] | None = None
+        self._propose_task: asyncio.Task[object] | None = None
         self._last_commit = time.monotonic()
         self._commits_since_compaction = 0
 
@@ -86,7 +86,7 @@ class ConsensusHost:
         self,
         transport: Transport,
         loop: asyncio.AbstractEventLoop,
-        on_send: Callable[[Any], None] | None = None,
+        on_send: Callable[[Message], None] | None = None,
     ) -> None:
         """Start the core from the WAL. It starts before the transport: whatever it sends now
         reaches no one, and each peer gets our current-height messages when it connects.
@@ -131,7 +131,7 @@ class ConsensusHost:
     def running(self) -> bool:
         return self.driver is not None and not self.driver.closed
 
-    def step(self, event: Any) -> None:
+    def step(self, event: E.Event) -> None:
         if self.driver is None:
             return
         try:
@@ -232,7 +232,7 @@ class ConsensusHost:
         proposal = Proposal(height, parent, block.hash, block.encode())
         self.step(E.ProposalReady(proposal, view))
 
-    def commit(self, proposal: Proposal, certificate: Any) -> E.Executed:
+    def commit(self, proposal: Proposal, certificate: CommitCertificate) -> E.Executed:
         block = self.blocks.pop(proposal.digest)
         if block is None:
             block = self.ledger.decode_block(proposal.payload)
@@ -263,7 +263,7 @@ class ConsensusHost:
         self._spawn(self._fetch_blocks(peer, from_height, to_height))
 
     async def _fetch_blocks(self, peer: bytes, lo: int, hi: int) -> None:
-        fetched: list[tuple[Proposal, Any]] = []
+        fetched: list[tuple[Proposal, CommitCertificate]] = []
         try:
             raw = await self.net.request(peer, SYNC_KIND, encode_request(lo, hi), timeout=10)
             for proposal, cert, block in decode_response(raw, self.ledger.decode_block, lo, hi):

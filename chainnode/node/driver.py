@@ -12,12 +12,14 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from chainnode.node.wal import WriteAheadLog
 from consensus import actions as A
 from consensus import events as E
-from consensus.messages import encode_message
+from consensus.certificate import CommitCertificate
+from consensus.messages import Message, encode_message
+from consensus.types import Proposal
 from consensus.wal import encode_record
 
 log = logging.getLogger("chainnode.node.driver")
@@ -26,13 +28,16 @@ CONSENSUS_CHANNEL = 1
 
 
 class Replica(Protocol):
-    def step(self, event: Any) -> list[Any]: ...
+    def step(self, event: E.Event) -> list[A.Action]: ...
 
 
 class Transport(Protocol):
-    def send(self, peer_id: bytes, channel: int, payload: bytes) -> Any: ...
+    """Where consensus messages go (the p2p network, or a seam's wrapper); what the calls
+    return (delivered or not) is not the driver's concern."""
 
-    def broadcast(self, channel: int, payload: bytes) -> Any: ...
+    def send(self, peer_id: bytes, channel: int, payload: bytes) -> object: ...
+
+    def broadcast(self, channel: int, payload: bytes) -> object: ...
 
 
 class Host(Protocol):
@@ -40,7 +45,7 @@ class Host(Protocol):
 
     def request_proposal(self, height: int, parent: bytes, view: int) -> None: ...
 
-    def commit(self, proposal: Any, certificate: Any) -> E.Executed: ...
+    def commit(self, proposal: Proposal, certificate: CommitCertificate) -> E.Executed: ...
 
     def request_blocks(self, peer: bytes, from_height: int, to_height: int) -> None: ...
 
@@ -58,7 +63,7 @@ class Driver:
         *,
         time_unit: float = 0.001,
         on_step: Callable[[], None] | None = None,
-        on_send: Callable[[Any], None] | None = None,
+        on_send: Callable[[Message], None] | None = None,
     ) -> None:
         self.replica = replica
         self.wal = wal
@@ -66,14 +71,14 @@ class Driver:
         self.host = host
         self.loop = loop
         self.time_unit = time_unit
-        self._queue: deque[Any] = deque()
+        self._queue: deque[E.Event] = deque()
         self._stepping = False
         self._timers: dict[E.TimerKind, asyncio.TimerHandle] = {}
         self._on_step = on_step
         self._on_send = on_send  # a seam: every message the core hands out, as produced
         self.closed = False
 
-    def step(self, event: Any) -> None:
+    def step(self, event: E.Event) -> None:
         """Step ``event`` (and whatever its actions raise) through the replica."""
         if self.closed:
             return
@@ -91,7 +96,7 @@ class Driver:
         if self._on_step is not None:
             self._on_step()
 
-    def _carry_out(self, action: Any) -> None:
+    def _carry_out(self, action: A.Action) -> None:
         if isinstance(action, A.Reserve):
             self.wal.reserve(action.height, action.view)
         elif isinstance(action, A.Persist):

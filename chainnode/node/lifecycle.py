@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
 
 log = logging.getLogger("chainnode.node")
+
+Job = Coroutine[object, object, object]
+Spawn = Callable[[Job], "asyncio.Task[object]"]
 
 
 class TaskGroup:
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._fatal: asyncio.Future[BaseException] | None = None
         self._on_fatal: list[Callable[[], None]] = []
         self.stopping = False
@@ -31,13 +33,13 @@ class TaskGroup:
         """Run ``callback`` first thing when the node dies (e.g. close the consensus driver)."""
         self._on_fatal.append(callback)
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+    def spawn(self, coro: Job) -> asyncio.Task[object]:
+        task: asyncio.Task[object] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
+    def _task_done(self, task: asyncio.Task[object]) -> None:
         self._tasks.discard(task)
         if task.cancelled() or self.stopping:
             return

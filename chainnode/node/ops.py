@@ -13,23 +13,38 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Protocol
 
 from aiohttp import web
 
 from chainnode.api.events import EventHub, stream_events
 from chainnode.api.metrics import CONTENT_TYPE_LATEST, NodeMetrics
+from chainnode.ledger.ledger import Ledger
 from chainnode.model.codes import Code
 from chainnode.node import jsonlog
+from chainnode.node.config import NodeConfig
 from chainnode.node.progress import CommitLog
 from chainnode.proofs.bundle import ProofError, build_bundle
+from consensus.replica import Replica
+from p2p import Network
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STREAM_ROUTES = frozenset({"/v1/events"})
 
 
+class OpsNode(Protocol):
+    """What the operations wiring reads of a node (``chainnode.node.runtime.Node``)."""
+
+    cfg: NodeConfig
+    ledger: Ledger
+    net: Network
+
+    @property
+    def view(self) -> int: ...
+
+
 class NodeOps:
-    def __init__(self, node: Any, metrics: NodeMetrics) -> None:
+    def __init__(self, node: OpsNode, metrics: NodeMetrics) -> None:
         self.node = node
         cfg = node.cfg
         ledger = node.ledger
@@ -41,10 +56,10 @@ class NodeOps:
         ledger.on_commit(self.commits.committed)
         self.hub = EventHub(
             ledger,
-            queue_blocks=int(getattr(cfg, "event_queue_blocks", 64)),
+            queue_blocks=cfg.event_queue_blocks,
             metrics=self.metrics,
         )
-        if getattr(cfg, "log_json", False):
+        if cfg.log_json:
             jsonlog.install(cfg.node_id, self.position)
 
     def position(self) -> tuple[int, int]:
@@ -55,22 +70,21 @@ class NodeOps:
         pool = node.ledger.mempool
         out = {
             "mempool": float(pool.size),
-            "mempool_b": float(getattr(pool, "size_bytes", 0)),
+            "mempool_b": float(pool.size_bytes),
             "view": float(node.view),
             "peers": 0.0,
             "bytes_in": 0.0,
             "bytes_out": 0.0,
         }
-        net = getattr(node, "net", None)
-        if net is not None:
-            st = net.stats()
-            out["peers"] = float(len(net.connected_peers()))
-            out["bytes_in"], out["bytes_out"] = float(st.bytes_in), float(st.bytes_out)
+        net = node.net
+        st = net.stats()
+        out["peers"] = float(len(net.connected_peers()))
+        out["bytes_in"], out["bytes_out"] = float(st.bytes_in), float(st.bytes_out)
         return out
 
     # -- hooks called by the runtime ---------------------------------------------------------
 
-    def after_step(self, replica: Any) -> None:
+    def after_step(self, replica: Replica) -> None:
         self.metrics.consensus_at(replica.height, replica.view)
 
     def install(self, app: web.Application) -> None:

@@ -13,7 +13,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+
+from chainnode.model.types import Block, Receipt
 
 log = logging.getLogger("chainnode.commits")
 
@@ -40,7 +41,7 @@ class CommitLog:
         self._first_ts: int | None = None  # header timestamp (ms) of the block before the span
         self._last_ts: int | None = None
 
-    def committed(self, block: Any, receipts: Sequence[Any]) -> None:
+    def committed(self, block: Block, receipts: Sequence[Receipt]) -> None:
         """Ledger on_commit listener: one call per block, counters only unless a line is due."""
         header = block.header
         if self._blocks == 0:

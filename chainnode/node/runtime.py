@@ -22,8 +22,7 @@ import dataclasses
 import logging
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
 
 from aiohttp import web
 
@@ -51,6 +50,7 @@ from chainnode.node.proposals import BlockCache, ProposalCheck
 from chainnode.node.validator_peers import initial_peers, push_validator_set
 from chainnode.node.waiters import ReceiptWaiters
 from chainnode.node.wal import WriteAheadLog
+from consensus.messages import Message
 from crypto import sm2
 from p2p import Network, P2PConfig
 
@@ -73,7 +73,7 @@ class Seams:
     """
 
     transport: Callable[[Node], Transport] | None = None
-    on_send: Callable[[Node], Callable[[Any], None]] | None = None
+    on_send: Callable[[Node], Callable[[Message], None]] | None = None
     sync_filter: Callable[[Node], SyncFilter] | None = None
     routes: Callable[[Node, web.Application], None] | None = None
 
@@ -297,7 +297,7 @@ def run(cfg: NodeConfig, seams: Seams | None = None) -> None:
     setup_logging(
         cfg.log_level, cfg.log_json, cfg.node_id, cfg.log_file, cfg.log_max_bytes, cfg.log_backups
     )
-    runner: Any = asyncio.run
+    runner: Callable[[Coroutine[object, object, int]], int] = asyncio.run
     if cfg.event_loop != "asyncio":
         try:
             import uvloop

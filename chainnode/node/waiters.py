@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
 
-Lookup = Callable[[bytes], Any]
+from chainnode.model.types import Receipt
+
+Lookup = Callable[[bytes], Receipt | None]
 
 
 class ReceiptWaiters:
@@ -14,14 +15,14 @@ class ReceiptWaiters:
 
     def __init__(self, lookup: Lookup, max_waiters: int = 1_000_000) -> None:
         self._lookup = lookup
-        self._waiting: dict[bytes, list[asyncio.Future[Any]]] = {}
+        self._waiting: dict[bytes, list[asyncio.Future[Receipt]]] = {}
         self._count = 0
         self._max = max_waiters
 
     def __len__(self) -> int:
         return self._count
 
-    def committed(self, receipts: Sequence[Any]) -> None:
+    def committed(self, receipts: Sequence[Receipt]) -> None:
         if not self._waiting:
             return
         for r in receipts:
@@ -32,18 +33,18 @@ class ReceiptWaiters:
                         f.set_result(r)
                 self._count -= len(futs)
 
-    async def wait(self, hashes: Sequence[bytes], timeout: float) -> list[Any]:
+    async def wait(self, hashes: Sequence[bytes], timeout: float) -> list[Receipt | None]:
         """Receipts in order; ``None`` for those not committed by the deadline."""
-        out: list[Any] = [self._lookup(h) for h in hashes]
+        out: list[Receipt | None] = [self._lookup(h) for h in hashes]
         missing = [i for i, r in enumerate(out) if r is None]
         if not missing or timeout <= 0:
             return out
         if self._count + len(missing) > self._max:
             return out
         loop = asyncio.get_running_loop()
-        futs: list[tuple[int, bytes, asyncio.Future[Any]]] = []
+        futs: list[tuple[int, bytes, asyncio.Future[Receipt]]] = []
         for i in missing:
-            f: asyncio.Future[Any] = loop.create_future()
+            f: asyncio.Future[Receipt] = loop.create_future()
             self._waiting.setdefault(hashes[i], []).append(f)
             futs.append((i, hashes[i], f))
         self._count += len(futs)

@@ -175,13 +175,13 @@ def build_bundle(ledger: ChainReader, tx_hash: bytes) -> Bundle | None:
 # parsing (untrusted JSON)
 
 
-def _unpack(data: bytes) -> Any:
+def _unpack(data: bytes) -> object:
     from chainnode.model.encoding import unpack
 
     return unpack(data)
 
 
-def _hex(v: Any, what: str, size: int | None = None, max_len: int = MAX_BUNDLE_BYTES) -> bytes:
+def _hex(v: object, what: str, size: int | None = None, max_len: int = MAX_BUNDLE_BYTES) -> bytes:
     if not isinstance(v, str) or len(v) % 2 or len(v) > 2 * max_len or not set(v) <= _HEX:
         raise ProofError(f"{what}: expected lowercase hex")
     b = bytes.fromhex(v)
@@ -190,7 +190,7 @@ def _hex(v: Any, what: str, size: int | None = None, max_len: int = MAX_BUNDLE_B
     return b
 
 
-def _keys(obj: Any, keys: Sequence[str], what: str) -> dict[str, Any]:
+def _keys(obj: object, keys: Sequence[str], what: str) -> dict[str, object]:
     if not isinstance(obj, dict):
         raise ProofError(f"{what}: expected an object")
     if set(obj) != set(keys):
@@ -200,13 +200,13 @@ def _keys(obj: Any, keys: Sequence[str], what: str) -> dict[str, Any]:
     return obj
 
 
-def _int(v: Any, what: str) -> int:
+def _int(v: object, what: str) -> int:
     if type(v) is not int or not 0 <= v < 1 << 63:
         raise ProofError(f"{what}: expected a non-negative integer")
     return v
 
 
-def _path(obj: Any, what: str) -> MerkleProof:
+def _path(obj: object, what: str) -> MerkleProof:
     o = _keys(obj, ("index", "leaf_count", "siblings"), what)
     sibs = o["siblings"]
     if not isinstance(sibs, list) or len(sibs) > 64:
@@ -222,7 +222,7 @@ def _path(obj: Any, what: str) -> MerkleProof:
 _INCLUSION_KEYS = ("tx", "receipt", "tx_path", "receipt_path", "header", "certificate")
 
 
-def _inclusion_from(obj: Any, what: str) -> Inclusion:
+def _inclusion_from(obj: object, what: str) -> Inclusion:
     o = _keys(obj, _INCLUSION_KEYS, what)
     return Inclusion(
         tx=_hex(o["tx"], f"{what}: tx"),
