@@ -537,9 +537,15 @@ INLINE void jac_set_inf(jac *p)
     p->Y = FE_ONE;
 }
 
-/* Counters of the exceptional branches, for the tests that must reach each one. */
+/* Counters of the exceptional branches, for the tests that must reach each one; off unless
+ * a test turns them on (a shared counter written by every verify on every thread would
+ * bounce its cache line between cores). */
 static u64 g_branch[4]; /* 0: add P == Q (doubling), 1: add P == -Q, 2: inf + P, 3: P + inf */
-#define BRANCH(i) __atomic_fetch_add(&g_branch[i], 1, __ATOMIC_RELAXED)
+static int g_count_branches;
+#define BRANCH(i)                                                                            \
+    do {                                                                                     \
+        if (g_count_branches) __atomic_fetch_add(&g_branch[i], 1, __ATOMIC_RELAXED);         \
+    } while (0)
 
 /* 2P with a = -3 (3M + 5S): delta = Z^2, gamma = Y^2, beta = X gamma,
  * alpha = 3 (X - delta)(X + delta). Infinity doubles to infinity (Z3 = 2YZ = 0); no point of
@@ -1440,10 +1446,13 @@ done:
     return out;
 }
 
-static PyObject *py_branch_counts(PyObject *self, PyObject *noargs)
+/* _branch_counts([enable]) -> counts so far; enable turns counting on or off */
+static PyObject *py_branch_counts(PyObject *self, PyObject *args)
 {
+    int enable = -1;
     (void)self;
-    (void)noargs;
+    if (!PyArg_ParseTuple(args, "|p", &enable)) return NULL;
+    if (enable >= 0) g_count_branches = enable;
     return Py_BuildValue("(KKKK)", (unsigned long long)g_branch[0],
                          (unsigned long long)g_branch[1], (unsigned long long)g_branch[2],
                          (unsigned long long)g_branch[3]);
@@ -1620,8 +1629,9 @@ static PyMethodDef methods[] = {
     {"_sm3", py_sm3, METH_VARARGS, "SM3 digest (tests pin it to hashlib)"},
     {"_g_table_point", py_g_table_point, METH_VARARGS, "(j+1) 2^(8i) G from the table"},
     {"_mul_add", py_mul_add, METH_VARARGS, "k1 G + k2 Q, affine bytes or b'' (tests)"},
-    {"_branch_counts", py_branch_counts, METH_NOARGS,
-     "(P==Q doubling, P==-Q, inf+P, P+inf) counts of point additions"},
+    {"_branch_counts", py_branch_counts, METH_VARARGS,
+     "_branch_counts([enable]) -> (P==Q doubling, P==-Q, inf+P, P+inf) counts of point "
+     "additions while counting is enabled"},
     {NULL, NULL, 0, NULL}};
 
 #else /* !SM2V_OK */
