@@ -32,7 +32,10 @@ class Start:
     the records cannot prove what we signed there. ``reserved``: the last durable ``Reserve``
     mark (None if never written); with ``torn`` the replica signs nothing at ``height`` in a
     view the mark covers (it starts a view change past it, or stays mute when there is no
-    mark), so it never signs two different messages for one (height, view)."""
+    mark), so it never signs two different messages for one (height, view).
+
+    ``view``: the view the stored head was decided in (its certificate's view; 0 at genesis):
+    the view carries across heights, so the height starts there."""
 
     height: int
     parent: bytes
@@ -40,6 +43,7 @@ class Start:
     records: tuple[WalRecord, ...] = ()
     torn: bool = False
     reserved: tuple[int, int] | None = None
+    view: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,9 @@
 """The PBFT replica: one pure state machine per validator, ``step(event) -> list[Action]``.
 
-One height at a time; at each height views 0, 1, 2, ... with primary ``validators.primary``.
+One height at a time. The view carries over from one height to the next (a height starts in the
+view its predecessor was decided in) and the primary is ``validators.primary(view)``: a stable
+leader replaced only by a view change, so a faulty primary costs one view change, not one
+every n heights.
 Normal case: PRE-PREPARE -> PREPARE (backups) -> COMMIT -> decide with a certificate. View
 change: VIEW-CHANGE (carrying the best prepared certificate) -> NEW-VIEW from the next primary
 with a quorum of them, re-proposing the highest prepared block. Handlers are small and
@@ -62,6 +65,9 @@ class ReplicaConfig:
     chain_id: bytes
     base_timeout: int = 1000
     max_timeout: int = 60_000
+    #: How long the oldest waiting transaction may wait for a proposal before we give up on
+    #: the primary (the REQUEST timer); 0: ``base_timeout``, like the other timers.
+    request_timeout: int = 0
     sync_delay: int = 100
     sync_batch: int = 64
     max_buffered: int = 4096
@@ -76,9 +82,12 @@ class ReplicaConfig:
             if getattr(self, name) <= 0:
                 raise LocalError(f"{name} must be positive")
 
-    def timeout(self, view: int) -> int:
-        """Exponential back-off per view, capped."""
-        return min(self.base_timeout << min(view, 40), self.max_timeout)
+    def timeout(self, view: int, kind: TimerKind | None = None) -> int:
+        """Exponential back-off per view (counted from the height's start view), capped."""
+        base = self.base_timeout
+        if kind is TimerKind.REQUEST and self.request_timeout > 0:
+            base = self.request_timeout
+        return min(base << min(view, 40), max(self.max_timeout, base))
 
 
 def select_prepared(view_changes: tuple[ViewChange, ...]) -> PreparedCertificate | None:
@@ -137,6 +146,9 @@ class Replica:
         self.height = 0
         self.parent = b""
         self.view = 0
+        #: The view this height started in (the view the previous height was decided in): a
+        #: primary proposes there without a NEW-VIEW, and timeouts back off from it.
+        self.start_view = 0
         self.phase = Phase.NORMAL
         self.validators: ValidatorSet | None = None
         self.st = _HeightState()
@@ -259,7 +271,7 @@ class Replica:
 
     def _set_timer(self, kind: TimerKind, view: int, delay: int | None = None) -> None:
         if delay is None:
-            delay = self.config.timeout(view)
+            delay = self.config.timeout(max(0, view - self.start_view), kind)
         self._emit(act.SetTimer(kind, delay, self.height, view))
 
     # ------------------------------------------------------------------ start / restore
@@ -270,7 +282,7 @@ class Replica:
         self.height = ev.height
         self.parent = ev.parent
         self.validators = ValidatorSet(ev.validators)
-        self.view = 0
+        self.view = self.start_view = ev.view
         self.phase = Phase.NORMAL
         self.st = _HeightState()
         self._future.clear()
@@ -286,7 +298,7 @@ class Replica:
             self._floor = (ev.height, ev.reserved[1] + 1)
         mine = [r for r in ev.records if r.height == ev.height]
         last_vc: ViewChange | None = None
-        entered: set[int] = {0}
+        entered: set[int] = {ev.view}
         for rec in mine:
             m = rec.message
             self.view = max(self.view, m.view)
@@ -363,7 +375,7 @@ class Replica:
             and self._may_sign(self.height, self.view)
             and self._is_primary(self.view)
             and self.view not in self.st.pre_prepares
-            and (self.view == 0 or self.st.new_view is not None)
+            and (self.view == self.start_view or self.st.new_view is not None)
         ):
             self._emit(act.RequestProposal(self.height, self.parent, self.view))
 
@@ -530,7 +542,9 @@ class Replica:
         self._emit(act.Commit(proposal, cert))
         self.parent = proposal.digest
         self.height += 1
-        self.view = 0
+        # The next height starts in the view this one was decided in: same primary, unless
+        # it failed here. (Replicas that decided in different views re-align by view change.)
+        self.view = self.start_view = cert.view
         self.phase = Phase.EXECUTING
         self.st = _HeightState()
         self._peer_heights = {p: h for p, h in self._peer_heights.items() if h > self.height}

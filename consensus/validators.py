@@ -58,5 +58,7 @@ class ValidatorSet:
         return self._index[key]
 
     def primary(self, height: int, view: int) -> bytes:
-        """Round-robin over heights and views: a dead primary costs one view change per n."""
-        return self.keys[(height + view) % len(self.keys)]
+        """PBFT's stable leader: ``keys[view % n]``; the view carries across heights, so a
+        primary leads until a view change replaces it and a dead one costs one view change.
+        ``height`` is not used (kept so the rule can change without touching callers)."""
+        return self.keys[view % len(self.keys)]

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from bench.chaos.byzantine import ByzantineTransport
 from bench.chaos.partition import Partition
-from bench.chaos.sentlog import SENT_LOG, SentLog
+from bench.chaos.sentlog import SentLog
 from chainnode.model.codes import LedgerError
 from chainnode.model.types import Block
 from chainnode.node.config import ConfigError, load_config
@@ -100,7 +100,7 @@ class Faults:
             transport=self.make_transport,
             sync_filter=self.sync_filter,
             routes=self.routes,
-            on_send=lambda node: SentLog(node.cfg.data_dir / SENT_LOG, node.public_key),
+            on_send=lambda node: SentLog(node.cfg.data_dir, node.public_key),
         )
 
 

@@ -6,9 +6,9 @@ unbuffered write, so a kill -9 right after keeps it. A Byzantine node's lies are
 its transport, so this log holds only what the honest core produced: two different messages
 from one sender for one (type, height, view) are a real self-equivocation.
 
-``CHAINNODE_TEST_KILL_AFTER=commit_as_primary`` makes the node kill itself (SIGKILL) right
-after it sends a COMMIT for a block it proposed: a persist point where its PRE-PREPARE has
-reached the peers (they prepared it) and both records are in its WAL.
+A file named ``KILL_FILE`` in the data dir makes the node kill itself (SIGKILL) right after it
+next sends a COMMIT for a block it proposed (the file is removed first): a persist point where
+its PRE-PREPARE has reached the peers (they prepared it) and both records are in its WAL.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from consensus.messages import CommitVote, PrePrepare, decode_message, encode_me
 log = logging.getLogger("bench.chaos.sentlog")
 
 SENT_LOG = "consensus.sent"
-KILL_ENV = "CHAINNODE_TEST_KILL_AFTER"
+KILL_FILE = "kill-after-commit-as-primary"
 
 
 class SentLog:
-    def __init__(self, path: Path, me: bytes) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    def __init__(self, data_dir: Path, me: bytes) -> None:
+        self._fd = os.open(data_dir / SENT_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._me = me
-        self._kill = os.environ.get(KILL_ENV, "")
+        self._kill = data_dir / KILL_FILE
         self._proposed: set[bytes] = set()
 
     def __call__(self, msg: Any) -> None:
@@ -44,11 +44,8 @@ class SentLog:
         os.write(self._fd, len(data).to_bytes(4, "big") + data)
         if isinstance(msg, PrePrepare):
             self._proposed.add(msg.digest)
-        elif (
-            self._kill == "commit_as_primary"
-            and isinstance(msg, CommitVote)
-            and msg.digest in self._proposed
-        ):
+        elif isinstance(msg, CommitVote) and msg.digest in self._proposed and self._kill.exists():
+            self._kill.unlink()
             log.warning("TEST kill -9 after sending COMMIT at height %d", msg.height)
             os.kill(os.getpid(), signal.SIGKILL)
 

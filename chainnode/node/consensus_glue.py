@@ -34,6 +34,7 @@ def replica_config(genesis: Genesis) -> ReplicaConfig:
         chain_id=genesis.chain_id.encode(),
         base_timeout=params.view_change_timeout_ms,
         max_timeout=max(60_000, params.view_change_timeout_ms),
+        request_timeout=params.request_timeout_ms,
         sync_batch=64,
     )
 

@@ -27,7 +27,7 @@ from chainnode.node.lifecycle import Spawn
 from chainnode.node.proposals import BlockCache, wall_clock_ms
 from chainnode.node.wal import WriteAheadLog
 from consensus import events as E
-from consensus.certificate import CommitCertificate, encode_certificate
+from consensus.certificate import CommitCertificate, decode_certificate, encode_certificate
 from consensus.errors import ConsensusError
 from consensus.messages import Message, Status, decode_message, encode_message
 from consensus.replica import Replica
@@ -118,6 +118,7 @@ class ConsensusHost:
                 records,
                 torn=torn,
                 reserved=self.wal.reserved,
+                view=head_view(ledger),
             )
         )
 
@@ -280,6 +281,18 @@ class ConsensusHost:
         if self.sync_filter is not None:
             response = self.sync_filter(response)
         return response
+
+
+def head_view(ledger: Ledger) -> int:
+    """The view our head block was decided in (its certificate's view; 0 at genesis): the
+    view carries across heights, so the next height starts there."""
+    raw = ledger.certificate(ledger.height) if ledger.height > 0 else None
+    if raw is None:
+        return 0
+    try:
+        return decode_certificate(raw).view
+    except ConsensusError:
+        return 0
 
 
 def height_note(height: int) -> bytes:

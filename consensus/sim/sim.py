@@ -44,7 +44,13 @@ from consensus.messages import (
     pack,
 )
 from consensus.replica import Replica, ReplicaConfig
-from consensus.sim.app import GENESIS_HASH, make_proposal, make_validator, payload_txs
+from consensus.sim.app import (
+    GENESIS_HASH,
+    MAX_BLOCK_TXS,
+    make_proposal,
+    make_validator,
+    payload_txs,
+)
 from consensus.sim.faults import FaultPlan
 from consensus.sim.signer import FakeSuite
 from consensus.types import Proposal
@@ -151,7 +157,18 @@ class Host:
         parent = self.chain[-1][0].digest if self.chain else GENESIS_HASH
         vals = self.sim.validator_keys_at(height)
         torn = self.torn_at == height
-        self.step(Start(height, parent, vals, tuple(self.wal), torn=torn, reserved=self.reserved))
+        view = self.chain[-1][1].view if self.chain else 0  # the head's decision view carries
+        self.step(
+            Start(
+                height,
+                parent,
+                vals,
+                tuple(self.wal),
+                torn=torn,
+                reserved=self.reserved,
+                view=view,
+            )
+        )
         self.oldest_sent = None
         self.update_pending()
 
@@ -257,7 +274,8 @@ class Host:
         if not pool:
             return
         self.pending_request = None
-        proposal = make_proposal(req.height, req.parent, pool[: self.sim.config.block_txs])
+        size = min(self.sim.config.block_txs, MAX_BLOCK_TXS)  # never an invalid block
+        proposal = make_proposal(req.height, req.parent, pool[:size])
         post.append(ProposalReady(proposal, req.view))
 
     def add_tx(self, tx: int) -> None:

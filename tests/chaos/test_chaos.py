@@ -38,13 +38,13 @@ def test_checks_see_a_fork_and_a_lost_tx(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from bench.chaos.checks import Chain, Outcome, evaluate
-    from bench.chaos.sentlog import SENT_LOG, SentLog
+    from bench.chaos.sentlog import SentLog
     from consensus.messages import Prepare
 
     me = b"\x04" + b"\x01" * 64
     for i in range(2):
         (tmp_path / f"n{i}").mkdir()
-    log = SentLog(tmp_path / "n0" / SENT_LOG, me)
+    log = SentLog(tmp_path / "n0", me)
     log(Prepare(5, 1, b"\xaa" * 32, me, b"\x01" * 64))
     log(Prepare(5, 2, b"\xbb" * 32, me, b"\x01" * 64))  # another view: fine
     log(Prepare(5, 1, b"\xcc" * 32, me, b"\x01" * 64))  # same (height, view): equivocation

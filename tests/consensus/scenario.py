@@ -15,8 +15,9 @@ T = 10 * TAU
 
 
 def faulty(n: int) -> list[int]:
-    """f faulty replicas, never adjacent in the primary rotation."""
-    return [1] if n == 4 else [1, 4]
+    """f faulty replicas: the first primary (node 0 leads view 0, and the view carries across
+    heights) and, at n=7, one more that is not next in line (views rotate 0, 1, 2, ...)."""
+    return [0] if n == 4 else [0, 3]
 
 
 def script(name: str, n: int, **values: Any) -> str:
@@ -28,9 +29,9 @@ def script(name: str, n: int, **values: Any) -> str:
     }
     for i in range(n):
         base[f"not_{i}"] = ",".join(str(j) for j in range(n) if j != i)
-    for h in range(12):
-        base[f"p{h}"] = h % n
-        base[f"not_p{h}"] = ",".join(str(j) for j in range(n) if j != h % n)
+    for h in range(12):  # no view change yet: node 0 leads every height (stable leader)
+        base[f"p{h}"] = 0
+        base[f"not_p{h}"] = ",".join(str(j) for j in range(n) if j != 0)
     base.update(values)
     return text.format(**base)
 
@@ -63,3 +64,11 @@ def height_durations(host: Host) -> dict[int, int]:
     for t, h, _ in host.view_log:
         first.setdefault(h, t)
     return {h: first[h + 1] - first[h] for h in first if h + 1 in first}
+
+
+def primary_at_start(sim: Simulation, host: Host, height: int) -> int:
+    """Index of the node that led ``height`` at its start view (the view ``height - 1`` was
+    decided in, per ``host``'s chain): the stable-leader rule ``keys[view % n]``."""
+    view = 0 if height == 1 else host.chain[height - 2][1].view
+    keys = sorted(sim.validator_keys_at(height))
+    return sim.by_key[keys[view % len(keys)]].idx

@@ -55,7 +55,7 @@ def signed(out: list, kind: type) -> list:
 
 def test_every_signature_is_covered_by_a_reserve_mark_first() -> None:
     keys = Keys(4)
-    rep = replica(keys, 1)  # primary of (1, 0)
+    rep = replica(keys, 0)  # the leader of view 0
     out = rep.step(Start(1, GENESIS_HASH, tuple(keys.pubs)))
     assert RequestProposal(1, GENESIS_HASH, 0) in out
     out = rep.step(ProposalReady(proposal(1), 0))
@@ -64,7 +64,7 @@ def test_every_signature_is_covered_by_a_reserve_mark_first() -> None:
     assert marks[0].height >= 1 and marks[0].view >= 0
     # covered already: the next signature at (1, 0) needs no new mark
     pp = out[[type(a) for a in out].index(Persist)].record.message
-    others = [p for p in keys.pubs if p != keys.pubs[1]]
+    others = [p for p in keys.pubs if p != keys.pubs[0]]
     out = []
     for who in others[:2]:
         vote = keys.sign(Prepare(1, 0, pp.digest, who, SIG))
@@ -74,7 +74,7 @@ def test_every_signature_is_covered_by_a_reserve_mark_first() -> None:
 
 def test_torn_tail_primary_restarts_past_the_mark_and_never_reproposes() -> None:
     keys = Keys(4)
-    rep = replica(keys, 1)
+    rep = replica(keys, 0)
     start = Start(1, GENESIS_HASH, tuple(keys.pubs), (), torn=True, reserved=(64, 0))
     out = rep.step(start)
     # it may have proposed at (1, 0): no RequestProposal, a VIEW-CHANGE to view 1 instead
@@ -87,11 +87,11 @@ def test_torn_tail_primary_restarts_past_the_mark_and_never_reproposes() -> None
 
 def test_torn_tail_backup_does_not_vote_again_in_a_covered_view() -> None:
     keys = Keys(4)
-    rep = replica(keys, 0)
+    rep = replica(keys, 1)
     out = rep.step(Start(1, GENESIS_HASH, tuple(keys.pubs), (), torn=True, reserved=(70, 2)))
     (vc,) = signed(out, ViewChange)
     assert vc.view == 3  # past every view the mark covers
-    primary0 = keys.pubs[1]
+    primary0 = keys.pubs[0]
     pp = keys.sign(PrePrepare(0, proposal(1), primary0, SIG))
     out = rep.step(MessageReceived(primary0, pp))
     assert not signed(out, Prepare)
@@ -99,14 +99,14 @@ def test_torn_tail_backup_does_not_vote_again_in_a_covered_view() -> None:
 
 def test_torn_tail_without_a_mark_stays_mute_but_still_decides() -> None:
     keys = Keys(4)
-    rep = replica(keys, 0)
+    rep = replica(keys, 1)
     out = rep.step(Start(1, GENESIS_HASH, tuple(keys.pubs), (), torn=True, reserved=None))
     assert not [a for a in out if isinstance(a, Persist | Broadcast)]
-    primary0 = keys.pubs[1]
+    primary0 = keys.pubs[0]
     pp = keys.sign(PrePrepare(0, proposal(1), primary0, SIG))
     out = rep.step(MessageReceived(primary0, pp))
     assert not signed(out, Prepare)
-    others = [p for p in keys.pubs if p != keys.pubs[0]]
+    others = [p for p in keys.pubs if p != keys.pubs[1]]
     decided = []
     for who in others:
         vote = keys.sign(CommitVote(1, 0, pp.digest, who, SIG))
@@ -116,7 +116,7 @@ def test_torn_tail_without_a_mark_stays_mute_but_still_decides() -> None:
 
 def test_mark_below_the_height_means_nothing_was_signed_there() -> None:
     keys = Keys(4)
-    rep = replica(keys, 2)  # primary of (2, 0)
+    rep = replica(keys, 0)  # the leader of view 0, at height 2
     out = rep.step(Start(2, proposal(1).digest, tuple(keys.pubs), (), torn=True, reserved=(1, 5)))
     assert RequestProposal(2, proposal(1).digest, 0) in out
 

@@ -2,7 +2,8 @@
 restart, and no conflicting signed pair from any validator (CONSENSUS_TESTS E, scenario 21).
 
 Every node runs through ``bench.chaos.node``, so each appends every signed message its core
-hands out to ``consensus.sent`` (bench/chaos/sentlog.py); the victim kills itself right after it
+hands out to ``consensus.sent`` (bench/chaos/sentlog.py); the primary (the victim) is told to
+kill itself right after it
 sends a COMMIT for a block it proposed. The test then cuts its WAL inside the last
 PRE-PREPARE record (that message has reached the peers: they prepared it), as a crash in the
 middle of a write or a disk losing acknowledged data would.
@@ -10,13 +11,15 @@ middle of a write or a disk losing acknowledged data would.
 
 from __future__ import annotations
 
+import signal
 import struct
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.chaos.sentlog import KILL_ENV, SENT_LOG, conflicting_pairs, read_sent_log
+from bench.chaos.sentlog import KILL_FILE, SENT_LOG, conflicting_pairs, read_sent_log
+from chainnode.client.sdk import Account
 from chainnode.model.genesis import ConsensusParams
 from consensus.errors import ConsensusError
 from consensus.messages import PrePrepare
@@ -24,7 +27,6 @@ from consensus.wal import decode_record
 from tests.chainnode.node.cluster import Cluster, Load, assert_same_chains, wait_for
 
 pytestmark = pytest.mark.slow
-VICTIM = 2
 
 
 @pytest.fixture
@@ -62,23 +64,45 @@ def cut_inside_last_pre_prepare(wal: Path) -> int:
     return 16
 
 
+def primary_index(c: Cluster) -> int:
+    return int(c.status(0)["primary_node_id"].removeprefix("node"))
+
+
 def test_primary_killed_after_commit_with_torn_wal_never_equivocates(four: Cluster) -> None:
-    assert four.stop(VICTIM) == 0
-    four.start(VICTIM, {KILL_ENV: "commit_as_primary"}, chaos=True)
-    load = Load(four, [i for i in range(4) if i != VICTIM]).start()
-    victim = four.procs[VICTIM]
-    wait_for(lambda: victim.poll() is not None, 90, "the victim to kill itself as primary")
+    victim_i = primary_index(four)
+    others = [i for i in range(4) if i != victim_i]
+    (four.data_dir(victim_i) / KILL_FILE).touch()
+    load = Load(four, others).start()
+    victim = four.procs[victim_i]
+    wait_for(lambda: victim.poll() is not None, 90, "the primary to kill itself")
     assert victim.returncode == -9
-    four.procs.pop(VICTIM)
-    cut = cut_inside_last_pre_prepare(four.data_dir(VICTIM) / "consensus.wal")
-    four.start(VICTIM, chaos=True)  # restart without the kill hook
-    others = [i for i in range(4) if i != VICTIM]
+    four.procs.pop(victim_i)
+    # The others stop too (SIGSTOP): the victim cannot learn the height from them, so it
+    # restarts as the primary of the height whose PRE-PREPARE its WAL lost.
+    for i in others:
+        four.procs[i].send_signal(signal.SIGSTOP)
+    try:
+        cut = cut_inside_last_pre_prepare(four.data_dir(victim_i) / "consensus.wal")
+        sent = four.data_dir(victim_i) / SENT_LOG
+        before = len(read_sent_log(sent))
+        four.start(victim_i, chaos=True)  # no kill file any more
+        wait_for(lambda: four.status(victim_i), 60, "the victim's API")
+        acct = Account.generate()
+        st = four.status(victim_i)
+        tx = acct.sign(st["chain_id"], "records", "put", ["after-tear", 1], block_limit=200)
+        four.clients[victim_i].submit([tx])  # a transaction waits: a primary would propose
+        # it signs something new at that height: a VIEW-CHANGE past its signing mark (before
+        # the fix: a second, different PRE-PREPARE at the same (height, view))
+        wait_for(lambda: len(read_sent_log(sent)) > before, 60, "the victim to sign again")
+    finally:
+        for i in others:
+            four.procs[i].send_signal(signal.SIGCONT)
     top = max(four.height(i) for i in others)
     four.wait_height(top + 8, timeout=90)  # the victim follows (and votes) again
     acked = load.stop()
-    log = four.log(VICTIM)
-    assert "cut a torn tail of" in log and "consensus WAL lost records of height" in log
+    log = four.log(victim_i)
     assert f"cut a torn tail of {cut} bytes" in log
+    assert "consensus WAL lost records of height" in log
     msgs = {i: read_sent_log(four.data_dir(i) / SENT_LOG) for i in range(4)}
     assert all(msgs.values())
     pairs = [
