@@ -69,10 +69,10 @@ class Machine:
         every node fails the same execution at the same point."""
         mem = self.mem + size
         self.mem = mem
-        if mem > MAX_MEMORY:
-            raise LimitExceeded(f"memory limit of {MAX_MEMORY} bytes exceeded")
         gas = self.gas - ((size + 7) >> 3)  # MEM_BYTES_PER_GAS = 8
         self.gas = gas
+        if mem > MAX_MEMORY:  # (natives.add inlines this; its alloc(0) raises the same)
+            raise LimitExceeded(f"memory limit of {MAX_MEMORY} bytes exceeded")
         if gas < 0:
             raise OutOfGas("out of gas")
 

@@ -51,6 +51,7 @@ _MEM_STR, _MEM_BYTES, _MEM_INT = op.MEM_STR, op.MEM_BYTES, op.MEM_INT
 _MEM_LIST, _MEM_SLOT = op.MEM_LIST, op.MEM_LIST_SLOT
 _MEM_MAP, _MEM_ENTRY = op.MEM_MAP, op.MEM_MAP_ENTRY
 _SMALL_INT = 1 << 60
+_MAX_MEMORY = op.MAX_MEMORY
 
 
 def text_size(value: str | bytes) -> int:
@@ -117,6 +118,18 @@ def cmp_words(a: str | bytes, b: str | bytes) -> int:
     return (n >> 7) * op.GAS_CMP_WORD  # memcmp: ~5 ns per 128 bytes
 
 
+def eq_words(a: str | bytes, b: str | bytes) -> int:
+    """Gas of comparing two str or two bytes of equal length for equality: CPython compares
+    their buffers with memcmp (1, 2 or 4 bytes per character): a gas per 128 bytes. Zero
+    below 32 characters, so the engines compare shorter ones inline."""
+    n = len(a)
+    if n < 32:
+        return 0
+    if type(a) is str and not (a.isascii() and b.isascii()):
+        return (n >> 5) * op.GAS_CMP_WORD
+    return (n >> 7) * op.GAS_CMP_WORD
+
+
 def _sized(m: Machine, value: Value) -> Value:
     """Bound and charge a freshly created str/bytes value, or list of existing values."""
     n = len(value)
@@ -138,7 +151,13 @@ def add(m: Machine, a: Value, b: Value) -> Value:
         n = len(r)
         if n > MAX_BYTES_LEN:
             raise LimitExceeded(f"str of length {n} exceeds {MAX_BYTES_LEN}")
-        m.alloc(_MEM_STR + (n if r.isascii() else 4 * n))
+        size = _MEM_STR + (n if r.isascii() else 4 * n)  # m.alloc inlined (hot)
+        mem = m.mem + size
+        m.mem = mem
+        gas = m.gas - ((size + 7) >> 3)
+        m.gas = gas
+        if gas < 0 or mem > _MAX_MEMORY:
+            m.alloc(0)  # raises the error of the one that failed (the cap first)
         return r
     if ta is int and type(b) is int:
         return _check_int(a + b, "+")
@@ -209,8 +228,8 @@ def equal(m: Machine, a: Value, b: Value) -> bool:
     if ta is not type(b):
         return False
     if ta is str or ta is bytes:
-        if len(a) == len(b) and len(a) >= 8:  # only equal lengths are compared bytewise
-            m.charge(cmp_words(a, b))
+        if len(a) == len(b) and len(a) >= 32:  # only equal lengths are compared bytewise
+            m.charge(eq_words(a, b))
         return bool(a == b)
     if ta is list or ta is dict:
         return _deep_equal(m, a, b, 0)
@@ -240,8 +259,8 @@ def _deep_equal(m: Machine, a: Value, b: Value, depth: int) -> bool:
             if not _deep_equal(m, x, y, d):
                 return False
         else:
-            if (tx is str or tx is bytes) and len(x) == len(y) and len(x) >= 8:
-                m.charge(cmp_words(x, y))
+            if (tx is str or tx is bytes) and len(x) == len(y) and len(x) >= 32:
+                m.charge(eq_words(x, y))
             if x != y:
                 return False
     return True

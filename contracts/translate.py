@@ -185,8 +185,11 @@ def _instruction(  # noqa: C901, PLR0912  # a dispatch over the instruction set
         )
     elif opcode in (op.EQ, op.NE):
         sym, neg = ("==", "") if opcode == op.EQ else ("!=", "not ")
+        # as the interpreter: inline unless equal() would charge (eq_words) or recurse
         w.emit(
-            f"if type({x}) is type({y}) and (type({x}) is int or type({x}) is bool or {x} is None):\n"
+            f"t = type({x})\n"
+            f"if t is type({y}) and (t is int or t is bool or {x} is None or (t is str and "
+            f"(len({x}) < 32 or len({x}) != len({y})))):\n"
             f"    {x} = {x} {sym} {y}\n"
             f"else:\n"
             f"    {x} = {neg}equal(m, {x}, {y})"
@@ -298,7 +301,15 @@ def _namespace(verified: VerifiedModule) -> dict[str, Any]:
         "emit": natives.emit,
         "new_list": natives.new_list,
         "new_map": natives.new_map,
-        "__builtins__": {"type": type, "int": int, "bool": bool, "list": list, "dict": dict},
+        "__builtins__": {
+            "type": type,
+            "int": int,
+            "bool": bool,
+            "str": str,
+            "list": list,
+            "dict": dict,
+            "len": len,
+        },  # fmt: skip
     }
     for code, handler in natives.HANDLERS.items():
         ns[f"H{code}"] = handler

@@ -370,7 +370,10 @@ def _run(  # noqa: C901, PLR0912, PLR0913, PLR0915, PLR0917  # the interpreter h
             b = pop()
             a = stack[-1]
             ta = type(a)
-            if ta is type(b) and (ta is int or ta is bool or a is None):
+            if ta is type(b) and (
+                ta is int or ta is bool or a is None
+                or (ta is str and (len(a) < 32 or len(a) != len(b)))  # no charge (eq_words)
+            ):  # fmt: skip
                 stack[-1] = a == b
             else:
                 stack[-1] = equal(m, a, b)
