@@ -197,10 +197,13 @@ def load_program(code: bytes) -> Program:
         except ContractError as exc:
             if type(code) is not bytes:
                 raise
-            found = exc
+            # kept without its traceback and causes: they hold the translator's frames
+            # (up to MAX_SOURCE of generated lines), and a re-raise would extend them
+            exc.__cause__ = exc.__context__ = None
+            found = exc.with_traceback(None)
         _remember(key, found)
     if isinstance(found, ContractError):
-        raise found
+        raise found.with_traceback(None)
     return found
 
 

@@ -364,3 +364,22 @@ def test_arbitrary_control_flow(
         return  # e.g. stack heights that differ at a join: not a program
     first, second = both(code, "main", [a], gas)
     assert first == second
+
+
+def test_a_cached_refusal_keeps_no_frames() -> None:
+    vm_module.clear_cache()
+    bomb = _bomb(2_000)
+    for _ in range(3):
+        with pytest.raises(TranslationTooLarge):
+            vm_module.load_program(bomb)
+    refusal = vm_module._programs[(bomb, True)]
+    assert isinstance(refusal, TranslationTooLarge)
+    assert refusal.__cause__ is None and refusal.__context__ is None
+    # raised again from the cache: a traceback from that raise only, not one growing
+    tb = refusal.__traceback__
+    depth = 0
+    while tb is not None:
+        depth += 1
+        tb = tb.tb_next
+    assert depth <= 2
+    vm_module.clear_cache()
