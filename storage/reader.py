@@ -152,6 +152,17 @@ class Reader:
         for key, value in self._range(lo, hi):
             yield key[strip:], value
 
+    # -- everything -------------------------------------------------------------------------
+    def raw_items(
+        self, start: bytes = b"", stop: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Every stored (key, value) with start <= key < stop, in key order, as stored: what a
+        backup copies (read it from a :class:`~storage.Snapshot` to get one moment)."""
+        check_bytes("start", start, K.MAX_STATE_KEY + K.MAX_NAMESPACE + 2)
+        if stop is not None:
+            check_bytes("stop", stop, K.MAX_STATE_KEY + K.MAX_NAMESPACE + 2)
+        yield from self._range(start, stop)
+
     # -- metadata ---------------------------------------------------------------------------
     def get_meta(self, key: bytes) -> bytes | None:
         return self._get(K.meta_key(check_bytes("meta key", key, K.MAX_META_KEY)))

@@ -29,10 +29,11 @@ NODE_LAYERS: dict[str, set[str]] = {
     "ledger": {"model"},
     "proofs": {"model"},
     "client": {"model"},
+    "backup": {"model", "ledger", "proofs"},
     "api": {"model", "ledger", "proofs"},
     "node": {"model", "ledger", "proofs", "api"},
     "deploy": {"model", "node", "client"},
-    "cli": {"model", "ledger", "proofs", "client", "api", "node", "deploy"},
+    "cli": {"model", "ledger", "proofs", "client", "api", "node", "deploy", "backup"},
 }
 
 

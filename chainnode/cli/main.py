@@ -601,5 +601,9 @@ from chainnode.cli.ops import register as _register_ops  # noqa: E402  # verify-
 
 _register_ops(main)
 
+from chainnode.cli.data import register as _register_data  # noqa: E402  # backup, restore
+
+_register_data(main)
+
 if __name__ == "__main__":
     main()

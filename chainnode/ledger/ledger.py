@@ -90,7 +90,7 @@ from chainnode.model.types import (
 )
 from crypto.merkle import merkle_proof
 from crypto.suite import get_suite
-from storage import ChainMismatch, CommitBatch, Overlay, Store
+from storage import ChainMismatch, CommitBatch, Overlay, Snapshot, Store
 
 __all__ = [
     "Admission",
@@ -848,6 +848,12 @@ class Ledger:
         except Exception as e:  # noqa: BLE001
             return CallResult(False, None, gas_limit, f"VM_ERROR: {type(e).__name__}: {e}")
         return CallResult(r.ok, r.return_value if r.ok else None, r.gas_used, r.error)
+
+    def snapshot(self) -> Snapshot:
+        """A consistent read-only view of the whole store at one committed head (every commit
+        is one write batch); for backups, which read it on another thread while commits go
+        on. Close it when done."""
+        return self._store.snapshot()
 
     def genesis_stored(self) -> Any:
         raw = self._store.get_meta(b"genesis.json")

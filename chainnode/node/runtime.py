@@ -36,6 +36,7 @@ from chainnode.model.codes import LedgerError
 from chainnode.model.genesis import Genesis
 from chainnode.model.keys import KeyFileError, load_private_key
 from chainnode.model.types import Block, Receipt
+from chainnode.node.admin import SOCKET_NAME, AdminServer
 from chainnode.node.admission import Admission
 from chainnode.node.blocksync import KIND as SYNC_KIND
 from chainnode.node.config import NodeConfig, api_limits, server_limits
@@ -138,6 +139,7 @@ class Node:
             lambda: self.started,
         )
         self._api: web.AppRunner | None = None
+        self.admin = AdminServer(cfg.data_dir / SOCKET_NAME, self.ledger)  # backups
         self.ops = NodeOps(self, metrics)  # metrics, event stream, proof bundles, JSON logs
 
     def _network(self) -> Network:
@@ -212,6 +214,10 @@ class Node:
                 " or set CHAINNODE_P2P_PORT)"
             ) from None
         await self._start_api()
+        try:
+            self.admin.start()
+        except OSError as e:
+            raise StartupError(f"cannot create the admin socket {self.admin.path}: {e}") from None
         self.started = True
         self.tasks.spawn(host.status_loop(self.cfg.sync_interval_ms / 1000))
         log.info(
@@ -259,6 +265,7 @@ class Node:
             await self._api.cleanup()
         await self.net.stop()
         await self.tasks.drain()
+        await asyncio.to_thread(self.admin.close)  # before the ledger: snapshots read it
         self.admission.close()
         self.host.wal.close()
         self.ledger.close()

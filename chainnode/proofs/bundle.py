@@ -342,6 +342,27 @@ def _verify_certificate(
     return tuple(members[k] for k in good)
 
 
+def verify_block_certificate(
+    what: str,
+    chain_id: str,
+    header: BlockHeader,
+    block_hash: bytes,
+    certificate: bytes,
+    validators: Sequence[ValidatorInfo],
+) -> tuple[ValidatorInfo, ...]:
+    """The signers of ``certificate`` if it is a quorum of ``validators`` signing this block;
+    :class:`ProofError` saying what is wrong otherwise. The proof verifier's own check, for
+    whoever else must trust a block only through its certificate (restoring a backup)."""
+    try:
+        cert = decode_certificate(certificate)
+    except ConsensusError as e:
+        raise ProofError(f"{what}: certificate: malformed ({e})") from None
+    sm = get_suite("sm")  # validator (consensus) keys are SM2 whatever the chain's suite
+    return _verify_certificate(
+        what, chain_id.encode(), header, block_hash, cert, validators, sm.verify
+    )
+
+
 # long: the offline checks of one inclusion, each with its own error
 def _verify_inclusion(
     what: str,
