@@ -10,7 +10,8 @@ Where the expected answers come from:
 - tampered signatures (one bit of e, r, s or the key flipped) and random (r, s) are invalid
   except with probability about 2^-255; OpenSSL checks a sample.
 - edge cases (r or s in {0, 1, n-1, n, n+1, 2^256-1}, valid signatures with r or s = 1 or
-  n-1, s G + t Q = infinity, a point addition that doubles, keys at small multiples of G, e >= n)
+  n-1, s G + t Q = infinity, a point addition that doubles, keys at small multiples of G, e >= n,
+  x1 >= n)
   are all checked by OpenSSL as well as against the constructed answer.
 
 `make test` runs 200,000+ cases (tests/crypto/test_sm2_native.py); `make fuzz-sm2` runs 10^7.
@@ -88,6 +89,7 @@ class Generator:
         pt = _ec.mul(C, k0, C.g)
         assert pt is not None
         self._multiples: dict[int, _ec.Point] = {}
+        self.high_x = [high_x_case(rnd) for _ in range(4)]
         self.nonces: list[tuple[int, int]] = []
         for i in range(n_nonces):  # (k, x(kG)) for k = k0, k0 + 1, ...
             self.nonces.append((k0 + i, pt[0]))
@@ -141,7 +143,13 @@ class Generator:
     def edge(self) -> Case:
         rnd = self.rnd
         signer, e, r, s = self.valid()
-        kind = rnd.choices(range(7), (30, 4, 20, 15, 15, 6, 10))[0]
+        kind = rnd.choices(range(8), (30, 4, 20, 15, 15, 6, 10, 3))[0]
+        if kind == 7:  # x1 >= n, valid; or the same with e off by one (invalid)
+            case = rnd.choice(self.high_x)
+            if rnd.random() < 0.5:
+                return case
+            e = (int.from_bytes(case.e, "big") + 1) % N
+            return Case("edge-x1-ge-n-bad", case.key, _b32(e), case.sig, False, None, True)
         if kind == 6:  # a valid signature with r = 1 or n - 1 (nonce from the chain)
             k, x1 = rnd.choice(self.nonces)
             r = rnd.choice((1, N - 1))
@@ -204,6 +212,31 @@ class Generator:
     def cases(self, count: int) -> Iterator[Case]:
         for _ in range(count):
             yield self.case()
+
+
+def high_x_case(rnd: random.Random) -> Case:
+    """A valid signature whose point x1 = x(s G + t Q) lies in [n, p), so (e + x1) mod n == r
+    holds through x1 - n (about 1 point in 2^129 has such an x: never met by chance). Made
+    backwards: pick R with x in [n, p) on the curve, s and t at random, and the key
+    Q = t^-1 (R - s G); then r = t - s and e = r - x mod n."""
+    while True:
+        x = rnd.randrange(N, P)
+        rhs = (x * x * x - 3 * x + C.b) % P
+        y = pow(rhs, (P + 1) // 4, P)  # p = 3 mod 4
+        if y * y % P == rhs:
+            break
+    s, t = rnd.randrange(1, N), rnd.randrange(1, N)
+    if (t - s) % N == 0:
+        return high_x_case(rnd)
+    sg = _ec.mul(C, s, C.g)
+    assert sg is not None
+    diff_pt = _ec.mul_add(C, 1, (x, y), N - 1, sg)  # R - sG
+    assert diff_pt is not None
+    q = _ec.mul(C, pow(t, -1, N), diff_pt)
+    assert q is not None
+    r = (t - s) % N
+    e = (r - x) % N
+    return Case("edge-x1-ge-n", _key_bytes(q), _b32(e), _b32(r) + _b32(s), True, None, True)
 
 
 def openssl_verify(case: Case) -> bool | None:

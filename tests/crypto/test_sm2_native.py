@@ -37,7 +37,7 @@ def test_differential_against_openssl_and_constructed_answers() -> None:
     assert total == DIFF_CASES >= 200_000 or "SM2_DIFF_CASES" in os.environ
     for kind in ("valid", "valid-msg", "flip", "random", "edge-range", "edge-valid"):
         assert stats.get(kind, 0) > 0, (kind, stats)
-    for kind in ("edge-infinity", "edge-double", "edge-e-ge-n", "edge-key"):
+    for kind in ("edge-infinity", "edge-double", "edge-e-ge-n", "edge-key", "edge-x1-ge-n"):
         assert stats.get(kind, 0) > 0, (kind, stats)
     assert stats["openssl_checked"] >= DIFF_CASES // 200
 
@@ -110,6 +110,17 @@ def _branches_reached(gen: diff.Generator, two: diff.Signer) -> None:
         assert after_double[0] >= before[0] + 3, (mode, before, after_double)  # P == Q
         assert after_inf[1] >= after_double[1] + 1, (mode, after_double, after_inf)  # P == -Q
         assert after_inf[2] > before[2]  # infinity + P
+
+
+def test_x1_at_least_n_is_accepted_through_x1_minus_n() -> None:
+    rnd = random.Random(11)
+    for _ in range(6):
+        case = diff.high_x_case(rnd)
+        bad = ((int.from_bytes(case.e, "big") + 1) % N).to_bytes(32, "big")
+        assert diff.openssl_verify(case) is True
+        for mode in MODES:
+            assert _sm2verify.verify_digest(case.key, case.e, case.sig, mode), mode
+            assert not _sm2verify.verify_digest(case.key, bad, case.sig, mode), mode
 
 
 def test_generator_table_rederived() -> None:
