@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chainnode.model.codes import Code
+
 HEX32 = r"^(0x)?[0-9a-fA-F]{64}$"
 HEX_PUBKEY = r"^(0x)?04[0-9a-fA-F]{128}$"
 HEX_SIG = r"^(0x)?[0-9a-fA-F]{128}$"
@@ -23,8 +25,9 @@ class _Strict(BaseModel):
 
 
 class ErrorDetail(_Strict):
-    code: str = Field(
-        description="machine-readable reason (UPPER_SNAKE), e.g. BAD_SIGNATURE, DUPLICATE"
+    code: Code = Field(
+        description="machine-readable reason (UPPER_SNAKE), e.g. BAD_SIGNATURE, DUPLICATE; "
+        "one of chainnode.model.codes.Code"
     )
     message: str = Field(description="what went wrong and what to do next")
     field: str | None = Field(default=None, description="the input field at fault, if any")
