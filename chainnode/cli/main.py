@@ -605,5 +605,9 @@ from chainnode.cli.data import register as _register_data  # noqa: E402  # backu
 
 _register_data(main)
 
+from chainnode.cli.consortium import register as _register_consortium  # noqa: E402  # org, genesis
+
+_register_consortium(main)
+
 if __name__ == "__main__":
     main()

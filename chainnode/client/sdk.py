@@ -79,13 +79,19 @@ class Account:
         return cls(suite, private_key, get_suite(suite).public_key(private_key))
 
     @classmethod
-    def load(cls, path: Path | str) -> Account:
-        suite, priv = load_private_key(path)
+    def load(cls, path: Path | str, password: bytes | None = None) -> Account:
+        """A key file: PEM, or a keystore sealed with ``password``."""
+        suite, priv = load_private_key(path, password)
         return cls.from_private_key(suite, priv)
 
-    def save(self, path: Path | str, *, overwrite: bool = False) -> None:
-        """Write the key file (0600); an existing file is refused unless ``overwrite``."""
-        save_private_key(Path(path), self.suite_name, self.private_key, overwrite=overwrite)
+    def save(
+        self, path: Path | str, *, overwrite: bool = False, password: bytes | None = None
+    ) -> None:
+        """Write the key file (0600); an existing file is refused unless ``overwrite``; sealed
+        in a keystore document when a ``password`` is given."""
+        save_private_key(
+            Path(path), self.suite_name, self.private_key, overwrite=overwrite, password=password
+        )
 
     def sign(
         self,

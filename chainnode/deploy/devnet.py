@@ -18,22 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from chainnode.client.sdk import Account
 from chainnode.deploy.compose import write_compose
 from chainnode.deploy.layout import (
     ADMIN_KEY,
     CONFIG,
     GENESIS,
+    MEMBER,
     NODE_KEY,
     NODE_LOG,
     NODE_OUT,
     node_dirs,
 )
+from chainnode.deploy.org import MemberCard, OrgError, assemble_genesis, configure_org, init_org
 from chainnode.invocation import command
-from chainnode.model.genesis import ConsensusParams, Genesis, ValidatorInfo, make_genesis
-from chainnode.model.keys import KeyFileError, save_private_key
-from chainnode.node.config import NodeConfig, load_config, write_config
-from crypto import sm2
+from chainnode.model.genesis import ConsensusParams, Genesis
+from chainnode.node.config import load_config
 
 
 class NetworkError(Exception):
@@ -63,7 +62,7 @@ class NodeEntry:
         return self.config_path.parent / NODE_OUT
 
 
-# long: the network-init steps in order (keys, genesis, configs)
+# long: the three ceremony steps for every node, then the entries and compose files
 def init_network(  # noqa: PLR0913  # the options of `network init`, one each
     out: Path,
     validators: int,
@@ -77,7 +76,9 @@ def init_network(  # noqa: PLR0913  # the options of `network init`, one each
     force: bool = False,
     consensus: ConsensusParams | None = None,
 ) -> list[NodeEntry]:
-    """Write genesis.json, admin.pem and node<i>/{config.toml,node.pem} under ``out``."""
+    """Write genesis.json, admin.pem and node<i>/{config.toml,node.pem,member.json} under
+    ``out``: the consortium ceremony (``org init``, ``genesis assemble``, ``org configure``)
+    for ``validators`` organisations at once."""
     if not 1 <= validators <= 100:
         raise NetworkError("--validators: between 1 and 100")
     for base in (api_port_base, p2p_port_base):
@@ -89,69 +90,67 @@ def init_network(  # noqa: PLR0913  # the options of `network init`, one each
             f"`{command('network', 'up', '--dir', shlex.quote(str(out)))}`, "
             "or pass --force to overwrite it (the old chain data is then unusable)"
         )
+    _refuse_leftover_keys(out, validators, force)
     out.mkdir(parents=True, exist_ok=True)
-    admin = Account.generate(suite)
+    # The ceremony of a consortium (chainnode.deploy.org), run for every node in one tree:
+    # each node<i>/ is an organisation without an admin of its own; node0's card names the
+    # devnet's one admin key, kept at the root.
+    cards: list[MemberCard] = []
     try:
-        admin.save(out / ADMIN_KEY, overwrite=force)
-    except KeyFileError as e:
-        raise NetworkError(_leftover_key(e)) from None
-    infos: list[ValidatorInfo] = []
-    entries: list[NodeEntry] = []
-    for i in range(validators):
-        ndir = out / f"node{i}"
-        ndir.mkdir(parents=True, exist_ok=True)
-        key = sm2.PrivateKey.generate()
-        try:
-            save_private_key(ndir / NODE_KEY, "sm", key.to_bytes(), overwrite=force)
-        except KeyFileError as e:
-            raise NetworkError(_leftover_key(e)) from None
-        api_port, p2p_port = api_port_base + i, p2p_port_base + i
-        cfg = NodeConfig(
-            node_id=f"node{i}",
-            data_dir=Path("data"),
-            genesis=Path("..") / GENESIS,
-            node_key=Path(NODE_KEY),
-            api_host=host,
-            api_port=api_port,
-            p2p_host=host,
-            p2p_port=p2p_port,
-        )
-        write_config(ndir / CONFIG, cfg)
-        infos.append(
-            ValidatorInfo(
-                key.public_key().to_bytes(), f"node{i}", f"{host}:{p2p_port}", f"{host}:{api_port}"
+        for i in range(validators):
+            cards.append(
+                init_org(
+                    out / f"node{i}",
+                    f"node{i}",
+                    host=host,
+                    api_port=api_port_base + i,
+                    p2p_port=p2p_port_base + i,
+                    suite=suite,
+                    force=force,
+                    admin_key=out / ADMIN_KEY,
+                    with_admin=i == 0,
+                )
             )
+        genesis = assemble_genesis(
+            cards,
+            chain_id,
+            permissions=permissions,
+            consensus=consensus,
+            timestamp=int(time.time() * 1000),
         )
-        entries.append(
-            NodeEntry(
-                f"node{i}",
-                ndir / CONFIG,
-                f"http://{host}:{api_port}",
-                host,
-                api_port,
-                host,
-                p2p_port,
-            )
+        genesis.save(out / GENESIS)
+        configs = [configure_org(out / f"node{i}", out / GENESIS) for i in range(validators)]
+    except OrgError as e:
+        raise NetworkError(str(e)) from None
+    entries = [
+        NodeEntry(
+            cfg.node_id,
+            out / f"node{i}" / CONFIG,
+            f"http://{host}:{cfg.api_port}",
+            cfg.api_host,
+            cfg.api_port,
+            cfg.p2p_host,
+            cfg.p2p_port,
         )
-    genesis = make_genesis(
-        chain_id,
-        infos,
-        [admin.public_key],
-        suite=suite,
-        permissions=permissions,
-        consensus=consensus,
-        timestamp=int(time.time() * 1000),
-    )
-    genesis.save(out / GENESIS)
-
+        for i, cfg in enumerate(configs)
+    ]
     write_compose(out)  # docker-compose.yml + node<i>/container.toml
     return entries
 
 
-def _leftover_key(e: KeyFileError) -> str:
-    """A key file left by an earlier, unfinished init is refused (keys are never overwritten
-    without --force): say so."""
-    return f"{e} (left by an earlier `network init` of this directory?)"
+def _refuse_leftover_keys(out: Path, validators: int, force: bool) -> None:
+    """A key file (or card) left by an earlier, unfinished init is refused before anything is
+    written (keys are never overwritten without --force): say so."""
+    if force:
+        return
+    for path in [out / ADMIN_KEY] + [
+        out / f"node{i}" / name for i in range(validators) for name in (NODE_KEY, MEMBER)
+    ]:
+        if path.exists() or path.is_symlink():
+            raise NetworkError(
+                f"{path} already exists (left by an earlier `network init` of this "
+                "directory?); choose another --out or pass --force to replace it"
+            )
 
 
 def read_network(out: Path) -> list[NodeEntry]:

@@ -8,6 +8,7 @@ GENESIS = "genesis.json"
 ADMIN_KEY = "admin.pem"
 NODE_KEY = "node.pem"
 CONFIG = "config.toml"
+MEMBER = "member.json"  # an organisation's public card (org init)
 NODE_LOG = "node.log"  # a launched validator's log (rotated by size and at each start)
 NODE_OUT = "node.out"  # its stdout and stderr, fresh at each start
 

@@ -2,6 +2,10 @@
 
 SM2 keys use the crypto package's PEM (PKCS#8 with the SM2 curve OID); P-256 keys use standard
 PKCS#8 PEM from ``cryptography``. The suite is recognised from the file itself.
+
+A key file may instead hold a password-sealed keystore document (``crypto.keystore``: scrypt +
+SM4-GCM, JSON), written by ``org init --password-file``; it opens with that password only. Its
+suite is the one whose public key of the opened scalar is the one the document names.
 """
 
 from __future__ import annotations
@@ -57,7 +61,12 @@ def parse_private_key_pem(data: bytes, source: str = "key") -> tuple[str, bytes]
 
 
 def save_private_key(
-    path: Path, suite: str, private_key: bytes, *, overwrite: bool = False
+    path: Path,
+    suite: str,
+    private_key: bytes,
+    *,
+    overwrite: bool = False,
+    password: bytes | None = None,
 ) -> None:
     """Write the key readable by its owner only (mode 0600, whatever the umask or the file
     being replaced).
@@ -70,6 +79,12 @@ def save_private_key(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = private_key_pem(suite, private_key)
+    if password is not None:
+        from crypto import keystore
+        from crypto.suite import get_suite
+
+        public = get_suite(suite).public_key(private_key)
+        pem = keystore.encrypt_private_key(private_key, password, public_key=public)
     if not overwrite:
         try:
             _write_new(path, pem)
@@ -129,7 +144,53 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def load_private_key(path: Path | str) -> tuple[str, bytes]:
+def is_sealed(data: bytes) -> bool:
+    """Whether key-file bytes are a password-sealed keystore document (not a plain PEM)."""
+    return data.lstrip().startswith(b"{")
+
+
+def _open_sealed(data: bytes, password: bytes | None, source: str) -> tuple[str, bytes]:
+    import json
+
+    from crypto import keystore
+    from crypto.errors import CryptoError, KeystoreError, WrongPassword
+    from crypto.suite import get_suite
+
+    if password is None:
+        raise KeyFileError(
+            f"{source} is sealed with a password: give its password file "
+            "(--password-file, or node_key_password_file in a node's config)"
+        )
+    try:
+        priv = keystore.decrypt_private_key(data, password)
+        named = bytes.fromhex(json.loads(data).get("public_key", ""))
+    except WrongPassword:
+        raise KeyFileError(f"{source}: wrong password (or the file was modified)") from None
+    except (KeystoreError, ValueError, AttributeError) as e:
+        raise KeyFileError(f"{source}: not a usable keystore ({e})") from None
+    for suite in SUITES:
+        try:
+            if get_suite(suite).public_key(priv) == named:
+                return suite, priv
+        except (ValueError, CryptoError):  # not a valid scalar of this curve
+            continue
+    raise KeyFileError(f"{source}: the sealed key does not match the public key it names")
+
+
+def read_password_file(path: Path | str) -> bytes:
+    """A password from a file: its bytes without one trailing newline (``echo pw > file``)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise KeyFileError(f"cannot read password file {path}: {e.strerror}") from None
+    data = data.removesuffix(b"\n").removesuffix(b"\r")
+    if not data:
+        raise KeyFileError(f"password file {path} is empty")
+    return data
+
+
+def load_private_key(path: Path | str, password: bytes | None = None) -> tuple[str, bytes]:
+    """(suite, private scalar) of a key file: a PEM, or a keystore opened with ``password``."""
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -142,4 +203,6 @@ def load_private_key(path: Path | str) -> tuple[str, bytes]:
         raise KeyFileError(f"cannot read key file {path}: {e.strerror}") from None
     if len(data) > MAX_KEY_FILE:
         raise KeyFileError(f"key file {path} is too large to be a private key")
+    if is_sealed(data):
+        return _open_sealed(data, password, str(path))
     return parse_private_key_pem(data, str(path))

@@ -49,6 +49,9 @@ class NodeConfig(BaseModel):
     data_dir: Path = Path("data")
     genesis: Path = Path("genesis.json")
     node_key: Path = Path("node.pem")
+    node_key_password_file: Path | None = None
+    """The password of a sealed node key (``org init --password-file``); kept off the key's
+    directory in production (a mounted secret)."""
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8700, ge=0, le=65535)
     p2p_host: str = "127.0.0.1"
@@ -106,7 +109,7 @@ class NodeConfig(BaseModel):
         """Paths relative to ``base`` (the config file's directory) made absolute."""
         fix = {
             name: (base / p) if not p.is_absolute() else p
-            for name in ("data_dir", "genesis", "node_key", "log_file")
+            for name in ("data_dir", "genesis", "node_key", "node_key_password_file", "log_file")
             for p in [getattr(self, name)]
             if p is not None
         }

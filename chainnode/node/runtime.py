@@ -34,7 +34,7 @@ from chainnode.ledger.ledger import Ledger
 from chainnode.ledger.mempool import LedgerObserver
 from chainnode.model.codes import LedgerError
 from chainnode.model.genesis import Genesis
-from chainnode.model.keys import KeyFileError, load_private_key
+from chainnode.model.keys import KeyFileError, load_private_key, read_password_file
 from chainnode.model.types import Block, Receipt
 from chainnode.node.admin import SOCKET_NAME, AdminServer
 from chainnode.node.admission import Admission
@@ -85,7 +85,10 @@ def load_identity(cfg: NodeConfig) -> tuple[Genesis, sm2.PrivateKey]:
     except LedgerError as e:
         raise StartupError(f"genesis {cfg.genesis}: {e.message}") from None
     try:
-        suite_name, priv = load_private_key(cfg.node_key)
+        password = (
+            read_password_file(cfg.node_key_password_file) if cfg.node_key_password_file else None
+        )
+        suite_name, priv = load_private_key(cfg.node_key, password)
     except KeyFileError as e:
         raise StartupError(str(e)) from None
     if suite_name != "sm":

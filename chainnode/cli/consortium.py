@@ -1,0 +1,220 @@
+"""CLI commands of the consortium ceremony: ``org init``, ``genesis assemble``,
+``org configure`` (see ``chainnode.deploy.org``)."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from chainnode.invocation import command
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _password(path: Path | None) -> bytes | None:
+    from chainnode.model.keys import KeyFileError, read_password_file
+
+    if path is None:
+        return None
+    try:
+        return read_password_file(path)
+    except KeyFileError as e:
+        _fail(str(e))
+
+
+@click.group("org")
+def org() -> None:
+    """One organisation of a consortium: its keys, its public card, its node's config."""
+
+
+@org.command("init")
+@click.option("--name", required=True, help="The organisation's name (its node id on chain).")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Its directory."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where its node listens.")
+@click.option("--api-port", default=8700, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--p2p-port", default=8800, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--suite", type=click.Choice(["sm", "ecdsa-p256"]), default="sm", show_default=True)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Seal both keys with this file's password (scrypt + SM4-GCM keystore).",
+)
+@click.option("--force", is_flag=True, help="Replace the keys of an existing directory.")
+def org_init(
+    name: str,
+    out: Path,
+    host: str,
+    api_port: int,
+    p2p_port: int,
+    suite: str,
+    password_file: Path | None,
+    force: bool,
+) -> None:
+    """Make this organisation's node and admin keys (they never leave --out) and its public
+    card, member.json, which is all the others need."""
+    from chainnode.deploy.org import OrgError, init_org
+    from chainnode.model.addresses import address_hex
+    from crypto.suite import get_suite
+
+    try:
+        card = init_org(
+            out,
+            name,
+            host=host,
+            api_port=api_port,
+            p2p_port=p2p_port,
+            suite=suite,
+            password=_password(password_file),
+            force=force,
+        )
+    except OrgError as e:
+        _fail(str(e))
+    sealed = " (sealed with the password)" if password_file else ""
+    click.echo(f"organisation {card.name} in {out}/:")
+    click.echo(f"  node key     {out / 'node.pem'}{sealed}  (keep it on the node's host only)")
+    click.echo(f"  admin key    {out / 'admin.pem'}{sealed}  (keep it with the admin only)")
+    click.echo(f"  public card  {out / 'member.json'}  (send this to the other organisations)")
+    click.echo(f"  node public key  {card.node_public_key.hex()}")
+    for a in card.admin_public_keys:
+        click.echo(f"  admin address    {address_hex(get_suite(suite).address(a))}")
+    click.echo(f"  p2p {card.p2p_addr}   API {card.api_addr}")
+
+
+@org.command("configure")
+@click.option(
+    "--dir", "out", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option(
+    "--genesis",
+    "genesis_path",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+)
+@click.option(
+    "--observer",
+    is_flag=True,
+    help="Follow a chain that does not (yet) name this organisation, without signing.",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The password file of a sealed node key (its absolute path goes into the config).",
+)
+def org_configure(
+    out: Path, genesis_path: Path, observer: bool, password_file: Path | None
+) -> None:
+    """Write --dir/config.toml for this organisation's node (a copy of the genesis goes to
+    --dir/genesis.json); refuse a genesis that does not name this organisation's keys."""
+    from chainnode.deploy.layout import GENESIS
+    from chainnode.deploy.org import OrgError, configure_org
+    from chainnode.model.genesis import Genesis
+
+    target = out / GENESIS
+    try:
+        if not target.exists() or not target.samefile(genesis_path):
+            # checked before the copy: a wrong genesis must not replace a right one
+            configure_org(out, genesis_path, observer=observer, password_file=password_file)
+            shutil.copyfile(genesis_path, target)
+        cfg = configure_org(out, target, observer=observer, password_file=password_file)
+    except OrgError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"cannot copy {genesis_path} to {target}: {e.strerror}")
+    genesis = Genesis.load(target)
+    click.echo(f"wrote {out / 'config.toml'} (genesis {target}, hash {genesis.hash.hex()})")
+    click.echo(
+        f"  node {cfg.node_id}: API {cfg.api_host}:{cfg.api_port}, p2p {cfg.p2p_host}:{cfg.p2p_port}"
+    )
+    click.echo(f"  peers: the {len(genesis.validators)} validators of the chain")
+    if observer:
+        click.echo("  observer: it follows the chain and signs once governance adds it")
+    sealed = (out / "node.pem").read_bytes().lstrip().startswith(b"{")
+    if sealed and password_file is None:
+        click.echo(
+            "  note: node.pem is sealed; give the node its password file "
+            "(--password-file here, or CHAINNODE_NODE_KEY_PASSWORD_FILE)"
+        )
+    click.echo(
+        f"start it with: {command('start', '--config', shlex.quote(str(out / 'config.toml')))}"
+    )
+
+
+@click.group("genesis")
+def genesis_group() -> None:
+    """The genesis of a consortium, from its members' public cards."""
+
+
+@genesis_group.command("assemble")
+@click.option("--chain-id", required=True)
+@click.option(
+    "--member",
+    "members",
+    multiple=True,
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="An organisation's member.json (repeat, in the order the validators are to have).",
+)
+@click.option("--permissions", type=click.Choice(["open", "closed"]), default="open")
+@click.option(
+    "--admin-threshold",
+    default="2/3",
+    show_default=True,
+    help="Fraction of the admins whose votes apply a governance change.",
+)
+@click.option(
+    "--timestamp",
+    type=int,
+    default=None,
+    help="Genesis time in ms since 1970 [default: now]; the same value, cards and order "
+    "give the same genesis wherever it is assembled.",
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def genesis_assemble(
+    chain_id: str,
+    members: tuple[Path, ...],
+    permissions: str,
+    admin_threshold: str,
+    timestamp: int | None,
+    out: Path,
+) -> None:
+    """Write genesis.json from the members' cards alone; print its SM3 hash for every
+    organisation to compare out of band."""
+    from chainnode.deploy.org import MemberCard, OrgError, assemble_genesis, parse_threshold
+
+    try:
+        cards = [MemberCard.load(p) for p in members]
+        genesis = assemble_genesis(
+            cards,
+            chain_id,
+            permissions=permissions,
+            timestamp=int(time.time() * 1000) if timestamp is None else timestamp,
+            admin_threshold=parse_threshold(admin_threshold),
+        )
+    except OrgError as e:
+        _fail(str(e))
+    genesis.save(out)
+    hash_name = "SM3" if genesis.suite == "sm" else "SHA-256"
+    click.echo(
+        f"wrote {out}: chain {genesis.chain_id}, {len(cards)} validators, "
+        f"{len(genesis.admins)} admins, permissions {genesis.permissions}"
+    )
+    for c in cards:
+        click.echo(f"  {c.name}: p2p {c.p2p_addr}, API {c.api_addr}")
+    click.echo(f"genesis hash ({hash_name}): {genesis.hash.hex()}")
+    click.echo("compare this hash with every organisation before starting a node")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(org)
+    main.add_command(genesis_group)
