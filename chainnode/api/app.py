@@ -21,10 +21,10 @@ from pydantic import ValidationError
 from chainnode.api import bodies, console, convert
 from chainnode.api.backend import Backend
 from chainnode.api.errors import ApiError, error_middleware
-from chainnode.api.models import CallRequest, TransactionIn
+from chainnode.api.models import CONTRACTS_PAGE, CallRequest, TransactionIn
 from chainnode.api.openapi import openapi_document
 from chainnode.api.views import ViewRunner
-from chainnode.model.addresses import address_hex, contract_display
+from chainnode.model.addresses import address_hex, contract_display, parse_address
 from chainnode.model.codes import Code
 
 
@@ -252,8 +252,29 @@ async def get_state(request: web.Request) -> web.Response:
 
 
 async def list_contracts(request: web.Request) -> web.Response:
-    entries = request.app[BACKEND].ledger.contract_list()
-    return _json({"contracts": [convert.contract_entry_json(e) for e in entries]})
+    after = None
+    if "after" in request.query:
+        after = parse_address(request.query["after"])
+        if after is None:
+            raise ApiError(400, Code.INVALID_FIELD, "after: an address (0x optional)", "after")
+    limit = _int_param(request, "limit", 1, CONTRACTS_PAGE, CONTRACTS_PAGE)
+    entries, more = request.app[BACKEND].ledger.contract_list(after, limit)
+    return _json(
+        {
+            "contracts": [convert.contract_entry_json(e) for e in entries],
+            "next": None if more is None else address_hex(more),
+        }
+    )
+
+
+def _int_param(request: web.Request, name: str, lo: int, hi: int, default: int) -> int:
+    values = request.query.getall(name, [])
+    if not values:
+        return default
+    raw = values[0]
+    if len(values) > 1 or not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
+        raise ApiError(400, Code.INVALID_FIELD, f"{name}: an integer from {lo} to {hi}", name)
+    return int(raw)
 
 
 async def get_contract(request: web.Request) -> web.Response:

@@ -166,8 +166,18 @@ class ContractOut(_Strict):
     )
 
 
+CONTRACTS_PAGE = 100
+"""Deployed contracts per answer of GET /v1/contracts at most (anyone allowed to deploy can
+add contracts, so one answer is bounded; ``next`` continues)."""
+
+
 class ContractsResponse(_Strict):
-    contracts: list[ContractOut]
+    contracts: list[ContractOut] = Field(
+        description="system and standard contracts (first page), then deployed ones by address"
+    )
+    next: str | None = Field(
+        description="more deployed contracts follow: ask again with after=<this address>"
+    )
 
 
 class ParamOut(_Strict):

@@ -179,8 +179,20 @@ def openapi_document() -> dict[str, Any]:
         },
         "/v1/contracts": {
             "get": {
-                "summary": "Every contract on chain: name, address, kind",
-                "responses": responses(m.ContractsResponse),
+                "summary": "The contracts on chain: name, address, kind (paged)",
+                "parameters": [
+                    _query_param(
+                        "after",
+                        {"type": "string", "pattern": m.HEX_ADDRESS},
+                        "continue after this address (the previous answer's next)",
+                    ),
+                    _query_param(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": m.CONTRACTS_PAGE},
+                        "deployed contracts in this answer at most",
+                    ),
+                ],
+                "responses": responses(m.ContractsResponse, 400),
             }
         },
         "/v1/contracts/{contract}": {

@@ -153,6 +153,10 @@ class _Paths:
         return "/v1/transactions" + (f"?{urlencode({'wait': wait})}" if wait is not None else "")
 
     @staticmethod
+    def contracts_after(address: str) -> str:
+        return "/v1/contracts?" + urlencode({"after": address})
+
+    @staticmethod
     def contract(contract: str) -> str:
         return f"/v1/contracts/{quote(contract, safe='')}"
 
@@ -257,8 +261,15 @@ class Client:
         return self.request("GET", _Paths.state(contract, key))  # type: ignore[no-any-return]
 
     def contracts(self) -> list[dict[str, Any]]:
-        """Every contract on chain: ``{"name", "address", "kind"}`` each."""
-        return self.request("GET", "/v1/contracts")["contracts"]  # type: ignore[no-any-return]
+        """Every contract on chain: ``{"name", "address", "kind"}`` each (all pages)."""
+        out: list[dict[str, Any]] = []
+        path = "/v1/contracts"
+        while True:
+            page = self.request("GET", path)
+            out += page["contracts"]
+            if page.get("next") is None:
+                return out
+            path = _Paths.contracts_after(page["next"])
 
     def contract(self, contract: str) -> dict[str, Any]:
         """A contract's interface: methods with parameters and types, ``view``, docs."""
@@ -404,7 +415,14 @@ class AsyncClient:
         return await self.request("GET", _Paths.state(contract, key))  # type: ignore[no-any-return]
 
     async def contracts(self) -> list[dict[str, Any]]:
-        return (await self.request("GET", "/v1/contracts"))["contracts"]  # type: ignore[no-any-return]
+        out: list[dict[str, Any]] = []
+        path = "/v1/contracts"
+        while True:
+            page = await self.request("GET", path)
+            out += page["contracts"]
+            if page.get("next") is None:
+                return out
+            path = _Paths.contracts_after(page["next"])
 
     async def contract(self, contract: str) -> dict[str, Any]:
         return await self.request("GET", _Paths.contract(contract))  # type: ignore[no-any-return]

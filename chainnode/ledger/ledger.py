@@ -105,6 +105,7 @@ __all__ = [
 
 STORE_DIR = "ledger"
 MAX_STATE_KEY = 4096
+CONTRACTS_PAGE = 100  # deployed contracts per answer of contract_list
 MAX_HEIGHT = (1 << 63) - 1
 
 
@@ -459,25 +460,37 @@ class Ledger:
         names = ", ".join(sorted(self._methods(t)))
         return f"contract {contract!r} has no method {method!r}; its methods: {names}"
 
-    def contract_list(self) -> list[ContractEntry]:
-        """Every contract on chain: system, standard (from genesis), deployed; deployed ones
-        by name (unnamed last, by address). Committed state only."""
+    def contract_list(
+        self, after: bytes | None = None, limit: int = CONTRACTS_PAGE
+    ) -> tuple[list[ContractEntry], bytes | None]:
+        """Contracts on chain, a page at a time: the system and standard ones (on the first
+        page), then deployed ones by address, at most `limit` of them after the address
+        `after`; with the address to continue after (None at the end). Committed state only.
+        Paged because anyone allowed to deploy can add contracts: one answer stays bounded."""
+        builtin = self._builtin_contracts()
+        known = {e.address for e in builtin}
+        names: dict[bytes, str] = {}
+        for k, addr in self._store.state_scan(NS_NAMES):
+            if addr not in known:
+                names.setdefault(addr, k.decode("utf-8", "replace"))
+        out = builtin if after is None else []
+        deployed: list[ContractEntry] = []
+        start = None if after is None else after + b"\x00"  # the first address past `after`
+        for addr, _code in self._store.state_scan(NS_CODE, start=start):
+            if addr in known:
+                continue
+            if len(deployed) >= limit:
+                return out + deployed, deployed[-1].address
+            deployed.append(ContractEntry(names.get(addr), addr, "deployed"))
+        return out + deployed, None
+
+    def _builtin_contracts(self) -> list[ContractEntry]:
         h = self.suite.hash
         out = [ContractEntry(n, well_known_address(h, n), "system") for n in SYSTEM_CONTRACTS]
         out += [
             ContractEntry(n, well_known_address(h, n), "stdlib") for n in self.genesis.contracts
         ]
-        known = {e.address for e in out}
-        named: dict[bytes, str] = {}
-        for k, addr in self._store.state_scan(NS_NAMES):
-            if addr not in known:
-                named.setdefault(addr, k.decode("utf-8", "replace"))
-        deployed = [ContractEntry(n, a, "deployed") for a, n in named.items()]
-        for addr, _code in self._store.state_scan(NS_CODE):
-            if addr not in known and addr not in named:
-                deployed.append(ContractEntry(None, addr, "deployed"))
-        deployed.sort(key=lambda e: (e.name is None, e.name or "", e.address))
-        return out + deployed
+        return out
 
     def contract_interface(self, contract: str) -> ContractInterface | None:
         """A contract's methods with their parameters, types and docs (None: no contract)."""
@@ -487,9 +500,17 @@ class Ledger:
         t = self.resolver.target(self._view, addr)
         if t is None:
             return None
-        entry = next((e for e in self.contract_list() if e.address == addr), None)
-        if entry is None:  # pragma: no cover - contract_address found it
-            entry = ContractEntry(None, addr, "deployed")
+        entry = next((e for e in self._builtin_contracts() if e.address == addr), None)
+        if entry is None:
+            name = next(
+                (
+                    k.decode("utf-8", "replace")
+                    for k, a in self._store.state_scan(NS_NAMES)
+                    if a == addr
+                ),
+                None,
+            )
+            entry = ContractEntry(name, addr, "deployed")
         doc = self._source_docs(t)[0] if t.system is None else _SYSTEM_DOCS.get(t.system)
         return ContractInterface(entry, doc, self._methods(t))
 

@@ -185,3 +185,37 @@ def test_closed_mode_needs_deployer_and_writer(tmp_path: Path) -> None:
         assert a.mempool.submit([tx(a, user, "deployment", "deploy", [code])])[0].code == (
             Code.NO_PERMISSION
         )
+
+
+def test_contract_list_pages_through_deployments(tmp_path: Path) -> None:
+    code = compile_source(COUNTER)
+    with open_ledger(tmp_path, genesis(std=True)) as a:
+        deploys = [
+            tx(a, keys()[0], "deployment", "deploy", [code, f"c{i}"] if i % 2 else [code])
+            for i in range(5)
+        ]
+        addrs = {rv(r): (f"c{i}" if i % 2 else None) for i, r in enumerate(commit(a, deploys))}
+        full, more = a.contract_list()
+        assert more is None
+        builtin = [(e.name, e.kind) for e in full if e.kind != "deployed"]
+        assert builtin == [
+            ("governance", "system"), ("permissions", "system"), ("deployment", "system"),
+            ("evidence", "stdlib"), ("traceability", "stdlib"), ("records", "stdlib"),
+        ]  # fmt: skip
+        deployed = [(e.address, e.name) for e in full if e.kind == "deployed"]
+        assert deployed == sorted(addrs.items())  # by address, names attached
+        pages: list[tuple[bytes, str | None]] = []
+        after = None
+        while True:
+            page, after = a.contract_list(after, limit=2)
+            assert len([e for e in page if e.kind == "deployed"]) <= 2
+            assert (page[0].kind == "system") == (not pages)  # built-ins on the first page only
+            pages += [(e.address, e.name) for e in page if e.kind == "deployed"]
+            if after is None:
+                break
+        assert pages == deployed
+        unnamed = next(addr for addr, name in addrs.items() if name is None)
+        got = a.contract_interface(unnamed.hex())
+        assert got is not None and got.entry.name is None and got.entry.kind == "deployed"
+        named = a.contract_interface("c1")
+        assert named is not None and named.entry.name == "c1" and set(named.methods) >= {"inc"}

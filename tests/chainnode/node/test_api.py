@@ -441,6 +441,21 @@ def test_contracts_listed_with_their_interfaces(single: Cluster, user: Account) 
     addr = receipt["return_value_json"]
     mine = [e for e in c.contracts() if e["name"] == "counter15"]
     assert mine == [{"name": "counter15", "address": addr, "kind": "deployed"}]
+    # paged: one deployed contract per answer, `next` continues, the pages add up
+    seen: list[dict[str, Any]] = []
+    path = "/v1/contracts?limit=1"
+    while True:
+        status, page = raw_request(single.url(0), "GET", path)
+        assert status == 200 and len([e for e in page["contracts"] if e["kind"] == "deployed"]) <= 1
+        seen += page["contracts"]
+        if page["next"] is None:
+            break
+        path = f"/v1/contracts?limit=1&after={page['next'][2:].upper()}"
+    assert seen == c.contracts()
+    for query, field in (("limit=0", "limit"), ("limit=101", "limit"), ("after=xyz", "after")):
+        status, out = raw_request(single.url(0), "GET", "/v1/contracts?" + query)
+        assert_error(status, out, 400, "INVALID_FIELD")
+        assert out["error"]["field"] == field
     for ref in ("counter15", addr, addr[2:].upper()):
         got = c.contract(ref)
         assert got["address"] == addr and got["kind"] == "deployed" and got["doc"] is None
