@@ -134,11 +134,31 @@ class Mempool:
 
     # ------------------------------------------------------------------ admission
 
-    # long: the admission rules in order, one rejection code each; locals bound once per batch
-    def submit(self, txs: Sequence[bytes | Transaction]) -> list[Admission]:  # noqa: PLR0912  # the admission rules in order, one branch per code
-        """Admit a batch; one Admission per item, in order. Never raises on bad input."""
-        ctx = self._ctx
+    def submit(self, txs: Sequence[bytes | Transaction]) -> list[Admission]:
+        """Admit a batch; one Admission per item, in order. Never raises on bad input.
+
+        Three phases: each tx against the rules that need no signature (:meth:`_screen`), the
+        signatures of the survivors in one batch, then insertion under the lock (where the
+        pool may have changed meanwhile: duplicates and capacity are checked again)."""
         out: list[Admission | None] = [None] * len(txs)
+        cands = self._screen(txs, out)
+        room = self.capacity - len(self._pool)
+        if len(cands) > room:
+            for i, tx in cands[max(room, 0) :]:
+                out[i] = Admission(tx.hash, False, Code.MEMPOOL_FULL, "mempool is full")
+            cands = cands[: max(room, 0)]
+        self._insert(cands, self._bad_signatures(cands), out)
+        result = [a for a in out if a is not None]
+        if self._observer is not None:
+            self._observer.admitted(result)
+        return result
+
+    def _screen(
+        self, txs: Sequence[bytes | Transaction], out: list[Admission | None]
+    ) -> list[tuple[int, Transaction]]:
+        """The rules that need no signature, in order, one rejection code each; fills ``out``
+        for the rejected and returns the candidates as (position, tx)."""
+        ctx = self._ctx
         cands: list[tuple[int, Transaction]] = []
         seen: set[bytes] = set()
         seen_nonces: set[tuple[bytes, int]] = set()
@@ -175,27 +195,35 @@ class Mempool:
                 out[i] = Admission(
                     h, False, Code.FUTURE_BLOCK_LIMIT, f"block limit above {top} (window)"
                 )
+            elif (bad := check_target(tx)) is not None:
+                out[i] = Admission(h, False, bad[0], bad[1], bad[2])
             else:
-                bad = check_target(tx)
-                if bad is not None:
-                    out[i] = Admission(h, False, bad[0], bad[1], bad[2])
-                else:
-                    seen.add(h)
-                    seen_nonces.add(key)
-                    cands.append((i, tx))
-        room = self.capacity - len(pool)
-        if len(cands) > room:
-            for i, tx in cands[max(room, 0) :]:
-                out[i] = Admission(tx.hash, False, Code.MEMPOOL_FULL, "mempool is full")
-            cands = cands[: max(room, 0)]
+                seen.add(h)
+                seen_nonces.add(key)
+                cands.append((i, tx))
+        return cands
+
+    def _bad_signatures(self, cands: list[tuple[int, Transaction]]) -> set[int]:
+        """Positions of the candidates whose signature fails (verified ones are remembered;
+        those verified before are not checked again)."""
         verified = self._verified
         need = [(i, tx) for i, tx in cands if verified.get(tx.hash) != tx.signature]
-        if need:
-            oks = ctx.verify_batch([(tx.sender, tx.payload, tx.signature) for _, tx in need])
-            bad_sig = {i for (i, _), ok in zip(need, oks, strict=True) if not ok}
-            self._remember([tx for (i, tx) in need if i not in bad_sig])
-        else:
-            bad_sig = set()
+        if not need:
+            return set()
+        oks = self._ctx.verify_batch([(tx.sender, tx.payload, tx.signature) for _, tx in need])
+        bad_sig = {i for (i, _), ok in zip(need, oks, strict=True) if not ok}
+        self._remember([tx for (i, tx) in need if i not in bad_sig])
+        return bad_sig
+
+    def _insert(
+        self,
+        cands: list[tuple[int, Transaction]],
+        bad_sig: set[int],
+        out: list[Admission | None],
+    ) -> None:
+        suite = self._ctx.suite
+        pool = self._pool
+        nonces = self._nonces
         by_raw = self._by_raw
         capacity = self.capacity
         max_bytes = self.max_bytes
@@ -216,10 +244,6 @@ class Mempool:
                     nonces[key] = h
                     self._bytes += len(raw)
                     out[i] = Admission(h, True, Code.OK, "accepted")
-        result = [a for a in out if a is not None]
-        if self._observer is not None:
-            self._observer.admitted(result)
-        return result
 
     # ------------------------------------------------------------------ signatures
 
