@@ -173,6 +173,13 @@ def genesis_group() -> None:
     help="Fraction of the admins whose votes apply a governance change.",
 )
 @click.option(
+    "--proposal-ttl",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000_000),
+    help="Blocks an open governance proposal waits for votes before it expires.",
+)
+@click.option(
     "--timestamp",
     type=int,
     default=None,
@@ -185,6 +192,7 @@ def genesis_assemble(
     members: tuple[Path, ...],
     permissions: str,
     admin_threshold: str,
+    proposal_ttl: int,
     timestamp: int | None,
     out: Path,
 ) -> None:
@@ -200,6 +208,7 @@ def genesis_assemble(
             permissions=permissions,
             timestamp=int(time.time() * 1000) if timestamp is None else timestamp,
             admin_threshold=parse_threshold(admin_threshold),
+            proposal_ttl_blocks=proposal_ttl,
         )
     except OrgError as e:
         _fail(str(e))

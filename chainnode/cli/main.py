@@ -609,5 +609,9 @@ from chainnode.cli.consortium import register as _register_consortium  # noqa: E
 
 _register_consortium(main)
 
+from chainnode.cli.governance import register as _register_governance  # noqa: E402  # votes
+
+_register_governance(main)
+
 if __name__ == "__main__":
     main()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,10 @@ from chainnode.client.sdk import Account
 from chainnode.deploy.layout import ADMIN_KEY, CONFIG, MEMBER, NODE_KEY
 from chainnode.model.codes import LedgerError
 from chainnode.model.genesis import (
+    DEFAULT_PROPOSAL_TTL,
     ConsensusParams,
     Genesis,
+    GovernanceParams,
     ValidatorInfo,
     make_genesis,
 )
@@ -218,6 +220,7 @@ def assemble_genesis(
     consensus: ConsensusParams | None = None,
     timestamp: int = 0,
     admin_threshold: tuple[int, int] = (2, 3),
+    proposal_ttl_blocks: int = DEFAULT_PROPOSAL_TTL,
 ) -> Genesis:
     """The genesis naming every card's node as a validator (in the order given) and every
     card's admin keys as admins. Public data only: the same cards, order and timestamp give
@@ -235,13 +238,9 @@ def assemble_genesis(
         raise OrgError("no card names an admin key: the chain needs at least one admin")
     if len(set(admins)) != len(admins):
         raise OrgError("an admin key appears on two cards")
-    if admin_threshold != (2, 3):
-        raise OrgError(
-            f"--admin-threshold {admin_threshold[0]}/{admin_threshold[1]}: this version "
-            "applies governance changes at 2/3 of the admins only"
-        )
     try:
-        return make_genesis(
+        governance = GovernanceParams(*admin_threshold, proposal_ttl_blocks)
+        genesis = make_genesis(
             chain_id,
             [c.validator() for c in cards],
             admins,
@@ -250,6 +249,7 @@ def assemble_genesis(
             consensus=consensus,
             timestamp=timestamp,
         )
+        return replace(genesis, governance=governance)
     except LedgerError as e:
         raise OrgError(f"genesis: {e.message}") from None
 

@@ -278,7 +278,9 @@ class Ledger:
             (NS_CHAIN, b"params"): pack(g.consensus.to_list()),
             (NS_PERM, permissions.K_MODE): g.permissions.encode(),
         }
-        for k, v in governance.genesis_writes(g.admins, g.validators, self.suite.address).items():
+        for k, v in governance.genesis_writes(
+            g.admins, g.validators, self.suite.address, g.governance
+        ).items():
             w[(NS_GOV, k)] = v
         for name in SYSTEM_CONTRACTS:
             w[(NS_NAMES, name.encode())] = well_known_address(h, name)

@@ -185,6 +185,53 @@ class ConsensusParams:
         return cls(**obj)
 
 
+DEFAULT_PROPOSAL_TTL = 10_000
+"""Blocks an open governance proposal waits for votes (blocks are made only when there are
+transactions, so this is a count of busy blocks, not of time)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceParams:
+    """How admins decide: a change applies when ``votes * den >= admins * num``; an open
+    proposal expires ``proposal_ttl_blocks`` after its first vote (a later vote starts it
+    afresh). A genesis without them (None) keeps the first rule: 2/3, no expiry, and the
+    encoding (hence hash) of an existing chain."""
+
+    threshold_num: int = 2
+    threshold_den: int = 3
+    proposal_ttl_blocks: int = DEFAULT_PROPOSAL_TTL
+
+    def __post_init__(self) -> None:
+        json_int(self.threshold_den, "admin_threshold denominator", 1, 1000)
+        json_int(self.threshold_num, "admin_threshold numerator", 1, self.threshold_den)
+        if 2 * self.threshold_num <= self.threshold_den:
+            raise MalformedError("admin_threshold: more than half of the admins must agree")
+        json_int(self.proposal_ttl_blocks, "proposal_ttl_blocks", 1, 1_000_000_000)
+
+    def needed(self, admins: int) -> int:
+        """Votes that apply a change among ``admins`` admins."""
+        return -(-admins * self.threshold_num // self.threshold_den)
+
+    def to_list(self) -> list[int]:
+        return [self.threshold_num, self.threshold_den, self.proposal_ttl_blocks]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "admin_threshold": f"{self.threshold_num}/{self.threshold_den}",
+            "proposal_ttl_blocks": self.proposal_ttl_blocks,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> GovernanceParams:
+        if not isinstance(obj, dict) or set(obj) != {"admin_threshold", "proposal_ttl_blocks"}:
+            raise MalformedError("governance: an object of admin_threshold and proposal_ttl_blocks")
+        frac = obj["admin_threshold"]
+        num, sep, den = frac.partition("/") if isinstance(frac, str) else ("", "", "")
+        if not sep or not num.isdigit() or not den.isdigit():
+            raise MalformedError('governance: admin_threshold: a fraction like "2/3"')
+        return cls(int(num), int(den), obj["proposal_ttl_blocks"])
+
+
 @dataclass(frozen=True, slots=True)
 class Genesis:
     chain_id: str
@@ -196,6 +243,7 @@ class Genesis:
     contracts: tuple[str, ...] = STANDARD_CONTRACTS
     timestamp: int = 0  # ms; the genesis block's timestamp
     code: tuple[bytes, ...] = ()  # bytecode per contract; () = compile the stdlib now
+    governance: GovernanceParams | None = None  # None: 2/3, no expiry (the first chains)
 
     def __post_init__(self) -> None:
         if not isinstance(self.chain_id, str) or not CHAIN_RE.fullmatch(self.chain_id):
@@ -250,7 +298,7 @@ class Genesis:
             [c.encode() for c in self.contracts],
             self.timestamp,
             list(self.code),
-        ]
+        ] + ([self.governance.to_list()] if self.governance is not None else [])
 
     def encode(self) -> bytes:
         return pack(self.to_list())
@@ -272,7 +320,7 @@ class Genesis:
             "contracts": list(self.contracts),
             "timestamp": self.timestamp,
             "code": {c: b.hex() for c, b in zip(self.contracts, self.code, strict=True)},
-        }
+        } | ({"governance": self.governance.to_json()} if self.governance is not None else {})
 
     @classmethod
     def from_json(cls, obj: Any) -> Genesis:
@@ -294,6 +342,9 @@ class Genesis:
                 contracts=tuple(contracts),
                 timestamp=obj.get("timestamp", 0),
                 code=_code_from_json(obj.get("code"), contracts),
+                governance=(
+                    GovernanceParams.from_json(obj["governance"]) if "governance" in obj else None
+                ),
             )
         except KeyError as e:
             raise GenesisError(f"genesis: missing field {e.args[0]}") from None

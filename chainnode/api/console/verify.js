@@ -939,6 +939,24 @@
 
   const validatorList = (v) => [v.publicKey, utf8.encode(v.nodeId), utf8.encode(v.p2pAddr), utf8.encode(v.apiAddr)];
 
+  /** [num, den, ttl] of genesis.governance, checked as GovernanceParams does. */
+  function governanceList(g) {
+    const keys = g && typeof g === "object" && !Array.isArray(g) ? Object.keys(g).sort() : [];
+    if (keys.join(",") !== "admin_threshold,proposal_ttl_blocks") {
+      throw new ProofError("genesis: governance: an object of admin_threshold and proposal_ttl_blocks");
+    }
+    const m = typeof g.admin_threshold === "string" ? /^([0-9]+)\/([0-9]+)$/.exec(g.admin_threshold) : null;
+    if (!m) throw new ProofError('genesis: governance: admin_threshold: a fraction like "2/3"');
+    const num = Number(m[1]), den = Number(m[2]), ttl = g.proposal_ttl_blocks;
+    if (!(den >= 1 && den <= 1000) || !(num >= 1 && num <= den) || 2 * num <= den) {
+      throw new ProofError("genesis: governance: admin_threshold out of range");
+    }
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 1000000000) {
+      throw new ProofError("genesis: proposal_ttl_blocks: expected an integer in [1, 1000000000]");
+    }
+    return [BigInt(num), BigInt(den), BigInt(ttl)];
+  }
+
   /** The chain's genesis.json (the only input trusted): parsed and hashed as chainnode does. */
   function parseGenesis(text) {
     let o;
@@ -1016,10 +1034,13 @@
       throw new ProofError("genesis: code: an object with the bytecode (hex) of each listed contract");
     }
     const codes = contracts.map((c) => fromHex(code[c], `code.${c}`, null, 64 * 1024));
-    const encoded = pack([
+    const fields = [
       utf8.encode(o.chain_id), utf8.encode(suiteName), validators.map(validatorList), admins,
       utf8.encode(permissions), params, contracts.map((c) => utf8.encode(c)), BigInt(timestamp), codes,
-    ]);
+    ];
+    // The governance parameters came later: absent from an older genesis and its encoding.
+    if ("governance" in o) fields.push(governanceList(o.governance));
+    const encoded = pack(fields);
     return { chainId: o.chain_id, suite, validators, admins, hash: suite.hash(encoded) };
   }
 

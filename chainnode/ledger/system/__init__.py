@@ -18,6 +18,10 @@ governance   (non-view: admins only; each call is that admin's vote, 2/3 of admi
   admins() -> [bytes65]                                   (view)
   validators() -> [[public_key, node_id, p2p_addr, api_addr] as bytes] (view)
   votes(proposal_id: bytes32) -> [voter bytes65]          (view)
+  pending() -> [[id, method, args, voters, needed, expires_at]]  (view; open proposals)
+  params() -> [num, den, proposal_ttl_blocks] | None      (view; genesis.governance)
+      With genesis governance parameters the threshold is num/den of the admins, a proposal
+      expires proposal_ttl_blocks after its first vote, and Voted carries needed, expires_at.
 permissions  (non-view: any one admin)
   grant(who: address20 | public_key65, role: "writer" | "deployer") -> True  RoleGranted
   revoke(who, role) -> True                                                 RoleRevoked

@@ -6,6 +6,13 @@ proposal (id = hash of the canonical action). When the votes of *current* admins
 2/3 (votes * 3 >= admins * 2) the change applies. A validator change made in block h takes
 effect at height h + 1: it is written as `vset/<h+1>` (history kept forever) so every node
 answers `validators_at(height)` the same way, for past heights too.
+
+A genesis with governance parameters (``GovernanceParams``, stored at genesis under
+``params``) sets the threshold (``votes * den >= admins * num``) and lets an open proposal
+expire ``proposal_ttl_blocks`` after its first vote: its record then carries that height, the
+open proposals are listed under ``open`` (for ``pending()``), and a vote after the expiry starts
+the proposal afresh. Without them, the first rule and record format hold unchanged (an existing
+chain replays to the same state).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from chainnode.ledger.system import (
 )
 from chainnode.model.codes import Code
 from chainnode.model.encoding import pack, unpack
-from chainnode.model.genesis import ValidatorInfo
+from chainnode.model.genesis import GovernanceParams, ValidatorInfo
 from chainnode.model.layout import NS_GOV, from_u64, u64
 from chainnode.model.validator_set import apply_validator_change, removal_problem
 
@@ -32,6 +39,8 @@ K_VALIDATORS = b"validators"
 P_VSET = b"vset/"
 P_PROP = b"prop/"
 P_ADMIN_ADDR = b"admin/"
+K_PARAMS = b"params"
+K_OPEN = b"open"
 
 
 def encode_validators(vs: list[ValidatorInfo] | tuple[ValidatorInfo, ...]) -> bytes:
@@ -53,7 +62,10 @@ def read_validators(ctx: SysContext) -> list[ValidatorInfo]:
 
 
 def genesis_writes(
-    admins: tuple[bytes, ...], validators: tuple[ValidatorInfo, ...], address_of: Any
+    admins: tuple[bytes, ...],
+    validators: tuple[ValidatorInfo, ...],
+    address_of: Any,
+    params: GovernanceParams | None = None,
 ) -> dict[bytes, bytes]:
     """Initial governance state (key -> value in NS_GOV)."""
     out = {
@@ -61,6 +73,9 @@ def genesis_writes(
         K_VALIDATORS: encode_validators(validators),
         P_VSET + u64(0): encode_validators(validators),
     }
+    if params is not None:
+        out[K_PARAMS] = pack(params.to_list())
+        out[K_OPEN] = pack([])
     for a in admins:
         out[P_ADMIN_ADDR + address_of(a)] = b"\x01"
     return out
@@ -77,8 +92,68 @@ def _require_admin(ctx: SysContext) -> list[bytes]:
     return admins
 
 
+def read_params(state: Any) -> GovernanceParams | None:
+    """The chain's governance parameters; None for a genesis without them (2/3, no expiry)."""
+    raw = state.get(NS_GOV, K_PARAMS)
+    return GovernanceParams(*unpack(raw)) if raw else None
+
+
 def _vote(ctx: SysContext, action: list[Any]) -> bool:
-    """Record the sender's vote; True when the change reached 2/3 and must apply now."""
+    """Record the sender's vote; True when the change reached the threshold and must apply
+    now."""
+    params = read_params(ctx.state)
+    if params is None:
+        return _vote_first_rule(ctx, action)
+    admins = _require_admin(ctx)
+    pid = ctx.hash(pack(action))
+    key = P_PROP + pid
+    open_ids = _prune_expired(ctx, params)
+    raw = ctx.state.get(NS_GOV, key)
+    voters: list[bytes] = list(unpack(raw)[1]) if raw else []
+    since = unpack(raw)[2] if raw else ctx.height
+    if ctx.sender in voters:
+        raise SysError(Code.DUPLICATE, "this admin already voted for this change")
+    voters.append(ctx.sender)
+    valid = [v for v in voters if v in admins]
+    needed = params.needed(len(admins))
+    passed = len(valid) >= needed
+    ctx.emit(
+        "Voted",
+        action=action[0].decode(),
+        proposal=pid,
+        voter=ctx.sender,
+        votes=len(valid),
+        admins=len(admins),
+        needed=needed,
+        expires_at=since + params.proposal_ttl_blocks,
+    )
+    if passed:
+        ctx.state.delete(NS_GOV, key)
+        open_ids = [p for p in open_ids if p != pid]
+    else:
+        ctx.state.set(NS_GOV, key, pack([action, voters, since]))
+        if pid not in open_ids:
+            open_ids.append(pid)
+    ctx.state.set(NS_GOV, K_OPEN, pack(open_ids))
+    return passed
+
+
+def _prune_expired(ctx: SysContext, params: GovernanceParams) -> list[bytes]:
+    """The open proposal ids after dropping those past their expiry (records deleted)."""
+    kept = []
+    for pid in unpack(ctx.state.get(NS_GOV, K_OPEN) or pack([])):
+        raw = ctx.state.get(NS_GOV, P_PROP + pid)
+        if raw is None:
+            continue
+        if ctx.height > unpack(raw)[2] + params.proposal_ttl_blocks:
+            ctx.state.delete(NS_GOV, P_PROP + pid)
+            continue
+        kept.append(pid)
+    return kept
+
+
+def _vote_first_rule(ctx: SysContext, action: list[Any]) -> bool:
+    """The rule of a genesis without governance parameters: 2/3, no expiry (unchanged)."""
     admins = _require_admin(ctx)
     pid = ctx.hash(pack(action))
     key = P_PROP + pid
@@ -185,6 +260,38 @@ def view_votes(ctx: SysContext, args: list[Any]) -> Any:
     return list(unpack(raw)[1]) if raw else []
 
 
+def view_pending(ctx: SysContext, args: list[Any]) -> Any:
+    """The open proposals at this height: [id, method, args, voters, votes needed, expires
+    at] each (a genesis without governance parameters lists none: it keeps no index)."""
+    max_args(args, 0)
+    params = read_params(ctx.state)
+    if params is None:
+        return []
+    needed = params.needed(len(read_admins(ctx)))
+    out = []
+    for pid in unpack(ctx.state.get(NS_GOV, K_OPEN) or pack([])):
+        raw = ctx.state.get(NS_GOV, P_PROP + pid)
+        if raw is None:
+            continue
+        action, voters, since = unpack(raw)
+        expires = since + params.proposal_ttl_blocks
+        if ctx.height > expires:
+            continue
+        method, args = action[0].decode(), list(action[1:])
+        if method == "add_validator":  # the call's arguments (the record holds them as bytes)
+            info = ValidatorInfo.from_list(args)
+            args = [info.public_key, info.node_id, info.p2p_addr, info.api_addr]
+        out.append([pid, method, args, list(voters), needed, expires])
+    return out
+
+
+def view_params(ctx: SysContext, args: list[Any]) -> Any:
+    """[threshold numerator, denominator, proposal ttl in blocks] (None: 2/3, no expiry)."""
+    max_args(args, 0)
+    params = read_params(ctx.state)
+    return params.to_list() if params is not None else None
+
+
 METHODS: dict[str, Method] = {
     "add_validator": Method(
         add_validator,
@@ -222,6 +329,20 @@ METHODS: dict[str, Method] = {
         (),
         (),
         "The current validators: [public_key, node_id, p2p_addr, api_addr] each.",
+    ),
+    "pending": Method(
+        view_pending,
+        True,
+        (),
+        (),
+        "The open proposals: [id, method, args, voters, votes needed, expires at height] each.",
+    ),
+    "params": Method(
+        view_params,
+        True,
+        (),
+        (),
+        "[threshold numerator, denominator, proposal ttl in blocks], or None (2/3, no expiry).",
     ),
     "votes": Method(
         view_votes,

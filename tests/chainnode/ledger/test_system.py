@@ -172,3 +172,42 @@ def test_permission_checked_again_at_execution(tmp_path: Path) -> None:
             led.mempool.submit([tx(led, user, "permissions", "set_mode", ["closed"])])[0].code
             == Code.NO_PERMISSION
         )
+
+
+def test_governance_params_threshold_expiry_and_pending(tmp_path: Path) -> None:
+    """A genesis with governance parameters: its threshold, proposals that expire after
+    proposal_ttl_blocks (a later vote starts afresh), the open ones listed by pending()."""
+    from dataclasses import replace
+
+    from chainnode.model.genesis import GovernanceParams
+
+    ks = keys()
+    a1, a2, a3, a4 = ks[4], ks[5], ks[6], ks[7]
+    g = replace(genesis(admins=4), governance=GovernanceParams(3, 4, proposal_ttl_blocks=3))
+    new = ValidatorInfo(ks[8].pub, "org5", "10.0.0.5:8800", "10.0.0.5:8700")
+    args = [new.public_key, new.node_id, new.p2p_addr, new.api_addr]
+    with open_ledger(tmp_path, g) as led:
+        assert led.call_view("governance", "params").return_value == [3, 4, 3]
+        (r,) = commit(led, [tx(led, a1, "governance", "add_validator", args)])
+        first = led.height
+        voted = decode_value(r.events[0].fields)
+        assert ret(r) is False and (voted["votes"], voted["needed"]) == (1, 3)
+        assert voted["expires_at"] == first + 3
+        (row,) = led.call_view("governance", "pending").return_value
+        assert row[0] == voted["proposal"] and row[1] == "add_validator"
+        assert row[2] == args and row[3] == [a1.pub] and row[4:] == [3, first + 3]
+        (r,) = commit(led, [tx(led, a2, "governance", "add_validator", args)])
+        assert ret(r) is False and decode_value(r.events[0].fields)["votes"] == 2
+        # let the proposal expire: three more blocks of other transactions
+        for role in ("writer", "deployer", "writer"):
+            commit(led, [tx(led, a4, "permissions", "grant", [ks[9].address, role])])
+        assert led.height > first + 3
+        assert led.call_view("governance", "pending").return_value == []
+        (r,) = commit(led, [tx(led, a3, "governance", "add_validator", args)])
+        voted = decode_value(r.events[0].fields)
+        assert ret(r) is False and voted["votes"] == 1  # afresh: the old votes lapsed
+        commit(led, [tx(led, a1, "governance", "add_validator", args)])
+        (r,) = commit(led, [tx(led, a4, "governance", "add_validator", args)])
+        assert ret(r) is True  # 3 of 4 >= 3/4
+        assert led.validators_at(led.height + 1)[-1] == new
+        assert led.call_view("governance", "pending").return_value == []

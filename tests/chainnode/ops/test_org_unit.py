@@ -83,8 +83,11 @@ def test_assemble_refuses_what_would_make_a_bad_consortium(tmp_path: Path) -> No
     a, b = _orgs(tmp_path, ["a", "b"])
     with pytest.raises(OrgError, match="name 'a'"):
         assemble_genesis([a, a], "x")
-    with pytest.raises(OrgError, match="2/3"):
-        assemble_genesis([a, b], "x", admin_threshold=(3, 4))
+    with pytest.raises(OrgError, match="more than half"):
+        assemble_genesis([a, b], "x", admin_threshold=(1, 2))
+    g = assemble_genesis([a, b], "x", admin_threshold=(3, 4), proposal_ttl_blocks=50)
+    assert g.governance is not None and g.governance.to_list() == [3, 4, 50]
+    assert Genesis.from_json(json.loads(json.dumps(g.to_json()))).hash == g.hash
     with pytest.raises(OrgError, match="more than half"):
         parse_threshold("1/2")
     with pytest.raises(OrgError, match="fraction"):
