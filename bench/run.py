@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import machine, presign, procstat, report, schedule, workloads
+from bench.harness import light, machine, presign, procstat, report, schedule, workloads
 from bench.harness.accounting import Accounting, cross_check, dump
 from bench.harness.cluster import REPO_ROOT, LocalNetwork
 from bench.harness.load import Driver, PhaseResult
@@ -113,6 +113,21 @@ def parse_args(
         type=int,
         default=0,
         help="corrupt the signature of every K-th tx (checks that rejections are accounted)",
+    )
+    p.add_argument(
+        "--latency",
+        type=int,
+        default=0,
+        metavar="N",
+        help="light-load mode: N transactions one at a time, each submitted with ?wait and "
+        "timed to its receipt (p50/p99/max), and the block rate meanwhile",
+    )
+    p.add_argument(
+        "--kill",
+        default=None,
+        metavar="I|primary",
+        help="SIGKILL validator I (or the current primary) of the local network after the "
+        "warm-up; one transaction absorbs its view change, then the load goes to the others",
     )
     p.add_argument(
         "--summarize",
@@ -387,7 +402,10 @@ async def drive(
             setup_txs, load_txs = run.prepare(count, max(driver.heights))
             await run.setup(driver, setup_txs)
         assert load_txs is not None
+        h0 = max(driver.heights)
         m, res = await run.measured(driver, rate, load_txs, a.duration)
+        spent = res.end - res.started
+        m["blocks_per_s"] = (max(driver.heights) - h0) / spent if spent > 0 else math.nan
         m["setup"] = run.setups
         if a.sweep:
             m["sweep"] = sweep
@@ -555,6 +573,77 @@ def summarize(paths: list[Path]) -> int:
 
 
 # long: the command's one linear script: parse, run, report
+def apply_kill(
+    args: argparse.Namespace, net: LocalNetwork | None, target: Target
+) -> dict[str, Any] | None:
+    """``--kill``: kill the validator, absorb its view change, load only the others."""
+    if args.kill is None:
+        return None
+    if net is None:
+        raise SystemExit("--kill needs a local network (not --nodes)")
+    killed = light.kill_validator(net, args.kill, target.chain_id, target.window)
+    dead = killed["killed"]
+    target.urls = [u for i, u in enumerate(target.urls) if i != dead]
+    target.pids = [p for i, p in enumerate(target.pids) if i != dead]
+    print(f"killed validator {dead}: {killed}", file=sys.stderr)
+    return killed
+
+
+def execute(
+    run: Run,
+    bound: float,
+    setup_txs: Signed | None,
+    load_txs: Signed | None,
+    net: LocalNetwork | None,
+) -> dict[str, Any]:
+    """The measured part: ``--kill`` first, then the light-load mode or the load phases."""
+    args, target = run.args, run.target
+    killed = apply_kill(args, net, target)
+    if args.latency:
+        result = light.light_load(target.urls, target.chain_id, args.latency, target.window)
+    else:
+        result = asyncio.run(drive(run, bound, setup_txs, load_txs))
+    result["killed"] = killed
+    if net is not None:
+        net.check_alive()
+    return result
+
+
+def report_light(
+    args: argparse.Namespace, validators: int, started: float, result: dict[str, Any]
+) -> int:
+    """The light-load mode's table and JSON document."""
+    killed = result.get("killed")
+    doc: dict[str, Any] = {
+        "bench": "run",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "note": NOTE,
+        "commit": machine.source_commit(REPO_ROOT),
+        "parameters": {
+            "validators": validators,
+            "latency_txs": args.latency,
+            "kill": args.kill,
+            "consensus": args.consensus,
+            "label": args.label,
+        },
+    } | result
+    label = args.label or f"light {validators}v" + (f" kill {args.kill}" if killed else "")
+    row = {
+        "run": label,
+        "txs": result["txs"],
+        "p50 ms": 1000 * result["latency_p50_s"],
+        "p99 ms": 1000 * result["latency_p99_s"],
+        "max ms": 1000 * result["latency_max_s"],
+        "blocks/s": result["blocks_per_s"],
+    }
+    if killed:
+        row["first tx after kill ms"] = 1000 * killed["first_tx_after_kill_s"]
+    print(report.table([row]))
+    report.write_json(args.json, doc)
+    print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915  # the command's one linear script: parse, run, report
     args = parse_args(argv)
     if args.summarize:
@@ -576,7 +665,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915  # the command'
     try:
         run = Run(args, target, verify)
         # Signed before the network starts: once it runs, the cores are the nodes'.
-        setup_txs, load_txs = (None, None) if args.sweep else run.prepare(args.txs, target.height)
+        no_load = args.sweep or args.latency  # a sweep signs per step; light load as it goes
+        setup_txs, load_txs = (None, None) if no_load else run.prepare(args.txs, target.height)
         if load_txs is not None and args.bad_every > 0:
             load_txs = Signed(load_txs.first, corrupt(load_txs.txs, args.bad_every))
         if net is not None:
@@ -584,9 +674,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915  # the command'
             net.wait_ready()
             target.pids = net.pids
         started = time.time()
-        result = asyncio.run(drive(run, bound, setup_txs, load_txs))
-        if net is not None:
-            net.check_alive()
+        result = execute(run, bound, setup_txs, load_txs, net)
+        if result.get("mode") == "light_load":
+            return report_light(args, validators, started, result)
     finally:
         if net is not None:
             net.cleanup()

@@ -82,6 +82,7 @@ class LocalNetwork:
         self.chain_id = chain_id
         self.keep = keep
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.killed: set[int] = set()  # killed on purpose (bench.run --kill): not a failure
         self.urls: list[str] = []
         self._logs: list[Any] = []
 
@@ -149,7 +150,7 @@ class LocalNetwork:
 
     def check_alive(self) -> None:
         for i, p in enumerate(self.procs):
-            if p.poll() is not None:
+            if p.poll() is not None and i not in self.killed:
                 raise ClusterError(
                     f"node{i} exited with {p.returncode}; its log ends:\n{self.log_tail(i)}"
                 )

@@ -107,6 +107,9 @@ class ConsensusParams:
     defaults and keeps its encoding (hence its hash: an existing chain still opens); a
     genesis with them (`network init` writes both) has them in its encoding and hash."""
 
+    #: A batching bound under load, not a tick: a primary proposes as soon as a transaction
+    #: waits; only after a full block does it wait up to this long (from that commit) to fill
+    #: the next one.
     block_interval_ms: int = 200
     max_block_txs: int = 2000
     request_timeout_ms: int = 4000

@@ -78,6 +78,7 @@ class ConsensusHost:
         self._peer_heights: dict[bytes, int] = {}
         self._propose_task: asyncio.Task[object] | None = None
         self._last_commit = time.monotonic()
+        self._last_block_full = False  # under load: the block interval bounds the batching
         self._commits_since_compaction = 0
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -204,14 +205,17 @@ class ConsensusHost:
         params = self.genesis.consensus
         mempool = self.ledger.mempool
         arrived = self.tx_arrived
-        # Gather transactions for up to the block interval since the last commit, unless a
-        # full block is already waiting; then wait for work (block 1 goes out at once so a
-        # new chain shows it is live).
-        deadline = self._last_commit + params.block_interval_ms / 1000
-        while mempool.size < params.max_block_txs and (left := deadline - time.monotonic()) > 0:
-            arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(arrived.wait(), left)
+        # Propose as soon as a transaction waits (the core asks once the previous height is
+        # committed): the round itself batches whatever arrived meanwhile, so a lone tx goes
+        # out at once. Only under load (the previous block was full) does the block interval
+        # bound a wait to fill this one too, counted from that commit. Block 1 goes out even
+        # empty, so a new chain shows it is live.
+        if self._last_block_full:
+            deadline = self._last_commit + params.block_interval_ms / 1000
+            while mempool.size < params.max_block_txs and (left := deadline - time.monotonic()) > 0:
+                arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(arrived.wait(), left)
         while mempool.size == 0 and height > 1:
             arrived.clear()
             await arrived.wait()
@@ -244,6 +248,7 @@ class ConsensusHost:
         before = self.validators
         self.ledger.commit_block(block, encode_certificate(certificate))
         self._last_commit = time.monotonic()
+        self._last_block_full = len(block.txs) >= self.genesis.consensus.max_block_txs
         infos = self.ledger.validators_at(block.height + 1)
         after = tuple(v.public_key for v in infos)
         changed = None
