@@ -71,6 +71,8 @@ class ReplicaConfig:
     sync_delay: int = 100
     sync_batch: int = 64
     max_buffered: int = 4096
+    #: Bytes (approximate: payloads plus a fixed cost per message) the future buffer may hold.
+    max_buffered_bytes: int = 64 * 1024 * 1024
     future_heights: int = 16
     view_window: int = 1024
     vote_view_window: int = 4
@@ -78,7 +80,13 @@ class ReplicaConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.chain_id, bytes) or not 0 < len(self.chain_id) <= (MAX_CHAIN_ID_LEN):
             raise LocalError("chain_id must be 1..64 bytes")
-        for name in ("base_timeout", "max_timeout", "sync_batch", "max_buffered"):
+        for name in (
+            "base_timeout",
+            "max_timeout",
+            "sync_batch",
+            "max_buffered",
+            "max_buffered_bytes",
+        ):
             if getattr(self, name) <= 0:
                 raise LocalError(f"{name} must be positive")
 
@@ -88,6 +96,22 @@ class ReplicaConfig:
         if kind is TimerKind.REQUEST and self.request_timeout > 0:
             base = self.request_timeout
         return min(base << min(view, 40), max(self.max_timeout, base))
+
+
+def approx_size(msg: SignedMessage) -> int:
+    """What holding ``msg`` costs, near enough for a memory bound: its payloads (blocks)
+    plus a fixed 256 bytes per signed part."""
+    if isinstance(msg, PrePrepare):
+        return 256 + len(msg.proposal.payload)
+    if isinstance(msg, ViewChange):
+        c = msg.prepared
+        return (
+            256 if c is None else 512 + len(c.pre_prepare.proposal.payload) + 256 * len(c.prepares)
+        )
+    if isinstance(msg, NewView):
+        pp = 0 if msg.pre_prepare is None else approx_size(msg.pre_prepare)
+        return 256 + pp + sum(approx_size(vc) for vc in msg.view_changes)
+    return 256
 
 
 def select_prepared(view_changes: tuple[ViewChange, ...]) -> PreparedCertificate | None:
@@ -152,8 +176,11 @@ class Replica:
         self.phase = Phase.NORMAL
         self.validators: ValidatorSet | None = None
         self.st = _HeightState()
+        #: Messages for later heights, queued per transport-authenticated peer (a validator's
+        #: link): a forged sender field cannot spend an honest validator's quota.
         self._future: dict[bytes, list[SignedMessage]] = {}
         self._future_count = 0
+        self._future_bytes: dict[bytes, int] = {}
         self._peer_heights: dict[bytes, int] = {}
         self._sync_armed = False
         self._sync_attempt = 0
@@ -195,6 +222,11 @@ class Replica:
     def buffered(self) -> int:
         """Messages held for later heights/views (bounded by ``config.max_buffered``)."""
         return self._future_count + len(self.st.future_pre_prepares)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Approximate bytes held for later heights (bounded by ``max_buffered_bytes``)."""
+        return sum(self._future_bytes.values())
 
     # ------------------------------------------------------------------ helpers
 
@@ -287,6 +319,7 @@ class Replica:
         self.st = _HeightState()
         self._future.clear()
         self._future_count = 0
+        self._future_bytes.clear()
         self._fetched.clear()
         self._sync_armed = False
         self._request_timer = None
@@ -392,7 +425,7 @@ class Replica:
                 self._emit(act.Send(peer, Status(self.height)))
             return
         if h > self.height or self.phase is Phase.EXECUTING:
-            self._buffer_future(msg)
+            self._buffer_future(peer, msg)
             return
         vset = self.vset
         if msg.sender not in vset:
@@ -412,22 +445,40 @@ class Replica:
         elif isinstance(msg, NewView):
             self._on_new_view(peer, msg)
 
-    def _buffer_future(self, msg: SignedMessage) -> None:
+    def _buffer_future(self, peer: bytes, msg: SignedMessage) -> None:
+        """Hold a message for a later height, against the quota of the validator whose link it
+        came on (not its claimed sender): a flood of junk, whatever senders it names, fills
+        only its own link's share; count and bytes are bounded per link and in total."""
+        vset = self.vset
+        if peer not in vset or peer == self.me:
+            return
         h = msg.height
         if (
-            h > max(self.height, self._peer_heights.get(msg.sender, 0))
-            and msg.sender in self.vset
+            msg.sender == peer
+            and h > max(self.height, self._peer_heights.get(peer, 0))
             and self._verified(msg)
         ):
-            # Someone is deciding height h, so every height below h is committed somewhere.
-            self._note_peer_height(msg.sender, h)
+            # Its signer is deciding height h, so every height below h is committed somewhere
+            # (checked once per new height claimed, and only for the link's own messages).
+            self._note_peer_height(peer, h)
         if h > self.height + self.config.future_heights:
             return
-        queue = self._future.setdefault(msg.sender, [])
-        per_sender = max(4, self.config.max_buffered // max(self.vset.n, 1))
-        if len(queue) >= per_sender or self._future_count >= self.config.max_buffered:
+        self._enqueue_future(peer, msg)
+
+    def _enqueue_future(self, peer: bytes, msg: SignedMessage) -> None:
+        cfg = self.config
+        n = max(self.vset.n, 1)
+        size = approx_size(msg)
+        queue = self._future.get(peer, ())
+        used = self._future_bytes.get(peer, 0)
+        if (
+            len(queue) >= max(4, cfg.max_buffered // n)
+            or used + size > cfg.max_buffered_bytes // n
+            or self._future_count >= cfg.max_buffered
+        ):
             return
-        queue.append(msg)
+        self._future.setdefault(peer, []).append(msg)
+        self._future_bytes[peer] = used + size
         self._future_count += 1
 
     def _on_pre_prepare(self, peer: bytes, pp: PrePrepare) -> None:
@@ -792,14 +843,14 @@ class Replica:
         pending = self._future
         self._future = {}
         self._future_count = 0
-        for sender, queue in pending.items():
+        self._future_bytes = {}
+        for peer, queue in pending.items():
             for msg in queue:
                 if self.phase is Phase.EXECUTING or msg.height > self.height:
-                    if msg.height >= self.height:
-                        self._future.setdefault(sender, []).append(msg)
-                        self._future_count += 1
+                    if msg.height >= self.height and peer in self.vset:
+                        self._enqueue_future(peer, msg)
                 elif msg.height == self.height:
-                    self._on_message(sender, msg)
+                    self._on_message(peer, msg)
 
     # ------------------------------------------------------------------ block sync
 

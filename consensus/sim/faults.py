@@ -17,7 +17,7 @@ blocks)::
     crash 0 at=700 restart=900 tear=1 # ... and the WAL loses its last record (a torn tail)
     byzantine 1,4 equivocate          # or double_vote forge nosig silent selective
                                       # invalid=digest|parent|height  censor tx=5  flood
-                                      # tamper_view_change
+                                      # tamper_view_change flood_forged
     timeout 3 base=100                # per-node base timeout override (lone complainer)
 """
 

@@ -81,6 +81,7 @@ class SimConfig:
     extra_nodes: int = 0
     validator_changes: dict[int, tuple[int, ...]] = field(default_factory=dict)
     max_buffered: int = 4096
+    max_buffered_bytes: int = 64 * 1024 * 1024
     flood_per_send: int = 40
 
 
@@ -125,6 +126,7 @@ class Host:
         self.max_hv = (0, 0)
         self.oldest_sent: bytes | None = None
         self.max_buffered_seen = 0
+        self.max_buffered_bytes_seen = 0
         self.needs_pending = False
         self.view_log: list[tuple[int, int, int]] = []  # (time, height, view) on each change
         self.replica = self._new_replica()
@@ -141,6 +143,7 @@ class Host:
             base_timeout=base,
             max_timeout=max(base, cfg.max_timeout * base // cfg.base_timeout),
             max_buffered=cfg.max_buffered,
+            max_buffered_bytes=cfg.max_buffered_bytes,
             sync_delay=max(1, base // 10),
         )
         return Replica(
@@ -364,6 +367,8 @@ class Host:
         res = [(t, encode_message(msg), name) for t in ordered]
         if "flood" in byz:
             res += self._flood(msg, ordered)
+        if "flood_forged" in byz:
+            res += self._flood_forged(msg, ordered)
         return res
 
     def _malformed(self, msg: PrePrepare, what: str) -> bytes:
@@ -381,6 +386,30 @@ class Host:
         else:
             raise ValueError(f"unknown invalid field {what!r}")
         return encode_message(self._resign(dataclasses.replace(msg, proposal=bad)))
+
+    def _flood_forged(
+        self, msg: SignedMessage, targets: list[bytes]
+    ) -> list[tuple[bytes, bytes, str]]:
+        """Junk for the next few heights naming honest validators (half) or random keys as
+        senders, with made-up signatures; a quarter are PRE-PREPAREs with 4 KiB payloads."""
+        rng = self.sim.rng
+        honest = [h.key for h in self.sim.hosts if h.honest]
+        out = []
+        for i in range(self.sim.config.flood_per_send):
+            sender = rng.choice(honest) if i % 2 else b"\x04" + rng.randbytes(64)
+            h = msg.height + rng.randint(1, 8)
+            v = rng.randint(0, 3)
+            fake: Any
+            if i % 4 == 0:
+                body = rng.randbytes(4096)
+                prop = Proposal(h, rng.randbytes(32), rng.randbytes(32), body)
+                fake = PrePrepare(v, prop, sender, rng.randbytes(64))
+            else:
+                fake = Prepare(h, v, rng.randbytes(32), sender, rng.randbytes(64))
+            self.sim.stats.flooded += len(targets)
+            data = encode_message(fake)
+            out += [(t, data, TYPE_NAMES[type(fake)]) for t in targets]
+        return out
 
     def _flood(self, msg: SignedMessage, targets: list[bytes]) -> list[tuple[bytes, bytes, str]]:
         rng = self.sim.rng
@@ -640,6 +669,12 @@ class Simulation:
         host.max_buffered_seen = max(host.max_buffered_seen, buffered)
         if buffered > self.config.max_buffered + 64:
             self.fail(f"node {host.idx} buffers {buffered} messages")
+        held = r.buffered_bytes
+        host.max_buffered_bytes_seen = max(host.max_buffered_bytes_seen, held)
+        if held > self.config.max_buffered_bytes:
+            self.fail(f"node {host.idx} buffers {held} bytes")
+        if len(r._future) > len(self.hosts):
+            self.fail(f"node {host.idx} keeps {len(r._future)} future queues")
 
     def honest_hosts(self) -> list[Host]:
         return [h for h in self.hosts if h.honest]
