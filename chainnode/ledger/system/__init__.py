@@ -42,10 +42,14 @@ from typing import Any, Protocol
 from chainnode.model.codes import Code
 
 
-class StateRW(Protocol):
-    """The subset of `storage.Overlay` the system contracts use."""
+class StateReader(Protocol):
+    """Reads of `storage.Overlay` (or of the committed store) the system rules need."""
 
     def get(self, ns: bytes, key: bytes) -> bytes | None: ...
+
+
+class StateRW(StateReader, Protocol):
+    """The subset of `storage.Overlay` the system contracts use."""
 
     def set(self, ns: bytes, key: bytes, value: bytes) -> None: ...
 

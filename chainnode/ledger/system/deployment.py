@@ -8,6 +8,7 @@ Returns the address. Bytecode comes from `contracts.compile_source` on the clien
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chainnode.ledger.system import Method, SysContext, SysError, arg_bytes, arg_str, max_args
@@ -19,7 +20,7 @@ from chainnode.model.types import NAME_RE
 MAX_CODE_BYTES = 64 * 1024
 
 
-def contract_address(hash_fn: Any, deployer: bytes, nonce: int) -> bytes:
+def contract_address(hash_fn: Callable[[bytes], bytes], deployer: bytes, nonce: int) -> bytes:
     return bytes(hash_fn(pack([b"deploy", deployer, nonce]))[-20:])
 
 

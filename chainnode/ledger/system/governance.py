@@ -17,10 +17,12 @@ chain replays to the same state).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chainnode.ledger.system import (
     Method,
+    StateReader,
     SysContext,
     SysError,
     arg_bytes,
@@ -64,7 +66,7 @@ def read_validators(ctx: SysContext) -> list[ValidatorInfo]:
 def genesis_writes(
     admins: tuple[bytes, ...],
     validators: tuple[ValidatorInfo, ...],
-    address_of: Any,
+    address_of: Callable[[bytes], bytes],
     params: GovernanceParams | None = None,
 ) -> dict[bytes, bytes]:
     """Initial governance state (key -> value in NS_GOV)."""
@@ -81,7 +83,7 @@ def genesis_writes(
     return out
 
 
-def is_admin_address(state: Any, address: bytes) -> bool:
+def is_admin_address(state: StateReader, address: bytes) -> bool:
     return state.get(NS_GOV, P_ADMIN_ADDR + address) is not None
 
 

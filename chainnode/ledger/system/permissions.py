@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainnode.ledger.system import Method, SysContext, SysError, arg_bytes, arg_str, max_args
+from chainnode.ledger.system import (
+    Method,
+    StateReader,
+    SysContext,
+    SysError,
+    arg_bytes,
+    arg_str,
+    max_args,
+)
 from chainnode.ledger.system.governance import is_admin_address
 from chainnode.model.codes import Code
 from chainnode.model.layout import DEPLOYMENT, GOVERNANCE, NS_PERM, PERMISSIONS
@@ -21,17 +29,17 @@ ROLE_BITS = {"deployer": 1, "writer": 2}
 MODES = ("open", "closed")
 
 
-def read_mode(state: Any) -> str:
+def read_mode(state: StateReader) -> str:
     raw = state.get(NS_PERM, K_MODE)
     return raw.decode() if raw else "open"
 
 
-def read_roles(state: Any, address: bytes) -> int:
+def read_roles(state: StateReader, address: bytes) -> int:
     raw = state.get(NS_PERM, P_ROLE + address)
     return raw[0] if raw else 0
 
 
-def may_call(state: Any, address: bytes, contract_name: str | None, view: bool) -> bool:
+def may_call(state: StateReader, address: bytes, contract_name: str | None, view: bool) -> bool:
     """May `address` send a transaction to this contract (by system name, or None for VM)?"""
     if is_admin_address(state, address):
         return True
