@@ -572,7 +572,6 @@ def summarize(paths: list[Path]) -> int:
     return 0
 
 
-# long: the command's one linear script: parse, run, report
 def apply_kill(
     args: argparse.Namespace, net: LocalNetwork | None, target: Target
 ) -> dict[str, Any] | None:
@@ -644,6 +643,7 @@ def report_light(
     return 0
 
 
+# long: the command's one linear script: parse, run, report
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915  # the command's one linear script: parse, run, report
     args = parse_args(argv)
     if args.summarize:
