@@ -76,6 +76,7 @@ INTEGRATION = (
     "tests/chainnode/node/test_blocksync.py",
     "tests/chainnode/node/test_http_attacks.py",
     "tests/chainnode/ops/test_key_files_cli.py",
+    "tests/chainnode/ops/test_api_tls.py",
     "tests/chainnode/cli/test_invocation.py",
     "tests/storage/test_crash.py",
     "tests/storage/test_store.py",

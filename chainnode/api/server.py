@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import ssl
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -202,9 +203,14 @@ class _GuardedSite(web.BaseSite):
     __slots__ = ("_host", "_port", "_guard", "port")
 
     def __init__(
-        self, runner: web.BaseRunner, host: str, port: int, guard: ConnectionGuard
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(runner, backlog=1024)
+        super().__init__(runner, backlog=1024, ssl_context=ssl_context)
         self._host = host
         self._port = port
         self._guard = guard
@@ -212,7 +218,8 @@ class _GuardedSite(web.BaseSite):
 
     @property
     def name(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{self._host}:{self.port}"
 
     async def start(self) -> None:
         await super().start()
@@ -223,6 +230,7 @@ class _GuardedSite(web.BaseSite):
             self._port,
             backlog=self._backlog,
             reuse_address=True,
+            ssl=self._ssl_context,
         )
         if self._server.sockets:
             self.port = self._server.sockets[0].getsockname()[1]
@@ -284,10 +292,14 @@ FD_RESERVE = 512
 
 
 async def serve(
-    app: web.Application, host: str, port: int, guard: ConnectionGuard
+    app: web.Application,
+    host: str,
+    port: int,
+    guard: ConnectionGuard,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[web.AppRunner, int]:
-    """Start serving ``app``; (the runner to clean up, the port bound). OSError if the address
-    is taken."""
+    """Start serving ``app`` (over TLS with ``ssl_context``); (the runner to clean up, the port
+    bound). OSError if the address is taken."""
     lim = guard.limits
     fds = raise_fd_limit(lim.max_connections + FD_RESERVE)
     if fds != resource.RLIM_INFINITY and fds < lim.max_connections + FD_RESERVE:
@@ -305,7 +317,7 @@ async def serve(
         logger=ProtocolLog(logging.getLogger("aiohttp.server")),
     )
     await runner.setup()
-    site = _GuardedSite(runner, host, port, guard)
+    site = _GuardedSite(runner, host, port, guard, ssl_context)
     try:
         await site.start()
     except BaseException:

@@ -50,8 +50,13 @@ def org() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Seal both keys with this file's password (scrypt + SM4-GCM keystore).",
 )
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Also make this organisation's CA and TLS certificates for its node's API (tls/).",
+)
 @click.option("--force", is_flag=True, help="Replace the keys of an existing directory.")
-def org_init(
+def org_init(  # noqa: PLR0913, PLR0917  # one parameter per click option
     name: str,
     out: Path,
     host: str,
@@ -59,6 +64,7 @@ def org_init(
     p2p_port: int,
     suite: str,
     password_file: Path | None,
+    tls: bool,
     force: bool,
 ) -> None:
     """Make this organisation's node and admin keys (they never leave --out) and its public
@@ -77,6 +83,7 @@ def org_init(
             suite=suite,
             password=_password(password_file),
             force=force,
+            tls=tls,
         )
     except OrgError as e:
         _fail(str(e))
@@ -89,6 +96,11 @@ def org_init(
     for a in card.admin_public_keys:
         click.echo(f"  admin address    {address_hex(get_suite(suite).address(a))}")
     click.echo(f"  p2p {card.p2p_addr}   API {card.api_addr}")
+    if tls:
+        click.echo(
+            f"  TLS          {out}/tls/: ca.pem (give it to clients), server.pem (the API's), "
+            "client.pem + client-key.pem (for --cert/--client-key); move ca-key.pem offline"
+        )
 
 
 @org.command("configure")
@@ -137,6 +149,8 @@ def org_configure(
         f"  node {cfg.node_id}: API {cfg.api_host}:{cfg.api_port}, p2p {cfg.p2p_host}:{cfg.p2p_port}"
     )
     click.echo(f"  peers: the {len(genesis.validators)} validators of the chain")
+    if cfg.api_tls_cert is not None:
+        click.echo("  API over TLS; writes need a client certificate of this org's CA")
     if observer:
         click.echo("  observer: it follows the chain and signs once governance adds it")
     sealed = (out / "node.pem").read_bytes().lstrip().startswith(b"{")

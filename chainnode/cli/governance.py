@@ -16,7 +16,8 @@ from typing import Any, NoReturn
 
 import click
 
-from chainnode.client.sdk import Account, Client, ClientError
+from chainnode.cli.connect import client
+from chainnode.client.sdk import Account, ClientError
 from chainnode.invocation import command
 from chainnode.model.keys import KeyFileError, read_password_file
 
@@ -102,7 +103,7 @@ def _send_vote(  # the vote's options, one each
     args: list[Any],
 ) -> None:
     acct = _account(key_path, password_file)
-    with Client(node, timeout=max(timeout, 10.0)) as c:
+    with client(node, timeout=max(timeout, 10.0)) as c:
         try:
             txn = c.build(acct, contract, method, args, gas_limit=1_000_000)
             res = c.submit([txn], wait=timeout)
@@ -188,7 +189,7 @@ def validator_remove(  # one parameter per click option
     as_json: bool,
 ) -> None:
     """This admin's vote to remove the validator named --name."""
-    with Client(node) as c:
+    with client(node) as c:
         try:
             vals = c.validators()["validators"]
         except ClientError as e:
@@ -358,7 +359,7 @@ def governance() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def governance_pending(node: str, as_json: bool) -> None:
     """The open proposals: what each changes, who voted, the votes needed, when it expires."""
-    with Client(node) as c:
+    with client(node) as c:
         try:
             out = c.call("governance", "pending", [])
             height = c.status()["height"]

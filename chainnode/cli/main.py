@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import click
 
 from chainnode.cli import show
+from chainnode.cli.connect import client
 from chainnode.client.sdk import Account, Client, ClientError
 from chainnode.invocation import command, program
 from chainnode.model.addresses import address_hex
@@ -132,7 +133,25 @@ class _Main(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(package_name="chainnode")
-def main() -> None:
+@click.option(
+    "--ca",
+    envvar="CHAINNODE_CA",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="CA certificate that signed the node's TLS certificate (for --node https://…).",
+)
+@click.option(
+    "--cert",
+    envvar="CHAINNODE_CERT",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="This client's TLS certificate (a node may require one).",
+)
+@click.option(
+    "--client-key",
+    envvar="CHAINNODE_CLIENT_KEY",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The private key of --cert.",
+)
+def main(ca: Path | None, cert: Path | None, client_key: Path | None) -> None:
     """chainnode: a permissioned consortium blockchain node (SM2/SM3, PBFT, LevelDB).
 
     \b
@@ -143,6 +162,9 @@ def main() -> None:
     Read it back from any node:          {prog} contract query --contract evidence \\
                                            --method get --args '["<64 hex digest>"]'
     """
+    from chainnode.cli.connect import TLS
+
+    TLS.ca, TLS.cert, TLS.key = ca, cert, client_key
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -330,7 +352,7 @@ def _validators(c: Client) -> show.Validators:
 @json_option
 def status(node: str, as_json: bool) -> None:
     """Chain id, height, view, primary, peers and mempool of a node."""
-    with Client(node) as c:
+    with client(node) as c:
         try:
             st = c.status()
             if as_json:
@@ -376,7 +398,7 @@ def tx_send(  # noqa: PLR0913, PLR0917  # one parameter per click option
     """Sign and send one contract call."""
     args = _parse_args(args_json)
     acct = _load_account(key_path)
-    with Client(node) as c:
+    with client(node) as c:
         try:
             txn = c.build(acct, _contract_ref(contract), method, args, gas_limit=gas_limit)
             res = c.submit([txn], wait=timeout if wait else None)
@@ -401,7 +423,7 @@ def tx_send(  # noqa: PLR0913, PLR0917  # one parameter per click option
 @click.argument("tx_hash")
 def tx_get(node: str, tx_hash: str, as_json: bool) -> None:
     """A committed transaction, its position and its receipt."""
-    with Client(node) as c:
+    with client(node) as c:
         try:
             out = c.transaction(tx_hash)
             out["receipt"] = c.receipt(tx_hash)
@@ -427,7 +449,7 @@ def block() -> None:
 @click.argument("ident", default="latest")
 def block_get(node: str, ident: str, as_json: bool) -> None:
     """A block by height, hash or 'latest' (the default), with its commit certificate."""
-    with Client(node) as c:
+    with client(node) as c:
         try:
             out = c.block(ident)
             if as_json:
@@ -472,7 +494,7 @@ def contract_deploy(
         _fail(f"{source}: {e}")
     acct = _load_account(key_path)
     args: list[Any] = [code] if name is None else [code, name]
-    with Client(node) as c:
+    with client(node) as c:
         try:
             txn = c.build(acct, DEPLOYMENT, "deploy", args, gas_limit=1_000_000)
             res = c.submit([txn], wait=timeout)
@@ -533,7 +555,7 @@ def contract_call(
 def contract_query(node: str, name: str, method: str, args_json: str, as_json: bool) -> None:
     """Run a read-only @view method on the node's current state (no transaction)."""
     args = _parse_args(args_json)
-    with Client(node) as c:
+    with client(node) as c:
         try:
             out = c.call(_contract_ref(name), method, args)
         except ClientError as e:
@@ -551,7 +573,7 @@ def contract_query(node: str, name: str, method: str, args_json: str, as_json: b
 @json_option
 def contract_list(node: str, as_json: bool) -> None:
     """Every contract on the chain: name, kind (system, stdlib, deployed) and address."""
-    with Client(node) as c:
+    with client(node) as c:
         try:
             out = c.contracts()
         except ClientError as e:
@@ -568,7 +590,7 @@ def contract_list(node: str, as_json: bool) -> None:
 @click.argument("contract_ref", metavar="NAME_OR_ADDRESS")
 def contract_show(node: str, contract_ref: str, as_json: bool) -> None:
     """A contract's methods: parameters and their types, @view or not, and their docs."""
-    with Client(node) as c:
+    with client(node) as c:
         try:
             out = c.contract(_contract_ref(contract_ref))
         except ClientError as e:
@@ -586,7 +608,7 @@ def contract_show(node: str, contract_ref: str, as_json: bool) -> None:
 @json_option
 def contract_state(node: str, name: str, key: str, as_json: bool) -> None:
     """One raw stored value of a contract (KEY is text, or 0x-prefixed hex)."""
-    with Client(node) as c:
+    with client(node) as c:
         try:
             out = c.state(_contract_ref(name), key)
         except ClientError as e:

@@ -62,9 +62,11 @@ def verify_proof(bundle: Path, genesis_path: Path, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write it here.")
 def proof(tx_hash: str, node: str, out: Path | None) -> None:
     """Fetch the proof bundle of a committed transaction (GET /v1/proofs/{tx_hash})."""
+    from chainnode.cli.connect import url_context
+
     url = f"{node.rstrip('/')}/v1/proofs/{tx_hash.lower().removeprefix('0x')}"
     try:
-        with urllib.request.urlopen(url, timeout=30) as resp:  # the user's node
+        with urllib.request.urlopen(url, timeout=30, context=url_context(url)) as resp:
             body = resp.read(MAX_BUNDLE_BYTES + 1)
     except urllib.error.HTTPError as e:
         click.echo(f"error: {url}: HTTP {e.code} {e.read(4096).decode(errors='replace')}", err=True)

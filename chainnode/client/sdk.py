@@ -11,6 +11,7 @@ import asyncio
 import http.client
 import json
 import secrets
+import ssl
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -166,15 +167,37 @@ class _Paths:
         return f"/v1/state/{quote(contract, safe='')}/{quote(k, safe='')}"
 
 
-class Client:
-    """Blocking client over one kept-alive HTTP connection (not thread-safe)."""
+def tls_context(
+    ca: Path | str | None = None, cert: Path | str | None = None, key: Path | str | None = None
+) -> ssl.SSLContext:
+    """A client TLS context: the node's certificate checked against ``ca`` (else the system's
+    roots), and this client's certificate and key when the node asks for one."""
+    ctx = ssl.create_default_context(cafile=str(ca) if ca is not None else None)
+    if cert is not None:
+        ctx.load_cert_chain(str(cert), str(key) if key is not None else None)
+    return ctx
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+
+class Client:
+    """Blocking client over one kept-alive HTTP connection (not thread-safe). An ``https://``
+    URL speaks TLS: ``ca`` names the CA that signed the node's certificate, ``cert`` and
+    ``key`` this client's certificate (a node may require one, for writes or for all)."""
+
+    def __init__(  # the URL, a timeout, and the three TLS files
+        self,
+        url: str,
+        timeout: float = 30.0,
+        *,
+        ca: Path | str | None = None,
+        cert: Path | str | None = None,
+        key: Path | str | None = None,
+    ) -> None:
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not a node URL: {url!r} (expected http://host:port)")
         self.url = f"{parts.scheme}://{parts.netloc}"
         self._https = parts.scheme == "https"
+        self._tls = tls_context(ca, cert, key) if self._https else None
         self._host = parts.hostname
         self._port = parts.port
         self.timeout = timeout
@@ -194,8 +217,12 @@ class Client:
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
         if self._conn is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            self._conn = cls(self._host, self._port, timeout=timeout)
+            if self._https:
+                self._conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=timeout, context=self._tls
+                )
+            else:
+                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
         self._conn.timeout = timeout
         if self._conn.sock is not None:
             self._conn.sock.settimeout(timeout)
@@ -336,13 +363,23 @@ class Client:
 class AsyncClient:
     """The same API on aiohttp, for many concurrent requests from one process."""
 
-    def __init__(self, url: str, timeout: float = 30.0, connections: int = 16) -> None:
+    def __init__(  # as Client's, and the connection count
+        self,
+        url: str,
+        timeout: float = 30.0,
+        connections: int = 16,
+        *,
+        ca: Path | str | None = None,
+        cert: Path | str | None = None,
+        key: Path | str | None = None,
+    ) -> None:
         import aiohttp
 
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not a node URL: {url!r} (expected http://host:port)")
         self.url = f"{parts.scheme}://{parts.netloc}"
+        self._tls = tls_context(ca, cert, key) if parts.scheme == "https" else None
         self.timeout = timeout
         self._aiohttp = aiohttp
         self._session: aiohttp.ClientSession | None = None
@@ -362,7 +399,9 @@ class AsyncClient:
 
     def _sess(self) -> Any:
         if self._session is None:
-            connector = self._aiohttp.TCPConnector(limit=self._connections)
+            connector = self._aiohttp.TCPConnector(
+                limit=self._connections, ssl=self._tls if self._tls is not None else True
+            )
             self._session = self._aiohttp.ClientSession(connector=connector)
         return self._session
 

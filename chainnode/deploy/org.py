@@ -25,6 +25,7 @@ from typing import Any
 
 from chainnode.client.sdk import Account
 from chainnode.deploy.layout import ADMIN_KEY, CONFIG, MEMBER, NODE_KEY
+from chainnode.deploy.tls import TlsPaths, make_org_tls
 from chainnode.model.codes import LedgerError
 from chainnode.model.genesis import (
     DEFAULT_PROPOSAL_TTL,
@@ -158,6 +159,7 @@ def init_org(  # noqa: PLR0913  # the options of `org init`, one each
     force: bool = False,
     admin_key: Path | None = None,
     with_admin: bool = True,
+    tls: bool = False,
 ) -> MemberCard:
     """Generate this organisation's keys in ``out`` and write its card.
 
@@ -189,6 +191,8 @@ def init_org(  # noqa: PLR0913  # the options of `org init`, one each
         p2p_addr=f"{host}:{p2p_port}",
         api_addr=f"{host}:{api_port}",
     )
+    if tls:
+        make_org_tls(out, name, host)
     card.save(card_path)
     return card
 
@@ -296,6 +300,8 @@ def configure_org(
         )
     _check_node_key(out, card)
     rel = Path(os.path.relpath(genesis_path.resolve(), out.resolve()))
+    tls = TlsPaths.of(out)
+    has_tls = tls.server_cert.is_file() and tls.server_key.is_file()
     cfg = NodeConfig(
         node_id=card.name,
         data_dir=Path("data"),
@@ -306,6 +312,11 @@ def configure_org(
         api_port=int(card.api_addr.rpartition(":")[2]),
         p2p_host=_listen_host(card.p2p_addr),
         p2p_port=int(card.p2p_addr.rpartition(":")[2]),
+        # org init --tls: the API over TLS, writes only from clients of this org's CA
+        api_tls_cert=tls.server_cert.relative_to(out) if has_tls else None,
+        api_tls_key=tls.server_key.relative_to(out) if has_tls else None,
+        api_client_ca=tls.ca.relative_to(out) if has_tls else None,
+        api_client_auth="writes",
     )
     write_config(out / CONFIG, cfg)
     return cfg

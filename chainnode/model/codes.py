@@ -60,6 +60,7 @@ class Code(StrEnum):
     HTTP_ERROR = "HTTP_ERROR"
     TOO_MANY_SUBSCRIBERS = "TOO_MANY_SUBSCRIBERS"
     PROOF_UNAVAILABLE = "PROOF_UNAVAILABLE"
+    CLIENT_CERT_REQUIRED = "CLIENT_CERT_REQUIRED"  # a write without a client certificate
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
     # the SDK's own (no answer from the node)

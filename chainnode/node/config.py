@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from chainnode.api.app import Limits
 from chainnode.api.server import ServerLimits
@@ -56,6 +63,13 @@ class NodeConfig(BaseModel):
     api_port: int = Field(default=8700, ge=0, le=65535)
     p2p_host: str = "127.0.0.1"
     p2p_port: int = Field(default=8800, ge=0, le=65535)
+    api_tls_cert: Path | None = None
+    """Serve the API over TLS with this certificate (PEM; ``org init --tls`` makes one)."""
+    api_tls_key: Path | None = None
+    api_client_ca: Path | None = None
+    """Admit only clients with a certificate of this CA (for ``api_client_auth`` routes)."""
+    api_client_auth: Literal["all", "writes"] = "all"
+    """With ``api_client_ca``: every route needs a client certificate, or writes only."""
     peers: list[PeerConfig] | None = None
     """Peers to dial; ``None`` means the validators of the genesis file."""
     max_body_bytes: int = Field(default=16 << 20, ge=1024, le=1 << 30)
@@ -105,11 +119,32 @@ class NodeConfig(BaseModel):
             raise ValueError("a host name or IP address")
         return v
 
+    @model_validator(mode="after")
+    def _tls_files(self) -> NodeConfig:
+        if (self.api_tls_cert is None) != (self.api_tls_key is None):
+            raise ValueError("api_tls_cert and api_tls_key: both or neither")
+        if self.api_client_ca is not None and self.api_tls_cert is None:
+            raise ValueError("api_client_ca needs TLS (api_tls_cert and api_tls_key)")
+        return self
+
+    @property
+    def api_scheme(self) -> str:
+        return "https" if self.api_tls_cert is not None else "http"
+
     def resolve(self, base: Path) -> NodeConfig:
         """Paths relative to ``base`` (the config file's directory) made absolute."""
         fix = {
             name: (base / p) if not p.is_absolute() else p
-            for name in ("data_dir", "genesis", "node_key", "node_key_password_file", "log_file")
+            for name in (
+                "data_dir",
+                "genesis",
+                "node_key",
+                "node_key_password_file",
+                "log_file",
+                "api_tls_cert",
+                "api_tls_key",
+                "api_client_ca",
+            )
             for p in [getattr(self, name)]
             if p is not None
         }

@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Callable, Coroutine
 
@@ -30,6 +31,7 @@ from chainnode.api.app import make_app
 from chainnode.api.metrics import NodeMetrics
 from chainnode.api.server import ConnectionGuard
 from chainnode.api.server import serve as serve_http
+from chainnode.api.tls import client_cert_middleware, server_context
 from chainnode.ledger.ledger import Ledger
 from chainnode.ledger.mempool import LedgerObserver
 from chainnode.model.codes import LedgerError
@@ -94,6 +96,21 @@ def load_identity(cfg: NodeConfig) -> tuple[Genesis, sm2.PrivateKey]:
     if suite_name != "sm":
         raise StartupError(f"{cfg.node_key}: a node key is an SM2 key (chainnode keygen)")
     return genesis, sm2.PrivateKey.from_bytes(priv)
+
+
+def api_tls(cfg: NodeConfig) -> ssl.SSLContext | None:
+    """The API's TLS context from the config (None: plain HTTP)."""
+    if cfg.api_tls_cert is None or cfg.api_tls_key is None:
+        return None
+    try:
+        return server_context(
+            cfg.api_tls_cert, cfg.api_tls_key, cfg.api_client_ca, cfg.api_client_auth == "all"
+        )
+    except (OSError, ssl.SSLError) as e:
+        raise StartupError(
+            f"API TLS (api_tls_cert {cfg.api_tls_cert}, api_tls_key {cfg.api_tls_key}, "
+            f"api_client_ca {cfg.api_client_ca}): {e}"
+        ) from None
 
 
 def open_ledger(cfg: NodeConfig, genesis: Genesis, observer: LedgerObserver) -> Ledger:
@@ -224,11 +241,12 @@ class Node:
         self.started = True
         self.tasks.spawn(host.status_loop(self.cfg.sync_interval_ms / 1000))
         log.info(
-            "node %s up (%s loop): chain %s height %d, API http://%s:%d, p2p %s:%d",
+            "node %s up (%s loop): chain %s height %d, API %s://%s:%d, p2p %s:%d",
             self.cfg.node_id,
             type(loop).__module__.split(".")[0],
             self.genesis.chain_id,
             self.ledger.height,
+            self.cfg.api_scheme,
             self.cfg.api_host,
             self.cfg.api_port,
             self.cfg.p2p_host,
@@ -237,17 +255,20 @@ class Node:
 
     async def _start_api(self) -> None:
         cfg = self.cfg
+        tls = api_tls(cfg)
+        writes_only = cfg.api_client_ca is not None and cfg.api_client_auth == "writes"
         app = make_app(
             self.backend,
             max_body_bytes=cfg.max_body_bytes,
             limits=api_limits(cfg),
-            middlewares=[self._http_guard.middleware],
+            middlewares=[self._http_guard.middleware]
+            + ([client_cert_middleware()] if writes_only else []),
         )
         self.ops.install(app)
         if self.seams.routes is not None:
             self.seams.routes(self, app)
         try:
-            self._api, _ = await serve_http(app, cfg.api_host, cfg.api_port, self._http_guard)
+            self._api, _ = await serve_http(app, cfg.api_host, cfg.api_port, self._http_guard, tls)
         except OSError as e:
             raise StartupError(
                 f"cannot serve HTTP on {cfg.api_host}:{cfg.api_port}: {e.strerror}"
