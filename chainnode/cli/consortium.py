@@ -238,6 +238,61 @@ def genesis_assemble(
     click.echo("compare this hash with every organisation before starting a node")
 
 
+@click.group("deploy")
+def deploy() -> None:
+    """Run one organisation's configured node on Kubernetes or docker compose."""
+
+
+@deploy.command("k8s")
+@click.option(
+    "--dir", "out", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option("--image", default="chainnode:latest", show_default=True)
+@click.option("--namespace", default="default", show_default=True)
+@click.option(
+    "--peer-cidr",
+    "peer_cidrs",
+    multiple=True,
+    help="Admit p2p from this CIDR too (peers known by host name, NAT, a changed address).",
+)
+def deploy_k8s(out: Path, image: str, namespace: str, peer_cidrs: tuple[str, ...]) -> None:
+    """Write --dir/k8s.yaml: StatefulSet + PVC, Services, the key as a Secret, a NetworkPolicy
+    admitting p2p from the consortium's validators only, probes on /healthz and /readyz."""
+    from chainnode.deploy.org import OrgError
+    from chainnode.deploy.orgdeploy import write_k8s
+
+    try:
+        path, named = write_k8s(out, image=image, namespace=namespace, peer_cidrs=list(peer_cidrs))
+    except OrgError as e:
+        _fail(str(e))
+    click.echo(
+        f"wrote {path} (0600: it holds the node key); apply it with: kubectl apply -f {path}"
+    )
+    if named:
+        click.echo(
+            f"note: the p2p NetworkPolicy cannot name {', '.join(named)} (a host name in "
+            "genesis): pass their addresses with --peer-cidr"
+        )
+
+
+@deploy.command("compose")
+@click.option(
+    "--dir", "out", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option("--image", default="chainnode:latest", show_default=True)
+def deploy_compose(out: Path, image: str) -> None:
+    """Write --dir/docker-compose.yml (and container.toml) for this organisation's node."""
+    from chainnode.deploy.org import OrgError
+    from chainnode.deploy.orgdeploy import write_org_compose
+
+    try:
+        path = write_org_compose(out, image=image)
+    except OrgError as e:
+        _fail(str(e))
+    click.echo(f"wrote {path}; start it with: docker compose -f {path} up -d")
+
+
 def register(main: click.Group) -> None:
     main.add_command(org)
     main.add_command(genesis_group)
+    main.add_command(deploy)

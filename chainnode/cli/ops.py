@@ -120,8 +120,12 @@ def compose(out: Path, hosts: str | None, image: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
 )
 @click.option("--timeout", default=3.0, show_default=True)
-def healthcheck(config_path: Path, timeout: float) -> None:
-    """Exit 0 when this node's /healthz answers (the container HEALTHCHECK)."""
+@click.option("--ready", is_flag=True, help="Ask /readyz (serving and caught up) instead.")
+def healthcheck(config_path: Path, timeout: float, ready: bool) -> None:
+    """Exit 0 when this node's /healthz (--ready: /readyz) answers (container and pod probes).
+    Over TLS the node is asked on loopback without checking its certificate: it is ourselves."""
+    import ssl
+
     from chainnode.node.config import ConfigError, load_config
 
     try:
@@ -130,9 +134,14 @@ def healthcheck(config_path: Path, timeout: float) -> None:
         click.echo(f"unhealthy: {e}", err=True)
         sys.exit(1)
     host = "127.0.0.1" if cfg.api_host in ("0.0.0.0", "::", "") else cfg.api_host
-    url = f"http://{host}:{cfg.api_port}/healthz"
+    url = f"{cfg.api_scheme}://{host}:{cfg.api_port}/{'readyz' if ready else 'healthz'}"
+    context = None
+    if cfg.api_scheme == "https":
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # ourselves
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:  # ourselves
             ok = resp.status == 200
     except (OSError, urllib.error.URLError) as e:
         click.echo(f"unhealthy: {url}: {e}", err=True)
