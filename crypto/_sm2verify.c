@@ -1232,8 +1232,9 @@ static PyObject *py_verify(PyObject *self, PyObject *const *args, Py_ssize_t nar
 
 typedef struct {
     Py_buffer b[3];
-    int ok; /* buffers held */
+    int ok; /* buffers held and lengths right */
     u8 result;
+    entry *ent; /* the signer's table, referenced for the whole batch; NULL: not cached */
 } item_t;
 
 typedef struct {
@@ -1248,11 +1249,54 @@ static void verify_item(item_t *it)
 {
     it->result = 0;
     if (!it->ok) return;
-    const u8 *key;
-    if (!get_key(&it->b[0], &key) || it->b[0].len != 65 || it->b[2].len != 64) return;
-    int ok = verify_full(key, NULL, NULL, it->b[1].buf, (size_t)it->b[1].len, it->b[2].buf,
-                         MODE_AUTO);
+    const u8 *key = (const u8 *)it->b[0].buf + 1;
+    const u8 *msg = it->b[1].buf, *sig = it->b[2].buf;
+    size_t msglen = (size_t)it->b[1].len;
+    int ok;
+    if (it->ent) { /* no lock: the reference was taken for the batch */
+        u8 e[32];
+        sm3_ctx c;
+        sm3_init(&c);
+        sm3_update(&c, it->ent->z, 32);
+        sm3_update(&c, msg, msglen);
+        sm3_final(&c, e);
+        ok = verify_core(key, e, sig, it->ent->table, NULL, 1);
+    } else {
+        ok = verify_full(key, NULL, NULL, msg, msglen, sig, MODE_AUTO);
+    }
     it->result = ok > 0;
+}
+
+/* Look up every item's signer under one lock acquisition (and release them under one), so
+ * the threads verify without touching the mutex: on a loaded machine a thread preempted
+ * while holding it would stall the others for a whole time slice. */
+static void batch_acquire(item_t *items, Py_ssize_t n)
+{
+    pthread_mutex_lock(&g_mu);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!items[i].ok) continue;
+        const u8 *key = (const u8 *)items[i].b[0].buf + 1;
+        entry *e = cache_find(key, key_hash(key));
+        if (e) {
+            e->refs++;
+            lru_unlink(e);
+            lru_push_front(e);
+            g_hits++;
+            items[i].ent = e;
+        }
+    }
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void batch_release(item_t *items, Py_ssize_t n)
+{
+    pthread_mutex_lock(&g_mu);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        entry *e = items[i].ent;
+        if (e && --e->refs == 0 && !e->linked) entry_free(e);
+        items[i].ent = NULL;
+    }
+    pthread_mutex_unlock(&g_mu);
 }
 
 static void *batch_worker(void *arg)
@@ -1301,7 +1345,10 @@ static PyObject *py_verify_batch(PyObject *self, PyObject *args)
             for (int k = 0; k < got; k++) PyBuffer_Release(&items[i].b[k]);
             continue;
         }
-        items[i].ok = 1;
+        items[i].ok = items[i].b[0].len == 65 && ((const u8 *)items[i].b[0].buf)[0] == 4 &&
+                      items[i].b[2].len == 64;
+        if (!items[i].ok)
+            for (int k = 0; k < 3; k++) PyBuffer_Release(&items[i].b[k]);
     }
     batch_t bt = {items, n, 0};
     if (threads < 1) threads = 1;
@@ -1310,6 +1357,7 @@ static PyObject *py_verify_batch(PyObject *self, PyObject *args)
         threads = (int)((n + BATCH_GRAIN - 1) / BATCH_GRAIN);
     if (threads < 1) threads = 1;
     Py_BEGIN_ALLOW_THREADS;
+    batch_acquire(items, n);
     pthread_t tids[64];
     int started = 0;
     for (int k = 1; k < threads; k++) {
@@ -1318,6 +1366,7 @@ static PyObject *py_verify_batch(PyObject *self, PyObject *args)
     }
     batch_worker(&bt);
     for (int k = 0; k < started; k++) pthread_join(tids[k], NULL);
+    batch_release(items, n);
     Py_END_ALLOW_THREADS;
     PyObject *out = PyList_New(n);
     for (Py_ssize_t i = 0; i < n; i++) {
