@@ -17,7 +17,15 @@ from p2p.channels import Priority
 from p2p.connection import PeerConnection
 from p2p.framing import RecordReader, encode_frame, iter_frames
 from p2p.gossip import SeenCache, decode_tx_batch, encode_tx_batch, split_batches
-from p2p.handshake import initiate, respond
+from p2p.handshake import (
+    MIN_PROTOCOL_VERSION,
+    PROTOCOL,
+    PROTOCOL_VERSION,
+    initiate,
+    protocol_bytes,
+    protocol_versions,
+    respond,
+)
 from p2p.rpc import decode_request, decode_response, encode_request, encode_response
 from p2p.scores import PeerScores
 from p2p.session import SecureSession
@@ -259,6 +267,60 @@ async def test_handshake_refuses_malformed_hello() -> None:
     ea.send_record(b"\x93\x01\x02\x03")
     with pytest.raises(HandshakeError, match="malformed"):
         await respond(eb, CHAIN, kb, lambda p: None)
+
+
+@pytest.mark.parametrize(
+    ("initiator", "responder"),
+    [((2, 3), (2, 3)), ((3, 4), (2, 3)), ((1, 2), (2, 3)), ((2, 2), (2, 2)), ((2, 3), (2, 2))],
+    ids=["same", "newer-initiator", "older-initiator", "this-release", "next-to-this"],
+)
+async def test_adjacent_protocol_versions_interoperate(
+    initiator: tuple[int, int], responder: tuple[int, int]
+) -> None:
+    """A release speaking N-1..N talks to the release before and the one after it, in both
+    directions: the initiator sends its range, the responder admits one that meets its own."""
+    ka, kb = keys(2)
+    ea, eb = Pipe().ends()
+    ra, rb = await asyncio.gather(
+        initiate(ea, CHAIN, ka, pub(kb), _allow(pub(kb)), initiator),  # type: ignore[arg-type]
+        respond(eb, CHAIN, kb, _allow(pub(ka)), responder),  # type: ignore[arg-type]
+    )
+    assert ra.send_key == rb.recv_key and ra.recv_key == rb.send_key
+
+
+@pytest.mark.parametrize(
+    ("initiator", "responder", "names"),
+    [
+        ((4, 5), (2, 3), ("version 4..5 of the peer, 2..3 here", "upgrade this node")),
+        ((1, 1), (2, 3), ("version 1 of the peer, 2..3 here", "upgrade it")),
+        ((3, 4), (2, 2), ("version 3..4 of the peer, 2 here", "upgrade this node")),
+    ],
+)
+async def test_versions_further_apart_are_refused_naming_both(
+    initiator: tuple[int, int], responder: tuple[int, int], names: tuple[str, str]
+) -> None:
+    ka, kb = keys(2)
+    ea, eb = Pipe().ends()
+    got = await asyncio.gather(
+        initiate(ea, CHAIN, ka, pub(kb), _allow(pub(kb)), initiator),  # type: ignore[arg-type]
+        respond(eb, CHAIN, kb, _allow(pub(ka)), responder),  # type: ignore[arg-type]
+        return_exceptions=True,
+    )
+    for err in got:  # both sides say why, with both versions
+        assert isinstance(err, HandshakeError), got
+        assert names[0] in str(err) and names[1] in str(err)
+    assert str(got[0]).startswith("the responder refused: ")
+
+
+def test_this_release_speaks_its_versions() -> None:
+    # one version: the short form, which releases before version ranges accept too
+    assert (
+        PROTOCOL == b"chainnode-p2p/2" == protocol_bytes((MIN_PROTOCOL_VERSION, PROTOCOL_VERSION))
+    )
+    assert protocol_versions(PROTOCOL) == (2, 2)
+    assert protocol_versions(b"chainnode-p2p/2..3") == (2, 3)
+    for bad in (b"chainnode-p2p/x", b"other/2", b"chainnode-p2p/3..2", b"chainnode-p2p/2..", b""):
+        assert protocol_versions(bad) is None, bad
 
 
 # ---- gossip, rpc, scores, config -----------------------------------------------------
