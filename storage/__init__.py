@@ -11,14 +11,17 @@ order is height order; ``i4`` = index as 4-byte big-endian)::
     M chain_id                 -> chain id, written once on creation, checked on every open
     M version                  -> layout version (b"1")
     M head                     -> h8 || block_hash of the last committed block
+    M prune_floor              -> h8: lowest height whose body is kept (absent: none pruned)
     m <key>                    -> caller metadata (CommitBatch.meta, get_meta)
     b <h8>                     -> block bytes                      (body: prunable)
     n <h8>                     -> block hash at height             (kept when pruning)
+    g <h8>                     -> header of a pruned block (given by the caller)
     h <block_hash>             -> h8                               (block by hash)
     l <h8>                     -> tx hashes of the block, each u8 length || hash, in block
                                   order: what pruning/archiving of a height must remove
-    t <tx_hash>                -> h8 || i4 || tx bytes             (tx + its location)
-    r <tx_hash>                -> receipt bytes
+    t <tx_hash>                -> h8 || i4 || tx bytes             (tx + its location;
+                                  pruned: h8 || i4 alone, so has_tx still answers)
+    r <tx_hash>                -> receipt bytes                    (body: prunable)
     s <u8 len(ns)> <ns> <key>  -> state value
 
 State keys carry the namespace length before the namespace, so the encoding is prefix-free:
@@ -26,10 +29,10 @@ one namespace's keys can never collide with, or show up in a scan of, another na
 (``b"a"`` + key ``b"bc"`` is ``s\\x01abc``; ``b"ab"`` + ``b"c"`` is ``s\\x02abc``), and a
 namespace's keys sort by key. Deleting state deletes the key (no tombstones of our own).
 
-Room to grow: pruning old blocks deletes ``b``/``t``/``r`` entries of a height range found via
-``l`` while keeping ``n``/``h`` (and optionally a slim ``t`` location) so hashes stay
-resolvable; the lowest kept height would be recorded under ``M prune_floor``, and an archive is
-the same layout in another directory. Prefixes not listed are reserved.
+Pruning (:meth:`Store.prune`) deletes the ``b`` and ``r`` entries of a height and cuts its
+``t`` entries to their location, keeping ``n``/``h``/``l``, the caller's header under ``g`` and
+all metadata (certificates), so hashes stay resolvable and the header chain stays verifiable.
+Prefixes not listed are reserved.
 
 Reads: :class:`Store` and :class:`Snapshot` (``store.snapshot()``, a consistent view while
 commits run) share one read API (:class:`~storage.reader.Reader`). :class:`Overlay` is the

@@ -26,10 +26,12 @@ P_BLOCK_TXS = b"l"
 P_TX = b"t"
 P_RECEIPT = b"r"
 P_STATE = b"s"
+P_PRUNED_HEADER = b"g"
 
 K_CHAIN_ID = P_META_INTERNAL + b"chain_id"
 K_VERSION = P_META_INTERNAL + b"version"
 K_HEAD = P_META_INTERNAL + b"head"
+K_PRUNE_FLOOR = P_META_INTERNAL + b"prune_floor"
 SCHEMA_VERSION = b"1"
 
 HEIGHT = struct.Struct(">Q")
@@ -47,6 +49,10 @@ def block_key(height: int) -> bytes:
 
 def block_hash_at_key(height: int) -> bytes:
     return P_BLOCK_HASH_AT + HEIGHT.pack(height)
+
+
+def pruned_header_key(height: int) -> bytes:
+    return P_PRUNED_HEADER + HEIGHT.pack(height)
 
 
 def height_of_hash_key(block_hash: bytes) -> bytes:

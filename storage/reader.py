@@ -109,8 +109,18 @@ class Reader:
         for key, value in self._range(lo, hi):
             yield int(K.HEIGHT.unpack_from(key, 1)[0]), value
 
+    def prune_floor(self) -> int:
+        """The lowest height whose body is still stored (0: nothing pruned)."""
+        raw = self._get(K.K_PRUNE_FLOOR)
+        return 0 if raw is None else int(K.HEIGHT.unpack(raw)[0])
+
+    def pruned_header(self, height: int) -> bytes | None:
+        """The header the caller kept for a pruned height (None: not pruned)."""
+        return self._get(K.pruned_header_key(check_height(height)))
+
     # -- transactions and receipts ----------------------------------------------------------
     def tx(self, tx_hash: bytes) -> TxLocation | None:
+        """The tx and where it sits; a pruned tx keeps its location with ``tx == b""``."""
         raw = self._get(K.P_TX + check_bytes("tx_hash", tx_hash, K.MAX_HASH, 1))
         if raw is None:
             return None

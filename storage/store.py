@@ -270,6 +270,44 @@ class Store(Reader):
         put(K.P_BLOCK_TXS + hb, K.encode_tx_hashes(hashes))
         put(K.K_HEAD, hb + block_hash)
 
+    def prune(self, heights: Sequence[int], headers: Sequence[bytes], floor: int) -> int:
+        """Drop the bodies of ``heights`` in ONE synced batch: the block (its ``headers[i]``,
+        given by the caller, is kept under ``g``), each tx's bytes (its 12-byte location stays,
+        so ``has_tx`` and ``height_of`` still answer) and each receipt; the hash indexes, the
+        tx-hash list and all metadata (certificates) stay. Records ``floor`` as the prune floor.
+        Pruning an already pruned height is a no-op for it. Returns the txs pruned.
+        """
+        if len(heights) != len(headers):
+            raise InvalidInput("one header per pruned height")
+        check_height(floor)
+        with self._lock:
+            db = self._handle()
+            head = self._head[0] if self._head is not None else -1
+            wb = db.write_batch(sync=True)
+            n = 0
+            try:
+                for height, header in zip(heights, headers, strict=True):
+                    check_height(height)
+                    if height >= head:
+                        raise InvalidInput(f"cannot prune height {height}: the head is {head}")
+                    check_bytes("header", header, K.MAX_BLOCK, 1)
+                    if db.get(K.block_key(height)) is None:
+                        continue
+                    for h in K.decode_tx_hashes(db.get(K.block_txs_key(height)) or b""):
+                        tkey = K.P_TX + h
+                        raw = db.get(tkey)
+                        if raw is not None:
+                            wb.put(tkey, raw[: K.TX_LOC.size])
+                        wb.delete(K.P_RECEIPT + h)
+                        n += 1
+                    wb.delete(K.block_key(height))
+                    wb.put(K.pruned_header_key(height), header)
+                wb.put(K.K_PRUNE_FLOOR, K.HEIGHT.pack(floor))
+                wb.write()
+            except (plyvel.Error, RuntimeError) as exc:
+                raise_translated(self.path, exc)
+            return n
+
     # -- closing ----------------------------------------------------------------------------
     def close(self) -> None:
         """Close the database (idempotent); open snapshots become unusable."""

@@ -54,6 +54,20 @@ class Limits:
 BACKEND: web.AppKey[Backend] = web.AppKey("backend", Backend)
 LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
 VIEWS: web.AppKey[ViewRunner] = web.AppKey("views", ViewRunner)
+ARCHIVES: web.AppKey[str] = web.AppKey("archives", str)
+
+
+def pruned(request: web.Request, what: str, height: int, field: str) -> ApiError:
+    """410 PRUNED: the node dropped this body; where the archives are (the node's config)."""
+    where = request.app[ARCHIVES] or "ask the node's operator (`chainnode archive export`)"
+    return ApiError(
+        410,
+        Code.PRUNED,
+        f"{what} is in block {height}, whose body this node has pruned (its header and "
+        f"certificate are kept); archives: {where}",
+        field,
+    )
+
 
 #: A call's arguments are at most 256 VM values whose encoding is at most ~255 KB, so at most
 #: about that many values in all.
@@ -177,6 +191,9 @@ async def get_transaction(request: web.Request) -> web.Response:
     h = _hash_param(request)
     found = request.app[BACKEND].ledger.tx(h)
     if found is None:
+        at = request.app[BACKEND].ledger.tx_pruned_at(h)
+        if at is not None:
+            raise pruned(request, f"transaction {h.hex()}", at, "hash")
         raise ApiError(404, Code.NOT_FOUND, f"no committed transaction {h.hex()}", "hash")
     tx, height, index = found
     address_of = request.app[BACKEND].ledger.address
@@ -187,6 +204,9 @@ async def get_receipt(request: web.Request) -> web.Response:
     h = _hash_param(request)
     receipt = request.app[BACKEND].ledger.receipt(h)
     if receipt is None:
+        at = request.app[BACKEND].ledger.tx_pruned_at(h)
+        if at is not None:
+            raise pruned(request, f"the receipt of {h.hex()}", at, "hash")
         raise ApiError(
             404, Code.NOT_FOUND, f"no receipt for {h.hex()} (not committed yet?)", "hash"
         )
@@ -200,6 +220,8 @@ async def get_block(request: web.Request) -> web.Response:
         block = ledger.block(ledger.height)
     elif ident.isascii() and ident.isdigit() and len(ident) <= 20:
         block = ledger.block(int(ident))
+        if block is None and ledger.is_pruned(int(ident)):
+            raise pruned(request, f"block {ident}", int(ident), "id")
     else:
         try:
             h = convert.parse_hash(ident, "id")
@@ -208,6 +230,9 @@ async def get_block(request: web.Request) -> web.Response:
                 400, Code.INVALID_FIELD, "id: a height, a 64-hex-digit block hash or 'latest'", "id"
             ) from None
         block = ledger.block_by_hash(h)
+        height = ledger.height_of(h) if block is None else None
+        if height is not None and ledger.is_pruned(height):
+            raise pruned(request, f"block {ident}", height, "id")
     if block is None:
         raise ApiError(404, Code.NOT_FOUND, f"no block {ident}", "id")
     with_txs = _bool_param(request, "txs", True)
@@ -341,13 +366,16 @@ def make_app(
     max_body_bytes: int,
     limits: Limits,
     middlewares: Sequence[Middleware] = (),
+    archives: str = "",
 ) -> web.Application:
-    """The routes; ``middlewares`` run outside the error middleware (connection accounting)."""
+    """The routes; ``middlewares`` run outside the error middleware (connection accounting);
+    ``archives`` says where archives of pruned blocks are (in 410 PRUNED answers)."""
     app = web.Application(
         client_max_size=max_body_bytes, middlewares=[*middlewares, error_middleware]
     )
     app[BACKEND] = backend
     app[LIMITS] = limits
+    app[ARCHIVES] = archives
     views = ViewRunner(
         workers=limits.call_workers,
         queue=limits.call_queue,

@@ -216,6 +216,16 @@ def parse_filter(request: web.Request, ledger: ChainReader) -> tuple[Filter, int
             raise _bad("a block height (a non-negative integer)", field)
         start = int(raw) + (1 if field == "Last-Event-ID" else 0)
         start = max(start, 1)
+        if start < ledger.prune_floor:
+            from chainnode.api.errors import ApiError
+
+            raise ApiError(
+                410,
+                Code.PRUNED,
+                f"blocks below {ledger.prune_floor} are pruned on this node: replay from there "
+                "(or read older blocks from an archive)",
+                field,
+            )
     return Filter(contract, event, blocks), start
 
 

@@ -114,14 +114,14 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "A committed transaction and its position",
                 "parameters": [hash_param],
-                "responses": responses(m.TxResponse, 400, 404),
+                "responses": responses(m.TxResponse, 400, 404, 410),
             }
         },
         "/v1/receipts/{hash}": {
             "get": {
                 "summary": "The receipt of a committed transaction",
                 "parameters": [hash_param],
-                "responses": responses(m.ReceiptResponse, 400, 404),
+                "responses": responses(m.ReceiptResponse, 400, 404, 410),
             }
         },
         "/v1/blocks/{id}": {
@@ -137,7 +137,7 @@ def openapi_document() -> dict[str, Any]:
                         "description": "include the full transactions (false: hashes only)",
                     },
                 ],
-                "responses": responses(m.BlockResponse, 400, 404),
+                "responses": responses(m.BlockResponse, 400, 404, 410),
             }
         },
         "/v1/status": {
@@ -240,7 +240,7 @@ def openapi_document() -> dict[str, Any]:
                         "description": "the stream (text/event-stream; never ends by itself)",
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
-                    **responses_only(400, 503),
+                    **responses_only(400, 410, 503),
                 },
             }
         },
@@ -248,7 +248,7 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "Proof bundle of a committed transaction, checkable offline",
                 "parameters": [hash_param],
-                "responses": responses(m.ProofBundle, 400, 404, 500),
+                "responses": responses(m.ProofBundle, 400, 404, 410, 500),
             }
         },
         "/metrics": {

@@ -6,7 +6,8 @@ key order), split by key space into parts so that each can be checked on its own
     manifest.json        format, chain id, genesis hash, height, head hash, state root, and per
                          part its record count, size and SM3
     parts/meta.kv        M (chain id, layout version, head) and m (certificates, genesis.json)
-    parts/blocks.kv      b (blocks), h (height of a hash), l (tx hashes of a height), n (hash at)
+    parts/blocks.kv      b (blocks), g (headers of pruned blocks), h (height of a hash),
+                         l (tx hashes of a height), n (hash at)
     parts/txs.kv         t (transactions with their location)
     parts/receipts.kv    r (receipts)
     parts/state.kv       s (contract and system state)
@@ -45,7 +46,11 @@ MAX_MANIFEST_BYTES = 1 << 20
 #: ``storage`` (a key with another prefix makes a backup fail rather than go missing).
 PARTS: dict[str, bytes] = {
     "meta": K.P_META_INTERNAL + K.P_META,
-    "blocks": K.P_BLOCK + K.P_HEIGHT_OF_HASH + K.P_BLOCK_TXS + K.P_BLOCK_HASH_AT,
+    "blocks": K.P_BLOCK
+    + K.P_PRUNED_HEADER
+    + K.P_HEIGHT_OF_HASH
+    + K.P_BLOCK_TXS
+    + K.P_BLOCK_HASH_AT,
     "txs": K.P_TX,
     "receipts": K.P_RECEIPT,
     "state": K.P_STATE,

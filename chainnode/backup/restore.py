@@ -112,6 +112,11 @@ def _replay_and_compare(archive: Archive, scratch: Path, genesis: Genesis, say: 
     certs: dict[int, bytes] = {}
     prefix = K.P_META + b"cert/"
     for key, value in archive.records("meta"):
+        if key == K.K_PRUNE_FLOOR:
+            raise RestoreError(
+                f"a backup of a node pruned below height {int.from_bytes(value, 'big')}: its "
+                "state cannot be verified from genesis (back up an unpruned node)"
+            )
         if key.startswith(prefix) and len(key) == len(prefix) + 8:
             certs[int.from_bytes(key[len(prefix) :], "big")] = value
     try:

@@ -704,12 +704,75 @@ class Ledger:
         raw = self._store.block_by_height(height)
         return Block.decode(raw, self.suite) if raw is not None else None
 
+    # ------------------------------------------------------------------ pruning
+
+    @property
+    def prune_floor(self) -> int:
+        """Bodies below this height may be pruned (0: nothing is)."""
+        return int(self._store.prune_floor())
+
+    def is_pruned(self, height: int) -> bool:
+        """Whether block ``height`` was committed and its body (txs, receipts) pruned here."""
+        return (
+            _height_ok(height)
+            and 0 < height < self.prune_floor
+            and self._store.pruned_header(height) is not None
+        )
+
+    def tx_pruned_at(self, tx_hash: bytes) -> int | None:
+        """The height of a committed tx whose body was pruned here (None: not pruned)."""
+        if not _hash_ok(tx_hash):
+            return None
+        loc = self._store.tx(tx_hash)
+        return loc.height if loc is not None and not loc.tx else None
+
+    def header(self, height: int) -> BlockHeader | None:
+        """The header of a committed block, pruned or not (headers are never pruned)."""
+        if not _height_ok(height):
+            return None
+        raw = self._store.block_by_height(height)
+        if raw is not None:
+            return Block.decode_header(raw)
+        kept = self._store.pruned_header(height)
+        return BlockHeader.from_list(unpack(kept)) if kept is not None else None
+
+    def prune(self, keep: int, max_heights: int = 256) -> int:
+        """Drop the bodies and receipts of blocks more than ``keep`` below the head, at most
+        ``max_heights`` of them in one synced write; headers, certificates and the hash
+        indexes stay. Genesis and every block that changed the validator set keep their
+        bodies (a proof of any later record cites the changes). Returns the heights pruned.
+        Commits go on meanwhile (the store serialises the two writes)."""
+        if keep < 1:
+            raise ValueError("keep at least the head")
+        target = self.height - keep + 1  # the new floor: heights below it are pruned
+        start = max(1, self.prune_floor)
+        if target <= start:
+            return 0
+        stop = min(target, start + max_heights)
+        changes = {eff - 1 for eff, _ in self._vsets if eff > 0}
+        heights, headers = [], []
+        for h in range(start, stop):
+            raw = self._store.block_by_height(h)
+            if raw is None or h in changes:
+                continue
+            heights.append(h)
+            headers.append(Block.decode_header(raw).encode())
+        self._store.prune(heights, headers, stop)
+        return len(heights)
+
     def block_bytes(self, height: int) -> bytes | None:
         """The canonical encoding of a committed block (for serving sync without decoding)."""
         if not _height_ok(height):
             return None
         raw: bytes | None = self._store.block_by_height(height)
         return raw
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        """The height of a committed block (pruned or not)."""
+        if not _hash_ok(block_hash):
+            return None
+        h: int | None = self._store.height_of(block_hash)
+        return h
 
     def block_by_hash(self, block_hash: bytes) -> Block | None:
         if not _hash_ok(block_hash):
@@ -727,7 +790,7 @@ class Ledger:
         if not _hash_ok(tx_hash):
             return None
         loc = self._store.tx(tx_hash)
-        if loc is None:
+        if loc is None or not loc.tx:  # unknown, or pruned (tx_pruned_at says)
             return None
         return Transaction.decode(loc.tx, self.suite), loc.height, loc.index
 

@@ -55,6 +55,7 @@ class Code(StrEnum):
     BUSY = "BUSY"  # every worker for this kind of request is taken; retry later
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     NOT_FOUND = "NOT_FOUND"
+    PRUNED = "PRUNED"  # 410: this node dropped the body; an archive has it
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     BAD_REQUEST = "BAD_REQUEST"
     HTTP_ERROR = "HTTP_ERROR"

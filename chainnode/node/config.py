@@ -104,6 +104,12 @@ class NodeConfig(BaseModel):
     holds this run only; earlier runs are ``<file>.1`` …)."""
     log_max_bytes: int = Field(default=10 << 20, ge=4096, le=1 << 40)
     log_backups: int = Field(default=5, ge=1, le=1000)
+    prune_keep_blocks: int | None = Field(default=None, ge=16, le=1 << 62)
+    """Keep the bodies (txs, receipts) of the last N blocks only; older ones are dropped,
+    their headers and certificates kept (None: keep everything). Export archives first
+    (``chainnode archive export``)."""
+    archives: str = Field(default="", max_length=1024)
+    """Where archives of pruned blocks are (a URL or a path): said in 410 PRUNED answers."""
     event_queue_blocks: int = Field(default=64, ge=1, le=100_000)
     """Blocks an /v1/events consumer may lag behind before it is dropped."""
 

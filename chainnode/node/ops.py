@@ -128,6 +128,7 @@ class NodeOps:
         return await stream_events(request, self.hub)
 
     async def _proof(self, request: web.Request) -> web.Response:
+        from chainnode.api.app import pruned
         from chainnode.api.errors import ApiError
 
         raw = request.match_info["hash"].lower().removeprefix("0x")
@@ -138,5 +139,8 @@ class NodeOps:
         except ProofError as e:
             raise ApiError(500, Code.PROOF_UNAVAILABLE, str(e)) from None
         if bundle is None:
+            at = self.node.ledger.tx_pruned_at(bytes.fromhex(raw))
+            if at is not None:
+                raise pruned(request, f"transaction {raw}", at, "hash")
             raise ApiError(404, Code.NOT_FOUND, f"no committed transaction {raw}", "hash")
         return web.Response(text=bundle.dumps(), content_type="application/json")

@@ -58,6 +58,7 @@ from crypto import sm2
 from p2p import Network, P2PConfig
 
 log = logging.getLogger("chainnode.node")
+PRUNE_EVERY = 16  # heights between prune passes (when prune_keep_blocks is set)
 
 
 class StartupError(Exception):
@@ -160,6 +161,7 @@ class Node:
         )
         self._api: web.AppRunner | None = None
         self.admin = AdminServer(cfg.data_dir / SOCKET_NAME, self.ledger)  # backups
+        self._pruning = False
         self.ops = NodeOps(self, metrics)  # metrics, event stream, proof bundles, JSON logs
 
     def _network(self) -> Network:
@@ -204,8 +206,23 @@ class Node:
 
     def _on_commit(self, block: Block, receipts: list[Receipt]) -> None:
         self.waiters.committed(receipts)
+        keep = self.cfg.prune_keep_blocks
+        if keep is not None and not self._pruning and block.height % PRUNE_EVERY == 0:
+            self._pruning = True
+            self.tasks.spawn(self._prune(keep))
         # After the current step batch, so consensus sees Executed before the new oldest tx.
         asyncio.get_running_loop().call_soon(self.admission.report_pending)
+
+    async def _prune(self, keep: int) -> None:
+        """Prune on a worker thread (one synced write per 256 heights; commits go on)."""
+        try:
+            while True:
+                n = await asyncio.to_thread(self.ledger.prune, keep)
+                if n == 0 or not self.started:
+                    break
+                log.info("pruned %d block bodies (kept from height %d)", n, self.ledger.prune_floor)
+        finally:
+            self._pruning = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -263,6 +280,7 @@ class Node:
             limits=api_limits(cfg),
             middlewares=[self._http_guard.middleware]
             + ([client_cert_middleware()] if writes_only else []),
+            archives=cfg.archives,
         )
         self.ops.install(app)
         if self.seams.routes is not None:
