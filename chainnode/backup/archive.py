@@ -337,16 +337,24 @@ class Archive:
                 if not head:
                     return
                 if len(head) != REC.size:
-                    raise ArchiveError(f"{self.path}: part {part}: truncated record")
+                    raise ArchiveError(
+                        f"{self.path}: part {part}: truncated record (archive damaged)"
+                    )
                 klen, vlen = REC.unpack(head)
                 if not 0 < klen <= MAX_KEY or vlen > MAX_VALUE:
-                    raise ArchiveError(f"{self.path}: part {part}: a record has a bad size")
+                    raise ArchiveError(
+                        f"{self.path}: part {part}: a record has a bad size (archive damaged)"
+                    )
                 key = f.read(klen)
                 value = f.read(vlen)
                 if len(key) != klen or len(value) != vlen:
-                    raise ArchiveError(f"{self.path}: part {part}: truncated record")
+                    raise ArchiveError(
+                        f"{self.path}: part {part}: truncated record (archive damaged)"
+                    )
                 if key <= last or key[0] not in prefixes:
-                    raise ArchiveError(f"{self.path}: part {part}: keys out of order or place")
+                    raise ArchiveError(
+                        f"{self.path}: part {part}: keys out of order or place (archive damaged)"
+                    )
                 last = key
                 yield key, value
         except (tarfile.TarError, OSError, EOFError) as e:
