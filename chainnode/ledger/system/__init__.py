@@ -22,7 +22,8 @@ governance   (non-view: admins only; each call is that admin's vote, 2/3 of admi
   params() -> [num, den, proposal_ttl_blocks] | None      (view; genesis.governance)
       With genesis governance parameters the threshold is num/den of the admins, a proposal
       expires proposal_ttl_blocks after its first vote, and Voted carries needed, expires_at.
-permissions  (non-view: any one admin)
+permissions  (non-view: admins; with genesis governance parameters a vote like governance's,
+              returning True when this vote applied it; else any one admin)
   grant(who: address20 | public_key65, role: "writer" | "deployer") -> True  RoleGranted
   revoke(who, role) -> True                                                 RoleRevoked
   set_mode(mode: "open" | "closed") -> True                                 ModeChanged

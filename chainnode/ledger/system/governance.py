@@ -100,7 +100,7 @@ def read_params(state: Any) -> GovernanceParams | None:
     return GovernanceParams(*unpack(raw)) if raw else None
 
 
-def _vote(ctx: SysContext, action: list[Any]) -> bool:
+def vote(ctx: SysContext, action: list[Any]) -> bool:
     """Record the sender's vote; True when the change reached the threshold and must apply
     now."""
     params = read_params(ctx.state)
@@ -192,7 +192,7 @@ def add_validator(ctx: SysContext, args: list[Any]) -> Any:
     info = ValidatorInfo(
         pub, arg_str(args, 1, "node_id"), arg_str(args, 2, "p2p_addr"), arg_str(args, 3, "api_addr")
     )
-    if not _vote(ctx, [b"add_validator", *info.to_list()]):
+    if not vote(ctx, [b"add_validator", *info.to_list()]):
         return False
     _set_validators(ctx, apply_validator_change(read_validators(ctx), info))
     ctx.emit(
@@ -208,7 +208,7 @@ def remove_validator(ctx: SysContext, args: list[Any]) -> Any:
     problem = removal_problem(vs, pub)
     if problem is not None:
         raise SysError(Code.MALFORMED, problem)
-    if not _vote(ctx, [b"remove_validator", pub]):
+    if not vote(ctx, [b"remove_validator", pub]):
         return False
     _set_validators(ctx, apply_validator_change(vs, pub))
     ctx.emit("ValidatorRemoved", public_key=pub, effective_height=ctx.height + 1)
@@ -221,7 +221,7 @@ def add_admin(ctx: SysContext, args: list[Any]) -> Any:
     admins = read_admins(ctx)
     if pub in admins:
         raise SysError(Code.MALFORMED, "already an admin")
-    if not _vote(ctx, [b"add_admin", pub]):
+    if not vote(ctx, [b"add_admin", pub]):
         return False
     ctx.state.set(NS_GOV, K_ADMINS, pack([*admins, pub]))
     ctx.state.set(NS_GOV, P_ADMIN_ADDR + ctx.address_of(pub), b"\x01")
@@ -237,7 +237,7 @@ def remove_admin(ctx: SysContext, args: list[Any]) -> Any:
         raise SysError(Code.MALFORMED, "not an admin")
     if len(admins) == 1:
         raise SysError(Code.MALFORMED, "cannot remove the last admin")
-    if not _vote(ctx, [b"remove_admin", pub]):
+    if not vote(ctx, [b"remove_admin", pub]):
         return False
     ctx.state.set(NS_GOV, K_ADMINS, pack([a for a in admins if a != pub]))
     ctx.state.delete(NS_GOV, P_ADMIN_ADDR + ctx.address_of(pub))

@@ -2,8 +2,10 @@
 
 Mode `open`: anyone may send transactions and deploy. Mode `closed`: a sender needs the
 `writer` role to call contracts and the `deployer` role to deploy (deployer implies writer).
-Admins (the governance admin set) may do everything, and only they change roles or the mode
-(one admin suffices; the admin set itself changes by 2/3 vote in governance).
+Admins (the governance admin set) may do everything, and only they change roles or the mode:
+on a chain whose genesis has governance parameters each change is a proposal the admins vote
+on like a governance change (the same threshold and expiry, listed by ``governance.pending``);
+on an older chain one admin suffices, as it always did.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from chainnode.ledger.system import (
     arg_str,
     max_args,
 )
-from chainnode.ledger.system.governance import is_admin_address
+from chainnode.ledger.system.governance import is_admin_address, read_params, vote
 from chainnode.model.codes import Code
 from chainnode.model.layout import DEPLOYMENT, GOVERNANCE, NS_PERM, PERMISSIONS
 
@@ -74,10 +76,20 @@ def _role(args: list[Any]) -> int:
     return ROLE_BITS[role]
 
 
+def _decided(ctx: SysContext, action: list[Any]) -> bool:
+    """Whether the change applies now: by the admins' vote (genesis governance parameters),
+    else at once (one admin, the first rule)."""
+    if read_params(ctx.state) is None:
+        return True
+    return vote(ctx, action)
+
+
 def grant(ctx: SysContext, args: list[Any]) -> Any:
     max_args(args, 2)
     _admin(ctx)
     addr, bit = _target(ctx, args), _role(args)
+    if not _decided(ctx, [b"grant", addr, args[1].encode()]):
+        return False
     ctx.state.set(NS_PERM, P_ROLE + addr, bytes([read_roles(ctx.state, addr) | bit]))
     ctx.emit("RoleGranted", address=addr, role=args[1])
     return True
@@ -87,6 +99,8 @@ def revoke(ctx: SysContext, args: list[Any]) -> Any:
     max_args(args, 2)
     _admin(ctx)
     addr, bit = _target(ctx, args), _role(args)
+    if not _decided(ctx, [b"revoke", addr, args[1].encode()]):
+        return False
     roles = read_roles(ctx.state, addr) & ~bit
     if roles:
         ctx.state.set(NS_PERM, P_ROLE + addr, bytes([roles]))
@@ -102,6 +116,8 @@ def set_mode(ctx: SysContext, args: list[Any]) -> Any:
     mode = arg_str(args, 0, "mode")
     if mode not in MODES:
         raise SysError(Code.MALFORMED, f"mode must be one of {MODES}")
+    if not _decided(ctx, [b"set_mode", mode.encode()]):
+        return False
     ctx.state.set(NS_PERM, K_MODE, mode.encode())
     ctx.emit("ModeChanged", mode=mode)
     return True

@@ -202,7 +202,12 @@ def test_governance_params_threshold_expiry_and_pending(tmp_path: Path) -> None:
         for role in ("writer", "deployer", "writer"):
             commit(led, [tx(led, a4, "permissions", "grant", [ks[9].address, role])])
         assert led.height > first + 3
-        assert led.call_view("governance", "pending").return_value == []
+
+        def open_additions() -> list[object]:
+            rows = led.call_view("governance", "pending").return_value
+            return [row for row in rows if row[1] == "add_validator"]  # not the grants
+
+        assert open_additions() == []
         (r,) = commit(led, [tx(led, a3, "governance", "add_validator", args)])
         voted = decode_value(r.events[0].fields)
         assert ret(r) is False and voted["votes"] == 1  # afresh: the old votes lapsed
@@ -210,4 +215,33 @@ def test_governance_params_threshold_expiry_and_pending(tmp_path: Path) -> None:
         (r,) = commit(led, [tx(led, a4, "governance", "add_validator", args)])
         assert ret(r) is True  # 3 of 4 >= 3/4
         assert led.validators_at(led.height + 1)[-1] == new
-        assert led.call_view("governance", "pending").return_value == []
+        assert open_additions() == []
+
+
+def test_permission_changes_are_voted_with_governance_params(tmp_path: Path) -> None:
+    """With genesis governance parameters a role or mode change is a proposal like the
+    others (one admin of four is not enough); without them one admin applies it at once."""
+    from dataclasses import replace
+
+    from chainnode.model.genesis import GovernanceParams
+
+    ks = keys()
+    a1, a2, a3 = ks[4], ks[5], ks[6]
+    user = ks[9]
+    g = replace(genesis(admins=4), governance=GovernanceParams())
+    with open_ledger(tmp_path / "voted", g) as led:
+        (r,) = commit(led, [tx(led, a1, "permissions", "set_mode", ["closed"])])
+        assert r.ok and ret(r) is False and [e.name for e in r.events] == ["Voted"]
+        assert led.call_view("permissions", "mode").return_value == "open"
+        (row,) = led.call_view("governance", "pending").return_value
+        assert row[1] == "set_mode" and row[2] == [b"closed"] and row[4] == 3
+        commit(led, [tx(led, a2, "permissions", "set_mode", ["closed"])])
+        (r,) = commit(led, [tx(led, a3, "permissions", "set_mode", ["closed"])])
+        assert ret(r) is True and [e.name for e in r.events] == ["Voted", "ModeChanged"]
+        assert led.call_view("permissions", "mode").return_value == "closed"
+        (r,) = commit(led, [tx(led, a1, "permissions", "grant", [user.address, "writer"])])
+        assert ret(r) is False
+        assert led.call_view("permissions", "roles", [user.address]).return_value == []
+    with open_ledger(tmp_path / "first", genesis(admins=4)) as led:  # no parameters
+        (r,) = commit(led, [tx(led, a1, "permissions", "set_mode", ["closed"])])
+        assert ret(r) is True and [e.name for e in r.events] == ["ModeChanged"]
