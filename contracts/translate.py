@@ -23,8 +23,10 @@ builtins are referenced by generated names bound in its namespace.
 from __future__ import annotations
 
 import logging
+import marshal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any
 
 from contracts import natives
@@ -32,7 +34,7 @@ from contracts import opcodes as op
 from contracts.errors import ContractError, ExecutionError, LimitExceeded, OutOfGas, VerifyError
 from contracts.machine import MAX_CALL_DEPTH
 from contracts.values import INT_MAX, INT_MIN, MAX_ITEMS, Value
-from contracts.verifier import VerifiedFunction, VerifiedModule
+from contracts.verifier import VerifiedFunction, VerifiedModule, verify
 
 MAX_SOURCE = 128 * 1024
 """Largest generated source of a program (bytes). The Python compiler's time and memory grow
@@ -320,23 +322,49 @@ def _namespace(verified: VerifiedModule) -> dict[str, Any]:
     return ns
 
 
-# fast path: plain=contracts.vm._run test=tests/contracts/test_translate.py::test_random_programs
-def translate(verified: VerifiedModule) -> TranslatedModule:
-    """One Python function per function of the module. ``TranslationTooLarge`` when the
-    source would exceed ``MAX_SOURCE`` (checked while it is generated, function by function,
-    so a bomb is refused before it is built whole); ``TranslationError`` on a bug."""
+Compiler = Callable[[bytes, VerifiedModule], tuple[CodeType, int]]
+"""Makes a program's translation: the code object of its generated source and the source's
+size, from its bytecode and verified module. ``compile_module`` here; a node loading programs
+off its event loop runs ``compiled_module`` in a helper process instead (generating the source
+and the Python compiler, which holds the GIL throughout: ~70 ms for ``MAX_SOURCE``) and takes
+the same code object back."""
+
+
+def compile_module(code: bytes, verified: VerifiedModule) -> tuple[CodeType, int]:
+    """The code object of `verified`'s translation and the size of its source (`code`, its
+    bytes, unused: a ``Compiler`` in another process needs them). ``TranslationTooLarge``
+    when the source would exceed ``MAX_SOURCE`` (checked while it is generated, function by
+    function, so a bomb is refused before it is built whole)."""
     consts = verified.module.consts
     frames = [natives.frame_size(f) for f in verified.functions]
     parts: list[str] = []
     size = 0
+    for i, f in enumerate(verified.functions):
+        part = _function_source(i, f, consts, frames, MAX_SOURCE - size)
+        size += len(part) + 1
+        parts.append(part)
+    return compile("\n".join(parts), "<contract>", "exec", dont_inherit=True), size
+
+
+def compiled_module(code: bytes) -> tuple[bytes, int]:
+    """``compile_module`` of verified `code`, its code object marshalled: what a helper
+    process hands back (``marshal.loads`` of it is the same code object, in well under 1 ms).
+    Raises what ``compile_module`` raises."""
+    compiled, size = compile_module(code, verify(code))
+    return marshal.dumps(compiled), size
+
+
+# fast path: plain=contracts.vm._run test=tests/contracts/test_translate.py::test_random_programs
+def translate(
+    verified: VerifiedModule, code: bytes = b"", compiler: Compiler = compile_module
+) -> TranslatedModule:
+    """One Python function per function of the module (`code`: its bytes, for `compiler`).
+    ``TranslationTooLarge`` when the source would exceed ``MAX_SOURCE``;
+    ``TranslationError`` on a bug."""
     try:
-        for i, f in enumerate(verified.functions):
-            part = _function_source(i, f, consts, frames, MAX_SOURCE - size)
-            size += len(part) + 1
-            parts.append(part)
-        source = "\n".join(parts)
+        compiled, size = compiler(code, verified)
         ns = _namespace(verified)
-        exec(compile(source, "<contract>", "exec"), ns)  # source made above
+        exec(compiled, ns)  # the translation of verified bytecode
         return TranslatedModule(tuple(ns[f"f{i}"] for i in range(len(verified.functions))), size)
     except TranslationTooLarge:
         raise

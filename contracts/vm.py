@@ -29,7 +29,7 @@ from contracts.errors import ContractError, ExecutionError, LimitExceeded, OutOf
 from contracts.host import Host
 from contracts.machine import MAX_CALL_DEPTH, Event, HostFault, Machine
 from contracts.natives import BUILTIN_IMPLS, HANDLERS, add, equal, frame_size
-from contracts.translate import MAX_SOURCE, Translated, translate
+from contracts.translate import MAX_SOURCE, Compiler, Translated, compile_module, translate
 from contracts.values import (
     INT_MAX,
     INT_MIN,
@@ -97,7 +97,13 @@ class Program:
 
     __slots__ = ("functions", "public", "abi", "source_size")
 
-    def __init__(self, verified: VerifiedModule, translated: bool) -> None:
+    def __init__(
+        self,
+        verified: VerifiedModule,
+        translated: bool,
+        code: bytes = b"",
+        compiler: Compiler = compile_module,
+    ) -> None:
         module = verified.module
         funcs = [
             _Function(e.name, e.public, e.view, e.params, e.types, e.n_locals)
@@ -111,7 +117,9 @@ class Program:
         self.functions = tuple(funcs)
         self.public = {f.name: f for f in funcs if f.public}
         self.abi = {f.name: MethodInfo(f.view, f.params, f.types) for f in funcs if f.public}
-        done = translate(verified)  # raises: too large (VerifyError), or a translator bug
+        done = translate(
+            verified, code, compiler
+        )  # raises: too large (VerifyError), or a translator bug
         self.source_size = done.source_size
         if translated:
             for fn, py in zip(self.functions, done.functions, strict=True):
@@ -182,10 +190,11 @@ _cached_source = 0
 _lock = threading.Lock()
 
 
-def load_program(code: bytes) -> Program:
+def load_program(code: bytes, compiler: Compiler = compile_module) -> Program:
     """Verify, decode and translate bytecode, or take it from the LRU cache; ``VerifyError``
     if it is malformed or its translation too large. Thread-safe: a node may load in a
-    worker thread (``prepare``) what its event loop runs later."""
+    worker thread (``prepare``) what its event loop runs later. ``compiler``: where its
+    translation is made (``translate.Compiler``: here, or in a helper process; the same)."""
     key = (code, TRANSLATE)
     with _lock:
         found = _programs.get(key) if type(code) is bytes else None
@@ -193,7 +202,7 @@ def load_program(code: bytes) -> Program:
             _programs.move_to_end(key)
     if found is None:
         try:  # outside the lock: may take milliseconds
-            found = Program(verify(code), TRANSLATE)
+            found = Program(verify(code), TRANSLATE, code, compiler)
         except ContractError as exc:
             if type(code) is not bytes:
                 raise
@@ -224,12 +233,12 @@ def _remember(key: tuple[bytes, bool], entry: Program | ContractError) -> None:
             _cached_source -= _size(evicted)
 
 
-def load_cost(code: bytes) -> int:
+def load_cost(code: bytes, compiler: Compiler = compile_module) -> int:
     """What loading ``code`` costs a node, in bytes of generated source: its program's
     ``source_size``, or ``MAX_SOURCE`` when it is refused (its translation was generated up
     to the bound, or it failed). A pure function of the bytes; loads ``code`` (cached)."""
     try:
-        return load_program(code).source_size
+        return load_program(code, compiler).source_size
     except ContractError:
         return MAX_SOURCE
 
@@ -248,10 +257,10 @@ def clear_cache() -> None:
         _cached_source = 0
 
 
-def prepare(code: bytes) -> None:
+def prepare(code: bytes, compiler: Compiler = compile_module) -> None:
     """Load ``code`` into the cache now (e.g. in a worker thread, off an event loop), so
     that running it later does not translate it; errors are the ones execution would give."""
-    load_program(code)
+    load_program(code, compiler)
 
 
 def interface(code: bytes) -> dict[str, MethodInfo]:

@@ -94,6 +94,7 @@ INTEGRATION = (
     "tests/consensus/test_torn_tail.py",
     "tests/bench/test_procstat.py",
     "tests/chainnode/node/test_views_off_loop.py",
+    "tests/chainnode/node/test_programs_off_loop.py",
     "tests/chainnode/node/test_docs_packaged.py",
     "tests/p2p/test_frame_bombs.py",
     # cross-backend differential and property runs: seconds each, not the quick loop

@@ -289,7 +289,7 @@ class Executor:
                         Code.GAS_LIMIT,
                         f"tx {tx.hash.hex()} does not fit the block gas limit {max_gas}",
                     )
-                code = self._program_of(ov, tx)
+                code = self.program_of(ov, tx)
                 if code is not None and code not in programs:
                     cost = contracts.vm.load_cost(code)
                     if load + cost > MAX_BLOCK_LOAD:
@@ -320,7 +320,7 @@ class Executor:
             state_root=state_root_nested(h, prev_state_root, height, ov.namespaced_writes()),
         )
 
-    def _program_of(self, ov: Any, tx: Transaction) -> bytes | None:
+    def program_of(self, ov: Any, tx: Transaction) -> bytes | None:
         """The bytecode executing `tx` loads: a deployment's code, or the called contract's
         (None for other system calls and for what fails before loading anything)."""
         try:

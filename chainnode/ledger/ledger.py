@@ -64,7 +64,6 @@ from chainnode.model.codes import (
 from chainnode.model.encoding import pack, unpack
 from chainnode.model.genesis import ConsensusParams, Genesis, ValidatorInfo
 from chainnode.model.layout import (
-    DEPLOYMENT,
     NS_CHAIN,
     NS_CODE,
     NS_GOV,
@@ -387,22 +386,23 @@ class Ledger:
         self._observer.verified_batch(len(items), time.perf_counter() - t0)
         return out
 
+    def block_programs(self, txs: Sequence[Transaction]) -> list[bytes]:
+        """The distinct bytecode executing `txs` on our committed state loads, in order of
+        first use (``Executor.program_of``: a deployment's code, a called contract's; a
+        contract deployed earlier in `txs` is listed by its deployment). What the node loads
+        off the event loop before a proposal or synced blocks execute on it."""
+        out: dict[bytes, None] = {}
+        for tx in txs:
+            code = self.executor.program_of(self._view, tx)
+            if code is not None:
+                out.setdefault(code)
+        return list(out)
+
     def programs_to_load(self, txs: Sequence[Transaction]) -> list[bytes]:
         """Bytecode that executing admitted `txs` will load and that is not loaded yet: a
         deployment's code and the code of the contracts called. The node loads (verifies and
         translates) it in a worker thread, off the event loop that executes blocks."""
-        out: list[bytes] = []
-        for tx in txs:
-            code: Any = None
-            if tx.contract == DEPLOYMENT and tx.method == "deploy":
-                args = tx.vm_args()
-                code = args[0] if args else None
-            else:
-                t = self.resolver.resolve(self._view, tx.contract)
-                code = t.code if t is not None else None
-            if type(code) is bytes and not contracts.vm.is_loaded(code) and code not in out:
-                out.append(code)
-        return out
+        return [code for code in self.block_programs(txs) if not contracts.vm.is_loaded(code)]
 
     def check_target(self, tx: Transaction) -> tuple[Code, str, str | None] | None:
         """Admission-time check of contract, method, permission, gas limit and arguments

@@ -3,8 +3,8 @@
 Signature verification of a large batch runs in a worker thread (OpenSSL releases the GIL) and
 only fills the mempool's verified-signature cache; admission itself runs on the event loop.
 The contract programs that admitted transactions will run (a deployment's code, a called
-contract's) are loaded (verified and translated into Python, up to tens of milliseconds each)
-in another worker thread, so the block that executes them on the loop finds them cached.
+contract's) are loaded (verified and translated into Python, up to ~0.1 s each) off the loop
+by the node's :class:`ProgramLoader`, so the block that executes them finds them cached.
 After an admission the proposer is woken (:attr:`Admission.arrived`) and consensus is told when
 the oldest waiting transaction changes (its request timer follows it).
 """
@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import contracts
 from chainnode.api.backend import Unavailable
 from chainnode.ledger.ledger import Ledger
 from chainnode.ledger.mempool import Admission as Outcome
@@ -24,6 +23,7 @@ from chainnode.ledger.pending import OldestPending
 from chainnode.model.codes import LedgerError
 from chainnode.model.types import Transaction
 from chainnode.node.lifecycle import Spawn
+from chainnode.node.programs import ProgramLoader
 from crypto import sm3
 from crypto.batch import INLINE_MAX
 from p2p import Network
@@ -43,6 +43,7 @@ class Admission:
         accepting: Callable[[], bool],
         pending_changed: Callable[[bytes | None], None],
         arrived: asyncio.Event,
+        programs: ProgramLoader,
     ) -> None:
         """``accepting()``: consensus still runs (not stopping); ``pending_changed(oldest)``:
         tell consensus the oldest waiting transaction (or None); ``arrived`` is set on every
@@ -57,12 +58,11 @@ class Admission:
         self.arrived = arrived
         # Several batches verify at once so the verifying threads of crypto.verify_batch stay fed.
         self._verify_pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
-        self._load_pool = ThreadPoolExecutor(1, thread_name_prefix="contracts")
+        self.programs = programs
         self._gossip_inflight = 0
 
     def close(self) -> None:
         self._verify_pool.shutdown(wait=True, cancel_futures=True)
-        self._load_pool.shutdown(wait=True, cancel_futures=True)
 
     def _load_programs(self, txs: Sequence[Transaction]) -> None:
         """Load the programs these txs will run, off the loop (best effort: a program that
@@ -72,8 +72,7 @@ class Admission:
         except Exception:  # a warm-up only; execution decides
             log.debug("cannot list the programs of admitted txs", exc_info=True)
             return
-        for code in codes:
-            self._load_pool.submit(_load_quietly, code)
+        self.programs.submit(codes)
 
     def on_gossip_txs(self, peer: bytes, raws: list[bytes]) -> None:
         if self._gossip_inflight >= MAX_GOSSIP_INFLIGHT:
@@ -127,12 +126,3 @@ class Admission:
         oldest = self.pending.changed()
         if oldest is not False:
             self._pending_changed(oldest)  # type: ignore[arg-type]
-
-
-def _load_quietly(code: bytes) -> None:
-    try:
-        contracts.vm.prepare(code)
-    except contracts.ContractError:
-        pass  # refused code: its deployment or call fails the same way in the block
-    except Exception:  # a translator bug is logged by contracts.translate itself
-        log.debug("loading a contract program failed", exc_info=True)

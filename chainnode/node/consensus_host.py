@@ -6,6 +6,12 @@ proposals when the core asks (:meth:`request_proposal`), commits what the core d
 (:meth:`commit`, which also compacts the WAL and reports validator-set changes), fetches and
 serves blocks for sync, and logs faulty peers. Rules about proposals live in
 :mod:`chainnode.node.proposals`; the ledger's rules in the ledger.
+
+Validating a block executes it, on the event loop. The contract programs a proposal or synced
+blocks run that this node has not loaded yet (their txs never reached it by gossip) are loaded
+first, off the loop (:class:`ProgramLoader`), and only then is the message or the blocks handed
+to the core: peers' consensus messages wait behind such a proposal in arrival order (an inbox
+that is empty, and bypassed, unless a load is under way), so none overtakes another.
 """
 
 from __future__ import annotations
@@ -14,22 +20,35 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
+import contracts
+from chainnode.ledger.executor import MAX_BLOCK_LOAD
 from chainnode.ledger.ledger import Ledger
 from chainnode.model.codes import Code, LedgerError
 from chainnode.model.genesis import Genesis, ValidatorInfo
+from chainnode.model.types import Block
 from chainnode.node.blocksync import KIND as SYNC_KIND
 from chainnode.node.blocksync import SyncError, decode_response, encode_request, serve
+from chainnode.node.consensus_glue import sm2_verify
 from chainnode.node.driver import CONSENSUS_CHANNEL, Driver, Transport
 from chainnode.node.faults import FaultLog
 from chainnode.node.lifecycle import Spawn
+from chainnode.node.programs import ProgramLoader
 from chainnode.node.proposals import BlockCache, wall_clock_ms
 from chainnode.node.wal import WriteAheadLog
 from consensus import events as E
 from consensus.certificate import CommitCertificate, decode_certificate, encode_certificate
 from consensus.errors import ConsensusError
-from consensus.messages import Message, Status, decode_message, encode_message
+from consensus.messages import (
+    Message,
+    NewView,
+    PrePrepare,
+    Status,
+    decode_message,
+    encode_message,
+)
 from consensus.replica import Replica
 from consensus.types import Proposal
 from consensus.wal import WalRecord, decode_record
@@ -38,6 +57,12 @@ from p2p import Network
 log = logging.getLogger("chainnode.node")
 
 WAL_COMPACT_EVERY = 32
+#: Peers' consensus messages held while a proposal's programs load (more are dropped, as a
+#: lossy network would: consensus retransmits and changes view).
+MAX_INBOX = 4096
+#: New generated source loaded before one batch of synced blocks runs: a third of the program
+#: cache (``contracts.vm``), so the first blocks' programs are still there when they execute.
+SYNC_LOAD_BUDGET = 16 * MAX_BLOCK_LOAD
 #: A filter over our block-sync answers (a seam: the chaos launcher forges them).
 SyncFilter = Callable[[bytes], bytes]
 
@@ -53,6 +78,7 @@ class ConsensusHost:
         replica: Replica,
         wal: WriteAheadLog,
         blocks: BlockCache,
+        programs: ProgramLoader,
         tx_arrived: asyncio.Event,
         spawn: Spawn,
         die: Callable[[BaseException], None],
@@ -65,6 +91,7 @@ class ConsensusHost:
         self.replica = replica
         self.wal = wal
         self.blocks = blocks
+        self.programs = programs
         self.tx_arrived = tx_arrived
         self._spawn = spawn
         self._die = die
@@ -77,6 +104,11 @@ class ConsensusHost:
         self.validators = tuple(v.public_key for v in ledger.validators_at(ledger.height + 1))
         self._peer_heights: dict[bytes, int] = {}
         self._propose_task: asyncio.Task[object] | None = None
+        # peers' messages waiting behind a proposal whose programs load (None: not listed yet)
+        self._inbox: deque[tuple[bytes, Message, list[bytes] | None]] = deque()
+        self._inbox_task: asyncio.Task[object] | None = None
+        self._loaded_for: set[tuple[int, int]] = set()  # (height, view) proposals loaded
+        self._sync_loading = asyncio.Lock()
         self._last_commit = time.monotonic()
         self._last_block_full = False  # under load: the block interval bounds the batching
         self._commits_since_compaction = 0
@@ -128,6 +160,9 @@ class ConsensusHost:
             self.driver.close()
         if self._propose_task is not None:
             self._propose_task.cancel()
+        if self._inbox_task is not None:
+            self._inbox_task.cancel()
+        self._inbox.clear()
 
     @property
     def running(self) -> bool:
@@ -186,7 +221,85 @@ class ConsensusHost:
             return
         if isinstance(msg, Status):
             self._peer_heights[peer] = msg.height
-        self.step(E.MessageReceived(peer, msg))
+        if not self._inbox:
+            codes = self._programs_to_load(msg)
+            if not codes:
+                self.step(E.MessageReceived(peer, msg))  # the usual case: no wait, no task
+                return
+            self._inbox.append((peer, msg, codes))
+        elif len(self._inbox) < MAX_INBOX:
+            self._inbox.append((peer, msg, None))
+        else:
+            log.debug("consensus inbox full: dropped a message from %s", peer.hex()[:16])
+        if self._inbox_task is None:
+            self._inbox_task = self._spawn(self._drain_inbox())
+
+    async def _drain_inbox(self) -> None:
+        """Step the held messages in arrival order, each after its proposal's programs load."""
+        try:
+            while self._inbox and self.running:
+                peer, msg, codes = self._inbox[0]
+                if codes is None:
+                    codes = self._programs_to_load(msg)
+                if codes:
+                    await self._warm([codes], MAX_BLOCK_LOAD)
+                self._inbox.popleft()
+                self.step(E.MessageReceived(peer, msg))
+        finally:
+            self._inbox_task = None
+
+    def _programs_to_load(self, msg: Message) -> list[bytes]:
+        """The programs of the block a PRE-PREPARE (or a NEW-VIEW's) proposes when some are
+        not loaded yet, in the order its txs use them; else []. Only for the height being
+        decided or the next, signed by the primary of its view (a check the core repeats):
+        anyone else's junk costs a decode at most, nothing is loaded for it."""
+        pp = msg.pre_prepare if isinstance(msg, NewView) else msg
+        if not isinstance(pp, PrePrepare) or not self.running:
+            return []
+        rep = self.replica
+        slot = (pp.height, pp.view)
+        if (
+            not rep.height <= pp.height <= rep.height + 1
+            or not rep.view <= pp.view <= rep.view + rep.config.vote_view_window
+            or slot in self._loaded_for
+        ):
+            return []
+        if pp.sender != rep.vset.primary(pp.height, pp.view) or not sm2_verify(
+            pp.sender, pp.signing_bytes(rep.config.chain_id), pp.signature
+        ):
+            return []
+        block = self._decoded(pp.proposal.payload)
+        if block is None or block.hash != pp.digest:
+            return []
+        if len(self._loaded_for) >= MAX_INBOX:
+            self._loaded_for.clear()
+        self._loaded_for.add(slot)  # once per slot: an equivocating primary gets no more
+        return self._unloaded([block])[0]
+
+    def _decoded(self, payload: bytes) -> Block | None:
+        try:
+            return self.ledger.decode_block(payload)
+        except Exception:  # noqa: BLE001 - a peer's bytes: validation judges them
+            return None
+
+    async def _warm(self, lists: Sequence[Sequence[bytes]], budget: int) -> None:
+        try:
+            await self.programs.warm(lists, budget)
+        except Exception:  # a warm-up only (the loader closed...): execution loads them
+            log.debug("could not load a block's programs ahead", exc_info=True)
+
+    def _unloaded(self, blocks: Sequence[Block]) -> list[list[bytes]]:
+        """Each block's programs (``Ledger.block_programs``), or none at all when every one
+        of them is loaded already (or they cannot be listed: validating meets the cause)."""
+        try:
+            lists = [self.ledger.block_programs(block.txs) for block in blocks]
+        except Exception:  # e.g. a StorageError: the block's validation meets it
+            log.debug("cannot list a block's programs", exc_info=True)
+            return [[] for _ in blocks]
+        loaded = contracts.vm.is_loaded
+        if all(loaded(code) for codes in lists for code in codes):
+            return [[] for _ in blocks]
+        return lists
 
     @property
     def syncing(self) -> bool:
@@ -270,15 +383,24 @@ class ConsensusHost:
 
     async def _fetch_blocks(self, peer: bytes, lo: int, hi: int) -> None:
         fetched: list[tuple[Proposal, CommitCertificate]] = []
+        blocks: list[Block] = []
         try:
             raw = await self.net.request(peer, SYNC_KIND, encode_request(lo, hi), timeout=10)
             for proposal, cert, block in decode_response(raw, self.ledger.decode_block, lo, hi):
                 self.blocks.remember(block, fetched=True)
                 fetched.append((proposal, cert))
+                blocks.append(block)
         except SyncError as e:
             log.warning("block sync from %s: %s", peer.hex()[:16], e)
         except Exception as e:  # noqa: BLE001  # p2p errors: not connected, timeout, remote
             log.info("block sync from %s failed: %r", peer.hex()[:16], e)
+        lists = self._unloaded(blocks)
+        if any(lists):
+            # One batch at a time: the core checks the certificates later, so a lying peer
+            # (a validator: p2p admits no one else) costs this budget once per request we make
+            # to it, and we make those at the core's sync timer's pace.
+            async with self._sync_loading:
+                await self._warm(lists, SYNC_LOAD_BUDGET)
         self.step(E.BlocksFetched(peer, tuple(fetched)))
 
     async def serve_blocks(self, peer: bytes, payload: bytes) -> bytes:

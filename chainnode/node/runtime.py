@@ -8,6 +8,8 @@ the HTTP API, and stops them in reverse order on SIGTERM/SIGINT within ``shutdow
 - :class:`~chainnode.node.consensus_host.ConsensusHost`: the driver's host (proposals, commit,
   block sync, faults) and the consensus inputs from peers;
 - :class:`~chainnode.node.admission.Admission`: client and gossip transactions into the mempool;
+- :class:`~chainnode.node.programs.ProgramLoader`: contract programs translated off the loop
+  before the blocks that run them execute (for admission and for consensus);
 - :mod:`~chainnode.node.validator_peers`: who p2p dials and admits;
 - :class:`~chainnode.node.http_backend.NodeBackend`: what the HTTP API reads and calls.
 
@@ -49,6 +51,7 @@ from chainnode.node.http_backend import NodeBackend
 from chainnode.node.lifecycle import TaskGroup
 from chainnode.node.logs import setup_logging
 from chainnode.node.ops import NodeOps
+from chainnode.node.programs import ProgramLoader
 from chainnode.node.proposals import BlockCache, ProposalCheck
 from chainnode.node.validator_peers import initial_peers, push_validator_set
 from chainnode.node.waiters import ReceiptWaiters
@@ -139,6 +142,7 @@ class Node:
         self._http_guard = ConnectionGuard(server_limits(cfg))
         self.net = self._network()
         self.blocks = BlockCache()
+        self.programs = ProgramLoader()
         arrived = asyncio.Event()
         self.host = self._consensus_host(arrived)
         self.tasks.on_fatal(self.host.close)
@@ -149,6 +153,7 @@ class Node:
             accepting=lambda: self.host.running,
             pending_changed=self.host.pending_work,
             arrived=arrived,
+            programs=self.programs,
         )
         self.backend = NodeBackend(
             cfg.node_id,
@@ -194,6 +199,7 @@ class Node:
                 self.cfg.data_dir / "consensus.wal", height_note(self.ledger.height + 1)
             ),
             blocks=self.blocks,
+            programs=self.programs,
             tx_arrived=tx_arrived,
             spawn=self.tasks.spawn,
             die=self.tasks.die,
@@ -309,6 +315,7 @@ class Node:
         await self.tasks.drain()
         await asyncio.to_thread(self.admin.close)  # before the ledger: snapshots read it
         self.admission.close()
+        self.programs.close()
         self.host.wal.close()
         self.ledger.close()
         log.info("node %s stopped at height %d", self.cfg.node_id, self.ledger.height)

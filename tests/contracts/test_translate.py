@@ -170,9 +170,9 @@ def test_repeated_use_of_many_programs_translates_each_once(
     done: list[int] = []
     real = translate_module.translate
 
-    def counting(verified: object) -> object:
+    def counting(verified: object, *rest: object) -> object:
         done.append(1)
-        return real(verified)  # type: ignore[arg-type]
+        return real(verified, *rest)  # type: ignore[arg-type]
 
     monkeypatch.setattr(vm_module, "translate", counting)
     codes = [compile_source(fn(f"x = [a, a, a]\nreturn {i}", "a: int")) for i in range(200)]
