@@ -41,9 +41,11 @@ MODES = (
     "view_bomb",  # VIEW-CHANGEs for views near the top of the range
     "replay",  # old messages of ours sent again
     "flood",  # bursts of messages for far-future heights
+    "flood_forged",  # bursts of junk for the next heights naming honest validators as senders
     "forged_sync",  # blocks served to syncing peers are altered
 )
 FLOOD_BURST = 300
+FORGED_BURST = 3000  # every BURST_INTERVAL: ~6,000 junk messages a second, as in issue 18
 FUTURE_MS = 3_600_000
 BURST_INTERVAL = 0.5  # seconds between view bombs / floods
 
@@ -159,6 +161,22 @@ class ByzantineTransport:
                     fake = dataclasses.replace(template, height=height + 2 + i, view=i % 7)
                     out.append(encode_message(fake))
                 self._act("flood", f"{FLOOD_BURST} messages for heights above {height + 1}")
+            if "flood_forged" in modes:
+                self._last_burst = now
+                out += self._forged_burst(height)
+                self._act("flood_forged", f"{FORGED_BURST} junk messages naming other senders")
+        return out
+
+    def _forged_burst(self, height: int) -> list[bytes]:
+        """Junk PREPAREs for the next few heights: half name a connected (honest) validator as
+        their sender, half a random key; the signatures are made up."""
+        peers = list(self.net.connected_peers()) or [self.public_key]
+        rng = self._rng
+        out = []
+        for i in range(FORGED_BURST):
+            sender = rng.choice(peers) if i % 2 else b"\x04" + rng.randbytes(64)
+            vote = Prepare(height + 1 + i % 8, i % 4, rng.randbytes(32), sender, rng.randbytes(64))
+            out.append(encode_message(vote))
         return out
 
     def _resign(self, msg: Any, **changes: Any) -> Any:
