@@ -53,6 +53,7 @@ E2E = (
     "tests/chainnode/node/test_schemathesis.py",
     "tests/chainnode/ops/test_cli_ops.py",
     "tests/chainnode/ops/test_consortium.py",
+    "tests/chainnode/ops/test_consortium_netns.py",
     "tests/chainnode/ops/test_org_deploy.py",
     "tests/chainnode/ops/test_deploy.py",
     "tests/chainnode/ops/test_multihost.py",
