@@ -549,9 +549,9 @@ def _tx_summary(p: ProvenTx, suite: Suite) -> dict[str, Any]:
     tx, rc, hd = p.tx, p.receipt, p.header
     return {
         "tx_hash": tx.hash.hex(),
-        "sender": tx.sender.hex(),
-        "sender_address": suite.address(tx.sender).hex(),
-        "contract": tx.contract,
+        "sender": address_hex(suite.address(tx.sender)),  # as the API shows a tx (issue 15)
+        "sender_public_key": tx.sender.hex(),
+        "contract": contract_display(tx.contract),
         "method": tx.method,
         "args": decoded_json(tx.args),
         "height": hd.height,

@@ -3,19 +3,21 @@
 """Evidence: notarise a document by registering its hash with metadata.
 
 Written in the contract language (compiled by contracts.compile_source, not imported).
-Arguments are a JSON list of positional values. Hashes and addresses are hex strings
-(an optional 0x prefix is accepted; they are stored lowercase).
+Arguments are a JSON list of positional values. Hashes are hex strings (an optional 0x
+prefix is accepted; they are stored lowercase, bare). An address is shown, stored and
+emitted in the node's one form, "0x" + 40 lower-case hex digits, and taken with or
+without the 0x, in any case.
 
 Methods:
   register(doc_hash: str, doc_type: str, title: str) -> record
       doc_hash: 64 hex characters (a 32-byte SM3/SHA-256 digest of the document).
       doc_type: 1..64 characters, e.g. "contract". title: 0..256 characters.
-      The owner is the caller's address. A hash registered before is rejected.
+      The owner is the caller's address ("0x..."). A hash registered before is rejected.
       Emits Registered(hash, owner, doc_type).
   get(doc_hash: str) -> record or None                        (view)
   exists(doc_hash: str) -> bool                                (view)
   count_by_owner(owner: str) -> int                            (view)
-      owner: 40 hex characters (an address).
+      owner: an address, 40 hex characters with or without 0x.
   list_by_owner(owner: str, offset: int, limit: int) -> [doc_hash, ...]   (view)
       In registration order; limit 1..100.
 
@@ -43,7 +45,7 @@ def register(doc_hash: str, doc_type: str, title: str) -> dict:
     require(len(title) <= MAX_TITLE, "title longer than 256 characters")
     key = "doc:" + h
     require(key not in storage, "document already registered")
-    owner = ctx.caller.hex()
+    owner = "0x" + ctx.caller.hex()
     record = {
         "hash": h,
         "doc_type": doc_type,
@@ -74,12 +76,12 @@ def exists(doc_hash: str) -> bool:
 
 @view
 def count_by_owner(owner: str) -> int:
-    return storage.get("count:" + norm_hex(owner, 40, "owner"), 0)
+    return storage.get("count:" + "0x" + norm_hex(owner, 40, "owner"), 0)
 
 
 @view
 def list_by_owner(owner: str, offset: int, limit: int) -> list:
-    o = norm_hex(owner, 40, "owner")
+    o = "0x" + norm_hex(owner, 40, "owner")
     require(offset >= 0, "offset must be >= 0")
     require(0 < limit <= MAX_PAGE, "limit must be 1..100")
     n = storage.get("count:" + o, 0)

@@ -3,7 +3,8 @@
 """Records: key-value records with an owner, a full update history and delete markers.
 
 Written in the contract language (compiled by contracts.compile_source, not imported).
-Arguments are a JSON list of positional values.
+Arguments are a JSON list of positional values. Owners (and a version's "by") are
+addresses in the node's one form, "0x" + 40 lower-case hex digits.
 
 Methods:
   put(key: str, value) -> version
@@ -29,7 +30,7 @@ MAX_PAGE = 100
 
 
 def write_version(key, value, deleted, version):
-    by = ctx.caller.hex()
+    by = "0x" + ctx.caller.hex()
     storage["ver:" + key + ":" + str(version)] = {
         "version": version,
         "value": value,
@@ -44,7 +45,7 @@ def write_version(key, value, deleted, version):
 @public
 def put(key: str, value) -> int:
     require(0 < len(key) <= MAX_KEY, "key must be 1..128 characters")
-    caller = ctx.caller.hex()
+    caller = "0x" + ctx.caller.hex()
     rkey = "rec:" + key
     current = storage.get(rkey)
     version = 1
@@ -73,7 +74,7 @@ def delete(key: str) -> int:
     rkey = "rec:" + key
     current = storage.get(rkey)
     require(current is not None, "no such record")
-    require(current["owner"] == ctx.caller.hex(), "only the owner may delete this record")
+    require(current["owner"] == "0x" + ctx.caller.hex(), "only the owner may delete this record")
     require(not current["deleted"], "record already deleted")
     version = current["version"] + 1
     current["value"] = None

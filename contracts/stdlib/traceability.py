@@ -3,15 +3,18 @@
 """Traceability: the journey of a product batch from farm to table.
 
 Written in the contract language (compiled by contracts.compile_source, not imported).
-Arguments are a JSON list of positional values. Addresses and hashes are hex strings
-(optional 0x prefix; stored lowercase).
+Arguments are a JSON list of positional values. Hashes are hex strings (optional 0x
+prefix; stored lowercase, bare). Addresses (owners, actors) are shown, stored and emitted in
+the node's one form, "0x" + 40 lower-case hex digits, and taken with or without the 0x, in
+any case.
 
 Methods:
   create_batch(batch_id: str, product: str, producer: str) -> batch
       batch_id: 1..64 characters, unique. product, producer: 1..128 characters.
       The caller becomes the batch owner. Emits BatchCreated(batch_id, owner, product).
   grant(batch_id: str, actor: str) -> None
-      Owner only. actor: 40 hex characters (an address) allowed to append events.
+      Owner only. actor: an address (40 hex characters, 0x optional) allowed to append
+      events.
       Emits ActorGranted(batch_id, actor).
   revoke(batch_id: str, actor: str) -> None
       Owner only. Emits ActorRevoked(batch_id, actor).
@@ -59,7 +62,7 @@ def batch_owner(batch_id):
 
 
 def only_owner(batch_id):
-    require(batch_owner(batch_id) == ctx.caller.hex(), "only the batch owner may do this")
+    require(batch_owner(batch_id) == "0x" + ctx.caller.hex(), "only the batch owner may do this")
 
 
 @public
@@ -69,7 +72,7 @@ def create_batch(batch_id: str, product: str, producer: str) -> dict:
     require(0 < len(producer) <= MAX_TEXT, "producer must be 1..128 characters")
     key = "batch:" + batch_id
     require(key not in storage, "batch already exists")
-    owner = ctx.caller.hex()
+    owner = "0x" + ctx.caller.hex()
     batch = {
         "batch_id": batch_id,
         "product": product,
@@ -88,7 +91,7 @@ def create_batch(batch_id: str, product: str, producer: str) -> dict:
 @public
 def grant(batch_id: str, actor: str) -> None:
     only_owner(batch_id)
-    a = norm_hex(actor, 40, "actor")
+    a = "0x" + norm_hex(actor, 40, "actor")
     storage["actor:" + batch_id + ":" + a] = True
     emit("ActorGranted", batch_id=batch_id, actor=a)
 
@@ -96,7 +99,7 @@ def grant(batch_id: str, actor: str) -> None:
 @public
 def revoke(batch_id: str, actor: str) -> None:
     only_owner(batch_id)
-    a = norm_hex(actor, 40, "actor")
+    a = "0x" + norm_hex(actor, 40, "actor")
     key = "actor:" + batch_id + ":" + a
     require(key in storage, "actor was not granted")
     del storage[key]
@@ -105,7 +108,7 @@ def revoke(batch_id: str, actor: str) -> None:
 
 @public
 def add_event(batch_id: str, stage: str, location: str, data_hash: str, note: str) -> dict:
-    actor = ctx.caller.hex()
+    actor = "0x" + ctx.caller.hex()
     owner = storage.get("owner:" + batch_id)  # inlined helpers: this is the hot method
     require(owner is not None, "unknown batch " + batch_id)
     if owner != actor:
@@ -154,7 +157,7 @@ def get_batch(batch_id: str):
 
 @view
 def is_actor(batch_id: str, actor: str) -> bool:
-    return ("actor:" + batch_id + ":" + norm_hex(actor, 40, "actor")) in storage
+    return ("actor:" + batch_id + ":" + "0x" + norm_hex(actor, 40, "actor")) in storage
 
 
 def events_of(batch_id, offset, limit):

@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -26,6 +27,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from chainnode.client.sdk import Account
 from chainnode.model.genesis import ConsensusParams, Genesis
 from chainnode.proofs.bundle import ProofError, describe, verify_bundle
+from contracts import compile_source
 from crypto import sm2, sm3
 from crypto.suite import get_suite
 from tests.chainnode.node.cluster import Cluster, wait_for
@@ -213,10 +215,22 @@ def test_a_submitted_transaction_streams_in_and_shows_its_receipt(
     page.press("#search-q", "Enter")
     expect(page.locator("h1")).to_have_text(f"Block {height}")
     address = get_suite("sm").address(net["user"].public_key).hex()
-    page.fill("#search-q", address)
+    page.fill("#search-q", address)  # bare hex is searched; the page shows the one form
     page.press("#search-q", "Enter")
+    expect(page.locator("#address-value")).to_have_text("0x" + address)
     expect(page.locator("main")).to_contain_text("Evidence records owned (2)")
     shot(page, "address")
+
+
+def test_owners_are_shown_in_the_one_address_form(net: dict[str, Any], page: Page) -> None:
+    """evidence.register's record and Registered event carry the owner as 0x + hex (issue 15),
+    and the console shows them, and the sender, so."""
+    owner = "0x" + get_suite("sm").address(net["user"].public_key).hex()
+    page.goto(net["url"] + f"/#/tx/{net['txs'][2]}")
+    expect(page.locator("#tx-status")).to_have_text("ok")
+    expect(page.locator("#tx-sender")).to_have_text(owner)
+    expect(page.locator("#tx-return")).to_contain_text(f'"owner": "{owner}"')
+    expect(page.locator("#tx-events")).to_contain_text(f'"owner": "{owner}"')
 
 
 def test_keyboard_reaches_the_pages(net: dict[str, Any], page: Page) -> None:
@@ -257,10 +271,32 @@ def test_contracts_page_calls_a_view_and_shows_governance(net: dict[str, Any], p
     vote = cl.build(admin, "governance", "add_validator", [key, "node5", "127.0.0.1:9", "x:9"])
     res = cl.submit([vote], wait=30)
     assert res.receipts and res.receipts[0]["status"] == "ok", res
+    # GET /v1/contracts is paged (the built-in contracts, then deployed ones, `limit` a page):
+    # with three deployed and every answer cut to one a page, the list is whole only if the
+    # console follows `next` (after=...) to the end: three pages
+    code = compile_source("@view\ndef one() -> int:\n    return 1\n")
+    deploys = [cl.build(admin, "deployment", "deploy", [code, f"paged-{i}"]) for i in range(3)]
+    res = cl.submit(deploys, wait=30)
+    assert res.receipts and all(r["status"] == "ok" for r in res.receipts), res
+    later: list[str] = []
+    page.on("request", lambda r: later.append(r.url) if "/v1/contracts?after=" in r.url else None)
+    page.route(
+        lambda url: urlsplit(url).path.endswith("/v1/contracts"),
+        lambda route: route.fulfill(
+            response=route.fetch(
+                url=route.request.url + ("&" if "?" in route.request.url else "?") + "limit=1"
+            )
+        ),
+    )
     page.goto(net["url"] + "/#/contracts")
     expect(page.locator("#contracts")).to_contain_text(
         "exists(doc_hash: str)"
     )  # GET /v1/contracts/{name}
+    names = ["evidence", "traceability", "records", "governance", "permissions", "deployment"]
+    names += [f"paged-{i}" for i in range(3)]
+    expect(page.locator("#contracts > li > strong")).to_have_count(len(names))
+    assert sorted(page.locator("#contracts > li > strong").all_inner_texts()) == sorted(names)
+    assert len(later) == 2 and all("limit" not in u for u in later), later
     expect(page.locator("#contracts")).to_contain_text("add_validator(public_key: bytes")
     expect(page.locator("#admins li")).to_have_count(2)
     expect(page.locator("#admins")).to_contain_text("admin")

@@ -9,6 +9,11 @@ from contracts.errors import ContractError
 
 ALICE = b"\xaa" * 20
 BOB = b"\xbb" * 20
+# The one address form, written out (not computed by the contracts under test).
+ALICE_ADDR = "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+BOB_ADDR = "0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+# Every way an address may be given: 0x, bare, 0X with upper-case digits.
+FORMS = (lambda a: a, lambda a: a[2:], lambda a: "0X" + a[2:].upper())
 GAS = 2_000_000
 
 
@@ -65,7 +70,7 @@ def test_evidence_register_lookup_list_duplicate() -> None:
         "hash": DOC.lower(),
         "doc_type": "contract",
         "title": "Lease 2026",
-        "owner": ALICE.hex(),
+        "owner": ALICE_ADDR,
         "height": 1,
         "timestamp": 1_700_000_001,
         "tx": (1).to_bytes(32, "big").hex(),
@@ -77,17 +82,19 @@ def test_evidence_register_lookup_list_duplicate() -> None:
     assert "already registered" in c.fails(BOB, "register", DOC, "x", "y")
     c.ok(ALICE, "register", "cd" * 32, "invoice", "")
     c.ok(BOB, "register", "ef" * 32, "invoice", "")
-    assert c.ok(BOB, "count_by_owner", ALICE.hex()) == 2
-    assert c.ok(BOB, "list_by_owner", ALICE.hex(), 0, 10) == [DOC.lower(), "cd" * 32]
-    assert c.ok(BOB, "list_by_owner", "0x" + ALICE.hex(), 1, 10) == ["cd" * 32]
-    assert c.ok(BOB, "list_by_owner", BOB.hex(), 0, 10) == ["ef" * 32]
+    for form in FORMS:
+        assert c.ok(BOB, "count_by_owner", form(ALICE_ADDR)) == 2
+        assert c.ok(BOB, "list_by_owner", form(ALICE_ADDR), 0, 10) == [DOC.lower(), "cd" * 32]
+        assert c.ok(BOB, "list_by_owner", form(ALICE_ADDR), 1, 10) == ["cd" * 32]
+        assert c.ok(BOB, "list_by_owner", form(BOB_ADDR), 0, 10) == ["ef" * 32]
+    assert "owner must be 40 hex" in c.fails(BOB, "count_by_owner", ALICE_ADDR + "00")
 
 
 def test_evidence_register_emits_and_validates() -> None:
     c = Chain("evidence")
     result = c.call(ALICE, "register", DOC, "contract", "t")
     assert [(e.name, e.fields) for e in result.events] == [
-        ("Registered", {"hash": DOC.lower(), "owner": ALICE.hex(), "doc_type": "contract"})
+        ("Registered", {"hash": DOC.lower(), "owner": ALICE_ADDR, "doc_type": "contract"})
     ]
     assert "64 hex" in c.fails(ALICE, "register", "abc", "contract", "t")
     assert "hex" in c.fails(ALICE, "register", "zz" * 32, "contract", "t")
@@ -109,23 +116,28 @@ def test_evidence_views_are_read_only() -> None:
 def test_traceability_lifecycle() -> None:
     c = Chain("traceability")
     batch = c.ok(ALICE, "create_batch", "B-001", "apples", "Orchard Co")
-    assert batch["owner"] == ALICE.hex() and batch["events"] == 0
+    assert batch["owner"] == ALICE_ADDR and batch["events"] == 0
     assert "already exists" in c.fails(BOB, "create_batch", "B-001", "pears", "x")
     c.ok(ALICE, "add_event", "B-001", "planting", "Field 3", "", "seeded")
     assert "not an authorised actor" in c.fails(
         BOB, "add_event", "B-001", "harvest", "Field 3", "", ""
     )
     assert "only the batch owner" in c.fails(BOB, "grant", "B-001", BOB.hex())
-    c.ok(ALICE, "grant", "B-001", BOB.hex())
-    assert c.ok(ALICE, "is_actor", "B-001", BOB.hex()) is True
+    granted = c.call(ALICE, "grant", "B-001", "0X" + BOB_ADDR[2:].upper())
+    assert granted.ok and [(e.name, e.fields) for e in granted.events] == [
+        ("ActorGranted", {"batch_id": "B-001", "actor": BOB_ADDR})
+    ]
+    for form in FORMS:
+        assert c.ok(ALICE, "is_actor", "B-001", form(BOB_ADDR)) is True
+    assert "actor must be 40 hex" in c.fails(ALICE, "grant", "B-001", "0x1234")
     ev = c.ok(BOB, "add_event", "B-001", "harvest", "Field 3", "12" * 32, "")
-    assert ev["seq"] == 1 and ev["actor"] == BOB.hex() and ev["data_hash"] == "12" * 32
+    assert ev["seq"] == 1 and ev["actor"] == BOB_ADDR and ev["data_hash"] == "12" * 32
     for stage in ("inspection", "processing", "transport", "sale"):
         c.ok(BOB, "add_event", "B-001", stage, "Plant 1", "", "")
     assert "unknown stage" in c.fails(BOB, "add_event", "B-001", "eating", "x", "", "")
     assert "unknown batch" in c.fails(BOB, "add_event", "B-404", "sale", "x", "", "")
-    c.ok(ALICE, "revoke", "B-001", BOB.hex())
-    assert c.ok(ALICE, "is_actor", "B-001", BOB.hex()) is False
+    c.ok(ALICE, "revoke", "B-001", BOB_ADDR[2:])
+    assert c.ok(ALICE, "is_actor", "B-001", BOB_ADDR) is False
     assert "not an authorised" in c.fails(BOB, "add_event", "B-001", "sale", "x", "", "")
     assert "was not granted" in c.fails(ALICE, "revoke", "B-001", BOB.hex())
     history = c.ok(BOB, "history", "B-001")
@@ -143,7 +155,8 @@ def test_records_versions_and_delete_markers() -> None:
     assert c.ok(ALICE, "put", "color", "red") == 1
     assert c.ok(ALICE, "put", "color", {"rgb": [255, 0, 0]}) == 2
     assert "only the owner" in c.fails(BOB, "put", "color", "blue")
-    assert c.ok(BOB, "owner_of", "color") == ALICE.hex()
+    assert c.ok(BOB, "owner_of", "color") == ALICE_ADDR
+    assert c.ok(BOB, "get", "color")["owner"] == ALICE_ADDR
     assert c.ok(BOB, "get", "color")["value"] == {"rgb": [255, 0, 0]}
     assert "only the owner" in c.fails(BOB, "delete", "color")
     assert c.ok(ALICE, "delete", "color") == 3
@@ -153,6 +166,7 @@ def test_records_versions_and_delete_markers() -> None:
     assert "no such record" in c.fails(ALICE, "delete", "other")
     assert c.ok(ALICE, "put", "color", "green") == 4
     history = c.ok(BOB, "history", "color", 0, 100)
+    assert {v["by"] for v in history} == {ALICE_ADDR}
     assert [(v["version"], v["value"], v["deleted"]) for v in history] == [
         (1, "red", False), (2, {"rgb": [255, 0, 0]}, False), (3, None, True), (4, "green", False),
     ]  # fmt: skip

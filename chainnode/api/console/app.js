@@ -89,6 +89,8 @@ function kv(pairs) {
 }
 
 const bare = (h) => (h || "").toLowerCase().replace(/^0x/, "");
+/** An address in its one form, as the API shows it: 0x + 40 lower-case hex digits. */
+const addr0x = (h) => "0x" + bare(h);
 
 /** A validator's node id from its public key or address (either form), else the short hex. */
 function nodeName(key) {
@@ -103,8 +105,8 @@ function addressOf(pubHex) {
   return V.hex(V.address(suite, V.unhex(bare(pubHex))));
 }
 
-/** A tx's sender address: the API gives it (0x form); older nodes gave the public key. */
-const senderOf = (tx) => (tx.sender_public_key ? bare(tx.sender) : addressOf(tx.sender));
+/** A tx's sender address (0x form): the API gives it; older nodes gave the public key. */
+const senderOf = (tx) => addr0x(tx.sender_public_key ? tx.sender : addressOf(tx.sender));
 
 /** The chain's suite from a transaction: its hash is the suite's hash of its payload. */
 function learnSuite(tx) {
@@ -404,7 +406,7 @@ async function pageBlock(id) {
         el("td", {}, String(i)),
         el("td", {}, hashLink("tx", tx.hash, 16)),
         el("td", { class: "mono" }, `${tx.contract}.${tx.method}`),
-        el("td", { class: "hide-narrow" }, hashLink("address", senderOf(tx), 14)))))))
+        el("td", { class: "hide-narrow" }, hashLink("address", senderOf(tx), 16)))))))
       : el("p", { class: "muted" }, "No transactions (an empty block).")),
     card("Commit certificate", data.certificate ? certificateView(data.certificate, b)
       : el("p", { class: "muted" }, "No certificate stored for this block (the genesis block has none).")),
@@ -454,7 +456,7 @@ async function pageTx(hash) {
       ["Block", link(`#/block/${data.height}`, `${data.height}`)],
       ["Position", String(data.index)],
       ["Call", el("code", {}, `${tx.contract}.${tx.method}`)],
-      ["Sender", el("span", {}, hashLink("address", sender, 40))],
+      ["Sender", el("span", { id: "tx-sender" }, hashLink("address", sender, 42))],
       ["Nonce", String(tx.nonce)],
       ["Gas", `${receipt.gas_used} used of ${tx.gas_limit}`],
     ]), el("div", { class: "row" }, link(`#/verify/${tx.hash}`, "Verify this record in the browser →"))),
@@ -481,12 +483,12 @@ async function viewCall(contract, method, args) {
 
 async function pageAddress(addr) {
   const v = view;
-  const a = addr.toLowerCase().replace(/^0x/, "");
-  const parts = [el("h1", {}, "Address"), card(null, kv([["Address", el("span", { class: "hash" }, a)]]))];
+  const a = addr0x(addr);
+  const parts = [el("h1", {}, "Address"), card(null, kv([["Address", el("span", { class: "hash", id: "address-value" }, a)]]))];
   v.replaceChildren(...parts);
   const out = [];
   try {
-    const roles = await viewCall("permissions", "roles", [{ hex: a }]);
+    const roles = await viewCall("permissions", "roles", [{ hex: bare(a) }]);
     out.push(card("Roles", el("p", { id: "roles" }, roles.length ? roles.join(", ") : "none (may call what the open mode allows)")));
   } catch (e) {
     out.push(card("Roles", errorBox(e, "Reading the roles failed")));
@@ -598,7 +600,7 @@ async function governanceCard() {
     } catch (e) {
       roles = ["?"];
     }
-    adminRows.push(el("li", {}, hashLink("address", addressOf(pub), 40), " ", el("span", { class: "muted" }, roles.join(", "))));
+    adminRows.push(el("li", {}, hashLink("address", addr0x(addressOf(pub)), 42), " ", el("span", { class: "muted" }, roles.join(", "))));
   }
   parts.push(el("h3", {}, "Admins and their roles"), el("ul", { class: "list", id: "admins" }, adminRows));
   const props = el("div", { id: "proposals" }, el("p", { class: "muted" }, "Reading governance votes from the event stream…"));
@@ -630,7 +632,7 @@ function loadProposals(host, nAdmins) {
     host.replaceChildren(open.length ? el("ul", { class: "list" }, open.map(([pid, ev, voters]) => el("li", {},
       el("strong", {}, ev.action), ` — ${voters ? voters.length : "?"} of ${nAdmins} admins voted (2/3 applies it)`,
       el("div", { class: "hash muted" }, `proposal ${pid}`),
-      voters ? el("div", { class: "muted" }, "voters: ", voters.map((v) => short(addressOf(v.replace(/^0x/, "")), 12)).join(", ")) : null)))
+      voters ? el("div", { class: "muted" }, "voters: ", voters.map((v) => short(addr0x(addressOf(v)), 14)).join(", ")) : null)))
       : el("p", { class: "muted" }, `No open proposal (blocks ${from}–${top} scanned).`));
   };
   es.addEventListener("contract_event", (ev) => {
@@ -654,6 +656,21 @@ function loadProposals(host, nAdmins) {
   });
 }
 
+/** Every contract: GET /v1/contracts is paged (`next` is the `after` of the next page;
+ * an older node answered one unpaged list). At most 50 pages are read. */
+async function contractList() {
+  const out = [];
+  let path = "v1/contracts";
+  for (let pages = 0; pages < 50; pages++) {
+    const data = await api(path);
+    if (Array.isArray(data)) return data;
+    out.push(...(data.contracts || []));
+    if (!data.next) break;
+    path = `v1/contracts?after=${encodeURIComponent(data.next)}`;
+  }
+  return out;
+}
+
 async function pageContracts() {
   const v = view;
   if (!store.validators) await refreshStatus();
@@ -665,8 +682,7 @@ async function pageContracts() {
       throw new ApiError("this node's API has no GET /v1/contracts (an older version).", 404,
         "The standard and system contracts are listed; call their view methods by name.");
     }
-    const data = await api("v1/contracts");
-    const list = Array.isArray(data) ? data : data.contracts || [];
+    const list = await contractList();
     contracts = [];
     for (const c of list) {
       let detail = c;

@@ -112,15 +112,20 @@ def block_figures(tmp: Path) -> tuple[list[tuple[int, int]], str, str]:
 # Gas figures (hence the receipts) changed with the resource-priced gas of issue 16 (objects
 # charged by size, comparisons by bytes touched, frames by slots, instructions re-priced by
 # bench.gas); the state writes did not (the root changed with the genesis only, below).
+# They changed again when the standard contracts began to store and emit addresses as
+# "0x" + hex (issue 15): their bytecode (pinned in the genesis) and the bytes they store
+# changed, so the gas of the calls touching an owner, the receipts and the root did. Checked
+# then: the previous sources compiled into this same genesis still give the previous figures
+# (receipts 2b73d7e7..., root fe96236d...), so the executor itself changed nothing.
 GOLDEN_RECEIPTS = [
-    (0, 10059), (1, 902), (0, 10468), (1, 625), (0, 5147), (0, 6246), (1, 903), (0, 6945),
-    (1, 2253), (0, 8761), (0, 7635), (0, 12874), (1, 278),
+    (0, 10167), (1, 902), (0, 10576), (1, 625), (0, 5231), (0, 6313), (1, 930), (0, 7049),
+    (1, 2293), (0, 8883), (0, 7737), (0, 12978), (1, 278),
 ]  # fmt: skip
-GOLDEN_RECEIPTS_SHA256 = "2b73d7e7a22ebf3ce115b876c50dab7bce9c358e170a93a3ee06946b5481e3d1"
+GOLDEN_RECEIPTS_SHA256 = "8127c4ef688ce035043b6f735da076b53da4f4ef5482a42bdebbfaaab85df386"
 # The genesis now pins the gas limits (consensus.max_block_gas / max_tx_gas), which are part
 # of the chain's genesis state; with a genesis without them the root is the one recorded
 # before (fb3e2725...), checked when this changed.
-GOLDEN_STATE_ROOT = "fe96236db1dba2ab0eb648a14216442bf07244d0ad27ea4fac54cbf9e153edc5"
+GOLDEN_STATE_ROOT = "62a9aa2d6940619a6b50c5d0bc9bb231481827ad667276a786b7f372150171d8"
 
 
 def test_standard_calls_keep_their_receipts_and_state(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from chainnode.proofs.bundle import (
     build_bundle,
     describe,
     parse_bundle,
+    summary,
     verify_bundle,
 )
 from consensus.certificate import encode_certificate, make_certificate
@@ -104,6 +105,10 @@ def test_bundle_before_and_after_a_validator_change_verifies(chain: Any) -> None
     sender = "0x" + get_suite("sm").address(p.record.tx.sender).hex()
     assert f"  sender        {sender} (public key" in text  # addresses in their one form
     assert re.search(r"voted by admin 0x[0-9a-f]{40},", text), text
+    rec = summary(p)["record"]  # verify-proof --json: the API's forms
+    assert rec["sender"] == sender and rec["sender_public_key"] == p.record.tx.sender.hex()
+    assert rec["events"][0]["name"] == "Registered"
+    assert rec["events"][0]["fields"]["owner"] == sender  # the evidence contract's owner too
 
 
 def test_wrong_genesis_is_refused(chain: Any) -> None:
