@@ -77,7 +77,9 @@ def _service(
             f"{genesis}:{ETC}/genesis.json:ro",
             f"{name}-data:{DATA}",
         ],
-        "ports": [f"{cfg.api_port}:{cfg.api_port}", f"{cfg.p2p_port}:{cfg.p2p_port}"],
+        # The API is plain HTTP here: published on the host's loopback only (an organisation
+        # that serves clients from elsewhere uses `org init --tls` and `deploy compose`).
+        "ports": [f"127.0.0.1:{cfg.api_port}:{cfg.api_port}", f"{cfg.p2p_port}:{cfg.p2p_port}"],
         "restart": "unless-stopped",
         "stop_grace_period": f"{int(cfg.shutdown_timeout) + 5}s",
     }

@@ -106,8 +106,11 @@ def _check_service(
     assert str(ccfg.genesis) == "/etc/chainnode/genesis.json"
     assert (ccfg.api_port, ccfg.p2p_port) == (host_cfg.api_port, host_cfg.p2p_port)
     assert ccfg.api_host == ccfg.p2p_host == "0.0.0.0"
-    assert sorted(svc["ports"]) == sorted(
-        [f"{host_cfg.api_port}:{host_cfg.api_port}", f"{host_cfg.p2p_port}:{host_cfg.p2p_port}"]
+    assert sorted(svc["ports"]) == sorted(  # the plain-HTTP API on the host's loopback only
+        [
+            f"127.0.0.1:{host_cfg.api_port}:{host_cfg.api_port}",
+            f"{host_cfg.p2p_port}:{host_cfg.p2p_port}",
+        ]
     )
     assert svc["command"] == ["start", "--config", "/etc/chainnode/config.toml"]
     peers = json.loads(svc["environment"]["CHAINNODE_PEERS"])
