@@ -77,6 +77,7 @@ INTEGRATION = (
     "tests/chainnode/backup/test_restore.py",
     "tests/chainnode/backup/test_admin.py",
     "tests/chainnode/backup/test_prune.py",
+    "tests/chainnode/backup/test_archive.py",
     "tests/chainnode/node/test_blocksync.py",
     "tests/chainnode/node/test_http_attacks.py",
     "tests/chainnode/ops/test_key_files_cli.py",

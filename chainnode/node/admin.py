@@ -11,7 +11,8 @@ only share the GIL with it).
 Protocol: the client sends ``backup\\n``; the node answers ``CNBK1\\n``, then records
 ``u32 key length || u32 value length || key || value`` in key order, then the end mark
 ``u32 0xFFFFFFFF || u32 record count``. A stream that stops before the end mark is incomplete
-(the node stopped); anything else than ``CNBK1\\n`` is ``ERR <message>\\n``.
+(the node stopped); anything else than ``CNBK1\\n`` is ``ERR <message>\\n``. ``archive FROM
+TO\\n`` is answered ``CNAR1\\n || u64 length || a block archive`` (``chainnode.proofs.archive``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ log = logging.getLogger("chainnode.admin")
 SOCKET_NAME = "admin.sock"
 MAGIC = b"CNBK1\n"
 REQUEST = b"backup\n"
+ARCHIVE_MAGIC = b"CNAR1\n"
 REC = struct.Struct(">II")
 END = 0xFFFFFFFF
 CHUNK = 1 << 20
@@ -116,10 +118,12 @@ class AdminServer:
             with conn:
                 conn.settimeout(30)
                 request = _read_line(conn)
-                if request != REQUEST:
-                    conn.sendall(b"ERR unknown request (send backup)\n")
-                    return
-                self._stream_backup(conn)
+                if request == REQUEST:
+                    self._stream_backup(conn)
+                elif request.startswith(b"archive "):
+                    self._send_archive(conn, request)
+                else:
+                    conn.sendall(b"ERR unknown request (send backup or archive FROM TO)\n")
         except OSError as e:
             log.warning("admin: backup stream ended early: %s", e)
         finally:
@@ -155,6 +159,22 @@ class AdminServer:
             n,
             time.monotonic() - t0,
         )
+
+    def _send_archive(self, conn: socket.socket, request: bytes) -> None:
+        from chainnode.proofs.archive import build_archive
+        from chainnode.proofs.bundle import ProofError
+
+        parts = request.split()
+        if len(parts) != 3 or not all(p.isdigit() and len(p) <= 19 for p in parts[1:]):
+            conn.sendall(b"ERR archive FROM TO: two heights\n")
+            return
+        try:
+            data = build_archive(self._ledger, int(parts[1]), int(parts[2])).encode()
+        except ProofError as e:
+            conn.sendall(b"ERR " + str(e).encode()[:1000] + b"\n")
+            return
+        conn.sendall(ARCHIVE_MAGIC + struct.pack(">Q", len(data)) + data)
+        log.info("admin: archive of blocks %s..%s sent (%d bytes)", parts[1], parts[2], len(data))
 
     def close(self) -> None:
         """Stop accepting, cut running streams and wait for their threads (the ledger closes
@@ -228,3 +248,34 @@ def fetch_backup(path: Path, timeout: float = 60.0) -> Iterator[tuple[bytes, byt
                 yield key, value
         except OSError as e:
             raise AdminError(f"the backup stream failed: {e}") from None
+
+
+def fetch_archive(path: Path, first: int, last: int, timeout: float = 600.0) -> bytes:
+    """A block archive of heights ``first..last`` from a running node (AdminError)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        with _short(path) as p:
+            sock.connect(p)
+    except OSError as e:
+        sock.close()
+        raise AdminError(
+            f"cannot reach the node's admin socket {path} ({e.strerror or e}); is the node "
+            "running with this config (and are you its user)?"
+        ) from None
+    with sock, sock.makefile("rb", buffering=CHUNK) as f:
+        try:
+            sock.sendall(b"archive %d %d\n" % (first, last))
+            first_line = f.readline(2048)
+            if first_line != ARCHIVE_MAGIC:
+                raise AdminError(f"the node refused: {first_line.decode(errors='replace').strip()}")
+            head = f.read(8)
+            if len(head) != 8:
+                raise AdminError("the archive stream stopped early")
+            (n,) = struct.unpack(">Q", head)
+            data: bytes = f.read(n)
+            if len(data) != n:
+                raise AdminError("the archive stream stopped early (did the node stop?)")
+            return data
+        except OSError as e:
+            raise AdminError(f"the archive stream failed: {e}") from None

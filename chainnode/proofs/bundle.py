@@ -142,12 +142,9 @@ def vset_history(ledger: ChainReader) -> list[tuple[int, list[ValidatorInfo]]]:
     return ledger.validator_history()
 
 
-def build_bundle(ledger: ChainReader, tx_hash: bytes) -> Bundle | None:
-    """The proof bundle of a committed tx (None when the tx is not committed here)."""
-    record = _inclusion(ledger, tx_hash)
-    if record is None:
-        return None
-    height = BlockHeader.from_list(_unpack(record.header)).height
+def governance_proofs(ledger: ChainReader, height: int) -> tuple[Inclusion, ...]:
+    """Inclusions of every validator-set change in force at ``height`` (the decisive votes),
+    in chain order: what a verifier needs to derive the set that signed ``height``."""
     suite: Suite = ledger.suite
     gov: list[Inclusion] = []
     for eff, _ in vset_history(ledger):
@@ -166,9 +163,18 @@ def build_bundle(ledger: ChainReader, tx_hash: bytes) -> Bundle | None:
             if inc is None:
                 raise ProofError(f"cannot prove governance tx {tx.hash.hex()}")
             gov.append(inc)
+    return tuple(gov)
+
+
+def build_bundle(ledger: ChainReader, tx_hash: bytes) -> Bundle | None:
+    """The proof bundle of a committed tx (None when the tx is not committed here)."""
+    record = _inclusion(ledger, tx_hash)
+    if record is None:
+        return None
+    height = BlockHeader.from_list(_unpack(record.header)).height
+    gov = governance_proofs(ledger, height)
     validators = tuple(_encode_validator(v) for v in ledger.validators_at(height))
-    bundle = Bundle(ledger.chain_id, ledger.genesis.hash, record, validators, tuple(gov))
-    return bundle
+    return Bundle(ledger.chain_id, ledger.genesis.hash, record, validators, gov)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,30 +443,28 @@ def _apply_change(vs: list[ValidatorInfo], tx: Transaction, what: str) -> list[V
     return apply_validator_change(vs, change)
 
 
-def verify_bundle(bundle: Bundle | bytes | str, genesis: Genesis) -> Proven:
-    """Check a bundle against genesis only; raise ProofError with the exact reason."""
-    b = bundle if isinstance(bundle, Bundle) else parse_bundle(bundle)
-    if b.chain_id != genesis.chain_id:
-        raise ProofError(f"bundle: for chain {b.chain_id!r}, the genesis is {genesis.chain_id!r}")
-    if b.genesis_hash != genesis.hash:
-        raise ProofError("bundle: made for another genesis of this chain (genesis hash differs)")
+def derive_validators(
+    governance: Sequence[Inclusion], genesis: Genesis, before: int
+) -> tuple[Callable[[int], list[ValidatorInfo]], list[ProvenTx]]:
+    """The validator set at any height, derived from genesis and the proven ``governance``
+    changes (each below height ``before``, in chain order, each certified by the set of its
+    own time); ProofError on any fault. Shared by bundles and block archives."""
     suite = get_suite(genesis.suite)
     history: list[tuple[int, list[ValidatorInfo]]] = [(0, list(genesis.validators))]
 
     def validators_at(height: int) -> list[ValidatorInfo]:
         return next(vs for eff, vs in reversed(history) if eff <= height)
 
-    record_height = _peek_height(b.record, "record")
     changes: list[ProvenTx] = []
     last = (-1, -1)
-    for i, inc in enumerate(b.governance):
+    for i, inc in enumerate(governance):
         what = f"governance proof #{i}"
         p = _verify_inclusion(what, inc, genesis.chain_id, suite, validators_at)
         pos = (p.header.height, inc.tx_path.index)
         if pos <= last:
             raise ProofError(f"{what}: out of chain order (or repeated)")
         last = pos
-        if p.header.height >= record_height:
+        if p.header.height >= before:
             raise ProofError(f"{what}: at height {p.header.height}, not before the record")
         if not (_is_governance(p.tx.contract, suite) and p.tx.method in VSET_METHODS):
             raise ProofError(f"{what}: tx: {p.tx.contract}.{p.tx.method} is no validator change")
@@ -474,6 +478,19 @@ def verify_bundle(bundle: Bundle | bytes | str, genesis: Genesis) -> Proven:
         else:
             history.append((eff, new))
         changes.append(p)
+    return validators_at, changes
+
+
+def verify_bundle(bundle: Bundle | bytes | str, genesis: Genesis) -> Proven:
+    """Check a bundle against genesis only; raise ProofError with the exact reason."""
+    b = bundle if isinstance(bundle, Bundle) else parse_bundle(bundle)
+    if b.chain_id != genesis.chain_id:
+        raise ProofError(f"bundle: for chain {b.chain_id!r}, the genesis is {genesis.chain_id!r}")
+    if b.genesis_hash != genesis.hash:
+        raise ProofError("bundle: made for another genesis of this chain (genesis hash differs)")
+    suite = get_suite(genesis.suite)
+    record_height = _peek_height(b.record, "record")
+    validators_at, changes = derive_validators(b.governance, genesis, record_height)
     record = _verify_inclusion("record", b.record, genesis.chain_id, suite, validators_at)
     derived = [_encode_validator(v) for v in validators_at(record.header.height)]
     if list(b.validators) != derived:

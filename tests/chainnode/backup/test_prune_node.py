@@ -4,6 +4,8 @@ recent ones and new transactions work as before."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from chainnode.client.sdk import Account, ClientError
 from tests.chainnode.node.cluster import wait_for
 from tests.chainnode.node.single import SingleNode
+from tests.conftest import subprocess_env
 
 ARCHIVES = "https://archives.example/chain-7"
 
@@ -25,6 +28,18 @@ def get(url: str) -> tuple[int, dict[str, object]]:
         return e.code, json.loads(e.read())
 
 
+def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chainnode", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+        check=False,
+    )
+
+
+# long: one node's life: records, an archive, pruning, then every answer checked
 def test_a_pruned_node_answers_410_and_keeps_working(tmp_path: Path) -> None:
     node = SingleNode(tmp_path, prune_keep_blocks=16, archives=ARCHIVES)
     try:
@@ -41,7 +56,16 @@ def test_a_pruned_node_answers_410_and_keeps_working(tmp_path: Path) -> None:
 
         first, first_height = send(0)
         first_block = c.block(first_height)["block"]["hash"]
-        i = 1
+        for i in range(1, 4):
+            send(i)
+        # archive the first blocks while the node still has them
+        config = tmp_path / "net" / "node0" / "config.toml"
+        genesis = tmp_path / "net" / "genesis.json"
+        archive = tmp_path / "first.archive"
+        r = cli("archive", "export", "--config", config, "--from", 1, "--to", first_height + 2,
+                "--out", archive)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        i = 4
         while c.status()["height"] < first_height + 40:
             send(i)
             i += 1
@@ -72,5 +96,19 @@ def test_a_pruned_node_answers_410_and_keeps_working(tmp_path: Path) -> None:
         assert c.receipt(last) is not None
         assert get(f"{node.url}/v1/blocks/99999")[0] == 404  # unknown is still 404
         assert "pruned" in node.log()
+
+        # the pruned records, from the archive: verified offline, and provable
+        r = cli("archive", "verify", archive, "--genesis", genesis)
+        assert r.returncode == 0 and r.stdout.startswith("VALID"), r.stderr
+        bundle = tmp_path / "first.proof.json"
+        r = cli("archive", "proof", archive, first, "--genesis", genesis, "--out", bundle)
+        assert r.returncode == 0, r.stderr
+        r = cli("verify-proof", bundle, "--genesis", genesis)
+        assert r.returncode == 0 and r.stdout.startswith("VALID"), r.stdout + r.stderr
+        assert first in r.stdout or first[:4] in r.stdout
+        r = cli("archive", "export", "--config", config, "--from", 1, "--to", 3,
+                "--out", tmp_path / "late.archive")  # fmt: skip
+        assert r.returncode == 1 and "not on this node (pruned?)" in r.stderr
+        assert not (tmp_path / "late.archive").exists()
     finally:
         node.close()
