@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chainnode.ledger.system import Method
+from chainnode.ledger.system import ADDRESS, Method, address_arg
 from contracts import MethodInfo
 from contracts.values import type_name
 
@@ -93,7 +93,17 @@ class MethodSpec:
                     f"args[{i}] ({p.name}): expected {p.type}, got {type_name(value)}"
                     f" ({self.signature})",
                 )
+            if p.type == ADDRESS and address_arg(value, keys=True) is None:
+                return ArgsProblem(
+                    f"args[{i}]",
+                    f'args[{i}] ({p.name}): expected an address ("0x" + 40 hex digits, 0x '
+                    f"optional; or 20 bytes), got {_shown(value)} ({self.signature})",
+                )
         return None
+
+
+def _shown(value: Any) -> str:
+    return f"{len(value)} bytes" if isinstance(value, bytes) else type_name(value)
 
 
 def _count(required: int, top: int) -> str:

@@ -24,14 +24,17 @@ governance   (non-view: admins only; each call is that admin's vote, 2/3 of admi
       expires proposal_ttl_blocks after its first vote, and Voted carries needed, expires_at.
 permissions  (non-view: admins; with genesis governance parameters a vote like governance's,
               returning True when this vote applied it; else any one admin)
-  grant(who: address20 | public_key65, role: "writer" | "deployer") -> True  RoleGranted
+  grant(who: address | public_key65, role: "writer" | "deployer") -> True    RoleGranted
   revoke(who, role) -> True                                                 RoleRevoked
   set_mode(mode: "open" | "closed") -> True                                 ModeChanged
   mode() -> str (view);  roles(who) -> [str] (view; "admin" first for admins)
 deployment   (open mode: anyone; closed: the deployer role)
   deploy(code: bytes, name: str = "") -> address20        Deployed{address, name, deployer}
       code from contracts.compile_source; address = H([b"deploy", sender address, nonce])[-20:]
-  resolve(name: str) -> address20 | None (view);  code(address20) -> bytes | None (view)
+  resolve(name: str) -> address20 | None (view);  code(address) -> bytes | None (view)
+
+A parameter typed `address` takes an address as text, "0x" + 40 hex digits (0x optional, any
+case; chainnode.model.addresses), or as 20 bytes; `who` also a 65-byte public key.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chainnode.model.addresses import parse_address
 from chainnode.model.codes import Code
 
 
@@ -97,6 +101,21 @@ class Method:
     types: tuple[str, ...]
     doc: str
     required: int | None = None  # None: all of them
+
+
+ADDRESS = "address"
+"""A parameter type of system methods beside the VM's: see `address_arg`."""
+
+
+def address_arg(value: Any, keys: bool) -> bytes | None:
+    """What an ``address`` argument names: 20 bytes (from the text form, ``0x`` optional, any
+    case, or given as bytes), or with ``keys`` a 65-byte public key as given; None if neither.
+    Both forms give the same bytes, so votes on one change agree whatever form each used."""
+    if isinstance(value, str):
+        return parse_address(value)
+    if isinstance(value, bytes) and (len(value) == 20 or (keys and len(value) == 65)):
+        return value
+    return None
 
 
 def arg_bytes(args: list[Any], i: int, what: str, size: int | None = None) -> bytes:

@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chainnode.ledger.system import Method, SysContext, SysError, arg_bytes, arg_str, max_args
+from chainnode.ledger.system import (
+    ADDRESS,
+    Method,
+    SysContext,
+    SysError,
+    address_arg,
+    arg_bytes,
+    arg_str,
+    max_args,
+)
 from chainnode.model.codes import Code
 from chainnode.model.encoding import pack
 from chainnode.model.layout import NS_CODE, NS_NAMES
@@ -61,7 +70,12 @@ def view_resolve(ctx: SysContext, args: list[Any]) -> Any:
 
 def view_code(ctx: SysContext, args: list[Any]) -> Any:
     max_args(args, 1)
-    return ctx.state.get(NS_CODE, arg_bytes(args, 0, "address", 20))
+    addr = address_arg(args[0], keys=False) if args else None
+    if addr is None:
+        raise SysError(
+            Code.MALFORMED, 'argument 0 (address) must be "0x" + 40 hex digits or 20 bytes'
+        )
+    return ctx.state.get(NS_CODE, addr)
 
 
 METHODS: dict[str, Method] = {
@@ -78,6 +92,6 @@ METHODS: dict[str, Method] = {
         view_resolve, True, ("name",), ("str",), "The address registered under a name, or None."
     ),
     "code": Method(
-        view_code, True, ("address",), ("bytes",), "The bytecode at an address, or None."
+        view_code, True, ("address",), (ADDRESS,), "The bytecode at an address, or None."
     ),
 }

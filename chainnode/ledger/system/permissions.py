@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from chainnode.ledger.system import (
+    ADDRESS,
     Method,
     StateReader,
     SysContext,
     SysError,
-    arg_bytes,
+    address_arg,
     arg_str,
     max_args,
 )
@@ -61,12 +62,14 @@ def _admin(ctx: SysContext) -> None:
 
 
 def _target(ctx: SysContext, args: list[Any]) -> bytes:
-    who = arg_bytes(args, 0, "address or public key")
-    if len(who) == 65:
-        return ctx.address_of(who)
-    if len(who) != 20:
-        raise SysError(Code.MALFORMED, "argument 0 must be a 20-byte address or 65-byte key")
-    return who
+    who = address_arg(args[0], keys=True) if args else None
+    if who is None:
+        raise SysError(
+            Code.MALFORMED,
+            'argument 0 (who) must be an address ("0x" + 40 hex digits, 0x optional, or 20 '
+            "bytes) or a 65-byte public key",
+        )
+    return ctx.address_of(who) if len(who) == 65 else who
 
 
 def _role(args: list[Any]) -> int:
@@ -143,14 +146,15 @@ METHODS: dict[str, Method] = {
         grant,
         False,
         ("who", "role"),
-        ("bytes", "str"),
-        "Any admin: give an address (20 bytes) or public key (65) the role writer or deployer.",
+        (ADDRESS, "str"),
+        "Any admin: give an address (0x + 40 hex, or 20 bytes) or public key (65 bytes) the "
+        "role writer or deployer.",
     ),
     "revoke": Method(
         revoke,
         False,
         ("who", "role"),
-        ("bytes", "str"),
+        (ADDRESS, "str"),
         "Any admin: take a role (writer or deployer) from an address or public key.",
     ),
     "set_mode": Method(
@@ -165,7 +169,7 @@ METHODS: dict[str, Method] = {
         view_roles,
         True,
         ("who",),
-        ("bytes",),
+        (ADDRESS,),
         'The roles of an address or public key ("admin" first for admins).',
     ),
 }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chainnode.model.codes import Code
+import pytest
+
+from chainnode.model.codes import CallError, Code
 from chainnode.model.genesis import ValidatorInfo
 from contracts import decode_value
 from tests.chainnode.ledger.helpers import (
@@ -245,3 +247,40 @@ def test_permission_changes_are_voted_with_governance_params(tmp_path: Path) -> 
     with open_ledger(tmp_path / "first", genesis(admins=4)) as led:  # no parameters
         (r,) = commit(led, [tx(led, a1, "permissions", "set_mode", ["closed"])])
         assert ret(r) is True and [e.name for e in r.events] == ["ModeChanged"]
+
+
+def test_address_arguments_take_the_text_form_with_or_without_0x(tmp_path: Path) -> None:
+    """permissions' who and deployment.code's address take "0x" + 40 hex (0x optional, any
+    case) as well as 20 bytes (issue 15); a grant voted in one form and revoked in another
+    names the same address, and a bad one is refused at admission naming the argument."""
+    ks = keys()
+    admin, user, other = ks[4], ks[0], ks[1]
+    text = "0x" + user.address.hex()
+    forms = [text, text[2:], "0X" + text[2:].upper(), user.address]
+    with open_ledger(tmp_path, genesis(permissions="closed", std=True)) as led:
+        (r,) = commit(led, [tx(led, admin, "permissions", "grant", [text[2:], "writer"])])
+        assert r.ok and decode_value(r.events[0].fields)["address"] == user.address
+        for who in forms:
+            assert led.call_view("permissions", "roles", [who]).return_value == ["writer"]
+        assert (
+            led.call_view("permissions", "roles", ["0x" + other.address.hex()]).return_value == []
+        )
+        (r,) = commit(led, [tx(led, admin, "permissions", "revoke", [forms[2], "writer"])])
+        assert r.ok and led.call_view("permissions", "roles", [user.address]).return_value == []
+        for bad, shown in (
+            ("0x1234", "got str"),
+            ("writer", "got str"),
+            (b"\x01" * 21, "21 bytes"),
+        ):
+            res = led.mempool.submit([tx(led, admin, "permissions", "grant", [bad, "writer"])])[0]
+            assert res.code == Code.INVALID_ARGS and res.field == "args[0]", res
+            assert (
+                'expected an address ("0x" + 40 hex digits' in res.message and shown in res.message
+            )
+        evidence = led.contract_address("evidence")
+        assert evidence is not None
+        for addr in ("0x" + evidence.hex(), evidence.hex().upper(), evidence):
+            got = led.call_view("deployment", "code", [addr])
+            assert got.ok and got.return_value is not None and got.return_value[:4] == b"CNVM"
+        with pytest.raises(CallError, match=r"args\[0\] \(address\): expected an address"):
+            led.call_view("deployment", "code", ["0x" + "00" * 19])
