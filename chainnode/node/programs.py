@@ -5,11 +5,11 @@ A program is translated into Python when it is loaded (``contracts.vm.load_progr
 which holds the GIL from start to end. Blocks execute on the event loop, so the node loads the
 programs a block will run before it executes: those of admitted transactions in the background
 (``Admission``), and those of a proposal or of synced blocks, which consensus waits for
-(``ConsensusHost``). The latter are translated in a helper process (``contracts.translate_worker``:
+(``ConsensusHost``). They are translated in a helper process (``contracts.translate_worker``:
 generating the source and compiling it; a thread would share the GIL with the loop for all of
-it) and only the code object comes back (``marshal``: well under 1 ms); the worker thread that
-waits for it builds the program around it. The helper imports the contracts package only, and
-exits when the node closes its input (or dies).
+it, and hold it for all of a ``compile()``) and only the code object comes back (``marshal``:
+well under 1 ms); the worker thread that waits for it builds the program around it. A helper
+imports the contracts package only, and exits when the node closes its input (or dies).
 
 Only a cache warm-up: the executor loads whatever is not cached itself, the same way. A program
 (or its refusal) is a pure function of its bytes, wherever it was translated: the helper runs
@@ -44,30 +44,25 @@ log = logging.getLogger("chainnode.node")
 
 
 class ProgramLoader:
-    """Loads programs into ``contracts.vm``'s cache on worker threads: one for admission's
-    fire-and-forget loads (translated on that thread), one for the loads consensus waits for
-    (translated by the helper process, started at the first such load; a backlog of admitted
-    deployments never delays them)."""
+    """Loads programs into ``contracts.vm``'s cache off the loop, in two lanes (a worker
+    thread and its helper process each): admission's fire-and-forget loads, and the loads
+    consensus waits for, which a backlog of admitted deployments never delays."""
 
     def __init__(self) -> None:
-        self._background = ThreadPoolExecutor(1, thread_name_prefix="contracts")
-        self._awaited = ThreadPoolExecutor(1, thread_name_prefix="contracts-block")
-        self._worker: _Worker | None = None
-        self._lock = threading.Lock()
-        self._closed = False
+        self._background = _Lane("contracts")
+        self._awaited = _Lane("contracts-block")
 
     def close(self) -> None:
-        self._closed = True
-        self._background.shutdown(wait=True, cancel_futures=True)
-        self._awaited.shutdown(wait=True, cancel_futures=True)
-        self._drop_worker()
+        self._background.close()
+        self._awaited.close()
 
     # ---- what the node calls (on the loop) -------------------------------------------------
 
     def submit(self, codes: Sequence[bytes]) -> None:
         """Load `codes` in the background (admitted txs' programs: nobody waits for them)."""
+        lane = self._background
         for code in codes:
-            self._background.submit(self._load, code, translate.compile_module)
+            lane.pool.submit(lane.load, code)
 
     async def warm(self, blocks: Sequence[Sequence[bytes]], budget: int) -> None:
         """Load the programs of these blocks (each its ``Ledger.block_programs``) and return
@@ -75,37 +70,51 @@ class ProgramLoader:
         that takes them past ``MAX_BLOCK_LOAD`` of source (executing it stops there: the block
         is invalid), and at most `budget` bytes of new source in all."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._awaited, self._warm, blocks, budget)
-
-    # ---- on the worker threads -------------------------------------------------------------
+        await loop.run_in_executor(self._awaited.pool, self._warm, blocks, budget)
 
     def _warm(self, blocks: Sequence[Sequence[bytes]], budget: int) -> None:
-        spent = 0
+        lane, spent = self._awaited, 0
         for codes in blocks:
             load = 0
             for code in codes:
-                if self._closed or spent > budget or load > MAX_BLOCK_LOAD:
+                if lane.closed or spent > budget or load > MAX_BLOCK_LOAD:
                     break
                 new = not vm.is_loaded(code)
-                cost = self._load(code, self._compile)
+                cost = lane.load(code)
                 load += cost
                 spent += cost if new else 0
 
-    def _load(self, code: bytes, compiler: translate.Compiler) -> int:
+
+class _Lane:
+    """A worker thread that loads programs, translating them in its helper process (started
+    at its first translation, again after a failure)."""
+
+    def __init__(self, name: str) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self.closed = False
+        self._worker: _Worker | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.closed = True
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self._drop_worker()
+
+    def load(self, code: bytes) -> int:
         """Load `code`; its ``load_cost``. Never raises: a refusal is cached as such and is
         what executing the code meets; a translator bug is logged by the translator."""
         try:
-            return vm.load_cost(code, compiler)
+            return vm.load_cost(code, self.compile)
         except Exception:  # a warm-up only: execution loads it again and decides
             log.debug("loading a contract program failed", exc_info=True)
             return 0
 
     # fast path: plain=contracts.translate.compile_module test=tests/chainnode/node/test_programs_off_loop.py::test_the_helper_process_translates_as_this_process_does
-    def _compile(self, code: bytes, verified: VerifiedModule) -> tuple[CodeType, int]:
-        """``translate.compile_module`` in the helper process (``translate.Compiler``)."""
+    def compile(self, code: bytes, verified: VerifiedModule) -> tuple[CodeType, int]:
+        """``translate.compile_module`` in the helper process (a ``translate.Compiler``)."""
         try:
             with self._lock:
-                if self._closed:
+                if self.closed:
                     raise RuntimeError("program loader closed")
                 if self._worker is None:
                     self._worker = _Worker()

@@ -305,7 +305,7 @@ async def test_synced_blocks_programs_are_translated_off_the_loop(
 
 
 def test_the_helper_process_translates_as_this_process_does() -> None:
-    """The loader's helper (``contracts.translate_worker``) gives the code object and size
+    """A loader's helper (``contracts.translate_worker``) gives the code object and size
     ``translate.compile_module`` gives here, the same refusal for a translation bomb, and when
     it dies the translation is made here: the same again."""
     from contracts import stdlib
@@ -313,29 +313,38 @@ def test_the_helper_process_translates_as_this_process_does() -> None:
     from contracts.verifier import verify
 
     loader = ProgramLoader()
+    lane = loader._awaited
     try:
         codes = [stdlib.compiled(name) for name in stdlib.NAMES] + [_big(40), _big(3)]
         for code in codes:
             verified = verify(code)
-            assert loader._compile(code, verified) == compile_module(code, verified)
+            assert lane.compile(code, verified) == compile_module(code, verified)
         bomb = _big(2_000)
         with pytest.raises(TranslationTooLarge) as here:
             compile_module(bomb, verify(bomb))
         with pytest.raises(TranslationTooLarge) as there:
-            loader._compile(bomb, verify(bomb))
+            lane.compile(bomb, verify(bomb))
         assert str(there.value) == str(here.value)
-        worker = loader._worker
+        worker = lane._worker
         assert worker is not None
         worker.proc.kill()
         worker.proc.wait()
         verified = verify(codes[0])
-        assert loader._compile(codes[0], verified) == compile_module(codes[0], verified)
-        assert loader._worker is None  # dropped; the next load starts a new one
-        assert loader._compile(codes[1], verify(codes[1])) == compile_module(
+        assert lane.compile(codes[0], verified) == compile_module(codes[0], verified)
+        assert lane._worker is None  # dropped; the next load starts a new one
+        assert lane.compile(codes[1], verify(codes[1])) == compile_module(
             codes[1], verify(codes[1])
         )
-        assert loader._worker is not None and loader._worker.proc.pid != worker.proc.pid
-        second = loader._worker
+        assert lane._worker is not None and lane._worker.proc.pid != worker.proc.pid
+        second = lane._worker
+        # admission's loads (nobody waits for them) go to a helper of their own
+        vm.clear_cache()
+        loader.submit([codes[3]])
+        deadline = time.monotonic() + 30
+        while not vm.is_loaded(codes[3]):
+            assert time.monotonic() < deadline, "the background load did not happen"
+            time.sleep(0.005)
+        assert loader._background._worker is not None
     finally:
         loader.close()
     assert second.proc.poll() is not None  # its input closed: it exited
