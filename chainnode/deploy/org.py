@@ -316,7 +316,7 @@ def configure_org(
         api_tls_cert=tls.server_cert.relative_to(out) if has_tls else None,
         api_tls_key=tls.server_key.relative_to(out) if has_tls else None,
         api_client_ca=tls.ca.relative_to(out) if has_tls else None,
-        api_client_auth="writes",
+        api_client_auth="writes" if has_tls else "all",
     )
     write_config(out / CONFIG, cfg)
     return cfg
