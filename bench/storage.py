@@ -8,6 +8,12 @@ is committed three ways into three databases, rotating which goes first, in the 
 ``check_duplicates=True`` (plus one point read per tx), and a raw plyvel synced
 ``write_batch`` of the identical key/value pairs, pre-encoded outside the timer. Then txs are
 read back by hash (``Store.tx`` vs raw ``get``) and ``has_tx`` is timed on hits and misses.
+
+Then the layouts (issue 21): ``--layout-blocks`` blocks written as layout 1 (txs and receipts
+keyed by hash) and as layout 2 (keyed by height and index, with a hash index) into two
+databases with the same options and a 4 MiB write buffer; LevelDB's own ``leveldb.stats``
+gives the bytes its flushes and compactions wrote (write amplification = those / the bytes the
+batches carried) and the directory size gives bytes per transaction.
 """
 
 from __future__ import annotations
@@ -55,9 +61,24 @@ def make_block(rng: random.Random, height: int, ntx: int, tx_size: int) -> Commi
 def raw_entries(b: CommitBatch) -> list[tuple[bytes, bytes]]:
     """Exactly the key/value pairs Store.commit writes for ``b`` (see storage's layout)."""
     hb = K.height_bytes(b.height)
-    out = [(K.tx_key(h), K.TX_LOC.pack(b.height, i) + tx) for i, (h, tx) in enumerate(b.txs)]
-    out += [(K.receipt_key(h), r) for h, r in b.receipts]
-    out += [(K.state_key(ns, k), v) for (ns, k), v in b.state_writes.items() if v is not None]
+    locs = [K.TX_LOC.pack(b.height, i) for i in range(len(b.txs))]
+    out = [(K.tx_index_key(h), loc) for (h, _), loc in zip(b.txs, locs, strict=True)]
+    out += [(K.P_TX + loc, tx) for (_, tx), loc in zip(b.txs, locs, strict=True)]
+    at = {h: loc for (h, _), loc in zip(b.txs, locs, strict=True)}
+    out += [(K.P_RECEIPT + at[h], r) for h, r in b.receipts]
+    return out + _common_entries(b, hb)
+
+
+def raw_entries_v1(b: CommitBatch) -> list[tuple[bytes, bytes]]:
+    """The pairs of layout 1 (txs and receipts keyed by hash), for the before/after figures."""
+    hb = K.height_bytes(b.height)
+    out = [(K.P_TX + h, K.TX_LOC.pack(b.height, i) + tx) for i, (h, tx) in enumerate(b.txs)]
+    out += [(K.P_RECEIPT + h, r) for h, r in b.receipts]
+    return out + _common_entries(b, hb)
+
+
+def _common_entries(b: CommitBatch, hb: bytes) -> list[tuple[bytes, bytes]]:
+    out = [(K.state_key(ns, k), v) for (ns, k), v in b.state_writes.items() if v is not None]
     out += [
         (K.block_key(b.height), b.block),
         (K.block_hash_at_key(b.height), b.block_hash),
@@ -128,10 +149,10 @@ def run(blocks: int, ntx: int, tx_size: int, reads: int, seed: int) -> dict[str,
         assert not any(store.has_tx(h) for h in misses[:100])
         read_rows = [
             _timed_reads("Store.tx(hash) hit", store.tx, sample),
-            _timed_reads("raw get(t+hash) hit", lambda h: raw.get(b"t" + h), sample),
+            _timed_reads("raw get(x+hash) hit", lambda h: raw.get(b"x" + h), sample),
             _timed_reads("Store.has_tx hit", store.has_tx, sample),
             _timed_reads("Store.has_tx miss", store.has_tx, misses),
-            _timed_reads("raw get(t+hash) miss", lambda h: raw.get(b"t" + h), misses),
+            _timed_reads("raw get(x+hash) miss", lambda h: raw.get(b"x" + h), misses),
         ]
         store.close()
         checked.close()
@@ -155,6 +176,83 @@ def run(blocks: int, ntx: int, tx_size: int, reads: int, seed: int) -> dict[str,
     }
 
 
+#: a small write buffer so that a run of a minute goes through many flushes and compactions
+#: (the node's 128 MiB would need gigabytes); the same for both layouts
+LAYOUT_BUFFER = 4 << 20
+
+
+def _compaction_written(db: Any) -> int:
+    """Bytes LevelDB wrote to table files (flushes + compactions), from ``leveldb.stats``."""
+    stats = db.get_property(b"leveldb.stats").decode()
+    total = 0.0
+    for line in stats.splitlines():
+        cols = line.split()
+        if len(cols) == 6 and cols[0].isdigit():
+            total += float(cols[5])
+    return int(total * 1024 * 1024)
+
+
+def _dir_bytes(path: str) -> int:
+    return sum(p.stat().st_size for p in Path(path).iterdir() if p.is_file())
+
+
+BODIES = frozenset(K.P_BLOCK + K.P_TX + K.P_RECEIPT)  # the height-keyed, prunable bodies
+Entries = Callable[[CommitBatch], list[tuple[bytes, bytes]]]
+#: (name, the pairs of a block, how many LevelDB directories: 2 puts the bodies in their own)
+VARIANTS: tuple[tuple[str, Entries, int], ...] = (
+    ("1: txs, receipts by hash", raw_entries_v1, 1),
+    ("2: by height + hash index", raw_entries, 1),
+    ("2, bodies in a 2nd LevelDB", raw_entries, 2),
+)
+
+
+def layouts(blocks: int, ntx: int, tx_size: int, seed: int) -> list[dict[str, Any]]:
+    """Write amplification and bytes per tx of each of ``VARIANTS``: the same blocks, the same
+    LevelDB options (but the write buffer), unsynced batches, one run; rows in that order."""
+    rows = []
+    opts = {**_DB_OPTIONS, "write_buffer_size": LAYOUT_BUFFER}
+    with tempfile.TemporaryDirectory(prefix="bench-layout-") as tmp:
+        dbs: list[list[Any]] = []
+        for v, (_, _, n) in enumerate(VARIANTS):
+            paths = [os.path.join(tmp, f"v{v}-{k}") for k in range(n)]
+            dbs.append([plyvel.DB(p, create_if_missing=True, **opts) for p in paths])
+        written = [0] * len(VARIANTS)
+        seconds = [0.0] * len(VARIANTS)
+        rng = random.Random(seed)
+        for height in range(blocks):
+            batch = make_block(rng, height, ntx, tx_size)
+            order = list(range(len(VARIANTS)))
+            order = order[height % 3 :] + order[: height % 3]  # rotate who goes first
+            for v in order:
+                _, entries_of, n = VARIANTS[v]
+                entries = entries_of(batch)
+                written[v] += sum(len(k) + len(x) for k, x in entries)
+                t = time.perf_counter()
+                wbs = [db.write_batch() for db in dbs[v]]
+                for key, value in entries:
+                    wbs[1 if n == 2 and key[0] in BODIES else 0].put(key, value)
+                for wb in wbs:
+                    wb.write()
+                seconds[v] += time.perf_counter() - t
+        txs = blocks * ntx
+        for v, (name, _, n) in enumerate(VARIANTS):
+            tables = sum(_compaction_written(db) for db in dbs[v])  # since open: their life
+            size = sum(_dir_bytes(os.path.join(tmp, f"v{v}-{k}")) for k in range(n))
+            for db in dbs[v]:
+                db.close()
+            rows.append(
+                {
+                    "layout": name,
+                    "user MB": written[v] / 1e6,
+                    "table MB written": tables / 1e6,
+                    "write amp (tables/user)": tables / written[v],
+                    "bytes/tx on disk": size / txs,
+                    "s writing": seconds[v],
+                }
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.storage", description=__doc__)
     ap.add_argument("--blocks", type=int, default=90)
@@ -162,9 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tx-size", type=int, default=300)
     ap.add_argument("--reads", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--layout-blocks", type=int, default=200, help="blocks for the layout comparison"
+    )
     ap.add_argument("--json", type=Path, default=Path("bench/results/storage.json"))
     args = ap.parse_args(argv)
     result = run(args.blocks, args.txs, args.tx_size, args.reads, args.seed)
+    result["layouts"] = layouts(args.layout_blocks, args.txs, args.tx_size, args.seed)
     result["machine"] = machine_info()
     print(
         f"storage commit: {args.blocks} blocks x {args.txs} txs "
@@ -180,6 +282,20 @@ def main(argv: list[str] | None = None) -> int:
         f"\nStore.commit / raw plyvel throughput: {ratio:.1%} "
         f"(median block: {result['ratio_median_block']:.1%}); {verdict} the 80% target. "
         f"With check_duplicates: {result['ratio_checked_to_raw']:.1%}"
+    )
+    before, after, split = result["layouts"]
+    print(
+        f"\nlayouts: {args.layout_blocks} blocks x {args.txs} txs, "
+        f"write buffer {LAYOUT_BUFFER >> 20} MiB (same for both), unsynced batches"
+    )
+    print(table(result["layouts"]))
+    print(
+        f"write amplification (tables/user): {before['write amp (tables/user)']:.2f} -> "
+        f"{after['write amp (tables/user)']:.2f} "
+        f"({before['table MB written'] / after['table MB written']:.2f}x fewer bytes written); "
+        f"bytes/tx {before['bytes/tx on disk']:.0f} -> {after['bytes/tx on disk']:.0f}; "
+        f"bodies in their own LevelDB: {split['write amp (tables/user)']:.2f} "
+        f"({before['table MB written'] / split['table MB written']:.2f}x fewer)"
     )
     write_json(args.json, result)
     print(f"wrote {args.json}")

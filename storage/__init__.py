@@ -9,7 +9,7 @@ Key layout (one prefix byte per key space; ``h8`` = height as 8-byte big-endian,
 order is height order; ``i4`` = index as 4-byte big-endian)::
 
     M chain_id                 -> chain id, written once on creation, checked on every open
-    M version                  -> layout version (b"1")
+    M version                  -> layout version (b"2")
     M head                     -> h8 || block_hash of the last committed block
     M prune_floor              -> h8: lowest height whose body is kept (absent: none pruned)
     m <key>                    -> caller metadata (CommitBatch.meta, get_meta)
@@ -19,9 +19,9 @@ order is height order; ``i4`` = index as 4-byte big-endian)::
     h <block_hash>             -> h8                               (block by hash)
     l <h8>                     -> tx hashes of the block, each u8 length || hash, in block
                                   order: what pruning/archiving of a height must remove
-    t <tx_hash>                -> h8 || i4 || tx bytes             (tx + its location;
-                                  pruned: h8 || i4 alone, so has_tx still answers)
-    r <tx_hash>                -> receipt bytes                    (body: prunable)
+    x <tx_hash>                -> h8 || i4                         (tx index: where a tx is)
+    t <h8> <i4>                -> tx bytes                         (body: prunable)
+    r <h8> <i4>                -> receipt bytes of the tx there    (body: prunable)
     s <u8 len(ns)> <ns> <key>  -> state value
 
 State keys carry the namespace length before the namespace, so the encoding is prefix-free:
@@ -29,8 +29,14 @@ one namespace's keys can never collide with, or show up in a scan of, another na
 (``b"a"`` + key ``b"bc"`` is ``s\\x01abc``; ``b"ab"`` + ``b"c"`` is ``s\\x02abc``), and a
 namespace's keys sort by key. Deleting state deletes the key (no tombstones of our own).
 
-Pruning (:meth:`Store.prune`) deletes the ``b`` and ``r`` entries of a height and cuts its
-``t`` entries to their location, keeping ``n``/``h``/``l``, the caller's header under ``g`` and
+Layout 2 keys transaction and receipt bodies by (height, index), not by hash: a block's bodies
+are appended in key order, so LevelDB flushes them into files that overlap nothing and
+compaction moves them down without rewriting (layout 1 keyed them by hash, and every flush
+overlapped the whole key range; ``python -m bench.storage`` measures both). Only the small
+``x`` index (12-byte values) and the state stay hash-ordered.
+
+Pruning (:meth:`Store.prune`) deletes the ``b``, ``t`` and ``r`` entries of a height (two key
+ranges), keeping ``x``/``n``/``h``/``l``, the caller's header under ``g`` and
 all metadata (certificates), so hashes stay resolvable and the header chain stays verifiable.
 Prefixes not listed are reserved.
 

@@ -23,8 +23,9 @@ P_BLOCK = b"b"
 P_BLOCK_HASH_AT = b"n"
 P_HEIGHT_OF_HASH = b"h"
 P_BLOCK_TXS = b"l"
-P_TX = b"t"
-P_RECEIPT = b"r"
+P_TX = b"t"  # t <h8> <i4> -> tx bytes (by height: written in key order)
+P_TX_INDEX = b"x"  # x <tx hash> -> h8 i4 (the only hash-keyed tx entry: 12-byte values)
+P_RECEIPT = b"r"  # r <h8> <i4> -> receipt bytes
 P_STATE = b"s"
 P_PRUNED_HEADER = b"g"
 
@@ -32,7 +33,7 @@ K_CHAIN_ID = P_META_INTERNAL + b"chain_id"
 K_VERSION = P_META_INTERNAL + b"version"
 K_HEAD = P_META_INTERNAL + b"head"
 K_PRUNE_FLOOR = P_META_INTERNAL + b"prune_floor"
-SCHEMA_VERSION = b"1"
+SCHEMA_VERSION = b"2"  # 2: txs and receipts keyed by (height, index)
 
 HEIGHT = struct.Struct(">Q")
 LEN_BYTE = tuple(bytes((i,)) for i in range(256))  # u8 length prefixes; IndexError past 255
@@ -63,12 +64,16 @@ def block_txs_key(height: int) -> bytes:
     return P_BLOCK_TXS + HEIGHT.pack(height)
 
 
-def tx_key(tx_hash: bytes) -> bytes:
-    return P_TX + tx_hash
+def tx_index_key(tx_hash: bytes) -> bytes:
+    return P_TX_INDEX + tx_hash
 
 
-def receipt_key(tx_hash: bytes) -> bytes:
-    return P_RECEIPT + tx_hash
+def tx_key(height: int, index: int) -> bytes:
+    return P_TX + TX_LOC.pack(height, index)
+
+
+def receipt_key(height: int, index: int) -> bytes:
+    return P_RECEIPT + TX_LOC.pack(height, index)
 
 
 def meta_key(key: bytes) -> bytes:

@@ -121,20 +121,21 @@ class Reader:
     # -- transactions and receipts ----------------------------------------------------------
     def tx(self, tx_hash: bytes) -> TxLocation | None:
         """The tx and where it sits; a pruned tx keeps its location with ``tx == b""``."""
-        raw = self._get(K.P_TX + check_bytes("tx_hash", tx_hash, K.MAX_HASH, 1))
-        if raw is None:
+        loc = self._get(K.P_TX_INDEX + check_bytes("tx_hash", tx_hash, K.MAX_HASH, 1))
+        if loc is None:
             return None
-        height, index = K.TX_LOC.unpack_from(raw)
-        return TxLocation(raw[K.TX_LOC.size :], height, index)
+        height, index = K.TX_LOC.unpack(loc)
+        return TxLocation(self._get(K.P_TX + loc) or b"", height, index)
 
     def has_tx(self, tx_hash: bytes) -> bool:
         """Duplicate check: one point lookup, answered by the bloom filter when absent."""
         if type(tx_hash) is not bytes:
             raise InvalidInput(f"tx_hash must be bytes, got {type(tx_hash).__name__}")
-        return self._get(K.P_TX + tx_hash) is not None
+        return self._get(K.P_TX_INDEX + tx_hash) is not None
 
     def receipt(self, tx_hash: bytes) -> bytes | None:
-        return self._get(K.P_RECEIPT + check_bytes("tx_hash", tx_hash, K.MAX_HASH, 1))
+        loc = self._get(K.P_TX_INDEX + check_bytes("tx_hash", tx_hash, K.MAX_HASH, 1))
+        return None if loc is None else self._get(K.P_RECEIPT + loc)
 
     # -- state ------------------------------------------------------------------------------
     def state_get(self, namespace: bytes, key: bytes) -> bytes | None:

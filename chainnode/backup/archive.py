@@ -8,7 +8,7 @@ key order), split by key space into parts so that each can be checked on its own
     parts/meta.kv        M (chain id, layout version, head) and m (certificates, genesis.json)
     parts/blocks.kv      b (blocks), g (headers of pruned blocks), h (height of a hash),
                          l (tx hashes of a height), n (hash at)
-    parts/txs.kv         t (transactions with their location)
+    parts/txs.kv         t (transactions by height and index), x (tx hash -> its location)
     parts/receipts.kv    r (receipts)
     parts/state.kv       s (contract and system state)
 
@@ -51,7 +51,7 @@ PARTS: dict[str, bytes] = {
     + K.P_HEIGHT_OF_HASH
     + K.P_BLOCK_TXS
     + K.P_BLOCK_HASH_AT,
-    "txs": K.P_TX,
+    "txs": K.P_TX + K.P_TX_INDEX,
     "receipts": K.P_RECEIPT,
     "state": K.P_STATE,
 }

@@ -136,7 +136,7 @@ def _block_dropped(records: Records) -> Records:
 
 def _tx_replaced(records: Records) -> Records:
     """Block 2's transactions gone from the tx index (its block still lists them)."""
-    return [(k, v) for k, v in records if not (k[:1] == K.P_TX and v[:8] == bytes(7) + b"\x02")]
+    return [(k, v) for k, v in records if not (k[:1] == K.P_TX and k[1:9] == bytes(7) + b"\x02")]
 
 
 @pytest.mark.parametrize(
