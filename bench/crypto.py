@@ -222,7 +222,6 @@ def openssl_speed(seconds: float) -> dict[str, Any]:
     return {"sign_per_s": float(m.group(3)), "verify_per_s": float(m.group(4)), "version": version}
 
 
-# long: the measurement rounds, alternated in one loop (docstring)
 def sched_autogroup() -> bool:
     """Linux shares CPU between sessions (not threads) when autogroup is on: on a machine
     other sessions keep busy, a second thread then gets no extra CPU and the wall-clock batch
@@ -233,6 +232,7 @@ def sched_autogroup() -> bool:
         return False
 
 
+# long: the measurement rounds, alternated in one loop (docstring)
 def run(seconds: float, batch_size: int, gmssl_seconds: float, rounds: int) -> dict[str, Any]:
     """Single-core verify (default backend and openssl), `openssl speed` and batch verify on
     one thread and on all cores are measured in alternating rounds and each ratio is taken
