@@ -366,7 +366,10 @@ def translate(
         ns = _namespace(verified)
         exec(compiled, ns)  # the translation of verified bytecode
         return TranslatedModule(tuple(ns[f"f{i}"] for i in range(len(verified.functions))), size)
-    except TranslationTooLarge:
+    except (TranslationTooLarge, MemoryError, RecursionError):
+        # too large: a pure function of the bytes, remembered as a refusal; out of memory or
+        # stack: this machine's state, never to be remembered or put in a receipt (the node
+        # treats it as its own failure, not the program's)
         raise
     except Exception as exc:
         # a bug: loud in the log (with the traceback); the error itself names only the

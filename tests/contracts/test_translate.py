@@ -240,6 +240,30 @@ def test_a_translator_failure_is_an_error_not_a_fallback(monkeypatch: pytest.Mon
     vm_module.clear_cache()
 
 
+@pytest.mark.parametrize("local_failure", [MemoryError, RecursionError])
+def test_a_local_failure_is_not_remembered_as_a_refusal(
+    monkeypatch: pytest.MonkeyPatch, local_failure: type[BaseException]
+) -> None:
+    """Out of memory or stack depends on this machine, not on the bytes: it must propagate and
+    leave no cached refusal, so the next load (with memory back) translates as every node does."""
+    from contracts import translate as translate_module
+
+    real = translate_module._function_source
+
+    def starved(*_: object, **__: object) -> str:
+        raise local_failure()
+
+    vm_module.clear_cache()
+    code = compile_source(fn("return 7"))
+    monkeypatch.setattr(translate_module, "_function_source", starved)
+    with pytest.raises(local_failure):
+        vm_module.load_program(code)
+    monkeypatch.setattr(translate_module, "_function_source", real)
+    r = execute(code, "main", [], MemoryHost(), 10**6)
+    assert r.ok and r.return_value == 7
+    vm_module.clear_cache()
+
+
 def both(code: bytes, method: str, args: list[object], gas: int) -> list[tuple[object, ...]]:
     seen = []
     for on in (True, False):
