@@ -366,10 +366,12 @@ def translate(
         ns = _namespace(verified)
         exec(compiled, ns)  # the translation of verified bytecode
         return TranslatedModule(tuple(ns[f"f{i}"] for i in range(len(verified.functions))), size)
-    except (TranslationTooLarge, MemoryError, RecursionError):
-        # too large: a pure function of the bytes, remembered as a refusal; out of memory or
-        # stack: this machine's state, never to be remembered or put in a receipt (the node
-        # treats it as its own failure, not the program's)
+    except (TranslationTooLarge, MemoryError):
+        # too large: a pure function of the bytes, remembered as a refusal; out of memory:
+        # this machine's state, never to be remembered or put in a receipt (the node treats
+        # it as its own failure, not the program's). A RecursionError stays a refusal below:
+        # the generated code's nesting is bounded by the verifier, so one would be a bug of
+        # ours that every node meets alike, and propagating it would stop every node.
         raise
     except Exception as exc:
         # a bug: loud in the log (with the traceback); the error itself names only the

@@ -240,11 +240,11 @@ def test_a_translator_failure_is_an_error_not_a_fallback(monkeypatch: pytest.Mon
     vm_module.clear_cache()
 
 
-@pytest.mark.parametrize("local_failure", [MemoryError, RecursionError])
+@pytest.mark.parametrize("local_failure", [MemoryError])
 def test_a_local_failure_is_not_remembered_as_a_refusal(
     monkeypatch: pytest.MonkeyPatch, local_failure: type[BaseException]
 ) -> None:
-    """Out of memory or stack depends on this machine, not on the bytes: it must propagate and
+    """Out of memory depends on this machine, not on the bytes: it must propagate and
     leave no cached refusal, so the next load (with memory back) translates as every node does."""
     from contracts import translate as translate_module
 
