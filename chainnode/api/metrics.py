@@ -58,6 +58,14 @@ class _Scraped(Collector):
             "chainnode_mempool_bytes", "Encoded size of the mempool's transactions.", v["mempool_b"]
         )
         yield GaugeMetricFamily("chainnode_peers", "Connected p2p peers.", v["peers"])
+        role = GaugeMetricFamily(
+            "chainnode_role",
+            "1 for this node's role: validator (votes) or observer (follows, never votes).",
+            labels=["role"],
+        )
+        role.add_metric(["validator"], v.get("validator", 0.0))
+        role.add_metric(["observer"], 1.0 - v.get("validator", 0.0))
+        yield role
         yield GaugeMetricFamily(
             "chainnode_consensus_view", "Current consensus view at the current height.", v["view"]
         )

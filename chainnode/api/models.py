@@ -147,6 +147,10 @@ class StatusResponse(_Strict):
         default=None, description="the primary's position in the validator set"
     )
     validator: bool = Field(description="this node is in the current validator set")
+    role: Literal["validator", "observer"] = Field(
+        description="validator: votes; observer: follows the chain, verifying every "
+        "certificate, serves reads and gossips transactions, never votes"
+    )
     peers: list[PeerOut]
     mempool: int
     syncing: bool

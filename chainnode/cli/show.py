@@ -127,7 +127,7 @@ def status(st: Mapping[str, Any], vals: Validators) -> str:
             ("height", f"{st.get('height')}  (head {st.get('head_hash')})"),
             ("view", st.get("view")),
             ("primary", vals.name(primary) if primary else "-"),
-            ("validator", "yes" if st.get("validator") else "no"),
+            ("role", st.get("role", "validator" if st.get("validator") else "observer")),
             ("peers", peer_names or "none connected"),
             ("mempool", f"{st.get('mempool')} transactions"),
             ("syncing", "yes" if st.get("syncing") else "no"),

@@ -13,7 +13,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomli_w
 from pydantic import (
@@ -72,6 +72,11 @@ class NodeConfig(BaseModel):
     """With ``api_client_ca``: every route needs a client certificate, or writes only."""
     peers: list[PeerConfig] | None = None
     """Peers to dial; ``None`` means the validators of the genesis file."""
+    observers: list[Annotated[str, Field(pattern=r"^(0x)?04[0-9a-fA-F]{128}$")]] = []
+    """Public keys (hex) of observer nodes this node admits besides the validators: they sync
+    blocks, hear consensus and gossip transactions, and their votes count for nothing (the
+    core counts validators only). A node whose own key is not in the validator set runs as an
+    observer itself, and votes once governance adds it."""
     max_body_bytes: int = Field(default=16 << 20, ge=1024, le=1 << 30)
     max_batch_txs: int = Field(default=20_000, ge=1, le=1_000_000)
     max_wait_seconds: float = Field(default=60.0, gt=0, le=3600)
@@ -132,6 +137,10 @@ class NodeConfig(BaseModel):
         if self.api_client_ca is not None and self.api_tls_cert is None:
             raise ValueError("api_client_ca needs TLS (api_tls_cert and api_tls_key)")
         return self
+
+    @property
+    def observer_keys(self) -> frozenset[bytes]:
+        return frozenset(bytes.fromhex(k.removeprefix("0x")) for k in self.observers)
 
     @property
     def api_scheme(self) -> str:

@@ -165,6 +165,13 @@ class ConsensusHost:
         self._inbox.clear()
 
     @property
+    def role(self) -> str:
+        """``validator`` while our key is in the set for the next height, else ``observer``:
+        the core signs nothing then (it counts and sends votes of the set's members only),
+        and a governance change that adds us makes us vote from its activation height."""
+        return "validator" if self.public_key in self.validators else "observer"
+
+    @property
     def running(self) -> bool:
         return self.driver is not None and not self.driver.closed
 

@@ -74,6 +74,7 @@ class NodeBackend:
             "primary_node_id": primary_node_id,
             "primary_index": primary_index,
             "validator": host.public_key in host.validators,
+            "role": host.role,
             "peers": [
                 {
                     "address": address_hex(ledger.address(p)),

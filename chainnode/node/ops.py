@@ -42,6 +42,9 @@ class OpsNode(Protocol):
     @property
     def view(self) -> int: ...
 
+    @property
+    def role(self) -> str: ...
+
 
 class NodeOps:
     def __init__(self, node: OpsNode, metrics: NodeMetrics) -> None:
@@ -79,6 +82,7 @@ class NodeOps:
         net = node.net
         st = net.stats()
         out["peers"] = float(len(net.connected_peers()))
+        out["validator"] = 1.0 if node.role == "validator" else 0.0
         out["bytes_in"], out["bytes_out"] = float(st.bytes_in), float(st.bytes_out)
         return out
 

@@ -53,7 +53,7 @@ from chainnode.node.logs import setup_logging
 from chainnode.node.ops import NodeOps
 from chainnode.node.programs import ProgramLoader
 from chainnode.node.proposals import BlockCache, ProposalCheck
-from chainnode.node.validator_peers import initial_peers, push_validator_set
+from chainnode.node.validator_peers import allowed_keys, initial_peers, push_validator_set
 from chainnode.node.waiters import ReceiptWaiters
 from chainnode.node.wal import WriteAheadLog
 from consensus.messages import Message
@@ -178,7 +178,7 @@ class Node:
                 host=self.cfg.p2p_host,
                 port=self.cfg.p2p_port,
                 peers=initial_peers(self.cfg, validators, self.public_key),
-                allowed={v.public_key for v in validators},
+                allowed=allowed_keys(validators, self.cfg.observer_keys),
             )
         )
 
@@ -203,12 +203,18 @@ class Node:
             tx_arrived=tx_arrived,
             spawn=self.tasks.spawn,
             die=self.tasks.die,
-            on_validators=lambda infos: push_validator_set(self.net, infos, self.public_key),
+            on_validators=lambda infos: push_validator_set(
+                self.net, infos, self.public_key, self.cfg.observer_keys
+            ),
         )
 
     @property
     def view(self) -> int:
         return self.host.view
+
+    @property
+    def role(self) -> str:
+        return self.host.role
 
     def _on_commit(self, block: Block, receipts: list[Receipt]) -> None:
         self.waiters.committed(receipts)
@@ -264,8 +270,9 @@ class Node:
         self.started = True
         self.tasks.spawn(host.status_loop(self.cfg.sync_interval_ms / 1000))
         log.info(
-            "node %s up (%s loop): chain %s height %d, API %s://%s:%d, p2p %s:%d",
+            "node %s up as %s (%s loop): chain %s height %d, API %s://%s:%d, p2p %s:%d",
             self.cfg.node_id,
+            self.host.role,
             type(loop).__module__.split(".")[0],
             self.genesis.chain_id,
             self.ledger.height,

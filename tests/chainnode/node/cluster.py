@@ -29,11 +29,13 @@ def _free(port: int) -> bool:
     return True
 
 
-def free_port_range(count: int) -> int:
-    """A base port such that base .. base+count-1 are all free right now."""
+def free_port_range(count: int, top: int = 60000) -> int:
+    """A base port such that base .. base+count-1 are all free right now (and below ``top``:
+    ports below 32768, Linux's first ephemeral port, cannot be taken meanwhile as the local
+    end of the running nodes' outgoing connections)."""
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 60000 - count)
+        base = rng.randrange(20000, top - count)
         if all(_free(base + i) for i in range(count)):
             return base
     raise RuntimeError("no free port range on loopback")
@@ -232,7 +234,7 @@ def add_node_dir(cluster: Cluster, node_id: str) -> tuple[bytes, str, str]:
     from chainnode.node.config import NodeConfig, write_config
     from crypto import sm2
 
-    base = free_port_range(2)
+    base = free_port_range(2, top=32768)  # the cluster's nodes may be running: not ephemeral
     ndir = cluster.root / node_id
     key = sm2.PrivateKey.generate()
     save_private_key(ndir / NODE_KEY, "sm", key.to_bytes())

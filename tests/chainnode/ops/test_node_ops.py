@@ -229,6 +229,8 @@ def test_metrics_pass_promtool_and_count(node: OpsCluster, tmp_path: Path) -> No
         re.M,
     ), "no latency for /v1/status"
     assert 'route="/v1/transactions"' in text
+    assert _metric(text, 'chainnode_role{role="validator"}') == 1
+    assert _metric(text, 'chainnode_role{role="observer"}') == 0
 
 
 def test_logs_are_json_with_node_height_and_view(node: OpsCluster) -> None:
