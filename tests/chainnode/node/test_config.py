@@ -34,6 +34,14 @@ def test_env_overrides_every_kind_of_field(tmp_path: Path) -> None:
     assert cfg.peers is not None and cfg.peers[0].host == "h"
 
 
+def test_observers_are_keys(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    write_config(path, NodeConfig(observers=["0x04" + "cd" * 64]))
+    assert load_config(path, env={}).observer_keys == {bytes.fromhex("04" + "cd" * 64)}
+    env = {"CHAINNODE_OBSERVERS": '["04' + "ab" * 64 + '"]'}
+    assert load_config(path, env=env).observer_keys == {bytes.fromhex("04" + "ab" * 64)}
+
+
 @pytest.mark.parametrize(
     ("text", "env", "needle"),
     [
@@ -44,6 +52,8 @@ def test_env_overrides_every_kind_of_field(tmp_path: Path) -> None:
         ("", {"CHAINNODE_API_PORT": "-1"}, "api_port (from CHAINNODE_API_PORT)"),
         ("", {"CHAINNODE_PEERS": "[not json"}, "CHAINNODE_PEERS"),
         ("log_level = 'loud'\n", {}, "log_level"),
+        ("observers = ['04ab']\n", {}, "observers"),
+        ("", {"CHAINNODE_OBSERVERS": '["zz"]'}, "observers"),
     ],
 )
 def test_bad_config_names_the_field(

@@ -20,7 +20,7 @@ from chainnode.deploy.layout import ADMIN_KEY
 from chainnode.model.genesis import ConsensusParams
 from consensus.certificate import decode_certificate
 from tests.chainnode.node.cluster import Cluster, add_node_dir, assert_same_chains, wait_for
-from tests.chainnode.ops.helpers import http_get
+from tests.chainnode.ops.helpers import SSEReader, http_get
 from tests.conftest import subprocess_env
 
 pytestmark = pytest.mark.slow
@@ -71,11 +71,20 @@ def test_observer_syncs_follows_serves_proofs_and_never_signs(
     assert b'chainnode_role{role="validator"} 0.0' in metrics
 
     # A client's transaction sent to the observer reaches the validators and commits; the
-    # observer follows the new block and answers the receipt itself.
-    out = c.clients[OBS].send(user, "records", "put", ["via-observer", 1], wait=30)
-    assert out.committed and out.receipts[0]["status"] == "ok", out
-    tx = out.hashes[0]
-    assert c.clients[0].transaction(tx)["height"] == c.clients[OBS].transaction(tx)["height"]
+    # observer follows the new block, answers the receipt itself and streams the block event.
+    start = c.height(OBS) + 1
+    sse = SSEReader(c.url(OBS), f"/v1/events?from_height={start}")
+    try:
+        out = c.clients[OBS].send(user, "records", "put", ["via-observer", 1], wait=30)
+        assert out.committed and out.receipts[0]["status"] == "ok", out
+        tx = out.hashes[0]
+        height = c.clients[0].transaction(tx)["height"]
+        assert c.clients[OBS].transaction(tx)["height"] == height
+        blocks = [sse.next_block()["data"] for _ in range(height - start + 1)]
+        assert [b["height"] for b in blocks] == list(range(start, height + 1))
+        assert tx in blocks[-1]["tx_hashes"], blocks
+    finally:
+        sse.close()
 
     # Its proof bundle, served by the observer, verifies offline from genesis.
     status, body = http_get(f"{c.url(OBS)}/v1/proofs/{tx}")
