@@ -1,5 +1,5 @@
 """CLI commands of the consortium ceremony: ``org init``, ``genesis assemble``,
-``org configure`` (see ``chainnode.deploy.org``)."""
+``org configure``, ``org admit`` (see ``chainnode.deploy.org``)."""
 
 from __future__ import annotations
 
@@ -162,6 +162,36 @@ def org_configure(
     click.echo(
         f"start it with: {command('start', '--config', shlex.quote(str(out / 'config.toml')))}"
     )
+
+
+@org.command("admit")
+@click.option(
+    "--dir", "out", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option(
+    "--member",
+    "card",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The public card (member.json) of the organisation about to join.",
+)
+def org_admit(out: Path, card: Path) -> None:
+    """Let the node of the organisation on --member connect to this organisation's node as
+    an observer (its key goes into --dir/config.toml's observers), so it syncs and verifies
+    the chain before the vote that adds it (or a removed one's node go on following). A
+    running node applies the list on SIGHUP, without a restart."""
+    from chainnode.deploy.org import OrgError, admit_observer
+
+    try:
+        name, added = admit_observer(out, card)
+    except OrgError as e:
+        _fail(str(e))
+    where = out / "config.toml"
+    if not added:
+        click.echo(f"{name}'s node is already admitted in {where}")
+        return
+    click.echo(f"admitted {name}'s node as an observer in {where}")
+    click.echo("a running node applies it on SIGHUP (kill -HUP <its pid>), a starting one reads it")
 
 
 @click.group("genesis")

@@ -325,7 +325,8 @@ def network_up(
     help="The node's config.toml.",
 )
 def start(config_path: Path) -> None:
-    """Run one validator in the foreground (SIGTERM or Ctrl-C stops it gracefully)."""
+    """Run one node in the foreground (SIGTERM or Ctrl-C stops it gracefully; SIGHUP
+    re-reads the config's observers, e.g. after `org admit`)."""
     from chainnode.node.config import ConfigError, load_config
     from chainnode.node.runtime import StartupError, run
 
@@ -334,7 +335,7 @@ def start(config_path: Path) -> None:
     except ConfigError as e:
         _fail(str(e))
     try:
-        run(cfg)
+        run(cfg, reload=lambda: load_config(config_path))
     except StartupError as e:
         _fail(f"{config_path}: {e}")
 

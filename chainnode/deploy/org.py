@@ -8,6 +8,8 @@ cards alone, and each organisation configures its own node.
    into ``genesis.json``; its hash is what the organisations compare out of band.
 3. ``configure_org``: ``config.toml`` for this organisation's node; a genesis that does not
    name this organisation's keys is refused unless the node is to follow as an observer.
+4. ``admit_observer``: an existing organisation lets a joining one's node (by its card)
+   connect to its node as an observer, so that it syncs before the vote that adds it.
 
 No step reads another organisation's private key, and nothing but ``init_org`` writes one:
 the only thing that travels between organisations is ``member.json`` and ``genesis.json``.
@@ -19,9 +21,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import tomli_w
+from pydantic import ValidationError
 
 from chainnode.client.sdk import Account
 from chainnode.deploy.layout import ADMIN_KEY, CONFIG, MEMBER, NODE_KEY
@@ -338,3 +344,30 @@ def _check_node_key(out: Path, card: MemberCard) -> None:
         raise OrgError(str(e)) from None
     if sm2.PrivateKey.from_bytes(priv).public_key().to_bytes() != card.node_public_key:
         raise OrgError(f"{path} is not the node key named in {out / MEMBER}")
+
+
+def admit_observer(out: Path, card_path: Path) -> tuple[str, bool]:
+    """Add the node key of the card at ``card_path`` to ``out/config.toml``'s ``observers``,
+    so this organisation's node lets an organisation about to join sync before the vote
+    (return its name and whether the key is new), or a removed one's node keep following.
+    The file is edited as TOML, every other setting kept as written; a running node applies
+    the list on SIGHUP, without a restart."""
+    card = MemberCard.load(card_path)
+    path = out / CONFIG
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except OSError as e:
+        raise OrgError(f"cannot read {path}: {e.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise OrgError(f"{path} is not valid TOML: {e}") from None
+    key = card.node_public_key.hex()
+    known = [str(k).removeprefix("0x").lower() for k in data.get("observers", [])]
+    if key in known:
+        return card.name, False
+    data["observers"] = [*data.get("observers", []), key]
+    try:
+        NodeConfig.model_validate(data)
+    except ValidationError as e:
+        raise OrgError(f"{path}: {e.errors()[0]['msg']}") from None
+    path.write_text(tomli_w.dumps(data), "utf-8")
+    return card.name, True

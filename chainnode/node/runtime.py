@@ -43,7 +43,7 @@ from chainnode.model.types import Block, Receipt
 from chainnode.node.admin import SOCKET_NAME, AdminServer
 from chainnode.node.admission import Admission
 from chainnode.node.blocksync import KIND as SYNC_KIND
-from chainnode.node.config import NodeConfig, api_limits, server_limits
+from chainnode.node.config import ConfigError, NodeConfig, api_limits, server_limits
 from chainnode.node.consensus_glue import make_replica, sm2_signer
 from chainnode.node.consensus_host import ConsensusHost, SyncFilter, height_note
 from chainnode.node.driver import CONSENSUS_CHANNEL, Transport
@@ -208,6 +208,15 @@ class Node:
             ),
         )
 
+    def set_observers(self, observers: list[str]) -> None:
+        """Replace the admitted observers (``chainnode start`` on SIGHUP, from the config file)
+        without a restart: the allow-list becomes the set in force plus these, at once and on
+        every later change of the set."""
+        self.cfg = self.cfg.model_copy(update={"observers": list(observers)})
+        validators = self.ledger.validators_at(self.ledger.height + 1)
+        self.net.set_allowed(allowed_keys(validators, self.cfg.observer_keys))
+        log.info("observers reloaded: %d admitted", len(self.cfg.observers))
+
     @property
     def view(self) -> int:
         return self.host.view
@@ -328,13 +337,29 @@ class Node:
         log.info("node %s stopped at height %d", self.cfg.node_id, self.ledger.height)
 
 
-async def serve_node(cfg: NodeConfig, seams: Seams | None = None) -> int:
-    """Run until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1)."""
+def _reload_observers(node: Node, reload: Callable[[], NodeConfig]) -> None:
+    """SIGHUP: read the config file again and apply its ``observers`` (only those: every
+    other setting needs a restart); a file that no longer loads changes nothing."""
+    try:
+        fresh = reload()
+    except ConfigError as e:
+        log.error("SIGHUP: config not reloaded, observers unchanged: %s", e)
+        return
+    node.set_observers(fresh.observers)
+
+
+async def serve_node(
+    cfg: NodeConfig, seams: Seams | None = None, reload: Callable[[], NodeConfig] | None = None
+) -> int:
+    """Run until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1); with ``reload``, SIGHUP
+    re-reads the admitted observers."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     node = Node(cfg, seams)
+    if reload is not None:
+        loop.add_signal_handler(signal.SIGHUP, _reload_observers, node, reload)
     code = 0
     try:
         await node.start()
@@ -355,7 +380,9 @@ async def serve_node(cfg: NodeConfig, seams: Seams | None = None) -> int:
     return code
 
 
-def run(cfg: NodeConfig, seams: Seams | None = None) -> None:
+def run(
+    cfg: NodeConfig, seams: Seams | None = None, reload: Callable[[], NodeConfig] | None = None
+) -> None:
     """Entry point of ``chainnode start`` (and, with seams, of ``bench.chaos.node``)."""
     setup_logging(
         cfg.log_level, cfg.log_json, cfg.node_id, cfg.log_file, cfg.log_max_bytes, cfg.log_backups
@@ -369,6 +396,6 @@ def run(cfg: NodeConfig, seams: Seams | None = None) -> None:
         except ImportError:
             if cfg.event_loop == "uvloop":
                 raise StartupError("event_loop = uvloop, but uvloop is not installed") from None
-    code = runner(serve_node(cfg, seams))
+    code = runner(serve_node(cfg, seams, reload))
     if code:
         sys.exit(code)

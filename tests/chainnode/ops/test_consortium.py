@@ -6,14 +6,16 @@ node (one with password-sealed keys), and the chain commits. No directory ever h
 organisation's private key.
 
 Membership by vote: a fifth organisation is added by the votes of three admins (one vote alone
-is not enough; `governance pending` shows the open proposal), its node syncs and signs; one
-organisation is removed; every node agrees and proofs from before and after verify from
-genesis alone. Observer nodes are not on main yet (issue 18): the new node starts once its
-addition is in force, as in tests/chainnode/node/test_governance.py."""
+is not enough; `governance pending` shows the open proposal). Its node starts before the vote
+as an observer (`org configure --observer`; each organisation admits it with `org admit` and
+SIGHUP, no restart), follows the chain, and signs from the activation height in the same
+process. One organisation is removed; its node, admitted as an observer likewise, runs on
+and follows. Every node agrees and proofs from before and after verify from genesis alone."""
 
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -130,33 +132,31 @@ def test_four_organisations_ceremony_votes_and_proofs(
         raw = (dirs["acme"] / f).read_bytes()
         assert not any(s.hex().encode() in raw or s in raw for s in own["acme"])
 
+    logs: list[Path] = []
+
+    def start(name: str, d: Path) -> subprocess.Popen[bytes]:
+        logs.append(d / f"node-{len(logs)}.out")
+        with logs[-1].open("wb") as log:
+            cmd = [sys.executable, "-m", "chainnode", "start", "--config", d / "config.toml"]
+            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
+        procs.append(p)
+        return p
+
+    def alive() -> bool:
+        """No node died (one stopped on purpose exits 0)."""
+        for p, out in zip(procs, logs, strict=True):
+            if p.poll() not in (None, 0):
+                raise AssertionError(f"{out}:\n" + out.read_text()[-3000:])
+        return True
+
     # the nodes start from their own directories and commit
     for name in ORGS:
-        log = (dirs[name] / "node.out").open("wb")
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "chainnode",
-                    "start",
-                    "--config",
-                    dirs[name] / "config.toml",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=subprocess_env(),
-            )
-        )
-        log.close()
+        start(name, dirs[name])
     clients = [Client(f"http://127.0.0.1:{base + i}", timeout=30) for i in range(len(ORGS))]
     try:
 
         def all_up() -> bool:
-            for p, name in zip(procs, ORGS, strict=True):
-                if p.poll() is not None:
-                    raise AssertionError((dirs[name] / "node.out").read_text()[-3000:])
-            return all(c.status()["height"] >= 1 for c in clients)
+            return alive() and all(c.status()["height"] >= 1 for c in clients)
 
         wait_for(all_up, 90, "block 1 on the four organisations' nodes")
         admin = Account.load(dirs["globex"] / "admin.pem")
@@ -184,6 +184,28 @@ def test_four_organisations_ceremony_votes_and_proofs(
         ok("org", "init", "--name", NEW, "--out", wayne,
            "--api-port", str(base + 8), "--p2p-port", str(base + 9))  # fmt: skip
         urls = [f"http://127.0.0.1:{base + i}" for i in range(len(ORGS))]
+        # its node: refused without --observer on the genesis that does not name it, set up
+        # with it; each organisation admits it by its public card, applied without a restart
+        refused = cli("org", "configure", "--dir", wayne, "--genesis", coord / "genesis.json")
+        assert refused.returncode == 1 and "--observer" in refused.stderr
+        ok("org", "configure", "--dir", wayne, "--genesis", coord / "genesis.json", "--observer")
+
+        def admit(card: Path, orgs: dict[str, Path]) -> None:
+            for name, d in orgs.items():
+                out = ok("org", "admit", "--dir", d, "--member", card)
+                assert "as an observer" in out, out
+                running[name].send_signal(signal.SIGHUP)
+
+        running = dict(zip(ORGS, procs, strict=True))
+        admit(wayne / "member.json", dirs)
+        running[NEW] = start(NEW, wayne)
+        new_client = Client(f"http://127.0.0.1:{base + 8}", timeout=30)
+        clients.append(new_client)
+        head = clients[0].status()["height"]
+        wait_for(lambda: alive() and new_client.status()["height"] >= head, 60,
+                 f"{NEW} following as an observer to {head}")  # fmt: skip
+        st = new_client.status()
+        assert st["role"] == "observer" and st["validator"] is False, st
 
         def vote(org: str, *what: str | Path) -> str:
             sealed = ["--password-file", secret] if org == "acme" else []
@@ -204,29 +226,14 @@ def test_four_organisations_ceremony_votes_and_proofs(
         assert "no open proposal" in ok("governance", "pending", "--node", urls[3])
         vals = clients[0].validators()["validators"]
         assert [v["node_id"] for v in vals] == [*ORGS, NEW]
-
-        # the new organisation's node: refused without --observer on the genesis that does
-        # not name it (it joined later), set up with it, then it syncs and signs
-        refused = cli("org", "configure", "--dir", wayne, "--genesis", coord / "genesis.json")
-        assert refused.returncode == 1 and "--observer" in refused.stderr
-        ok("org", "configure", "--dir", wayne, "--genesis", coord / "genesis.json", "--observer")
-        log = (wayne / "node.out").open("wb")
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "chainnode", "start", "--config", wayne / "config.toml"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=subprocess_env(),
-            )
-        )
-        log.close()
-        new_client = Client(f"http://127.0.0.1:{base + 8}", timeout=30)
-        clients.append(new_client)
-        head = clients[0].status()["height"]
-        wait_for(lambda: new_client.status()["height"] >= head, 60, f"{NEW} synced to {head}")
-        assert new_client.status()["validator"] is True  # in force from height `active`
+        # the same process becomes a validator at the activation height (blocks come with
+        # transactions: its role is the one for the next height)
+        wait_for(lambda: alive() and new_client.status()["height"] + 1 >= active, 60, "activation")
+        st = new_client.status()
+        assert st["role"] == "validator" and st["validator"] is True, st
+        assert running[NEW].poll() is None  # never restarted
         # umbrella stops: a quorum of the five (4) now needs the newcomer's signature
-        umbrella = procs[ORGS.index("umbrella")]
+        umbrella = running["umbrella"]
         umbrella.terminate()
         assert umbrella.wait(20) == 0
         user = Account.generate()
@@ -237,8 +244,13 @@ def test_four_organisations_ceremony_votes_and_proofs(
         cert = decode_certificate(bytes.fromhex(clients[0].block(h)["certificate"]))
         wayne_key = bytes.fromhex(vals[-1]["public_key"])
         assert wayne_key in [k for k, _ in cert.signatures]
+        running["umbrella"] = start("umbrella", dirs["umbrella"])  # back, still a validator
+        umbrella_client = clients[3]
+        wait_for(lambda: alive() and umbrella_client.status()["height"] >= h, 60, "umbrella back")
 
-        # -- and umbrella is removed by three votes ----------------------------------------
+        # -- and umbrella is removed by three votes; the others admit it as an observer ----
+        admit(dirs["umbrella"] / "member.json",
+              {n: d for n, d in [*dirs.items(), (NEW, wayne)] if n != "umbrella"})  # fmt: skip
         for org in ("globex", "initech"):
             assert "PASSED" not in vote(org, "validator", "remove", "--name", "umbrella")
         out = vote("acme", "validator", "remove", "--name", "umbrella")
@@ -250,13 +262,20 @@ def test_four_organisations_ceremony_votes_and_proofs(
             assert res.committed, res
             hashes += res.hashes
         top = max(c.transaction(hashes[-1])["height"] for c in live[:1])
-        wait_for(lambda: all(c.status()["height"] >= top for c in live), 60, "all at the top")
+        assert top >= removed_from
+        # umbrella's node runs on, following as an observer
+        everyone = [*live, umbrella_client]
+        wait_for(lambda: alive() and all(c.status()["height"] >= top for c in everyone), 60,
+                 "all at the top")  # fmt: skip
+        st = umbrella_client.status()
+        assert st["role"] == "observer" and st["validator"] is False, st
+        assert running["umbrella"].poll() is None
         umbrella_key = bytes.fromhex(vals[3]["public_key"])
         for height in range(removed_from, top + 1):
             cert = decode_certificate(bytes.fromhex(clients[0].block(height)["certificate"]))
             assert umbrella_key not in [k for k, _ in cert.signatures], height
         for height in range(1, top + 1):  # every node agrees on every block
-            assert len({c.block(height)["block"]["hash"] for c in live}) == 1, height
+            assert len({c.block(height)["block"]["hash"] for c in everyone}) == 1, height
         assert [v["node_id"] for v in new_client.validators()["validators"]] == [
             "acme",
             "globex",

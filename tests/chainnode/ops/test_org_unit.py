@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from chainnode.deploy.org import (
     MemberCard,
     OrgError,
+    admit_observer,
     assemble_genesis,
     configure_org,
     init_org,
@@ -21,6 +22,7 @@ from chainnode.deploy.org import (
 )
 from chainnode.model.genesis import Genesis
 from chainnode.model.keys import KeyFileError, load_private_key
+from chainnode.node.config import load_config
 from crypto import sm2
 from crypto.suite import get_suite
 
@@ -116,6 +118,29 @@ def test_configure_refuses_a_genesis_without_this_org_unless_observer(tmp_path: 
     (tmp_path / "c" / "node.pem").write_bytes((tmp_path / "b" / "node.pem").read_bytes())
     with pytest.raises(OrgError, match="not the node key"):
         configure_org(tmp_path / "c", full)
+
+
+def test_admit_adds_the_card_node_key_to_observers_once(tmp_path: Path) -> None:
+    a, b, c = _orgs(tmp_path, ["a", "b", "c"])
+    g = tmp_path / "ab.json"
+    assemble_genesis([a, b], "x").save(g)
+    configure_org(tmp_path / "a", g)
+    before = tomllib.loads((tmp_path / "a" / "config.toml").read_text())
+    assert admit_observer(tmp_path / "a", tmp_path / "c" / "member.json") == ("c", True)
+    assert admit_observer(tmp_path / "a", tmp_path / "c" / "member.json") == ("c", False)
+    after = tomllib.loads((tmp_path / "a" / "config.toml").read_text())
+    assert after.pop("observers") == [c.node_public_key.hex()]
+    assert before.pop("observers", []) == []
+    assert after == before  # every other setting as written (relative paths too)
+    cfg = load_config(tmp_path / "a" / "config.toml", env={})
+    assert cfg.observer_keys == {c.node_public_key}
+    # a card that is not one changes nothing
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(OrgError):
+        admit_observer(tmp_path / "a", tmp_path / "bad.json")
+    assert tomllib.loads((tmp_path / "a" / "config.toml").read_text())["observers"] == [
+        c.node_public_key.hex()
+    ]
 
 
 def test_a_card_that_is_not_one_is_refused(tmp_path: Path) -> None:
