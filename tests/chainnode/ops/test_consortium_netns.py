@@ -3,10 +3,10 @@ with its own address (10.78.0.0/24, joined by a bridge in a further namespace th
 the coordinator and the admins' commands; nothing appears on this machine's network). Every
 step is the CLI, run in the namespace of whoever does it: four organisations make their keys,
 genesis comes from their cards, the nodes commit, a fifth organisation is added by three
-admins' votes (one is not enough) and its node syncs and signs, one organisation is removed,
-every node agrees and proofs verify from genesis alone.
-
-The new node starts once its addition is in force: observer nodes (issue 18) are not on main.
+admins' votes (one is not enough): its node starts before the vote as an observer (each
+organisation admits it with `org admit` and SIGHUP) and signs from the activation height without
+a restart; one organisation is removed and its node follows on as an observer; every node
+agrees and proofs verify from genesis alone.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -162,20 +163,35 @@ def test_consortium_across_network_namespaces(tmp_path: Path) -> None:
         def vote(org: str, *what: str | Path) -> str:
             return net.ok("sw", *what, "--key", dirs[org] / "admin.pem", "--node", net.url(org))
 
+        def role(org: str) -> str:
+            return str(net.js("status", "--node", net.url(org))["role"])
+
+        def admit(card: Path, orgs: list[str]) -> None:
+            for org in orgs:  # each on its own host, then its running node reloads
+                assert "as an observer" in net.ok(org, "org", "admit", "--dir", dirs[org],
+                                                  "--member", card)  # fmt: skip
+                procs[org].send_signal(signal.SIGHUP)
+
         card = dirs["wayne"] / "member.json"  # the joining organisation sends its card
+        (dirs["wayne"] / "received.json").write_bytes((coord / "genesis.json").read_bytes())
+        net.ok("wayne", "org", "configure", "--dir", dirs["wayne"], "--genesis",
+               dirs["wayne"] / "received.json", "--observer")  # fmt: skip
+        admit(card, founders)
+        procs["wayne"] = net.start("wayne", dirs["wayne"] / "config.toml", tmp_path / "wayne.log")
+        head = height("acme")
+        wait(lambda: alive() is None and height("wayne") >= head, 60, "wayne following")
+        assert role("wayne") == "observer"
+        wayne_pid = procs["wayne"].pid
         assert "votes       1 of 3 needed" in vote("acme", "validator", "add", "--member", card)
         assert "add_validator wayne" in net.ok(
             "sw", "governance", "pending", "--node", net.url("initech")
         )
         assert "votes       2 of 3 needed" in vote("globex", "validator", "add", "--member", card)
         passed = vote("initech", "validator", "add", "--member", card)
-        assert "PASSED: in force from height" in passed, passed
-        (dirs["wayne"] / "received.json").write_bytes((coord / "genesis.json").read_bytes())
-        net.ok("wayne", "org", "configure", "--dir", dirs["wayne"], "--genesis",
-               dirs["wayne"] / "received.json", "--observer")  # fmt: skip
-        procs["wayne"] = net.start("wayne", dirs["wayne"] / "config.toml", tmp_path / "wayne.log")
-        head = height("acme")
-        wait(lambda: alive() is None and height("wayne") >= head, 60, "wayne synced")
+        m = re.search(r"PASSED: in force from height (\d+)", passed)
+        assert m, passed
+        wait(lambda: alive() is None and height("wayne") + 1 >= int(m.group(1)), 60, "activation")
+        assert role("wayne") == "validator" and procs["wayne"].pid == wayne_pid
 
         # umbrella stops: a quorum of the five now needs wayne's signature
         procs["umbrella"].terminate()
@@ -185,15 +201,23 @@ def test_consortium_across_network_namespaces(tmp_path: Path) -> None:
         cert = net.js("block", "get", str(h), "--node", net.url("acme"))["certificate"]
         wayne_key = json.loads((dirs["wayne"] / "member.json").read_text())["node_public_key"]
         assert wayne_key in cert, "wayne did not sign"
+        procs["umbrella"] = net.start("umbrella", dirs["umbrella"] / "config.toml",
+                                      tmp_path / "umbrella-2.log")  # fmt: skip
+        wait(lambda: alive() is None and height("umbrella") >= h, 60, "umbrella back")
 
-        # umbrella is removed by three votes; the rest go on and agree
+        # umbrella is removed by three votes; the rest go on and agree, umbrella follows
+        admit(dirs["umbrella"] / "member.json", ["acme", "globex", "initech", "wayne"])
         assert "PASSED" not in vote("globex", "validator", "remove", "--name", "umbrella")
         assert "PASSED" not in vote("acme", "validator", "remove", "--name", "umbrella")
         assert "PASSED" in vote("initech", "validator", "remove", "--name", "umbrella")
         after = send("acme", "after-removal")
-        live = ["acme", "globex", "initech", "wayne"]
+        live = ["acme", "globex", "initech", "wayne", "umbrella"]
         top = net.js("tx", "get", after["hash"], "--node", net.url("acme"))["height"]
         wait(lambda: alive() is None and all(height(o) >= top for o in live), 60, "all at top")
+        assert role("umbrella") == "observer"
+        umbrella_key = json.loads((dirs["umbrella"] / "member.json").read_text())["node_public_key"]
+        cert = net.js("block", "get", str(top), "--node", net.url("acme"))["certificate"]
+        assert umbrella_key not in cert
         for hh in range(1, top + 1):
             hashes = {net.js("block", "get", str(hh), "--node", net.url(o))["block"]["hash"]
                       for o in live}  # fmt: skip
