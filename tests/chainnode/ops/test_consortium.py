@@ -197,6 +197,13 @@ def test_four_organisations_ceremony_votes_and_proofs(
                 running[name].send_signal(signal.SIGHUP)
 
         running = dict(zip(ORGS, procs, strict=True))
+        # a config that no longer loads: SIGHUP changes nothing and the node runs on
+        good = (dirs["globex"] / "config.toml").read_bytes()
+        (dirs["globex"] / "config.toml").write_text('observers = ["04zz"]\n')
+        running["globex"].send_signal(signal.SIGHUP)
+        wait_for(lambda: alive() and "config not reloaded" in logs[1].read_text(), 30,
+                 "globex refusing the broken config")  # fmt: skip
+        (dirs["globex"] / "config.toml").write_bytes(good)
         admit(wayne / "member.json", dirs)
         running[NEW] = start(NEW, wayne)
         new_client = Client(f"http://127.0.0.1:{base + 8}", timeout=30)
