@@ -279,10 +279,10 @@ class Node:
         self.started = True
         self.tasks.spawn(host.status_loop(self.cfg.sync_interval_ms / 1000))
         log.info(
-            "node %s up as %s (%s loop): chain %s height %d, API %s://%s:%d, p2p %s:%d",
+            "node %s up (%s loop) as %s: chain %s height %d, API %s://%s:%d, p2p %s:%d",
             self.cfg.node_id,
-            self.host.role,
             type(loop).__module__.split(".")[0],
+            self.host.role,
             self.genesis.chain_id,
             self.ledger.height,
             self.cfg.api_scheme,
