@@ -25,6 +25,10 @@ def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     if spec.get("lo_up"):
         _run("ip", "link", "set", "lo", "up")
+    # paths the container must still see (this checkout and its venv: the "image"), held open
+    # so that a container mount over a parent of one (an emptyDir at /tmp while the checkout
+    # lives in /tmp) can be undone for it below
+    keep = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in spec.get("keep", [])}
     for d in spec["tmpfs"]:  # container directories: empty, private to this process
         _run("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", d)
     for m in spec["mounts"]:
@@ -36,6 +40,17 @@ def main(spec_path: str) -> None:
         _run("mount", "--bind", src, dst)
         if m["read_only"]:
             _run("mount", "-o", "remount,bind,ro", dst)
+    for path, fd in keep.items():
+        held = os.fstat(fd)
+        try:
+            now = os.stat(path)
+            if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                continue
+        except FileNotFoundError:
+            pass
+        os.makedirs(path, exist_ok=True)
+        # the held directory itself (a magic link), not whatever the path names now
+        _run("mount", "--no-canonicalize", "--bind", f"/proc/{os.getpid()}/fd/{fd}", path)
     os.chdir(spec.get("workdir", "/"))
     os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
 

@@ -155,6 +155,7 @@ def _pod_spec(manifest: Path, volumes_root: Path) -> dict[str, Any]:
         "tmpfs": [t for t in tmpfs if t not in {m["target"] for m in mounts}],
         "workdir": "/var/lib/chainnode",
         "lo_up": True,
+        "keep": sorted({str(REPO), sys.prefix}),  # the "image": wherever this checkout lives
         "probes": {k: c[k] for k in ("livenessProbe", "readinessProbe")},
     }
 
