@@ -209,9 +209,8 @@ def _read_line(conn: socket.socket, limit: int = 64) -> bytes:
 # -- the client side (chainnode backup) ------------------------------------------------------
 
 
-def fetch_backup(path: Path, timeout: float = 60.0) -> Iterator[tuple[bytes, bytes]]:
-    """The records a running node streams from ``path``; AdminError when it is not there or
-    the stream is not whole (the end mark with the right count is required)."""
+def _connect(path: Path, timeout: float) -> socket.socket:
+    """A connection to the node's admin socket, or AdminError saying what to check."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -223,6 +222,13 @@ def fetch_backup(path: Path, timeout: float = 60.0) -> Iterator[tuple[bytes, byt
             f"cannot reach the node's admin socket {path} ({e.strerror or e}); is the node "
             "running with this config (and are you its user)?"
         ) from None
+    return sock
+
+
+def fetch_backup(path: Path, timeout: float = 60.0) -> Iterator[tuple[bytes, bytes]]:
+    """The records a running node streams from ``path``; AdminError when it is not there or
+    the stream is not whole (the end mark with the right count is required)."""
+    sock = _connect(path, timeout)
     with sock, sock.makefile("rb", buffering=CHUNK) as f:
         try:
             sock.sendall(REQUEST)
@@ -252,17 +258,7 @@ def fetch_backup(path: Path, timeout: float = 60.0) -> Iterator[tuple[bytes, byt
 
 def fetch_archive(path: Path, first: int, last: int, timeout: float = 600.0) -> bytes:
     """A block archive of heights ``first..last`` from a running node (AdminError)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        with _short(path) as p:
-            sock.connect(p)
-    except OSError as e:
-        sock.close()
-        raise AdminError(
-            f"cannot reach the node's admin socket {path} ({e.strerror or e}); is the node "
-            "running with this config (and are you its user)?"
-        ) from None
+    sock = _connect(path, timeout)
     with sock, sock.makefile("rb", buffering=CHUNK) as f:
         try:
             sock.sendall(b"archive %d %d\n" % (first, last))
