@@ -94,6 +94,9 @@ def test_backup_under_load_restores_on_a_wiped_node(four: Cluster, tmp_path: Pat
     wait_for(lambda: c.height(3) > height + 5, 90, "node3 syncing past the backup")
     acked = load.stop()
     wait_for(lambda: all(c.clients[0].receipt(h) for h in acked[-60:]), 60, "the last txs")
+    # every mempool drained: the last txs committing says nothing of earlier ones that another
+    # node admitted and the primary had queued behind them
+    wait_for(lambda: all(c.status(i)["mempool"] == 0 for i in range(4)), 60, "mempools drained")
     top = max(c.height(i) for i in range(4))
     c.wait_height(top, timeout=60)  # … and catches up with the others
     assert assert_same_chains(c, [0, 1, 2, 3], acked) >= top
