@@ -104,7 +104,10 @@ class ReceiptResponse(_Strict):
 
 
 class BlockResponse(_Strict):
-    block: dict[str, Any]
+    block: dict[str, Any] = Field(
+        description="hash, header (its checkpoint: the state commitment "
+        "{height, root, chunks, entries} it carries, or null), tx hashes and txs"
+    )
     certificate: str | None = Field(default=None, description="commit certificate, hex")
 
 

@@ -226,6 +226,13 @@ def network() -> None:
     help="open: anyone may send; closed: only addresses granted a role.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing network directory.")
+@click.option(
+    "--snapshot-interval",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(0, 1_000_000_000),
+    help="Blocks between state checkpoints new nodes can join from (0: none).",
+)
 def network_init(  # noqa: PLR0913, PLR0917  # one parameter per click option
     validators: int,
     out: Path,
@@ -236,6 +243,7 @@ def network_init(  # noqa: PLR0913, PLR0917  # one parameter per click option
     p2p_port_base: int,
     permissions: str,
     force: bool,
+    snapshot_interval: int,
 ) -> None:
     """Write genesis.json, admin.pem and node<i>/ (config.toml + node key) under --out."""
     from chainnode.deploy.devnet import NetworkError, init_network
@@ -251,6 +259,7 @@ def network_init(  # noqa: PLR0913, PLR0917  # one parameter per click option
             p2p_port_base=p2p_port_base,
             permissions=permissions,
             force=force,
+            snapshot_interval=snapshot_interval,
         )
     except NetworkError as e:
         _fail(str(e))

@@ -31,7 +31,8 @@ from chainnode.deploy.layout import (
 )
 from chainnode.deploy.org import MemberCard, OrgError, assemble_genesis, configure_org, init_org
 from chainnode.invocation import command
-from chainnode.model.genesis import ConsensusParams, Genesis
+from chainnode.model.codes import LedgerError
+from chainnode.model.genesis import DEFAULT_SNAPSHOT_INTERVAL, ConsensusParams, Genesis
 from chainnode.node.config import load_config
 
 
@@ -62,6 +63,18 @@ class NodeEntry:
         return self.config_path.parent / NODE_OUT
 
 
+def _with_snapshots(consensus: ConsensusParams | None, interval: int | None) -> ConsensusParams:
+    params = consensus or ConsensusParams()
+    if interval is None:
+        if params.snapshot_interval is not None:
+            return params
+        interval = DEFAULT_SNAPSHOT_INTERVAL
+    try:
+        return params.with_snapshots(interval, min(params.checkpoint_lag, max(interval, 1)))
+    except LedgerError as e:
+        raise NetworkError(f"--snapshot-interval: {e.message}") from None
+
+
 # long: the three ceremony steps for every node, then the entries and compose files
 def init_network(  # noqa: PLR0913  # the options of `network init`, one each
     out: Path,
@@ -75,10 +88,13 @@ def init_network(  # noqa: PLR0913  # the options of `network init`, one each
     permissions: str = "open",
     force: bool = False,
     consensus: ConsensusParams | None = None,
+    snapshot_interval: int | None = None,
 ) -> list[NodeEntry]:
     """Write genesis.json, admin.pem and node<i>/{config.toml,node.pem,member.json} under
     ``out``: the consortium ceremony (``org init``, ``genesis assemble``, ``org configure``)
-    for ``validators`` organisations at once."""
+    for ``validators`` organisations at once. The genesis checkpoints the state every
+    ``snapshot_interval`` blocks (None: the parameters' own, else DEFAULT_SNAPSHOT_INTERVAL;
+    0: never), so new nodes can join from a snapshot."""
     if not 1 <= validators <= 100:
         raise NetworkError("--validators: between 1 and 100")
     for base in (api_port_base, p2p_port_base):
@@ -115,7 +131,7 @@ def init_network(  # noqa: PLR0913  # the options of `network init`, one each
             cards,
             chain_id,
             permissions=permissions,
-            consensus=consensus,
+            consensus=_with_snapshots(consensus, snapshot_interval),
             timestamp=int(time.time() * 1000),
         )
         genesis.save(out / GENESIS)

@@ -97,6 +97,14 @@ transactions (5,000-13,000 gas) still fill 2,000-tx blocks."""
 DEFAULT_MAX_TX_GAS = 10_000_000
 """Gas limit of one transaction (admission refuses more): ~0.1 s of the worst work; the VM
 allocates at most 64 MiB in any execution (its cap, reached at 8 bytes per gas)."""
+DEFAULT_SNAPSHOT_INTERVAL = 1000
+"""Blocks between state checkpoints that `network init` writes: a joining node replays at
+most this many blocks past the newest snapshot; each checkpoint costs one background pass over
+the state (the header of checkpoint + lag carries its root)."""
+DEFAULT_SNAPSHOT_LAG = 8
+"""Blocks after a checkpoint height whose header carries it: the time every node has to hash
+the state in the background before a proposal needs the root (validators wait, never refuse,
+when theirs is not done)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +113,12 @@ class ConsensusParams:
 
     `max_block_gas` / `max_tx_gas` came later: a genesis without them (None) runs with the
     defaults and keeps its encoding (hence its hash: an existing chain still opens); a
-    genesis with them (`network init` writes both) has them in its encoding and hash."""
+    genesis with them (`network init` writes both) has them in its encoding and hash.
+
+    `snapshot_interval` / `snapshot_lag` came later still, the same way: absent (None), the
+    chain has no state checkpoints (interval 0) and its genesis keeps its encoding and hash;
+    present, both are encoded after the gas limits (which are then written out too, so the
+    list stays unambiguous)."""
 
     #: A batching bound under load, not a tick: a primary proposes as soon as a transaction
     #: waits; only after a full block does it wait up to this long (from that commit) to fill
@@ -118,6 +131,8 @@ class ConsensusParams:
     max_block_bytes: int = 4 * 1024 * 1024  # well under p2p's default 8 MiB frame
     max_block_gas: int | None = None
     max_tx_gas: int | None = None
+    snapshot_interval: int | None = None
+    snapshot_lag: int | None = None
 
     def __post_init__(self) -> None:
         json_int(self.block_interval_ms, "block_interval_ms", 0, 3_600_000)
@@ -135,6 +150,43 @@ class ConsensusParams:
         json_int(self.tx_gas, "max_tx_gas", 1_000, MAX_GAS_LIMIT)
         if self.tx_gas > self.block_gas:
             raise MalformedError("consensus: max_tx_gas above max_block_gas")
+        self._check_snapshots()
+
+    def _check_snapshots(self) -> None:
+        if self.snapshot_interval is None and self.snapshot_lag is None:
+            return
+        if self.snapshot_interval is None:
+            object.__setattr__(self, "snapshot_interval", DEFAULT_SNAPSHOT_INTERVAL)
+        if self.snapshot_lag is None:
+            object.__setattr__(self, "snapshot_lag", DEFAULT_SNAPSHOT_LAG)
+        if self.max_block_gas is None:  # encoded before the snapshot fields: write them out
+            object.__setattr__(self, "max_block_gas", self.block_gas)
+            object.__setattr__(self, "max_tx_gas", self.tx_gas)
+        interval = json_int(self.snapshot_interval, "snapshot_interval", 0, 1_000_000_000)
+        lag = json_int(self.snapshot_lag, "snapshot_lag", 1, 1_000_000)
+        if interval and lag > interval:
+            raise MalformedError("consensus: snapshot_lag above snapshot_interval")
+
+    @property
+    def snapshot_every(self) -> int:
+        """Blocks between state checkpoints in force (0: this chain has none)."""
+        return self.snapshot_interval or 0
+
+    @property
+    def checkpoint_lag(self) -> int:
+        """Blocks after a checkpoint height whose header carries its commitment."""
+        return DEFAULT_SNAPSHOT_LAG if self.snapshot_lag is None else self.snapshot_lag
+
+    def is_checkpoint(self, height: int) -> bool:
+        """Whether the state at `height` is checkpointed (never genesis)."""
+        every = self.snapshot_every
+        return every > 0 and height > 0 and height % every == 0
+
+    def checkpoint_carried_by(self, height: int) -> int | None:
+        """The checkpoint height whose commitment the header of block `height` must carry
+        (None: that header carries none)."""
+        c = height - self.checkpoint_lag
+        return c if self.is_checkpoint(c) else None
 
     @property
     def block_gas(self) -> int:
@@ -150,6 +202,13 @@ class ConsensusParams:
         """These parameters with the gas limits in force written out (pinned in the hash)."""
         return replace(self, max_block_gas=self.block_gas, max_tx_gas=self.tx_gas)
 
+    def with_snapshots(
+        self, interval: int = DEFAULT_SNAPSHOT_INTERVAL, lag: int = DEFAULT_SNAPSHOT_LAG
+    ) -> ConsensusParams:
+        """These parameters with state checkpoints every `interval` blocks (0: none, written
+        out), carried `lag` blocks later; what `network init` writes."""
+        return replace(self.with_gas_limits(), snapshot_interval=interval, snapshot_lag=lag)
+
     def to_list(self) -> list[int]:
         out = [
             self.block_interval_ms,
@@ -161,6 +220,8 @@ class ConsensusParams:
         ]
         if self.max_block_gas is not None:  # both set (__post_init__): absent = the old form
             out += [self.block_gas, self.tx_gas]
+        if self.snapshot_interval is not None:  # both set, and the gas limits (__post_init__)
+            out += [self.snapshot_every, self.checkpoint_lag]
         return out
 
     def to_json(self) -> dict[str, int]:
@@ -175,13 +236,21 @@ class ConsensusParams:
         if self.max_block_gas is not None:
             out["max_block_gas"] = self.block_gas
             out["max_tx_gas"] = self.tx_gas
+        if self.snapshot_interval is not None:
+            out["snapshot_interval"] = self.snapshot_every
+            out["snapshot_lag"] = self.checkpoint_lag
         return out
 
     @classmethod
     def from_json(cls, obj: Any) -> ConsensusParams:
         if not isinstance(obj, dict):
             raise MalformedError("consensus: expected an object")
-        known = set(cls().to_json()) | {"max_block_gas", "max_tx_gas"}
+        known = set(cls().to_json()) | {
+            "max_block_gas",
+            "max_tx_gas",
+            "snapshot_interval",
+            "snapshot_lag",
+        }
         extra = set(obj) - known
         if extra:
             raise MalformedError(f"consensus: unknown fields {sorted(extra)}")

@@ -442,7 +442,62 @@ def _json_sender(obj: dict[str, Any], suite: Suite | None) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class StateCheckpoint:
+    """The commitment to the whole state at checkpoint height `height`: the root over its
+    chunk hashes (chainnode.model.snapshot), how many chunks and entries it has. Carried by
+    the header of block ``height + snapshot_lag`` (see the genesis' consensus parameters), so
+    a node joining from a snapshot checks every chunk against a certified header."""
+
+    height: int
+    root: bytes
+    chunks: int
+    entries: int
+
+    def __post_init__(self) -> None:
+        want_int(self.height, "checkpoint.height")
+        want_bytes(self.root, "checkpoint.root", HASH_LEN)
+        want_int(self.chunks, "checkpoint.chunks")
+        want_int(self.entries, "checkpoint.entries")
+        if self.chunks > self.entries or (self.entries > 0) != (self.chunks > 0):
+            raise MalformedError("checkpoint: chunks must be 1..entries (0 for an empty state)")
+
+    def to_list(self) -> list[Any]:
+        return [self.height, self.root, self.chunks, self.entries]
+
+    @classmethod
+    def from_list(cls, v: Any) -> StateCheckpoint:
+        f = want_list(v, 4, "checkpoint")
+        return cls(f[0], f[1], f[2], f[3])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "height": self.height,
+            "root": self.root.hex(),
+            "chunks": self.chunks,
+            "entries": self.entries,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> StateCheckpoint:
+        if not isinstance(obj, dict):
+            raise MalformedError("checkpoint: expected an object")
+        try:
+            return cls(
+                json_int(obj["height"], "checkpoint.height"),
+                from_hex(obj["root"], "checkpoint.root", HASH_LEN),
+                json_int(obj["chunks"], "checkpoint.chunks"),
+                json_int(obj["entries"], "checkpoint.entries"),
+            )
+        except KeyError as e:
+            raise MalformedError(f"checkpoint: missing field {e.args[0]}") from None
+
+
+@dataclass(frozen=True, slots=True)
 class BlockHeader:
+    """A block's header. `checkpoint` (the 9th field) is encoded only when present: headers
+    of a chain without snapshots, and every header not carrying a checkpoint, encode (hence
+    hash) exactly as before the field existed."""
+
     height: int
     prev_hash: bytes
     tx_root: bytes
@@ -451,6 +506,7 @@ class BlockHeader:
     timestamp: int  # milliseconds since the epoch, chosen by the proposer
     proposer: bytes  # 65-byte public key (empty for the genesis block)
     view: int
+    checkpoint: StateCheckpoint | None = None
 
     def __post_init__(self) -> None:
         want_int(self.height, "height")
@@ -461,9 +517,14 @@ class BlockHeader:
         if len(self.proposer) not in (0, PUBKEY_LEN):
             raise MalformedError("proposer: expected a 65-byte public key")
         want_int(self.view, "view")
+        if self.checkpoint is not None:
+            if not isinstance(self.checkpoint, StateCheckpoint):
+                raise MalformedError("checkpoint: expected a StateCheckpoint")
+            if self.checkpoint.height >= self.height:
+                raise MalformedError("checkpoint: its height must be below the header's")
 
     def to_list(self) -> list[Any]:
-        return [
+        out = [
             self.height,
             self.prev_hash,
             self.tx_root,
@@ -473,13 +534,18 @@ class BlockHeader:
             self.proposer,
             self.view,
         ]
+        if self.checkpoint is not None:
+            out.append(self.checkpoint.to_list())
+        return out
 
     def encode(self) -> bytes:
         return pack(self.to_list())
 
     @classmethod
     def from_list(cls, v: Any) -> BlockHeader:
-        f = want_list(v, 8, "header")
+        if type(v) is not list or len(v) not in (8, 9):
+            raise MalformedError("header: expected an array of 8 or 9 items")
+        f = v
         return cls(
             want_int(f[0], "height"),
             want_bytes(f[1], "prev_hash", HASH_LEN),
@@ -489,6 +555,7 @@ class BlockHeader:
             want_int(f[5], "timestamp"),
             want_bytes(f[6], "proposer", max_len=PUBKEY_LEN),
             want_int(f[7], "view"),
+            StateCheckpoint.from_list(f[8]) if len(f) == 9 else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -501,6 +568,7 @@ class BlockHeader:
             "timestamp": self.timestamp,
             "proposer": self.proposer.hex(),
             "view": self.view,
+            "checkpoint": None if self.checkpoint is None else self.checkpoint.to_json(),
         }
 
     @classmethod
@@ -508,6 +576,7 @@ class BlockHeader:
         if not isinstance(obj, dict):
             raise MalformedError("header: expected an object")
         try:
+            cp = obj.get("checkpoint")
             return cls(
                 json_int(obj["height"], "height"),
                 from_hex(obj["prev_hash"], "prev_hash", HASH_LEN),
@@ -517,13 +586,15 @@ class BlockHeader:
                 json_int(obj["timestamp"], "timestamp"),
                 from_hex(obj["proposer"], "proposer", max_len=PUBKEY_LEN),
                 json_int(obj["view"], "view"),
+                None if cp is None else StateCheckpoint.from_json(cp),
             )
         except KeyError as e:
             raise MalformedError(f"header: missing field {e.args[0]}") from None
 
 
-#: Arrays in a block's encoding: [header, [tx bin, ...]] with the header an array of scalars.
-BLOCK_ARRAYS = 3
+#: Arrays in a block's encoding: [header, [tx bin, ...]] with the header an array of scalars
+#: and at most one array inside it (the checkpoint).
+BLOCK_ARRAYS = 4
 
 
 @dataclass(frozen=True, slots=True)

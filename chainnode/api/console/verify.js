@@ -820,7 +820,11 @@
   }
 
   function headerFromList(v) {
-    const f = wantList(v, 8, "header");
+    // 8 fields, or 9 when the header carries a state checkpoint [height, root, chunks, entries]
+    if (!Array.isArray(v) || (v.length !== 8 && v.length !== 9)) {
+      throw new Malformed("header: expected an array of 8 or 9 items");
+    }
+    const f = v;
     const h = {
       height: wantInt(f[0], "height"),
       prevHash: wantBytes(f[1], "prev_hash", 32),
@@ -830,7 +834,22 @@
       timestamp: wantInt(f[5], "timestamp"),
       proposer: wantBytes(f[6], "proposer", null, 65),
       view: wantInt(f[7], "view"),
+      checkpoint: null,
     };
+    if (f.length === 9) {
+      const c = wantList(f[8], 4, "checkpoint");
+      h.checkpoint = {
+        height: wantInt(c[0], "checkpoint.height"),
+        root: wantBytes(c[1], "checkpoint.root", 32),
+        chunks: wantInt(c[2], "checkpoint.chunks"),
+        entries: wantInt(c[3], "checkpoint.entries"),
+      };
+      const cp = h.checkpoint;
+      if (cp.chunks > cp.entries || (cp.entries > 0n) !== (cp.chunks > 0n)) {
+        throw new Malformed("checkpoint: chunks must be 1..entries (0 for an empty state)");
+      }
+      if (cp.height >= h.height) throw new Malformed("checkpoint: its height must be below the header's");
+    }
     if (h.proposer.length !== 0 && h.proposer.length !== 65) {
       throw new Malformed("proposer: expected a 65-byte public key");
     }

@@ -1,0 +1,262 @@
+"""State snapshots: how the whole state at a checkpoint height is cut into chunks and hashed.
+
+The header's ``state_root`` chains each block's writes; it does not commit to the state as a
+whole, so a joining node could not check a piece of state against it. A checkpoint does: the
+state at height c (every entry of the consensus state key space, in LevelDB key order) is cut
+into chunks, each chunk hashed, and the chunk hashes Merkle-rooted; the header of block
+``c + snapshot_lag`` carries that root (:class:`~chainnode.model.types.StateCheckpoint`).
+
+An entry is ``(key, value)`` with ``key`` the stored state key without its key-space byte:
+``u8 len(namespace) || namespace || key`` (prefix-free, and its byte order is the store's
+order). A chunk takes consecutive entries and closes when it holds ``CHUNK_MAX_ENTRIES`` or
+its entries' bytes (keys plus values) reach ``CHUNK_MAX_BYTES``; so the cut, like the bytes,
+is a function of the state alone. Its bytes are ``pack([[k, v], ...])``, what a node serves.
+
+Everything here is pure (no store): the node computes, the joining side verifies, both with
+these functions. Decoding is bounded and validated; every refusal is a :class:`SnapshotError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chainnode.model.codes import MalformedError
+from chainnode.model.encoding import pack, unpack, want_bytes, want_int, want_list
+from chainnode.model.types import HASH_LEN, StateCheckpoint
+from crypto import sm3
+from crypto.merkle import merkle_root
+
+CHUNK_MAX_ENTRIES = 4096
+CHUNK_MAX_BYTES = 1024 * 1024
+MAX_NAMESPACE = 255
+MAX_KEY = 1 + MAX_NAMESPACE + 4096  # u8 length + namespace + the store's longest state key
+MAX_VALUE = 16 * 1024 * 1024  # the store's longest value
+#: The longest a chunk's bytes can be: it closes once past CHUNK_MAX_BYTES, so by at most one
+#: entry (plus msgpack headers: at most 5 per key or value, 1 per pair, 5 for the list).
+MAX_CHUNK_BYTES = CHUNK_MAX_BYTES + MAX_KEY + MAX_VALUE + 11 * CHUNK_MAX_ENTRIES + 5
+MAX_CHUNKS = 1 << 20  # a manifest of ~34 MiB: four billion entries at full chunks
+MAX_MANIFEST_BYTES = 64 + MAX_CHUNKS * (HASH_LEN + 2)
+MANIFEST_FORMAT = 1
+
+CHUNK_DOMAIN = b"chainnode:snapshot-chunk:"
+ROOT_DOMAIN = b"chainnode:snapshot-root:"
+
+Entry = tuple[bytes, bytes]
+
+
+class SnapshotError(MalformedError):
+    """A chunk or manifest that is not what the checkpoint commits to (bad bytes, hash,
+    order, size, or a manifest whose root is not the certified one). The sender is at fault."""
+
+
+# -------------------------------------------------------------------------------- hashing
+
+
+def chunk_hash_of_bytes(data: bytes) -> bytes:
+    """The hash of a chunk from its bytes (what a node stores and serves)."""
+    return sm3.digest(CHUNK_DOMAIN + data)
+
+
+def encode_chunk(entries: Sequence[Entry]) -> bytes:
+    """The canonical bytes of a chunk: ``pack([[k, v], ...])``."""
+    return pack([[k, v] for k, v in entries])
+
+
+def chunk_hash(entries: Sequence[Entry]) -> bytes:
+    """SM3(b"chainnode:snapshot-chunk:" || pack([[k, v], ...]))."""
+    return chunk_hash_of_bytes(encode_chunk(entries))
+
+
+def checkpoint_root(chunk_hashes: Sequence[bytes]) -> bytes:
+    """SM3(b"chainnode:snapshot-root:" || Merkle root over the chunk hashes); an empty state
+    (no chunk) has the root of the empty tree under the same prefix, a constant."""
+    return sm3.digest(ROOT_DOMAIN + merkle_root(list(chunk_hashes)))
+
+
+# -------------------------------------------------------------------------------- chunking
+
+
+def chunks_of(entries: Iterable[Entry]) -> Iterator[list[Entry]]:
+    """Cut entries (in key order) into chunks: a chunk closes at CHUNK_MAX_ENTRIES entries or
+    once its keys and values reach CHUNK_MAX_BYTES bytes."""
+    chunk: list[Entry] = []
+    size = 0
+    for k, v in entries:
+        chunk.append((k, v))
+        size += len(k) + len(v)
+        if len(chunk) >= CHUNK_MAX_ENTRIES or size >= CHUNK_MAX_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def state_entry_ok(key: bytes) -> bool:
+    """Whether `key` is a well-formed state key (u8 length, then at least that namespace)."""
+    return 0 < len(key) <= MAX_KEY and len(key) >= 1 + key[0] and len(key) - 1 - key[0] <= 4096
+
+
+# long: one pass of checks over untrusted chunk bytes, each with its own message
+def decode_chunk(data: bytes) -> list[Entry]:
+    """The entries of chunk bytes from outside: bounded, canonical, non-empty, keys strictly
+    increasing (sorted, no duplicate), well-formed keys, sizes within the chunking rule (a
+    chunk that should have closed earlier is refused). Raises SnapshotError."""
+    if not isinstance(data, bytes):
+        raise SnapshotError("chunk: expected bytes")
+    if len(data) > MAX_CHUNK_BYTES:
+        raise SnapshotError(f"chunk: larger than {MAX_CHUNK_BYTES} bytes")
+    try:
+        # at most CHUNK_MAX_ENTRIES pairs plus the list itself
+        raw = unpack(data, MAX_CHUNK_BYTES, CHUNK_MAX_ENTRIES + 1)
+    except MalformedError as e:
+        raise SnapshotError(f"chunk: {e.message}") from None
+    if type(raw) is not list or not raw:
+        raise SnapshotError("chunk: expected a non-empty array of [key, value]")
+    if len(raw) > CHUNK_MAX_ENTRIES:
+        raise SnapshotError(f"chunk: more than {CHUNK_MAX_ENTRIES} entries")
+    out: list[Entry] = []
+    prev = b""
+    size = 0
+    for n, pair in enumerate(raw):
+        if size >= CHUNK_MAX_BYTES:
+            raise SnapshotError(f"chunk: entries past {CHUNK_MAX_BYTES} bytes")
+        if type(pair) is not list or len(pair) != 2:
+            raise SnapshotError(f"chunk: entry {n} is not a [key, value] pair")
+        k, v = pair
+        if type(k) is not bytes or type(v) is not bytes:
+            raise SnapshotError(f"chunk: entry {n} is not two byte strings")
+        if not state_entry_ok(k):
+            raise SnapshotError(f"chunk: entry {n} has a malformed state key")
+        if len(v) > MAX_VALUE:
+            raise SnapshotError(f"chunk: entry {n} has a value over {MAX_VALUE} bytes")
+        if n and k <= prev:
+            raise SnapshotError(f"chunk: entry {n} is out of key order or repeated")
+        out.append((k, v))
+        prev = k
+        size += len(k) + len(v)
+    if encode_chunk(out) != data:
+        raise SnapshotError("chunk: not in canonical encoding")
+    return out
+
+
+# -------------------------------------------------------------------------------- manifest
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What a node serves about its snapshot at `height`: the chunk hashes (their root is the
+    checkpoint's root) and the number of entries."""
+
+    height: int
+    root: bytes
+    chunk_hashes: tuple[bytes, ...]
+    entries: int
+
+    def __post_init__(self) -> None:
+        want_int(self.height, "manifest.height")
+        want_bytes(self.root, "manifest.root", HASH_LEN)
+        want_int(self.entries, "manifest.entries")
+        if len(self.chunk_hashes) > MAX_CHUNKS:
+            raise SnapshotError(f"manifest: more than {MAX_CHUNKS} chunks")
+        for h in self.chunk_hashes:
+            if type(h) is not bytes or len(h) != HASH_LEN:
+                raise SnapshotError("manifest: a chunk hash is not 32 bytes")
+        if len(self.chunk_hashes) > self.entries or (self.entries > 0) != bool(self.chunk_hashes):
+            raise SnapshotError("manifest: chunks must be 1..entries (none for no entry)")
+        if checkpoint_root(self.chunk_hashes) != self.root:
+            raise SnapshotError("manifest: the chunk hashes do not give its root")
+
+    @property
+    def checkpoint(self) -> StateCheckpoint:
+        """The commitment a header carries for this snapshot."""
+        return StateCheckpoint(self.height, self.root, len(self.chunk_hashes), self.entries)
+
+    def to_list(self) -> list[Any]:
+        return [MANIFEST_FORMAT, self.height, self.root, list(self.chunk_hashes), self.entries]
+
+    def encode(self) -> bytes:
+        return pack(self.to_list())
+
+    @classmethod
+    def decode(cls, data: bytes) -> Manifest:
+        """Parse manifest bytes from outside (bounded; canonical; root checked)."""
+        if not isinstance(data, bytes) or len(data) > MAX_MANIFEST_BYTES:
+            raise SnapshotError(f"manifest: expected at most {MAX_MANIFEST_BYTES} bytes")
+        try:
+            f = want_list(unpack(data, MAX_MANIFEST_BYTES, 2), 5, "manifest")
+            if f[0] != MANIFEST_FORMAT or type(f[0]) is not int:
+                raise SnapshotError(f"manifest: format {f[0]!r}, expected {MANIFEST_FORMAT}")
+            if type(f[3]) is not list:
+                raise SnapshotError("manifest: chunk hashes must be an array")
+            m = cls(f[1], f[2], tuple(f[3]), f[4])
+        except SnapshotError:
+            raise
+        except MalformedError as e:
+            raise SnapshotError(f"manifest: {e.message}") from None
+        if m.encode() != data:
+            raise SnapshotError("manifest: not in canonical encoding")
+        return m
+
+    def matches(self, checkpoint: StateCheckpoint) -> bool:
+        """Whether this manifest is the one `checkpoint` (from a certified header) commits to."""
+        return self.checkpoint == checkpoint
+
+
+def verify_manifest(manifest: Manifest, checkpoint: StateCheckpoint) -> None:
+    """Raise SnapshotError unless `manifest` is what the certified `checkpoint` commits to."""
+    if not manifest.matches(checkpoint):
+        raise SnapshotError(
+            f"manifest of height {manifest.height} does not match the checkpoint of "
+            f"height {checkpoint.height} (root, chunk or entry count differ)"
+        )
+
+
+def verify_chunk(manifest: Manifest, index: int, data: bytes) -> list[Entry]:
+    """The entries of chunk `index` of `manifest`, from bytes a peer sent: its hash must be
+    the manifest's (checked before decoding), then it must decode (:func:`decode_chunk`).
+    Ordering across chunks (chunk i's first key above chunk i-1's last) is the installer's
+    check. Raises SnapshotError."""
+    if type(index) is not int or not 0 <= index < len(manifest.chunk_hashes):
+        raise SnapshotError(f"chunk {index!r}: the manifest has {len(manifest.chunk_hashes)}")
+    if not isinstance(data, bytes) or len(data) > MAX_CHUNK_BYTES:
+        raise SnapshotError(f"chunk {index}: not bytes of at most {MAX_CHUNK_BYTES}")
+    if chunk_hash_of_bytes(data) != manifest.chunk_hashes[index]:
+        raise SnapshotError(f"chunk {index}: its hash is not the manifest's")
+    return decode_chunk(data)
+
+
+class Builder:
+    """Accumulates a snapshot's chunks from entries in key order (the node's computation and
+    tests use it): chunk bytes as they close, then the manifest."""
+
+    __slots__ = ("height", "hashes", "entries", "_chunk", "_size")
+
+    def __init__(self, height: int) -> None:
+        self.height = height
+        self.hashes: list[bytes] = []
+        self.entries = 0
+        self._chunk: list[Entry] = []
+        self._size = 0
+
+    def add(self, key: bytes, value: bytes) -> bytes | None:
+        """Add the next entry; the bytes of the chunk it closes, if it closes one."""
+        self._chunk.append((key, value))
+        self.entries += 1
+        self._size += len(key) + len(value)
+        if len(self._chunk) >= CHUNK_MAX_ENTRIES or self._size >= CHUNK_MAX_BYTES:
+            return self._close()
+        return None
+
+    def finish(self) -> tuple[bytes | None, Manifest]:
+        """The last (partial) chunk's bytes, if any, and the manifest."""
+        last = self._close() if self._chunk else None
+        root = checkpoint_root(self.hashes)
+        return last, Manifest(self.height, root, tuple(self.hashes), self.entries)
+
+    def _close(self) -> bytes:
+        data = encode_chunk(self._chunk)
+        self.hashes.append(chunk_hash_of_bytes(data))
+        self._chunk, self._size = [], 0
+        return data
