@@ -33,6 +33,7 @@
 #if defined(__SIZEOF_INT128__) && (UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFULL) && !defined(_WIN32)
 #define SM2V_OK 1
 #include <pthread.h>
+#include <time.h>
 #endif
 
 #ifdef SM2V_OK
@@ -1299,16 +1300,36 @@ static void batch_release(item_t *items, Py_ssize_t n)
     pthread_mutex_unlock(&g_mu);
 }
 
-static void *batch_worker(void *arg)
+static void batch_work(batch_t *bt)
 {
-    batch_t *bt = arg;
     for (;;) {
         Py_ssize_t i = __atomic_fetch_add(&bt->next, BATCH_GRAIN, __ATOMIC_RELAXED);
         if (i >= bt->n) break;
         Py_ssize_t end = i + BATCH_GRAIN < bt->n ? i + BATCH_GRAIN : bt->n;
         for (; i < end; i++) verify_item(&bt->items[i]);
     }
+}
+
+/* CPU nanoseconds of the batch threads started here, summed as each ends: the caller's own
+ * thread measures itself, these threads are gone by the time anyone could ask (the node's
+ * per-stage CPU accounting reads it through worker_cpu_ns). One add per thread per batch. */
+static u64 g_worker_cpu_ns;
+
+static void *batch_worker(void *arg)
+{
+    batch_work(arg);
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        __atomic_fetch_add(&g_worker_cpu_ns, (u64)ts.tv_sec * 1000000000u + (u64)ts.tv_nsec,
+                           __ATOMIC_RELAXED);
     return NULL;
+}
+
+static PyObject *py_worker_cpu_ns(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(__atomic_load_n(&g_worker_cpu_ns, __ATOMIC_RELAXED));
 }
 
 /* verify_batch(items, threads) -> list[bool]: each item (public key 65 bytes, message,
@@ -1364,7 +1385,7 @@ static PyObject *py_verify_batch(PyObject *self, PyObject *args)
         if (pthread_create(&tids[started], NULL, batch_worker, &bt) != 0) break;
         started++;
     }
-    batch_worker(&bt);
+    batch_work(&bt);
     for (int k = 0; k < started; k++) pthread_join(tids[k], NULL);
     batch_release(items, n);
     Py_END_ALLOW_THREADS;
@@ -1672,6 +1693,8 @@ static PyMethodDef methods[] = {
      "of a key at which its table is built"},
     {"clear_cache", py_clear_cache, METH_NOARGS, "drop every signer table"},
     {"cache_info", py_cache_info, METH_NOARGS, "signer-table cache counters"},
+    {"worker_cpu_ns", py_worker_cpu_ns, METH_NOARGS,
+     "CPU ns of the batch threads started by verify_batch (the caller's thread excluded)"},
     {"isa", py_isa, METH_NOARGS, "the arithmetic in use"},
     {"_set_isa", py_set_isa, METH_VARARGS, "switch the arithmetic (tests)"},
     {"cpu_has_adx", py_cpu_has_adx, METH_NOARGS, "whether this CPU has BMI2 and ADX"},

@@ -24,6 +24,7 @@ from chainnode.api.errors import ApiError, error_middleware
 from chainnode.api.models import CONTRACTS_PAGE, CallRequest, TransactionIn
 from chainnode.api.openapi import openapi_document
 from chainnode.api.views import ViewRunner
+from chainnode.ledger.stages import StageClock
 from chainnode.model.addresses import address_hex, contract_display, parse_address
 from chainnode.model.codes import Code
 
@@ -55,6 +56,7 @@ BACKEND: web.AppKey[Backend] = web.AppKey("backend", Backend)
 LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
 VIEWS: web.AppKey[ViewRunner] = web.AppKey("views", ViewRunner)
 ARCHIVES: web.AppKey[str] = web.AppKey("archives", str)
+STAGES: web.AppKey[StageClock] = web.AppKey("stages", StageClock)
 
 
 def pruned(request: web.Request, what: str, height: int, field: str) -> ApiError:
@@ -150,9 +152,10 @@ async def submit_transactions(request: web.Request) -> web.Response:
     limits = request.app[LIMITS]
     wait = _wait_param(request, limits.max_wait_seconds)
     body = await bodies.read_body(request, limits.body_timeout)
-    txs, single = _parse_txs(request, body, limits)
-    hashes = [tx.hash for tx in txs]
-    _check_unique(hashes, single)
+    with request.app[STAGES].span("http"):  # the body's framing and the txs' decoding
+        txs, single = _parse_txs(request, body, limits)
+        hashes = [tx.hash for tx in txs]
+        _check_unique(hashes, single)
     admissions = await backend.submit(txs)
     rejected = [(i, a) for i, a in enumerate(admissions) if not a.accepted]
     if rejected:
@@ -164,7 +167,8 @@ async def submit_transactions(request: web.Request) -> web.Response:
         if len(txs) > 1:  # a batch of one (the SDK's way to send one tx) is no batch to the user
             extra += "; none of the batch was accepted"
         raise ApiError(status, adm.code, f"{adm.message}{extra}", field)
-    out: dict[str, Any] = {"hashes": [h.hex() for h in hashes]}
+    with request.app[STAGES].span("http"):
+        out: dict[str, Any] = {"hashes": [h.hex() for h in hashes]}
     if wait is not None:
         receipts = await backend.wait_receipts(hashes, wait)
         out["receipts"] = [None if r is None else convert.receipt_json(r) for r in receipts]
@@ -367,15 +371,18 @@ def make_app(
     limits: Limits,
     middlewares: Sequence[Middleware] = (),
     archives: str = "",
+    stages: StageClock | None = None,
 ) -> web.Application:
     """The routes; ``middlewares`` run outside the error middleware (connection accounting);
-    ``archives`` says where archives of pruned blocks are (in 410 PRUNED answers)."""
+    ``archives`` says where archives of pruned blocks are (in 410 PRUNED answers); ``stages``
+    counts the handlers' CPU (the node's metrics show it)."""
     app = web.Application(
         client_max_size=max_body_bytes, middlewares=[*middlewares, error_middleware]
     )
     app[BACKEND] = backend
     app[LIMITS] = limits
     app[ARCHIVES] = archives
+    app[STAGES] = stages or StageClock()
     views = ViewRunner(
         workers=limits.call_workers,
         queue=limits.call_queue,

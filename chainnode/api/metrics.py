@@ -28,6 +28,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from chainnode.ledger.stages import StageClock
+
 __all__ = ["CONTENT_TYPE_LATEST", "NodeMetrics"]
 
 ROUND_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -74,6 +76,36 @@ class _Scraped(Collector):
         )
         yield CounterMetricFamily(
             "chainnode_p2p_sent_bytes", "Bytes sent to peers.", v["bytes_out"]
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
+class _StageCPU(Collector):
+    """``chainnode_stage_cpu_seconds_total{stage}``: the node's CPU by stage of its work
+    (:class:`~chainnode.ledger.stages.StageClock`), read at scrape time. What the stages and
+    ``event_loop`` leave of ``process_cpu_seconds_total`` is the unattributed rest."""
+
+    def __init__(self, stages: StageClock) -> None:
+        self._stages = stages
+
+    def collect(self) -> Iterator[Metric]:
+        fam = CounterMetricFamily(
+            "chainnode_stage_cpu_seconds",
+            "CPU seconds by stage: http (request bodies, responses), admission (tx decode, "
+            "mempool), verify (signatures, crypto's threads included), execute (block build "
+            "and validation), commit (storage), consensus (messages, steps), event_loop (the "
+            "loop thread outside those: asyncio, HTTP and p2p I/O).",
+            labels=["stage"],
+        )
+        for stage, seconds in self._stages.totals().items():
+            fam.add_metric([stage], seconds)
+        yield fam
+        yield CounterMetricFamily(
+            "chainnode_stage_spans",
+            "Stage spans timed (each reads the thread's CPU clock twice: the accounting's cost).",
+            self._stages.spans(),
         )
 
     def describe(self) -> Iterable[Metric]:
@@ -161,6 +193,8 @@ class NodeMetrics:
             "Event streams closed because the consumer fell too far behind.",
             registry=r,
         )
+        self.stages = StageClock()
+        r.register(_StageCPU(self.stages))
         self._last_commit: float | None = None
         self._height = -1
         self._view = 0

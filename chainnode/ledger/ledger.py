@@ -49,6 +49,7 @@ from chainnode.ledger.executor import (
 )
 from chainnode.ledger.interface import MethodSpec
 from chainnode.ledger.mempool import Admission, LedgerObserver, Mempool, VerifyItem
+from chainnode.ledger.stages import StageClock, in_stage
 from chainnode.ledger.system import SysContext, SysError, governance, permissions
 from chainnode.ledger.system.governance import P_VSET, decode_validators, vset_height
 from chainnode.model.addresses import contract_ref
@@ -204,9 +205,11 @@ class Ledger:
         mempool_capacity: int = 100_000,
         mempool_bytes: int = 256 * 1024 * 1024,
         observer: LedgerObserver | None = None,
+        stages: StageClock | None = None,
     ) -> None:
         self._store = store
         self._observer = observer
+        self.stages = stages or StageClock()  # CPU by stage (the node's metrics show it)
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.suite = get_suite(genesis.suite)
@@ -216,7 +219,11 @@ class Ledger:
         self.resolver = Resolver(self.suite, store.state_get)
         self.executor = Executor(self.suite, self.resolver, self.address)
         self.mempool = Mempool(
-            self, capacity=mempool_capacity, max_bytes=mempool_bytes, observer=observer
+            self,
+            capacity=mempool_capacity,
+            max_bytes=mempool_bytes,
+            observer=observer,
+            stages=self.stages,
         )
         self._listeners: list[Callable[[Block, list[Receipt]], None]] = []
         self._cache: dict[bytes, tuple[Block, BlockResult]] = {}
@@ -236,10 +243,12 @@ class Ledger:
         mempool_capacity: int = 100_000,
         mempool_bytes: int = 256 * 1024 * 1024,
         observer: LedgerObserver | None = None,
+        stages: StageClock | None = None,
     ) -> Ledger:
         """Open the chain in data_dir (creating block 0 from genesis when new); the mempool
         holds at most `mempool_capacity` txs and `mempool_bytes` bytes of them; `observer`
-        counts admission and verification batches (the node's metrics)."""
+        counts admission and verification batches (the node's metrics); `stages` counts CPU
+        by stage (the node's, shown by its metrics)."""
         path = Path(data_dir) / STORE_DIR
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -247,7 +256,7 @@ class Ledger:
         except ChainMismatch as e:
             raise GenesisError(f"{path} holds another chain: {e}") from None
         try:
-            led = cls(store, genesis, mempool_capacity, mempool_bytes, observer)
+            led = cls(store, genesis, mempool_capacity, mempool_bytes, observer, stages)
             if store.head() is None:
                 led._create_genesis()
             else:
@@ -378,6 +387,7 @@ class Ledger:
             is not None
         )
 
+    @in_stage("verify")
     def verify_batch(self, items: Sequence[VerifyItem]) -> list[bool]:
         if self._observer is None:
             return list(crypto.verify_batch(list(items), suite=self.suite.name))
@@ -535,6 +545,7 @@ class Ledger:
         (prefer this over Block.decode for proposals and synced blocks)."""
         return Block.decode(data, self.suite, known=self.mempool.lookup_raw)
 
+    @in_stage("execute")
     def build_block(
         self, height: int, view: int, proposer: bytes, timestamp: int, max_txs: int | None = None
     ) -> Block:
@@ -582,6 +593,7 @@ class Ledger:
             self._remember(block, res)
             return block
 
+    @in_stage("execute")
     def validate_block(self, block: Block) -> None:
         """Raise InvalidBlock unless `block` may be committed next; caches its execution."""
         with self._lock:
@@ -657,6 +669,7 @@ class Ledger:
             del self._cache[next(iter(self._cache))]
         self._cache[block.hash] = (block, res)
 
+    @in_stage("commit")
     def commit_block(self, block: Block, certificate: bytes) -> list[Receipt]:
         """Commit the next block with its certificate in one storage write."""
         with self._lock:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Protocol
 
+from chainnode.ledger.stages import StageClock, in_stage
 from chainnode.model.codes import Code, MalformedError
 from chainnode.model.types import Suite, Transaction
 
@@ -89,9 +90,11 @@ class Mempool:
         verified_capacity: int = 200_000,
         max_bytes: int = 256 * 1024 * 1024,
         observer: LedgerObserver | None = None,
+        stages: StageClock | None = None,
     ) -> None:
         self._ctx = ctx
         self._observer = observer
+        self.stages = stages or StageClock()
         self.capacity = capacity
         self.max_bytes = max_bytes
         self._bytes = 0
@@ -134,6 +137,7 @@ class Mempool:
 
     # ------------------------------------------------------------------ admission
 
+    @in_stage("admission")
     def submit(self, txs: Sequence[bytes | Transaction]) -> list[Admission]:
         """Admit a batch; one Admission per item, in order. Never raises on bad input.
 

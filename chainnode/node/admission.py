@@ -20,6 +20,7 @@ from chainnode.api.backend import Unavailable
 from chainnode.ledger.ledger import Ledger
 from chainnode.ledger.mempool import Admission as Outcome
 from chainnode.ledger.pending import OldestPending
+from chainnode.ledger.stages import in_stage
 from chainnode.model.codes import LedgerError
 from chainnode.model.types import Transaction
 from chainnode.node.lifecycle import Spawn
@@ -49,6 +50,7 @@ class Admission:
         tell consensus the oldest waiting transaction (or None); ``arrived`` is set on every
         admission (the proposer waits on it for work)."""
         self.ledger = ledger
+        self.stages = ledger.stages
         self.net = net
         self._spawn = spawn
         self._accepting = accepting
@@ -74,6 +76,7 @@ class Admission:
             return
         self.programs.submit(codes)
 
+    @in_stage("admission")
     def on_gossip_txs(self, peer: bytes, raws: list[bytes]) -> None:
         if self._gossip_inflight >= MAX_GOSSIP_INFLIGHT:
             return  # overloaded: gossip is best effort, these txs still arrive in blocks

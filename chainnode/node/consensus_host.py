@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import contracts
 from chainnode.ledger.executor import MAX_BLOCK_LOAD
 from chainnode.ledger.ledger import Ledger
+from chainnode.ledger.stages import in_stage
 from chainnode.model.codes import Code, LedgerError
 from chainnode.model.genesis import Genesis, ValidatorInfo
 from chainnode.model.types import Block
@@ -87,6 +88,7 @@ class ConsensusHost:
         self.genesis = genesis
         self.public_key = public_key
         self.ledger = ledger
+        self.stages = ledger.stages
         self.net = net
         self.replica = replica
         self.wal = wal
@@ -175,6 +177,7 @@ class ConsensusHost:
     def running(self) -> bool:
         return self.driver is not None and not self.driver.closed
 
+    @in_stage("consensus")
     def step(self, event: E.Event) -> None:
         if self.driver is None:
             return
@@ -220,6 +223,7 @@ class ConsensusHost:
             await asyncio.sleep(interval_s)
             self.net.broadcast(CONSENSUS_CHANNEL, self.status_message())
 
+    @in_stage("consensus")
     def on_consensus(self, peer: bytes, payload: bytes) -> None:
         try:
             msg = decode_message(payload)

@@ -36,6 +36,7 @@ from chainnode.api.server import serve as serve_http
 from chainnode.api.tls import client_cert_middleware, server_context
 from chainnode.ledger.ledger import Ledger
 from chainnode.ledger.mempool import LedgerObserver
+from chainnode.ledger.stages import StageClock
 from chainnode.model.codes import LedgerError
 from chainnode.model.genesis import Genesis
 from chainnode.model.keys import KeyFileError, load_private_key, read_password_file
@@ -117,10 +118,12 @@ def api_tls(cfg: NodeConfig) -> ssl.SSLContext | None:
         ) from None
 
 
-def open_ledger(cfg: NodeConfig, genesis: Genesis, observer: LedgerObserver) -> Ledger:
+def open_ledger(
+    cfg: NodeConfig, genesis: Genesis, observer: LedgerObserver, stages: StageClock
+) -> Ledger:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return Ledger.open(cfg.data_dir, genesis, observer=observer)
+        return Ledger.open(cfg.data_dir, genesis, observer=observer, stages=stages)
     except Exception as e:  # noqa: BLE001  # storage or ledger: a locked or foreign data dir
         raise StartupError(f"cannot open the chain in {cfg.data_dir}: {e}") from None
 
@@ -135,7 +138,7 @@ class Node:
         self.public_key = self.key.public_key().to_bytes()
         self.chain_id = self.genesis.chain_id.encode()
         metrics = NodeMetrics(cfg.node_id, self.genesis.chain_id)
-        self.ledger = open_ledger(cfg, self.genesis, observer=metrics)
+        self.ledger = open_ledger(cfg, self.genesis, observer=metrics, stages=metrics.stages)
         self.tasks = TaskGroup()
         self.started = False
         self.waiters = ReceiptWaiters(self.ledger.receipt)
@@ -248,6 +251,7 @@ class Node:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.tasks.bind(loop)
+        self.ledger.stages.claim_event_loop()
         seams = self.seams
         host = self.host
         self.net.on_message(CONSENSUS_CHANNEL, host.on_consensus)
@@ -303,6 +307,7 @@ class Node:
             middlewares=[self._http_guard.middleware]
             + ([client_cert_middleware()] if writes_only else []),
             archives=cfg.archives,
+            stages=self.ledger.stages,
         )
         self.ops.install(app)
         if self.seams.routes is not None:
