@@ -100,7 +100,9 @@ def worker_cpu_seconds() -> float:
     """CPU time that batch verification spent on threads other than its callers' (the pool's
     and the native extension's), since the process started. A caller measuring its own thread
     (the node's per-stage CPU accounting) adds this to see all of verification's CPU."""
-    native = sm2._NATIVE_EXT.worker_cpu_ns() if sm2._NATIVE_EXT is not None else 0
+    # (an extension built before worker_cpu_ns existed counts nothing rather than failing)
+    read = getattr(sm2._NATIVE_EXT, "worker_cpu_ns", None)
+    native = read() if read is not None else 0
     return (native + _chunk_cpu_ns) / 1e9
 
 
