@@ -223,6 +223,16 @@ class Network:
         if self._running and (task is None or task.done()):
             self._start_dialer(peer_id)
 
+    def punish(self, peer_id: bytes, reason: str) -> bool:
+        """The application found the peer's answer faulty (bytes that do not verify): close
+        its connection and score it down as for a protocol violation (repeated, it is banned).
+        False when it was not connected."""
+        conn = self._conns.get(peer_id)
+        if conn is None:
+            return False
+        self.violation(conn, reason)
+        return True
+
     def banned_for(self, peer_id: bytes) -> float:
         """Seconds left on the peer's ban (0 if it is not banned)."""
         return self._scores.banned_for(peer_id, time.monotonic())

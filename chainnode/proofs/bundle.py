@@ -240,6 +240,20 @@ def _inclusion_from(obj: object, what: str) -> Inclusion:
     )
 
 
+def parse_inclusions(data: bytes | str) -> tuple[Inclusion, ...]:
+    """Strictly parse a JSON list of inclusions, as a bundle's ``governance`` (raises
+    ProofError): the validator-set history a joining node fetches with a snapshot."""
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise ProofError(f"governance: larger than {MAX_BUNDLE_BYTES} bytes")
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ProofError(f"governance: not valid JSON ({e})") from None
+    if not isinstance(obj, list) or len(obj) > MAX_GOVERNANCE:
+        raise ProofError(f"governance: expected a list of at most {MAX_GOVERNANCE} proofs")
+    return tuple(_inclusion_from(g, f"governance proof #{i}") for i, g in enumerate(obj))
+
+
 def parse_bundle(data: bytes | str) -> Bundle:
     """Strictly parse a bundle's JSON text (raises ProofError)."""
     if len(data) > MAX_BUNDLE_BYTES:

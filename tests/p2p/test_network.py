@@ -383,3 +383,17 @@ async def test_initiator_refused_by_responder_never_reports_the_peer() -> None:
         assert a.stats().handshakes_ok == 0
     finally:
         await stop_all([a, b])
+
+
+async def test_punish_closes_the_connection_and_scores_the_peer_down() -> None:
+    """The application's verdict on a peer's answer (a snapshot chunk that does not verify):
+    its connection closes and the penalty counts toward a ban, as a protocol violation."""
+    a, b = await start_mesh(2)
+    try:
+        assert a.punish(b.peer_id, "answer does not verify")
+        await wait_until(lambda: not a.is_connected(b.peer_id), 5, "the connection closed")
+        assert a.stats().violations == 1
+        assert not a.punish(b.peer_id, "again")  # not connected: nothing to do
+        assert a.banned_for(b.peer_id) == 0  # one violation does not ban
+    finally:
+        await stop_all([a, b])

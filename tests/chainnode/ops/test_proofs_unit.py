@@ -21,6 +21,7 @@ from chainnode.proofs.bundle import (
     build_bundle,
     describe,
     parse_bundle,
+    parse_inclusions,
     summary,
     verify_bundle,
 )
@@ -202,3 +203,15 @@ def test_garbage_is_a_proof_error(tmp_path: Path, chain: Any) -> None:
     for junk in [b"", b"[]", b"{}", b"null", b"\xff\xfe", b'{"format": 1}', b"1" * 100]:
         with pytest.raises(ProofError):
             verify_bundle(junk, g)
+
+
+def test_governance_proofs_parse_back_as_sent(chain: Any) -> None:
+    """What a snapshot anchor carries: a bundle's governance part, as a JSON list."""
+    b = _bundle(chain, 2)
+    assert len(b.governance) == 1
+    text = json.dumps([g.to_json() for g in b.governance])
+    assert parse_inclusions(text) == b.governance
+    with pytest.raises(ProofError, match="governance proof #0"):
+        parse_inclusions(text.replace('"receipt_path"', '"receipt_way"'))
+    with pytest.raises(ProofError, match="expected a list"):
+        parse_inclusions("{}")
