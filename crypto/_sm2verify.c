@@ -1416,6 +1416,70 @@ static PyObject *py_sm3(PyObject *self, PyObject *args)
     return PyBytes_FromStringAndSize((const char *)out, 32);
 }
 
+/* ---- Merkle top node (crypto.merkle) ---------------------------------------------------- */
+
+/* The top node of crypto.merkle's tree over `leaves` (a sequence of bytes, at least one):
+ * leaf = SM3(0x00 || leaf), inner = SM3(0x01 || left || right), an odd last node promoted.
+ * The root (count prefix) stays in Python. A block's receipts and tx hashes are hashed here
+ * in one call, with the GIL released (the tuple made first holds every leaf). */
+static PyObject *py_merkle_top(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    PyObject *items = PySequence_Tuple(arg);
+    if (!items) return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(items);
+    if (n < 1) {
+        Py_DECREF(items);
+        PyErr_SetString(PyExc_ValueError, "merkle_top needs at least one leaf");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyBytes_Check(PyTuple_GET_ITEM(items, i))) {
+            Py_DECREF(items);
+            PyErr_SetString(PyExc_TypeError, "merkle_top leaves must be bytes");
+            return NULL;
+        }
+    }
+    u8 *nodes = PyMem_Malloc((size_t)n * 32);
+    if (!nodes) {
+        Py_DECREF(items);
+        return PyErr_NoMemory();
+    }
+    static const u8 leaf_tag = 0x00, inner_tag = 0x01;
+    PyThreadState *ts = n >= 64 ? PyEval_SaveThread() : NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *leaf = PyTuple_GET_ITEM(items, i);
+        sm3_ctx c;
+        sm3_init(&c);
+        sm3_update(&c, &leaf_tag, 1);
+        sm3_update(&c, (const u8 *)PyBytes_AS_STRING(leaf), (size_t)PyBytes_GET_SIZE(leaf));
+        sm3_final(&c, nodes + 32 * i);
+    }
+    Py_ssize_t m = n;
+    while (m > 1) {
+        Py_ssize_t k = 0;
+        for (Py_ssize_t i = 0; i + 1 < m; i += 2, k++) {
+            sm3_ctx c;
+            u8 out[32];
+            sm3_init(&c);
+            sm3_update(&c, &inner_tag, 1);
+            sm3_update(&c, nodes + 32 * i, 64); /* left || right, adjacent */
+            sm3_final(&c, out);
+            memcpy(nodes + 32 * k, out, 32); /* k <= i: nodes not read yet stay intact */
+        }
+        if (m & 1) {
+            memmove(nodes + 32 * k, nodes + 32 * (m - 1), 32);
+            k++;
+        }
+        m = k;
+    }
+    if (ts) PyEval_RestoreThread(ts);
+    PyObject *top = PyBytes_FromStringAndSize((const char *)nodes, 32);
+    PyMem_Free(nodes);
+    Py_DECREF(items);
+    return top;
+}
+
 static PyObject *fe_to_pybytes(const fe *a)
 {
     fe t;
@@ -1699,6 +1763,8 @@ static PyMethodDef methods[] = {
     {"_set_isa", py_set_isa, METH_VARARGS, "switch the arithmetic (tests)"},
     {"cpu_has_adx", py_cpu_has_adx, METH_NOARGS, "whether this CPU has BMI2 and ADX"},
     {"_sm3", py_sm3, METH_VARARGS, "SM3 digest (tests pin it to hashlib)"},
+    {"merkle_top", py_merkle_top, METH_O,
+     "merkle_top(leaves) -> the top node of crypto.merkle's SM3 tree (GIL released)"},
     {"_g_table_point", py_g_table_point, METH_VARARGS, "(j+1) 2^(8i) G from the table"},
     {"_mul_add", py_mul_add, METH_VARARGS, "k1 G + k2 Q, affine bytes or b'' (tests)"},
     {"_branch_counts", py_branch_counts, METH_VARARGS,

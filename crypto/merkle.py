@@ -114,12 +114,34 @@ def _sm3_top(leaves: Sequence[bytes]) -> bytes:
     return top
 
 
+def _native_top() -> Callable[[Sequence[bytes]], bytes] | None:
+    try:
+        from crypto import _sm2verify
+    except ImportError:
+        return None
+    if not _sm2verify.AVAILABLE:  # its SM3 constants are set up by the self-test
+        return None
+    return _sm2verify.merkle_top
+
+
+# fast path: plain=crypto.merkle._next_level test=tests/crypto/test_suite_merkle_batch.py::test_native_merkle_top_matches_the_generic_construction
+_NATIVE_TOP = _native_top()
+"""The top node in one call of the C extension (its own SM3, the GIL released): a block's
+receipt and tx roots without a Python call per node (None when it is not built)."""
+
+
 def merkle_root(leaves: Sequence[bytes], hash_fn: HashFn = sm3.digest) -> bytes:
     """Root over `leaves` (raw bytes, hashed with the leaf prefix)."""
     if not leaves:
         return _root(hash_fn, 0, b"")
-    if hash_fn is sm3.digest and _LEAF_STATE is not None:
-        return _root(hash_fn, len(leaves), _sm3_top(leaves))
+    if hash_fn is sm3.digest:
+        if _NATIVE_TOP is not None:
+            try:
+                return _root(hash_fn, len(leaves), _NATIVE_TOP(leaves))
+            except TypeError:
+                pass  # not all bytes (bytearray, memoryview): the path below takes buffers
+        if _LEAF_STATE is not None:
+            return _root(hash_fn, len(leaves), _sm3_top(leaves))
     level = [_leaf(hash_fn, leaf) for leaf in leaves]
     while len(level) > 1:
         level = _next_level(hash_fn, level)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -229,6 +230,36 @@ def test_sm3_merkle_fast_path_matches_the_generic_construction() -> None:
         leaves = [bytes([i % 251]) * (i % 40) for i in range(n)]
         assert merkle.merkle_root(leaves) == generic(leaves), n
         assert merkle.merkle_root(leaves, hash_fn=sm3._cryptography_digest) == generic(leaves)
+        if leaves and merkle._LEAF_STATE is not None:  # the Python path beside the native one
+            top = merkle._sm3_top(leaves)
+            assert sm3.digest(b"\x02" + n.to_bytes(8, "big") + top) == generic(leaves)
     assert merkle.merkle_root([bytearray(b"ab"), memoryview(b"cd")]) == generic([b"ab", b"cd"])
     with pytest.raises(TypeError):
         merkle.merkle_root(["text"])  # type: ignore[list-item]
+
+
+def _generic_top(leaves: list[bytes]) -> bytes:
+    level = [merkle._leaf(sm3._cryptography_digest, x) for x in leaves]
+    while len(level) > 1:
+        level = merkle._next_level(sm3._cryptography_digest, level)
+    return level[0]
+
+
+def test_native_merkle_top_matches_the_generic_construction() -> None:
+    """The C top node (a block's roots) is the documented tree's, across SM3 block
+    boundaries in the leaves (55/56/64 bytes with the prefix) and every odd-level shape."""
+    assert (merkle._NATIVE_TOP is not None) == _sm2verify.AVAILABLE
+    if merkle._NATIVE_TOP is None:
+        pytest.fail(f"the native extension is not usable here: {_sm2verify.REASON}")
+    rng = random.Random(19)
+    lengths = [0, 1, 31, 32, 54, 55, 56, 63, 64, 65, 118, 119, 120, 300]
+    for n in [*range(1, 70), 127, 128, 129, 1000]:
+        leaves = [rng.randbytes(rng.choice(lengths)) for _ in range(n)]
+        assert merkle._NATIVE_TOP(leaves) == _generic_top(leaves), n
+        assert merkle._NATIVE_TOP(tuple(leaves)) == _generic_top(leaves), n
+    with pytest.raises(ValueError):
+        merkle._NATIVE_TOP([])
+    with pytest.raises(TypeError):
+        merkle._NATIVE_TOP([b"a", bytearray(b"b")])  # merkle_root then takes the Python path
+    with pytest.raises(TypeError):
+        merkle._NATIVE_TOP(None)  # type: ignore[arg-type]
