@@ -97,12 +97,9 @@ def state_root_nested(
     the same bytes, with (ns, key) order from sorting the few namespaces, then each one's keys
     (plain bytes sorts, no key functions, no flattened pairs)."""
     items: list[list[bytes]] = []
-    add = items.append
     for ns in sorted(writes):
         kv = writes[ns]
-        for k in sorted(kv):
-            v = kv[k]
-            add([ns, k] if v is None else [ns, k, v])
+        items += [[ns, k] if (v := kv[k]) is None else [ns, k, v] for k in sorted(kv)]
     return hash_fn(pack([prev, height, items]))
 
 
@@ -237,6 +234,22 @@ class Resolver:
         return t
 
 
+class BlockMemo:
+    """What the transactions of one block share, so each need not recompute it.
+
+    ``calls``: ``permissions.may_call`` answers by (sender address, system contract or None,
+    view). Only a system call writes what they read (admins, roles, the mode: a VM call
+    writes its own contract's namespace only), so every successful system call clears them.
+    ``hosts``: a `NodeHost` per contract address over the block's overlay (its caller and
+    tx hash are set for each call; the VM reads them once per call, at its start)."""
+
+    __slots__ = ("calls", "hosts")
+
+    def __init__(self) -> None:
+        self.calls: dict[tuple[bytes, str | None, bool], bool] = {}
+        self.hosts: dict[bytes, NodeHost] = {}
+
+
 def _err(code: Code | str, message: str) -> str:
     return f"{code}: {message}"[:MAX_ERROR_CHARS]
 
@@ -273,7 +286,7 @@ class Executor:
         when `fill` (a proposer filling a block: the result covers the txs before it), else
         the block is invalid (`InvalidBlock`)."""
         ov = Overlay(base)
-        execute_tx = self.execute_tx
+        execute_tx = partial(self.execute_tx, memo=BlockMemo())
         if max_gas is None:
             receipts = tuple([execute_tx(ov, tx, height, timestamp) for tx in txs])
         else:
@@ -342,8 +355,18 @@ class Executor:
         code = args[0] if args else None
         return code if type(code) is bytes else None
 
+    # fast path: plain=chainnode.ledger.executor.Executor.execute_tx test=tests/chainnode/ledger/test_executor_fast.py::test_a_block_memo_changes_no_receipt_or_write
     # long: one transaction's state transition, its failure paths side by side
-    def execute_tx(self, ov: Any, tx: Transaction, height: int, timestamp: int) -> Receipt:
+    def execute_tx(
+        self,
+        ov: Any,
+        tx: Transaction,
+        height: int,
+        timestamp: int,
+        memo: BlockMemo | None = None,
+    ) -> Receipt:
+        """One tx on `ov`. `memo`: what the txs of one block (one `ov`, height, timestamp)
+        share, given by `execute_block`; None (the plain path) recomputes it all per tx."""
         sender_addr = self.address(tx.sender)
         nkey = nonce_key(sender_addr, tx.nonce)
         if ov.get(NS_NONCE, nkey) is not None:
@@ -358,7 +381,16 @@ class Executor:
             exists, view = target.method(tx.method)
             if not exists:
                 raise SysError(Code.UNKNOWN_METHOD, f"no method {tx.method!r}")
-            if not permissions.may_call(ov, sender_addr, target.system, view):
+            if memo is None:
+                allowed = permissions.may_call(ov, sender_addr, target.system, view)
+            else:
+                pkey = (sender_addr, target.system, view)
+                allowed = memo.calls.get(pkey)  # type: ignore[assignment]
+                if allowed is None:
+                    allowed = memo.calls[pkey] = permissions.may_call(
+                        ov, sender_addr, target.system, view
+                    )
+            if not allowed:
                 raise SysError(Code.NO_PERMISSION, "sender may not call this contract")
             try:  # system handlers get a fresh list (they may keep it); the VM copies its own
                 args = (
@@ -385,6 +417,8 @@ class Executor:
                 )
                 value = SYSTEM_METHODS[target.system][tx.method].handler(ctx, args)
                 child.commit_to_parent()
+                if memo is not None:  # it may have changed admins, roles or the mode
+                    memo.calls.clear()
                 events = tuple(
                     Event(target.address, name, contracts.encode_value(fields))
                     for name, fields in ctx.events
@@ -394,7 +428,19 @@ class Executor:
             # No child overlay for a VM call: the VM buffers its writes and hands them to the
             # host only after success (Machine.flush), so a failed call writes nothing. A
             # host write can fail only with StorageError, which fails the whole block below.
-            host = NodeHost(ov, target.address, sender_addr, tx.hash, height, timestamp, self.hash)
+            if memo is None:
+                host = NodeHost(
+                    ov, target.address, sender_addr, tx.hash, height, timestamp, self.hash
+                )
+            else:  # one host per contract and block; only the caller and tx differ
+                host = memo.hosts.get(target.address)  # type: ignore[assignment]
+                if host is None:
+                    host = memo.hosts[target.address] = NodeHost(
+                        ov, target.address, sender_addr, tx.hash, height, timestamp, self.hash
+                    )
+                else:
+                    host.caller = sender_addr
+                    host.tx_hash = tx.hash
             res = contracts.execute(target.code, tx.method, args, host, tx.gas_limit)
         except SysError as e:
             return Receipt(

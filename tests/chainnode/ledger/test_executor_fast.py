@@ -133,3 +133,54 @@ def test_standard_calls_keep_their_receipts_and_state(tmp_path: Path) -> None:
     assert statuses == GOLDEN_RECEIPTS
     assert receipts_sha == GOLDEN_RECEIPTS_SHA256
     assert root == GOLDEN_STATE_ROOT
+
+
+def test_a_block_memo_changes_no_receipt_or_write(tmp_path: Path) -> None:
+    """execute_block shares permission answers and hosts between its txs (BlockMemo); the
+    plain per-tx path recomputes them. A block whose system calls change roles and the mode
+    between VM calls of the same senders gives the same receipts, writes and roots both ways."""
+    from chainnode.ledger.executor import BlockResult, roots_of, state_root_nested
+    from chainnode.model.types import STATUS_FAILED, STATUS_OK
+    from storage import Overlay
+
+    ks = keys()
+    admin, user, other = ks[4], ks[0], ks[1]
+    doc = [f"{i:064x}" for i in range(6)]
+    with open_ledger(tmp_path, genesis(permissions="closed", std=True)) as led:
+        calls = [
+            (user, "evidence", "register", [doc[0], "contract", "refused: not a writer"]),
+            (admin, "evidence", "register", [doc[1], "contract", "admins may"]),
+            (admin, "permissions", "grant", ["0x" + user.address.hex(), "writer"]),
+            (user, "evidence", "register", [doc[2], "contract", "now a writer"]),
+            (other, "evidence", "register", [doc[3], "contract", "still refused"]),
+            (admin, "permissions", "set_mode", ["open"]),
+            (other, "evidence", "register", [doc[4], "contract", "open now"]),
+            (admin, "permissions", "revoke", ["0x" + user.address.hex(), "writer"]),
+            (user, "records", "put", ["k", {"still": "open"}]),
+            (admin, "permissions", "set_mode", ["closed"]),
+            (user, "evidence", "register", [doc[5], "contract", "refused again"]),
+            (other, "records", "put", ["k", 1]),
+        ]
+        txs = [
+            tx(led, k, c, m, a, nonce=500 + i, gas_limit=200_000)
+            for i, (k, c, m, a) in enumerate(calls)
+        ]
+        ex, head = led.executor, led.head
+        fast = ex.execute_block(led._view, 1, head.timestamp + 1, txs, head.state_root)
+        ov = Overlay(led._view)
+        plain = [ex.execute_tx(ov, t, 1, head.timestamp + 1) for t in txs]
+        h = led.suite.hash
+        assert fast == BlockResult(
+            receipts=tuple(plain),
+            receipt_bytes=tuple(r.encode() for r in plain),
+            writes=ov.writes(),
+            tx_root=roots_of(h, [t.hash for t in txs]),
+            receipts_root=roots_of(h, [r.encode() for r in plain]),
+            state_root=state_root_nested(h, head.state_root, 1, ov.namespaced_writes()),
+        )
+        want = [STATUS_FAILED, *[STATUS_OK] * 3, STATUS_FAILED, *[STATUS_OK] * 5, STATUS_FAILED]
+        assert [r.status for r in fast.receipts] == [*want, STATUS_FAILED]
+        assert "NO_PERMISSION" in fast.receipts[0].error
+        assert "NO_PERMISSION" in fast.receipts[4].error
+        assert "NO_PERMISSION" in fast.receipts[10].error
+        assert "NO_PERMISSION" in fast.receipts[11].error
