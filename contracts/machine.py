@@ -93,7 +93,7 @@ class Machine:
         return ctx[index]
 
     def key(self, key: Value) -> bytes:
-        if type(key) is str and len(key) < 64 and key.isascii():  # the common key, inline
+        if type(key) is str and len(key) < 256 and key.isascii():  # the common key, inline
             return STR_HEAD[len(key)] + key.encode()  # ASCII: a byte per character
         data = encode_quick(key, MAX_KEY_SIZE)
         if data is not None:

@@ -358,8 +358,16 @@ def _from_wire(obj: object, depth: int) -> Value:
     raise EncodingError(f"msgpack type {t.__name__} is not allowed")
 
 
+# fast path: plain=contracts.values._decode_general test=tests/contracts/test_fastpaths.py::test_decode_value_of_one_byte_matches_the_general_path
 def decode_value(data: bytes, *, canonical: bool = True, limit: int = MAX_ENCODED) -> Value:
     """The value encoded by ``data``; ``EncodingError`` unless it is the canonical encoding."""
+    if type(data) is bytes and len(data) == 1 and data[0] < 0x80 and limit >= 1:
+        return data[0]  # a positive fixint (a counter): its own canonical encoding
+    return _decode_general(data, canonical, limit)
+
+
+def _decode_general(data: bytes, canonical: bool, limit: int) -> Value:
+    """``decode_value`` by the reference path (msgpack, then the wire form checked)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise EncodingError("encoded value must be bytes")
     if len(data) > limit:

@@ -186,6 +186,10 @@ def _fuse(code: list[tuple[int, Any]]) -> tuple[tuple[int, Any], ...]:
 _programs: OrderedDict[tuple[bytes, bool], Program | ContractError] = OrderedDict()
 """Loaded programs, and the refusals of code that cannot load (a refusal is as much a pure
 function of the bytes; kept so that sending the same bad code again costs no new work)."""
+_last: tuple[bytes, bool, Program] | None = None
+"""The program loaded last (its bytes object, TRANSLATE, the program): the next load of the
+same bytes object returns it at once. It is the LRU's most recent entry, or was: a program is
+a pure function of its bytes, so one evicted meanwhile is still the right one."""
 _cached_source = 0
 _lock = threading.Lock()
 
@@ -195,6 +199,10 @@ def load_program(code: bytes, compiler: Compiler = compile_module) -> Program:
     if it is malformed or its translation too large. Thread-safe: a node may load in a
     worker thread (``prepare``) what its event loop runs later. ``compiler``: where its
     translation is made (``translate.Compiler``: here, or in a helper process; the same)."""
+    global _last
+    last = _last
+    if last is not None and last[0] is code and last[1] is TRANSLATE:
+        return last[2]  # a block's txs call one program: no lock, no LRU move
     key = (code, TRANSLATE)
     with _lock:
         found = _programs.get(key) if type(code) is bytes else None
@@ -213,6 +221,7 @@ def load_program(code: bytes, compiler: Compiler = compile_module) -> Program:
         _remember(key, found)
     if isinstance(found, ContractError):
         raise found.with_traceback(None)
+    _last = (code, TRANSLATE, found)
     return found
 
 
@@ -251,10 +260,11 @@ def is_loaded(code: bytes) -> bool:
 
 def clear_cache() -> None:
     """Forget every loaded program (tests and benchmarks: a fresh VM)."""
-    global _cached_source
+    global _cached_source, _last
     with _lock:
         _programs.clear()
         _cached_source = 0
+        _last = None
 
 
 def prepare(code: bytes, compiler: Compiler = compile_module) -> None:

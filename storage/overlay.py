@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Mapping
+from itertools import repeat
 from typing import Protocol
 
 from . import keys as K
@@ -141,7 +142,10 @@ class Overlay:
 
     def writes(self) -> dict[tuple[bytes, bytes], bytes | None]:
         """All buffered writes as {(namespace, key): value or None for delete}."""
-        return {(ns, k): v for ns, kv in self._writes.items() for k, v in kv.items()}
+        out: dict[tuple[bytes, bytes], bytes | None] = {}
+        for ns, kv in self._writes.items():  # pairs made at C level: a block writes thousands
+            out.update(zip(zip(repeat(ns), kv), kv.values(), strict=True))
+        return out
 
     def namespaced_writes(self) -> Mapping[bytes, Mapping[bytes, bytes | None]]:
         """The buffered writes as namespace -> key -> value (None: delete), live and not to be

@@ -18,7 +18,13 @@ from contracts import EncodingError, ExecutionError, MemoryHost, decode_value, e
 from contracts import vm as vm
 from contracts.errors import LimitExceeded
 from contracts.machine import MAX_KEY_SIZE, Machine
-from contracts.values import MAX_BYTES_LEN, MAX_DEPTH, _encode_general, values_equal
+from contracts.values import (
+    MAX_BYTES_LEN,
+    MAX_DEPTH,
+    _decode_general,
+    _encode_general,
+    values_equal,
+)
 
 _ints = st.one_of(
     st.integers(-40, 300),
@@ -160,7 +166,14 @@ def test_lower_upper_map_ascii_letters_only(text: str) -> None:
     assert natives.b_upper(m, text) == upper
 
 
-@given(st.one_of(values, st.text(max_size=80), st.text(alphabet="a\u00e9\U0001f600", max_size=70)))
+@given(
+    st.one_of(
+        values,
+        st.text(max_size=80),
+        st.text(alphabet="a\u00e9\U0001f600", max_size=70),
+        st.text(alphabet="abc:0x", min_size=60, max_size=300),  # the inline ASCII path's edge
+    )
+)
 def test_storage_keys_are_the_general_encoding(key: object) -> None:
     m = Machine(MemoryHost(), 10**6, False)
     expected = _outcome(_encode_general, key, MAX_KEY_SIZE)
@@ -180,3 +193,26 @@ def test_long_text_in_a_container_fails_under_any_limit() -> None:
     big = ["x" * 40_000, "y" * 40_000]  # valid, but more than 64 KiB encoded
     assert _outcome(encode_value, big, 262_144) == _outcome(_encode_general, big, 262_144)
     assert _outcome(encode_value, big, 262_144)[0] == "ok"
+
+
+def test_decode_value_of_one_byte_matches_the_general_path() -> None:
+    """A stored counter decodes without msgpack: every one-byte input, under every limit and
+    both canonical modes, gives what the reference decode gives (value or error)."""
+
+    def outcome(fn: object, data: object, canonical: bool, limit: int) -> tuple[str, object]:
+        try:
+            value = fn(data, canonical=canonical, limit=limit)  # type: ignore[operator]
+            return ("ok", (type(value), value))
+        except EncodingError as exc:
+            return ("error", str(exc))
+
+    def general(data: object, canonical: bool, limit: int) -> object:
+        return _decode_general(data, canonical, limit)  # type: ignore[arg-type]
+
+    for b in range(256):
+        for data in (bytes([b]), bytearray([b]), memoryview(bytes([b]))):
+            for canonical in (True, False):
+                for limit in (0, 1, 2, 65_536):
+                    fast = outcome(decode_value, data, canonical, limit)
+                    assert fast == outcome(general, data, canonical, limit), (b, limit)
+    assert decode_value(b"\x05") == 5 and decode_value(b"\x7f") == 127

@@ -247,6 +247,25 @@ def test_program_cache_is_bounded() -> None:
     assert run_code(codes[0]).return_value == 0
 
 
+def test_the_last_program_shortcut_is_the_cached_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_program returns the program it loaded last for the same bytes object without the
+    LRU; an equal copy of the bytes, a cleared cache or another TRANSLATE take the LRU path."""
+    from contracts import vm
+
+    code = build([C0, "RET"], [7])
+    first = vm.load_program(code)
+    assert vm.load_program(code) is first
+    assert vm.load_program(bytes(bytearray(code))) is first  # the LRU's entry, by value
+    monkeypatch.setattr(vm, "TRANSLATE", False)
+    interpreted = vm.load_program(code)
+    assert interpreted is not first and interpreted.functions[0].py is None
+    monkeypatch.setattr(vm, "TRANSLATE", True)
+    assert vm.load_program(code) is first
+    vm.clear_cache()
+    again = vm.load_program(code)
+    assert again is not first and run_code(code).return_value == 7
+
+
 def test_results_carry_canonical_bytes() -> None:
     code = build([C0, C1, C2, ("BUILD_MAP", 1), "EMIT", "POP", C1, "RET"], ["E", "n", 1])
     result = run_code(code)
