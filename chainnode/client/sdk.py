@@ -29,6 +29,10 @@ DEFAULT_GAS_LIMIT = 1_000_000
 BLOCK_LIMIT_AHEAD = 100
 """A new tx stays valid for this many blocks past the node's current height."""
 MSGPACK = "application/msgpack"
+KEEPALIVE_S = 5.0
+"""How long :class:`AsyncClient` keeps an idle connection for reuse: under the node's idle
+timeout (``http_header_timeout``, 10 s by default), so it never sends a request on a connection
+the node is closing (or closed while the client's loop was busy and had not noticed)."""
 
 
 class ClientError(Exception):
@@ -400,7 +404,9 @@ class AsyncClient:
     def _sess(self) -> Any:
         if self._session is None:
             connector = self._aiohttp.TCPConnector(
-                limit=self._connections, ssl=self._tls if self._tls is not None else True
+                limit=self._connections,
+                ssl=self._tls if self._tls is not None else True,
+                keepalive_timeout=KEEPALIVE_S,
             )
             self._session = self._aiohttp.ClientSession(connector=connector)
         return self._session
@@ -415,19 +421,31 @@ class AsyncClient:
     ) -> Any:
         headers = {"Content-Type": content_type} if body is not None else {}
         t = self._aiohttp.ClientTimeout(total=self.timeout if timeout is None else timeout)
-        try:
-            async with self._sess().request(
-                method, self.url + path, data=body, headers=headers, timeout=t
-            ) as resp:
-                data = await resp.read()
-                status = resp.status
-        except (TimeoutError, self._aiohttp.ClientError, OSError) as e:
-            raise ClientError(
-                0, Code.UNREACHABLE, f"cannot reach the node at {self.url}: {e!r} (is it running?)"
-            ) from None
+        for attempt in (0, 1):
+            try:
+                async with self._sess().request(
+                    method, self.url + path, data=body, headers=headers, timeout=t
+                ) as resp:
+                    data = await resp.read()
+                    status = resp.status
+                break
+            except self._aiohttp.ServerDisconnectedError as e:
+                # A kept-alive connection the server closed before answering: a node closes
+                # idle ones unread, so send once more on a fresh one, as Client does (a batch
+                # the node did take would come back DUPLICATE, never admitted twice).
+                if attempt == 0:
+                    continue
+                raise self._unreachable(e) from None
+            except (TimeoutError, self._aiohttp.ClientError, OSError) as e:
+                raise self._unreachable(e) from None
         if status >= 400:
             raise _error_from(status, data)
         return json.loads(data) if data else None
+
+    def _unreachable(self, e: BaseException) -> ClientError:
+        return ClientError(
+            0, Code.UNREACHABLE, f"cannot reach the node at {self.url}: {e!r} (is it running?)"
+        )
 
     async def status(self) -> dict[str, Any]:
         return await self.request("GET", "/v1/status")  # type: ignore[no-any-return]
