@@ -4,7 +4,8 @@ Measures, in one run: SM3 throughput, SM4-GCM seal/open per backend (native GFNI
 SM2 sign/verify per backend (native, openssl, gmssl), batch verify through
 `crypto.verify_batch` on one thread and on one per core, and `openssl speed -seconds S sm2`
 for the reference (`--only sm4` for the cipher alone); prints a table and writes JSON (default
-bench/results/crypto.json). Ratios are only meaningful within one run: the machine is shared
+bench/results/crypto.json) and a PNG beside it (ops per CPU second by primitive and backend,
+the ratios). Ratios are only meaningful within one run: the machine is shared
 and absolute numbers drift, so the ratio measurements alternate in rounds and each ratio is
 the median of per-round ratios.
 """
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.harness import figures, machine
 from crypto import CryptoError, _openssl, batch, sm2, sm3, sm4
 from crypto.suite import get_suite
 
@@ -240,7 +242,11 @@ def run(seconds: float, batch_size: int, gmssl_seconds: float, rounds: int) -> d
     two numbers taken a minute apart would mostly measure it."""
     cores = batch.cpu_count()
     out: dict[str, Any] = {
+        "bench": "crypto",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": machine.source_commit(Path(__file__).resolve().parents[1]),
         "machine": {
+            "cpu_model": machine.cpu_model(),
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cores": cores,
@@ -463,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="alternating ratio rounds")
     ap.add_argument("--only", choices=("all", "sm4"), default="all")
     ap.add_argument("--json", type=Path, default=Path("bench/results/crypto.json"))
+    ap.add_argument("--png", type=Path, default=None, help="PNG report (default: beside --json)")
+    ap.add_argument("--no-png", action="store_true", help="write no PNG")
     args = ap.parse_args(argv)
     if args.only == "sm4":
         gcm = bench_sm4_gcm(args.seconds)
@@ -478,6 +486,10 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nJSON written to {args.json}", file=sys.stderr)
+    if not args.no_png:
+        png = args.png or args.json.with_suffix(".png")
+        figures.write_crypto_png(png, result)
+        print(f"PNG written to {png}", file=sys.stderr)
     return 0
 
 

@@ -26,7 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import light, machine, presign, procstat, report, schedule, workloads
+from bench.harness import (
+    figures,
+    light,
+    machine,
+    presign,
+    procstat,
+    report,
+    schedule,
+    stagecpu,
+    summary,
+    workloads,
+)
 from bench.harness.accounting import Accounting, cross_check, dump
 from bench.harness.cluster import REPO_ROOT, LocalNetwork
 from bench.harness.load import Driver, PhaseResult
@@ -56,7 +67,13 @@ def parse_args(
     p.add_argument("--duration", type=float, default=None, help="stop submitting after S seconds")
     p.add_argument("--nodes", default=None, help="comma-separated URLs of running nodes")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="result document")
-    p.add_argument("--png", type=Path, default=None, help="PNG report (throughput, latency)")
+    p.add_argument(
+        "--png",
+        type=Path,
+        default=None,
+        help="PNG report (throughput, latency CDF, CPU per tx by stage); default: beside --json",
+    )
+    p.add_argument("--no-png", action="store_true", help="write no PNG")
     p.add_argument("--sweep", action="store_true", help="find the peak rate, measure at 70%%")
     p.add_argument("--sweep-step-s", type=float, default=10.0, help="seconds per sweep step")
     p.add_argument("--sweep-start", type=float, default=None, help="first offered rate")
@@ -131,11 +148,18 @@ def parse_args(
     )
     p.add_argument(
         "--summarize",
-        nargs="+",
+        nargs="*",
         type=Path,
         default=None,
         metavar="JSON",
-        help="print one table of earlier results (their JSON files) and exit",
+        help="regenerate bench/results/README.md from earlier results (their JSON files; "
+        "default: every JSON in bench/results/), print its table and exit",
+    )
+    p.add_argument(
+        "--readme",
+        type=Path,
+        default=summary.README,
+        help="with --summarize: the README to write",
     )
     a = p.parse_args(argv)
     if a.txs is None:
@@ -215,6 +239,7 @@ class Run:
         self.verify_rate = verify_rate
         self.cache = None if args.no_cache else args.cache_dir
         self.setups: list[dict[str, Any]] = []
+        self.span_cost_s = stagecpu.span_cost_s()  # the node's per-stage accounting, per span
 
     def _sign(self, phase: str, count: int, block_base: int, call_offset: int) -> Signed:
         # Round the base down so that nearby heights share a cache entry; the limit stays
@@ -304,6 +329,7 @@ class Run:
             names = {f"node{i}": pid for i, pid in enumerate(self.target.pids)}
             prof = Profiler(self.args.profile, names, gil_only=self.args.profile_gil)
         before = self.cpu_sample()
+        stages0 = stagecpu.scrape(self.target.urls)
         try:
             res = await self.phase(driver, txs, rate, duration)
         finally:
@@ -312,6 +338,9 @@ class Run:
                 prof.stop()
         m = phase_metrics(self.acc, res)
         m["cpu_per_process"] = self.cpu_report(before, after)
+        m["stage_cpu"] = stagecpu.split(
+            stages0, stagecpu.scrape(self.target.urls), m["committed"], self.span_cost_s
+        )
         if prof is not None:
             m["profile"] = {name: summarise(path) for name, path in prof.paths.items()}
         return m, res
@@ -351,9 +380,12 @@ class Run:
         setup, txs = self.prepare(n, max(driver.heights))
         await self.setup(driver, setup)
         before = self.cpu_sample()
+        stages0 = stagecpu.scrape(self.target.urls)
         res = await self.phase(driver, txs, rate, None)
         m = phase_metrics(self.acc, res)
         m["cpu_per_process"] = cpu = self.cpu_report(before, self.cpu_sample())
+        split = stagecpu.split(stages0, stagecpu.scrape(self.target.urls), m["committed"])
+        m["stage_cpu_us_per_tx"] = split["us_per_tx"] if split else None
         nodes = sum(v["cores"] for k, v in cpu.items() if k.startswith("node"))
         m["within_limit"] = ok = (
             m["latency_p99_s"] <= P99_LIMIT_S and m["rejected"] <= 0.01 * n and m["lost"] == 0
@@ -428,16 +460,16 @@ async def drive(
             with a.dump_txs.open("w") as f:
                 for line in dump(run.acc):
                     f.write(json.dumps(line) + "\n")
-        m["_series"] = {
-            "origin": res.started,
-            "submits": res.submit_times,
-            "commits": [
+        m["series"] = figures.run_series(
+            res.submit_times,
+            [
                 r.committed_at
                 for r in run.acc.txs.values()
                 if r.committed_at is not None and r.index in res.indices
             ],
-            "latencies": run.acc.latencies(res.indices),
-        }
+            run.acc.latencies(res.indices),
+            res.started,
+        )
         return m
 
 
@@ -563,13 +595,50 @@ def rows_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def summarize(paths: list[Path]) -> int:
-    rows = []
-    for path in paths:
-        doc = json.loads(path.read_text())
-        rows += [{"file": path.name} | row for row in rows_of(doc)]
+def summarize(paths: list[Path], readme: Path) -> int:
+    """Regenerate ``readme`` from the results (default: every JSON beside it) and print the
+    table of the ``bench.run`` ones."""
+    paths = paths or sorted(readme.parent.glob("*.json"))
+    docs = [(path, json.loads(path.read_text())) for path in paths]
+    rows = [
+        {"file": path.name} | row
+        for path, doc in docs
+        if summary.kind(doc) == "run"
+        for row in rows_of(doc)
+    ]
     print(report.table(rows))
+    summary.write_readme(readme, docs, rows_of)
+    print(f"wrote {readme}", file=sys.stderr)
     return 0
+
+
+def stage_line(sc: dict[str, Any]) -> str:
+    """The nodes' CPU per committed tx by stage, in one line."""
+    parts = ", ".join(f"{k} {v:,.0f}" for k, v in sc["us_per_tx"].items())
+    acct = sc.get("accounting_us_per_tx")
+    return (
+        f"node CPU per committed tx per node (us, mean of {sc['nodes']}): {parts}; "
+        f"process {sc['process_us_per_tx']:,.0f}"
+        + (f"; the accounting itself ~{acct:.2f} us/tx" if acct is not None else "")
+    )
+
+
+def write_figure(args: argparse.Namespace, doc: dict[str, Any], run: str) -> None:
+    """The run's PNG (``--png``, else beside the JSON) from its document."""
+    if args.no_png:
+        return
+    path = args.png or args.json.with_suffix(".png")
+    title = f"{run}: {report.fmt(doc['tps'])} tx/s, p99 {report.fmt(doc['latency_p99_s'])} s"
+    if args.sweep:
+        title = (
+            f"{run}: peak {report.fmt(doc['tps'])} tx/s (p99 <= {P99_LIMIT_S:g} s); "
+            f"at 70%: {report.fmt(doc['at_70pct_of_peak']['tps'])} tx/s, "
+            f"p99 {report.fmt(doc['latency_p99_s'])} s"
+        )
+    if doc.get("bound"):
+        title += f" = {report.fmt(doc['tps_over_bound'])} B"
+    figures.write_run_png(path, doc, title, P99_LIMIT_S)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def apply_kill(
@@ -644,10 +713,12 @@ def report_light(
 
 
 # long: the command's one linear script: parse, run, report
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915  # the command's one linear script: parse, run, report
+def main(
+    argv: list[str] | None = None,
+) -> int:  # the command's one linear script: parse, run, report
     args = parse_args(argv)
-    if args.summarize:
-        return summarize(args.summarize)
+    if args.summarize is not None:
+        return summarize(args.summarize, args.readme)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     info = machine.machine_info()
     print(f"measuring single-core SM2 verify/s ({args.verify_seconds:g} s)...", file=sys.stderr)
@@ -680,7 +751,6 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915  # the command'
     finally:
         if net is not None:
             net.cleanup()
-    series = result.pop("_series")
     doc: dict[str, Any] = {
         "bench": "run",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -753,6 +823,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915  # the command'
         model["projected_peak_over_bound_idle"] = peak / idle_bound if peak else None
     row = summary_row(doc)
     print(report.table(rows_of(doc)))
+    if doc.get("stage_cpu"):
+        print(stage_line(doc["stage_cpu"]))
     if model:
         print(
             f"sweep CPU model: {1e6 * model['node_cpu_s_per_tx']:.0f} us CPU per tx per node "
@@ -787,27 +859,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915  # the command'
         print(f"ACCOUNTING PROBLEMS ({doc['problem_count']}):", *doc["problems"], sep="\n  ")
     report.write_json(args.json, doc)
     print(f"wrote {args.json}", file=sys.stderr)
-    if args.png:
-        title = (
-            f"{row['run']}: {report.fmt(doc['tps'])} tx/s, p99 {report.fmt(doc['latency_p99_s'])} s"
-        )
-        if args.sweep:
-            title = (
-                f"{row['run']}: peak {report.fmt(doc['tps'])} tx/s (p99 <= {P99_LIMIT_S:g} s); "
-                f"at 70%: {report.fmt(doc['at_70pct_of_peak']['tps'])} tx/s, "
-                f"p99 {report.fmt(doc['latency_p99_s'])} s"
-            )
-        report.write_png(
-            args.png,
-            title,
-            series["submits"],
-            series["commits"],
-            series["latencies"],
-            series["origin"],
-            sweep=doc.get("sweep") or (),
-            bound=bound,
-        )
-        print(f"wrote {args.png}", file=sys.stderr)
+    write_figure(args, doc, row["run"])
     if doc["receipts"]["failed"]:
         print(
             f"FAILED EXECUTION in {doc['receipts']['failed']}/{doc['receipts']['checked']} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -71,8 +72,65 @@ def test_summarize_prints_one_row_per_result(tmp_path, capsys) -> None:  # type:
         d["parameters"]["backend_name"] = backend
         (tmp_path / name).write_text(json.dumps(d))
         paths.append(str(tmp_path / name))
-    assert main(["--summarize", *paths]) == 0
+    assert main(["--summarize", *paths, "--readme", str(tmp_path / "README.md")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 4
     assert "4 val evidence openssl" in out[2] and "4 val evidence gmssl" in out[3]
     assert "690" in out[2] or "691" in out[2]
+
+
+def test_summarize_regenerates_the_readme_with_machine_commit_and_bound(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Default input: every JSON beside the README; each bench.run row carries the machine,
+    commit, date and bound of its own run, crypto results get their table, others are named."""
+    import json
+    import shutil
+
+    from bench.harness import figures
+    from bench.run import main
+
+    data = Path(__file__).resolve().parents[1] / "testdata" / "bench"
+    shutil.copy(data / "run-4v-small.json", tmp_path / "run-4v.json")
+    shutil.copy(data / "crypto-small.json", tmp_path / "crypto.json")
+    (tmp_path / "ledger.json").write_text(json.dumps({"bench": "ledger", "blocks": 3}))
+    doc = json.loads((tmp_path / "run-4v.json").read_text())
+    doc1 = doc | {"commit": "0123456789abcdef", "started_at": "2026-01-02T03:04:05Z",
+                  "bound": 84_000.0, "tps_over_bound": 0.25, "tps": 21_000.0,
+                  "machine": doc["machine"] | {"cores": 8, "cpu_model": "Other CPU"}}  # fmt: skip
+    (tmp_path / "run-1v.json").write_text(json.dumps(doc1))
+    figures.write_run_png(tmp_path / "run-4v.png", doc, "t")
+    readme = tmp_path / "README.md"
+    assert main(["--summarize", "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "python -m bench.run --summarize" in text  # says how to regenerate it
+    run_table = text.split("## bench.run")[1].split("## bench.crypto")[0]
+    lines = [ln for ln in run_table.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    for col in ("tps", "bound B", "tps/B", "CPU us/tx/node", "machine", "commit", "date"):
+        assert col in header, col
+    rows = {}
+    for ln in lines[2:]:
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        rows[cells[header.index("files")]] = dict(zip(header, cells, strict=True))
+    assert set(rows) == {"[json](run-1v.json)", "[json](run-4v.json), [png](run-4v.png)"}
+    r4 = rows["[json](run-4v.json), [png](run-4v.png)"]
+    m = doc["machine"]
+    assert r4["machine"] == f"{m['cores']} cores, {m['cpu_model']}"
+    assert r4["commit"] == doc["commit"][:10] + (
+        "+dirty" if doc["commit"].endswith("+dirty") else ""
+    )
+    assert r4["date"] == doc["started_at"]
+    assert r4["bound B"] == f"{doc['bound']:,.0f}"
+    assert r4["CPU us/tx/node"] == f"{doc['stage_cpu']['process_us_per_tx']:,.0f}"
+    r1 = rows["[json](run-1v.json)"]
+    assert (r1["machine"], r1["commit"], r1["date"]) == (
+        "8 cores, Other CPU",
+        "0123456789",
+        "2026-01-02T03:04:05Z",
+    )
+    assert (r1["bound B"], r1["tps/B"], r1["tps"]) == ("84,000", "0.250", "21,000")
+    crypto = text.split("## bench.crypto")[1]
+    assert "[json](crypto.json)" in crypto and "verify / openssl speed" in crypto
+    assert "ledger.json" in text.split("Not summarised")[1]
+    # regenerating gives the same file
+    assert main(["--summarize", "--readme", str(readme)]) == 0
+    assert readme.read_text() == text

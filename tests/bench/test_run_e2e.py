@@ -68,6 +68,14 @@ def test_every_tx_committed_once_or_rejected_with_reason(
     assert doc["rejected"] >= TXS // BAD_EVERY
     assert "BAD_SIGNATURE" in doc["rejected_reasons"]
     assert doc["cross_check"]["problems"] == []
+    # the nodes' CPU per committed tx by stage, read from their /metrics (4 of 4 answered),
+    # and the run's PNG beside its JSON
+    sc = doc["stage_cpu"]
+    assert sc["nodes"] == 4 and sc["committed"] == doc["committed"]
+    assert sc["us_per_tx"]["verify"] > 0 and sc["us_per_tx"]["execute"] > 0
+    stages = sum(v for k, v in sc["us_per_tx"].items() if k != "other")
+    assert stages <= sc["process_us_per_tx"] * 1.001  # no CPU counted twice
+    assert out_json.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
     fates = [json.loads(line) for line in dump.read_text().splitlines()]
     assert len(fates) == TXS

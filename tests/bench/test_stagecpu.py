@@ -1,0 +1,47 @@
+"""Reading the nodes' per-stage CPU counters and splitting them per committed tx."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.harness import stagecpu
+
+
+def _metrics(stages: dict[str, float], process: float, spans: float, ticks: float = 0.0) -> str:
+    lines = ["# HELP chainnode_stage_cpu_seconds_total CPU seconds by stage."]
+    lines += [f'chainnode_stage_cpu_seconds_total{{stage="{k}"}} {v}' for k, v in stages.items()]
+    lines += [
+        f"process_cpu_seconds_total {ticks}",
+        f"chainnode_process_cpu_seconds_total {process}",
+        f"chainnode_stage_spans_total {spans}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_parse_reads_stages_process_and_spans() -> None:
+    s = stagecpu.parse(_metrics({"verify": 1.5, "execute": 2.0}, 4.25, 100.0, ticks=4.2))
+    assert s == stagecpu.Sample({"verify": 1.5, "execute": 2.0}, 4.25, 100.0)
+    assert stagecpu.parse("process_cpu_seconds_total 3.0\n") is None  # an older node
+
+
+def test_parse_falls_back_to_clock_ticks_for_older_nodes() -> None:
+    text = 'chainnode_stage_cpu_seconds_total{stage="verify"} 1.0\nprocess_cpu_seconds_total 2.5\n'
+    s = stagecpu.parse(text)
+    assert s is not None and s.process_cpu_s == 2.5 and s.spans == 0.0
+
+
+def test_split_per_committed_tx_per_node_with_the_rest_as_other() -> None:
+    b = stagecpu.Sample({"verify": 1.0, "execute": 1.0}, 3.0, 0.0)
+    a1 = stagecpu.Sample({"verify": 1.2, "execute": 1.5}, 3.8, 500.0)  # +0.2 +0.5 of 0.8
+    a2 = stagecpu.Sample({"verify": 1.4, "execute": 1.3}, 4.0, 300.0)  # +0.4 +0.3 of 1.0
+    sc = stagecpu.split([b, b, None], [a1, a2, a1], committed=1000, span_cost_s=1e-6)
+    assert sc is not None and sc["nodes"] == 2  # the node not sampled before is left out
+    us = sc["us_per_tx"]
+    assert us["verify"] == pytest.approx(300.0)  # (0.2 + 0.4) / 2 nodes / 1000 txs
+    assert us["execute"] == pytest.approx(400.0)
+    assert us["other"] == pytest.approx(200.0)  # (0.1 + 0.3) / 2 / 1000
+    assert sc["process_us_per_tx"] == pytest.approx(900.0)
+    assert list(us) == ["verify", "execute", "other"]  # the figures' stacking order
+    assert sc["spans_per_tx"] == pytest.approx(0.4)
+    assert sc["accounting_us_per_tx"] == pytest.approx(0.4)
+    assert stagecpu.split([b], [a1], committed=0) is None
