@@ -43,6 +43,7 @@ MODES = (
     "flood",  # bursts of messages for far-future heights
     "flood_forged",  # bursts of junk for the next heights naming honest validators as senders
     "forged_sync",  # blocks served to syncing peers are altered
+    "withhold_txs",  # as primary: peers' fetches of its proposal's txs are answered with none
 )
 FLOOD_BURST = 300
 FORGED_BURST = 3000  # every BURST_INTERVAL: ~6,000 junk messages a second, as in issue 18
@@ -182,6 +183,13 @@ class ByzantineTransport:
     def _resign(self, msg: Any, **changes: Any) -> Any:
         draft = dataclasses.replace(msg, **changes)
         return dataclasses.replace(draft, signature=self.sign(draft.signing_bytes(self.chain_id)))
+
+    def forge_txs(self, response: bytes) -> bytes:
+        """Tx-fetch answer: none of the txs asked for (a primary that cannot supply them)."""
+        if "withhold_txs" not in self.modes:
+            return response
+        self._act("withhold_txs", "a peer's tx fetch answered with no txs")
+        return msgpack.packb([], use_bin_type=True)  # type: ignore[no-any-return]
 
     def forge_sync(self, response: bytes, alter: Callable[[bytes], bytes]) -> bytes:
         """Block-sync answer with every block altered (its certificate kept)."""

@@ -3,8 +3,8 @@
 The same node as ``chainnode start --config ...``, built through the node's
 :class:`~chainnode.node.runtime.Seams`: its consensus transport is a
 :class:`~bench.chaos.byzantine.ByzantineTransport` (honest until told otherwise), its block-sync
-answers pass through the transport's forger, every signed message its core hands out is
-collected (:mod:`bench.chaos.sentlog`), and two extra routes steer it:
+and tx-fetch answers pass through the transport's forgers, every signed message its core hands
+out is collected (:mod:`bench.chaos.sentlog`), and two extra routes steer it:
 
 - ``POST /v1/_test/partition`` ``{"cut": [public key hex, ...]}`` cuts the p2p links to those
   peers (``[]`` heals);
@@ -29,7 +29,7 @@ from chainnode.model.codes import LedgerError
 from chainnode.model.types import Block
 from chainnode.node.config import ConfigError, load_config
 from chainnode.node.consensus_glue import sm2_signer
-from chainnode.node.consensus_host import SyncFilter
+from chainnode.node.consensus_host import SyncFilter, TxsFilter
 from chainnode.node.driver import CONSENSUS_CHANNEL, Transport
 from chainnode.node.runtime import Node, Seams, StartupError, run
 from chainnode.node.validator_peers import split_addr
@@ -61,6 +61,11 @@ class Faults:
 
     def sync_filter(self, node: Node) -> SyncFilter:
         return lambda response: self._forge(node, response)
+
+    def txs_filter(self, node: Node) -> TxsFilter:
+        return lambda response: (
+            response if self.transport is None else self.transport.forge_txs(response)
+        )
 
     def _forge(self, node: Node, response: bytes) -> bytes:
         if self.transport is None:
@@ -99,6 +104,7 @@ class Faults:
         return Seams(
             transport=self.make_transport,
             sync_filter=self.sync_filter,
+            txs_filter=self.txs_filter,
             routes=self.routes,
             on_send=lambda node: SentLog(node.cfg.data_dir, node.public_key),
         )

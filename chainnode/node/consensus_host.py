@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -29,7 +30,8 @@ from chainnode.ledger.ledger import Ledger
 from chainnode.ledger.stages import in_stage
 from chainnode.model.codes import Code, LedgerError
 from chainnode.model.genesis import Genesis, ValidatorInfo
-from chainnode.model.types import Block
+from chainnode.model.types import Block, Transaction
+from chainnode.node import compact
 from chainnode.node.blocksync import KIND as SYNC_KIND
 from chainnode.node.blocksync import SyncError, decode_response, encode_request, serve
 from chainnode.node.consensus_glue import sm2_verify
@@ -53,7 +55,7 @@ from consensus.messages import (
 from consensus.replica import Replica
 from consensus.types import Proposal
 from consensus.wal import WalRecord, decode_record
-from p2p import Network
+from p2p import ConnectionClosed, Network, PeerNotConnected
 
 log = logging.getLogger("chainnode.node")
 
@@ -66,6 +68,8 @@ MAX_INBOX = 4096
 SYNC_LOAD_BUDGET = 16 * MAX_BLOCK_LOAD
 #: A filter over our block-sync answers (a seam: the chaos launcher forges them).
 SyncFilter = Callable[[bytes], bytes]
+#: A filter over our tx-fetch answers (a seam: the chaos launcher withholds them).
+TxsFilter = Callable[[bytes], bytes]
 
 
 class ConsensusHost:
@@ -101,15 +105,19 @@ class ConsensusHost:
         self.driver: Driver | None = None
         self.fault = FaultLog()
         self.sync_filter: SyncFilter | None = None
+        self.txs_filter: TxsFilter | None = None
         self.after_step: list[Callable[[Replica], None]] = []
         self.view = 0
         self.validators = tuple(v.public_key for v in ledger.validators_at(ledger.height + 1))
         self._peer_heights: dict[bytes, int] = {}
         self._propose_task: asyncio.Task[object] | None = None
-        # peers' messages waiting behind a proposal whose programs load (None: not listed yet)
-        self._inbox: deque[tuple[bytes, Message, list[bytes] | None]] = deque()
+        # peers' messages waiting behind a proposal whose txs are fetched or whose programs
+        # load: (peer, message, its programs (None: not listed yet), tx hashes to fetch)
+        self._inbox: deque[tuple[bytes, Message, list[bytes] | None, list[bytes]]] = deque()
         self._inbox_task: asyncio.Task[object] | None = None
         self._loaded_for: set[tuple[int, int]] = set()  # (height, view) proposals loaded
+        self._fetched_for: set[tuple[int, int]] = set()  # (height, view) proposals fetched
+        self._compacted: tuple[bytes, bytes] = (b"", b"")  # (digest, compact payload) last sent
         self._sync_loading = asyncio.Lock()
         self._last_commit = time.monotonic()
         self._last_block_full = False  # under load: the block interval bounds the batching
@@ -131,7 +139,14 @@ class ConsensusHost:
         core, with the durable signing mark: it then signs nothing it cannot prove it did not
         sign before (consensus ``Start.torn``)."""
         self.driver = Driver(
-            self.replica, self.wal, transport, self, loop, on_step=self._stepped, on_send=on_send
+            self.replica,
+            self.wal,
+            transport,
+            self,
+            loop,
+            on_step=self._stepped,
+            on_send=on_send,
+            wire=self.wire,
         )
         raws = self.wal.records()
         records = tuple(decode_records(raws))
@@ -215,7 +230,7 @@ class ConsensusHost:
         height = self.replica.height
         for rec in decode_records(self.wal.records()):
             if rec.height == height and rec.message.sender == self.public_key:
-                self.net.send(peer, CONSENSUS_CHANNEL, encode_message(rec.message))
+                self.net.send(peer, CONSENSUS_CHANNEL, encode_message(self.wire(rec.message)))
 
     async def status_loop(self, interval_s: float) -> None:
         """Heights also spread while the chain is idle: a restarted node finds it is behind."""
@@ -232,24 +247,30 @@ class ConsensusHost:
             return
         if isinstance(msg, Status):
             self._peer_heights[peer] = msg.height
+        fetch: list[bytes] = []
+        if isinstance(msg, PrePrepare) and compact.is_compact(msg.proposal.payload):
+            msg, fetch = self._expand(msg)
         if not self._inbox:
-            codes = self._programs_to_load(msg)
-            if not codes:
+            codes = None if fetch else self._programs_to_load(msg)
+            if not codes and not fetch:
                 self.step(E.MessageReceived(peer, msg))  # the usual case: no wait, no task
                 return
-            self._inbox.append((peer, msg, codes))
+            self._inbox.append((peer, msg, codes, fetch))
         elif len(self._inbox) < MAX_INBOX:
-            self._inbox.append((peer, msg, None))
+            self._inbox.append((peer, msg, None, fetch))
         else:
             log.debug("consensus inbox full: dropped a message from %s", peer.hex()[:16])
         if self._inbox_task is None:
             self._inbox_task = self._spawn(self._drain_inbox())
 
     async def _drain_inbox(self) -> None:
-        """Step the held messages in arrival order, each after its proposal's programs load."""
+        """Step the held messages in arrival order, each after its proposal's missing txs are
+        fetched and its programs load."""
         try:
             while self._inbox and self.running:
-                peer, msg, codes = self._inbox[0]
+                peer, msg, codes, fetch = self._inbox[0]
+                if fetch and isinstance(msg, PrePrepare):
+                    msg = await self._fetch_txs(msg, fetch)
                 if codes is None:
                     codes = self._programs_to_load(msg)
                 if codes:
@@ -275,17 +296,132 @@ class ConsensusHost:
             or slot in self._loaded_for
         ):
             return []
-        if pp.sender != rep.vset.primary(pp.height, pp.view) or not sm2_verify(
-            pp.sender, pp.signing_bytes(rep.config.chain_id), pp.signature
-        ):
+        if not self._from_primary(pp):
             return []
-        block = self._decoded(pp.proposal.payload)
+        block = self.blocks.get(pp.digest) or self._decoded(pp.proposal.payload)
         if block is None or block.hash != pp.digest:
             return []
         if len(self._loaded_for) >= MAX_INBOX:
             self._loaded_for.clear()
         self._loaded_for.add(slot)  # once per slot: an equivocating primary gets no more
         return self._unloaded([block])[0]
+
+    def _from_primary(self, pp: PrePrepare) -> bool:
+        rep = self.replica
+        return pp.sender == rep.vset.primary(pp.height, pp.view) and sm2_verify(
+            pp.sender, pp.signing_bytes(rep.config.chain_id), pp.signature
+        )
+
+    # ---- proposals by tx hash (chainnode.node.compact) --------------------------------------
+
+    def wire(self, msg: Message) -> Message:
+        """The form of ``msg`` that goes to peers: our PRE-PREPARE names its txs by hash (the
+        core and the WAL keep the full block)."""
+        if not isinstance(msg, PrePrepare) or compact.is_compact(msg.proposal.payload):
+            return msg
+        digest, payload = self._compacted
+        if digest != msg.digest:
+            block = self.blocks.get(msg.digest)
+            if block is None:
+                return msg
+            payload = compact.compact_payload(block)
+            self._compacted = (msg.digest, payload)
+        return dataclasses.replace(msg, proposal=dataclasses.replace(msg.proposal, payload=payload))
+
+    def _expand(self, pp: PrePrepare) -> tuple[PrePrepare, list[bytes]]:
+        """A compact PRE-PREPARE with its full block when every tx is here, else as it came
+        and the hashes to fetch from its primary (only for the height being decided or the
+        next, once per slot, from the primary of its view: a malformed one, or anyone
+        else's, is left to the core and the block check to refuse)."""
+        try:
+            full, missing = self._rebuilt(pp, {})
+        except LedgerError:
+            return pp, []
+        if not missing:
+            return full, []
+        rep = self.replica
+        slot = (pp.height, pp.view)
+        if (
+            not self.running
+            or not rep.height <= pp.height <= rep.height + 1
+            or not rep.view <= pp.view <= rep.view + rep.config.vote_view_window
+            or slot in self._fetched_for
+            or not self._from_primary(pp)
+        ):
+            return pp, []
+        if len(self._fetched_for) >= MAX_INBOX:
+            self._fetched_for.clear()
+        self._fetched_for.add(slot)
+        return pp, missing
+
+    def _rebuilt(
+        self, pp: PrePrepare, extra: dict[bytes, Transaction]
+    ) -> tuple[PrePrepare, list[bytes]]:
+        """``pp`` carrying its full block (remembered in the block cache) when the mempool and
+        ``extra`` hold every tx; else ``pp`` and the hashes missing. LedgerError: malformed."""
+        block, missing = compact.rebuild(
+            pp.proposal.payload, self.ledger.mempool.get, self.ledger.suite, extra
+        )
+        if block is None:
+            return pp, missing
+        if block.hash != pp.digest:
+            return pp, []  # not the block it signed: the block check refuses the compact form
+        self.blocks.remember(block)
+        full = dataclasses.replace(pp.proposal, payload=block.raw)
+        return dataclasses.replace(pp, proposal=full), []
+
+    async def _fetch_txs(self, pp: PrePrepare, missing: list[bytes]) -> PrePrepare:
+        """Ask the primary for the txs of its proposal we lack; the PRE-PREPARE with its full
+        block, or as it came when the primary does not supply them within FETCH_TIMEOUT_S
+        (the block check then refuses it and the core blames the primary)."""
+        try:
+            async with asyncio.timeout(compact.FETCH_TIMEOUT_S):
+                raw = await self._request_txs(pp, missing)
+            got = compact.check_answer(raw, missing, self.ledger.suite)
+            full, still = self._rebuilt(pp, got)
+        except Exception as e:  # noqa: BLE001  # p2p errors, a bad answer: the primary's fault
+            log.warning(
+                "height %d view %d: the primary did not supply %d txs of its proposal: %s",
+                pp.height,
+                pp.view,
+                len(missing),
+                e,
+            )
+            return pp
+        if not still:
+            log.info(
+                "height %d view %d: fetched %d txs of the proposal from its primary",
+                pp.height,
+                pp.view,
+                len(missing),
+            )
+        return full
+
+    async def _request_txs(self, pp: PrePrepare, missing: list[bytes]) -> bytes:
+        """The primary's answer; a link that drops just then (two peers dialling each other
+        keep one connection of the two) is waited for, within the caller's deadline."""
+        request = compact.encode_request(pp.digest, missing)
+        while True:
+            try:
+                return await self.net.request(pp.sender, compact.KIND, request)
+            except (PeerNotConnected, ConnectionClosed):
+                await asyncio.sleep(0.02)  # yield: the old link may still count as connected
+                await self.net.wait_for_peers([pp.sender], compact.FETCH_TIMEOUT_S)
+
+    async def serve_txs(self, peer: bytes, payload: bytes) -> bytes:
+        """Answer a peer's tx fetch for a block we proposed (or hold the txs of)."""
+        digest, hashes = compact.decode_request(payload)
+        response = compact.answer(hashes, self.blocks.get(digest), self._known_tx)
+        if self.txs_filter is not None:
+            response = self.txs_filter(response)
+        return response
+
+    def _known_tx(self, tx_hash: bytes) -> Transaction | None:
+        tx = self.ledger.mempool.get(tx_hash)
+        if tx is None:
+            found = self.ledger.tx(tx_hash)
+            tx = found[0] if found is not None else None
+        return tx
 
     def _decoded(self, payload: bytes) -> Block | None:
         try:

@@ -53,7 +53,7 @@ class Host(Protocol):
 
 
 class Driver:
-    def __init__(
+    def __init__(  # noqa: PLR0913  # the options past loop are keyword-only
         self,
         replica: Replica,
         wal: WriteAheadLog,
@@ -64,6 +64,7 @@ class Driver:
         time_unit: float = 0.001,
         on_step: Callable[[], None] | None = None,
         on_send: Callable[[Message], None] | None = None,
+        wire: Callable[[Message], Message] | None = None,
     ) -> None:
         self.replica = replica
         self.wal = wal
@@ -76,6 +77,8 @@ class Driver:
         self._timers: dict[E.TimerKind, asyncio.TimerHandle] = {}
         self._on_step = on_step
         self._on_send = on_send  # a seam: every message the core hands out, as produced
+        # the form a message takes on the wire (the host sends proposals by tx hash)
+        self._wire = wire or (lambda m: m)
         self.closed = False
 
     def step(self, event: E.Event) -> None:
@@ -102,11 +105,13 @@ class Driver:
         elif isinstance(action, A.Persist):
             self.wal.append(encode_record(action.record))
         elif isinstance(action, A.Send):
-            self.transport.send(action.to, CONSENSUS_CHANNEL, encode_message(action.message))
+            data = encode_message(self._wire(action.message))
+            self.transport.send(action.to, CONSENSUS_CHANNEL, data)
             if self._on_send is not None:
                 self._on_send(action.message)
         elif isinstance(action, A.Broadcast):
-            self.transport.broadcast(CONSENSUS_CHANNEL, encode_message(action.message))
+            data = encode_message(self._wire(action.message))
+            self.transport.broadcast(CONSENSUS_CHANNEL, data)
             if self._on_send is not None:
                 self._on_send(action.message)
         elif isinstance(action, A.SetTimer):

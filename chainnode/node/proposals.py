@@ -16,6 +16,7 @@ from collections.abc import Callable
 from chainnode.ledger.ledger import Ledger
 from chainnode.model.codes import InvalidBlock, MalformedError
 from chainnode.model.types import Block
+from chainnode.node.compact import is_compact, rebuild
 from consensus.types import Proposal
 
 log = logging.getLogger("chainnode.node")
@@ -120,8 +121,22 @@ class ProposalCheck:
     def _decode(self, proposal: Proposal) -> Block | None:
         """The proposed block, or None when its bytes are not one: decoding is a pure function
         of bytes the primary chose, so whatever it raises (short of running out of memory) is
-        the same on every node and the primary's fault."""
+        the same on every node and the primary's fault. A compact payload (tx hashes,
+        :mod:`chainnode.node.compact`) that reaches us still compact is rebuilt from the
+        mempool; when txs are still missing the primary did not supply them in time: None."""
         try:
+            if is_compact(proposal.payload):
+                block, missing = rebuild(
+                    proposal.payload, self.ledger.mempool.get, self.ledger.suite
+                )
+                if block is None:
+                    log.warning(
+                        "rejected proposal at height %d: %d of its txs are unknown here and"
+                        " its primary did not supply them",
+                        proposal.height,
+                        len(missing),
+                    )
+                return block
             return self.ledger.decode_block(proposal.payload)
         except MemoryError:
             raise

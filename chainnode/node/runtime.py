@@ -44,9 +44,10 @@ from chainnode.model.types import Block, Receipt
 from chainnode.node.admin import SOCKET_NAME, AdminServer
 from chainnode.node.admission import Admission
 from chainnode.node.blocksync import KIND as SYNC_KIND
+from chainnode.node.compact import KIND as TXS_KIND
 from chainnode.node.config import ConfigError, NodeConfig, api_limits, server_limits
 from chainnode.node.consensus_glue import make_replica, sm2_signer
-from chainnode.node.consensus_host import ConsensusHost, SyncFilter, height_note
+from chainnode.node.consensus_host import ConsensusHost, SyncFilter, TxsFilter, height_note
 from chainnode.node.driver import CONSENSUS_CHANNEL, Transport
 from chainnode.node.http_backend import NodeBackend
 from chainnode.node.lifecycle import TaskGroup
@@ -74,7 +75,8 @@ class Seams:
     """Explicit points where a launcher may change a node; all empty for ``chainnode start``.
 
     ``transport(node)``: what the consensus driver sends through (default: the p2p network);
-    ``sync_filter(node)``: a filter over our block-sync answers; ``routes(node, app)``: extra
+    ``sync_filter(node)``: a filter over our block-sync answers; ``txs_filter(node)``: one
+    over our answers to peers' tx fetches (``chainnode.node.compact``); ``routes(node, app)``: extra
     HTTP routes; ``on_send(node)``: called with every message the consensus core hands out
     for sending, as it produced it (the chaos checks collect them to find equivocation).
     Each is called once, while the node starts.
@@ -83,6 +85,7 @@ class Seams:
     transport: Callable[[Node], Transport] | None = None
     on_send: Callable[[Node], Callable[[Message], None]] | None = None
     sync_filter: Callable[[Node], SyncFilter] | None = None
+    txs_filter: Callable[[Node], TxsFilter] | None = None
     routes: Callable[[Node, web.Application], None] | None = None
 
 
@@ -257,11 +260,14 @@ class Node:
         self.net.on_message(CONSENSUS_CHANNEL, host.on_consensus)
         self.net.on_txs(self.admission.on_gossip_txs)
         self.net.on_request(SYNC_KIND, host.serve_blocks)
+        self.net.on_request(TXS_KIND, host.serve_txs)
         self.net.on_peer(host.on_peer)
         self.ledger.on_commit(self._on_commit)
         host.after_step.append(self.ops.after_step)
         if seams.sync_filter is not None:
             host.sync_filter = seams.sync_filter(self)
+        if seams.txs_filter is not None:
+            host.txs_filter = seams.txs_filter(self)
         host.start(
             seams.transport(self) if seams.transport else self.net,
             loop,
