@@ -6,7 +6,7 @@ import os
 import re
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -309,6 +309,59 @@ class Store(Reader):
                 wb.write()
             except (plyvel.Error, RuntimeError) as exc:
                 raise_translated(self.path, exc)
+            return n
+
+    def install(  # what a joined node's store starts from
+        self,
+        height: int,
+        block_hash: bytes,
+        header: bytes,
+        state: Iterable[tuple[bytes, bytes]],
+        meta: Mapping[bytes, bytes],
+        floor: int,
+    ) -> int:
+        """Fill an EMPTY store from a state snapshot: the state entries (full keys of the ``s``
+        space, written in batches as they come), then in ONE synced batch ``meta``, the header
+        of block ``height`` (kept as a pruned block's: its body is not here), its hash indexes,
+        the prune floor ``floor`` and the head. Until that last batch the store has no head;
+        the caller installs into a fresh directory and renames it into place. Returns the
+        entries written."""
+        check_height(height)
+        check_height(floor)
+        check_bytes("block_hash", block_hash, K.MAX_HASH, 1)
+        check_bytes("header", header, K.MAX_BLOCK, 1)
+        with self._lock:
+            db = self._handle()
+            if self._head is not None:
+                raise InvalidInput("install into an empty store only")
+            n = 0
+            try:
+                wb = db.write_batch()
+                for key, value in state:
+                    check_bytes("state key", key, K.MAX_STATE_KEY + K.MAX_NAMESPACE + 2, 2)
+                    check_bytes("state value", value, K.MAX_VALUE)
+                    if key[:1] != K.P_STATE:
+                        raise InvalidInput("install writes state keys only")
+                    wb.put(key, value)
+                    n += 1
+                    if n % 10_000 == 0:
+                        wb.write()
+                        wb = db.write_batch()
+                wb.write()
+                hb = K.HEIGHT.pack(height)
+                with db.write_batch(sync=True) as last:
+                    for mkey, mvalue in meta.items():
+                        check_bytes("meta key", mkey, K.MAX_META_KEY)
+                        check_bytes("meta value", mvalue, K.MAX_VALUE)
+                        last.put(K.meta_key(mkey), mvalue)
+                    last.put(K.pruned_header_key(height), header)
+                    last.put(K.P_BLOCK_HASH_AT + hb, block_hash)
+                    last.put(K.height_of_hash_key(block_hash), hb)
+                    last.put(K.K_PRUNE_FLOOR, K.HEIGHT.pack(floor))
+                    last.put(K.K_HEAD, hb + block_hash)
+            except (plyvel.Error, RuntimeError) as exc:
+                raise_translated(self.path, exc)
+            self._head = (height, block_hash)
             return n
 
     # -- closing ----------------------------------------------------------------------------

@@ -27,9 +27,12 @@ threads (e.g. to verify signatures off the event loop) while blocks are built or
 from __future__ import annotations
 
 import bisect
+import os
+import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from typing import Any
 import contracts
 import crypto
 from chainnode.ledger import interface
+from chainnode.ledger.checkpoints import Checkpoints, entry_key, undo_key
 from chainnode.ledger.executor import (
     SYSTEM_METHODS,
     BlockResult,
@@ -49,6 +53,7 @@ from chainnode.ledger.executor import (
 )
 from chainnode.ledger.interface import MethodSpec
 from chainnode.ledger.mempool import Admission, LedgerObserver, Mempool, VerifyItem
+from chainnode.ledger.snapfiles import SNAPSHOT_DIR, SnapshotFiles
 from chainnode.ledger.stages import StageClock, in_stage
 from chainnode.ledger.system import SysContext, SysError, governance, permissions
 from chainnode.ledger.system.governance import P_VSET, decode_validators, vset_height
@@ -77,12 +82,14 @@ from chainnode.model.layout import (
     nonce_key,
     well_known_address,
 )
+from chainnode.model.snapshot import Manifest, SnapshotError, verify_chunk
 from chainnode.model.types import (
     MAX_GAS_LIMIT,
     ZERO_HASH,
     Block,
     BlockHeader,
     Receipt,
+    StateCheckpoint,
     Transaction,
     decode_args,
     encode_args,
@@ -206,6 +213,7 @@ class Ledger:
         mempool_bytes: int = 256 * 1024 * 1024,
         observer: LedgerObserver | None = None,
         stages: StageClock | None = None,
+        snapshot_keep: int = 2,
     ) -> None:
         self._store = store
         self._observer = observer
@@ -214,6 +222,9 @@ class Ledger:
         self.chain_id = genesis.chain_id
         self.suite = get_suite(genesis.suite)
         self.params: ConsensusParams = genesis.consensus
+        self._checkpoints = Checkpoints(
+            self.params, SnapshotFiles(Path(store.path).parent / SNAPSHOT_DIR, snapshot_keep)
+        )
         self._lock = threading.RLock()
         self._view = _StoreView(store)
         self.resolver = Resolver(self.suite, store.state_get)
@@ -244,11 +255,13 @@ class Ledger:
         mempool_bytes: int = 256 * 1024 * 1024,
         observer: LedgerObserver | None = None,
         stages: StageClock | None = None,
+        snapshot_keep: int = 2,
     ) -> Ledger:
         """Open the chain in data_dir (creating block 0 from genesis when new); the mempool
         holds at most `mempool_capacity` txs and `mempool_bytes` bytes of them; `observer`
         counts admission and verification batches (the node's metrics); `stages` counts CPU
-        by stage (the node's, shown by its metrics)."""
+        by stage (the node's, shown by its metrics); the newest `snapshot_keep` state
+        snapshots are kept under data_dir/snapshots."""
         path = Path(data_dir) / STORE_DIR
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -256,7 +269,9 @@ class Ledger:
         except ChainMismatch as e:
             raise GenesisError(f"{path} holds another chain: {e}") from None
         try:
-            led = cls(store, genesis, mempool_capacity, mempool_bytes, observer, stages)
+            led = cls(
+                store, genesis, mempool_capacity, mempool_bytes, observer, stages, snapshot_keep
+            )
             if store.head() is None:
                 led._create_genesis()
             else:
@@ -264,12 +279,14 @@ class Ledger:
                 if stored != genesis.hash:
                     raise GenesisError(f"{path} holds a chain with a different genesis")
             led._load_head()
+            led._checkpoints.resume(led.height, store.snapshot(), store)
         except BaseException:
             store.close()
             raise
         return led
 
     def close(self) -> None:
+        self._checkpoints.close()
         self._store.close()
 
     def __enter__(self) -> Ledger:
@@ -328,10 +345,10 @@ class Ledger:
         head = self._store.head()
         assert head is not None
         height, bhash = head
-        raw = self._store.block_by_height(height)
-        if raw is None:
+        header = self.header(height)  # a body, or only a header (installed from a snapshot)
+        if header is None:
             raise LedgerError(Code.BAD_HEIGHT, f"store head {height} has no block")
-        self._head = Block.decode(raw, self.suite).header
+        self._head = header
         self._head_hash = bhash
         self._vsets = sorted(
             (vset_height(k), decode_validators(v))
@@ -579,6 +596,7 @@ class Ledger:
             except (MemoryError, RecursionError) as e:
                 raise LedgerError(Code.EXECUTION_FAULT, type(e).__name__) from None
             txs = txs[: len(res.receipts)]
+            _known, checkpoint = self._checkpoints.carried(height)
             header = BlockHeader(
                 height=height,
                 prev_hash=self._head_hash,
@@ -588,6 +606,7 @@ class Ledger:
                 timestamp=ts,
                 proposer=proposer,
                 view=view,
+                checkpoint=checkpoint,
             )
             block = Block(header, tuple(txs), hasher=self.suite.hash)
             self._remember(block, res)
@@ -615,6 +634,7 @@ class Ledger:
             raise InvalidBlock(Code.BAD_TIMESTAMP, "timestamp before the parent's")
         if hd.proposer not in {v.public_key for v in self.validators_at(hd.height)}:
             raise InvalidBlock(Code.BAD_PROPOSER, "proposer is not a validator at this height")
+        self._checkpoints.check(hd)  # may wait for our own computation (the node awaits first)
         if len(block.txs) > self.params.max_block_txs:
             raise InvalidBlock(Code.TOO_MANY_TXS, f"more than {self.params.max_block_txs} txs")
         if len(block.raw) > self.params.max_block_bytes:
@@ -675,6 +695,9 @@ class Ledger:
         with self._lock:
             res = self._validate(block)
             hd = block.header
+            meta = {cert_key(hd.height): bytes(certificate)}
+            if self._checkpoints.recording_undo(hd.height):  # a few blocks per interval
+                meta[undo_key(hd.height)] = self._undo(res.writes)
             self._store.commit(
                 CommitBatch(
                     height=hd.height,
@@ -685,9 +708,11 @@ class Ledger:
                         (tx.hash, rb) for tx, rb in zip(block.txs, res.receipt_bytes, strict=True)
                     ],
                     state_writes=res.writes,
-                    meta={cert_key(hd.height): bytes(certificate)},
+                    meta=meta,
                 )
             )
+            if self.params.is_checkpoint(hd.height):  # the state at hd.height, exactly
+                self._checkpoints.start(hd.height, self._store.snapshot())
             self._head, self._head_hash = hd, block.hash
             self._view.committed(res.writes)
             self._cache.clear()
@@ -697,6 +722,10 @@ class Ledger:
         for cb in list(self._listeners):
             cb(block, receipts)
         return receipts
+
+    def _undo(self, writes: Mapping[tuple[bytes, bytes], bytes | None]) -> bytes:
+        get = self._store.state_get
+        return Checkpoints.undo_record({entry_key(ns, k): get(ns, k) for ns, k in writes})
 
     def _after_commit(self, height: int, res: BlockResult) -> None:
         changed = [
@@ -725,11 +754,12 @@ class Ledger:
         return int(self._store.prune_floor())
 
     def is_pruned(self, height: int) -> bool:
-        """Whether block ``height`` was committed and its body (txs, receipts) pruned here."""
+        """Whether block ``height`` was committed and its body (txs, receipts) is not here:
+        pruned, or below the snapshot this node joined from (an archive has it)."""
         return (
             _height_ok(height)
             and 0 < height < self.prune_floor
-            and self._store.pruned_header(height) is not None
+            and self._store.block_by_height(height) is None
         )
 
     def tx_pruned_at(self, tx_hash: bytes) -> int | None:
@@ -948,6 +978,78 @@ class Ledger:
             return CallResult(False, None, gas_limit, f"VM_ERROR: {type(e).__name__}: {e}")
         return CallResult(r.ok, r.return_value if r.ok else None, r.gas_used, r.error)
 
+    # ------------------------------------------------------------------ state snapshots
+
+    def available_snapshots(self) -> list[int]:
+        """Heights of the state snapshots this node serves, oldest first."""
+        return self._checkpoints.files.available()
+
+    def snapshot_manifest(self, height: int) -> Manifest | None:
+        """The manifest of the snapshot at `height` (None: not here)."""
+        return self._checkpoints.files.manifest(height)
+
+    def snapshot_chunk(self, height: int, index: int) -> bytes | None:
+        """The bytes of chunk `index` of the snapshot at `height` (None: not here)."""
+        return self._checkpoints.files.chunk(height, index)
+
+    def checkpoint_pending(self, block_height: int) -> Future[Manifest | None] | None:
+        """The running computation whose result the header of `block_height` carries: the
+        node awaits it (off the event loop) before building or validating that block."""
+        return self._checkpoints.pending(block_height)
+
+    def checkpoint_of(self, block_height: int) -> StateCheckpoint | None:
+        """The checkpoint the header of `block_height` must carry, by our own computation
+        (waits for it; None: that header carries none, or we have none)."""
+        return self._checkpoints.carried(block_height)[1]
+
+    @classmethod
+    def install_snapshot(  # the parts a joining node verified
+        cls,
+        data_dir: Path | str,
+        genesis: Genesis,
+        header: BlockHeader,
+        certificate: bytes,
+        manifest: Manifest,
+        chunks: Iterable[bytes],
+    ) -> int:
+        """Start an EMPTY data dir from the state snapshot at ``header.height`` (= c): every
+        chunk is checked against `manifest` (which the caller checked against the checkpoint of
+        a certified header) and the keys across chunks must increase; the store gets the
+        state, block c's header as its head (a block c + 1 follows it), its certificate, and
+        c + 1 as its prune floor (bodies below are not here: they answer like pruned ones).
+        Written into a fresh directory renamed into place at the end: a failure leaves the
+        data dir as it was. Returns the entries installed; open it with :meth:`open`."""
+        path = Path(data_dir) / STORE_DIR
+        if path.exists():
+            raise LedgerError(Code.BAD_HEIGHT, f"{path} exists: install into an empty data dir")
+        if header.height != manifest.height or header.height == 0:
+            raise SnapshotError(f"manifest of height {manifest.height}, header {header.height}")
+        tmp = Path(data_dir) / (STORE_DIR + ".installing")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        store = Store.open(str(tmp), genesis.chain_id.encode(), create=True)
+        try:
+            n = store.install(
+                header.height,
+                get_suite(genesis.suite).hash(header.encode()),
+                header.encode(),
+                _verified_state(manifest, chunks),
+                {
+                    cert_key(header.height): bytes(certificate),
+                    b"genesis.json": pack(genesis.to_list()),
+                },
+                header.height + 1,
+            )
+            if store.state_get(NS_CHAIN, K_GENESIS) != genesis.hash:
+                raise SnapshotError("the snapshot's state is of a chain with another genesis")
+        except BaseException:
+            store.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        store.close()
+        os.rename(tmp, path)
+        return n
+
     def snapshot(self) -> Snapshot:
         """A consistent read-only view of the whole store at one committed head (every commit
         is one write batch); for backups, which read it on another thread while commits go
@@ -957,3 +1059,20 @@ class Ledger:
     def genesis_stored(self) -> Any:
         raw = self._store.get_meta(b"genesis.json")
         return unpack(raw) if raw is not None else None
+
+
+def _verified_state(manifest: Manifest, chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """The store's state items of `chunks`, each verified against `manifest`, in order."""
+    prev = b""
+    count = n = 0
+    for i, data in enumerate(chunks):
+        entries = verify_chunk(manifest, i, data)
+        if i and entries[0][0] <= prev:
+            raise SnapshotError(f"chunk {i}: its first key is not above chunk {i - 1}'s last")
+        prev = entries[-1][0]
+        for k, v in entries:
+            yield b"s" + k, v
+        count += 1
+        n += len(entries)
+    if count != len(manifest.chunk_hashes) or n != manifest.entries:
+        raise SnapshotError(f"{count} chunks of {n} entries, the manifest says {manifest.entries}")

@@ -37,6 +37,7 @@ class Code(StrEnum):
     BAD_TX_ROOT = "BAD_TX_ROOT"
     BAD_RECEIPTS_ROOT = "BAD_RECEIPTS_ROOT"
     BAD_STATE_ROOT = "BAD_STATE_ROOT"
+    BAD_CHECKPOINT = "BAD_CHECKPOINT"  # a wrong, missing or extra state checkpoint
     TOO_MANY_TXS = "TOO_MANY_TXS"
     EXECUTION_FAULT = "EXECUTION_FAULT"  # this node could not execute (memory, recursion)
     # the HTTP API (request shape, routing, node condition)

@@ -25,6 +25,7 @@ import msgpack
 from chainnode.model.codes import LedgerError, MalformedError
 from chainnode.model.encoding import pack, unpack
 from chainnode.model.types import (
+    BLOCK_ARRAYS,
     HASH_LEN,
     MAX_BLOCK_BYTES,
     MAX_BLOCK_TXS,
@@ -56,7 +57,8 @@ def is_compact(payload: bytes) -> bool:
 
 def parse_compact(payload: bytes) -> tuple[BlockHeader, list[bytes]]:
     """Header and tx hashes of a compact payload; MalformedError unless it is one."""
-    f = unpack(payload, MAX_BLOCK_BYTES, 3)
+    # as many arrays as a block: the payload, the header (and its checkpoint), the hashes
+    f = unpack(payload, MAX_BLOCK_BYTES, BLOCK_ARRAYS)
     if not isinstance(f, list) or len(f) != 3 or f[0] != COMPACT_TAG:
         raise MalformedError("compact proposal: expected [1, header, hashes]")
     header = BlockHeader.from_list(f[1])

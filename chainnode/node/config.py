@@ -115,6 +115,9 @@ class NodeConfig(BaseModel):
     (``chainnode archive export``)."""
     archives: str = Field(default="", max_length=1024)
     """Where archives of pruned blocks are (a URL or a path): said in 410 PRUNED answers."""
+    snapshot_keep: int = Field(default=2, ge=1, le=1000)
+    """State snapshots (one per checkpoint of the genesis' snapshot_interval) kept under
+    data_dir/snapshots and served to joining nodes: the newest this many."""
     event_queue_blocks: int = Field(default=64, ge=1, le=100_000)
     """Blocks an /v1/events consumer may lag behind before it is dropped."""
 

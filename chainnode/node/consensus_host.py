@@ -252,7 +252,7 @@ class ConsensusHost:
             msg, fetch = self._expand(msg)
         if not self._inbox:
             codes = None if fetch else self._programs_to_load(msg)
-            if not codes and not fetch:
+            if not codes and not fetch and self._checkpoint_wait(msg) is None:
                 self.step(E.MessageReceived(peer, msg))  # the usual case: no wait, no task
                 return
             self._inbox.append((peer, msg, codes, fetch))
@@ -275,10 +275,32 @@ class ConsensusHost:
                     codes = self._programs_to_load(msg)
                 if codes:
                     await self._warm([codes], MAX_BLOCK_LOAD)
+                wait = self._checkpoint_wait(msg)
+                if wait is not None:
+                    await self._checkpoint_done(wait)
                 self._inbox.popleft()
                 self.step(E.MessageReceived(peer, msg))
         finally:
             self._inbox_task = None
+
+    def _checkpoint_wait(self, msg: Message) -> int | None:
+        """The height of the block a PRE-PREPARE (or a NEW-VIEW's) proposes when its header
+        carries a state checkpoint our own background computation has not finished: the
+        message waits for it (validating would otherwise block the loop); else None."""
+        pp = msg.pre_prepare if isinstance(msg, NewView) else msg
+        if not isinstance(pp, PrePrepare) or self.ledger.checkpoint_pending(pp.height) is None:
+            return None
+        return int(pp.height)
+
+    async def _checkpoint_done(self, height: int) -> None:
+        """Wait (off the loop) for the checkpoint computation the header of `height` carries;
+        bounded by our own computation, never by a peer."""
+        pending = self.ledger.checkpoint_pending(height)
+        if pending is None:
+            return
+        log.info("block %d waits for this node's state checkpoint computation", height)
+        with contextlib.suppress(Exception):  # a failure is logged by the computation
+            await asyncio.wrap_future(pending)
 
     def _programs_to_load(self, msg: Message) -> list[bytes]:
         """The programs of the block a PRE-PREPARE (or a NEW-VIEW's) proposes when some are
@@ -479,6 +501,7 @@ class ConsensusHost:
         while mempool.size == 0 and height > 1:
             arrived.clear()
             await arrived.wait()
+        await self._checkpoint_done(height)
         if self.ledger.height + 1 != height or self.ledger.head_hash != parent:
             return  # the chain moved on (synced) while we waited; consensus will ask again
         now = wall_clock_ms()
@@ -541,6 +564,10 @@ class ConsensusHost:
             log.warning("block sync from %s: %s", peer.hex()[:16], e)
         except Exception as e:  # noqa: BLE001  # p2p errors: not connected, timeout, remote
             log.info("block sync from %s failed: %r", peer.hex()[:16], e)
+        cut = self._checkpoint_cut(blocks)
+        fetched, blocks = fetched[:cut], blocks[:cut]
+        if blocks:
+            await self._checkpoint_done(blocks[0].height)
         lists = self._unloaded(blocks)
         if any(lists):
             # One batch at a time: the core checks the certificates later, so a lying peer
@@ -549,6 +576,21 @@ class ConsensusHost:
             async with self._sync_loading:
                 await self._warm(lists, SYNC_LOAD_BUDGET)
         self.step(E.BlocksFetched(peer, tuple(fetched)))
+
+    def _checkpoint_cut(self, blocks: Sequence[Block]) -> int:
+        """How many of the fetched `blocks` to hand the core now: up to (not including) one
+        whose header carries the checkpoint of a height in this batch, or whose computation
+        runs while it is not the first. Committing that height starts our computation; the
+        rest comes with the next request, after :meth:`_checkpoint_done` (validating them in
+        this step would wait for the computation on the event loop)."""
+        params = self.genesis.consensus
+        for i, block in enumerate(blocks):
+            c = params.checkpoint_carried_by(block.height)
+            if c is None:
+                continue
+            if c > self.ledger.height or (i and self.ledger.checkpoint_pending(block.height)):
+                return i
+        return len(blocks)
 
     async def serve_blocks(self, peer: bytes, payload: bytes) -> bytes:
         response = serve(self.ledger, payload)

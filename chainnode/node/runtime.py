@@ -126,7 +126,13 @@ def open_ledger(
 ) -> Ledger:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return Ledger.open(cfg.data_dir, genesis, observer=observer, stages=stages)
+        return Ledger.open(
+            cfg.data_dir,
+            genesis,
+            observer=observer,
+            stages=stages,
+            snapshot_keep=cfg.snapshot_keep,
+        )
     except Exception as e:  # noqa: BLE001  # storage or ledger: a locked or foreign data dir
         raise StartupError(f"cannot open the chain in {cfg.data_dir}: {e}") from None
 

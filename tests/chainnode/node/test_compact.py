@@ -98,3 +98,18 @@ def test_the_request_is_bounded_and_typed(tmp_path: Path) -> None:
     for junk in (b"\xc1", pack([digest]), pack([digest, [b"short"]]), pack(["x", []])):
         with pytest.raises(compact.FetchError):
             compact.decode_request(junk)
+
+
+def test_a_compact_proposal_carries_a_state_checkpoint(tmp_path: Path) -> None:
+    import dataclasses
+
+    from chainnode.model.types import StateCheckpoint
+
+    a, b, block = _ledgers(tmp_path)
+    with a, b:
+        cp = StateCheckpoint(0, bytes([9]) * 32, 0, 0)
+        carrying = Block(
+            dataclasses.replace(block.header, checkpoint=cp), block.txs, hasher=a.suite.hash
+        )
+        header, hashes = compact.parse_compact(compact.compact_payload(carrying))
+        assert header.checkpoint == cp and hashes == [t.hash for t in block.txs]

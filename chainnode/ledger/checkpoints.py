@@ -1,0 +1,221 @@
+"""State checkpoints of one ledger: computed in the background, carried and checked by headers.
+
+Every ``snapshot_interval`` blocks (height c), right after block c commits, the ledger takes a
+LevelDB snapshot (the state at c exactly: commits are serialised under the ledger's lock) and
+a thread cuts the state into chunk files (:class:`SnapshotFiles`). The header of block
+``c + snapshot_lag`` carries the result; the proposer includes it and every validator checks it
+against its own. A node asked too early waits for its own computation (the node awaits
+:meth:`Checkpoints.pending` off the event loop first; the ledger's wait is only a fallback):
+a proposal is never refused because this node is slow. The computation reads only consensus
+state (the ``s`` key space) in key order, so the bytes are the same on every node.
+
+A node that restarts between c and c + lag lost its computation and its store has moved past
+c: while a computation runs, each commit also records the values its writes replace (``undo``
+metadata, in the same atomic write, only in those few blocks), so on reopening the state at c
+is the store's state with those undone, and the computation starts again.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
+
+from chainnode.ledger.snapfiles import SnapshotFiles
+from chainnode.model.codes import Code, InvalidBlock
+from chainnode.model.encoding import pack, unpack
+from chainnode.model.genesis import ConsensusParams
+from chainnode.model.layout import u64
+from chainnode.model.snapshot import Entry, Manifest
+from chainnode.model.types import BlockHeader, StateCheckpoint
+from storage import Reader, Snapshot
+
+log = logging.getLogger(__name__)
+
+STATE_START, STATE_STOP = b"s", b"t"  # the store's state key space
+MAX_JOBS = 4
+
+
+def undo_key(height: int) -> bytes:
+    """Meta key of the values block `height`'s writes replaced (kept while a checkpoint runs)."""
+    return b"undo/" + u64(height)
+
+
+def entry_key(ns: bytes, key: bytes) -> bytes:
+    """A state entry's key in a snapshot: the store's state key without its ``s`` byte."""
+    return bytes((len(ns),)) + ns + key
+
+
+def state_entries(
+    reader: Reader, overrides: Mapping[bytes, bytes | None] | None = None
+) -> Iterator[Entry]:
+    """Every state entry of `reader` in key order, with `overrides` (key -> value, None:
+    absent) taking the place of the stored ones."""
+    stored = ((k[1:], v) for k, v in reader.raw_items(STATE_START, STATE_STOP))
+    if not overrides:
+        yield from stored
+        return
+    # merge: an override comes first at an equal key, and hides the stored entry
+    marked = heapq.merge(
+        ((k, 0, v) for k, v in sorted(overrides.items())),
+        ((k, 1, v) for k, v in stored),
+    )
+    last = None
+    for k, rank, v in marked:
+        if k == last:
+            continue
+        last = k
+        if rank == 0 and v is None:
+            continue
+        assert v is not None
+        yield k, v
+
+
+class Checkpoints:
+    """The checkpoint computations of one ledger and what headers must carry."""
+
+    def __init__(self, params: ConsensusParams, files: SnapshotFiles) -> None:
+        self.params = params
+        self.files = files
+        self._jobs: dict[int, Future[Manifest | None]] = {}
+        self._threads: list[threading.Thread] = []
+        self._closing = False
+
+    # -- computing ----------------------------------------------------------------------------
+    def start(
+        self, height: int, snap: Snapshot, overrides: Mapping[bytes, bytes | None] | None = None
+    ) -> Future[Manifest | None]:
+        """Compute the checkpoint at `height` from `snap` (closed when done) in a thread."""
+        fut: Future[Manifest | None] = Future()
+        self._jobs[height] = fut
+        while len(self._jobs) > MAX_JOBS:
+            del self._jobs[min(self._jobs)]
+        t = threading.Thread(
+            target=self._run,
+            args=(height, snap, overrides, fut),
+            name=f"checkpoint-{height}",
+            daemon=True,
+        )
+        self._threads = [x for x in self._threads if x.is_alive()] + [t]
+        t.start()
+        return fut
+
+    def _run(
+        self,
+        height: int,
+        snap: Snapshot,
+        overrides: Mapping[bytes, bytes | None] | None,
+        fut: Future[Manifest | None],
+    ) -> None:
+        try:
+            m = self.files.write(height, state_entries(snap, overrides), lambda: self._closing)
+        except BaseException as e:  # noqa: BLE001  # reported through the future
+            if not self._closing:
+                log.error("state checkpoint %d failed: %s: %s", height, type(e).__name__, e)
+            fut.set_exception(e)
+        else:
+            if m is not None:
+                log.info(
+                    "state checkpoint %d: %d entries, %d chunks",
+                    height,
+                    m.entries,
+                    len(m.chunk_hashes),
+                )
+            fut.set_result(m)
+        finally:
+            snap.close()
+
+    def close(self) -> None:
+        """Stop running computations (they leave nothing behind) and wait for their threads."""
+        self._closing = True
+        for t in self._threads:
+            t.join()
+
+    def resume(self, height: int, snapshot: Snapshot, meta: Reader) -> None:
+        """After opening at `height`: restart the computation of a checkpoint whose header is
+        still to come (its files are not here), from the store with the recorded undo."""
+        every = self.params.snapshot_every
+        if not every:
+            snapshot.close()
+            return
+        c = height - height % every
+        if c == 0 or height >= c + self.params.checkpoint_lag or self.files.manifest(c):
+            snapshot.close()
+            return
+        overrides: dict[bytes, bytes | None] = {}
+        for h in range(c + 1, height + 1):
+            raw = meta.get_meta(undo_key(h))
+            if raw is None:
+                log.warning("cannot recompute state checkpoint %d: no undo of block %d", c, h)
+                snapshot.close()
+                return
+            for k, v in unpack(raw):
+                overrides.setdefault(k, v)  # the earliest block's: the value at c
+        log.info("state checkpoint %d: recomputing (reopened at %d)", c, height)
+        self.start(c, snapshot, overrides)
+
+    def recording_undo(self, height: int) -> bool:
+        """Whether committing block `height` must record the values it replaces: a
+        computation of the checkpoint below it is still running."""
+        every = self.params.snapshot_every
+        if not every:
+            return False
+        c = (height - 1) - (height - 1) % every
+        fut = self._jobs.get(c)
+        return fut is not None and not fut.done()
+
+    @staticmethod
+    def undo_record(old: Mapping[bytes, bytes | None]) -> bytes:
+        return pack([[k, v] for k, v in sorted(old.items())])
+
+    # -- what headers carry -------------------------------------------------------------------
+    def pending(self, block_height: int) -> Future[Manifest | None] | None:
+        """The running computation the header of `block_height` waits for (None: none)."""
+        c = self.params.checkpoint_carried_by(block_height)
+        fut = None if c is None else self._jobs.get(c)
+        return fut if fut is not None and not fut.done() else None
+
+    def carried(self, block_height: int) -> tuple[bool, StateCheckpoint | None]:
+        """(known, checkpoint) the header of `block_height` must carry; waits for our own
+        computation if it runs. known=False: it needs one and this node has none (its
+        computation failed, or it could not recompute after a restart)."""
+        c = self.params.checkpoint_carried_by(block_height)
+        if c is None:
+            return True, None
+        fut = self._jobs.get(c)
+        m = None
+        if fut is not None:
+            try:
+                m = fut.result()
+            except Exception:  # noqa: BLE001  # logged by the computation
+                m = None
+        if m is None:
+            m = self.files.manifest(c)
+        return (True, m.checkpoint) if m is not None else (False, None)
+
+    def check(self, header: BlockHeader) -> None:
+        """Raise InvalidBlock unless `header` carries exactly the checkpoint it must."""
+        c = self.params.checkpoint_carried_by(header.height)
+        got = header.checkpoint
+        if c is None:
+            if got is not None:
+                raise InvalidBlock(Code.BAD_CHECKPOINT, "this header carries no checkpoint")
+            return
+        if got is None:
+            raise InvalidBlock(Code.BAD_CHECKPOINT, f"the checkpoint of height {c} is missing")
+        known, want = self.carried(header.height)
+        if not known:
+            log.warning(
+                "block %d: cannot check the checkpoint of height %d (none computed here)",
+                header.height,
+                c,
+            )
+            if got.height != c:
+                raise InvalidBlock(Code.BAD_CHECKPOINT, f"checkpoint height {got.height}, not {c}")
+            return
+        if got != want:
+            raise InvalidBlock(
+                Code.BAD_CHECKPOINT, f"the checkpoint of height {c} is not the state's"
+            )
