@@ -26,10 +26,14 @@ MAX_EVENTS = 256
 MAX_EVENT_NAME = 64
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """An event emitted by a successful execution; ``fields`` is a map of str to value and
-    ``data`` its canonical encoding (``encode_value(fields)``, already made for gas)."""
+    ``data`` its canonical encoding (``encode_value(fields)``, already made for gas).
+
+    Not frozen (read-only by convention): one is made per emit, and a frozen dataclass's
+    ``__init__`` (``object.__setattr__`` per field) costs ~3x a plain one. Not a wire type:
+    the node turns it into ``chainnode.model.types.Event``."""
 
     name: str
     fields: dict[str, Value]

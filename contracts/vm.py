@@ -56,9 +56,13 @@ class MethodInfo:
     types: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ExecutionResult:
-    """The outcome of one call; on ``ok=False`` events are empty and no write was made."""
+    """The outcome of one call; on ``ok=False`` events are empty and no write was made.
+
+    Not frozen (read-only by convention): one is made per call, and a frozen dataclass's
+    ``__init__`` costs ~4x a plain one's (~2 us, measured). Not a wire type: the node makes
+    its receipt from it."""
 
     ok: bool
     gas_used: int
