@@ -175,10 +175,24 @@ def block(resp: Mapping[str, Any], vals: Validators) -> str:
             ("tx root", h.get("tx_root")),
             ("receipts root", h.get("receipts_root")),
             ("state root", h.get("state_root")),
+            *_checkpoint_row(h.get("checkpoint")),
             ("certificate", certificate(resp.get("certificate"), vals)),
             (f"transactions ({b.get('tx_count', len(tx_lines))})", tx_lines or "none"),
         ]
     )
+
+
+def _checkpoint_row(cp: Any) -> Rows:
+    """The state checkpoint a header carries (issue 21), when it carries one."""
+    if not isinstance(cp, Mapping):
+        return []
+    return [
+        (
+            "state checkpoint",
+            f"height {cp.get('height')}: root {cp.get('root')} "
+            f"({cp.get('chunks')} chunks, {cp.get('entries')} entries)",
+        )
+    ]
 
 
 def _short_sender(t: Mapping[str, Any]) -> str:

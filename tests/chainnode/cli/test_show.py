@@ -50,3 +50,23 @@ def test_receipt_shows_decoded_values_not_hex() -> None:
     assert 'events    Done {"n": 1}' in text
     failed = show.table(show.receipt_rows({"status": "failed", "error": "E: no", "events": []}))
     assert failed.splitlines()[0].split(None, 1) == ["status", "FAILED: E: no"]
+
+
+def test_block_shows_the_state_checkpoint_its_header_carries() -> None:
+    header = {
+        "height": 1008,
+        "timestamp": 0,
+        "proposer": "",
+        "view": 0,
+        "prev_hash": "aa" * 32,
+        "tx_root": "bb" * 32,
+        "receipts_root": "cc" * 32,
+        "state_root": "dd" * 32,
+        "checkpoint": None,
+    }
+    resp = {"block": {"hash": "ee" * 32, "header": header, "tx_hashes": []}}
+    plain = show.block(resp, show.Validators([]))
+    assert "state checkpoint" not in plain
+    header["checkpoint"] = {"height": 1000, "root": "ff" * 32, "chunks": 3, "entries": 9000}
+    text = show.block(resp, show.Validators([]))
+    assert f"state checkpoint  height 1000: root {'ff' * 32} (3 chunks, 9000 entries)" in text

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -30,6 +32,7 @@ from consensus.certificate import encode_certificate, make_certificate
 from consensus.messages import commit_signing_bytes
 from crypto.suite import get_suite
 from tests.chainnode.ledger.helpers import genesis, keys, make_block, tx
+from tests.chainnode.node.cluster import wait_for
 
 SM = get_suite("sm")
 EVERY, LAG = 4, 2
@@ -258,3 +261,60 @@ def test_a_restart_between_c_and_its_header_recomputes(
         assert led.checkpoint_of(6) == blocks[5].header.checkpoint  # from the store + undo
         _follow(led, blocks[5:6], src)
     assert _files(tmp_path, 4) == _files(chain["dir"], 4)
+
+
+def test_a_slow_computation_makes_validation_wait_not_refuse(
+    chain: dict[str, Any], g: Genesis, tmp_path: Path
+) -> None:
+    """Block 6 reaches a peer whose computation of checkpoint 4 has not finished: the node
+    sees it pending (and awaits it off its loop); the ledger's validation waits for it and
+    accepts, never refusing the proposal for this node's slowness."""
+    src, blocks = chain["src"], chain["blocks"]
+    with Ledger.open(tmp_path, g) as led:
+        _follow(led, blocks[:5], src)
+        done = led._checkpoints._jobs[4].result()
+        slow: Future[Manifest | None] = Future()
+        led._checkpoints._jobs[4] = slow  # as if the computation were still running
+        assert led.checkpoint_pending(6) is slow and led.checkpoint_pending(7) is None
+        result: list[BaseException | None] = []
+        worker = threading.Thread(
+            target=lambda: result.append(_validated(led, blocks[5])), daemon=True
+        )
+        worker.start()
+        wait_for(lambda: _waits_on_a_future(worker), 30, "validation waiting for checkpoint 4")
+        assert not result  # waiting, neither accepted nor refused
+        slow.set_result(done)
+        worker.join(30)
+        assert result == [None]
+        assert led.checkpoint_pending(6) is None
+
+
+def _waits_on_a_future(t: threading.Thread) -> bool:
+    """Whether thread `t` is inside concurrent.futures.Future.result (blocked on it)."""
+    frame = sys._current_frames().get(t.ident or 0)
+    while frame is not None:
+        if frame.f_code.co_name == "result" and "concurrent" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _validated(led: Ledger, block: Block) -> BaseException | None:
+    try:
+        led.validate_block(led.decode_block(block.encode()))
+    except Exception as e:  # noqa: BLE001  # the test reports it
+        return e
+    return None
+
+
+def test_a_block_archive_of_checkpoint_carrying_blocks_verifies(
+    chain: dict[str, Any], g: Genesis
+) -> None:
+    from chainnode.proofs.archive import build_archive, verify_archive
+
+    src, blocks = chain["src"], chain["blocks"]
+    archive = build_archive(src, 5, 10)  # blocks 6 and 10 carry checkpoints
+    verified = verify_archive(archive.encode(), g)
+    assert verified is not None
+    raw6 = archive.blocks[1][0]
+    assert Block.decode(raw6).header.checkpoint == blocks[5].header.checkpoint
