@@ -71,13 +71,24 @@ def commit_cell(doc: dict[str, Any]) -> str:
     return c[:10] + ("+dirty" if c.endswith("+dirty") else "")
 
 
-def stage_cells(doc: dict[str, Any]) -> dict[str, Any]:
-    """CPU us per committed tx per node and the share of it that is SM2 verification."""
-    sc = doc.get("stage_cpu")
-    if not sc:
-        return {"CPU us/tx/node": None, "verify share": None}
+def stage_cells(doc: dict[str, Any], run: str = "") -> dict[str, Any]:
+    """CPU us per committed tx per node and the share of it that is SM2 verification (for a
+    sweep's peak row, those of its peak step)."""
+    sc = doc.get("stage_cpu") or {}
+    us: dict[str, float] = sc.get("us_per_tx") or {}
     total = sc.get("process_us_per_tx")
-    verify = sc.get("us_per_tx", {}).get("verify")
+    if run.endswith(" peak"):
+        step: dict[str, Any] = next(
+            (
+                st
+                for st in doc.get("sweep") or ()
+                if st.get("within_limit") and st.get("tps") == doc.get("tps")
+            ),
+            {},
+        )
+        us = step.get("stage_cpu_us_per_tx") or {}
+        total = sum(us.values()) if us else None
+    verify = us.get("verify")
     share = f"{100 * verify / total:.0f}%" if total and verify is not None else None
     return {"CPU us/tx/node": total, "verify share": share}
 
@@ -137,11 +148,10 @@ def render(
     for path, doc in docs:
         k = kind(doc)
         if k == "run":
-            extra = stage_cells(doc) | provenance(doc, path)
             for row in rows_of(doc):
                 kept = {c: row.get(c) for c in RUN_COLUMNS}
                 kept["bound B"] = row.get("bound B", doc.get("bound"))
-                runs.append(kept | extra)
+                runs.append(kept | stage_cells(doc, str(row.get("run"))) | provenance(doc, path))
         elif k == "crypto":
             cryptos.append(crypto_row(doc, path))
         else:

@@ -98,6 +98,22 @@ def test_summarize_regenerates_the_readme_with_machine_commit_and_bound(tmp_path
                   "machine": doc["machine"] | {"cores": 8, "cpu_model": "Other CPU"}}  # fmt: skip
     (tmp_path / "run-1v.json").write_text(json.dumps(doc1))
     figures.write_run_png(tmp_path / "run-4v.png", doc, "t")
+    step = {
+        "offered_tps": 900.0,
+        "tps": doc["tps"],
+        "within_limit": True,
+        "committed": 9000,
+        "rejected": 0,
+        "lost": 0,
+        "latency_p50_s": 0.1,
+        "latency_p95_s": 0.2,
+        "latency_p99_s": 0.3,
+        "stage_cpu_us_per_tx": {"verify": 30.0, "other": 70.0},
+    }
+    at70 = {"offered_tps": 560.0, "tps": 559.0, "tps_over_bound": 0.02}
+    (tmp_path / "sweep.json").write_text(
+        json.dumps(doc | {"sweep": [step], "at_70pct_of_peak": at70})
+    )
     readme = tmp_path / "README.md"
     assert main(["--summarize", "--readme", str(readme)]) == 0
     text = readme.read_text()
@@ -111,6 +127,17 @@ def test_summarize_regenerates_the_readme_with_machine_commit_and_bound(tmp_path
     for ln in lines[2:]:
         cells = [c.strip() for c in ln.strip("|").split("|")]
         rows[cells[header.index("files")]] = dict(zip(header, cells, strict=True))
+    sweep_rows = [
+        r
+        for ln in lines[2:]
+        if "(sweep.json)" in ln
+        for r in [dict(zip(header, [c.strip() for c in ln.strip("|").split("|")], strict=True))]
+    ]
+    assert [r["run"].rsplit(" ", 1)[-1] for r in sweep_rows] == ["peak", "70%"]
+    # the peak row's CPU is its step's, the 70% row's the measured run's
+    assert (sweep_rows[0]["CPU us/tx/node"], sweep_rows[0]["verify share"]) == ("100", "30%")
+    assert sweep_rows[1]["CPU us/tx/node"] == f"{doc['stage_cpu']['process_us_per_tx']:,.0f}"
+    rows.pop("[json](sweep.json)")
     assert set(rows) == {"[json](run-1v.json)", "[json](run-4v.json), [png](run-4v.png)"}
     r4 = rows["[json](run-4v.json), [png](run-4v.png)"]
     m = doc["machine"]
