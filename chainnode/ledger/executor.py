@@ -54,6 +54,8 @@ from chainnode.model.types import (
     Suite,
     Transaction,
     decode_args,
+    make_event,
+    make_receipt,
 )
 from crypto.merkle import merkle_root
 from storage import Overlay, StorageError
@@ -473,5 +475,5 @@ class Executor:
             )
         # the VM already made the canonical bytes (for gas): reuse them, don't re-encode
         addr = target.address
-        events = tuple([Event(addr, ev.name, ev.data) for ev in res.events])
-        return Receipt(tx.hash, STATUS_OK, res.gas_used, res.return_data, events, "")
+        events = tuple([make_event(addr, ev.name, ev.data) for ev in res.events])
+        return make_receipt(tx.hash, STATUS_OK, res.gas_used, res.return_data, events, "")

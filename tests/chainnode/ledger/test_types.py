@@ -391,3 +391,22 @@ def test_decode_agrees_with_the_plain_path_on_mutated_encodings(data: st.DataObj
     cut = data.draw(st.integers(0, 2))
     blob = bytes(raw[: len(raw) - cut]) if cut else bytes(raw)
     assert _outcome(Transaction.decode, blob) == _outcome(Transaction.decode_plain, blob)
+
+
+def test_made_receipts_and_events_equal_constructed_ones() -> None:
+    """The executor's make_event/make_receipt give what the dataclass constructors give:
+    equal, same encoding, same hash, still frozen."""
+    from chainnode.model.types import Event, Receipt, make_event, make_receipt
+
+    e = make_event(b"\x01" * 20, "Registered", b"\x91\x01")
+    assert e == Event(b"\x01" * 20, "Registered", b"\x91\x01") and type(e) is Event
+    for args in [
+        (b"\x02" * 32, 0, 5231, b"\xa1x", (e, e), ""),
+        (b"\x03" * 32, 1, 0, b"", (), "DUPLICATE: nonce already used"),
+    ]:
+        made, built = make_receipt(*args), Receipt(*args)
+        assert made == built and type(made) is Receipt
+        assert made.encode() == built.encode() and hash(made) == hash(built)
+        assert Receipt.decode(made.encode()) == built
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.status = 0  # type: ignore[misc]
