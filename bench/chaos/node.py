@@ -8,7 +8,9 @@ out is collected (:mod:`bench.chaos.sentlog`), and two extra routes steer it:
 
 - ``POST /v1/_test/partition`` ``{"cut": [public key hex, ...]}`` cuts the p2p links to those
   peers (``[]`` heals);
-- ``POST /v1/_test/byzantine`` ``{"modes": [...]}`` sets the lies (``[]`` makes it honest).
+- ``POST /v1/_test/byzantine`` ``{"modes": [...]}`` sets the lies (``[]`` makes it honest);
+- ``POST /v1/_test/snapshot`` ``{"corrupt_chunks": true}`` makes it serve every snapshot
+  chunk with one byte flipped (a Byzantine snapshot peer; ``false`` makes it honest).
 
 Neither route is in ``/openapi.json``, and nothing here exists in a node started by the CLI.
 """
@@ -32,6 +34,7 @@ from chainnode.node.consensus_glue import sm2_signer
 from chainnode.node.consensus_host import SyncFilter, TxsFilter
 from chainnode.node.driver import CONSENSUS_CHANNEL, Transport
 from chainnode.node.runtime import Node, Seams, StartupError, run
+from chainnode.node.snapshot_wire import KIND_CHUNK, SnapshotFilter
 from chainnode.node.validator_peers import split_addr
 from consensus.messages import PrePrepare
 from consensus.types import Proposal
@@ -46,6 +49,7 @@ class Faults:
     def __init__(self) -> None:
         self.transport: ByzantineTransport | None = None
         self.partition: Partition | None = None
+        self.corrupt_chunks = False
 
     def make_transport(self, node: Node) -> Transport:
         self.transport = ByzantineTransport(
@@ -72,6 +76,14 @@ class Faults:
             return response
         return self.transport.forge_sync(response, lambda raw: forged_block(node, raw))
 
+    def snapshot_filter(self, node: Node) -> SnapshotFilter:
+        return self._corrupt
+
+    def _corrupt(self, kind: str, answer: bytes) -> bytes:
+        if not self.corrupt_chunks or kind != KIND_CHUNK or not answer:
+            return answer
+        return answer[:-1] + bytes([answer[-1] ^ 0x01])
+
     def routes(self, node: Node, app: web.Application) -> None:
         links = self.partition = Partition(
             node.net, lambda: validator_keys(node), lambda: peer_addresses(node)
@@ -97,7 +109,19 @@ class Faults:
                 {"modes": sorted(transport.modes), "acts": dict(transport.acts)}
             )
 
+        async def snapshot(request: web.Request) -> web.Response:
+            try:
+                body = await request.json()
+                corrupt = body["corrupt_chunks"]
+                if not isinstance(corrupt, bool):
+                    raise TypeError("corrupt_chunks is true or false")
+            except (ValueError, KeyError, TypeError) as e:
+                return bad_request(e)
+            self.corrupt_chunks = corrupt
+            return web.json_response({"corrupt_chunks": corrupt})
+
         app.router.add_post("/v1/_test/partition", partition)
+        app.router.add_post("/v1/_test/snapshot", snapshot)
         app.router.add_post("/v1/_test/byzantine", byzantine)
 
     def seams(self) -> Seams:
@@ -105,6 +129,7 @@ class Faults:
             transport=self.make_transport,
             sync_filter=self.sync_filter,
             txs_filter=self.txs_filter,
+            snapshot_filter=self.snapshot_filter,
             routes=self.routes,
             on_send=lambda node: SentLog(node.cfg.data_dir, node.public_key),
         )

@@ -7,7 +7,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -17,6 +17,9 @@ from chainnode.client.sdk import Account, Client, ClientError
 from chainnode.invocation import command, program
 from chainnode.model.addresses import address_hex
 from chainnode.model.keys import SUITES, KeyFileError
+
+if TYPE_CHECKING:
+    from chainnode.node.config import NodeConfig
 
 DEFAULT_NODE = "http://127.0.0.1:8700"
 node_option = click.option(
@@ -333,18 +336,33 @@ def network_up(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The node's config.toml.",
 )
-def start(config_path: Path) -> None:
+@click.option(
+    "--sync",
+    type=click.Choice(["replay", "snapshot"]),
+    default=None,
+    help="How a node whose data directory holds no chain yet gets it (default: the config's "
+    "`sync`, else replay): `replay` executes every block from genesis; `snapshot` fetches the "
+    "newest state snapshot its peers serve, checks it against genesis (the certificate of the "
+    "block carrying its root, every chunk against that root), installs it and follows the "
+    "chain from there (blocks below it answer 410 PRUNED). Ignored when the data directory "
+    "already holds a chain.",
+)
+def start(config_path: Path, sync: str | None) -> None:
     """Run one node in the foreground (SIGTERM or Ctrl-C stops it gracefully; SIGHUP
     re-reads the config's observers, e.g. after `org admit`)."""
     from chainnode.node.config import ConfigError, load_config
     from chainnode.node.runtime import StartupError, run
 
-    try:
+    def load() -> NodeConfig:
         cfg = load_config(config_path)
+        return cfg if sync is None else cfg.model_copy(update={"sync": sync})
+
+    try:
+        cfg = load()
     except ConfigError as e:
         _fail(str(e))
     try:
-        run(cfg, reload=lambda: load_config(config_path))
+        run(cfg, reload=load)
     except StartupError as e:
         _fail(f"{config_path}: {e}")
 

@@ -118,6 +118,13 @@ class NodeConfig(BaseModel):
     snapshot_keep: int = Field(default=2, ge=1, le=1000)
     """State snapshots (one per checkpoint of the genesis' snapshot_interval) kept under
     data_dir/snapshots and served to joining nodes: the newest this many."""
+    sync: Literal["replay", "snapshot"] = "replay"
+    """How a node whose data directory holds no chain yet gets it: ``replay`` every block from
+    genesis, or ``snapshot``: install the newest certified state snapshot its peers serve
+    (checked against genesis), then follow by block sync. Ignored once the directory holds a
+    chain."""
+    snapshot_sync_timeout: float = Field(default=120.0, gt=0, le=86_400)
+    """Seconds ``sync = snapshot`` waits for peers offering a snapshot before giving up."""
     event_queue_blocks: int = Field(default=64, ge=1, le=100_000)
     """Blocks an /v1/events consumer may lag behind before it is dropped."""
 

@@ -20,6 +20,7 @@ the HTTP API, and stops them in reverse order on SIGTERM/SIGINT within ``shutdow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import signal
@@ -55,6 +56,9 @@ from chainnode.node.logs import setup_logging
 from chainnode.node.ops import NodeOps
 from chainnode.node.programs import ProgramLoader
 from chainnode.node.proposals import BlockCache, ProposalCheck
+from chainnode.node.snapshot_sync import SnapshotSyncError, holds_chain, join
+from chainnode.node.snapshot_wire import SnapshotFilter
+from chainnode.node.snapshot_wire import handlers as snapshot_handlers
 from chainnode.node.validator_peers import allowed_keys, initial_peers, push_validator_set
 from chainnode.node.waiters import ReceiptWaiters
 from chainnode.node.wal import WriteAheadLog
@@ -76,7 +80,8 @@ class Seams:
 
     ``transport(node)``: what the consensus driver sends through (default: the p2p network);
     ``sync_filter(node)``: a filter over our block-sync answers; ``txs_filter(node)``: one
-    over our answers to peers' tx fetches (``chainnode.node.compact``); ``routes(node, app)``: extra
+    over our answers to peers' tx fetches (``chainnode.node.compact``); ``snapshot_filter(node)``:
+    one over our snapshot-sync answers; ``routes(node, app)``: extra
     HTTP routes; ``on_send(node)``: called with every message the consensus core hands out
     for sending, as it produced it (the chaos checks collect them to find equivocation).
     Each is called once, while the node starts.
@@ -86,6 +91,7 @@ class Seams:
     on_send: Callable[[Node], Callable[[Message], None]] | None = None
     sync_filter: Callable[[Node], SyncFilter] | None = None
     txs_filter: Callable[[Node], TxsFilter] | None = None
+    snapshot_filter: Callable[[Node], SnapshotFilter] | None = None
     routes: Callable[[Node, web.Application], None] | None = None
 
 
@@ -267,6 +273,10 @@ class Node:
         self.net.on_txs(self.admission.on_gossip_txs)
         self.net.on_request(SYNC_KIND, host.serve_blocks)
         self.net.on_request(TXS_KIND, host.serve_txs)
+        lag = self.genesis.consensus.checkpoint_lag
+        snap_filter = seams.snapshot_filter(self) if seams.snapshot_filter else None
+        for kind, handler in snapshot_handlers(self.ledger, lag, snap_filter).items():
+            self.net.on_request(kind, handler)
         self.net.on_peer(host.on_peer)
         self.ledger.on_commit(self._on_commit)
         host.after_step.append(self.ops.after_step)
@@ -365,6 +375,53 @@ def _reload_observers(node: Node, reload: Callable[[], NodeConfig]) -> None:
     node.set_observers(fresh.observers)
 
 
+async def join_by_snapshot(cfg: NodeConfig) -> None:
+    """``sync = "snapshot"``: on a data directory without a chain, install the newest
+    certified state snapshot the peers offer (:mod:`chainnode.node.snapshot_sync`) before the
+    node starts; on one that holds a chain already, say so and follow it as usual."""
+    if holds_chain(cfg.data_dir):
+        log.warning(
+            "sync = snapshot ignored: %s already holds a chain (snapshot sync only starts a "
+            "data directory without one); following it by block sync",
+            cfg.data_dir,
+        )
+        return
+    genesis, key = load_identity(cfg)
+    public_key = key.public_key().to_bytes()
+    net = Network(
+        P2PConfig(
+            chain_id=genesis.chain_id.encode(),
+            node_key=key,
+            host=cfg.p2p_host,
+            port=cfg.p2p_port,
+            peers=initial_peers(cfg, genesis.validators, public_key),
+            allowed=allowed_keys(genesis.validators, cfg.observer_keys),
+        )
+    )
+    log.info("joining by snapshot: %s holds no chain yet", cfg.data_dir)
+    try:
+        await join(net, cfg.data_dir, genesis, cfg.snapshot_sync_timeout)
+    except OSError as e:
+        raise StartupError(f"snapshot sync: {e}") from None
+    except SnapshotSyncError as e:
+        raise StartupError(f"snapshot sync: {e}") from None
+
+
+async def _until_stopped(work: Coroutine[object, object, None], stop: asyncio.Event) -> bool:
+    """Run ``work`` unless a signal comes first (then cancel it): whether it finished."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()  # its StartupError, if any
+    return True
+
+
 async def serve_node(
     cfg: NodeConfig, seams: Seams | None = None, reload: Callable[[], NodeConfig] | None = None
 ) -> int:
@@ -374,6 +431,9 @@ async def serve_node(
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if cfg.sync == "snapshot" and not await _until_stopped(join_by_snapshot(cfg), stop):
+        log.info("stopped while joining by snapshot")
+        return 0
     node = Node(cfg, seams)
     if reload is not None:
         loop.add_signal_handler(signal.SIGHUP, _reload_observers, node, reload)

@@ -77,13 +77,21 @@ class Cluster:
     def data_dir(self, i: int) -> Path:
         return self.entries[i].config_path.parent / "data"
 
-    def start(self, i: int, env: dict[str, str] | None = None, chaos: bool = False) -> None:
+    def start(
+        self,
+        i: int,
+        env: dict[str, str] | None = None,
+        chaos: bool = False,
+        args: list[str] | None = None,
+    ) -> None:
         """``chaos``: run the validator through ``bench.chaos.node`` (fault-injection seams,
-        every signed consensus message collected) instead of ``chainnode start``."""
+        every signed consensus message collected) instead of ``chainnode start``; ``args``:
+        more command-line arguments (``--sync snapshot``)."""
         log = (self.entries[i].config_path.parent / "node.log").open("ab")
         program = ["bench.chaos.node"] if chaos else ["chainnode", "start"]
+        config = ["--config", str(self.entries[i].config_path)]
         self.procs[i] = subprocess.Popen(
-            [sys.executable, "-m", *program, "--config", str(self.entries[i].config_path)],
+            [sys.executable, "-m", *program, *config, *(args or [])],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**subprocess_env(), **(env or {})},

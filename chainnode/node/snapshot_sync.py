@@ -1,0 +1,424 @@
+"""Joining from a snapshot (``chainnode start --sync snapshot``): fetch the state at a recent
+certified checkpoint from peers instead of replaying every block since genesis.
+
+On a data directory without a chain, before the node itself starts, :func:`join` runs its own p2p
+network under the node's key and:
+
+1. asks every connected peer which checkpoints it keeps (``snap.list``) and picks the newest
+   one offered by ``f + 1`` of them (at least one honest peer then holds all of it);
+2. fetches the checkpoint's anchor (:func:`verify_anchor`): the header of ``c + lag`` carrying
+   the checkpoint, whose certificate must be a quorum of the validator set derived from genesis
+   and the proven governance changes (the proof bundle's rule,
+   :func:`chainnode.proofs.bundle.derive_validators`), and the headers down to ``c`` linked by
+   their hashes;
+3. fetches the manifest and checks it against the certified checkpoint
+   (:func:`chainnode.model.snapshot.verify_manifest`);
+4. fetches the chunks in parallel from every offering peer, each checked against the manifest
+   (its hash; :func:`chunk_matches`). A peer whose answer does not verify is
+   Byzantine: logged with its id, disconnected, avoided for the rest of the sync; its chunk is
+   fetched from another;
+5. installs the state (:meth:`Ledger.install_snapshot`, which checks every chunk again and
+   their order across chunks) into a fresh directory renamed into place (a crash leaves the
+   data directory without a chain, never half a one).
+
+The node then starts as usual and follows the chain by block sync from ``c + 1``; the blocks
+above ``c`` are validated and executed like any other, the checkpoint-carrying one included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from chainnode.ledger.ledger import STORE_DIR, Ledger
+from chainnode.model.codes import LedgerError
+from chainnode.model.encoding import unpack
+from chainnode.model.genesis import Genesis
+from chainnode.model.snapshot import (
+    MAX_CHUNK_BYTES,
+    Manifest,
+    SnapshotError,
+    chunk_hash_of_bytes,
+    verify_manifest,
+)
+from chainnode.model.types import BlockHeader, StateCheckpoint
+from chainnode.node.snapshot_wire import (
+    KIND_ANCHOR,
+    KIND_CHUNK,
+    KIND_LIST,
+    KIND_MANIFEST,
+    Anchor,
+    SnapshotWireError,
+    decode_anchor,
+    decode_offers,
+    encode_chunk_request,
+    encode_height,
+)
+from chainnode.proofs.bundle import ProofError, derive_validators, verify_block_certificate
+from crypto.suite import get_suite
+from p2p import Network, P2PError
+from p2p.network import short
+
+log = logging.getLogger("chainnode.snapshot")
+
+REQUEST_TIMEOUT = 30.0  # one chunk (<= 1 MiB) or anchor from one peer
+PER_PEER = 2  # chunk requests in flight to one peer
+PROGRESS_EVERY = 1.0  # seconds between progress lines
+
+
+class SnapshotSyncError(Exception):
+    """The join cannot go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What a verified anchor establishes: the checkpoint of height c, certified from genesis,
+    and block c's header (hash-linked to the certified one) with its certificate."""
+
+    checkpoint: StateCheckpoint
+    header: BlockHeader
+    certificate: bytes
+
+
+def _header(raw: bytes, what: str) -> BlockHeader:
+    try:
+        header = BlockHeader.from_list(unpack(raw))
+    except LedgerError as e:
+        raise ProofError(f"{what}: malformed ({e.message})") from None
+    if header.encode() != raw:
+        raise ProofError(f"{what}: not in canonical encoding")
+    return header
+
+
+def verify_anchor(genesis: Genesis, c: int, anchor: Anchor) -> Verified:
+    """Check the anchor of checkpoint ``c`` against genesis alone; ProofError saying what is
+    wrong. The certified header is ``c + lag`` (genesis's lag); it must carry the checkpoint
+    of ``c``; the headers below it must chain to it by ``prev_hash``."""
+    lag = genesis.consensus.checkpoint_lag
+    suite = get_suite(genesis.suite)
+    if len(anchor.headers) != lag + 1:
+        raise ProofError(f"anchor: {len(anchor.headers)} headers, expected c .. c + {lag}")
+    headers = [_header(raw, f"header {c + k}") for k, raw in enumerate(anchor.headers)]
+    for k, header in enumerate(headers):
+        if header.height != c + k:
+            raise ProofError(f"header {c + k}: has height {header.height}")
+        if k and header.prev_hash != suite.hash(anchor.headers[k - 1]):
+            raise ProofError(f"header {c + k}: prev_hash does not link to header {c + k - 1}")
+    top = headers[-1]
+    cp = top.checkpoint
+    if cp is None or cp.height != c:
+        raise ProofError(f"header {top.height}: carries no checkpoint of height {c}")
+    validators_at, _ = derive_validators(anchor.governance, genesis, top.height)
+    verify_block_certificate(
+        f"block {top.height}",
+        genesis.chain_id,
+        top,
+        suite.hash(anchor.headers[-1]),
+        anchor.top_certificate,
+        validators_at(top.height),
+    )
+    verify_block_certificate(
+        f"block {c}",
+        genesis.chain_id,
+        headers[0],
+        suite.hash(anchor.headers[0]),
+        anchor.certificate,
+        validators_at(c),
+    )
+    return Verified(cp, headers[0], anchor.certificate)
+
+
+def faults_needed(genesis: Genesis) -> int:
+    """f + 1 of the genesis set: peers that must offer a checkpoint before we pick it."""
+    return (len(genesis.validators) - 1) // 3 + 1
+
+
+def newest_offered(offers: dict[bytes, list[int]], need: int) -> int | None:
+    """The newest height at least ``need`` peers offer (None if none is)."""
+    counts = Counter(h for heights in offers.values() for h in set(heights))
+    good = [h for h, n in counts.items() if n >= need]
+    return max(good, default=None)
+
+
+class Fetcher:
+    """One sync's peers: asks them, and keeps the Byzantine ones away for the rest of it."""
+
+    def __init__(self, net: Network) -> None:
+        self.net = net
+        self.byzantine: set[bytes] = set()
+        self.peers_changed = asyncio.Event()
+        net.on_peer(lambda _peer, _up: self.peers_changed.set())
+
+    def usable(self, peers: Sequence[bytes] | None = None) -> list[bytes]:
+        """Connected, not blamed, in a fixed order (by id)."""
+        live = self.net.connected_peers() if peers is None else peers
+        return sorted(p for p in live if p not in self.byzantine and self.net.is_connected(p))
+
+    def blame(self, peer: bytes, what: str) -> None:
+        """A peer answered with bytes that do not verify: it lies (or serves corrupt files).
+        Once per peer (its other requests in flight may fail the same way)."""
+        if peer in self.byzantine:
+            return
+        self.byzantine.add(peer)
+        log.warning(
+            "Byzantine snapshot peer %s (%s): %s; disconnected and avoided for this sync",
+            short(peer),
+            peer.hex(),
+            what,
+        )
+        self.net.punish(peer, f"snapshot sync: {what}")
+
+    async def ask(self, peer: bytes, kind: str, body: bytes) -> bytes | None:
+        """The peer's answer, or None when it is unreachable or has nothing (not a lie)."""
+        try:
+            return await self.net.request(peer, kind, body, timeout=REQUEST_TIMEOUT)
+        except P2PError as e:
+            log.info("snapshot %s from %s: %s", kind, short(peer), e)
+            return None
+
+    async def offers(self) -> dict[bytes, list[int]]:
+        peers = self.usable()
+        answers = await asyncio.gather(*(self.ask(p, KIND_LIST, b"") for p in peers))
+        out: dict[bytes, list[int]] = {}
+        for peer, raw in zip(peers, answers, strict=True):
+            if raw is None:
+                continue
+            try:
+                out[peer] = decode_offers(raw)
+            except SnapshotWireError as e:
+                self.blame(peer, str(e))
+        return out
+
+    async def anchor(self, genesis: Genesis, c: int, peers: list[bytes]) -> Verified:
+        for peer in self.usable(peers):
+            raw = await self.ask(peer, KIND_ANCHOR, encode_height(c))
+            if raw is None:
+                continue
+            try:
+                return verify_anchor(genesis, c, decode_anchor(raw))
+            except (SnapshotWireError, ProofError) as e:
+                self.blame(peer, f"anchor of checkpoint {c}: {e}")
+        raise SnapshotSyncError(f"no peer gave a valid proof of checkpoint {c}")
+
+    async def manifest(self, checkpoint: StateCheckpoint, peers: list[bytes]) -> Manifest:
+        for peer in self.usable(peers):
+            raw = await self.ask(peer, KIND_MANIFEST, encode_height(checkpoint.height))
+            if raw is None:
+                continue
+            try:
+                manifest = Manifest.decode(raw)
+                verify_manifest(manifest, checkpoint)
+            except SnapshotError as e:
+                self.blame(peer, f"manifest of checkpoint {checkpoint.height}: {e}")
+                continue
+            return manifest
+        raise SnapshotSyncError(f"no peer gave a valid manifest of checkpoint {checkpoint.height}")
+
+
+def chunk_matches(manifest: Manifest, index: int, data: bytes) -> bool:
+    """Whether ``data`` is chunk ``index`` of the (certified) manifest: its size and hash.
+    That alone decides whether the peer lied; the installer then decodes and checks every
+    chunk (:func:`chainnode.model.snapshot.verify_chunk`) once. Hashing runs on a worker
+    thread (hashlib releases the GIL), so chunks hash in parallel off the event loop."""
+    return (
+        len(data) <= MAX_CHUNK_BYTES and chunk_hash_of_bytes(data) == (manifest.chunk_hashes[index])
+    )
+
+
+class ChunkFetch:
+    """Every chunk of one manifest, fetched in parallel from the offering peers.
+
+    ``PER_PEER`` workers per peer take chunk indices from one queue; the workers start
+    interleaved (one of each peer, then the second of each), so with at least as many chunks
+    as peers every peer is asked for one. A chunk whose answer does not verify goes back to
+    the queue, its peer is blamed and its workers stop; a peer that does not answer (timeout,
+    disconnected) stops for this round. Workers with nothing to take wait while chunks are in
+    flight elsewhere, to take one that comes back."""
+
+    def __init__(self, fetcher: Fetcher, manifest: Manifest, peers: list[bytes]) -> None:
+        self.fetcher = fetcher
+        self.manifest = manifest
+        self.peers = peers
+        self.total = len(manifest.chunk_hashes)
+        self.todo: deque[int] = deque(range(self.total))
+        self.chunks: dict[int, bytes] = {}  # verified chunk bytes
+        self.bytes = 0
+        self.started = time.monotonic()
+        self._logged = 0.0
+        self._changed = asyncio.Event()
+
+    async def run(self) -> list[bytes]:
+        while len(self.chunks) < self.total:
+            peers = self.fetcher.usable(self.peers)
+            if not peers:
+                raise SnapshotSyncError(
+                    f"checkpoint {self.manifest.height}: {self.total - len(self.chunks)} chunks "
+                    "left and no usable peer offers them (restart to try again)"
+                )
+            before = (len(self.chunks), len(self.fetcher.byzantine))
+            await asyncio.gather(*(self._worker(p) for _ in range(PER_PEER) for p in peers))
+            if (len(self.chunks), len(self.fetcher.byzantine)) == before:
+                raise SnapshotSyncError(
+                    f"checkpoint {self.manifest.height}: no peer answered a chunk (restart to "
+                    "try again)"
+                )
+        self._progress(force=True)
+        return [self.chunks[i] for i in range(self.total)]
+
+    def _put_back(self, i: int) -> None:
+        self.todo.append(i)
+        self._changed.set()
+
+    async def _worker(self, peer: bytes) -> None:
+        c = self.manifest.height
+        while len(self.chunks) < self.total and peer not in self.fetcher.byzantine:
+            if not self.todo:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            i = self.todo.popleft()
+            raw = await self.fetcher.ask(peer, KIND_CHUNK, encode_chunk_request(c, i))
+            if raw is None:
+                self._put_back(i)  # another peer takes it; this one is done for the round
+                return
+            if not await asyncio.to_thread(chunk_matches, self.manifest, i, raw):
+                self._put_back(i)
+                self.fetcher.blame(peer, f"chunk {i} of checkpoint {c}: not the manifest's hash")
+                return
+            self.chunks[i] = raw
+            self.bytes += len(raw)
+            self._changed.set()
+            self._progress()
+
+    def _progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._logged < PROGRESS_EVERY:
+            return
+        self._logged = now
+        took = max(now - self.started, 1e-6)
+        log.info(
+            "snapshot %d: chunks %d/%d, %.1f MB, %.1f MB/s",
+            self.manifest.height,
+            len(self.chunks),
+            self.total,
+            self.bytes / 1e6,
+            self.bytes / 1e6 / took,
+        )
+
+
+def holds_chain(data_dir: Path) -> bool:
+    """A chain is here already (the ledger's store exists; a scratch directory left by an
+    install cut short does not count: the next install replaces it)."""
+    return (data_dir / STORE_DIR).exists()
+
+
+async def wait_for_peers(fetcher: Fetcher, need: int, deadline: float) -> None:
+    """Until every peer we dial is connected, or ``need`` are and a second more has passed
+    (more peers, more chunks in parallel), or the deadline."""
+    targets = max(need, len(fetcher.net.config.peers))
+    settle: float | None = None
+    while True:
+        n, now = len(fetcher.usable()), time.monotonic()
+        if n >= need and settle is None:
+            settle = now + 1.0
+        if n >= targets or now >= deadline or (settle is not None and now >= settle):
+            return
+        fetcher.peers_changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                fetcher.peers_changed.wait(), min(deadline, settle or deadline) - now
+            )
+
+
+async def wait_for_offers(fetcher: Fetcher, need: int, timeout: float) -> tuple[int, list[bytes]]:
+    """The newest checkpoint ``need`` peers offer and the peers offering it, asking again
+    when peers come and go, or every second (a checkpoint completes), until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    offers: dict[bytes, list[int]] = {}
+    while True:
+        await wait_for_peers(fetcher, need, deadline)
+        fetcher.peers_changed.clear()
+        if len(fetcher.usable()) >= need:
+            offers = await fetcher.offers()
+            c = newest_offered(offers, need)
+            if c is not None:
+                return c, [p for p, hs in offers.items() if c in hs]
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(fetcher.peers_changed.wait(), min(1.0, left))
+    connected = len(fetcher.usable())
+    raise SnapshotSyncError(
+        f"no snapshot offered by {need} peers within {timeout:g}s ({connected} connected, "
+        f"offers: {sorted({h for hs in offers.values() for h in hs}) or 'none'}). Peers serve "
+        "snapshots when the genesis sets consensus.snapshot_interval and the chain has passed "
+        "its first checkpoint plus snapshot_lag; the validators must admit this node (its key "
+        "in their config's observers). Or start without --sync snapshot to replay the chain "
+        "from genesis."
+    )
+
+
+async def fetch_snapshot(
+    net: Network, genesis: Genesis, timeout: float
+) -> tuple[Verified, Manifest, list[bytes]]:
+    """The verified checkpoint, its manifest and its chunks' bytes, in order, from ``net``'s
+    peers (each chunk verified against the manifest as it arrived)."""
+    if not genesis.consensus.snapshot_every:
+        raise SnapshotSyncError(
+            "this chain's genesis sets no consensus.snapshot_interval: its nodes serve no "
+            "snapshots; start without --sync snapshot to replay the chain from genesis"
+        )
+    fetcher = Fetcher(net)
+    need = faults_needed(genesis)
+    c, peers = await wait_for_offers(fetcher, need, timeout)
+    log.info("snapshot: checkpoint %d offered by %d peers; verifying its proof", c, len(peers))
+    verified = await fetcher.anchor(genesis, c, peers)
+    manifest = await fetcher.manifest(verified.checkpoint, peers)
+    log.info(
+        "snapshot %d certified (root %s): fetching %d chunks, %d entries from %d peers",
+        c,
+        manifest.root.hex()[:16],
+        len(manifest.chunk_hashes),
+        manifest.entries,
+        len(fetcher.usable(peers)),
+    )
+    chunks = await ChunkFetch(fetcher, manifest, peers).run()
+    return verified, manifest, chunks
+
+
+async def join(net: Network, data_dir: Path, genesis: Genesis, timeout: float) -> int:
+    """Fetch, verify and install a snapshot through ``net`` (started here, stopped after);
+    returns the checkpoint height installed. The install writes into a scratch directory
+    renamed into place (:meth:`Ledger.install_snapshot`): a crash leaves no half chain."""
+    started = time.monotonic()
+    await net.start()
+    try:
+        verified, manifest, chunks = await fetch_snapshot(net, genesis, timeout)
+    finally:
+        await net.stop()
+    c = verified.checkpoint.height
+    entries = await asyncio.to_thread(
+        Ledger.install_snapshot,
+        data_dir,
+        genesis,
+        verified.header,
+        verified.certificate,
+        manifest,
+        chunks,
+    )
+    log.info(
+        "snapshot %d installed (%d entries, %.1f MB) in %.1fs; following the chain from block %d",
+        c,
+        entries,
+        sum(map(len, chunks)) / 1e6,
+        time.monotonic() - started,
+        c + 1,
+    )
+    return c
