@@ -668,7 +668,12 @@ def execute(
     args, target = run.args, run.target
     killed = apply_kill(args, net, target)
     if args.latency:
+        before = stagecpu.scrape(target.urls)
         result = light.light_load(target.urls, target.chain_id, args.latency, target.window)
+        result["stage_cpu"] = stagecpu.split(
+            before, stagecpu.scrape(target.urls), args.latency, run.span_cost_s
+        )
+        result["bound"] = bound
     else:
         result = asyncio.run(drive(run, bound, setup_txs, load_txs))
     result["killed"] = killed
@@ -687,6 +692,7 @@ def report_light(
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "note": NOTE,
         "commit": machine.source_commit(REPO_ROOT),
+        "machine": machine.machine_info(),
         "parameters": {
             "validators": validators,
             "latency_txs": args.latency,
@@ -707,8 +713,18 @@ def report_light(
     if killed:
         row["first tx after kill ms"] = 1000 * killed["first_tx_after_kill_s"]
     print(report.table([row]))
+    if doc.get("stage_cpu"):
+        print(stage_line(doc["stage_cpu"]))
     report.write_json(args.json, doc)
     print(f"wrote {args.json}", file=sys.stderr)
+    if not args.no_png:
+        path = args.png or args.json.with_suffix(".png")
+        title = (
+            f"{label}: {args.latency} txs one at a time, p50 {1000 * result['latency_p50_s']:.0f}"
+            f" ms, p99 {1000 * result['latency_p99_s']:.0f} ms"
+        )
+        figures.write_run_png(path, doc, title)
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

@@ -51,15 +51,18 @@ def run_series(
     """What the figure needs of a phase, small enough for the JSON (~1 KB + 2 numbers/s)."""
     sub = throughput_series(submit_times, origin, bin_s)
     com = throughput_series(commit_times, origin, bin_s)
-    ordered = sorted(latencies)
     return {
         "bin_s": bin_s,
         "submitted_per_s": [round(r, 1) for _, r in sub],
         "committed_per_s": [round(r, 1) for _, r in com],
-        "latency_quantiles": (
-            [[q, percentile(ordered, q)] for q in CDF_QUANTILES] if ordered else []
-        ),
+        "latency_quantiles": latency_quantiles(latencies),
     }
+
+
+def latency_quantiles(latencies: Sequence[float]) -> list[list[float]]:
+    """[[quantile %, seconds]] at :data:`CDF_QUANTILES` ([] for no latencies)."""
+    ordered = sorted(latencies)
+    return [[q, round(percentile(ordered, q), 6)] for q in CDF_QUANTILES] if ordered else []
 
 
 def provenance(doc: dict[str, Any]) -> str:
@@ -101,6 +104,14 @@ def _ticker() -> Any:
 
 def _throughput(ax: Any, doc: dict[str, Any]) -> None:
     s = doc.get("series") or {}
+    ax.set_title("throughput over time")
+    if not s.get("committed_per_s"):  # the light-load mode: one tx at a time
+        bps = doc.get("blocks_per_s")
+        note = f"one tx at a time\n{doc.get('txs', '?')} txs"
+        note += f", {bps:.1f} blocks/s" if bps else ""
+        ax.text(0.5, 0.5, note, ha="center", va="center")
+        ax.set_axis_off()
+        return
     bin_s = s.get("bin_s", 1.0)
     peak = 0.0
     for key, label in (("submitted_per_s", "submitted"), ("committed_per_s", "committed")):
@@ -129,7 +140,6 @@ def _throughput(ax: Any, doc: dict[str, Any]) -> None:
         )
     ax.set_xlabel("time since the phase started (s)")
     ax.set_ylabel(f"tx/s ({bin_s:g} s bins)")
-    ax.set_title("throughput over time")
     ax.legend(loc="best", fontsize="small")
 
 

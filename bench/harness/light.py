@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bench.harness.figures import latency_quantiles
 from bench.harness.stats import LatencySummary
 
 WAIT_S = 30.0
@@ -71,6 +72,7 @@ def light_load(urls: Sequence[str], chain_id: str, count: int, window: int) -> d
         "blocks": h1 - h0,
         "blocks_per_s": (h1 - h0) / elapsed if elapsed > 0 else None,
         "elapsed_s": elapsed,
+        "series": {"latency_quantiles": latency_quantiles(lat)},
     }
 
 

@@ -90,6 +90,18 @@ def test_run_png_without_stage_counters_says_so(tmp_path: Path) -> None:
     assert not _has_colour(pixels, figures.COLOURS_HEX["verify"])
 
 
+def test_light_load_png_has_the_cdf_and_the_stages(tmp_path: Path) -> None:
+    """The light-load mode (one tx at a time) has no throughput series: that panel says so,
+    the latency CDF and the stage bars are drawn."""
+    doc = json.loads((TESTDATA / "light-4v-small.json").read_text())
+    assert "committed_per_s" not in doc["series"]
+    p = tmp_path / "light.png"
+    figures.write_run_png(p, doc, "light")
+    width, _, pixels = _png(p)
+    assert width == 18 * 80
+    assert _has_colour(pixels, figures.COLOURS_HEX["consensus"])
+
+
 def test_crypto_png_from_a_recorded_result(tmp_path: Path) -> None:
     doc = json.loads((TESTDATA / "crypto-small.json").read_text())
     p = tmp_path / "crypto.png"
