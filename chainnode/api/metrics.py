@@ -93,10 +93,11 @@ class _StageCPU(Collector):
     def collect(self) -> Iterator[Metric]:
         fam = CounterMetricFamily(
             "chainnode_stage_cpu_seconds",
-            "CPU seconds by stage: http (request bodies, responses), admission (tx decode, "
-            "mempool), verify (signatures, crypto's threads included), execute (block build "
-            "and validation), commit (storage), consensus (messages, steps), event_loop (the "
-            "loop thread outside those: asyncio, HTTP and p2p I/O).",
+            "CPU seconds by stage: http (a submission's body and its txs' decoding, the "
+            "answer), admission (the mempool's checks; gossiped txs' decoding), verify "
+            "(signatures, crypto's threads included), execute (block build and validation), "
+            "commit (storage, commit listeners), consensus (messages, steps), event_loop (the "
+            "loop thread outside those: asyncio, the HTTP server, p2p I/O).",
             labels=["stage"],
         )
         for stage, seconds in self._stages.totals().items():

@@ -12,6 +12,13 @@ them. The event-loop thread's CPU outside every stage (asyncio, the HTTP server'
 p2p I/O) is reported as ``event_loop`` when read from that thread (``/metrics`` is served on
 it). What is left of the process's CPU (other threads' unmeasured work, the garbage collector
 on threads without a span, ...) is the reader's remainder: process CPU minus the stages.
+
+Where the spans are (move them with the code): ``http`` in ``api/app.py``'s submission handler
+(body and client txs' decoding, the answer); ``admission`` on ``Mempool.submit`` and
+``node/admission.py``'s gossip intake (decoding); ``verify`` on ``Ledger.verify_batch`` plus
+crypto's batch threads; ``execute`` on ``Ledger.build_block`` and ``validate_block``;
+``commit`` on ``Ledger.commit_block`` (its listeners included); ``consensus`` on
+``ConsensusHost.step`` and ``on_consensus`` (message decoding, the core, WAL, sends).
 """
 
 from __future__ import annotations
