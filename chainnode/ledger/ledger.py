@@ -1018,7 +1018,8 @@ class Ledger:
         state, block c's header as its head (a block c + 1 follows it), its certificate, and
         c + 1 as its prune floor (bodies below are not here: they answer like pruned ones).
         Written into a fresh directory renamed into place at the end: a failure leaves the
-        data dir as it was. Returns the entries installed; open it with :meth:`open`."""
+        data dir as it was. The chunks become this node's snapshot files of c (served at once,
+        not recomputed). Returns the entries installed; open it with :meth:`open`."""
         path = Path(data_dir) / STORE_DIR
         if path.exists():
             raise LedgerError(Code.BAD_HEIGHT, f"{path} exists: install into an empty data dir")
@@ -1027,6 +1028,7 @@ class Ledger:
         tmp = Path(data_dir) / (STORE_DIR + ".installing")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(parents=True, exist_ok=True)
+        chunks = list(chunks)  # read twice: installed, then kept as this node's snapshot files
         store = Store.open(str(tmp), genesis.chain_id.encode(), create=True)
         try:
             n = store.install(
@@ -1047,6 +1049,9 @@ class Ledger:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         store.close()
+        # the verified chunks are this node's snapshot c (no pass over the state to recompute
+        # it when it opens), written before the store is in place: a store means files too
+        SnapshotFiles(Path(data_dir) / SNAPSHOT_DIR).adopt(manifest, chunks)
         os.rename(tmp, path)
         return n
 

@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from chainnode.model.codes import MalformedError
@@ -112,18 +112,43 @@ class SnapshotFiles:
             if manifest is None:
                 shutil.rmtree(tmp, ignore_errors=True)
                 return None
-            _fsync_dir(tmp)
-            final = self.root / str(height)
-            if final.exists():  # computed before (a restart): the same bytes, replace them
-                shutil.rmtree(final)
-            os.rename(tmp, final)
-            _fsync_dir(self.root)
+            self._publish(tmp, height)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self._manifests[height] = manifest
         self._drop_old()
         return manifest
+
+    def adopt(self, manifest: Manifest, chunks: Sequence[bytes]) -> None:
+        """Keep a snapshot installed from peers as this node's own: the chunk bytes (each
+        already checked against `manifest`) and the manifest, published atomically like a
+        computed one. They are the bytes this node would compute (the cut is a function of
+        the state), so a node that joined by snapshot serves it at once and does not spend
+        a pass over the state recomputing it."""
+        height = manifest.height
+        tmp = self.root / f"{TMP_PREFIX}{height}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            for i, data in enumerate(chunks):
+                _write_synced(tmp / f"{i}.chunk", data)
+            _write_synced(tmp / MANIFEST, manifest.encode())
+            self._publish(tmp, height)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._manifests[height] = manifest
+        self._drop_old()
+
+    def _publish(self, tmp: Path, height: int) -> None:
+        """Rename a complete temporary directory into place (synced)."""
+        _fsync_dir(tmp)
+        final = self.root / str(height)
+        if final.exists():  # computed before (a restart): the same bytes, replace them
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync_dir(self.root)
 
     def _fill(
         self, tmp: Path, height: int, entries: Iterable[Entry], stop: Callable[[], bool]

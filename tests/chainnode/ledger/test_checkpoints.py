@@ -5,6 +5,7 @@ chain goes on from it, and every history of the same blocks gives the same bytes
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import sys
 import threading
@@ -163,7 +164,7 @@ def test_a_peer_checks_the_checkpoint_and_refuses_a_wrong_one(
 
 
 def test_install_a_snapshot_into_an_empty_dir_and_follow_the_chain(
-    chain: dict[str, Any], g: Genesis, tmp_path: Path
+    chain: dict[str, Any], g: Genesis, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     src, blocks, states = chain["src"], chain["blocks"], chain["states"]
     m = src.snapshot_manifest(4)
@@ -174,7 +175,10 @@ def test_install_a_snapshot_into_an_empty_dir_and_follow_the_chain(
     chunks = [src.snapshot_chunk(4, i) or b"" for i in range(len(m.chunk_hashes))]
     n = Ledger.install_snapshot(tmp_path, g, header4, cert4, m, chunks)
     assert n == m.entries
+    assert _files(tmp_path, 4) == _files(chain["dir"], 4)  # kept as this node's own
+    caplog.set_level(logging.INFO, "chainnode.ledger.checkpoints")
     with Ledger.open(tmp_path, g) as joined:
+        assert "recomputing" not in caplog.text
         assert joined.height == 4 and joined.head == header4
         assert joined.head_hash == blocks[3].hash and joined.certificate(4) == cert4
         assert _state(joined) == states[4]  # key by key, the source's state at 4
@@ -186,8 +190,10 @@ def test_install_a_snapshot_into_an_empty_dir_and_follow_the_chain(
             j, s = joined.header(h), src.header(h)
             assert j is not None and s is not None and j.state_root == s.state_root
         assert _state(joined) == _state(src)
-        # the joined node recomputed checkpoint 4 from its store and serves 4 and 8 as well
+        # the joined node kept the installed checkpoint 4 as its files (no recomputation)
+        # and serves 4 and 8 (computed as it followed) as well
         assert joined.available_snapshots() == [4, 8]
+    assert _files(tmp_path, 4) == _files(chain["dir"], 4)
     assert _files(tmp_path, 8) == _files(chain["dir"], 8)
     with pytest.raises(LedgerError):  # not into a data dir that has a chain
         Ledger.install_snapshot(tmp_path, g, header4, cert4, m, chunks)
