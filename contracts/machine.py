@@ -139,9 +139,16 @@ class Machine:
             raise ExecutionError("host hash returned a non-bytes value")
         return digest
 
+    # fast path: plain=contracts.machine.Machine.flush test=tests/chainnode/ledger/test_executor_fast.py::test_a_vm_calls_writes_reach_the_overlay_alike_in_one_update
     def flush(self) -> None:
-        """Send the buffered writes to the host (only after success)."""
+        """Send the buffered writes to the host (only after success): in one
+        ``storage_update(writes)`` when the host has one (the node's: its overlay's
+        ``update``), else one ``storage_set``/``storage_delete`` per write, in order."""
         host = self.host
+        update = getattr(host, "storage_update", None)
+        if update is not None:
+            update(self.writes)
+            return
         for key, value in self.writes.items():
             if value is None:
                 host.storage_delete(key)

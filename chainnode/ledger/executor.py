@@ -144,7 +144,7 @@ class NodeHost:
     calls them a few times per transaction, and a wrapper method would add a frame each."""
 
     __slots__ = (
-        "storage_get", "storage_set", "storage_delete", "storage_has",
+        "storage_get", "storage_set", "storage_delete", "storage_has", "storage_update",
         "caller", "tx_hash", "block_height", "timestamp", "hash",
     )  # fmt: skip
 
@@ -162,6 +162,8 @@ class NodeHost:
         self.storage_set: Callable[[bytes, bytes], None] = partial(ov.set, ns)
         self.storage_delete: Callable[[bytes], None] = partial(ov.delete, ns)
         self.storage_has: Callable[[bytes], bool] = partial(ov.has, ns)
+        # a successful call's writes, in one call (Machine.flush uses it when a host has it)
+        self.storage_update: Callable[[Mapping[bytes, bytes | None]], None] = partial(ov.update, ns)
         self.caller = caller
         self.tx_hash = tx_hash
         self.block_height = height

@@ -184,3 +184,67 @@ def test_a_block_memo_changes_no_receipt_or_write(tmp_path: Path) -> None:
         assert "NO_PERMISSION" in fast.receipts[4].error
         assert "NO_PERMISSION" in fast.receipts[10].error
         assert "NO_PERMISSION" in fast.receipts[11].error
+
+
+class _PerWriteHost:
+    """A NodeHost without storage_update: Machine.flush sends each write on its own."""
+
+    def __init__(self, host: object) -> None:
+        for name in ("storage_get", "storage_set", "storage_delete", "storage_has", "caller"):
+            setattr(self, name, getattr(host, name))
+        for name in ("tx_hash", "block_height", "timestamp", "hash"):
+            setattr(self, name, getattr(host, name))
+
+
+def test_a_vm_calls_writes_reach_the_overlay_alike_in_one_update(tmp_path: Path) -> None:
+    """Machine.flush hands the node's host a call's writes in one Overlay.update; a host
+    without it gets them one by one. Same overlay writes in the same order, same results."""
+    import contracts
+    from chainnode.ledger.executor import NodeHost
+    from storage import Overlay
+
+    ks = keys()
+    scratch = contracts.compile_source(
+        "@public\n"
+        "def f(k: str) -> int:\n"
+        "    storage[k] = 1\n"
+        "    storage['x'] = 'y'\n"
+        "    del storage['a']\n"
+        "    storage[k] = 2\n"
+        "    return 0\n"
+    )
+    with open_ledger(tmp_path, genesis(std=True)) as led:
+        results = []
+        overlays = []
+        for bulk in (True, False):
+            ov = Overlay(led._view)
+            for i, (contract, method, args) in enumerate(
+                [
+                    ("records", "put", ["a", {"n": 1, "l": [1, 2]}]),
+                    ("records", "put", ["b", "x" * 300]),
+                    ("records", "put", ["a", 2]),
+                    ("records", "delete", ["b"]),
+                    ("evidence", "register", ["ab" * 32, "contract", "t"]),
+                    ("evidence", "register", ["ab" * 32, "contract", "again: fails"]),
+                    ("scratch", "f", ["a"]),
+                    ("scratch", "f", ["b"]),
+                ]
+            ):
+                if contract == "scratch":
+                    code, address = scratch, b"\x07" * 20
+                else:
+                    t = led.resolver.resolve(ov, contract)
+                    assert t is not None and t.code is not None
+                    code, address = t.code, t.address
+                node_host = NodeHost(
+                    ov, address, ks[0].address, bytes([i]) * 32, 5, 1000, led.suite.hash
+                )
+                host = node_host if bulk else _PerWriteHost(node_host)
+                results.append(contracts.execute(code, method, args, host, 200_000))
+            overlays.append(ov)
+        half = len(results) // 2
+        assert results[:half] == results[half:]
+        assert [r.ok for r in results[:half]] == [True] * 5 + [False] + [True] * 2
+        fast, plain = overlays
+        assert list(fast.writes().items()) == list(plain.writes().items())
+        assert any(v is None for v in fast.writes().values())  # the delete went through
