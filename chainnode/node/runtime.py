@@ -51,7 +51,7 @@ from chainnode.node.consensus_glue import make_replica, sm2_signer
 from chainnode.node.consensus_host import ConsensusHost, SyncFilter, TxsFilter, height_note
 from chainnode.node.driver import CONSENSUS_CHANNEL, Transport
 from chainnode.node.http_backend import NodeBackend
-from chainnode.node.lifecycle import TaskGroup
+from chainnode.node.lifecycle import TaskGroup, tune_gc
 from chainnode.node.logs import setup_logging
 from chainnode.node.ops import NodeOps
 from chainnode.node.programs import ProgramLoader
@@ -440,6 +440,7 @@ async def serve_node(
     code = 0
     try:
         await node.start()
+        tune_gc()
         stopper = asyncio.ensure_future(stop.wait())
         fatal = asyncio.ensure_future(node.wait_fatal())
         done, _ = await asyncio.wait({stopper, fatal}, return_when=asyncio.FIRST_COMPLETED)
