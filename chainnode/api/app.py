@@ -151,6 +151,17 @@ async def submit_transactions(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
     limits = request.app[LIMITS]
     wait = _wait_param(request, limits.max_wait_seconds)
+    retry = backend.busy()
+    if retry is not None:
+        # Refused before the body is read, decoded or verified: an overloaded node spends
+        # nothing more on what it could not commit within its budget.
+        raise ApiError(
+            503,
+            Code.BUSY,
+            "more transactions wait than this node commits within its admission budget;"
+            f" retry in {retry} s or send to another node",
+            headers={"Retry-After": str(retry)},
+        )
     body = await bodies.read_body(request, limits.body_timeout)
     with request.app[STAGES].span("http"):  # the body's framing and the txs' decoding
         txs, single = _parse_txs(request, body, limits)

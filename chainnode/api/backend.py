@@ -43,6 +43,11 @@ class Backend(Protocol):
         """Whether the node serves current data and takes transactions; why not."""
         ...
 
+    def busy(self) -> int | None:
+        """Seconds a client should wait before submitting (503 BUSY, Retry-After), or None
+        when the node takes submissions now: asked before a submission's body is read."""
+        ...
+
     async def submit(self, txs: Sequence[Transaction]) -> list[Any]:
         """Admit all or none into the mempool, then gossip; one ``Admission`` per tx, in order.
         When any is rejected, none stays admitted (a batch changes nothing unless all pass)."""

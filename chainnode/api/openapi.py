@@ -87,7 +87,8 @@ def openapi_document() -> dict[str, Any]:
                     "encoding, or an array of encodings (each a bin). A batch is all or "
                     "nothing: one rejected transaction (named by field [i]) rejects the batch. "
                     "Returns the hashes at once; with ?wait=S waits up to S seconds for the "
-                    "receipts."
+                    "receipts. 503 BUSY (with Retry-After): more transactions wait than the "
+                    "node commits within its admission budget; nothing of the request was read."
                 ),
                 "parameters": [
                     {

@@ -39,19 +39,41 @@ class ClientError(Exception):
     """The node refused a request, or could not be reached; ``code`` is one of
     :class:`chainnode.model.codes.Code` (UNREACHABLE and TIMEOUT come from the SDK itself)."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         where = f" (field {field})" if field else ""
         super().__init__(f"{code}: {message}{where}")
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.retry_after = retry_after  # seconds, from a 429/503's Retry-After
 
 
-def _error_from(status: int, body: bytes) -> ClientError:
+def _retry_after(value: str | None) -> float | None:
+    """A Retry-After header in seconds (the node sends seconds, never an HTTP date)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error_from(status: int, body: bytes, retry_after: str | None = None) -> ClientError:
     try:
         err = json.loads(body)["error"]
-        return ClientError(status, str(err["code"]), str(err["message"]), err.get("field"))
+        return ClientError(
+            status,
+            str(err["code"]),
+            str(err["message"]),
+            err.get("field"),
+            _retry_after(retry_after),
+        )
     except (ValueError, KeyError, TypeError):  # not our JSON error shape
         text = body[:200].decode("utf-8", "replace")
         return ClientError(status, Code.HTTP_ERROR, f"HTTP {status}: {text or 'no body'}")
@@ -262,7 +284,7 @@ class Client:
                     f"cannot reach the node at {self.url}: {e} (is it running?)",
                 ) from None
         if resp.status >= 400:
-            raise _error_from(resp.status, data)
+            raise _error_from(resp.status, data, resp.getheader("Retry-After"))
         return json.loads(data) if data else None
 
     # -- queries -------------------------------------------------------------------------
@@ -428,6 +450,7 @@ class AsyncClient:
                 ) as resp:
                     data = await resp.read()
                     status = resp.status
+                    retry_after = resp.headers.get("Retry-After")
                 break
             except self._aiohttp.ServerDisconnectedError as e:
                 # A kept-alive connection the server closed before answering: a node closes
@@ -439,7 +462,7 @@ class AsyncClient:
             except (TimeoutError, self._aiohttp.ClientError, OSError) as e:
                 raise self._unreachable(e) from None
         if status >= 400:
-            raise _error_from(status, data)
+            raise _error_from(status, data, retry_after)
         return json.loads(data) if data else None
 
     def _unreachable(self, e: BaseException) -> ClientError:

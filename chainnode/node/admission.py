@@ -23,6 +23,7 @@ from chainnode.ledger.pending import OldestPending
 from chainnode.ledger.stages import in_stage
 from chainnode.model.codes import LedgerError
 from chainnode.model.types import Transaction
+from chainnode.node.backlog import Backlog
 from chainnode.node.lifecycle import Spawn
 from chainnode.node.programs import ProgramLoader
 from crypto import sm3
@@ -45,6 +46,7 @@ class Admission:
         pending_changed: Callable[[bytes | None], None],
         arrived: asyncio.Event,
         programs: ProgramLoader,
+        backlog: Backlog,
     ) -> None:
         """``accepting()``: consensus still runs (not stopping); ``pending_changed(oldest)``:
         tell consensus the oldest waiting transaction (or None); ``arrived`` is set on every
@@ -61,7 +63,17 @@ class Admission:
         # Several batches verify at once so the verifying threads of crypto.verify_batch stay fed.
         self._verify_pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
         self.programs = programs
+        self.backlog = backlog
         self._gossip_inflight = 0
+
+    def busy(self) -> int | None:
+        """Seconds a client should wait before submitting again, or None: more wait already
+        than the chain commits within the admission budget (:mod:`chainnode.node.backlog`)."""
+        return self.backlog.retry_after(self.ledger.mempool.size)
+
+    def committed(self, txs: int, full_block: int) -> None:
+        """A block of ``txs`` committed (the backlog measures the chain's rate)."""
+        self.backlog.committed(txs, self.ledger.mempool.size, full_block)
 
     def close(self) -> None:
         self._verify_pool.shutdown(wait=True, cancel_futures=True)

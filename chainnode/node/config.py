@@ -89,6 +89,11 @@ class NodeConfig(BaseModel):
     time between requests)."""
     http_body_timeout: float = Field(default=30.0, gt=0, le=3600)
     """Seconds a request may take to send its body (408 after)."""
+    admission_backlog_s: float = Field(default=1.5, gt=0, le=3600)
+    """Clients' transactions are refused (503 BUSY, Retry-After) while more wait in the mempool
+    than the chain commits in this many seconds at its measured saturated rate (never below
+    two full blocks): a tx taken waits about this long at most, instead of the timers running
+    out and the validators changing view under an ever longer queue."""
     call_gas_limit: int = Field(default=2_000_000, ge=1, le=1_000_000_000)
     """Gas of one ``POST /v1/call`` view (a transaction may have up to genesis max_tx_gas)."""
     call_workers: int = Field(default=1, ge=1, le=64)

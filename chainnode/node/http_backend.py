@@ -42,6 +42,9 @@ class NodeBackend:
     def ledger(self) -> Ledger:
         return self._ledger
 
+    def busy(self) -> int | None:
+        return self.admission.busy()
+
     async def submit(self, txs: Sequence[Transaction]) -> list[Outcome]:
         return await self.admission.admit(txs, from_client=True)
 

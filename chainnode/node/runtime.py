@@ -44,6 +44,7 @@ from chainnode.model.keys import KeyFileError, load_private_key, read_password_f
 from chainnode.model.types import Block, Receipt
 from chainnode.node.admin import SOCKET_NAME, AdminServer
 from chainnode.node.admission import Admission
+from chainnode.node.backlog import Backlog
 from chainnode.node.blocksync import KIND as SYNC_KIND
 from chainnode.node.compact import KIND as TXS_KIND
 from chainnode.node.config import ConfigError, NodeConfig, api_limits, server_limits
@@ -172,6 +173,7 @@ class Node:
             pending_changed=self.host.pending_work,
             arrived=arrived,
             programs=self.programs,
+            backlog=Backlog(cfg.admission_backlog_s, 2 * self.genesis.consensus.max_block_txs),
         )
         self.backend = NodeBackend(
             cfg.node_id,
@@ -245,6 +247,7 @@ class Node:
 
     def _on_commit(self, block: Block, receipts: list[Receipt]) -> None:
         self.waiters.committed(receipts)
+        self.admission.committed(len(block.txs), self.genesis.consensus.max_block_txs)
         keep = self.cfg.prune_keep_blocks
         if keep is not None and not self._pruning and block.height % PRUNE_EVERY == 0:
             self._pruning = True
