@@ -39,6 +39,7 @@ class PhaseResult:
     unsent: int = 0
     submit_times: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    busy_retries: int = 0  # closed loop: batches sent again after a 503 BUSY
 
     @property
     def indices(self) -> range:
@@ -251,13 +252,27 @@ class Driver:
             res.max_lag_s = max(res.max_lag_s, now - (res.started + b.due))
             self.acc.submitted(hashes, now, b.node)
             res.submit_times.extend([now] * len(hashes))
-            try:
-                await self.clients[b.node].request("POST", SUBMIT_PATH, body, MSGPACK)
-            except Exception as e:  # noqa: BLE001  # every failure is booked with its reason
-                self._refused(e, hashes, res)
-                return
+            while True:
+                try:
+                    await self.clients[b.node].request("POST", SUBMIT_PATH, body, MSGPACK)
+                    break
+                except Exception as e:  # noqa: BLE001  # every failure is booked with its reason
+                    if window is not None and getattr(e, "code", None) == "BUSY":
+                        # Closed loop: the node holds all it commits within its budget; send
+                        # again once a block commits (at most Retry-After on). Open loop books
+                        # the refusal: that rate was more than the nodes take.
+                        res.busy_retries += 1
+                        await self._next_block(min(getattr(e, "retry_after", None) or 1.0, 1.0))
+                        continue
+                    self._refused(e, hashes, res)
+                    return
             for h in hashes:
                 self.acc.admitted(h, True)
+
+    async def _next_block(self, timeout: float) -> None:
+        self.new_block.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.new_block.wait(), timeout=timeout)
 
     def _refused(self, e: Exception, hashes: list[bytes], res: PhaseResult) -> None:
         """A batch the node refused: the API takes a batch all or nothing and names the first

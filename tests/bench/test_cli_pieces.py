@@ -161,3 +161,12 @@ def test_summarize_regenerates_the_readme_with_machine_commit_and_bound(tmp_path
     # regenerating gives the same file
     assert main(["--summarize", "--readme", str(readme)]) == 0
     assert readme.read_text() == text
+
+
+def test_cpu_split_puts_the_sm2_verify_beside_the_cpu_per_tx() -> None:
+    from bench.run import cpu_split
+
+    got = cpu_split(200e-6, 25_000.0)  # 200 us per tx per node; 25,000 verifies per CPU-second
+    assert got["node_cpu_us_per_tx"] == pytest.approx(200.0)
+    assert got["sm2_verify_us"] == pytest.approx(40.0)
+    assert got["sm2_share_pct"] == pytest.approx(20.0)
