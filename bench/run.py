@@ -445,8 +445,7 @@ async def drive(
         await driver.start_tracking()
         await run.setup(driver, setup_txs)
         sweep: list[dict[str, Any]] = []
-        rate = a.rate
-        drained = True
+        rate, drained = a.rate, True
         if a.sweep:
             sweep, peak = await run.sweep(driver, bound)
             rate = 0.7 * peak
