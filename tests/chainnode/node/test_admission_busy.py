@@ -47,8 +47,8 @@ def test_submissions_beyond_the_backlog_are_refused_busy_until_it_commits(
     assert e.value.retry_after is not None and e.value.retry_after >= 1
     assert stalled.status(0)["mempool"] == 6  # nothing of the refused request was taken
 
-    for i in (1, 2):  # a quorum: the six commit in two blocks, the backlog drains
+    for i in (1, 2, 3):  # the six commit in two blocks (after a view change or two)
         stalled.start(i)
-    wait_for(lambda: stalled.status(0)["mempool"] == 0, 60, "the backlog to commit")
+    wait_for(lambda: stalled.status(0)["mempool"] == 0, 120, "the backlog to commit")
     res = client.submit(txs[6:], wait=30)
     assert res.committed
