@@ -99,10 +99,7 @@ def _parse_txs(request: web.Request, body: bytes, limits: Limits) -> tuple[list[
     ctype = request.content_type.lower()
     if ctype in MSGPACK_TYPES:
         raws, single = bodies.msgpack_txs(body, limits.max_batch_txs)
-        return [
-            convert.decode_tx(raw, "body" if single else f"[{i}]", suite)
-            for i, raw in enumerate(raws)
-        ], single
+        return convert.decode_txs(raws, single, suite), single
     if ctype in JSON_TYPES or ctype.endswith("+json"):
         items, single = bodies.json_txs(body, limits.max_batch_txs, limits.max_json_values)
         txs = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chainnode.api.errors import ApiError
@@ -46,11 +46,19 @@ def _ledger_error(e: LedgerError, field: str | None) -> ApiError:
     return ApiError(status_for_rejection(e.code), e.code, e.message, field)
 
 
-def decode_tx(raw: bytes, field: str, suite: Suite | None = None) -> Transaction:
+def decode_txs(
+    raws: Sequence[bytes], single: bool, suite: Suite | None = None
+) -> list[Transaction]:
+    """A request's txs, each decoded once; the first that does not decode is named
+    (``body`` for a single tx, ``[i]`` in a batch), its field only worked out then."""
+    decode = Transaction.decode
+    txs: list[Transaction] = []
     try:
-        return Transaction.decode(raw, suite)
+        for raw in raws:
+            txs.append(decode(raw, suite))
     except LedgerError as e:
-        raise _ledger_error(e, field) from None
+        raise _ledger_error(e, "body" if single else f"[{len(txs)}]") from None
+    return txs
 
 
 def tx_from_model(model: TransactionIn, prefix: str, suite: Suite) -> Transaction:

@@ -311,14 +311,13 @@ class Transaction:
             and type(gas) is int
         ):
             raise MalformedError("transaction: a field has the wrong type")
+        names = _NAMES.get((cid, contract, method)) or _names(cid, contract, method)
         if not (
-            CHAIN_RE_B.fullmatch(cid)
+            names is not None
             and len(sender) == PUBKEY_LEN
             and sender[0] == 4
             and 0 <= nonce <= U64
             and 0 <= limit <= U64
-            and (NAME_RE_B.fullmatch(contract) or ADDR_RE_B.fullmatch(contract))
-            and METHOD_RE_B.fullmatch(method)
             and len(args) <= MAX_ARGS_BYTES
             and 1 <= gas <= MAX_GAS_LIMIT
             and len(sig) == SIG_LEN
@@ -341,12 +340,12 @@ class Transaction:
         payload = b"\x98" + data[1:-66]  # fixarray(8) + the fields before the signature
         tx = object.__new__(cls)
         put = object.__setattr__
-        put(tx, "chain_id", cid.decode("ascii"))
+        put(tx, "chain_id", names[0])
         put(tx, "sender", sender)
         put(tx, "nonce", nonce)
         put(tx, "block_limit", limit)
-        put(tx, "contract", contract.decode("ascii"))
-        put(tx, "method", method.decode("ascii"))
+        put(tx, "contract", names[1])
+        put(tx, "method", names[2])
         put(tx, "args", args)
         put(tx, "gas_limit", gas)
         put(tx, "signature", sig)
@@ -436,6 +435,30 @@ def _json_sender(obj: dict[str, Any], suite: Suite | None) -> bytes:
         elif suite is not None and pub[0] == 4 and suite.address(pub) != addr:
             raise MalformedError("sender: not the address of sender_public_key")
     return pub
+
+
+#: Chain id, contract and method fields that passed their patterns, by their bytes: the same
+#: few recur in nearly every transaction, so the decoding fast path matches each once.
+_NAMES: dict[tuple[bytes, bytes, bytes], tuple[str, str, str]] = {}
+_MAX_NAMES = 4096
+
+
+def _names(cid: bytes, contract: bytes, method: bytes) -> tuple[str, str, str] | None:
+    """The three fields as text when each fits its pattern (remembered), else None."""
+    if not (
+        CHAIN_RE_B.fullmatch(cid)
+        and (NAME_RE_B.fullmatch(contract) or ADDR_RE_B.fullmatch(contract))
+        and METHOD_RE_B.fullmatch(method)
+    ):
+        return None
+    if len(_NAMES) >= _MAX_NAMES:
+        _NAMES.clear()
+    out = _NAMES[(cid, contract, method)] = (
+        cid.decode("ascii"),
+        contract.decode("ascii"),
+        method.decode("ascii"),
+    )
+    return out
 
 
 # --------------------------------------------------------------------------- block
