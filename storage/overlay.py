@@ -18,8 +18,6 @@ from .errors import StorageError
 from .reader import check_bytes, state_bounds
 
 _DELETED = None
-_BYTES = frozenset({bytes})
-_VALUE_TYPES = frozenset({bytes, type(None)})
 
 
 class StateReader(Protocol):
@@ -121,26 +119,27 @@ class Overlay:
     # fast path: plain=storage.overlay.Overlay.set test=tests/storage/test_overlay_update.py::test_update_is_set_and_delete_in_order
     def update(self, namespace: bytes, writes: Mapping[bytes, bytes | None]) -> None:
         """``set`` (or ``delete``, for None) each of ``writes`` in its order: a VM call's
-        buffered writes in one call, checked at C level (``map``) instead of per write;
-        anything they do not pass goes through ``set``/``delete`` for the exact error."""
+        buffered writes in one call, checked in one loop and stored with one ``dict.update``;
+        anything the loop does not pass goes through ``set``/``delete`` for the exact error."""
         if self._closed:
             self._check_open()
         if not writes:
             return  # set would make no namespace entry either
-        values = writes.values()
-        if (
-            type(namespace) is bytes
-            and len(namespace) <= K.MAX_NAMESPACE
-            and _BYTES.issuperset(map(type, writes))
-            and _VALUE_TYPES.issuperset(map(type, values))
-            and max(map(len, writes), default=0) <= K.MAX_STATE_KEY
-            and max(map(len, filter(None, values)), default=0) <= K.MAX_VALUE
-        ):
-            ns_writes = self._writes.get(namespace)
-            if ns_writes is None:
-                ns_writes = self._writes[namespace] = {}
-            ns_writes.update(writes)
-            return
+        if type(namespace) is bytes and len(namespace) <= K.MAX_NAMESPACE:
+            max_key, max_value = K.MAX_STATE_KEY, K.MAX_VALUE
+            for key, value in writes.items():  # (a few writes: map() set-ups cost more)
+                if (
+                    type(key) is not bytes
+                    or len(key) > max_key
+                    or (value is not None and (type(value) is not bytes or len(value) > max_value))
+                ):
+                    break
+            else:
+                ns_writes = self._writes.get(namespace)
+                if ns_writes is None:
+                    ns_writes = self._writes[namespace] = {}
+                ns_writes.update(writes)
+                return
         for key, value in writes.items():
             if value is None:
                 self.delete(namespace, key)

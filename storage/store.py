@@ -130,6 +130,27 @@ class Store(Reader):
             raise StorageError(f"store at {self.path} is closed")
         return db
 
+    # fast path: plain=storage.reader.Reader.state_get test=tests/storage/test_store.py::test_store_state_get_is_the_reader_path
+    def state_get(self, namespace: bytes, key: bytes) -> bytes | None:
+        """``Reader.state_get`` with its checks, key and read in one frame: execution reads
+        state through here for every key its overlay has not written (nonces, new keys)."""
+        db = self._db
+        if (
+            db is not None
+            and type(namespace) is bytes
+            and type(key) is bytes
+            and len(namespace) <= K.MAX_NAMESPACE
+            and len(key) <= K.MAX_STATE_KEY
+        ):
+            try:
+                value: bytes | None = db.get(
+                    K.P_STATE + K.LEN_BYTE[len(namespace)] + namespace + key
+                )
+            except (plyvel.Error, RuntimeError) as exc:
+                raise_translated(self.path, exc)
+            return value
+        return Reader.state_get(self, namespace, key)
+
     def head(self) -> tuple[int, bytes] | None:
         self._handle()
         return self._head

@@ -339,3 +339,49 @@ def test_corrupt_table_file_detected(tmp_path: Path) -> None:
         finally:
             s.close()
     assert str(path) in str(ei.value) and "hint" in str(ei.value)
+
+
+def test_store_state_get_is_the_reader_path(tmp_path: Path) -> None:
+    """Store.state_get (one frame) reads what Reader.state_get reads and fails as it fails:
+    present, absent, empty parts, the size limits, wrong types, a closed store."""
+    from storage import keys as K
+    from storage.reader import Reader
+
+    s = Store.open(tmp_path / "db", CHAIN)
+    writes = {
+        (b"a", b"bc"): b"1",
+        (b"ab", b"c"): b"2",
+        (b"", b""): b"3",
+        (b"n" * K.MAX_NAMESPACE, b"k" * K.MAX_STATE_KEY): b"4",
+    }
+    s.commit(CommitBatch(0, b"h", b"b", [], [], writes))
+    probes: list[tuple[object, object]] = [
+        *writes,
+        (b"a", b"b"),
+        (b"zz", b"none"),
+        (b"n" * (K.MAX_NAMESPACE + 1), b"k"),
+        (b"n", b"k" * (K.MAX_STATE_KEY + 1)),
+        ("a", b"bc"),
+        (b"a", "bc"),
+        (bytearray(b"a"), b"bc"),
+    ]
+
+    def outcome(fn: object, ns: object, key: object) -> tuple[str, object]:
+        try:
+            return ("ok", fn(ns, key))  # type: ignore[operator]
+        except StorageError as exc:
+            return ("error", (type(exc), str(exc)))
+
+    def plain(ns: object, key: object) -> object:
+        return Reader.state_get(s, ns, key)  # type: ignore[arg-type]
+
+    try:
+        for ns, key in probes:
+            assert outcome(s.state_get, ns, key) == outcome(plain, ns, key), (ns, key)
+        assert [outcome(s.state_get, ns, k)[1] for ns, k in writes] == list(writes.values())
+        assert outcome(s.state_get, b"x", b"y") == ("ok", None)
+    finally:
+        s.close()
+    for ns, key in probes[:2]:
+        got = outcome(s.state_get, ns, key)
+        assert got == outcome(plain, ns, key) and got[0] == "error"
