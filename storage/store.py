@@ -151,6 +151,18 @@ class Store(Reader):
             return value
         return Reader.state_get(self, namespace, key)
 
+    # fast path: plain=storage.reader.Reader.has_tx test=tests/storage/test_store.py::test_store_has_tx_is_the_reader_path
+    def has_tx(self, tx_hash: bytes) -> bool:
+        """``Reader.has_tx`` in one frame: a block's every tx is looked up when it is built
+        and again when it is validated."""
+        db = self._db
+        if db is not None and type(tx_hash) is bytes:
+            try:
+                return db.get(K.P_TX_INDEX + tx_hash) is not None
+            except (plyvel.Error, RuntimeError) as exc:
+                raise_translated(self.path, exc)
+        return Reader.has_tx(self, tx_hash)
+
     def head(self) -> tuple[int, bytes] | None:
         self._handle()
         return self._head

@@ -385,3 +385,30 @@ def test_store_state_get_is_the_reader_path(tmp_path: Path) -> None:
     for ns, key in probes[:2]:
         got = outcome(s.state_get, ns, key)
         assert got == outcome(plain, ns, key) and got[0] == "error"
+
+
+def test_store_has_tx_is_the_reader_path(tmp_path: Path) -> None:
+    """Store.has_tx (one frame) answers as Reader.has_tx does, errors included."""
+    from storage.reader import Reader
+
+    s = Store.open(tmp_path / "db", CHAIN)
+    s.commit(block(0))
+    probes: list[object] = [b"tx-0-0", b"tx-0-2", b"tx-0-3", b"", b"x" * 300, "tx-0-0", None]
+
+    def outcome(fn: object, tx_hash: object) -> tuple[str, object]:
+        try:
+            return ("ok", fn(tx_hash))  # type: ignore[operator]
+        except StorageError as exc:
+            return ("error", (type(exc), str(exc)))
+
+    def plain(tx_hash: object) -> object:
+        return Reader.has_tx(s, tx_hash)  # type: ignore[arg-type]
+
+    try:
+        got = [outcome(s.has_tx, p) for p in probes]
+        assert got == [outcome(plain, p) for p in probes]
+        assert [g[1] for g in got[:5]] == [True, True, False, False, False]
+    finally:
+        s.close()
+    assert outcome(s.has_tx, b"tx-0-0") == outcome(plain, b"tx-0-0")
+    assert outcome(s.has_tx, b"tx-0-0")[0] == "error"
