@@ -287,6 +287,25 @@ class Network:
             self._schedule_tx_flush()
         return new
 
+    def offer_txs(self, peer_id: bytes, txs: Iterable[tuple[bytes, bytes]]) -> int:
+        """Queue local transactions `(tx_hash, tx_bytes)` for one connected peer, those it is
+        not known to hold; returns how many. For a peer that just connected: what waits here
+        was flooded before it was there (or to no one), and would otherwise reach it only in a
+        block, which a primary that never got it never proposes."""
+        if peer_id not in self._conns:
+            return 0
+        others = frozenset(self._conns) - {peer_id}
+        seen = self._seen
+        n = 0
+        for tx_hash, tx in txs:
+            seen.add(tx_hash)
+            if peer_id not in seen.holders(tx_hash):
+                self._tx_out.append((tx_hash, tx, others))
+                n += 1
+        if n:
+            self._schedule_tx_flush()
+        return n
+
     async def request(
         self, peer_id: bytes, kind: str, payload: bytes, timeout: float | None = None
     ) -> bytes:

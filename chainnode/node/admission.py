@@ -89,6 +89,14 @@ class Admission:
         self.programs.submit(codes)
 
     @in_stage("admission")
+    def on_peer(self, peer: bytes, connected: bool) -> None:
+        """A peer that connects gets the transactions waiting here that it is not known to
+        hold: admitted while it was away (or with no peer at all), they would otherwise never
+        reach it, and a primary proposes only what its own mempool holds."""
+        mempool = self.ledger.mempool
+        if connected and mempool.size:
+            self.net.offer_txs(peer, ((sm3.digest(tx.raw), tx.raw) for tx in mempool.pending()))
+
     def on_gossip_txs(self, peer: bytes, raws: list[bytes]) -> None:
         if self._gossip_inflight >= MAX_GOSSIP_INFLIGHT:
             return  # overloaded: gossip is best effort, these txs still arrive in blocks

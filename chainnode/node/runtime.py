@@ -281,6 +281,7 @@ class Node:
         for kind, handler in snapshot_handlers(self.ledger, lag, snap_filter).items():
             self.net.on_request(kind, handler)
         self.net.on_peer(host.on_peer)
+        self.net.on_peer(self.admission.on_peer)
         self.ledger.on_commit(self._on_commit)
         host.after_step.append(self.ops.after_step)
         if seams.sync_filter is not None:

@@ -47,7 +47,7 @@ def test_submissions_beyond_the_backlog_are_refused_busy_until_it_commits(
     assert e.value.retry_after is not None and e.value.retry_after >= 1
     assert stalled.status(0)["mempool"] == 6  # nothing of the refused request was taken
 
-    for i in (1, 2, 3):  # the six commit in two blocks (after a view change or two)
+    for i in (1, 2, 3):  # each gets the six as it connects; they commit in two blocks
         stalled.start(i)
     wait_for(lambda: stalled.status(0)["mempool"] == 0, 120, "the backlog to commit")
     res = client.submit(txs[6:], wait=30)
