@@ -91,8 +91,17 @@ class Store(Reader):
 
     # -- opening ----------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike[str], chain_id: bytes, create: bool = True) -> Store:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        chain_id: bytes,
+        create: bool = True,
+        *,
+        write_buffer_size: int | None = None,
+    ) -> Store:
         """Open the store at ``path``; create it (recording ``chain_id``) if ``create``.
+        ``write_buffer_size`` replaces the default memtable size for this open only (a store
+        filled in bulk, in key order, by :meth:`install`).
 
         Raises NotADatabase, ChainMismatch, DatabaseLocked, Corruption (all StorageError).
         """
@@ -115,7 +124,7 @@ class Store(Reader):
                     raise NotADatabase(
                         p, f"directory holds other files ({', '.join(sorted(foreign)[:3])})"
                     )
-        db = _open_leveldb(p, create)
+        db = _open_leveldb(p, create, write_buffer_size)
         try:
             head = _check_identity(p, db, chain_id)
         except BaseException:
@@ -439,9 +448,12 @@ def _sizes(what: str, column: list[Any], min_len: int, max_len: int) -> None:
         raise InvalidInput(f"{what} has a bad size ({bad} bytes; {min_len}..{max_len} allowed)")
 
 
-def _open_leveldb(path: str, create: bool) -> Any:
+def _open_leveldb(path: str, create: bool, write_buffer_size: int | None = None) -> Any:
+    options = dict(_DB_OPTIONS)
+    if write_buffer_size is not None:
+        options["write_buffer_size"] = write_buffer_size
     try:
-        return plyvel.DB(path, create_if_missing=create, **_DB_OPTIONS)
+        return plyvel.DB(path, create_if_missing=create, **options)
     except plyvel.CorruptionError as exc:
         raise Corruption(path, _message(exc)) from exc
     except plyvel.Error as exc:

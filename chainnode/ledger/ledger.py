@@ -111,6 +111,12 @@ __all__ = [
 ]
 
 STORE_DIR = "ledger"
+K_SNAPSHOT_GOVERNANCE = b"snapshot.governance"  # meta: see Ledger.snapshot_governance
+#: Memtable of a store filled by install_snapshot. The state comes in key order, so with a
+#: small buffer each flush is one table that compaction moves down untouched; with the node's
+#: 128 MiB the whole state sits in the memtable and its log, replayed at the node's first open.
+#: Measured on a 113 MB, 588k-entry snapshot: install 2.3 -> 1.5 s, first open 1.0 -> 0.07 s.
+INSTALL_BUFFER = 8 << 20
 MAX_STATE_KEY = 4096
 CONTRACTS_PAGE = 100  # deployed contracts per answer of contract_list
 MAX_HEIGHT = (1 << 63) - 1
@@ -1067,6 +1073,7 @@ class Ledger:
         certificate: bytes,
         manifest: Manifest,
         chunks: Iterable[bytes],
+        governance: bytes = b"[]",
     ) -> int:
         """Start an EMPTY data dir from the state snapshot at ``header.height`` (= c): every
         chunk is checked against `manifest` (which the caller checked against the checkpoint of
@@ -1074,8 +1081,10 @@ class Ledger:
         state, block c's header as its head (a block c + 1 follows it), its certificate, and
         c + 1 as its prune floor (bodies below are not here: they answer like pruned ones).
         Written into a fresh directory renamed into place at the end: a failure leaves the
-        data dir as it was. The chunks become this node's snapshot files of c (served at once,
-        not recomputed). Returns the entries installed; open it with :meth:`open`."""
+        data dir as it was. `chunks` may come as they are fetched (it is read once, in order);
+        they become this node's snapshot files of c (served at once, not recomputed).
+        `governance`: the proofs of the validator-set changes up to c the caller verified (a
+        JSON list, :meth:`snapshot_governance`), for proof bundles of later records. Returns the entries installed; open it with :meth:`open`."""
         path = Path(data_dir) / STORE_DIR
         if path.exists():
             raise LedgerError(Code.BAD_HEIGHT, f"{path} exists: install into an empty data dir")
@@ -1084,17 +1093,20 @@ class Ledger:
         tmp = Path(data_dir) / (STORE_DIR + ".installing")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        chunks = list(chunks)  # read twice: installed, then kept as this node's snapshot files
-        store = Store.open(str(tmp), genesis.chain_id.encode(), create=True)
+        kept: list[bytes] = []  # the chunks, kept as this node's snapshot files after
+        store = Store.open(
+            str(tmp), genesis.chain_id.encode(), create=True, write_buffer_size=INSTALL_BUFFER
+        )
         try:
             n = store.install(
                 header.height,
                 get_suite(genesis.suite).hash(header.encode()),
                 header.encode(),
-                _verified_state(manifest, chunks),
+                _verified_state(manifest, _keep(chunks, kept)),
                 {
                     cert_key(header.height): bytes(certificate),
                     b"genesis.json": pack(genesis.to_list()),
+                    K_SNAPSHOT_GOVERNANCE: governance,
                 },
                 header.height + 1,
             )
@@ -1107,7 +1119,7 @@ class Ledger:
         store.close()
         # the verified chunks are this node's snapshot c (no pass over the state to recompute
         # it when it opens), written before the store is in place: a store means files too
-        SnapshotFiles(Path(data_dir) / SNAPSHOT_DIR).adopt(manifest, chunks)
+        SnapshotFiles(Path(data_dir) / SNAPSHOT_DIR).adopt(manifest, kept)
         os.rename(tmp, path)
         return n
 
@@ -1117,9 +1129,21 @@ class Ledger:
         on. Close it when done."""
         return self._store.snapshot()
 
+    def snapshot_governance(self) -> bytes | None:
+        """The governance proofs kept by :meth:`install_snapshot` (None: not installed so)."""
+        v: bytes | None = self._store.get_meta(K_SNAPSHOT_GOVERNANCE)
+        return v
+
     def genesis_stored(self) -> Any:
         raw = self._store.get_meta(b"genesis.json")
         return unpack(raw) if raw is not None else None
+
+
+def _keep(chunks: Iterable[bytes], kept: list[bytes]) -> Iterator[bytes]:
+    """The chunks as they come (a joining node streams them in as it fetches), each kept."""
+    for data in chunks:
+        kept.append(data)
+        yield data
 
 
 def _verified_state(manifest: Manifest, chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:

@@ -18,8 +18,9 @@ network under the node's key and:
    Byzantine: logged with its id, disconnected, avoided for the rest of the sync; its chunk is
    fetched from another;
 5. installs the state (:meth:`Ledger.install_snapshot`, which checks every chunk again and
-   their order across chunks) into a fresh directory renamed into place (a crash leaves the
-   data directory without a chain, never half a one).
+   their order across chunks) on a worker thread as the chunks arrive, into a fresh directory
+   renamed into place (a failure or a crash leaves the data directory without a chain, never
+   half a one).
 
 The node then starts as usual and follows the chain by block sync from ``c + 1``; the blocks
 above ``c`` are validated and executed like any other, the checkpoint-carrying one included.
@@ -29,10 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import threading
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,10 +63,16 @@ from chainnode.node.snapshot_wire import (
     encode_chunk_request,
     encode_height,
 )
-from chainnode.proofs.bundle import ProofError, derive_validators, verify_block_certificate
+from chainnode.proofs.bundle import (
+    Inclusion,
+    ProofError,
+    derive_validators,
+    verify_block_certificate,
+)
 from crypto.suite import get_suite
 from p2p import Network, P2PError
 from p2p.network import short
+from storage import StorageError
 
 log = logging.getLogger("chainnode.snapshot")
 
@@ -79,11 +88,13 @@ class SnapshotSyncError(Exception):
 @dataclass(frozen=True, slots=True)
 class Verified:
     """What a verified anchor establishes: the checkpoint of height c, certified from genesis,
-    and block c's header (hash-linked to the certified one) with its certificate."""
+    block c's header (hash-linked to the certified one) with its certificate, and the proven
+    validator-set changes up to c + lag (kept: their blocks will not be on this node)."""
 
     checkpoint: StateCheckpoint
     header: BlockHeader
     certificate: bytes
+    governance: tuple[Inclusion, ...] = ()
 
 
 def _header(raw: bytes, what: str) -> BlockHeader:
@@ -131,7 +142,7 @@ def verify_anchor(genesis: Genesis, c: int, anchor: Anchor) -> Verified:
         anchor.certificate,
         validators_at(c),
     )
-    return Verified(cp, headers[0], anchor.certificate)
+    return Verified(cp, headers[0], anchor.certificate, anchor.governance)
 
 
 def faults_needed(genesis: Genesis) -> int:
@@ -241,8 +252,15 @@ class ChunkFetch:
     disconnected) stops for this round. Workers with nothing to take wait while chunks are in
     flight elsewhere, to take one that comes back."""
 
-    def __init__(self, fetcher: Fetcher, manifest: Manifest, peers: list[bytes]) -> None:
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        manifest: Manifest,
+        peers: list[bytes],
+        on_chunk: Callable[[int, bytes], None] = lambda i, data: None,
+    ) -> None:
         self.fetcher = fetcher
+        self.on_chunk = on_chunk
         self.manifest = manifest
         self.peers = peers
         self.total = len(manifest.chunk_hashes)
@@ -254,6 +272,7 @@ class ChunkFetch:
         self._changed = asyncio.Event()
 
     async def run(self) -> list[bytes]:
+        """Every chunk's bytes, in order (each handed to ``on_chunk`` as it is verified)."""
         while len(self.chunks) < self.total:
             peers = self.fetcher.usable(self.peers)
             if not peers:
@@ -292,6 +311,7 @@ class ChunkFetch:
                 self.fetcher.blame(peer, f"chunk {i} of checkpoint {c}: not the manifest's hash")
                 return
             self.chunks[i] = raw
+            self.on_chunk(i, raw)
             self.bytes += len(raw)
             self._changed.set()
             self._progress()
@@ -365,17 +385,48 @@ async def wait_for_offers(fetcher: Fetcher, need: int, timeout: float) -> tuple[
     )
 
 
-async def fetch_snapshot(
-    net: Network, genesis: Genesis, timeout: float
+class InOrder:
+    """The verified chunks in index order, for the installing thread while the fetch goes on:
+    its iterator blocks until the next chunk is in, and raises once the fetch has failed (the
+    install then leaves nothing behind)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._cond = threading.Condition()
+        self._chunks: dict[int, bytes] = {}
+        self._failed: BaseException | None = None
+
+    def put(self, index: int, data: bytes) -> None:
+        with self._cond:
+            self._chunks[index] = data
+            self._cond.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        with self._cond:
+            self._failed = error
+            self._cond.notify_all()
+
+    def __iter__(self) -> Iterator[bytes]:
+        for i in range(self.total):
+            with self._cond:
+                while i not in self._chunks and self._failed is None:
+                    self._cond.wait()
+                if self._failed is not None:
+                    raise SnapshotSyncError(f"the fetch stopped: {self._failed}")
+                data = self._chunks.pop(i)
+            yield data
+
+
+async def anchor_and_manifest(
+    fetcher: Fetcher, genesis: Genesis, timeout: float
 ) -> tuple[Verified, Manifest, list[bytes]]:
-    """The verified checkpoint, its manifest and its chunks' bytes, in order, from ``net``'s
-    peers (each chunk verified against the manifest as it arrived)."""
+    """The newest checkpoint f + 1 peers offer, certified from genesis, its manifest checked
+    against it, and the peers that offer it."""
     if not genesis.consensus.snapshot_every:
         raise SnapshotSyncError(
             "this chain's genesis sets no consensus.snapshot_interval: its nodes serve no "
             "snapshots; start without --sync snapshot to replay the chain from genesis"
         )
-    fetcher = Fetcher(net)
     need = faults_needed(genesis)
     c, peers = await wait_for_offers(fetcher, need, timeout)
     log.info("snapshot: checkpoint %d offered by %d peers; verifying its proof", c, len(peers))
@@ -389,35 +440,52 @@ async def fetch_snapshot(
         manifest.entries,
         len(fetcher.usable(peers)),
     )
-    chunks = await ChunkFetch(fetcher, manifest, peers).run()
-    return verified, manifest, chunks
+    return verified, manifest, peers
 
 
 async def join(net: Network, data_dir: Path, genesis: Genesis, timeout: float) -> int:
     """Fetch, verify and install a snapshot through ``net`` (started here, stopped after);
-    returns the checkpoint height installed. The install writes into a scratch directory
-    renamed into place (:meth:`Ledger.install_snapshot`): a crash leaves no half chain."""
+    returns the checkpoint height installed. The install runs on a worker thread while the
+    chunks arrive (in index order, each checked), into a scratch directory renamed into place
+    at the end (:meth:`Ledger.install_snapshot`): a failure or a crash leaves no chain."""
     started = time.monotonic()
     await net.start()
     try:
-        verified, manifest, chunks = await fetch_snapshot(net, genesis, timeout)
+        fetcher = Fetcher(net)
+        verified, manifest, peers = await anchor_and_manifest(fetcher, genesis, timeout)
+        feed = InOrder(len(manifest.chunk_hashes))
+        fetch = ChunkFetch(fetcher, manifest, peers, feed.put)
+        installing = asyncio.ensure_future(
+            asyncio.to_thread(
+                Ledger.install_snapshot,
+                data_dir,
+                genesis,
+                verified.header,
+                verified.certificate,
+                manifest,
+                iter(feed),
+                json.dumps([g.to_json() for g in verified.governance]).encode(),
+            )
+        )
+        try:
+            await fetch.run()
+        except BaseException as e:
+            feed.fail(e)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(installing)
+            raise
     finally:
         await net.stop()
     c = verified.checkpoint.height
-    entries = await asyncio.to_thread(
-        Ledger.install_snapshot,
-        data_dir,
-        genesis,
-        verified.header,
-        verified.certificate,
-        manifest,
-        chunks,
-    )
+    try:
+        entries = await installing
+    except (LedgerError, StorageError) as e:  # e.g. a certified snapshot that does not decode
+        raise SnapshotSyncError(f"installing checkpoint {c}: {e}") from None
     log.info(
         "snapshot %d installed (%d entries, %.1f MB) in %.1fs; following the chain from block %d",
         c,
         entries,
-        sum(map(len, chunks)) / 1e6,
+        fetch.bytes / 1e6,
         time.monotonic() - started,
         c + 1,
     )

@@ -147,10 +147,14 @@ def governance_proofs(ledger: ChainReader, height: int) -> tuple[Inclusion, ...]
     in chain order: what a verifier needs to derive the set that signed ``height``."""
     suite: Suite = ledger.suite
     gov: list[Inclusion] = []
+    kept = _kept_governance(ledger)
     for eff, _ in vset_history(ledger):
         if eff == 0 or eff > height:
             continue
         block = ledger.block(eff - 1)
+        if block is None and eff - 1 in kept:  # joined from a snapshot above that block
+            gov += kept[eff - 1]
+            continue
         if block is None:
             raise ProofError(f"block {eff - 1} (a validator-set change) is missing")
         for tx in block.txs:
@@ -164,6 +168,15 @@ def governance_proofs(ledger: ChainReader, height: int) -> tuple[Inclusion, ...]
                 raise ProofError(f"cannot prove governance tx {tx.hash.hex()}")
             gov.append(inc)
     return tuple(gov)
+
+
+def _kept_governance(ledger: ChainReader) -> dict[int, list[Inclusion]]:
+    """The proofs a node that joined from a snapshot keeps, by block height."""
+    raw = ledger.snapshot_governance()
+    out: dict[int, list[Inclusion]] = {}
+    for inc in parse_inclusions(raw) if raw else ():
+        out.setdefault(_peek_height(inc, "kept governance proof"), []).append(inc)
+    return out
 
 
 def build_bundle(ledger: ChainReader, tx_hash: bytes) -> Bundle | None:

@@ -4,6 +4,7 @@ clear errors when none can be had (real p2p networks on loopback, real data dire
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from chainnode.ledger.ledger import Ledger
 from chainnode.model.genesis import ConsensusParams, Genesis
 from chainnode.model.types import BlockHeader, StateCheckpoint
 from chainnode.node.snapshot_sync import (
+    InOrder,
     SnapshotSyncError,
     faults_needed,
     holds_chain,
@@ -169,3 +171,22 @@ def test_every_fault_of_an_anchor_is_refused() -> None:
     for reason, anchor in cases.items():
         with pytest.raises(ProofError, match=reason):
             verify_anchor(g, C, anchor)
+
+
+def test_chunks_reach_the_installer_in_order_and_a_failed_fetch_stops_it() -> None:
+    feed = InOrder(3)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.extend(feed))
+    reader.start()
+    for i, data in ((2, b"c"), (0, b"a"), (1, b"b")):  # as the peers answer
+        feed.put(i, data)
+    reader.join(10)
+    assert got == [b"a", b"b", b"c"]
+
+    failing = InOrder(2)
+    failing.put(0, b"a")
+    it = iter(failing)
+    assert next(it) == b"a"
+    failing.fail(RuntimeError("no usable peer"))  # the installer waits for chunk 1: it stops
+    with pytest.raises(SnapshotSyncError, match="the fetch stopped: no usable peer"):
+        next(it)

@@ -1,0 +1,98 @@
+"""A snapshot anchor served by a real ledger (LevelDB, real SM2 certificates) across a
+validator-set change: the joining side verifies it from genesis, installs the snapshot, follows
+the chain, and its proof bundles of later records are the source's and verify offline, the
+change below its checkpoint proven by the governance proofs it kept from the anchor."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chainnode.ledger.ledger import Ledger
+from chainnode.model.genesis import Genesis
+from chainnode.model.types import Block
+from chainnode.node.snapshot_sync import verify_anchor
+from chainnode.node.snapshot_wire import decode_anchor, encode_height, serve_anchor
+from chainnode.proofs.bundle import ProofError, build_bundle, verify_bundle
+from consensus.certificate import encode_certificate, make_certificate
+from consensus.messages import commit_signing_bytes
+from crypto.suite import get_suite
+from tests.chainnode.ledger.helpers import genesis, keys, make_block, tx
+
+SM = get_suite("sm")
+EVERY, LAG, C = 4, 2, 4
+NEW, ADMIN, USER = keys()[8], keys()[4], keys()[9]
+OLD = [k.priv for k in keys()[:3]]  # 3 of the 4 genesis validators
+BOTH = [*OLD, NEW.priv]  # 4 of the 5 after the change
+
+
+def _commit(led: Ledger, txs: list[Any], signers: list[bytes]) -> Block:
+    adm = led.mempool.submit(txs)
+    assert all(a.accepted for a in adm), adm
+    block = make_block(led)
+    msg = commit_signing_bytes(led.chain_id.encode(), block.height, 0, block.hash)
+    sigs = [(SM.public_key(p), SM.sign(p, msg)) for p in signers]
+    led.commit_block(block, encode_certificate(make_certificate(block.height, 0, block.hash, sigs)))
+    return block
+
+
+def _follow(led: Ledger, blocks: list[Block], source: Ledger) -> None:
+    for b in blocks:
+        if b.height > led.height:
+            peer = led.decode_block(b.encode())
+            led.validate_block(peer)
+            cert = source.certificate(b.height)
+            assert cert is not None
+            led.commit_block(peer, cert)
+
+
+def test_a_node_joined_above_a_validator_change_serves_proofs_that_verify(
+    tmp_path: Path,
+) -> None:
+    base = genesis(std=True)
+    g: Genesis = dataclasses.replace(base, consensus=base.consensus.with_snapshots(EVERY, LAG))
+    with Ledger.open(tmp_path / "src", g) as src:
+        blocks = [_commit(src, [tx(src, USER, "records", "put", ["a", 1])], OLD)]
+        change = tx(
+            src,
+            ADMIN,
+            "governance",
+            "add_validator",
+            [NEW.pub, "node4", "10.0.0.5:1", "10.0.0.5:2"],
+        )
+        blocks.append(_commit(src, [change], OLD))  # block 2: 5 validators from block 3
+        while src.height < 9:
+            blocks.append(
+                _commit(src, [tx(src, USER, "records", "put", [f"r{src.height}", 1])], BOTH)
+            )
+        assert len(src.validators_at(3)) == 5 and C in src.available_snapshots()
+
+        anchor = decode_anchor(serve_anchor(src, encode_height(C), LAG))
+        v = verify_anchor(g, C, anchor)
+        assert len(v.governance) == 1 and v.header == src.header(C)
+        # without the change's proof, the certificates (4 of the 5) are not a quorum of the 4
+        with pytest.raises(ProofError, match="is not a validator"):
+            verify_anchor(g, C, dataclasses.replace(anchor, governance=()))
+
+        m = src.snapshot_manifest(C)
+        assert m is not None
+        chunks = [src.snapshot_chunk(C, i) or b"" for i in range(len(m.chunk_hashes))]
+        kept = json.dumps([i.to_json() for i in v.governance]).encode()
+        Ledger.install_snapshot(tmp_path / "joined", g, v.header, v.certificate, m, chunks, kept)
+        Ledger.install_snapshot(tmp_path / "bare", g, v.header, v.certificate, m, chunks)
+        record = blocks[-1].txs[0].hash
+        with Ledger.open(tmp_path / "joined", g) as joined:
+            assert joined.block(2) is None and joined.is_pruned(2)
+            _follow(joined, blocks, src)
+            bundle = build_bundle(joined, record)
+            assert bundle is not None and bundle == build_bundle(src, record)
+            proven = verify_bundle(bundle.dumps(), g)
+            assert proven.record.tx.hash == record and len(proven.changes) == 1
+        with Ledger.open(tmp_path / "bare", g) as bare:  # what the kept proofs are for
+            _follow(bare, blocks, src)
+            with pytest.raises(ProofError, match="block 2 .* is missing"):
+                build_bundle(bare, record)
