@@ -70,7 +70,7 @@ def _with_snapshots(consensus: ConsensusParams | None, interval: int | None) -> 
             return params
         interval = DEFAULT_SNAPSHOT_INTERVAL
     try:
-        return params.with_snapshots(interval, min(params.checkpoint_lag, max(interval, 1)))
+        return params.with_snapshots(interval)
     except LedgerError as e:
         raise NetworkError(f"--snapshot-interval: {e.message}") from None
 

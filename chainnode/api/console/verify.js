@@ -17,6 +17,8 @@
   const VSET_METHODS = ["add_validator", "remove_validator"];
   const GOVERNANCE = "governance";
   const U64 = (1n << 64n) - 1n;
+  const DEFAULT_SNAPSHOT_INTERVAL = 1000; // chainnode.model.genesis
+  const DEFAULT_SNAPSHOT_LAG = 64;
 
   class ProofError extends Error {}
   class Malformed extends Error {}
@@ -1011,7 +1013,9 @@
     }
     const cons = "consensus" in o ? o.consensus : {};
     if (!cons || typeof cons !== "object" || Array.isArray(cons)) throw new ProofError("genesis: consensus: expected an object");
-    const known = [...CONSENSUS_DEFAULTS.map((d) => d[0]), "max_block_gas", "max_tx_gas"];
+    const known = [
+      ...CONSENSUS_DEFAULTS.map((d) => d[0]), "max_block_gas", "max_tx_gas", "snapshot_interval", "snapshot_lag",
+    ];
     const extra = Object.keys(cons).filter((k) => !known.includes(k));
     if (extra.length) throw new ProofError(`genesis: consensus: unknown fields ${pyRepr(extra.sort())}`);
     const params = CONSENSUS_DEFAULTS.map(([k, dflt, lo, hi]) => {
@@ -1031,6 +1035,22 @@
       }
       if (tx > block) throw new ProofError("genesis: consensus: max_tx_gas above max_block_gas");
       params.push(BigInt(block), BigInt(tx));
+    }
+    // State checkpoints came later still: absent, none (and the encoding stays); present, both
+    // are encoded after the gas limits, written out then too (ConsensusParams._check_snapshots).
+    if ("snapshot_interval" in cons || "snapshot_lag" in cons) {
+      const interval = "snapshot_interval" in cons ? cons.snapshot_interval : DEFAULT_SNAPSHOT_INTERVAL;
+      const lag = "snapshot_lag" in cons ? cons.snapshot_lag
+        : Number.isInteger(interval) && interval > 0 ? Math.min(DEFAULT_SNAPSHOT_LAG, interval) : DEFAULT_SNAPSHOT_LAG;
+      if (!Number.isInteger(interval) || interval < 0 || interval > 1000000000) {
+        throw new ProofError("genesis: snapshot_interval: expected an integer in [0, 1000000000]");
+      }
+      if (!Number.isInteger(lag) || lag < 1 || lag > 1000000) {
+        throw new ProofError("genesis: snapshot_lag: expected an integer in [1, 1000000]");
+      }
+      if (interval && lag > interval) throw new ProofError("genesis: consensus: snapshot_lag above snapshot_interval");
+      if (params.length === CONSENSUS_DEFAULTS.length) params.push(25000000n, 10000000n);
+      params.push(BigInt(interval), BigInt(lag));
     }
     const contracts = "contracts" in o ? o.contracts : STANDARD_CONTRACTS;
     if (!Array.isArray(contracts) || !contracts.every((c) => typeof c === "string")) {

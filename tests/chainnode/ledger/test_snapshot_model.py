@@ -269,7 +269,7 @@ def test_network_init_writes_snapshot_parameters(tmp_path: Path) -> None:
 
     init_network(tmp_path / "a", 1, api_port_base=9700, p2p_port_base=9800)
     g = Genesis.load(tmp_path / "a" / "genesis.json")
-    assert (g.consensus.snapshot_interval, g.consensus.snapshot_lag) == (1000, 8)
+    assert (g.consensus.snapshot_interval, g.consensus.snapshot_lag) == (1000, 64)
     init_network(tmp_path / "b", 1, api_port_base=9700, p2p_port_base=9800, snapshot_interval=4)
     g = Genesis.load(tmp_path / "b" / "genesis.json")
     assert (g.consensus.snapshot_interval, g.consensus.snapshot_lag) == (4, 4)
@@ -278,3 +278,11 @@ def test_network_init_writes_snapshot_parameters(tmp_path: Path) -> None:
     assert g.consensus.snapshot_every == 0 and g.consensus.snapshot_interval == 0
     with pytest.raises(NetworkError, match="snapshot"):
         init_network(tmp_path / "d", 1, api_port_base=9700, snapshot_interval=-5)
+
+
+def test_an_omitted_lag_is_the_default_or_the_interval_when_shorter() -> None:
+    assert ConsensusParams(snapshot_interval=10).snapshot_lag == 10
+    assert ConsensusParams(snapshot_interval=5000).snapshot_lag == 64
+    assert ConsensusParams(snapshot_interval=0).snapshot_lag == 64
+    assert ConsensusParams(snapshot_lag=3).snapshot_interval == 1000
+    assert ConsensusParams().with_snapshots(4).checkpoint_lag == 4
