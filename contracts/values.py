@@ -274,7 +274,11 @@ def encode_quick(value: Value, limit: int) -> bytes | None:
         if wire is None:
             return None
         try:
-            data: bytes = _packer().pack(wire)
+            pack = _local.packer.pack
+        except AttributeError:  # this thread's first pack, or its packer was dropped
+            pack = _packer().pack
+        try:
+            data: bytes = pack(wire)
         except (ValueError, TypeError, OverflowError):
             _local.packer = None
             return None

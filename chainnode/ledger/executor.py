@@ -245,13 +245,50 @@ class BlockMemo:
     view). Only a system call writes what they read (admins, roles, the mode: a VM call
     writes its own contract's namespace only), so every successful system call clears them.
     ``hosts``: a `NodeHost` per contract address over the block's overlay (its caller and
-    tx hash are set for each call; the VM reads them once per call, at its start)."""
+    tx hash are set for each call; the VM reads them once per call, at its start).
+    ``methods``: ``Target.method`` answers by (contract address, method): the code at an
+    address never changes (a deployment makes a new address)."""
 
-    __slots__ = ("calls", "hosts")
+    __slots__ = ("calls", "hosts", "methods")
 
     def __init__(self) -> None:
         self.calls: dict[tuple[bytes, str | None, bool], bool] = {}
         self.hosts: dict[bytes, NodeHost] = {}
+        self.methods: dict[tuple[bytes, str], tuple[bool, bool]] = {}
+
+    def may_call(self, ov: Any, sender: bytes, system: str | None, view: bool) -> bool:
+        key = (sender, system, view)
+        allowed = self.calls.get(key)
+        if allowed is None:
+            allowed = self.calls[key] = permissions.may_call(ov, sender, system, view)
+        return allowed
+
+    def method(self, target: Target, name: str) -> tuple[bool, bool]:
+        key = (target.address, name)
+        found = self.methods.get(key)
+        if found is None:
+            found = self.methods[key] = target.method(name)
+        return found
+
+    def host(
+        self,
+        ov: Any,
+        ns: bytes,
+        caller: bytes,
+        tx_hash: bytes,
+        height: int,
+        ts: int,
+        hash_fn: Callable[[bytes], bytes],
+    ) -> NodeHost:
+        """The block's host for contract `ns`, set up for this call (one per contract; only
+        the caller and the tx differ between calls)."""
+        host = self.hosts.get(ns)
+        if host is None:
+            host = self.hosts[ns] = NodeHost(ov, ns, caller, tx_hash, height, ts, hash_fn)
+        else:
+            host.caller = caller
+            host.tx_hash = tx_hash
+        return host
 
 
 def _err(code: Code | str, message: str) -> str:
@@ -290,9 +327,9 @@ class Executor:
         when `fill` (a proposer filling a block: the result covers the txs before it), else
         the block is invalid (`InvalidBlock`)."""
         ov = Overlay(base)
-        execute_tx = partial(self.execute_tx, memo=BlockMemo())
+        execute_tx, memo = self.execute_tx, BlockMemo()
         if max_gas is None:
-            receipts = tuple([execute_tx(ov, tx, height, timestamp) for tx in txs])
+            receipts = tuple([execute_tx(ov, tx, height, timestamp, memo) for tx in txs])
         else:
             done: list[Receipt] = []
             used = 0
@@ -319,7 +356,7 @@ class Executor:
                         )
                     programs[code] = cost
                     load += cost
-                r = execute_tx(ov, tx, height, timestamp)
+                r = execute_tx(ov, tx, height, timestamp, memo)
                 used += r.gas_used
                 done.append(r)
             receipts = tuple(done)
@@ -382,19 +419,16 @@ class Executor:
             target = self.resolver.resolve(ov, tx.contract)
             if target is None:
                 raise SysError(Code.UNKNOWN_CONTRACT, f"no contract {tx.contract!r}")
-            exists, view = target.method(tx.method)
+            exists, view = (
+                target.method(tx.method) if memo is None else memo.method(target, tx.method)
+            )
             if not exists:
                 raise SysError(Code.UNKNOWN_METHOD, f"no method {tx.method!r}")
-            if memo is None:
-                allowed = permissions.may_call(ov, sender_addr, target.system, view)
-            else:
-                pkey = (sender_addr, target.system, view)
-                allowed = memo.calls.get(pkey)  # type: ignore[assignment]
-                if allowed is None:
-                    allowed = memo.calls[pkey] = permissions.may_call(
-                        ov, sender_addr, target.system, view
-                    )
-            if not allowed:
+            if not (
+                permissions.may_call(ov, sender_addr, target.system, view)
+                if memo is None
+                else memo.may_call(ov, sender_addr, target.system, view)
+            ):
                 raise SysError(Code.NO_PERMISSION, "sender may not call this contract")
             try:  # system handlers get a fresh list (they may keep it); the VM copies its own
                 args = (
@@ -432,19 +466,13 @@ class Executor:
             # No child overlay for a VM call: the VM buffers its writes and hands them to the
             # host only after success (Machine.flush), so a failed call writes nothing. A
             # host write can fail only with StorageError, which fails the whole block below.
-            if memo is None:
-                host = NodeHost(
+            host = (
+                NodeHost(ov, target.address, sender_addr, tx.hash, height, timestamp, self.hash)
+                if memo is None
+                else memo.host(
                     ov, target.address, sender_addr, tx.hash, height, timestamp, self.hash
                 )
-            else:  # one host per contract and block; only the caller and tx differ
-                host = memo.hosts.get(target.address)  # type: ignore[assignment]
-                if host is None:
-                    host = memo.hosts[target.address] = NodeHost(
-                        ov, target.address, sender_addr, tx.hash, height, timestamp, self.hash
-                    )
-                else:
-                    host.caller = sender_addr
-                    host.tx_hash = tx.hash
+            )
             res = contracts.execute(target.code, tx.method, args, host, tx.gas_limit)
         except SysError as e:
             return Receipt(
