@@ -24,6 +24,7 @@ from chainnode.ledger.stages import in_stage
 from chainnode.model.codes import LedgerError
 from chainnode.model.types import Transaction
 from chainnode.node.backlog import Backlog
+from chainnode.node.compact import RecentTxs
 from chainnode.node.lifecycle import Spawn
 from chainnode.node.programs import ProgramLoader
 from crypto import sm3
@@ -51,6 +52,9 @@ class Admission:
         """``accepting()``: consensus still runs (not stopping); ``pending_changed(oldest)``:
         tell consensus the oldest waiting transaction (or None); ``arrived`` is set on every
         admission (the proposer waits on it for work)."""
+        # our clients' latest txs: our proposals carry their bodies (peers may not have them
+        # from our gossip yet; the node hands this to its ConsensusHost)
+        self.recent = RecentTxs()
         self.ledger = ledger
         self.stages = ledger.stages
         self.net = net
@@ -138,6 +142,7 @@ class Admission:
             if from_client and self.net.connected_peers():
                 # (no peer: nothing to flood, and they reach later peers in blocks anyway)
                 self.net.gossip_txs((sm3.digest(tx.raw), tx.raw) for tx in accepted)
+                self.recent.add(tx.hash for tx in accepted)
             self._load_programs(accepted)
             self.arrived.set()
             self.pending.add(tx.hash for tx in accepted)

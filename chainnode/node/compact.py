@@ -11,14 +11,22 @@ requested hash, each decoding to that hash, in order). A primary that cannot sup
 treated like one that proposed an invalid block: the proposal stays compact, the block check
 refuses it, and the replica blames the primary and changes view.
 
-Compact payload: msgpack ``[COMPACT_TAG, header, [tx hash, ...]]``. A full block is a
-2-element array, so the two forms never collide.
+One kind of tx the backups may well lack: one a client of the primary has just sent. The
+backups learn of it only from the primary's gossip, which its proposal can overtake (consensus
+frames go first on a link; a lone tx at light load is proposed at once). Those txs (admitted
+from our own clients in the last :data:`PREFILL_S`, :class:`RecentTxs`) go in the compact
+payload as bodies, so light-load latency pays no fetch round trip.
+
+Compact payload: msgpack ``[COMPACT_TAG, header, [item, ...]]``, each item a tx hash (32
+bytes) or a tx's bytes (longer: a tx is never 32 bytes). A full block is a 2-element array,
+so the two forms never collide.
 Fetch request: msgpack ``[block hash, [tx hash, ...]]``; answer: ``[tx bytes, ...]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 
 import msgpack
 
@@ -41,14 +49,49 @@ KIND = "txs"
 #: How long a backup waits for the primary's answer before it judges the proposal invalid.
 FETCH_TIMEOUT_S = 2.0
 _COMPACT_PREFIX = b"\x93\x01"  # fixarray(3), COMPACT_TAG
+#: Our own clients' txs younger than this go in our proposals as bodies.
+PREFILL_S = 0.5
+MAX_RECENT = 200_000
 
 
 class FetchError(Exception):
     """A tx-fetch request or answer that does not parse or does not match what was asked."""
 
 
-def compact_payload(block: Block) -> bytes:
-    return pack([COMPACT_TAG, block.header.to_list(), [tx.hash for tx in block.txs]])
+class RecentTxs:
+    """Hashes of the txs our own clients sent, with when: a proposal of ours carries the
+    bodies of those younger than ``window_s`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        window_s: float = PREFILL_S,
+        clock: Callable[[], float] = time.monotonic,
+        capacity: int = MAX_RECENT,
+    ) -> None:
+        self._at: dict[bytes, float] = {}
+        self._window = window_s
+        self._clock = clock
+        self._capacity = capacity
+
+    def add(self, hashes: Iterable[bytes]) -> None:
+        at = self._at
+        now = self._clock()
+        for h in hashes:
+            at[h] = now
+        old = now - self._window
+        while at and (len(at) > self._capacity or next(iter(at.values())) < old):
+            del at[next(iter(at))]
+
+    def fresh(self) -> Callable[[bytes], bool]:
+        """Whether a tx is still young enough, as of now."""
+        at, old = self._at, self._clock() - self._window
+        return lambda h: at.get(h, old) > old
+
+
+def compact_payload(block: Block, prefill: Callable[[bytes], bool] = lambda h: False) -> bytes:
+    """The wire form of ``block``: each tx by hash, or by its bytes where ``prefill`` says."""
+    items = [tx.raw if prefill(tx.hash) else tx.hash for tx in block.txs]
+    return pack([COMPACT_TAG, block.header.to_list(), items])
 
 
 def is_compact(payload: bytes) -> bool:
@@ -56,22 +99,23 @@ def is_compact(payload: bytes) -> bool:
 
 
 def parse_compact(payload: bytes) -> tuple[BlockHeader, list[bytes]]:
-    """Header and tx hashes of a compact payload; MalformedError unless it is one."""
+    """Header and items (tx hashes or tx bytes) of a compact payload; MalformedError unless
+    it is one."""
     # as many arrays as a block: the payload, the header (and its checkpoint), the hashes
     f = unpack(payload, MAX_BLOCK_BYTES, BLOCK_ARRAYS)
     if not isinstance(f, list) or len(f) != 3 or f[0] != COMPACT_TAG:
-        raise MalformedError("compact proposal: expected [1, header, hashes]")
+        raise MalformedError("compact proposal: expected [1, header, items]")
     header = BlockHeader.from_list(f[1])
-    hashes = f[2]
+    items = f[2]
     if (
-        type(hashes) is not list
-        or len(hashes) > MAX_BLOCK_TXS
-        or not all(type(h) is bytes and len(h) == HASH_LEN for h in hashes)
+        type(items) is not list
+        or len(items) > MAX_BLOCK_TXS
+        or not all(type(h) is bytes and len(h) >= HASH_LEN for h in items)
     ):
-        raise MalformedError("compact proposal: bad tx hash list")
+        raise MalformedError("compact proposal: bad tx list")
     if pack(f) != bytes(payload):
         raise MalformedError("compact proposal: not in canonical encoding")
-    return header, hashes
+    return header, items
 
 
 def rebuild(
@@ -79,13 +123,18 @@ def rebuild(
     find: Callable[[bytes], Transaction | None],
     suite: Suite,
     extra: dict[bytes, Transaction] | None = None,
+    find_raw: Callable[[bytes], Transaction | None] = lambda raw: None,
 ) -> tuple[Block | None, list[bytes]]:
-    """The full block of a compact payload from the txs ``find`` (or ``extra``) knows, or
-    (None, the hashes missing). MalformedError when the payload is no compact proposal."""
-    header, hashes = parse_compact(payload)
+    """The full block of a compact payload from the txs ``find`` (or ``extra``) knows by hash
+    and the bodies it carries (``find_raw``: one decoded already), or (None, the hashes
+    missing). MalformedError when the payload is no compact proposal or a body no tx."""
+    header, items = parse_compact(payload)
     txs: list[Transaction] = []
     missing: list[bytes] = []
-    for h in hashes:
+    for h in items:
+        if len(h) != HASH_LEN:
+            txs.append(find_raw(h) or Transaction.decode(h, suite))
+            continue
         tx = extra.get(h) if extra else None
         if tx is None:
             tx = find(h)

@@ -106,6 +106,9 @@ class ConsensusHost:
         self.fault = FaultLog()
         self.sync_filter: SyncFilter | None = None
         self.txs_filter: TxsFilter | None = None
+        #: our own clients' latest txs: our proposals carry their bodies (the node's
+        #: Admission notes them)
+        self.recent = compact.RecentTxs()
         self.after_step: list[Callable[[Replica], None]] = []
         self.view = 0
         self.validators = tuple(v.public_key for v in ledger.validators_at(ledger.height + 1))
@@ -346,7 +349,7 @@ class ConsensusHost:
             block = self.blocks.get(msg.digest)
             if block is None:
                 return msg
-            payload = compact.compact_payload(block)
+            payload = compact.compact_payload(block, self.recent.fresh())
             self._compacted = (msg.digest, payload)
         return dataclasses.replace(msg, proposal=dataclasses.replace(msg.proposal, payload=payload))
 
@@ -381,8 +384,9 @@ class ConsensusHost:
     ) -> tuple[PrePrepare, list[bytes]]:
         """``pp`` carrying its full block (remembered in the block cache) when the mempool and
         ``extra`` hold every tx; else ``pp`` and the hashes missing. LedgerError: malformed."""
+        mempool = self.ledger.mempool
         block, missing = compact.rebuild(
-            pp.proposal.payload, self.ledger.mempool.get, self.ledger.suite, extra
+            pp.proposal.payload, mempool.get, self.ledger.suite, extra, mempool.lookup_raw
         )
         if block is None:
             return pp, missing

@@ -126,8 +126,9 @@ class ProposalCheck:
         mempool; when txs are still missing the primary did not supply them in time: None."""
         try:
             if is_compact(proposal.payload):
+                mempool = self.ledger.mempool
                 block, missing = rebuild(
-                    proposal.payload, self.ledger.mempool.get, self.ledger.suite
+                    proposal.payload, mempool.get, self.ledger.suite, None, mempool.lookup_raw
                 )
                 if block is None:
                     log.warning(

@@ -175,6 +175,7 @@ class Node:
             programs=self.programs,
             backlog=Backlog(cfg.admission_backlog_s, 2 * self.genesis.consensus.max_block_txs),
         )
+        self.host.recent = self.admission.recent  # our clients' txs go in our proposals
         self.backend = NodeBackend(
             cfg.node_id,
             self.ledger,

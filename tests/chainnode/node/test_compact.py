@@ -113,3 +113,38 @@ def test_a_compact_proposal_carries_a_state_checkpoint(tmp_path: Path) -> None:
         )
         header, hashes = compact.parse_compact(compact.compact_payload(carrying))
         assert header.checkpoint == cp and hashes == [t.hash for t in block.txs]
+
+
+def test_prefilled_bodies_need_no_mempool_and_junk_bodies_are_refused(tmp_path: Path) -> None:
+    a, b, block = _ledgers(tmp_path)
+    with a, b:
+        first = block.txs[0].hash
+        payload = compact.compact_payload(block, prefill=lambda h: h == first)
+        _, items = compact.parse_compact(payload)
+        assert items[0] == block.txs[0].raw and items[1:] == [t.hash for t in block.txs[1:]]
+        lacking, missing = compact.rebuild(payload, b.mempool.get, b.suite)
+        assert lacking is None and missing == [t.hash for t in block.txs[1:]]
+        full = compact.compact_payload(block, prefill=lambda h: True)
+        rebuilt, missing = compact.rebuild(full, b.mempool.get, b.suite)
+        assert missing == [] and rebuilt is not None and rebuilt.raw == block.raw
+        assert _check(b)(_proposal(block, full)) is True  # b never had any of them
+        header, _ = compact.parse_compact(full)
+        junk = pack([compact.COMPACT_TAG, header.to_list(), [b"\x01" * 40]])
+        with pytest.raises(MalformedError):
+            compact.rebuild(junk, b.mempool.get, b.suite)
+        assert _check(b)(_proposal(block, junk)) is False
+
+
+def test_recent_txs_are_fresh_for_the_window_only() -> None:
+    now = [100.0]
+    recent = compact.RecentTxs(window_s=0.5, clock=lambda: now[0], capacity=3)
+    recent.add([b"a" * 32, b"b" * 32])
+    now[0] = 100.4
+    fresh = recent.fresh()
+    assert fresh(b"a" * 32) and fresh(b"b" * 32) and not fresh(b"c" * 32)
+    now[0] = 100.6
+    assert not recent.fresh()(b"a" * 32)
+    recent.add([b"c" * 32])  # the expired ones are dropped on the way
+    assert len(recent._at) == 1
+    recent.add([b"d" * 32, b"e" * 32, b"f" * 32, b"g" * 32])  # capacity 3
+    assert len(recent._at) == 3 and recent.fresh()(b"g" * 32)
