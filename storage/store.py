@@ -406,6 +406,18 @@ class Store(Reader):
             self._head = (height, block_hash)
             return n
 
+    def delete_meta(self, keys: Iterable[bytes]) -> None:
+        """Delete caller metadata (one write batch, not synced: records the caller can do
+        without, such as a finished computation's scratch)."""
+        with self._lock:
+            db = self._handle()
+            try:
+                with db.write_batch() as wb:
+                    for key in keys:
+                        wb.delete(K.meta_key(check_bytes("meta key", key, K.MAX_META_KEY)))
+            except (plyvel.Error, RuntimeError) as exc:
+                raise_translated(self.path, exc)
+
     # -- closing ----------------------------------------------------------------------------
     def close(self) -> None:
         """Close the database (idempotent); open snapshots become unusable."""

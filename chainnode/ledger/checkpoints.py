@@ -30,7 +30,8 @@ from chainnode.model.genesis import ConsensusParams
 from chainnode.model.layout import u64
 from chainnode.model.snapshot import Entry, Manifest
 from chainnode.model.types import BlockHeader, StateCheckpoint
-from storage import Reader, Snapshot
+from storage import Reader, Snapshot, StorageError, Store
+from storage.keys import meta_key
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,10 @@ def state_entries(
 class Checkpoints:
     """The checkpoint computations of one ledger and what headers must carry."""
 
-    def __init__(self, params: ConsensusParams, files: SnapshotFiles) -> None:
+    def __init__(self, params: ConsensusParams, files: SnapshotFiles, store: Store) -> None:
         self.params = params
         self.files = files
+        self._store = store
         self._jobs: dict[int, Future[Manifest | None]] = {}
         self._threads: list[threading.Thread] = []
         self._closing = False
@@ -117,6 +119,7 @@ class Checkpoints:
             fut.set_exception(e)
         else:
             if m is not None:
+                self._forget_undo(height + self.params.checkpoint_lag)
                 log.info(
                     "state checkpoint %d: %d entries, %d chunks",
                     height,
@@ -133,6 +136,18 @@ class Checkpoints:
         for t in self._threads:
             t.join()
 
+    def _forget_undo(self, upto: int) -> None:
+        """Delete the undo records of heights <= `upto`: their checkpoint is computed (a
+        record written meanwhile by a racing commit goes with the next one)."""
+        lo = meta_key(undo_key(0))
+        hi = meta_key(undo_key(upto + 1))
+        try:
+            keys = [k[1:] for k, _ in self._store.raw_items(lo, hi)]
+            if keys:
+                self._store.delete_meta(keys)
+        except StorageError as e:  # closing; the next computation or open sweeps them
+            log.debug("undo records not deleted: %s", e)
+
     def resume(self, height: int, snapshot: Snapshot, meta: Reader) -> None:
         """After opening at `height`: restart the computation of a checkpoint whose header is
         still to come (its files are not here), from the store with the recorded undo."""
@@ -143,6 +158,7 @@ class Checkpoints:
         c = height - height % every
         if c == 0 or height >= c + self.params.checkpoint_lag or self.files.manifest(c):
             snapshot.close()
+            self._forget_undo(height)
             return
         overrides: dict[bytes, bytes | None] = {}
         for h in range(c + 1, height + 1):

@@ -235,7 +235,9 @@ class Ledger:
         self.suite = get_suite(genesis.suite)
         self.params: ConsensusParams = genesis.consensus
         self._checkpoints = Checkpoints(
-            self.params, SnapshotFiles(Path(store.path).parent / SNAPSHOT_DIR, snapshot_keep)
+            self.params,
+            SnapshotFiles(Path(store.path).parent / SNAPSHOT_DIR, snapshot_keep),
+            store,
         )
         self._lock = threading.RLock()
         self._view = _StoreView(store)

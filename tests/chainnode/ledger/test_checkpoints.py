@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from chainnode.ledger.checkpoints import undo_key
 from chainnode.ledger.ledger import Ledger
 from chainnode.model.codes import Code, InvalidBlock, LedgerError
 from chainnode.model.genesis import Genesis
@@ -261,10 +262,13 @@ def test_a_restart_between_c_and_its_header_recomputes(
         # as if the computation were still running while block 5 commits (then a crash)
         led._checkpoints._jobs[4] = Future()
         _follow(led, blocks[4:5], src)
+        assert led._store.get_meta(undo_key(5)) is not None
+        assert led._store.get_meta(undo_key(4)) is None  # before the computation started
     shutil.rmtree(tmp_path / "snapshots" / "4")
     with Ledger.open(tmp_path, g) as led:
         assert led.height == 5
         assert led.checkpoint_of(6) == blocks[5].header.checkpoint  # from the store + undo
+        assert led._store.get_meta(undo_key(5)) is None  # computed: the undo is dropped
         _follow(led, blocks[5:6], src)
     assert _files(tmp_path, 4) == _files(chain["dir"], 4)
 
