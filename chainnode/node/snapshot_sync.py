@@ -5,7 +5,8 @@ On a data directory without a chain, before the node itself starts, :func:`join`
 network under the node's key and:
 
 1. asks every connected peer which checkpoints it keeps (``snap.list``) and picks the newest
-   one offered by ``f + 1`` of them (at least one honest peer then holds all of it);
+   one offered by ``f + 1`` of them (at least one honest peer then holds all of it), an older
+   one when no peer proves it (steps 2 and 3);
 2. fetches the checkpoint's anchor (:func:`verify_anchor`): the header of ``c + lag`` carrying
    the checkpoint, whose certificate must be a quorum of the validator set derived from genesis
    and the proven governance changes (the proof bundle's rule,
@@ -150,11 +151,15 @@ def faults_needed(genesis: Genesis) -> int:
     return (len(genesis.validators) - 1) // 3 + 1
 
 
+def offered(offers: dict[bytes, list[int]], need: int) -> list[int]:
+    """The heights at least ``need`` peers offer, newest first."""
+    counts = Counter(h for heights in offers.values() for h in set(heights))
+    return sorted((h for h, n in counts.items() if n >= need), reverse=True)
+
+
 def newest_offered(offers: dict[bytes, list[int]], need: int) -> int | None:
     """The newest height at least ``need`` peers offer (None if none is)."""
-    counts = Counter(h for heights in offers.values() for h in set(heights))
-    good = [h for h, n in counts.items() if n >= need]
-    return max(good, default=None)
+    return next(iter(offered(offers, need)), None)
 
 
 class Fetcher:
@@ -356,8 +361,8 @@ async def wait_for_peers(fetcher: Fetcher, need: int, deadline: float) -> None:
             )
 
 
-async def wait_for_offers(fetcher: Fetcher, need: int, timeout: float) -> tuple[int, list[bytes]]:
-    """The newest checkpoint ``need`` peers offer and the peers offering it, asking again
+async def wait_for_offers(fetcher: Fetcher, need: int, timeout: float) -> dict[bytes, list[int]]:
+    """The peers' offers once some checkpoint is offered by ``need`` of them, asking again
     when peers come and go, or every second (a checkpoint completes), until ``timeout``."""
     deadline = time.monotonic() + timeout
     offers: dict[bytes, list[int]] = {}
@@ -366,9 +371,8 @@ async def wait_for_offers(fetcher: Fetcher, need: int, timeout: float) -> tuple[
         fetcher.peers_changed.clear()
         if len(fetcher.usable()) >= need:
             offers = await fetcher.offers()
-            c = newest_offered(offers, need)
-            if c is not None:
-                return c, [p for p, hs in offers.items() if c in hs]
+            if offered(offers, need):
+                return offers
         left = deadline - time.monotonic()
         if left <= 0:
             break
@@ -428,19 +432,28 @@ async def anchor_and_manifest(
             "snapshots; start without --sync snapshot to replay the chain from genesis"
         )
     need = faults_needed(genesis)
-    c, peers = await wait_for_offers(fetcher, need, timeout)
-    log.info("snapshot: checkpoint %d offered by %d peers; verifying its proof", c, len(peers))
-    verified = await fetcher.anchor(genesis, c, peers)
-    manifest = await fetcher.manifest(verified.checkpoint, peers)
-    log.info(
-        "snapshot %d certified (root %s): fetching %d chunks, %d entries from %d peers",
-        c,
-        manifest.root.hex()[:16],
-        len(manifest.chunk_hashes),
-        manifest.entries,
-        len(fetcher.usable(peers)),
-    )
-    return verified, manifest, peers
+    offers = await wait_for_offers(fetcher, need, timeout)
+    failures = []
+    for c in offered(offers, need):  # an older one when no peer proves the newest
+        peers = [p for p, hs in offers.items() if c in hs]
+        log.info("snapshot: checkpoint %d offered by %d peers; verifying its proof", c, len(peers))
+        try:
+            verified = await fetcher.anchor(genesis, c, peers)
+            manifest = await fetcher.manifest(verified.checkpoint, peers)
+        except SnapshotSyncError as e:
+            log.warning("snapshot: %s; trying an older checkpoint", e)
+            failures.append(str(e))
+            continue
+        log.info(
+            "snapshot %d certified (root %s): fetching %d chunks, %d entries from %d peers",
+            c,
+            manifest.root.hex()[:16],
+            len(manifest.chunk_hashes),
+            manifest.entries,
+            len(fetcher.usable(peers)),
+        )
+        return verified, manifest, peers
+    raise SnapshotSyncError("; ".join(failures) + " (restart to try again)")
 
 
 async def join(net: Network, data_dir: Path, genesis: Genesis, timeout: float) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,14 @@ import pytest
 from chainnode.ledger.ledger import Ledger
 from chainnode.model.genesis import Genesis
 from chainnode.model.types import Block
-from chainnode.node.snapshot_sync import verify_anchor
-from chainnode.node.snapshot_wire import decode_anchor, encode_height, serve_anchor
+from chainnode.node.snapshot_sync import join, verify_anchor
+from chainnode.node.snapshot_wire import decode_anchor, encode_height, handlers, serve_anchor
 from chainnode.proofs.bundle import ProofError, build_bundle, verify_bundle
 from consensus.certificate import encode_certificate, make_certificate
 from consensus.messages import commit_signing_bytes
+from crypto.sm2 import PrivateKey
 from crypto.suite import get_suite
+from p2p import Network, P2PConfig
 from tests.chainnode.ledger.helpers import genesis, keys, make_block, tx
 
 SM = get_suite("sm")
@@ -96,3 +99,55 @@ def test_a_node_joined_above_a_validator_change_serves_proofs_that_verify(
             _follow(bare, blocks, src)
             with pytest.raises(ProofError, match="block 2 .* is missing"):
                 build_bundle(bare, record)
+
+
+class _Rotated:
+    """A real ledger whose list also names a checkpoint it no longer has (dropped by
+    snapshot_keep between a joiner's list and its fetch): asked for it, it has nothing."""
+
+    def __init__(self, led: Ledger, extra: int) -> None:
+        self._led = led
+        self._extra = extra
+
+    def available_snapshots(self) -> list[int]:
+        return [*self._led.available_snapshots(), self._extra]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._led, name)
+
+
+async def test_a_joiner_falls_back_to_an_older_checkpoint_no_peer_can_prove(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = genesis(std=True)
+    g = dataclasses.replace(base, consensus=base.consensus.with_snapshots(EVERY, LAG))
+    with Ledger.open(tmp_path / "src", g) as src:
+        while src.height < 2 * EVERY + LAG:  # 4 and 8 carried
+            _commit(src, [tx(src, USER, "records", "put", [f"r{src.height}", 1])], OLD)
+        assert src.available_snapshots() == [4, 8]
+        joiner_key = PrivateKey.generate()
+        servers = []
+        for k in keys()[:2]:  # two genesis validators (f + 1 of 4) serve it
+            net = Network(
+                P2PConfig(g.chain_id.encode(), PrivateKey.from_bytes(k.priv), "127.0.0.1",
+                          allowed={joiner_key.public_key().to_bytes()})
+            )  # fmt: skip
+            for kind, handler in handlers(_Rotated(src, 12), LAG).items():  # type: ignore[arg-type]
+                net.on_request(kind, handler)
+            await net.start()
+            servers.append(net)
+        joiner = Network(
+            P2PConfig(g.chain_id.encode(), joiner_key, "127.0.0.1",
+                      peers=[(s.peer_id, "127.0.0.1", s.port) for s in servers])
+        )  # fmt: skip
+        try:
+            caplog.set_level(logging.INFO, "chainnode.snapshot")
+            assert await join(joiner, tmp_path / "joined", g, timeout=30) == 8
+        finally:
+            for s in servers:
+                await s.stop()
+        assert "no peer gave a valid proof of checkpoint 12" in caplog.text
+        assert "trying an older checkpoint" in caplog.text
+        assert "Byzantine" not in caplog.text  # having nothing is no lie
+    with Ledger.open(tmp_path / "joined", g) as joined:
+        assert joined.height == 8 and joined.available_snapshots() == [8]
