@@ -71,6 +71,17 @@ class _Scraped(Collector):
         yield GaugeMetricFamily(
             "chainnode_consensus_view", "Current consensus view at the current height.", v["view"]
         )
+        yield GaugeMetricFamily(
+            "chainnode_admission_backlog_limit",
+            "Waiting transactions at which clients' submissions are refused (503 BUSY): what"
+            " the chain commits in admission_backlog_s at its measured rate.",
+            v.get("backlog_limit", 0.0),
+        )
+        yield CounterMetricFamily(
+            "chainnode_admission_busy_refusals",
+            "Client submissions refused with 503 BUSY (more waiting than the budget).",
+            v.get("busy_refusals", 0.0),
+        )
         yield CounterMetricFamily(
             "chainnode_p2p_received_bytes", "Bytes received from peers.", v["bytes_in"]
         )

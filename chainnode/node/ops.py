@@ -84,6 +84,8 @@ class NodeOps:
         out["peers"] = float(len(net.connected_peers()))
         out["validator"] = 1.0 if node.role == "validator" else 0.0
         out["bytes_in"], out["bytes_out"] = float(st.bytes_in), float(st.bytes_out)
+        backlog = node.admission.backlog
+        out["backlog_limit"], out["busy_refusals"] = float(backlog.limit), float(backlog.refused)
         return out
 
     # -- hooks called by the runtime ---------------------------------------------------------

@@ -232,6 +232,9 @@ def test_metrics_pass_promtool_and_count(node: OpsCluster, tmp_path: Path) -> No
     assert 'route="/v1/transactions"' in text
     assert _metric(text, 'chainnode_role{role="validator"}') == 1
     assert _metric(text, 'chainnode_role{role="observer"}') == 0
+    # never saturated here: the budget is its floor, two full blocks of the genesis' 2000
+    assert _metric(text, "chainnode_admission_backlog_limit") == 4000
+    assert _metric(text, "chainnode_admission_busy_refusals_total") == 0
 
 
 def _stage_cpu(text: str) -> dict[str, float]:
