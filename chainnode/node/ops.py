@@ -22,6 +22,7 @@ from chainnode.api.metrics import CONTENT_TYPE_LATEST, NodeMetrics
 from chainnode.ledger.ledger import Ledger
 from chainnode.model.codes import Code
 from chainnode.node import jsonlog
+from chainnode.node.admission import Admission
 from chainnode.node.config import NodeConfig
 from chainnode.node.progress import CommitLog
 from chainnode.proofs.bundle import ProofError, build_bundle
@@ -38,6 +39,7 @@ class OpsNode(Protocol):
     cfg: NodeConfig
     ledger: Ledger
     net: Network
+    admission: Admission
 
     @property
     def view(self) -> int: ...
