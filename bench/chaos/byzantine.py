@@ -43,7 +43,8 @@ MODES = (
     "flood",  # bursts of messages for far-future heights
     "flood_forged",  # bursts of junk for the next heights naming honest validators as senders
     "forged_sync",  # blocks served to syncing peers are altered
-    "withhold_txs",  # as primary: peers' fetches of its proposal's txs are answered with none
+    "withhold_txs",  # as primary: proposals name every tx by hash, peers' fetches of them are
+    # answered with none, and txs waiting here are not offered to peers that connect
 )
 FLOOD_BURST = 300
 FORGED_BURST = 3000  # every BURST_INTERVAL: ~6,000 junk messages a second, as in issue 18
@@ -62,12 +63,14 @@ class ByzantineTransport:
         sign: Callable[[bytes], bytes],
         alternative_block: Callable[[PrePrepare, int], Proposal | None],
         channel: int,
+        hashes_only: Callable[[PrePrepare], Proposal | None] = lambda pp: None,
     ) -> None:
         self.net = net
         self.chain_id = chain_id
         self.public_key = public_key
         self.sign = sign
         self.alternative_block = alternative_block
+        self.hashes_only = hashes_only
         self.channel = channel
         self.modes: frozenset[str] = frozenset()
         self.acts: Counter[str] = Counter()
@@ -130,6 +133,12 @@ class ByzantineTransport:
             if alt is not None:
                 out = [encode_message(self._resign(msg, proposal=alt))]
                 self._act("future_block", f"height {msg.height}: stamped {FUTURE_MS} ms ahead")
+        if "withhold_txs" in modes and isinstance(msg, PrePrepare):
+            # an honest proposal carries the bodies of our clients' newest txs; a withholding
+            # primary names every tx by hash, so that backups must ask for what it withholds
+            alt = self.hashes_only(msg)
+            if alt is not None:
+                out = [encode_message(self._resign(msg, proposal=alt))]
         if isinstance(msg, Prepare | CommitVote):
             if "double_vote" in modes and self._second_half(peer_id):
                 out = [encode_message(self._resign(msg, digest=self._rng.randbytes(32)))]

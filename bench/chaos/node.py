@@ -29,6 +29,7 @@ from bench.chaos.partition import Partition
 from bench.chaos.sentlog import SentLog
 from chainnode.model.codes import LedgerError
 from chainnode.model.types import Block
+from chainnode.node.compact import compact_payload
 from chainnode.node.config import ConfigError, load_config
 from chainnode.node.consensus_glue import sm2_signer
 from chainnode.node.consensus_host import SyncFilter, TxsFilter
@@ -59,9 +60,19 @@ class Faults:
             sm2_signer(node.key),
             lambda pp, later_ms: alternative_proposal(node, pp, later_ms),
             CONSENSUS_CHANNEL,
+            lambda pp: hashes_only_proposal(node, pp),
+        )
+        offer = node.net.offer_txs
+        # withhold_txs: the txs waiting here go to no peer that connects (an honest node offers
+        # them, and a backup would then hold what the proposal names by hash)
+        node.net.offer_txs = lambda peer, txs: (  # type: ignore[method-assign]
+            0 if "withhold_txs" in self.transport_modes() else offer(peer, txs)
         )
         log.warning("fault injection enabled (bench.chaos.node): never in production")
         return self.transport
+
+    def transport_modes(self) -> frozenset[str]:
+        return frozenset() if self.transport is None else self.transport.modes
 
     def sync_filter(self, node: Node) -> SyncFilter:
         return lambda response: self._forge(node, response)
@@ -167,6 +178,14 @@ def alternative_proposal(node: Node, pp: PrePrepare, later_ms: int) -> Proposal 
         return None
     node.blocks.remember(alt)
     return Proposal(alt.height, pp.proposal.parent, alt.hash, alt.encode())
+
+
+def hashes_only_proposal(node: Node, pp: PrePrepare) -> Proposal | None:
+    """Our PRE-PREPARE's proposal with every tx by hash (none of our clients' bodies)."""
+    block = node.blocks.get(pp.digest)
+    if block is None:
+        return None
+    return dataclasses.replace(pp.proposal, payload=compact_payload(block))
 
 
 def forged_block(node: Node, raw: bytes) -> bytes:
