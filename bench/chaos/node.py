@@ -65,8 +65,8 @@ class Faults:
         offer = node.net.offer_txs
         # withhold_txs: the txs waiting here go to no peer that connects (an honest node offers
         # them, and a backup would then hold what the proposal names by hash)
-        node.net.offer_txs = lambda peer, txs: (  # type: ignore[method-assign]
-            0 if "withhold_txs" in self.transport_modes() else offer(peer, txs)
+        node.net.offer_txs = lambda peer_id, txs: (  # type: ignore[method-assign]
+            0 if "withhold_txs" in self.transport_modes() else offer(peer_id, txs)
         )
         log.warning("fault injection enabled (bench.chaos.node): never in production")
         return self.transport
