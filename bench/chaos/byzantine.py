@@ -45,6 +45,7 @@ MODES = (
     "forged_sync",  # blocks served to syncing peers are altered
     "withhold_txs",  # as primary: proposals name every tx by hash, peers' fetches of them are
     # answered with none, and txs waiting here are not offered to peers that connect
+    "no_gossip",  # its clients' txs are flooded and offered to no peer (still served on request)
 )
 FLOOD_BURST = 300
 FORGED_BURST = 3000  # every BURST_INTERVAL: ~6,000 junk messages a second, as in issue 18

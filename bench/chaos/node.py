@@ -62,11 +62,15 @@ class Faults:
             CONSENSUS_CHANNEL,
             lambda pp: hashes_only_proposal(node, pp),
         )
-        offer = node.net.offer_txs
-        # withhold_txs: the txs waiting here go to no peer that connects (an honest node offers
-        # them, and a backup would then hold what the proposal names by hash)
+        offer, gossip = node.net.offer_txs, node.net.gossip_txs
+        # withhold_txs and no_gossip: the txs waiting here go to no peer that connects (an
+        # honest node offers them, and a backup would then hold what the proposal names by
+        # hash); no_gossip: nor are our clients' txs flooded
         node.net.offer_txs = lambda peer_id, txs: (  # type: ignore[method-assign]
-            0 if "withhold_txs" in self.transport_modes() else offer(peer_id, txs)
+            0 if {"withhold_txs", "no_gossip"} & self.transport_modes() else offer(peer_id, txs)
+        )
+        node.net.gossip_txs = lambda txs: (  # type: ignore[method-assign]
+            0 if "no_gossip" in self.transport_modes() else gossip(txs)
         )
         log.warning("fault injection enabled (bench.chaos.node): never in production")
         return self.transport

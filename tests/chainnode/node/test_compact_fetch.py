@@ -3,8 +3,9 @@ primary and commit; a primary that withholds them is treated as one proposing an
 block (the backups change view and the chain goes on without it).
 
 The primary is cut from every peer (bench.chaos partition) while a client's tx reaches it, so
-the tx is gossiped to no one; once healed, its PRE-PREPARE (compact: the tx by hash) reaches
-backups that do not hold the tx.
+the tx is gossiped to no one, and it is told not to offer it when its links come back (mode
+no_gossip; withhold_txs implies it); once healed, its PRE-PREPARE (compact: the tx by hash)
+reaches backups that do not hold the tx.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def _isolate_primary_with_a_tx(c: Cluster) -> tuple[int, list[str], str]:
 
 def test_backups_that_missed_the_gossip_fetch_the_tx_and_commit(four: Cluster) -> None:
     p, _, tx_hash = _isolate_primary_with_a_tx(four)
+    _post(four, p, "/v1/_test/byzantine", {"modes": ["no_gossip"]})
     _post(four, p, "/v1/_test/partition", {"cut": []})
     for i in range(4):
         (receipt,) = four.clients[i].wait_receipts([tx_hash], timeout=60)
