@@ -328,3 +328,22 @@ def test_a_block_archive_of_checkpoint_carrying_blocks_verifies(
     assert verified is not None
     raw6 = archive.blocks[1][0]
     assert Block.decode(raw6).header.checkpoint == blocks[5].header.checkpoint
+
+
+def test_a_backup_of_a_checkpointed_chain_restores_with_its_snapshots(
+    chain: dict[str, Any], g: Genesis, tmp_path: Path
+) -> None:
+    """Restore replays every block (checkpoint-carrying headers checked against the replay's
+    own computation) and keeps the replay's snapshot files: the same as the source's."""
+    from chainnode.backup.archive import write_backup
+    from chainnode.backup.restore import restore
+
+    src = chain["src"]
+    with src.snapshot() as snap:
+        records = list(snap.raw_items())
+    write_backup(iter(records), tmp_path / "backup.tar")
+    restore(tmp_path / "backup.tar", tmp_path / "data", g)
+    for c in (4, 8):
+        assert _files(tmp_path / "data", c) == _files(chain["dir"], c)
+    with Ledger.open(tmp_path / "data", g) as led:
+        assert led.height == 10 and _state(led) == _state(src)
