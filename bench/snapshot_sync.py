@@ -159,6 +159,7 @@ def time_join(config: Path, url: str, mode: str, head: int, log: Path) -> dict[s
     return {"sync": mode, "ready_s": took, "height": head}
 
 
+# long: the command's one linear script: options, network, load, timed joins, report
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.snapshot_sync", description=__doc__)
     ap.add_argument("--txs", type=int, default=200_000)
