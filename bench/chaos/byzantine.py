@@ -115,6 +115,12 @@ class ByzantineTransport:
         peers = sorted(self.net.connected_peers())
         return peer_id in peers[len(peers) // 2 :]
 
+    def _by_hash_only(self, msg: PrePrepare, out: list[bytes]) -> list[bytes]:
+        """An honest proposal carries the bodies of our clients' newest txs; a withholding
+        primary names every tx by hash, so that backups must ask for what it withholds."""
+        alt = self.hashes_only(msg)
+        return out if alt is None else [encode_message(self._resign(msg, proposal=alt))]
+
     def _lie(self, peer_id: bytes, payload: bytes) -> list[bytes]:
         try:
             msg = decode_message(payload)
@@ -135,11 +141,7 @@ class ByzantineTransport:
                 out = [encode_message(self._resign(msg, proposal=alt))]
                 self._act("future_block", f"height {msg.height}: stamped {FUTURE_MS} ms ahead")
         if "withhold_txs" in modes and isinstance(msg, PrePrepare):
-            # an honest proposal carries the bodies of our clients' newest txs; a withholding
-            # primary names every tx by hash, so that backups must ask for what it withholds
-            alt = self.hashes_only(msg)
-            if alt is not None:
-                out = [encode_message(self._resign(msg, proposal=alt))]
+            out = self._by_hash_only(msg, out)
         if isinstance(msg, Prepare | CommitVote):
             if "double_vote" in modes and self._second_half(peer_id):
                 out = [encode_message(self._resign(msg, digest=self._rng.randbytes(32)))]
