@@ -7,6 +7,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from types import TracebackType
 from typing import Any
 
@@ -358,14 +359,15 @@ class Store(Reader):
         height: int,
         block_hash: bytes,
         header: bytes,
-        state: Iterable[tuple[bytes, bytes]],
+        state: Iterable[Sequence[tuple[bytes, bytes]]],
         meta: Mapping[bytes, bytes],
         floor: int,
     ) -> int:
         """Fill an EMPTY store from a state snapshot: the state entries (full keys of the ``s``
-        space, written in batches as they come), then in ONE synced batch ``meta``, the header
-        of block ``height`` (kept as a pruned block's: its body is not here), its hash indexes,
-        the prune floor ``floor`` and the head. Until that last batch the store has no head;
+        space), in batches as they come (each checked as a whole and written as one write
+        batch: a snapshot's chunk), then in ONE synced batch ``meta``, the header of block
+        ``height`` (kept as a pruned block's: its body is not here), its hash indexes, the
+        prune floor ``floor`` and the head. Until that last batch the store has no head;
         the caller installs into a fresh directory and renames it into place. Returns the
         entries written."""
         check_height(height)
@@ -378,18 +380,13 @@ class Store(Reader):
                 raise InvalidInput("install into an empty store only")
             n = 0
             try:
-                wb = db.write_batch()
-                for key, value in state:
-                    check_bytes("state key", key, K.MAX_STATE_KEY + K.MAX_NAMESPACE + 2, 2)
-                    check_bytes("state value", value, K.MAX_VALUE)
-                    if key[:1] != K.P_STATE:
-                        raise InvalidInput("install writes state keys only")
-                    wb.put(key, value)
-                    n += 1
-                    if n % 10_000 == 0:
-                        wb.write()
-                        wb = db.write_batch()
-                wb.write()
+                for batch in state:
+                    _check_state_batch(batch)
+                    with db.write_batch() as wb:
+                        put = wb.put
+                        for key, value in batch:
+                            put(key, value)
+                    n += len(batch)
                 hb = K.HEIGHT.pack(height)
                 with db.write_batch(sync=True) as last:
                     for mkey, mvalue in meta.items():
@@ -498,3 +495,21 @@ def _check_identity(path: str, db: Any, chain_id: bytes) -> tuple[int, bytes] | 
     except (plyvel.Error, RuntimeError) as exc:
         raise_translated(path, exc)
     return None if raw is None else K.decode_head(raw)
+
+
+def _check_state_batch(batch: Sequence[tuple[bytes, bytes]]) -> None:
+    """:meth:`Store.install`'s checks of a batch of state entries, over its columns at once:
+    byte strings, keys of the state space within the state keys' bounds, values within
+    MAX_VALUE."""
+    if not batch:
+        return
+    keys, values = zip(*batch, strict=True)
+    if set(map(type, keys)) != {bytes} or set(map(type, values)) != {bytes}:
+        raise InvalidInput("install: state keys and values must be bytes")
+    key_lens = list(map(len, keys))
+    if min(key_lens) < 2 or max(key_lens) > K.MAX_STATE_KEY + K.MAX_NAMESPACE + 2:
+        raise InvalidInput("install: a state key out of bounds")
+    if max(map(len, values)) > K.MAX_VALUE:
+        raise InvalidInput(f"install: a state value over {K.MAX_VALUE} bytes")
+    if not all(map(bytes.startswith, keys, repeat(K.P_STATE))):
+        raise InvalidInput("install writes state keys only")

@@ -82,7 +82,7 @@ from chainnode.model.layout import (
     nonce_key,
     well_known_address,
 )
-from chainnode.model.snapshot import Manifest, SnapshotError, verify_chunk
+from chainnode.model.snapshot import HashedChunk, Manifest, SnapshotError, verify_chunk
 from chainnode.model.types import (
     MAX_GAS_LIMIT,
     ZERO_HASH,
@@ -1074,7 +1074,7 @@ class Ledger:
         header: BlockHeader,
         certificate: bytes,
         manifest: Manifest,
-        chunks: Iterable[bytes],
+        chunks: Iterable[bytes | HashedChunk],
         governance: bytes = b"[]",
     ) -> int:
         """Start an EMPTY data dir from the state snapshot at ``header.height`` (= c): every
@@ -1083,7 +1083,8 @@ class Ledger:
         state, block c's header as its head (a block c + 1 follows it), its certificate, and
         c + 1 as its prune floor (bodies below are not here: they answer like pruned ones).
         Written into a fresh directory renamed into place at the end: a failure leaves the
-        data dir as it was. `chunks` may come as they are fetched (it is read once, in order);
+        data dir as it was. `chunks` may come as they are fetched (it is read once, in order;
+        a :class:`HashedChunk` is one whose hash the fetcher checked against this manifest);
         they become this node's snapshot files of c (served at once, not recomputed).
         `governance`: the proofs of the validator-set changes up to c the caller verified (a
         JSON list, :meth:`snapshot_governance`), for proof bundles of later records. Returns the entries installed; open it with :meth:`open`."""
@@ -1141,15 +1142,20 @@ class Ledger:
         return unpack(raw) if raw is not None else None
 
 
-def _keep(chunks: Iterable[bytes], kept: list[bytes]) -> Iterator[bytes]:
+def _keep(
+    chunks: Iterable[bytes | HashedChunk], kept: list[bytes]
+) -> Iterator[bytes | HashedChunk]:
     """The chunks as they come (a joining node streams them in as it fetches), each kept."""
-    for data in chunks:
-        kept.append(data)
-        yield data
+    for chunk in chunks:
+        kept.append(chunk.data if isinstance(chunk, HashedChunk) else chunk)
+        yield chunk
 
 
-def _verified_state(manifest: Manifest, chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """The store's state items of `chunks`, each verified against `manifest`, in order."""
+def _verified_state(
+    manifest: Manifest, chunks: Iterable[bytes | HashedChunk]
+) -> Iterator[list[tuple[bytes, bytes]]]:
+    """The store's state items of `chunks`, a list per chunk, each verified against
+    `manifest`, in order."""
     prev = b""
     count = n = 0
     for i, data in enumerate(chunks):
@@ -1157,8 +1163,7 @@ def _verified_state(manifest: Manifest, chunks: Iterable[bytes]) -> Iterator[tup
         if i and entries[0][0] <= prev:
             raise SnapshotError(f"chunk {i}: its first key is not above chunk {i - 1}'s last")
         prev = entries[-1][0]
-        for k, v in entries:
-            yield b"s" + k, v
+        yield [(b"s" + k, v) for k, v in entries]
         count += 1
         n += len(entries)
     if count != len(manifest.chunk_hashes) or n != manifest.entries:

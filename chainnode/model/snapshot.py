@@ -18,9 +18,13 @@ these functions. Decoding is bounded and validated; every refusal is a :class:`S
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
+
+import msgpack
 
 from chainnode.model.codes import MalformedError
 from chainnode.model.encoding import pack, unpack, want_bytes, want_int, want_list
@@ -213,18 +217,109 @@ def verify_manifest(manifest: Manifest, checkpoint: StateCheckpoint) -> None:
         )
 
 
-def verify_chunk(manifest: Manifest, index: int, data: bytes) -> list[Entry]:
-    """The entries of chunk `index` of `manifest`, from bytes a peer sent: its hash must be
-    the manifest's (checked before decoding), then it must decode (:func:`decode_chunk`).
-    Ordering across chunks (chunk i's first key above chunk i-1's last) is the installer's
-    check. Raises SnapshotError."""
+def _check_index_and_hash(manifest: Manifest, index: int, data: bytes) -> None:
     if type(index) is not int or not 0 <= index < len(manifest.chunk_hashes):
         raise SnapshotError(f"chunk {index!r}: the manifest has {len(manifest.chunk_hashes)}")
     if not isinstance(data, bytes) or len(data) > MAX_CHUNK_BYTES:
         raise SnapshotError(f"chunk {index}: not bytes of at most {MAX_CHUNK_BYTES}")
     if chunk_hash_of_bytes(data) != manifest.chunk_hashes[index]:
         raise SnapshotError(f"chunk {index}: its hash is not the manifest's")
+
+
+@dataclass(frozen=True, slots=True)
+class HashedChunk:
+    """Chunk bytes already found, by :func:`hash_checked`, to hash to chunk `index` of the
+    manifest of `root`: the joining node hashes each chunk once, as it arrives (to blame a
+    lying peer at once), and the installer does not hash it a second time."""
+
+    root: bytes
+    index: int
+    data: bytes
+
+
+def hash_checked(manifest: Manifest, index: int, data: bytes) -> HashedChunk:
+    """`data` as chunk `index` of `manifest` once its size and hash are the manifest's (raises
+    SnapshotError otherwise); :func:`verify_chunk` then decodes it without hashing again."""
+    _check_index_and_hash(manifest, index, data)
+    return HashedChunk(manifest.root, index, data)
+
+
+def verify_chunk_plain(manifest: Manifest, index: int, data: bytes) -> list[Entry]:
+    """:func:`verify_chunk` the plain way: the hash, then :func:`decode_chunk` (one Python
+    pass per entry). The reference the fast path is pinned to."""
+    _check_index_and_hash(manifest, index, data)
     return decode_chunk(data)
+
+
+# fast path: plain=chainnode.model.snapshot.verify_chunk_plain test=tests/chainnode/ledger/test_snapshot_fast.py::test_verify_chunk_agrees_with_the_plain_path
+def verify_chunk(manifest: Manifest, index: int, data: bytes | HashedChunk) -> list[Entry]:
+    """The entries of chunk `index` of `manifest`, from bytes a peer sent: its hash must be
+    the manifest's (checked before decoding, here or by :func:`hash_checked` for this
+    manifest and index), then it must decode with every check of :func:`decode_chunk`, done
+    in bulk (:func:`_decode_hashed`). Ordering across chunks (chunk i's first key above
+    chunk i-1's last) is the installer's check. Raises SnapshotError."""
+    if isinstance(data, HashedChunk):
+        if data.root != manifest.root or data.index != index:
+            raise SnapshotError(f"chunk {index}: hashed as chunk {data.index} of another root")
+        return _decode_hashed(data.data)
+    if not isinstance(data, bytes):
+        raise SnapshotError(f"chunk {index}: not bytes")
+    _check_index_and_hash(manifest, index, data)
+    return _decode_hashed(data)
+
+
+_BAD_KEY = "chunk: an entry has a malformed state key"
+
+
+# long: the checks of decode_chunk, each over a whole column at C speed, with its message
+def _decode_hashed(data: bytes) -> list[Entry]:
+    """:func:`decode_chunk`'s checks, in bulk: msgpack's C unpacker bounded by its limits (no
+    map, str or ext; arrays of at most CHUNK_MAX_ENTRIES; byte strings of at most MAX_VALUE)
+    into tuples instead of a Python hook per array, then each check over a column of keys or values with
+    C-level ``map``/``min``/``max``, and canonical form by re-packing the decoded tuples as they are.
+    For bytes whose hash a certified manifest names only (:func:`verify_chunk`): the array
+    budget of :func:`decode_chunk` (against a wide nest of empty arrays) is the C limits'
+    and the byte bound's here, which certified bytes, made by :func:`encode_chunk`, meet."""
+    try:
+        raw = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=False,  # tuples: not tracked by the GC (lists made it half the cost)
+            strict_map_key=True,
+            max_map_len=0,
+            max_str_len=MAX_VALUE,
+            max_ext_len=0,
+            max_bin_len=MAX_VALUE,
+            max_array_len=CHUNK_MAX_ENTRIES,
+        )
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
+        raise SnapshotError(f"chunk: bad msgpack (or arrays over a chunk's entries): {e}") from None
+    except msgpack.UnpackException as e:
+        raise SnapshotError(f"chunk: bad msgpack: {type(e).__name__}") from None
+    if type(raw) is not tuple or not raw:
+        raise SnapshotError("chunk: expected a non-empty array of [key, value]")
+    if set(map(type, raw)) != {tuple} or set(map(len, raw)) != {2}:
+        raise SnapshotError("chunk: an entry is not a [key, value] pair")
+    keys, values = zip(*raw, strict=True)
+    if set(map(type, keys)) != {bytes} or set(map(type, values)) != {bytes}:
+        raise SnapshotError("chunk: an entry is not two byte strings")
+    key_lens = list(map(len, keys))
+    if min(key_lens) < 1 or max(key_lens) > MAX_KEY:
+        raise SnapshotError(_BAD_KEY)
+    # a namespace of key[0] bytes, then 0..4096 bytes of key: 1 <= len - key[0] <= 4097
+    past_namespace = list(map(operator.sub, key_lens, map(operator.itemgetter(0), keys)))
+    if min(past_namespace) < 1 or max(past_namespace) > 4097:
+        raise SnapshotError(_BAD_KEY)
+    value_lens = list(map(len, values))
+    if max(value_lens) > MAX_VALUE:
+        raise SnapshotError(f"chunk: a value over {MAX_VALUE} bytes")
+    if not all(map(operator.lt, keys, islice(keys, 1, None))):
+        raise SnapshotError("chunk: an entry is out of key order or repeated")
+    if sum(key_lens) - key_lens[-1] + sum(value_lens) - value_lens[-1] >= CHUNK_MAX_BYTES:
+        raise SnapshotError(f"chunk: entries past {CHUNK_MAX_BYTES} bytes")
+    if pack(raw) != data:
+        raise SnapshotError("chunk: not in canonical encoding")
+    return list(raw)
 
 
 class Builder:

@@ -45,10 +45,10 @@ from chainnode.model.codes import LedgerError
 from chainnode.model.encoding import unpack
 from chainnode.model.genesis import Genesis
 from chainnode.model.snapshot import (
-    MAX_CHUNK_BYTES,
+    HashedChunk,
     Manifest,
     SnapshotError,
-    chunk_hash_of_bytes,
+    hash_checked,
     verify_manifest,
 )
 from chainnode.model.types import BlockHeader, StateCheckpoint
@@ -237,14 +237,16 @@ class Fetcher:
         raise SnapshotSyncError(f"no peer gave a valid manifest of checkpoint {checkpoint.height}")
 
 
-def chunk_matches(manifest: Manifest, index: int, data: bytes) -> bool:
-    """Whether ``data`` is chunk ``index`` of the (certified) manifest: its size and hash.
-    That alone decides whether the peer lied; the installer then decodes and checks every
-    chunk (:func:`chainnode.model.snapshot.verify_chunk`) once. Hashing runs on a worker
-    thread (hashlib releases the GIL), so chunks hash in parallel off the event loop."""
-    return (
-        len(data) <= MAX_CHUNK_BYTES and chunk_hash_of_bytes(data) == (manifest.chunk_hashes[index])
-    )
+def chunk_matches(manifest: Manifest, index: int, data: bytes) -> HashedChunk | None:
+    """``data`` as chunk ``index`` of the (certified) manifest if its size and hash are the
+    manifest's, else None. That alone decides whether the peer lied; the installer then
+    decodes and checks every chunk once (:func:`chainnode.model.snapshot.verify_chunk`,
+    which does not hash a :class:`HashedChunk` again). Hashing runs on a worker thread
+    (hashlib releases the GIL), so chunks hash in parallel off the event loop."""
+    try:
+        return hash_checked(manifest, index, data)
+    except SnapshotError:
+        return None
 
 
 class ChunkFetch:
@@ -262,7 +264,7 @@ class ChunkFetch:
         fetcher: Fetcher,
         manifest: Manifest,
         peers: list[bytes],
-        on_chunk: Callable[[int, bytes], None] = lambda i, data: None,
+        on_chunk: Callable[[int, HashedChunk], None] = lambda i, chunk: None,
     ) -> None:
         self.fetcher = fetcher
         self.on_chunk = on_chunk
@@ -311,12 +313,13 @@ class ChunkFetch:
             if raw is None:
                 self._put_back(i)  # another peer takes it; this one is done for the round
                 return
-            if not await asyncio.to_thread(chunk_matches, self.manifest, i, raw):
+            checked = await asyncio.to_thread(chunk_matches, self.manifest, i, raw)
+            if checked is None:
                 self._put_back(i)
                 self.fetcher.blame(peer, f"chunk {i} of checkpoint {c}: not the manifest's hash")
                 return
             self.chunks[i] = raw
-            self.on_chunk(i, raw)
+            self.on_chunk(i, checked)
             self.bytes += len(raw)
             self._changed.set()
             self._progress()
@@ -397,10 +400,10 @@ class InOrder:
     def __init__(self, total: int) -> None:
         self.total = total
         self._cond = threading.Condition()
-        self._chunks: dict[int, bytes] = {}
+        self._chunks: dict[int, bytes | HashedChunk] = {}
         self._failed: BaseException | None = None
 
-    def put(self, index: int, data: bytes) -> None:
+    def put(self, index: int, data: bytes | HashedChunk) -> None:
         with self._cond:
             self._chunks[index] = data
             self._cond.notify_all()
@@ -410,7 +413,7 @@ class InOrder:
             self._failed = error
             self._cond.notify_all()
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytes | HashedChunk]:
         for i in range(self.total):
             with self._cond:
                 while i not in self._chunks and self._failed is None:

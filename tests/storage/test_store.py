@@ -412,3 +412,32 @@ def test_store_has_tx_is_the_reader_path(tmp_path: Path) -> None:
         s.close()
     assert outcome(s.has_tx, b"tx-0-0") == outcome(plain, b"tx-0-0")
     assert outcome(s.has_tx, b"tx-0-0")[0] == "error"
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        [(b"s\x02nsk", b"v"), (b"b\x02nsk", b"v")],  # not a state key
+        [(b"s\x02nsk", "v")],
+        [(b"s", b"v")],
+        [(b"s\x02ns" + b"k" * 5000, b"v")],
+    ],
+)
+def test_install_refuses_a_bad_state_batch_before_writing_it(
+    tmp_path: Path, batch: list[tuple[bytes, bytes]]
+) -> None:
+    with Store.open(tmp_path / "db", CHAIN) as s:
+        good = [(b"s\x02nsa", b"1"), (b"s\x02nsb", b"2")]
+        with pytest.raises(InvalidInput):
+            s.install(3, b"h" * 32, b"hdr", [good, batch], {}, 4)
+        assert s.head() is None
+        assert s.state_get(b"ns", b"a") == b"1"  # the batches before it are written
+        assert s.state_get(b"ns", b"k") is None
+
+
+def test_install_writes_every_batch_and_the_head(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "db", CHAIN) as s:
+        batches = [[(b"s\x02ns" + bytes([i, j]), bytes([j])) for j in range(5)] for i in range(3)]
+        assert s.install(3, b"h" * 32, b"hdr", [*batches, []], {b"m": b"x"}, 4) == 15
+        assert s.head() == (3, b"h" * 32)
+        assert s.state_get(b"ns", bytes([2, 4])) == b"\x04"
