@@ -27,6 +27,7 @@ threads (e.g. to verify signatures off the event loop) while blocks are built or
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import shutil
 import threading
@@ -1066,6 +1067,7 @@ class Ledger:
         (waits for it; None: that header carries none, or we have none)."""
         return self._checkpoints.carried(block_height)[1]
 
+    # long: one install's steps and their undoing on failure (store, chunk files, rename)
     @classmethod
     def install_snapshot(  # the parts a joining node verified
         cls,
@@ -1096,7 +1098,10 @@ class Ledger:
         tmp = Path(data_dir) / (STORE_DIR + ".installing")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        kept: list[bytes] = []  # the chunks, kept as this node's snapshot files after
+        # the verified chunks become this node's snapshot c (no pass over the state to
+        # recompute it when it opens), each written as it is installed (none kept in memory)
+        # and published before the store is in place: a store means files too
+        adoption = SnapshotFiles(Path(data_dir) / SNAPSHOT_DIR).adoption(manifest)
         store = Store.open(
             str(tmp), genesis.chain_id.encode(), create=True, write_buffer_size=INSTALL_BUFFER
         )
@@ -1105,7 +1110,7 @@ class Ledger:
                 header.height,
                 get_suite(genesis.suite).hash(header.encode()),
                 header.encode(),
-                _verified_state(manifest, _keep(chunks, kept)),
+                _verified_state(manifest, chunks, adoption.add),
                 {
                     cert_key(header.height): bytes(certificate),
                     b"genesis.json": pack(genesis.to_list()),
@@ -1115,14 +1120,15 @@ class Ledger:
             )
             if store.state_get(NS_CHAIN, K_GENESIS) != genesis.hash:
                 raise SnapshotError("the snapshot's state is of a chain with another genesis")
+            store.close()
+            adoption.publish()
         except BaseException:
             store.close()
+            adoption.abandon()
+            with contextlib.suppress(OSError):  # made for this install: the dir as it was
+                (Path(data_dir) / SNAPSHOT_DIR).rmdir()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        store.close()
-        # the verified chunks are this node's snapshot c (no pass over the state to recompute
-        # it when it opens), written before the store is in place: a store means files too
-        SnapshotFiles(Path(data_dir) / SNAPSHOT_DIR).adopt(manifest, kept)
         os.rename(tmp, path)
         return n
 
@@ -1142,20 +1148,13 @@ class Ledger:
         return unpack(raw) if raw is not None else None
 
 
-def _keep(
-    chunks: Iterable[bytes | HashedChunk], kept: list[bytes]
-) -> Iterator[bytes | HashedChunk]:
-    """The chunks as they come (a joining node streams them in as it fetches), each kept."""
-    for chunk in chunks:
-        kept.append(chunk.data if isinstance(chunk, HashedChunk) else chunk)
-        yield chunk
-
-
 def _verified_state(
-    manifest: Manifest, chunks: Iterable[bytes | HashedChunk]
+    manifest: Manifest,
+    chunks: Iterable[bytes | HashedChunk],
+    keep: Callable[[bytes], None] = lambda data: None,
 ) -> Iterator[list[tuple[bytes, bytes]]]:
     """The store's state items of `chunks`, a list per chunk, each verified against
-    `manifest`, in order."""
+    `manifest`, in order; each chunk's bytes handed to `keep` once verified."""
     prev = b""
     count = n = 0
     for i, data in enumerate(chunks):
@@ -1163,6 +1162,7 @@ def _verified_state(
         if i and entries[0][0] <= prev:
             raise SnapshotError(f"chunk {i}: its first key is not above chunk {i - 1}'s last")
         prev = entries[-1][0]
+        keep(data.data if isinstance(data, HashedChunk) else data)
         yield [(b"s" + k, v) for k, v in entries]
         count += 1
         n += len(entries)

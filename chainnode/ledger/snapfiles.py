@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from chainnode.model.codes import MalformedError
@@ -120,26 +120,18 @@ class SnapshotFiles:
         self._drop_old()
         return manifest
 
-    def adopt(self, manifest: Manifest, chunks: Sequence[bytes]) -> None:
+    def adoption(self, manifest: Manifest) -> Adoption:
         """Keep a snapshot installed from peers as this node's own: the chunk bytes (each
         already checked against `manifest`) and the manifest, published atomically like a
         computed one. They are the bytes this node would compute (the cut is a function of
         the state), so a node that joined by snapshot serves it at once and does not spend
-        a pass over the state recomputing it."""
-        height = manifest.height
-        tmp = self.root / f"{TMP_PREFIX}{height}-{os.getpid()}"
+        a pass over the state recomputing it. Each chunk is written (synced) to a scratch
+        directory as it is added (:meth:`Adoption.add`), so a joining node holds no chunk in
+        memory once installed; published at :meth:`Adoption.publish`, or removed."""
+        tmp = self.root / f"{TMP_PREFIX}{manifest.height}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        try:
-            for i, data in enumerate(chunks):
-                _write_synced(tmp / f"{i}.chunk", data)
-            _write_synced(tmp / MANIFEST, manifest.encode())
-            self._publish(tmp, height)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self._manifests[height] = manifest
-        self._drop_old()
+        return Adoption(self, manifest, tmp)
 
     def _publish(self, tmp: Path, height: int) -> None:
         """Rename a complete temporary directory into place (synced)."""
@@ -181,3 +173,38 @@ class SnapshotFiles:
         for h in heights[: max(0, len(heights) - self.keep)]:
             self._manifests.pop(h, None)
             shutil.rmtree(self.root / str(h), ignore_errors=True)
+
+
+class Adoption:
+    """A snapshot from peers being written as this node's own (:meth:`SnapshotFiles.adoption`):
+    chunk files in index order into a scratch directory, then published, or abandoned."""
+
+    __slots__ = ("files", "manifest", "tmp", "count")
+
+    def __init__(self, files: SnapshotFiles, manifest: Manifest, tmp: Path) -> None:
+        self.files = files
+        self.manifest = manifest
+        self.tmp = tmp
+        self.count = 0
+
+    def add(self, data: bytes) -> None:
+        """The next chunk's bytes (already checked against the manifest)."""
+        _write_synced(self.tmp / f"{self.count}.chunk", data)
+        self.count += 1
+
+    def publish(self) -> None:
+        """Every chunk is in: write the manifest and rename the directory into place."""
+        if self.count != len(self.manifest.chunk_hashes):
+            self.abandon()
+            raise ValueError(f"{self.count} chunks of {len(self.manifest.chunk_hashes)} adopted")
+        try:
+            _write_synced(self.tmp / MANIFEST, self.manifest.encode())
+            self.files._publish(self.tmp, self.manifest.height)
+        except BaseException:
+            self.abandon()
+            raise
+        self.files._manifests[self.manifest.height] = self.manifest
+        self.files._drop_old()
+
+    def abandon(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)

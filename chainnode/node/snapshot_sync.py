@@ -272,14 +272,15 @@ class ChunkFetch:
         self.peers = peers
         self.total = len(manifest.chunk_hashes)
         self.todo: deque[int] = deque(range(self.total))
-        self.chunks: dict[int, bytes] = {}  # verified chunk bytes
+        self.chunks: set[int] = set()  # verified chunks (their bytes go on to on_chunk)
         self.bytes = 0
         self.started = time.monotonic()
         self._logged = 0.0
         self._changed = asyncio.Event()
 
-    async def run(self) -> list[bytes]:
-        """Every chunk's bytes, in order (each handed to ``on_chunk`` as it is verified)."""
+    async def run(self) -> None:
+        """Fetch every chunk, each handed to ``on_chunk`` as it is verified (not kept here:
+        the installer drops each once written)."""
         while len(self.chunks) < self.total:
             peers = self.fetcher.usable(self.peers)
             if not peers:
@@ -295,7 +296,6 @@ class ChunkFetch:
                     "try again)"
                 )
         self._progress(force=True)
-        return [self.chunks[i] for i in range(self.total)]
 
     def _put_back(self, i: int) -> None:
         self.todo.append(i)
@@ -318,7 +318,7 @@ class ChunkFetch:
                 self._put_back(i)
                 self.fetcher.blame(peer, f"chunk {i} of checkpoint {c}: not the manifest's hash")
                 return
-            self.chunks[i] = raw
+            self.chunks.add(i)
             self.on_chunk(i, checked)
             self.bytes += len(raw)
             self._changed.set()
