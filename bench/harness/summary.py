@@ -9,6 +9,7 @@ every figure (a figure without them cannot be compared with anything).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,15 @@ def stage_cells(doc: dict[str, Any], run: str = "") -> dict[str, Any]:
     return {"CPU us/tx/node": total, "verify share": share}
 
 
-def provenance(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+def provenance(doc: dict[str, Any], path: Path, base: Path) -> dict[str, Any]:
+    """Machine, commit, date and the result's files, linked relative to ``base`` (the README's
+    directory)."""
     png = path.with_suffix(".png")
-    files = f"[json]({path.name})" + (f", [png]({png.name})" if png.exists() else "")
+
+    def link(p: Path) -> str:
+        return os.path.relpath(p.resolve(), base.resolve())
+
+    files = f"[json]({link(path)})" + (f", [png]({link(png)})" if png.exists() else "")
     return {
         "machine": machine_cell(doc),
         "commit": commit_cell(doc),
@@ -104,7 +111,7 @@ def provenance(doc: dict[str, Any], path: Path) -> dict[str, Any]:
     }
 
 
-def crypto_row(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+def crypto_row(doc: dict[str, Any], path: Path, base: Path) -> dict[str, Any]:
     ra = doc.get("ratios") or {}
     vr = doc.get("verify_rounds") or {}
     sp = doc.get("openssl_speed") or {}
@@ -117,7 +124,7 @@ def crypto_row(doc: dict[str, Any], path: Path) -> dict[str, Any]:
         "batch speedup (CPU est.)": ra.get("batch_speedup_cpu_estimate"),
         "B 4 val": crypto_bound(doc, 4),
         "B 1 val": crypto_bound(doc, 1),
-    } | provenance(doc, path)
+    } | provenance(doc, path, base)
 
 
 def cell(value: Any) -> str:
@@ -140,8 +147,10 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
 def render(
     docs: Sequence[tuple[Path, dict[str, Any]]],
     rows_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    base: Path,
 ) -> str:
-    """The README's text; ``rows_of`` is ``bench.run``'s own (its table's columns)."""
+    """The README's text; ``rows_of`` is ``bench.run``'s own (its table's columns); links are
+    relative to ``base``."""
     runs: list[dict[str, Any]] = []
     cryptos: list[dict[str, Any]] = []
     skipped: list[str] = []
@@ -151,9 +160,10 @@ def render(
             for row in rows_of(doc):
                 kept = {c: row.get(c) for c in RUN_COLUMNS}
                 kept["bound B"] = row.get("bound B", doc.get("bound"))
-                runs.append(kept | stage_cells(doc, str(row.get("run"))) | provenance(doc, path))
+                cells = stage_cells(doc, str(row.get("run"))) | provenance(doc, path, base)
+                runs.append(kept | cells)
         elif k == "crypto":
-            cryptos.append(crypto_row(doc, path))
+            cryptos.append(crypto_row(doc, path, base))
         else:
             skipped.append(path.name)
     text = HEADER + "\n## bench.run\n\n" + markdown(runs)
@@ -169,4 +179,4 @@ def write_readme(
     rows_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
     readme.parent.mkdir(parents=True, exist_ok=True)
-    readme.write_text(render(docs, rows_of))
+    readme.write_text(render(docs, rows_of, readme.parent))

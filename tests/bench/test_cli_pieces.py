@@ -161,6 +161,10 @@ def test_summarize_regenerates_the_readme_with_machine_commit_and_bound(tmp_path
     # regenerating gives the same file
     assert main(["--summarize", "--readme", str(readme)]) == 0
     assert readme.read_text() == text
+    # results named from elsewhere are linked relative to the README
+    other = tmp_path / "elsewhere" / "README.md"
+    assert main(["--summarize", str(tmp_path / "run-4v.json"), "--readme", str(other)]) == 0
+    assert "[json](../run-4v.json), [png](../run-4v.png)" in other.read_text()
 
 
 def test_cpu_split_puts_the_sm2_verify_beside_the_cpu_per_tx() -> None:
