@@ -362,12 +362,14 @@ class Store(Reader):
         state: Iterable[Sequence[tuple[bytes, bytes]]],
         meta: Mapping[bytes, bytes],
         floor: int,
+        tx_index: Iterable[tuple[int, Sequence[bytes]]] = (),
     ) -> int:
         """Fill an EMPTY store from a state snapshot: the state entries (full keys of the ``s``
         space), in batches as they come (each checked as a whole and written as one write
         batch: a snapshot's chunk), then in ONE synced batch ``meta``, the header of block
         ``height`` (kept as a pruned block's: its body is not here), its hash indexes, the
-        prune floor ``floor`` and the head. Until that last batch the store has no head;
+        prune floor ``floor``, the tx index of ``tx_index`` ((height, tx hashes) of blocks
+        below whose bodies are not here: their txs answer as pruned ones) and the head. Until that last batch the store has no head;
         the caller installs into a fresh directory and renames it into place. Returns the
         entries written."""
         check_height(height)
@@ -396,6 +398,11 @@ class Store(Reader):
                     last.put(K.pruned_header_key(height), header)
                     last.put(K.P_BLOCK_HASH_AT + hb, block_hash)
                     last.put(K.height_of_hash_key(block_hash), hb)
+                    for at, hashes in tx_index:
+                        check_height(at)
+                        for i, tx_hash in enumerate(hashes):
+                            check_bytes("tx_hash", tx_hash, K.MAX_HASH, 1)
+                            last.put(K.tx_index_key(tx_hash), K.TX_LOC.pack(at, i))
                     last.put(K.K_PRUNE_FLOOR, K.HEIGHT.pack(floor))
                     last.put(K.K_HEAD, hb + block_hash)
             except (plyvel.Error, RuntimeError) as exc:

@@ -1078,6 +1078,7 @@ class Ledger:
         manifest: Manifest,
         chunks: Iterable[bytes | HashedChunk],
         governance: bytes = b"[]",
+        recent: Sequence[tuple[int, Sequence[bytes]]] = (),
     ) -> int:
         """Start an EMPTY data dir from the state snapshot at ``header.height`` (= c): every
         chunk is checked against `manifest` (which the caller checked against the checkpoint of
@@ -1089,7 +1090,11 @@ class Ledger:
         a :class:`HashedChunk` is one whose hash the fetcher checked against this manifest);
         they become this node's snapshot files of c (served at once, not recomputed).
         `governance`: the proofs of the validator-set changes up to c the caller verified (a
-        JSON list, :meth:`snapshot_governance`), for proof bundles of later records. Returns the entries installed; open it with :meth:`open`."""
+        JSON list, :meth:`snapshot_governance`), for proof bundles of later records.
+        `recent`: (height, tx hashes) of the blocks up to c the caller verified (the
+        ``block_limit_window`` below c): indexed as committed txs whose bodies are pruned, so
+        that one of them proposed again is refused as DUPLICATE here as on every other node.
+        Returns the entries installed; open it with :meth:`open`."""
         path = Path(data_dir) / STORE_DIR
         if path.exists():
             raise LedgerError(Code.BAD_HEIGHT, f"{path} exists: install into an empty data dir")
@@ -1117,6 +1122,7 @@ class Ledger:
                     K_SNAPSHOT_GOVERNANCE: governance,
                 },
                 header.height + 1,
+                recent,
             )
             if store.state_get(NS_CHAIN, K_GENESIS) != genesis.hash:
                 raise SnapshotError("the snapshot's state is of a chain with another genesis")

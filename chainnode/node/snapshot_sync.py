@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from chainnode.ledger.executor import roots_of
 from chainnode.ledger.ledger import STORE_DIR, Ledger
 from chainnode.model.codes import LedgerError
 from chainnode.model.encoding import unpack
@@ -57,12 +58,16 @@ from chainnode.node.snapshot_wire import (
     KIND_CHUNK,
     KIND_LIST,
     KIND_MANIFEST,
+    KIND_RECENT,
+    MAX_RECENT_BLOCKS,
     Anchor,
     SnapshotWireError,
     decode_anchor,
     decode_offers,
+    decode_recent,
     encode_chunk_request,
     encode_height,
+    encode_recent_request,
 )
 from chainnode.proofs.bundle import (
     Inclusion,
@@ -146,6 +151,30 @@ def verify_anchor(genesis: Genesis, c: int, anchor: Anchor) -> Verified:
     return Verified(cp, headers[0], anchor.certificate, anchor.governance)
 
 
+def verify_recent(
+    hash_fn: Callable[[bytes], bytes],
+    want: bytes,
+    top: int,
+    blocks: list[tuple[bytes, list[bytes]]],
+) -> tuple[list[tuple[int, list[bytes]]], bytes]:
+    """Blocks ``top``, ``top - 1``, ... as a peer sent them (header encoding, tx hashes) checked
+    against ``want``, the hash block ``top`` must have (a verified header's, or the
+    ``prev_hash`` of the block above): each header hash-links down and its tx root is the
+    Merkle root of the hashes. Returns (height, hashes) for each and the hash the block below
+    the last must have; ProofError saying what is wrong."""
+    out = []
+    for k, (raw, hashes) in enumerate(blocks):
+        h = top - k
+        header = _header(raw, f"header {h}")
+        if header.height != h or hash_fn(raw) != want:
+            raise ProofError(f"header {h}: does not link to the block above it")
+        if roots_of(hash_fn, hashes) != header.tx_root:
+            raise ProofError(f"block {h}: its tx hashes do not make its tx root")
+        out.append((h, hashes))
+        want = header.prev_hash
+    return out, want
+
+
 def faults_needed(genesis: Genesis) -> int:
     """f + 1 of the genesis set: peers that must offer a checkpoint before we pick it."""
     return (len(genesis.validators) - 1) // 3 + 1
@@ -221,6 +250,35 @@ class Fetcher:
             except (SnapshotWireError, ProofError) as e:
                 self.blame(peer, f"anchor of checkpoint {c}: {e}")
         raise SnapshotSyncError(f"no peer gave a valid proof of checkpoint {c}")
+
+    async def recent(
+        self, genesis: Genesis, verified: Verified, peers: list[bytes]
+    ) -> list[tuple[int, list[bytes]]]:
+        """The tx hashes of the ``block_limit_window`` blocks up to checkpoint c, each block
+        checked down the hash links from block c's verified header: a tx committed there
+        may not be included again, and a joined node must see it as committed."""
+        suite = get_suite(genesis.suite)
+        c = verified.header.height
+        lo = max(1, c - genesis.consensus.block_limit_window + 1)
+        top, want = c, suite.hash(verified.header.encode())
+        out: list[tuple[int, list[bytes]]] = []
+        while top >= lo:
+            n = min(MAX_RECENT_BLOCKS, top - lo + 1)
+            for peer in self.usable(peers):
+                raw = await self.ask(peer, KIND_RECENT, encode_recent_request(top, n))
+                if raw is None:
+                    continue
+                try:
+                    got, below = verify_recent(suite.hash, want, top, decode_recent(raw)[:n])
+                except (SnapshotWireError, ProofError) as e:
+                    self.blame(peer, f"blocks {top} down: {e}")
+                    continue
+                out += got
+                top, want = top - len(got), below
+                break
+            else:
+                raise SnapshotSyncError(f"no peer gave the tx hashes of blocks {lo} .. {top}")
+        return out
 
     async def manifest(self, checkpoint: StateCheckpoint, peers: list[bytes]) -> Manifest:
         for peer in self.usable(peers):
@@ -469,6 +527,7 @@ async def join(net: Network, data_dir: Path, genesis: Genesis, timeout: float) -
     try:
         fetcher = Fetcher(net)
         verified, manifest, peers = await anchor_and_manifest(fetcher, genesis, timeout)
+        recent = await fetcher.recent(genesis, verified, peers)
         feed = InOrder(len(manifest.chunk_hashes))
         fetch = ChunkFetch(fetcher, manifest, peers, feed.put)
         installing = asyncio.ensure_future(
@@ -481,6 +540,7 @@ async def join(net: Network, data_dir: Path, genesis: Genesis, timeout: float) -
                 manifest,
                 iter(feed),
                 json.dumps([g.to_json() for g in verified.governance]).encode(),
+                recent,
             )
         )
         try:

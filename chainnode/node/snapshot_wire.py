@@ -1,13 +1,16 @@
 """Snapshot sync over p2p request/response: what a node serves and how answers are read.
 
-Four request kinds, each answered from files and headers this node already has:
+Five request kinds, each answered from files, headers and blocks this node already has:
 
 - ``snap.list`` (empty body): the checkpoint heights whose snapshot files we keep;
 - ``snap.manifest`` ``c``: the manifest of checkpoint ``c`` (its chunk hashes);
 - ``snap.chunk`` ``[c, i]``: the exact bytes of chunk ``i`` of checkpoint ``c``;
 - ``snap.anchor`` ``c``: what proves checkpoint ``c`` from genesis: the headers ``c .. c + lag``
   (the last carries the checkpoint), the certificates of ``c`` and ``c + lag``, and the proofs
-  of every validator-set change in force at ``c + lag`` (the proof bundle's governance part).
+  of every validator-set change in force at ``c + lag`` (the proof bundle's governance part);
+- ``snap.recent`` ``[h, n]``: up to ``n`` blocks from ``h`` down, each as its header and its
+  txs' hashes: a joined node must know the txs committed in the ``block_limit_window``
+  blocks up to ``c`` (they may not be included again, and their bodies are not in the state).
 
 Like block sync (:mod:`chainnode.node.blocksync`) this module only moves bytes: every answer
 is bounded before it is decoded (p2p caps a frame; each decode here caps its arrays and byte
@@ -29,7 +32,7 @@ import msgpack
 from chainnode.model.chain import ChainReader
 from chainnode.model.encoding import ArrayBudget
 from chainnode.model.snapshot import Manifest
-from chainnode.model.types import BlockHeader
+from chainnode.model.types import HASH_LEN, MAX_BLOCK_TXS, BlockHeader
 from chainnode.proofs.bundle import Inclusion, ProofError, governance_proofs, parse_inclusions
 
 
@@ -49,13 +52,16 @@ KIND_LIST = "snap.list"
 KIND_MANIFEST = "snap.manifest"
 KIND_CHUNK = "snap.chunk"
 KIND_ANCHOR = "snap.anchor"
-KINDS = (KIND_LIST, KIND_MANIFEST, KIND_CHUNK, KIND_ANCHOR)
+KIND_RECENT = "snap.recent"
+KINDS = (KIND_LIST, KIND_MANIFEST, KIND_CHUNK, KIND_ANCHOR, KIND_RECENT)
 
 MAX_OFFERS = 64  # checkpoint heights in one snap.list answer
 MAX_LAG = 1024  # headers c .. c + lag in one anchor: genesis bounds the lag well below
 MAX_HEADER_BYTES = 4096
 MAX_CERT_BYTES = 1 << 20
 MAX_GOVERNANCE_BYTES = 6 << 20  # under p2p's 8 MiB frame with the rest of an anchor
+MAX_RECENT_BLOCKS = 64  # blocks in one snap.recent answer
+MAX_RECENT_BYTES = 6 << 20  # an answer stops growing past this (at least one block)
 
 
 class SnapshotWireError(Exception):
@@ -164,6 +170,48 @@ def decode_anchor(payload: bytes) -> Anchor:
     return Anchor(tuple(headers), cert, top_cert, inclusions)
 
 
+def encode_recent_request(top: int, n: int) -> bytes:
+    return msgpack.packb([top, n])  # type: ignore[no-any-return]
+
+
+def decode_recent_request(payload: bytes) -> tuple[int, int]:
+    v = _unpack(payload, "recent request", 2, 0)
+    if not isinstance(v, list) or len(v) != 2:
+        raise SnapshotWireError("recent request is [top height, blocks]")
+    top = _height(v[0], "recent request")
+    n = v[1]
+    if type(n) is not int or not 0 < n <= MAX_RECENT_BLOCKS:
+        raise SnapshotWireError(f"recent request: 1 .. {MAX_RECENT_BLOCKS} blocks")
+    return top, n
+
+
+def encode_recent(blocks: list[tuple[bytes, list[bytes]]]) -> bytes:
+    return msgpack.packb(  # type: ignore[no-any-return]
+        [[header, hashes] for header, hashes in blocks], use_bin_type=True
+    )
+
+
+def decode_recent(payload: bytes) -> list[tuple[bytes, list[bytes]]]:
+    """Blocks from the top height down, each (header encoding, tx hashes): shapes checked,
+    whether they are true is the joining side's check."""
+    if len(payload) > MAX_RECENT_BYTES + (1 << 20):
+        raise SnapshotWireError("recent blocks: answer too large")
+    top = _unpack(payload, "recent blocks", max(MAX_BLOCK_TXS, MAX_RECENT_BLOCKS), MAX_HEADER_BYTES)
+    if not isinstance(top, list) or not 0 < len(top) <= MAX_RECENT_BLOCKS:
+        raise SnapshotWireError(f"recent blocks: 1 .. {MAX_RECENT_BLOCKS} blocks")
+    out = []
+    for item in top:
+        if not isinstance(item, list) or len(item) != 2:
+            raise SnapshotWireError("recent blocks: each is [header, tx hashes]")
+        header, hashes = item
+        if not isinstance(header, bytes) or not isinstance(hashes, list):
+            raise SnapshotWireError("recent blocks: each is [header, tx hashes]")
+        if not all(isinstance(h, bytes) and len(h) == HASH_LEN for h in hashes):
+            raise SnapshotWireError("recent blocks: tx hashes are 32 bytes each")
+        out.append((header, hashes))
+    return out
+
+
 # ---- serving ---------------------------------------------------------------------------------
 
 
@@ -205,6 +253,28 @@ def serve_anchor(ledger: SnapshotSource, payload: bytes, lag: int) -> bytes:
     return encode_anchor(anchor)
 
 
+def serve_recent(ledger: SnapshotSource, payload: bytes) -> bytes:
+    """Up to ``n`` blocks from ``top`` down (``top`` at most our height), header and tx
+    hashes each; fewer when the answer would pass MAX_RECENT_BYTES."""
+    top, n = decode_recent_request(payload)
+    if top > ledger.height:
+        raise SnapshotWireError(f"block {top} is above this node's head")
+    blocks: list[tuple[bytes, list[bytes]]] = []
+    size = 0
+    for h in range(top, max(0, top - n), -1):
+        block = ledger.block(h)
+        if block is None:
+            if blocks:
+                break
+            raise SnapshotWireError(f"block {h} is not here (pruned)")
+        hashes = [tx.hash for tx in block.txs]
+        size += 64 + len(block.header.encode()) + 33 * len(hashes)
+        if blocks and size > MAX_RECENT_BYTES:
+            break
+        blocks.append((block.header.encode(), hashes))
+    return encode_recent(blocks)
+
+
 #: A filter over our snapshot answers, ``(kind, answer) -> answer`` (a seam: the chaos
 #: launcher corrupts chunks with it).
 SnapshotFilter = Callable[[str, bytes], bytes]
@@ -214,7 +284,7 @@ Handler = Callable[[bytes, bytes], Awaitable[bytes]]
 def handlers(
     ledger: SnapshotSource, lag: int, filt: SnapshotFilter | None = None
 ) -> dict[str, Handler]:
-    """The p2p request handlers of the four kinds. Snapshot files (a manifest, a chunk of up
+    """The p2p request handlers of the five kinds. Snapshot files (a manifest, a chunk of up
     to a MiB) are read off the event loop; the list and the anchor (a few headers and the
     governance proofs) read the ledger on the loop, like block sync."""
 
@@ -230,4 +300,5 @@ def handlers(
         KIND_MANIFEST: answer(KIND_MANIFEST, lambda p: serve_manifest(ledger, p), True),
         KIND_CHUNK: answer(KIND_CHUNK, lambda p: serve_chunk(ledger, p), True),
         KIND_ANCHOR: answer(KIND_ANCHOR, lambda p: serve_anchor(ledger, p, lag), False),
+        KIND_RECENT: answer(KIND_RECENT, lambda p: serve_recent(ledger, p), True),
     }

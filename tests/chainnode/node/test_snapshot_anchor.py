@@ -16,8 +16,16 @@ import pytest
 from chainnode.ledger.ledger import Ledger
 from chainnode.model.genesis import Genesis
 from chainnode.model.types import Block
-from chainnode.node.snapshot_sync import join, verify_anchor
-from chainnode.node.snapshot_wire import decode_anchor, encode_height, handlers, serve_anchor
+from chainnode.node.snapshot_sync import join, verify_anchor, verify_recent
+from chainnode.node.snapshot_wire import (
+    decode_anchor,
+    decode_recent,
+    encode_height,
+    encode_recent_request,
+    handlers,
+    serve_anchor,
+    serve_recent,
+)
 from chainnode.proofs.bundle import ProofError, build_bundle, verify_bundle
 from consensus.certificate import encode_certificate, make_certificate
 from consensus.messages import commit_signing_bytes
@@ -151,3 +159,50 @@ async def test_a_joiner_falls_back_to_an_older_checkpoint_no_peer_can_prove(
         assert "Byzantine" not in caplog.text  # having nothing is no lie
     with Ledger.open(tmp_path / "joined", g) as joined:
         assert joined.height == 8 and joined.available_snapshots() == [8]
+
+
+def test_recent_tx_hashes_are_checked_down_the_headers_and_indexed_as_committed(
+    tmp_path: Path,
+) -> None:
+    """The joiner learns the txs of the blocks up to its checkpoint (served as header + tx
+    hashes, checked by hash links down from block c and each tx root) and knows them as
+    committed: one proposed again is a DUPLICATE on it as on every other node."""
+    base = genesis(std=True)
+    g: Genesis = dataclasses.replace(base, consensus=base.consensus.with_snapshots(EVERY, LAG))
+    with Ledger.open(tmp_path / "src", g) as src:
+        blocks = []
+        while src.height < C + LAG:
+            blocks.append(
+                _commit(src, [tx(src, USER, "records", "put", [f"r{src.height}", 1])], OLD)
+            )
+        top = src.header(C)
+        assert top is not None
+        want = SM.hash(top.encode())
+        sent = decode_recent(serve_recent(src, encode_recent_request(C, 64)))
+        got, below = verify_recent(SM.hash, want, C, sent)
+        assert [h for h, _ in got] == list(range(C, 0, -1))
+        assert got == [(b.height, [t.hash for t in b.txs]) for b in reversed(blocks[:C])]
+        assert below == src.header(1).prev_hash  # type: ignore[union-attr]
+        # a hash swapped, a block left out, a header of another chain: each refused
+        forged = [(raw, list(hs)) for raw, hs in sent]
+        forged[1][1][0] = bytes(32)
+        with pytest.raises(ProofError, match="tx root"):
+            verify_recent(SM.hash, want, C, forged)
+        with pytest.raises(ProofError, match="does not link"):
+            verify_recent(SM.hash, want, C, [sent[0], *sent[2:]])
+        with pytest.raises(ProofError, match="does not link"):
+            verify_recent(SM.hash, bytes(32), C, sent)
+
+        v = verify_anchor(g, C, decode_anchor(serve_anchor(src, encode_height(C), LAG)))
+        m = src.snapshot_manifest(C)
+        assert m is not None
+        chunks = [src.snapshot_chunk(C, i) or b"" for i in range(len(m.chunk_hashes))]
+        Ledger.install_snapshot(
+            tmp_path / "joined", g, v.header, v.certificate, m, chunks, b"[]", got
+        )
+        Ledger.install_snapshot(tmp_path / "bare", g, v.header, v.certificate, m, chunks)
+        old = blocks[C - 1].txs[0].hash
+        with Ledger.open(tmp_path / "joined", g) as joined:
+            assert joined.is_committed(old) and joined.tx_pruned_at(old) == C
+        with Ledger.open(tmp_path / "bare", g) as bare:  # what the recent hashes are for
+            assert not bare.is_committed(old)

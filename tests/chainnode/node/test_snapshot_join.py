@@ -148,6 +148,10 @@ def test_a_fifth_node_joins_by_snapshot_despite_a_byzantine_peer(
     # bodies below its checkpoint are not here: 410 PRUNED, as on a pruned node
     status, body = http_get(f"{c.url(JOINER)}/v1/blocks/{first_block}")
     assert status == 410 and json.loads(body)["error"]["code"] == "PRUNED", body
+    # and its txs are known as committed (their hashes came checked against the headers):
+    # pruned here, not unknown, so that one proposed again is a DUPLICATE here as everywhere
+    status, body = http_get(f"{c.url(JOINER)}/v1/transactions/{before[0]}")
+    assert status == 410 and json.loads(body)["error"]["code"] == "PRUNED", body
 
     # a restart with --sync snapshot on its data directory keeps the chain and says so
     c.stop(JOINER)
