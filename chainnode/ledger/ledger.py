@@ -811,6 +811,13 @@ class Ledger:
         raw = self._store.block_by_height(height)
         return Block.decode(raw, self.suite) if raw is not None else None
 
+    def block_tx_hashes(self, height: int) -> list[bytes] | None:
+        """The hashes of block ``height``'s txs in block order, read from the store's list
+        without decoding the block (None: no body here)."""
+        if not _height_ok(height):
+            return None
+        return self._store.block_tx_hashes(height)
+
     # ------------------------------------------------------------------ pruning
 
     @property

@@ -47,6 +47,8 @@ class SnapshotSource(ChainReader, Protocol):
 
     def snapshot_chunk(self, height: int, index: int) -> bytes | None: ...
 
+    def block_tx_hashes(self, height: int) -> list[bytes] | None: ...
+
 
 KIND_LIST = "snap.list"
 KIND_MANIFEST = "snap.manifest"
@@ -262,16 +264,16 @@ def serve_recent(ledger: SnapshotSource, payload: bytes) -> bytes:
     blocks: list[tuple[bytes, list[bytes]]] = []
     size = 0
     for h in range(top, max(0, top - n), -1):
-        block = ledger.block(h)
-        if block is None:
+        header, hashes = ledger.header(h), ledger.block_tx_hashes(h)
+        if header is None or hashes is None:
             if blocks:
                 break
             raise SnapshotWireError(f"block {h} is not here (pruned)")
-        hashes = [tx.hash for tx in block.txs]
-        size += 64 + len(block.header.encode()) + 33 * len(hashes)
+        raw = header.encode()
+        size += 64 + len(raw) + 33 * len(hashes)
         if blocks and size > MAX_RECENT_BYTES:
             break
-        blocks.append((block.header.encode(), hashes))
+        blocks.append((raw, hashes))
     return encode_recent(blocks)
 
 
