@@ -508,20 +508,7 @@ class Ledger:
             return (Code.UNKNOWN_METHOD, self._no_method(t, tx.contract, tx.method), "method")
         if not permissions.may_call(self._view, self.address(tx.sender), t.system, view):
             return (Code.NO_PERMISSION, "sender may not call this contract", None)
-        if tx.gas_limit > self.params.tx_gas:
-            return (
-                Code.GAS_LIMIT,
-                f"gas_limit above the chain's max_tx_gas {self.params.tx_gas}",
-                "gas_limit",
-            )
-        try:
-            tx.check_args()
-        except MalformedError as e:
-            return (Code.MALFORMED, e.message, "args")
-        bad = self._spec(t, tx.method).check(tx.vm_args())
-        if bad is not None:
-            return (Code.INVALID_ARGS, bad.message, bad.field)
-        return None
+        return self._check_call(tx, self._spec(t, tx.method))
 
     def _spec(self, t: Target, method: str) -> MethodSpec:
         """The interface of an existing method (cached: code at an address never changes)."""
