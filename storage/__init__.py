@@ -40,6 +40,9 @@ ranges), keeping ``x``/``n``/``h``/``l``, the caller's header under ``g`` and
 all metadata (certificates), so hashes stay resolvable and the header chain stays verifiable.
 Prefixes not listed are reserved.
 
+LevelDB's background thread (flushes, compactions) can run at a lower CPU priority than the
+caller's threads: :func:`storage.background.lower_background_priority`, before the first open.
+
 Reads: :class:`Store` and :class:`Snapshot` (``store.snapshot()``, a consistent view while
 commits run) share one read API (:class:`~storage.reader.Reader`). :class:`Overlay` is the
 execution write buffer. All errors derive from :class:`StorageError`.

@@ -120,6 +120,10 @@ class NodeConfig(BaseModel):
     (``chainnode archive export``)."""
     archives: str = Field(default="", max_length=1024)
     """Where archives of pruned blocks are (a URL or a path): said in 410 PRUNED answers."""
+    storage_background_nice: int = Field(default=19, ge=0, le=19)
+    """Nice value of LevelDB's flushes and compactions (one background thread per process;
+    0: the main thread's priority). They only need to keep up on average, and at the main
+    thread's priority they take seconds of CPU from consensus and execution at once."""
     snapshot_keep: int = Field(default=2, ge=1, le=1000)
     """State snapshots (one per checkpoint of the genesis' snapshot_interval) kept under
     data_dir/snapshots and served to joining nodes: the newest this many."""

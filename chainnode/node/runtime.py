@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import signal
 import ssl
@@ -66,6 +67,7 @@ from chainnode.node.wal import WriteAheadLog
 from consensus.messages import Message
 from crypto import sm2
 from p2p import Network, P2PConfig
+from storage.background import lower_background_priority
 
 log = logging.getLogger("chainnode.node")
 PRUNE_EVERY = 16  # heights between prune passes (when prune_keep_blocks is set)
@@ -132,6 +134,7 @@ def open_ledger(
     cfg: NodeConfig, genesis: Genesis, observer: LedgerObserver, stages: StageClock
 ) -> Ledger:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    lower_storage_priority(cfg.storage_background_nice)
     try:
         return Ledger.open(
             cfg.data_dir,
@@ -142,6 +145,23 @@ def open_ledger(
         )
     except Exception as e:  # noqa: BLE001  # storage or ledger: a locked or foreign data dir
         raise StartupError(f"cannot open the chain in {cfg.data_dir}: {e}") from None
+
+
+@functools.cache
+def lower_storage_priority(nice: int) -> None:
+    """LevelDB's background work at `nice` (see storage.background), said in the log once;
+    before the process opens its first store (snapshot join, then the ledger)."""
+    if nice == 0:
+        return
+    tid = lower_background_priority(nice)
+    if tid is None:
+        log.warning(
+            "LevelDB flushes and compactions run at the node's CPU priority: could not lower"
+            " them to nice %d (a store was opened in this process before, or no /proc)",
+            nice,
+        )
+    else:
+        log.info("LevelDB flushes and compactions run at nice %d (thread %d)", nice, tid)
 
 
 class Node:
@@ -384,6 +404,7 @@ async def join_by_snapshot(cfg: NodeConfig) -> None:
     """``sync = "snapshot"``: on a data directory without a chain, install the newest
     certified state snapshot the peers offer (:mod:`chainnode.node.snapshot_sync`) before the
     node starts; on one that holds a chain already, say so and follow it as usual."""
+    lower_storage_priority(cfg.storage_background_nice)
     if holds_chain(cfg.data_dir):
         log.warning(
             "sync = snapshot ignored: %s already holds a chain (snapshot sync only starts a "

@@ -1,0 +1,41 @@
+"""A real node runs LevelDB's flushes and compactions at the configured nice value, and says so
+(config ``storage_background_nice``; the mechanism is tested in tests/storage/test_background.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.chainnode.node.single import SingleNode
+
+
+def thread_nices(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+        out.append(int(text[text.rindex(")") + 2 :].split()[16]))
+    return out
+
+
+@pytest.mark.parametrize(("nice", "lowered"), [(None, 19), (12, 12), (0, None)])
+def test_a_node_lowers_leveldb_background_work(
+    tmp_path: Path, nice: int | None, lowered: int | None
+) -> None:
+    overrides = {} if nice is None else {"storage_background_nice": nice}
+    node = SingleNode(tmp_path, **overrides)
+    try:
+        nices = thread_nices(node.proc.pid)
+        log = node.log()
+    finally:
+        node.close()
+    if lowered is None:
+        assert set(nices) == {0}
+        assert "LevelDB flushes and compactions" not in log
+    else:
+        assert nices.count(lowered) == 1, nices
+        assert set(nices) == {0, lowered}
+        assert f"LevelDB flushes and compactions run at nice {lowered} (thread " in log

@@ -1,0 +1,110 @@
+"""LevelDB's background thread at a lower CPU priority (storage.background).
+
+Each case runs in a fresh interpreter: LevelDB starts one background thread per process, once.
+The nice values and CPU times are read from /proc here, not through the module under test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROC_STAT = textwrap.dedent(
+    """
+    import json, os, threading
+    def stat(tid):
+        text = open(f"/proc/self/task/{tid}/stat").read()
+        fields = text[text.rindex(")") + 2 :].split()
+        return {"nice": int(fields[16]), "cpu": int(fields[11]) + int(fields[12])}
+    def threads():
+        return {int(t): stat(int(t)) for t in os.listdir("/proc/self/task")}
+    """
+)
+
+
+def run_child(body: str, tmp_path: Path) -> dict[str, object]:
+    code = PROC_STAT + textwrap.dedent(body)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_flushes_and_compactions_run_on_the_lowered_thread(tmp_path: Path) -> None:
+    result = run_child(
+        """
+        import sys
+        import plyvel
+        from storage import Store
+        from storage.background import lower_background_priority
+        tid = lower_background_priority(19)
+        python_threads = [t.native_id for t in threading.enumerate()]
+        before = threads()
+        store = Store.open(sys.argv[1] + "/store", b"chain-x")  # a real store opens beside it
+        db = plyvel.DB(sys.argv[1] + "/bulk", create_if_missing=True, write_buffer_size=1 << 20)
+        for i in range(60_000):
+            db.put(os.urandom(16), os.urandom(200))
+        db.compact_range()  # flushes and compacts ~12 MB: background work
+        after = threads()
+        store.close()
+        db.close()
+        print(json.dumps({
+            "tid": tid, "python": python_threads, "before": before, "after": after,
+            "again": lower_background_priority(19),
+        }))
+        """,
+        tmp_path,
+    )
+    tid = result["tid"]
+    assert isinstance(tid, int)
+    assert tid not in result["python"]  # type: ignore[operator]
+    before = {int(k): v for k, v in result["before"].items()}  # type: ignore[attr-defined]
+    after = {int(k): v for k, v in result["after"].items()}  # type: ignore[attr-defined]
+    assert after[tid]["nice"] == 19
+    # every other thread kept the default priority
+    assert all(v["nice"] == 0 for t, v in after.items() if t != tid)
+    # the work happened on it: it used CPU (clock ticks, 1/100 s) while the DB compacted
+    assert after[tid]["cpu"] - before[tid]["cpu"] >= 5
+    # LevelDB started no other thread for the new databases
+    assert set(after) == set(before)
+    assert result["again"] == tid
+
+
+def test_too_late_once_a_store_started_the_thread(tmp_path: Path) -> None:
+    result = run_child(
+        """
+        import sys
+        import plyvel
+        from storage.background import lower_background_priority
+        db = plyvel.DB(sys.argv[1] + "/first", create_if_missing=True)
+        db.put(b"k", b"v")
+        db.compact_range()  # starts LevelDB's background thread at the default priority
+        print(json.dumps({"tid": lower_background_priority(19), "nices": [
+            v["nice"] for v in threads().values()]}))
+        """,
+        tmp_path,
+    )
+    assert result["tid"] is None
+    assert result["nices"] == [0] * len(result["nices"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("nice", [0, 20, -1])
+def test_nice_out_of_range_is_refused(nice: int) -> None:
+    from storage.background import lower_background_priority
+
+    with pytest.raises(ValueError, match="1..19"):
+        lower_background_priority(nice)
