@@ -12,6 +12,7 @@ STAMP := $(VENV)/.installed-dev
 EXT_SUFFIX := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 NATIVE := crypto/_sm4gcm$(EXT_SUFFIX)
 NATIVE_SM2 := crypto/_sm2verify$(EXT_SUFFIX)
+NATIVE_SNAP := chainnode/model/_snapchunk$(EXT_SUFFIX)
 
 # `make run` settings (the defaults of `chainnode network up`); e.g.
 #   make run API_PORT_BASE=9700 P2P_PORT_BASE=9800 VALIDATORS=4 DIR=devnet
@@ -43,18 +44,21 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 $(NATIVE): crypto/_sm4gcm.c setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native SM4-GCM not built; using OpenSSL"
 
-$(NATIVE_SM2): crypto/_sm2verify.c setup.py | $(VENV)/bin/python
+$(NATIVE_SM2): crypto/_sm2verify.c crypto/_sm3.h setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native SM2 verify not built; using OpenSSL"
 
-run: $(STAMP_RUN) $(NATIVE) $(NATIVE_SM2)
+$(NATIVE_SNAP): chainnode/model/_snapchunk.c crypto/_sm3.h setup.py | $(VENV)/bin/python
+	$(PY) setup.py -q build_ext --inplace || echo "warning: native snapshot chunks not built; using Python"
+
+run: $(STAMP_RUN) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP)
 	$(VENV)/bin/chainnode network up $(RUN_ARGS)
 
 # Everything: lint, types, and every test (unit, integration and end-to-end).
-test: $(STAMP) $(NATIVE) $(NATIVE_SM2) tools lint typecheck alltests
+test: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) tools lint typecheck alltests
 
 # The quick loop (< 1 min): lint, types and the unit tests. tests/conftest.py gives each test
 # module its level (unit, integration, e2e); `pytest -m "not e2e"` and the like work too.
-check: $(STAMP) $(NATIVE) $(NATIVE_SM2) lint typecheck unit
+check: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) lint typecheck unit
 
 # External tools the tests use: promtool (Debian package prometheus) lints /metrics; chromium
 # (Debian's, driven by Playwright's Python package: no browser download) runs the web console.
@@ -73,10 +77,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy crypto storage contracts consensus p2p chainnode bench
 
-unit: $(STAMP) $(NATIVE) $(NATIVE_SM2)
+unit: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP)
 	$(PY) -m pytest -m unit --durations=5
 
-alltests: $(STAMP) $(NATIVE) $(NATIVE_SM2)
+alltests: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP)
 	$(PY) -m pytest --durations=12
 
 soak: $(STAMP)
@@ -97,7 +101,7 @@ fuzz-sm2: $(STAMP) $(NATIVE_SM2)
 chaos: $(STAMP)
 	$(PY) -m bench.chaos --duration $${DURATION:-1200} --seed $${SEED:-1}
 
-bench: $(STAMP) $(NATIVE) $(NATIVE_SM2)
+bench: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP)
 	$(PY) -m bench.crypto
 
 clean:

@@ -2,7 +2,9 @@
 
 `crypto._sm4gcm` (SM4-GCM with GFNI/PCLMULQDQ) and `crypto._sm2verify` (SM2 verification)
 are optional: if one fails to compile, the install still succeeds and `crypto.sm4` /
-`crypto.sm2` use OpenSSL.
+`crypto.sm2` use OpenSSL. So is `chainnode.model._snapchunk` (a state checkpoint's chunks,
+cut, encoded and hashed with the GIL released; without it `chainnode.model.snapshot` does
+that in Python). `crypto/_sm3.h` is the SM3 both native hashers include.
 """
 
 from setuptools import Extension, setup
@@ -20,6 +22,15 @@ setup(
             sources=["crypto/_sm2verify.c"],
             extra_compile_args=["-O3", "-Wall", "-pthread"],
             extra_link_args=["-pthread"],
+            depends=["crypto/_sm3.h"],
+            optional=True,
+        ),
+        Extension(
+            "chainnode.model._snapchunk",
+            sources=["chainnode/model/_snapchunk.c"],
+            include_dirs=["crypto"],
+            depends=["crypto/_sm3.h"],
+            extra_compile_args=["-O3", "-Wall"],
             optional=True,
         ),
     ]

@@ -48,116 +48,9 @@ typedef unsigned __int128 u128;
 #define SQR_VIA_MUL 1
 #endif
 
-/* ---- SM3 (GB/T 32905) ------------------------------------------------------------------ */
+/* ---- SM3 (GB/T 32905): crypto/_sm3.h ------------------------------------------------ */
 
-typedef struct {
-    u32 h[8];
-    u64 len; /* bytes absorbed */
-    u8 buf[64];
-    size_t nbuf;
-} sm3_ctx;
-
-INLINE u32 rol32(u32 x, int n) { return (x << (n & 31)) | (x >> ((32 - n) & 31)); }
-INLINE u32 ld32be(const u8 *p)
-{
-    return ((u32)p[0] << 24) | ((u32)p[1] << 16) | ((u32)p[2] << 8) | (u32)p[3];
-}
-INLINE void st32be(u8 *p, u32 v)
-{
-    p[0] = (u8)(v >> 24);
-    p[1] = (u8)(v >> 16);
-    p[2] = (u8)(v >> 8);
-    p[3] = (u8)v;
-}
-
-static u32 sm3_tj[64]; /* rol(T_j, j mod 32), filled at init */
-
-static void sm3_block(u32 h[8], const u8 *blk)
-{
-    u32 w[68];
-    for (int j = 0; j < 16; j++) w[j] = ld32be(blk + 4 * j);
-#pragma GCC unroll 52
-    for (int j = 16; j < 68; j++) {
-        u32 x = w[j - 16] ^ w[j - 9] ^ rol32(w[j - 3], 15);
-        w[j] = (x ^ rol32(x, 15) ^ rol32(x, 23)) ^ rol32(w[j - 13], 7) ^ w[j - 6];
-    }
-    u32 a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-    /* rounds 0..15 (XOR boolean functions) then 16..63 (majority / choice), two loops so
-     * the round function has no branch */
-#define SM3_ROUND(FF, GG)                                                                     \
-    do {                                                                                      \
-        u32 a12 = rol32(a, 12);                                                               \
-        u32 ss1 = rol32(a12 + e + sm3_tj[j], 7);                                              \
-        u32 tt1 = (FF) + d + (ss1 ^ a12) + (w[j] ^ w[j + 4]);                                 \
-        u32 tt2 = (GG) + hh + ss1 + w[j];                                                     \
-        d = c;                                                                                \
-        c = rol32(b, 9);                                                                      \
-        b = a;                                                                                \
-        a = tt1;                                                                              \
-        hh = g;                                                                               \
-        g = rol32(f, 19);                                                                     \
-        f = e;                                                                                \
-        e = tt2 ^ rol32(tt2, 9) ^ rol32(tt2, 17);                                             \
-    } while (0)
-#pragma GCC unroll 16
-    for (int j = 0; j < 16; j++) SM3_ROUND(a ^ b ^ c, e ^ f ^ g);
-#pragma GCC unroll 48
-    for (int j = 16; j < 64; j++) SM3_ROUND((a & b) | (c & (a | b)), (e & f) | (~e & g));
-#undef SM3_ROUND
-    h[0] ^= a;
-    h[1] ^= b;
-    h[2] ^= c;
-    h[3] ^= d;
-    h[4] ^= e;
-    h[5] ^= f;
-    h[6] ^= g;
-    h[7] ^= hh;
-}
-
-static void sm3_init(sm3_ctx *c)
-{
-    static const u32 iv[8] = {0x7380166f, 0x4914b2b9, 0x172442d7, 0xda8a0600,
-                              0xa96f30bc, 0x163138aa, 0xe38dee4d, 0xb0fb0e4e};
-    memcpy(c->h, iv, sizeof iv);
-    c->len = 0;
-    c->nbuf = 0;
-}
-
-static void sm3_update(sm3_ctx *c, const u8 *p, size_t n)
-{
-    c->len += n;
-    if (c->nbuf) {
-        size_t take = 64 - c->nbuf < n ? 64 - c->nbuf : n;
-        memcpy(c->buf + c->nbuf, p, take);
-        c->nbuf += take;
-        p += take;
-        n -= take;
-        if (c->nbuf < 64) return;
-        sm3_block(c->h, c->buf);
-        c->nbuf = 0;
-    }
-    while (n >= 64) {
-        sm3_block(c->h, p);
-        p += 64;
-        n -= 64;
-    }
-    memcpy(c->buf, p, n);
-    c->nbuf = n;
-}
-
-static void sm3_final(sm3_ctx *c, u8 out[32])
-{
-    u64 bits = c->len * 8;
-    u8 pad[72];
-    size_t padlen = (c->nbuf < 56) ? 56 - c->nbuf : 120 - c->nbuf;
-    memset(pad, 0, sizeof pad);
-    pad[0] = 0x80;
-    for (int i = 0; i < 8; i++) pad[padlen + i] = (u8)(bits >> (56 - 8 * i));
-    u64 keep = c->len;
-    sm3_update(c, pad, padlen + 8);
-    c->len = keep;
-    for (int i = 0; i < 8; i++) st32be(out + 4 * i, c->h[i]);
-}
+#include "_sm3.h"
 
 /* ---- GF(p) in Montgomery form ---------------------------------------------------------- */
 
@@ -1703,8 +1596,7 @@ static void atfork_child(void) { pthread_mutex_init(&g_mu, NULL); }
 
 static int sm2v_init(void)
 {
-    static const u32 T0 = 0x79cc4519, T1 = 0x7a879d8a;
-    for (int j = 0; j < 64; j++) sm3_tj[j] = rol32(j < 16 ? T0 : T1, j % 32);
+    sm3_setup();
 #ifdef SM2V_ADX
     g_adx = cpu_has_adx();
 #endif

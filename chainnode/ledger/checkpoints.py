@@ -13,6 +13,13 @@ A node that restarts between c and c + lag lost its computation and its store ha
 c: while a computation runs, each commit also records the values its writes replace (``undo``
 metadata, in the same atomic write, only in those few blocks), so on reopening the state at c
 is the store's state with those undone, and the computation starts again.
+
+The computation is paced (:class:`Pacer`): on a big state it is seconds of work, and a thread
+that runs flat out takes about half the GIL from the node's event loop (consensus, execution,
+HTTP) for all that time: a latency spike on every node at once. Between steps it sleeps so it
+uses at most PACE_SHARE of a core, until the chain is HURRY_AT of the way to the header that
+carries it, or a block waits for it: then it runs flat out (pacing never makes the chain wait
+longer than that).
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
 
 from chainnode.ledger.snapfiles import SnapshotFiles
@@ -37,6 +45,10 @@ log = logging.getLogger(__name__)
 
 STATE_START, STATE_STOP = b"s", b"t"  # the store's state key space
 MAX_JOBS = 4
+#: The share of a core (its CPU time over wall time) a paced computation uses.
+PACE_SHARE = 0.25
+#: Paced until this fraction of checkpoint_lag blocks has committed since its height.
+HURRY_AT = 0.5
 
 
 def undo_key(height: int) -> bytes:
@@ -74,6 +86,52 @@ def state_entries(
         yield k, v
 
 
+def state_source(
+    reader: Reader, overrides: Mapping[bytes, bytes | None] | None = None
+) -> tuple[Iterable[Entry], int]:
+    """:func:`state_entries` as a computation reads them: (entries, strip). Without
+    overrides, the store's own (key, value) pairs with their key-space byte left on the key
+    (strip=1: the Builder skips it, no Python copy of each key)."""
+    if not overrides:
+        return reader.raw_items(STATE_START, STATE_STOP), 1
+    return state_entries(reader, overrides), 0
+
+
+class Pacer:
+    """Keeps a background computation to a share of a core: :meth:`pause` between its steps
+    sleeps so that its CPU time since the last pause is at most `share` of the wall time.
+    Sleeping releases the GIL, so the node's event loop gets it at once instead of after
+    CPython's switch interval. :meth:`hurry` ends the pacing (also wakes a sleeping pause).
+    The computing thread calls :meth:`begin` first (CPU time is per thread)."""
+
+    __slots__ = ("share", "_hurry", "_mark")
+
+    def __init__(self, share: float) -> None:
+        if not 0 < share <= 1:
+            raise ValueError("share: in (0, 1]")
+        self.share = share
+        self._hurry = threading.Event()
+        self._mark = 0.0
+
+    def begin(self) -> None:
+        self._mark = time.thread_time()
+
+    def hurry(self) -> None:
+        self._hurry.set()
+
+    @property
+    def hurried(self) -> bool:
+        return self._hurry.is_set()
+
+    def pause(self) -> None:
+        if self._hurry.is_set() or self.share >= 1:
+            return
+        work = time.thread_time() - self._mark
+        if work > 0:
+            self._hurry.wait(work * (1 - self.share) / self.share)
+        self._mark = time.thread_time()
+
+
 class Checkpoints:
     """The checkpoint computations of one ledger and what headers must carry."""
 
@@ -82,6 +140,7 @@ class Checkpoints:
         self.files = files
         self._store = store
         self._jobs: dict[int, Future[Manifest | None]] = {}
+        self._pacers: dict[int, Pacer] = {}
         self._threads: list[threading.Thread] = []
         self._closing = False
 
@@ -91,12 +150,16 @@ class Checkpoints:
     ) -> Future[Manifest | None]:
         """Compute the checkpoint at `height` from `snap` (closed when done) in a thread."""
         fut: Future[Manifest | None] = Future()
+        pacer = Pacer(PACE_SHARE)
         self._jobs[height] = fut
+        self._pacers[height] = pacer
         while len(self._jobs) > MAX_JOBS:
             del self._jobs[min(self._jobs)]
+        for old in [h for h in self._pacers if h not in self._jobs]:
+            self._pacers.pop(old).hurry()
         t = threading.Thread(
             target=self._run,
-            args=(height, snap, overrides, fut),
+            args=(height, snap, overrides, fut, pacer),
             name=f"checkpoint-{height}",
             daemon=True,
         )
@@ -110,9 +173,16 @@ class Checkpoints:
         snap: Snapshot,
         overrides: Mapping[bytes, bytes | None] | None,
         fut: Future[Manifest | None],
+        pacer: Pacer,
     ) -> None:
+        def stop() -> bool:
+            pacer.pause()
+            return self._closing
+
+        pacer.begin()
         try:
-            m = self.files.write(height, state_entries(snap, overrides), lambda: self._closing)
+            entries, strip = state_source(snap, overrides)
+            m = self.files.write(height, entries, stop, strip)
         except BaseException as e:  # noqa: BLE001  # reported through the future
             if not self._closing:
                 log.error("state checkpoint %d failed: %s: %s", height, type(e).__name__, e)
@@ -129,10 +199,19 @@ class Checkpoints:
             fut.set_result(m)
         finally:
             snap.close()
+            pacer.hurry()
+
+    def hurry(self, height: int) -> None:
+        """The checkpoint of `height` is needed now (or soon): compute it flat out."""
+        pacer = self._pacers.get(height)
+        if pacer is not None:
+            pacer.hurry()
 
     def close(self) -> None:
         """Stop running computations (they leave nothing behind) and wait for their threads."""
         self._closing = True
+        for pacer in self._pacers.values():
+            pacer.hurry()
         for t in self._threads:
             t.join()
 
@@ -180,7 +259,11 @@ class Checkpoints:
             return False
         c = (height - 1) - (height - 1) % every
         fut = self._jobs.get(c)
-        return fut is not None and not fut.done()
+        if fut is None or fut.done():
+            return False
+        if height - c >= HURRY_AT * self.params.checkpoint_lag:
+            self.hurry(c)
+        return True
 
     @staticmethod
     def undo_record(old: Mapping[bytes, bytes | None]) -> bytes:
@@ -191,7 +274,10 @@ class Checkpoints:
         """The running computation the header of `block_height` waits for (None: none)."""
         c = self.params.checkpoint_carried_by(block_height)
         fut = None if c is None else self._jobs.get(c)
-        return fut if fut is not None and not fut.done() else None
+        if c is None or fut is None or fut.done():
+            return None
+        self.hurry(c)  # a block is waiting for it
+        return fut
 
     def carried(self, block_height: int) -> tuple[bool, StateCheckpoint | None]:
         """(known, checkpoint) the header of `block_height` must carry; waits for our own
@@ -203,6 +289,7 @@ class Checkpoints:
         fut = self._jobs.get(c)
         m = None
         if fut is not None:
+            self.hurry(c)
             try:
                 m = fut.result()
             except Exception:  # noqa: BLE001  # logged by the computation

@@ -1,0 +1,100 @@
+"""A checkpoint computation is paced (it sleeps between steps, releasing the GIL) until the
+chain needs it: a block waiting for it, or half the lag gone by, ends the pacing at once."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+from chainnode.ledger.checkpoints import HURRY_AT, Checkpoints, Pacer
+from chainnode.ledger.snapfiles import SnapshotFiles
+from chainnode.model.genesis import ConsensusParams
+from chainnode.model.snapshot import Manifest
+from tests.chainnode.ledger.helpers import genesis
+from tests.chainnode.node.cluster import wait_for
+
+EVERY, LAG = 10, 8
+
+
+def _pausing(t: threading.Thread) -> bool:
+    """Whether thread `t` is inside Pacer.pause (sleeping)."""
+    frame = sys._current_frames().get(t.ident or 0)
+    while frame is not None:
+        if frame.f_code.co_name == "pause":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _paced_worker(pacer: Pacer, done: list[float]) -> threading.Thread:
+    def run() -> None:
+        pacer.begin()
+        t0 = time.thread_time()
+        while time.thread_time() - t0 < 0.02:  # 20 ms of work: at 0.1% a 20 s pause
+            pass
+        pacer.pause()
+        done.append(time.monotonic())
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_pause_sleeps_after_work_until_hurried() -> None:
+    pacer = Pacer(0.001)
+    done: list[float] = []
+    t = _paced_worker(pacer, done)
+    wait_for(lambda: _pausing(t), 10, "the worker pausing")
+    assert not done and not pacer.hurried  # sleeping its share, not returned
+    pacer.hurry()
+    t.join(10)
+    assert done and not t.is_alive()
+    pacer.pause()  # hurried: returns at once, whatever the work since
+    assert pacer.hurried
+
+
+def _checkpoints(tmp_path: Path) -> tuple[Checkpoints, ConsensusParams]:
+    params = genesis(std=True).consensus.with_snapshots(EVERY, LAG)
+    files = SnapshotFiles(tmp_path / "snapshots")
+    return Checkpoints(params, files, None), params  # type: ignore[arg-type]  # no store used
+
+
+def _running(cp: Checkpoints, c: int) -> Pacer:
+    pacer = Pacer(0.001)
+    cp._jobs[c] = Future[Manifest | None]()
+    cp._pacers[c] = pacer
+    return pacer
+
+
+def test_a_block_waiting_for_the_checkpoint_hurries_it(tmp_path: Path) -> None:
+    cp, params = _checkpoints(tmp_path)
+    pacer = _running(cp, EVERY)
+    assert cp.pending(EVERY + 1) is None and not pacer.hurried  # carries nothing
+    assert params.checkpoint_carried_by(EVERY + LAG) == EVERY
+    assert cp.pending(EVERY + LAG) is cp._jobs[EVERY]
+    assert pacer.hurried
+
+
+def test_half_the_lag_committed_hurries_it(tmp_path: Path) -> None:
+    cp, _ = _checkpoints(tmp_path)
+    pacer = _running(cp, EVERY)
+    half = EVERY + int(HURRY_AT * LAG)
+    for h in range(EVERY + 1, half):
+        assert cp.recording_undo(h)
+        assert not pacer.hurried, h
+    assert cp.recording_undo(half)
+    assert pacer.hurried
+
+
+def test_closing_wakes_a_paused_computation(tmp_path: Path) -> None:
+    cp, _ = _checkpoints(tmp_path)
+    pacer = _running(cp, EVERY)
+    done: list[float] = []
+    t = _paced_worker(pacer, done)
+    cp._threads.append(t)
+    wait_for(lambda: _pausing(t), 10, "the worker pausing")
+    cp.close()  # joins: returns only because the pause ended
+    assert done and not t.is_alive()
