@@ -8,8 +8,12 @@ from chainnode.model.snapshot import CHUNK_MAX_ENTRIES
 
 def test_a_small_run_reports_every_step() -> None:
     n = CHUNK_MAX_ENTRIES + 100
-    result = run(n, value_bytes=16)
+    result = run(n, value_bytes=16, repeat=1, solo_s=0.1)
     assert result["entries"] == n and result["chunks"] == 2
-    assert [r["step"] for r in result["rows"]] == ["iterate", "chunk+hash", "checkpoint"]
+    steps = ["iterate", "chunk+hash plain", "chunk+hash", "checkpoint"]
+    assert [r["step"] for r in result["rows"]] == steps
     assert all(r["entries/s"] > 0 for r in result["rows"])
+    modes = ["no checkpoint", "python chunker", "C chunker", "C, paced"]
+    assert [r["mode"] for r in result["event_loop"]] == modes
+    assert all(r["checkpoint s"] > 0 and r["its CPU s"] > 0 for r in result["event_loop"][1:])
     assert result["file_bytes_per_entry"] > 16
