@@ -121,7 +121,7 @@ def _chunk_hash(store: Store, native: bool) -> int:
     return len(b.finish()[1].chunk_hashes)
 
 
-def _write(files: SnapshotFiles, snap: Snapshot, stop: Callable[[], bool]) -> Any:
+def _write(files: SnapshotFiles, snap: Snapshot, stop: Callable[[int], bool]) -> Any:
     entries, strip = state_source(snap)
     return files.write(1, entries, stop, strip)
 
@@ -177,9 +177,9 @@ def _beside(store: Store, files: SnapshotFiles, paced: bool, loop: str) -> tuple
     def compute() -> None:
         pacer.begin()
 
-        def stop() -> bool:
+        def stop(done: int) -> bool:
             if paced:
-                pacer.pause()
+                pacer.pause(done)
             return False
 
         t0, c0 = time.perf_counter(), time.thread_time()
@@ -276,7 +276,7 @@ def run(
             t_hash, chunks = _timed(lambda: _chunk_hash(store, native=True))
             files = SnapshotFiles(Path(tmp) / "snapshots", keep=1)
             with store.snapshot() as snap:
-                t_all, manifest = _timed(lambda: _write(files, snap, lambda: False))
+                t_all, manifest = _timed(lambda: _write(files, snap, lambda done: False))
             disk = sum(p.stat().st_size for p in (Path(tmp) / "snapshots" / "1").iterdir())
             loop_rows = _event_loop_cost(store, files, count, repeat, solo_s)
         finally:

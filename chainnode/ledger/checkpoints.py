@@ -17,9 +17,9 @@ is the store's state with those undone, and the computation starts again.
 The computation is paced (:class:`Pacer`): on a big state it is seconds of work, and a thread
 that runs flat out takes about half the GIL from the node's event loop (consensus, execution,
 HTTP) for all that time: a latency spike on every node at once. Between steps it sleeps so it
-uses at most PACE_SHARE of a core, until the chain is HURRY_AT of the way to the header that
-carries it, or a block waits for it: then it runs flat out (pacing never makes the chain wait
-longer than that).
+uses at most PACE_SHARE of a core while it is on schedule to be done well before the header
+that carries it, and runs flat out once behind, once the chain is HURRY_AT of the way to that
+header, or once a block waits for it.
 """
 
 from __future__ import annotations
@@ -47,8 +47,12 @@ STATE_START, STATE_STOP = b"s", b"t"  # the store's state key space
 MAX_JOBS = 4
 #: The share of a core (its CPU time over wall time) a paced computation uses.
 PACE_SHARE = 0.25
-#: Paced until this fraction of checkpoint_lag blocks has committed since its height.
+#: Paced at most until this fraction of checkpoint_lag blocks has committed since its height;
+#: meanwhile only while on schedule to finish by ON_TIME of them (or, with no previous
+#: checkpoint to expect an entry count from, for the first EARLY of them).
 HURRY_AT = 0.5
+ON_TIME = 0.5
+EARLY = 0.25
 
 
 def undo_key(height: int) -> bytes:
@@ -98,18 +102,27 @@ def state_source(
 
 
 class Pacer:
-    """Keeps a background computation to a share of a core: :meth:`pause` between its steps
-    sleeps so that its CPU time since the last pause is at most `share` of the wall time.
-    Sleeping releases the GIL, so the node's event loop gets it at once instead of after
-    CPython's switch interval. :meth:`hurry` ends the pacing (also wakes a sleeping pause).
+    """Keeps a background computation to a share of a core while it is on schedule:
+    :meth:`pause` between its steps sleeps so that its CPU time since the last pause is at
+    most `share` of the wall time. Sleeping releases the GIL and a core: the node's event
+    loop gets them at once, and the validators sharing the machine (each computing its own
+    checkpoint at the same height) are not all slowed at once.
+
+    On schedule: ``expected`` entries (the previous checkpoint's count; 0: unknown) done at
+    the pace of finishing by ON_TIME of ``lag`` blocks; when unknown, the first EARLY of
+    them. Behind schedule a step runs flat out. :meth:`hurry` (a block waits for it, HURRY_AT
+    of the lag has committed, or the node closes) ends the pacing and wakes a sleeping pause.
     The computing thread calls :meth:`begin` first (CPU time is per thread)."""
 
-    __slots__ = ("share", "_hurry", "_mark")
+    __slots__ = ("share", "lag", "expected", "blocks", "_hurry", "_mark")
 
-    def __init__(self, share: float) -> None:
+    def __init__(self, share: float, lag: int = 0, expected: int = 0) -> None:
         if not 0 < share <= 1:
             raise ValueError("share: in (0, 1]")
         self.share = share
+        self.lag = lag
+        self.expected = expected
+        self.blocks = 0  # committed since the checkpoint's height
         self._hurry = threading.Event()
         self._mark = 0.0
 
@@ -123,11 +136,25 @@ class Pacer:
     def hurried(self) -> bool:
         return self._hurry.is_set()
 
-    def pause(self) -> None:
+    def committed(self, blocks: int) -> None:
+        """`blocks` blocks have committed since the checkpoint's height."""
+        self.blocks = blocks
+        if self.lag and blocks >= HURRY_AT * self.lag:
+            self.hurry()
+
+    def on_schedule(self, done: int) -> bool:
+        """Whether `done` entries are ahead of the pace that finishes in time (see above)."""
+        if not self.lag:
+            return True
+        if self.expected <= 0:
+            return self.blocks < EARLY * self.lag
+        return done * ON_TIME * self.lag >= self.blocks * self.expected
+
+    def pause(self, done: int = 0) -> None:
         if self._hurry.is_set() or self.share >= 1:
             return
         work = time.thread_time() - self._mark
-        if work > 0:
+        if work > 0 and self.on_schedule(done):
             self._hurry.wait(work * (1 - self.share) / self.share)
         self._mark = time.thread_time()
 
@@ -150,7 +177,7 @@ class Checkpoints:
     ) -> Future[Manifest | None]:
         """Compute the checkpoint at `height` from `snap` (closed when done) in a thread."""
         fut: Future[Manifest | None] = Future()
-        pacer = Pacer(PACE_SHARE)
+        pacer = Pacer(PACE_SHARE, self.params.checkpoint_lag, self._expected_entries(height))
         self._jobs[height] = fut
         self._pacers[height] = pacer
         while len(self._jobs) > MAX_JOBS:
@@ -167,6 +194,12 @@ class Checkpoints:
         t.start()
         return fut
 
+    def _expected_entries(self, height: int) -> int:
+        """The entry count of the newest snapshot here below `height` (0: none)."""
+        below = [h for h in self.files.available() if h < height]
+        m = self.files.manifest(below[-1]) if below else None
+        return m.entries if m is not None else 0
+
     def _run(
         self,
         height: int,
@@ -175,8 +208,8 @@ class Checkpoints:
         fut: Future[Manifest | None],
         pacer: Pacer,
     ) -> None:
-        def stop() -> bool:
-            pacer.pause()
+        def stop(done: int) -> bool:
+            pacer.pause(done)
             return self._closing
 
         pacer.begin()
@@ -261,8 +294,9 @@ class Checkpoints:
         fut = self._jobs.get(c)
         if fut is None or fut.done():
             return False
-        if height - c >= HURRY_AT * self.params.checkpoint_lag:
-            self.hurry(c)
+        pacer = self._pacers.get(c)
+        if pacer is not None:
+            pacer.committed(height - c)
         return True
 
     @staticmethod

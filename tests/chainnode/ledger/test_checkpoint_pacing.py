@@ -1,5 +1,6 @@
-"""A checkpoint computation is paced (it sleeps between steps, releasing the GIL) until the
-chain needs it: a block waiting for it, or half the lag gone by, ends the pacing at once."""
+"""A checkpoint computation is paced (it sleeps between steps, releasing the GIL and a core)
+while on schedule; behind schedule it runs flat out, and a block waiting for it, or half the
+lag gone by, ends the pacing at once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
-from chainnode.ledger.checkpoints import HURRY_AT, Checkpoints, Pacer
+from chainnode.ledger.checkpoints import EARLY, HURRY_AT, ON_TIME, Checkpoints, Pacer
 from chainnode.ledger.snapfiles import SnapshotFiles
 from chainnode.model.genesis import ConsensusParams
 from chainnode.model.snapshot import Manifest
@@ -43,6 +44,47 @@ def _paced_worker(pacer: Pacer, done: list[float]) -> threading.Thread:
     return t
 
 
+def test_on_schedule_is_ahead_of_finishing_in_time() -> None:
+    known = Pacer(0.25, lag=100, expected=1000)
+    assert known.on_schedule(0)  # nothing committed yet
+    known.committed(10)  # a tenth of ON_TIME's 50 blocks: 200 entries are the pace
+    assert known.on_schedule(int(1000 * 10 / (ON_TIME * 100)))
+    assert not known.on_schedule(int(1000 * 10 / (ON_TIME * 100)) - 1)
+    unknown = Pacer(0.25, lag=100)
+    unknown.committed(int(EARLY * 100) - 1)
+    assert unknown.on_schedule(0)
+    unknown.committed(int(EARLY * 100))
+    assert not unknown.on_schedule(10**9) and not unknown.hurried
+
+
+def test_behind_schedule_a_step_does_not_sleep() -> None:
+    pacer = Pacer(0.001, lag=100, expected=1000)
+    pacer.committed(40)  # 40 of ON_TIME's 50 blocks: 800 entries were due
+    done: list[float] = []
+
+    def run() -> None:
+        pacer.begin()
+        t0 = time.thread_time()
+        while time.thread_time() - t0 < 0.02:
+            pass
+        pacer.pause(10)  # far behind: would sleep 20 s if it paced
+        done.append(time.monotonic())
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(10)
+    assert done and not pacer.hurried
+
+
+def test_expected_entries_are_the_previous_snapshots(tmp_path: Path) -> None:
+    cp, _ = _checkpoints(tmp_path)
+    assert cp._expected_entries(EVERY) == 0
+    entries = [(bytes([1, 65, i]), b"v") for i in range(7)]
+    assert cp.files.write(EVERY, entries) is not None
+    assert cp._expected_entries(EVERY) == 0  # not below
+    assert cp._expected_entries(2 * EVERY) == 7
+
+
 def test_pause_sleeps_after_work_until_hurried() -> None:
     pacer = Pacer(0.001)
     done: list[float] = []
@@ -63,7 +105,7 @@ def _checkpoints(tmp_path: Path) -> tuple[Checkpoints, ConsensusParams]:
 
 
 def _running(cp: Checkpoints, c: int) -> Pacer:
-    pacer = Pacer(0.001)
+    pacer = Pacer(0.001, LAG)
     cp._jobs[c] = Future[Manifest | None]()
     cp._pacers[c] = pacer
     return pacer
