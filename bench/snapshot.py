@@ -15,7 +15,9 @@ key, ``--value-bytes`` values) and reports, in one run:
   of ``BATCH_ENTRIES`` store pairs, as the node does
 - ``checkpoint``: the whole computation as the node runs it (files written and synced)
 
-each as entries/s and MB/s of keys and values, and the files' bytes per entry.
+each as entries/s and MB/s of keys and values, and the files' bytes per entry. Then the GIL
+each chunk+hash path holds per entry, from this thread's CPU time: the path's total minus
+the part that runs with the GIL released (``_gil_held``).
 
 Then what a computation costs the node's event loop (issue 19): the checkpoint runs on a
 thread, as in the node, while the main thread runs (a) a busy loop of small Python steps and
@@ -119,6 +121,46 @@ def _chunk_hash(store: Store, native: bool) -> int:
             for k, v in entries:
                 b.add(k, v)
     return len(b.finish()[1].chunk_hashes)
+
+
+def _cpu(fn: Callable[[], object]) -> float:
+    """This thread's CPU seconds for fn(), best of 3 (others' load barely moves it)."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.thread_time()
+        fn()
+        best = min(best, time.thread_time() - t0)
+    return best
+
+
+def _gil_held(store: Store, count: int) -> list[dict[str, Any]]:
+    """GIL held per entry by chunk+hash, by decomposition of this thread's CPU time: the
+    path's total minus its part that runs without the GIL (plain: hashlib's SM3, which lets
+    the GIL go for buffers over 2 KiB; C: the encoding and SM3 of each chunk, timed alone
+    as one call per chunk minus the same calls that close none, i.e. the gather)."""
+    with store.snapshot() as snap:
+        entries = list(state_entries(snap))
+    chunks = list(snapshot.chunks_of(entries))
+    datas = [snapshot.encode_chunk(c) for c in chunks]
+    del entries
+    plain = _cpu(lambda: _chunk_hash(store, native=False))
+    plain_free = _cpu(lambda: [snapshot.chunk_hash_of_bytes(d) for d in datas])
+    rows = [("python chunker", plain, plain_free)]
+    native = vars(snapshot)["_native"]
+    if native is not None:
+        domain, n = snapshot.CHUNK_DOMAIN, 1 << 40
+        fill = _cpu(lambda: [native.encode_chunks(c, 0, domain, n, n, True) for c in chunks])
+        gather = _cpu(lambda: [native.encode_chunks(c, 0, domain, n, n, False) for c in chunks])
+        rows.append(("C chunker", _cpu(lambda: _chunk_hash(store, native=True)), fill - gather))
+    return [
+        {
+            "path": name,
+            "CPU us/entry": total / count * 1e6,
+            "GIL-free us/entry": free / count * 1e6,
+            "GIL held us/entry": (total - free) / count * 1e6,
+        }
+        for name, total, free in rows
+    ]
 
 
 def _write(files: SnapshotFiles, snap: Snapshot, stop: Callable[[int], bool]) -> Any:
@@ -274,6 +316,7 @@ def run(
                 t_iter, count = _timed(lambda: sum(1 for _ in state_entries(snap)))
             t_plain, chunks_plain = _timed(lambda: _chunk_hash(store, native=False))
             t_hash, chunks = _timed(lambda: _chunk_hash(store, native=True))
+            gil_rows = _gil_held(store, count)
             files = SnapshotFiles(Path(tmp) / "snapshots", keep=1)
             with store.snapshot() as snap:
                 t_all, manifest = _timed(lambda: _write(files, snap, lambda done: False))
@@ -308,6 +351,7 @@ def run(
         "rows": rows,
         "event_loop": loop_rows,
         "chunk_hash_speedup": t_plain / t_hash,
+        "gil_held": gil_rows,
         "machine": machine_info(),
     }
 
@@ -322,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.entries, args.value_bytes, repeat=args.repeat)
     print(table(result["rows"]))
     print(f"chunk+hash: {result['chunk_hash_speedup']:.2f}x the plain path")
+    print(table(result["gil_held"]))
     print(table(result["event_loop"]))
     print(
         f"{result['entries']:,} entries ({result['state_bytes'] / 1e6:.1f} MB of keys and "

@@ -13,6 +13,8 @@ def test_a_small_run_reports_every_step() -> None:
     steps = ["iterate", "chunk+hash plain", "chunk+hash", "checkpoint"]
     assert [r["step"] for r in result["rows"]] == steps
     assert all(r["entries/s"] > 0 for r in result["rows"])
+    gil = {r["path"]: r["GIL held us/entry"] for r in result["gil_held"]}
+    assert set(gil) == {"python chunker", "C chunker"} and all(v > 0 for v in gil.values())
     modes = ["no checkpoint", "python chunker", "C chunker", "C, paced"]
     assert [r["mode"] for r in result["event_loop"]] == modes
     assert all(r["checkpoint s"] > 0 and r["its CPU s"] > 0 for r in result["event_loop"][1:])
