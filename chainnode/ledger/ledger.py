@@ -166,6 +166,19 @@ _SYSTEM_DOCS = {
 }
 
 
+class StagedCommit:
+    """A block between `Ledger.stage_commit` and `Ledger.finish_commit`: its execution, its
+    storage batch, and whether the batch is written."""
+
+    __slots__ = ("batch", "block", "res", "written")
+
+    def __init__(self, block: Block, res: BlockResult, batch: CommitBatch) -> None:
+        self.block = block
+        self.res = res
+        self.batch = batch
+        self.written = False
+
+
 class _StoreView:
     """get(ns, key) over the committed store, caching the small system namespaces.
 
@@ -253,6 +266,7 @@ class Ledger:
         )
         self._listeners: list[Callable[[Block, list[Receipt]], None]] = []
         self._cache: dict[bytes, tuple[Block, BlockResult]] = {}
+        self._staged: StagedCommit | None = None  # a block whose storage write is under way
         self._vsets: list[tuple[int, list[ValidatorInfo]]] = []
         self._addresses: dict[bytes, bytes] = {}
         self._specs: dict[tuple[bytes, str], MethodSpec] = {}
@@ -620,6 +634,7 @@ class Ledger:
     ) -> Block:
         """A proposal for `height` from the mempool (FIFO), executed and cached."""
         with self._lock:
+            self._not_staged()
             if height != self._head.height + 1:
                 raise LedgerError(Code.BAD_HEIGHT, f"next height is {self._head.height + 1}")
             n = (
@@ -668,7 +683,19 @@ class Ledger:
     def validate_block(self, block: Block) -> None:
         """Raise InvalidBlock unless `block` may be committed next; caches its execution."""
         with self._lock:
+            self._not_staged()
             self._validate(block)
+
+    @property
+    def committing(self) -> bool:
+        """A block is staged (``stage_commit``) and not finished yet."""
+        return self._staged is not None
+
+    def _not_staged(self) -> None:
+        """The next block is known only once a staged commit is finished: until then nothing
+        may be built or checked against the parent (the caller's bug: loud)."""
+        if self._staged is not None:
+            raise RuntimeError(f"block {self._staged.block.height} is being committed")
 
     # long: the block validity rules in order, one InvalidBlock code each
     def _validate(self, block: Block) -> BlockResult:
@@ -745,27 +772,62 @@ class Ledger:
     def commit_block(self, block: Block, certificate: bytes) -> list[Receipt]:
         """Commit the next block with its certificate in one storage write."""
         with self._lock:
+            staged = self.stage_commit(block, certificate)
+            self.write_commit(staged)
+            return self.finish_commit(staged)
+
+    # fast path: plain=chainnode.ledger.ledger.Ledger.commit_block test=tests/chainnode/ledger/test_staged_commit.py::test_staged_commit_matches_commit_block_and_holds_the_parent
+    @in_stage("commit")
+    def stage_commit(self, block: Block, certificate: bytes) -> StagedCommit:
+        """The first of `commit_block`'s three steps, for a caller that writes on another
+        thread (the node: its event loop admits txs while LevelDB writes and syncs, the GIL
+        released): check the block and make its storage batch. Until `finish_commit` the
+        ledger is still at the parent (head, caches, mempool, listeners) and refuses to build,
+        validate or commit another block."""
+        with self._lock:
+            if self._staged is not None:
+                raise RuntimeError(f"block {self._staged.block.height} is being committed")
             res = self._validate(block)
             hd = block.header
             meta = {cert_key(hd.height): bytes(certificate)}
             if self._checkpoints.recording_undo(hd.height):  # a few blocks per interval
                 meta[undo_key(hd.height)] = self._undo(res.writes)
-            self._store.commit(
-                CommitBatch(
-                    height=hd.height,
-                    block_hash=block.hash,
-                    block=block.raw,
-                    txs=[(tx.hash, tx.raw) for tx in block.txs],
-                    receipts=[
-                        (tx.hash, rb) for tx, rb in zip(block.txs, res.receipt_bytes, strict=True)
-                    ],
-                    state_writes=res.writes,
-                    meta=meta,
-                )
+            batch = CommitBatch(
+                height=hd.height,
+                block_hash=block.hash,
+                block=block.raw,
+                txs=[(tx.hash, tx.raw) for tx in block.txs],
+                receipts=[
+                    (tx.hash, rb) for tx, rb in zip(block.txs, res.receipt_bytes, strict=True)
+                ],
+                state_writes=res.writes,
+                meta=meta,
             )
+            self._staged = staged = StagedCommit(block, res, batch)
+            return staged
+
+    @in_stage("commit")
+    def write_commit(self, staged: StagedCommit) -> None:
+        """The storage write of a staged commit (one synced LevelDB batch); any thread. On a
+        failure the block stays staged: the node stops (a store that cannot write)."""
+        if self._staged is not staged:
+            raise RuntimeError("write_commit of a commit that is not the staged one")
+        self._store.commit(staged.batch)
+        staged.written = True
+
+    @in_stage("commit")
+    def finish_commit(self, staged: StagedCommit) -> list[Receipt]:
+        """After `write_commit`: the ledger moves to the block (head, caches, mempool), then
+        the commit listeners run."""
+        block, res = staged.block, staged.res
+        with self._lock:
+            if self._staged is not staged or not staged.written:
+                raise RuntimeError("finish_commit of a commit that is not written")
+            hd = block.header
             if self.params.is_checkpoint(hd.height):  # the state at hd.height, exactly
                 self._checkpoints.start(hd.height, self._store.snapshot())
             self._head, self._head_hash = hd, block.hash
+            self._staged = None
             self._view.committed(res.writes)
             self._cache.clear()
             self._after_commit(hd.height, res)

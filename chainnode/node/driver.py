@@ -45,7 +45,10 @@ class Host(Protocol):
 
     def request_proposal(self, height: int, parent: bytes, view: int) -> None: ...
 
-    def commit(self, proposal: Proposal, certificate: CommitCertificate) -> E.Executed: ...
+    def commit(self, proposal: Proposal, certificate: CommitCertificate) -> E.Executed | None:
+        """``Executed`` once committed; or None: the commit goes on in the background and the
+        host calls ``Driver.resume`` with its ``Executed`` when it is done."""
+        ...
 
     def request_blocks(self, peer: bytes, from_height: int, to_height: int) -> None: ...
 
@@ -74,6 +77,10 @@ class Driver:
         self.time_unit = time_unit
         self._queue: deque[E.Event] = deque()
         self._stepping = False
+        # a commit under way in the background: no event is stepped until ``resume``, which
+        # puts its Executed where the synchronous commit's would have been (``_resume_at``)
+        self._paused = False
+        self._resume_at = 0
         self._timers: dict[E.TimerKind, asyncio.TimerHandle] = {}
         self._on_step = on_step
         self._on_send = on_send  # a seam: every message the core hands out, as produced
@@ -86,11 +93,22 @@ class Driver:
         if self.closed:
             return
         self._queue.append(event)
-        if self._stepping:
+        self._run()
+
+    def resume(self, executed: E.Event) -> None:
+        """The background commit is done: step its ``Executed``, then what queued meanwhile."""
+        if self.closed or not self._paused:
+            return
+        self._paused = False
+        self._queue.insert(self._resume_at, executed)
+        self._run()
+
+    def _run(self) -> None:
+        if self._stepping or self._paused:
             return
         self._stepping = True
         try:
-            while self._queue and not self.closed:
+            while self._queue and not self.closed and not self._paused:
                 ev = self._queue.popleft()
                 for action in self.replica.step(ev):
                     self._carry_out(action)
@@ -117,7 +135,12 @@ class Driver:
         elif isinstance(action, A.SetTimer):
             self._set_timer(action)
         elif isinstance(action, A.Commit):
-            self._queue.append(self.host.commit(action.proposal, action.certificate))
+            executed = self.host.commit(action.proposal, action.certificate)
+            if executed is None:  # committing in the background: hold the queue until resume
+                self._paused = True
+                self._resume_at = len(self._queue)
+            else:
+                self._queue.append(executed)
         elif isinstance(action, A.RequestProposal):
             self.host.request_proposal(action.height, action.parent, action.view)
         elif isinstance(action, A.RequestBlocks):

@@ -78,8 +78,9 @@ def test_observer_syncs_follows_serves_proofs_and_never_signs(
         out = c.clients[OBS].send(user, "records", "put", ["via-observer", 1], wait=30)
         assert out.committed and out.receipts[0]["status"] == "ok", out
         tx = out.hashes[0]
-        height = c.clients[0].transaction(tx)["height"]
-        assert c.clients[OBS].transaction(tx)["height"] == height
+        height = c.clients[OBS].transaction(tx)["height"]
+        c.wait_height(height, [0], timeout=30)  # node0 commits that block on its own
+        assert c.clients[0].transaction(tx)["height"] == height
         blocks = [sse.next_block()["data"] for _ in range(height - start + 1)]
         assert [b["height"] for b in blocks] == list(range(start, height + 1))
         assert tx in blocks[-1]["tx_hashes"], blocks
@@ -105,6 +106,7 @@ def test_observer_syncs_follows_serves_proofs_and_never_signs(
     # No certificate carries the observer's signature.
     head = c.height(OBS)
     assert all(pub not in _signers(c, OBS, h) for h in range(1, head + 1))
+    c.wait_height(height, [0, 1, 2, 3, OBS], timeout=30)
     assert_same_chains(c, [0, 1, 2, 3, OBS], before + [tx])
 
 
@@ -140,6 +142,6 @@ def test_observer_promoted_by_governance_signs_then_removed_keeps_following(
         out = c0.send(user, "records", "put", [f"after-removal-{i}", i], wait=30)
         assert out.committed, out
         hashes += out.hashes
-    c.wait_height(c.height(0), [OBS], timeout=30)
+    c.wait_height(c.height(0), [1, 2, OBS], timeout=30)
     assert all(pub not in _signers(c, 0, h) for h in range(removed_at + 1, c.height(0) + 1))
     assert_same_chains(c, [0, 1, 2, OBS], hashes)

@@ -1,0 +1,126 @@
+"""A commit the host finishes in the background (``commit`` returns None, then
+``Driver.resume``): the core sees exactly the events, in exactly the order, that it sees when
+the host commits in line (the plain path), whatever arrives while the write is under way."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from chainnode.node.driver import Driver
+from chainnode.node.wal import WriteAheadLog
+from consensus import actions as A
+from consensus import events as E
+from consensus.types import Proposal
+
+
+class ScriptedReplica:
+    """Records what it is stepped; a PendingWork with id b"c" decides a block (Commit), and a
+    PendingWork with id b"r" re-enters the driver (an event raised while actions run)."""
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+        self.driver: Driver | None = None
+        self.height = 0
+
+    def step(self, event: Any) -> list[A.Action]:
+        self.seen.append(event)
+        if isinstance(event, E.PendingWork) and event.oldest == b"c":
+            self.height += 1
+            proposal = Proposal(self.height, b"\x00" * 32, bytes([self.height]) * 32, b"")
+            assert self.driver is not None
+            self.driver.step(E.PendingWork(b"after-commit"))  # queued behind the commit
+            return [A.Commit(proposal, None)]  # type: ignore[arg-type]  # the host ignores it
+        if isinstance(event, E.PendingWork) and event.oldest == b"r":
+            assert self.driver is not None
+            self.driver.step(E.PendingWork(b"reentrant"))
+        return []
+
+
+class Host:
+    def __init__(self, background: bool) -> None:
+        self.background = background
+        self.pending: list[int] = []
+
+    def request_proposal(self, height: int, parent: bytes, view: int) -> None:
+        raise AssertionError("not in this test")
+
+    def commit(self, proposal: Proposal, certificate: Any) -> E.Executed | None:
+        if self.background:
+            self.pending.append(proposal.height)
+            return None
+        return E.Executed(proposal.height)
+
+    def request_blocks(self, peer: bytes, from_height: int, to_height: int) -> None:
+        raise AssertionError("not in this test")
+
+    def fault(self, peer: bytes, reason: str) -> None:
+        raise AssertionError(reason)
+
+
+class Transport:
+    def send(self, peer_id: bytes, channel: int, payload: bytes) -> bool:
+        return True
+
+    def broadcast(self, channel: int, payload: bytes) -> int:
+        return 0
+
+
+SCRIPT = [b"a", b"c", b"b", b"r", b"c", b"d", b"e"]
+
+
+def run(tmp_path: Path, background: bool) -> tuple[list[Any], list[int]]:
+    """Step SCRIPT; in the background mode each commit is finished two events later."""
+    loop = asyncio.new_event_loop()
+    try:
+        replica = ScriptedReplica()
+        host = Host(background)
+        driver = Driver(
+            replica, WriteAheadLog(tmp_path / f"wal{background}"), Transport(), host, loop
+        )
+        replica.driver = driver
+        held: list[tuple[int, int]] = []  # (commit height, events stepped since)
+        paused_seen: list[int] = []
+        for oldest in SCRIPT:
+            driver.step(E.PendingWork(oldest))
+            while host.pending:
+                held.append((host.pending.pop(0), 0))
+            if held:
+                height, n = held[0]
+                paused_seen.append(len(replica.seen))
+                if n == 1:
+                    held.pop(0)
+                    driver.resume(E.Executed(height))
+                else:
+                    held[0] = (height, n + 1)
+        for height, _ in held:
+            driver.resume(E.Executed(height))
+        return replica.seen, paused_seen
+    finally:
+        loop.close()
+
+
+def test_a_background_commit_steps_what_an_inline_one_steps_in_the_same_order(
+    tmp_path: Path,
+) -> None:
+    inline, _ = run(tmp_path, background=False)
+    background, paused = run(tmp_path, background=True)
+    assert background == inline
+    # the reference itself: Executed right behind what its Commit's step queued
+    oldest = [e.oldest if isinstance(e, E.PendingWork) else e for e in inline]
+    assert oldest[:4] == [b"a", b"c", b"after-commit", E.Executed(1)]
+    # and while a commit was under way, nothing reached the core
+    assert paused[0] == paused[1] == 2, paused
+
+
+def test_resume_without_a_background_commit_steps_nothing(tmp_path: Path) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        replica = ScriptedReplica()
+        driver = Driver(replica, WriteAheadLog(tmp_path / "wal"), Transport(), Host(False), loop)
+        replica.driver = driver
+        driver.resume(E.Executed(1))
+        assert replica.seen == []
+    finally:
+        loop.close()
