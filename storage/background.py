@@ -81,12 +81,14 @@ def _start_from_lowered_thread(nice: int) -> int:
 
 
 def lower_background_priority(nice: int = 19) -> int | None:
-    """Have LevelDB's background thread run at `nice` (1..19); call it before the process
-    opens its first store. Returns that thread's id, or None when it could not be lowered
-    (already started by an earlier open, or no Linux /proc to check it): the caller should
-    say so. Calling it again returns the first answer."""
+    """Have LevelDB's background thread run at `nice` (1..19), or at the calling thread's
+    nice value if that is higher already (never above the caller's priority); call it before
+    the process opens its first store. Returns that thread's id, or None when it could not be
+    lowered (already started by an earlier open, or no Linux /proc to check it): the caller
+    should say so. Calling it again returns the first answer."""
     if not 1 <= nice <= 19:
         raise ValueError(f"nice must be 1..19, got {nice}")
+    nice = max(nice, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
     with _lock:
         if nice in _done:
             return _done[nice]

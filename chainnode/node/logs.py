@@ -22,6 +22,8 @@ class _JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "node": self.node_id,
+            "height": -1,  # the node's position is not known yet (jsonlog takes over)
+            "view": -1,
             "logger": record.name,
             "msg": record.getMessage(),
         }

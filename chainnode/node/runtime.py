@@ -67,7 +67,7 @@ from chainnode.node.wal import WriteAheadLog
 from consensus.messages import Message
 from crypto import sm2
 from p2p import Network, P2PConfig
-from storage.background import lower_background_priority
+from storage.background import lower_background_priority, thread_nice
 
 log = logging.getLogger("chainnode.node")
 PRUNE_EVERY = 16  # heights between prune passes (when prune_keep_blocks is set)
@@ -161,7 +161,9 @@ def lower_storage_priority(nice: int) -> None:
             nice,
         )
     else:
-        log.info("LevelDB flushes and compactions run at nice %d (thread %d)", nice, tid)
+        log.info(
+            "LevelDB flushes and compactions run at nice %s (thread %d)", thread_nice(tid), tid
+        )
 
 
 class Node:
