@@ -155,6 +155,7 @@ class ConsensusHost:
             on_step=self._stepped,
             on_send=on_send,
             wire=self.wire,
+            persist=self._persist,
         )
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="commit")
         self._loop = loop
@@ -580,6 +581,33 @@ class ConsensusHost:
                 self._die(e)
             else:
                 log.warning("commit of block %d while stopping: %s", staged.block.height, e)
+
+    # fast path: plain=chainnode.node.wal.WriteAheadLog.append test=tests/chainnode/node/test_driver_background_commit.py::test_a_background_wal_append_sends_what_an_inline_one_sends_after_it_is_durable
+    def _persist(self, record: bytes) -> None:
+        """The driver's background WAL append: the fsync (a millisecond or more, twice a block
+        at least) on the commit thread; the driver carries out nothing until ``_persisted``."""
+        writer, loop = self._writer, self._loop
+        if writer is None or loop is None:
+            self.wal.append(record)
+            self._persisted(None)
+            return
+        done = loop.run_in_executor(writer, self.wal.append, record)
+        done.add_done_callback(self._persisted)
+
+    @in_stage("consensus")
+    def _persisted(self, done: asyncio.Future[None] | None) -> None:
+        try:
+            if done is not None:
+                done.result()
+            if self.driver is not None:
+                self.driver.persisted()
+        except asyncio.CancelledError:
+            return  # stopping
+        except Exception as e:  # noqa: BLE001  # a WAL that cannot be written: the node stops
+            if self.running:
+                self._die(e)
+            else:
+                log.warning("WAL append while stopping: %s", e)
 
     def _committed(self, block: Block, before: tuple[bytes, ...]) -> E.Executed:
         self._last_commit = time.monotonic()

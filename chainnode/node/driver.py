@@ -3,7 +3,10 @@
 This is the whole I/O contract of consensus (STYLE.md: the aioquic/etcd-raft shell). Events
 raised while actions run (a commit produces ``Executed``, a ready proposal ``ProposalReady``)
 are queued and stepped after the current batch, never re-entrantly. ``Persist`` is fsynced
-before any later action of its batch, so our votes are durable before they leave.
+before any later action of its batch, so our votes are durable before they leave. The host may
+do a commit or a WAL append in the background (off the event loop, which serves clients
+meanwhile): the driver then carries out and steps nothing until it says it is done, so the
+order of actions and events is the order of doing them in line.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class Driver:
         on_step: Callable[[], None] | None = None,
         on_send: Callable[[Message], None] | None = None,
         wire: Callable[[Message], Message] | None = None,
+        persist: Callable[[bytes], None] | None = None,
     ) -> None:
         self.replica = replica
         self.wal = wal
@@ -76,16 +80,20 @@ class Driver:
         self.loop = loop
         self.time_unit = time_unit
         self._queue: deque[E.Event] = deque()
+        self._actions: deque[A.Action] = deque()  # the current step's, not carried out yet
         self._stepping = False
         # a commit under way in the background: no event is stepped until ``resume``, which
         # puts its Executed where the synchronous commit's would have been (``_resume_at``)
-        self._paused = False
+        self._waiting: str | None = None  # "commit" or "persist": under way in the background
         self._resume_at = 0
         self._timers: dict[E.TimerKind, asyncio.TimerHandle] = {}
         self._on_step = on_step
         self._on_send = on_send  # a seam: every message the core hands out, as produced
         # the form a message takes on the wire (the host sends proposals by tx hash)
         self._wire = wire or (lambda m: m)
+        # appends a WAL record in the background and calls ``persisted`` once it is durable
+        # (None: ``wal.append`` in line); nothing is carried out or stepped meanwhile
+        self._persist = persist
         self.closed = False
 
     def step(self, event: E.Event) -> None:
@@ -96,22 +104,36 @@ class Driver:
         self._run()
 
     def resume(self, executed: E.Event) -> None:
-        """The background commit is done: step its ``Executed``, then what queued meanwhile."""
-        if self.closed or not self._paused:
+        """The background commit is done: carry out the rest of its step's actions, then step
+        its ``Executed`` and what queued meanwhile, in the order of an inline commit."""
+        if self.closed or self._waiting != "commit":
             return
-        self._paused = False
+        self._waiting = None
         self._queue.insert(self._resume_at, executed)
         self._run()
 
+    def persisted(self) -> None:
+        """The background WAL append is durable: carry on with the actions after it."""
+        if self.closed or self._waiting != "persist":
+            return
+        self._waiting = None
+        self._run()
+
     def _run(self) -> None:
-        if self._stepping or self._paused:
+        if self._stepping or self._waiting is not None:
             return
         self._stepping = True
         try:
-            while self._queue and not self.closed and not self._paused:
-                ev = self._queue.popleft()
-                for action in self.replica.step(ev):
-                    self._carry_out(action)
+            while not self.closed and self._waiting is None:
+                if self._actions:
+                    self._carry_out(self._actions.popleft())
+                elif self._queue:
+                    self._actions.extend(self.replica.step(self._queue.popleft()))
+                else:
+                    break
+        except BaseException:
+            self._actions.clear()  # a step whose action raised is abandoned (the node stops)
+            raise
         finally:
             self._stepping = False
         if self._on_step is not None:
@@ -121,7 +143,12 @@ class Driver:
         if isinstance(action, A.Reserve):
             self.wal.reserve(action.height, action.view)
         elif isinstance(action, A.Persist):
-            self.wal.append(encode_record(action.record))
+            record = encode_record(action.record)
+            if self._persist is None:
+                self.wal.append(record)
+            else:  # durable before any later action: hold them until ``persisted``
+                self._waiting = "persist"
+                self._persist(record)
         elif isinstance(action, A.Send):
             data = encode_message(self._wire(action.message))
             self.transport.send(action.to, CONSENSUS_CHANNEL, data)
@@ -136,8 +163,8 @@ class Driver:
             self._set_timer(action)
         elif isinstance(action, A.Commit):
             executed = self.host.commit(action.proposal, action.certificate)
-            if executed is None:  # committing in the background: hold the queue until resume
-                self._paused = True
+            if executed is None:  # committing in the background: hold all until ``resume``
+                self._waiting = "commit"
                 self._resume_at = len(self._queue)
             else:
                 self._queue.append(executed)

@@ -1,6 +1,8 @@
 """A commit the host finishes in the background (``commit`` returns None, then
 ``Driver.resume``): the core sees exactly the events, in exactly the order, that it sees when
-the host commits in line (the plain path), whatever arrives while the write is under way."""
+the host commits in line (the plain path), whatever arrives while the write is under way. A
+WAL append done in the background (``persist``, then ``Driver.persisted``): the same messages
+leave as with the append in line, each after its record is on disk."""
 
 from __future__ import annotations
 
@@ -8,11 +10,16 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from chainnode.node.consensus_glue import sm2_verify
 from chainnode.node.driver import Driver
 from chainnode.node.wal import WriteAheadLog
 from consensus import actions as A
 from consensus import events as E
+from consensus.messages import decode_message
+from consensus.replica import Replica, ReplicaConfig
 from consensus.types import Proposal
+from consensus.validators import ValidatorSet
+from crypto import sm2
 
 
 class ScriptedReplica:
@@ -124,3 +131,87 @@ def test_resume_without_a_background_commit_steps_nothing(tmp_path: Path) -> Non
         assert replica.seen == []
     finally:
         loop.close()
+
+
+class ProposingHost(Host):
+    """Answers a proposal request at once (re-entrantly, as the node's build does not)."""
+
+    def __init__(self) -> None:
+        super().__init__(background=False)
+        self.driver: Driver | None = None
+
+    def request_proposal(self, height: int, parent: bytes, view: int) -> None:
+        assert self.driver is not None
+        self.driver.step(E.ProposalReady(Proposal(height, parent, b"\x07" * 32, b"block"), view))
+
+
+async def _proposal_run(tmp_path: Path, background: bool) -> tuple[list[Any], list[int]]:
+    """A primary's first height through a real Replica: (what was sent, with the WAL records
+    on disk at each send), and in the background mode how many sends there were while each
+    append was still under way."""
+    keys = [sm2.PrivateKey.generate() for _ in range(4)]
+    pubs = [k.public_key().to_bytes() for k in keys]
+    me = pubs.index(ValidatorSet(pubs).primary(1, 0))
+    replica = Replica(
+        ReplicaConfig(chain_id=b"test-chain", base_timeout=500),
+        pubs[me],
+        keys[me].sign,
+        sm2_verify,
+        lambda p: True,
+    )
+    path = tmp_path / f"wal-{background}"
+    wal = WriteAheadLog(path)
+    transport = DiskCheckingTransport(path)
+    host = ProposingHost()
+    pending: list[bytes] = []
+    driver = Driver(
+        replica,
+        wal,
+        transport,
+        host,
+        asyncio.get_running_loop(),
+        persist=pending.append if background else None,
+    )
+    host.driver = driver
+    driver.step(E.Start(1, b"\x00" * 32, tuple(pubs)))
+    sent_while_pending = []
+    while pending:  # the "commit thread": one append at a time, then the driver carries on
+        sent_while_pending.append(len(transport.sent))
+        driver.step(E.PendingWork(None))  # arrives meanwhile: queued, not stepped
+        sent_while_pending.append(len(transport.sent))
+        wal.append(pending.pop(0))
+        driver.persisted()
+    driver.close()
+    wal.close()
+    shape = [(to, type(m).__name__, m.height, m.view, on_disk) for to, m, on_disk in transport.sent]
+    return shape, sent_while_pending
+
+
+class DiskCheckingTransport(Transport):
+    def __init__(self, wal_path: Path) -> None:
+        self.wal_path = wal_path
+        self.sent: list[tuple[bytes | None, Any, int]] = []
+
+    def _on_disk(self) -> int:
+        return len(WriteAheadLog(self.wal_path).records())
+
+    def send(self, peer_id: bytes, channel: int, payload: bytes) -> bool:
+        self.sent.append((peer_id, decode_message(payload), self._on_disk()))
+        return True
+
+    def broadcast(self, channel: int, payload: bytes) -> int:
+        self.sent.append((None, decode_message(payload), self._on_disk()))
+        return 3
+
+
+async def test_a_background_wal_append_sends_what_an_inline_one_sends_after_it_is_durable(
+    tmp_path: Path,
+) -> None:
+    inline, _ = await _proposal_run(tmp_path, background=False)
+    background, while_pending = await _proposal_run(tmp_path, background=True)
+    assert background == inline
+    assert inline and inline[0][1] == "PrePrepare" and inline[0][4] >= 1  # the reference
+    # nothing left while an append was under way (the counts before and after each wait)
+    assert while_pending and all(
+        a == b for a, b in zip(while_pending[::2], while_pending[1::2], strict=True)
+    )
