@@ -108,7 +108,7 @@ class Pacer:
     loop gets them at once, and the validators sharing the machine (each computing its own
     checkpoint at the same height) are not all slowed at once.
 
-    On schedule: ``expected`` entries (the previous checkpoint's count; 0: unknown) done at
+    On schedule: ``expected`` entries (from the previous checkpoint's count; 0: unknown) done at
     the pace of finishing by ON_TIME of ``lag`` blocks; when unknown, the first EARLY of
     them. Behind schedule a step runs flat out. :meth:`hurry` (a block waits for it, HURRY_AT
     of the lag has committed, or the node closes) ends the pacing and wakes a sleeping pause.
@@ -195,10 +195,12 @@ class Checkpoints:
         return fut
 
     def _expected_entries(self, height: int) -> int:
-        """The entry count of the newest snapshot here below `height` (0: none)."""
-        below = [h for h in self.files.available() if h < height]
+        """The entry count to expect at `height`: the newest snapshot here below it, grown in
+        proportion to the heights (a state grows with its blocks; overestimating only paces
+        less); 0: no snapshot below."""
+        below = [h for h in self.files.available() if 0 < h < height]
         m = self.files.manifest(below[-1]) if below else None
-        return m.entries if m is not None else 0
+        return m.entries * height // below[-1] if m is not None else 0
 
     def _run(
         self,

@@ -82,7 +82,8 @@ def test_expected_entries_are_the_previous_snapshots(tmp_path: Path) -> None:
     entries = [(bytes([1, 65, i]), b"v") for i in range(7)]
     assert cp.files.write(EVERY, entries) is not None
     assert cp._expected_entries(EVERY) == 0  # not below
-    assert cp._expected_entries(2 * EVERY) == 7
+    assert cp._expected_entries(2 * EVERY) == 14  # grown with the height
+    assert cp._expected_entries(3 * EVERY) == 21
 
 
 def test_pause_sleeps_after_work_until_hurried() -> None:
