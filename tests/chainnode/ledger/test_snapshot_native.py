@@ -197,3 +197,10 @@ def test_the_recorded_root_both_ways() -> None:
     chunks, plain = _plain(entries)
     assert (plain.root.hex(), len(plain.chunk_hashes)) == (RECORDED_ROOT, RECORDED_CHUNKS)
     assert _native(entries, [5000, 5001, 13_000]) == (chunks, plain)
+
+
+def test_without_the_extension_add_many_is_the_plain_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = [(b"s" + k, v) for k, v in _varied(4, 9000)]
+    with_c = _native(entries, [100, 4000], strip=1)
+    monkeypatch.setattr(snapshot, "_native", None)
+    assert _native(entries, [100, 4000], strip=1) == with_c == _plain(entries, strip=1)
