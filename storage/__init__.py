@@ -61,7 +61,7 @@ from .errors import (
 )
 from .overlay import Overlay, StateReader
 from .reader import Reader
-from .store import Snapshot, Store
+from .store import Snapshot, StagedBatch, Store
 
 __all__ = [
     "ChainMismatch",
@@ -76,6 +76,7 @@ __all__ = [
     "Reader",
     "Snapshot",
     "StateReader",
+    "StagedBatch",
     "Store",
     "StorageError",
     "TxLocation",

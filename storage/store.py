@@ -85,6 +85,18 @@ class Snapshot(Reader):
         self.close()
 
 
+class StagedBatch:
+    """A commit batch staged by ``Store.stage`` (validated, in memory), not yet written."""
+
+    __slots__ = ("block_hash", "height", "wb", "written")
+
+    def __init__(self, wb: Any, height: int, block_hash: bytes) -> None:
+        self.wb = wb
+        self.height = height
+        self.block_hash = block_hash
+        self.written = False
+
+
 class Store(Reader):
     """One node's database. Thread-safe: commits are serialised, reads run concurrently."""
 
@@ -223,6 +235,13 @@ class Store(Reader):
         (one point read per tx): the ledger already rejects such blocks using ``has_tx`` and
         the commit path should not pay for that twice.
         """
+        self.write_staged(self.stage(batch, check_duplicates=check_duplicates))
+
+    def stage(self, batch: CommitBatch, *, check_duplicates: bool = False) -> StagedBatch:
+        """``commit``'s first half: validate ``batch`` and stage it in memory (nothing is
+        written; the Python work, under the GIL). ``write_staged`` writes it, possibly on
+        another thread (LevelDB's write and sync release the GIL). Stage the next batch only
+        after this one is written: its height must follow the stored head."""
         if not isinstance(batch, CommitBatch):
             raise InvalidInput(f"commit takes a CommitBatch, got {type(batch).__name__}")
         with self._lock:
@@ -237,11 +256,23 @@ class Store(Reader):
                 raise InvalidInput(f"malformed commit batch: {exc}") from exc
             except (plyvel.Error, RuntimeError) as exc:
                 raise_translated(self.path, exc)
+            return StagedBatch(wb, batch.height, batch.block_hash)
+
+    def write_staged(self, staged: StagedBatch) -> None:
+        """``commit``'s second half: the one synced write of a ``stage``d batch (once)."""
+        with self._lock:
+            self._handle()
+            if staged.written:
+                raise InvalidInput(f"the batch of height {staged.height} is written already")
+            expected = 0 if self._head is None else self._head[0] + 1
+            if staged.height != expected:
+                raise HeightMismatch(expected, staged.height)
+            staged.written = True
             try:
-                wb.write()
+                staged.wb.write()
             except (plyvel.Error, RuntimeError) as exc:
                 raise_translated(self.path, exc)
-            self._head = (batch.height, batch.block_hash)
+            self._head = (staged.height, staged.block_hash)
 
     # long: the hot staging path, one column at a time (docstring)
     def _fill(self, db: Any, wb: Any, batch: CommitBatch, check_duplicates: bool) -> None:

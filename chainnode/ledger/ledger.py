@@ -98,7 +98,7 @@ from chainnode.model.types import (
 )
 from crypto.merkle import merkle_proof
 from crypto.suite import get_suite
-from storage import ChainMismatch, CommitBatch, Overlay, Snapshot, Store
+from storage import ChainMismatch, CommitBatch, Overlay, Snapshot, StagedBatch, Store
 
 __all__ = [
     "Admission",
@@ -168,14 +168,14 @@ _SYSTEM_DOCS = {
 
 class StagedCommit:
     """A block between `Ledger.stage_commit` and `Ledger.finish_commit`: its execution, its
-    storage batch, and whether the batch is written."""
+    staged storage batch, and whether that is written."""
 
-    __slots__ = ("batch", "block", "res", "written")
+    __slots__ = ("block", "res", "storage", "written")
 
-    def __init__(self, block: Block, res: BlockResult, batch: CommitBatch) -> None:
+    def __init__(self, block: Block, res: BlockResult, storage: StagedBatch) -> None:
         self.block = block
         self.res = res
-        self.batch = batch
+        self.storage = storage
         self.written = False
 
 
@@ -792,7 +792,7 @@ class Ledger:
             meta = {cert_key(hd.height): bytes(certificate)}
             if self._checkpoints.recording_undo(hd.height):  # a few blocks per interval
                 meta[undo_key(hd.height)] = self._undo(res.writes)
-            batch = CommitBatch(
+            batch = CommitBatch(  # staged in memory here, under the GIL; written elsewhere
                 height=hd.height,
                 block_hash=block.hash,
                 block=block.raw,
@@ -803,16 +803,17 @@ class Ledger:
                 state_writes=res.writes,
                 meta=meta,
             )
-            self._staged = staged = StagedCommit(block, res, batch)
+            self._staged = staged = StagedCommit(block, res, self._store.stage(batch))
             return staged
 
     @in_stage("commit")
     def write_commit(self, staged: StagedCommit) -> None:
-        """The storage write of a staged commit (one synced LevelDB batch); any thread. On a
-        failure the block stays staged: the node stops (a store that cannot write)."""
+        """The storage write of a staged commit (one synced LevelDB write, the GIL released);
+        any thread. On a failure the block stays staged: the node stops (a store that cannot
+        write)."""
         if self._staged is not staged:
             raise RuntimeError("write_commit of a commit that is not the staged one")
-        self._store.commit(staged.batch)
+        self._store.write_staged(staged.storage)
         staged.written = True
 
     @in_stage("commit")

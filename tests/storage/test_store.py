@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -441,3 +442,25 @@ def test_install_writes_every_batch_and_the_head(tmp_path: Path) -> None:
         assert s.install(3, b"h" * 32, b"hdr", [*batches, []], {b"m": b"x"}, 4) == 15
         assert s.head() == (3, b"h" * 32)
         assert s.state_get(b"ns", bytes([2, 4])) == b"\x04"
+
+
+def test_stage_then_write_staged_is_commit(tmp_path: Path) -> None:
+    """``commit`` in its two halves (the node stages on its loop and writes on its commit
+    thread): nothing is visible until written, a batch is written once, and the database
+    ends entry for entry as a twin's that took ``commit``."""
+    with Store.open(tmp_path / "a", CHAIN) as a, Store.open(tmp_path / "b", CHAIN) as b:
+        for h in range(3):
+            staged = a.stage(block(h))
+            assert a.head() == (None if h == 0 else (h - 1, b"hash-%d" % (h - 1)))
+            assert a.block_by_height(h) is None and not a.has_tx(b"tx-%d-0" % h)
+            writer = threading.Thread(target=a.write_staged, args=(staged,))
+            writer.start()
+            writer.join()
+            with pytest.raises(InvalidInput, match="written already"):
+                a.write_staged(staged)
+            b.commit(block(h))
+            assert a.head() == b.head() == (h, b"hash-%d" % h)
+        with pytest.raises(HeightMismatch):
+            a.stage(block(5))
+        entries = [list(s._handle().iterator()) for s in (a, b)]
+        assert entries[0] == entries[1] and len(entries[0]) > 3 * 10
