@@ -120,6 +120,11 @@ class NodeConfig(BaseModel):
     (``chainnode archive export``)."""
     archives: str = Field(default="", max_length=1024)
     """Where archives of pruned blocks are (a URL or a path): said in 410 PRUNED answers."""
+    commit_thread_min_txs: int = Field(default=256, ge=0, le=1_000_000)
+    """A block of at least this many txs is written on the commit thread (the event loop
+    serves clients meanwhile), and consensus WAL appends go there too while the last block
+    was that large; smaller blocks and quiet times commit in line: a thread hand-off costs
+    latency (a few ms on a busy machine) that only a large write pays back. 0: always."""
     storage_background_nice: int = Field(default=19, ge=0, le=19)
     """Nice value of LevelDB's flushes and compactions (one background thread per process;
     0: the main thread's priority). They only need to keep up on average, and at the main

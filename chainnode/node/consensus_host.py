@@ -90,6 +90,7 @@ class ConsensusHost:
         spawn: Spawn,
         die: Callable[[BaseException], None],
         on_validators: Callable[[Sequence[ValidatorInfo]], None],
+        commit_thread_min_txs: int = 0,
     ) -> None:
         self.genesis = genesis
         self.public_key = public_key
@@ -130,6 +131,9 @@ class ConsensusHost:
         # the commit thread (``commit``), from ``start`` to ``close``
         self._writer: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # blocks of fewer txs commit in line, and WAL appends too after such a block
+        self._thread_min_txs = commit_thread_min_txs
+        self._large_blocks = commit_thread_min_txs == 0
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -555,7 +559,8 @@ class ConsensusHost:
             )
         cert = encode_certificate(certificate)
         writer, loop = self._writer, self._loop
-        if writer is None or loop is None:
+        self._large_blocks = len(block.txs) >= self._thread_min_txs
+        if writer is None or loop is None or not self._large_blocks:
             before = self.validators
             self.ledger.commit_block(block, cert)
             return self._committed(block, before)
@@ -587,7 +592,7 @@ class ConsensusHost:
         """The driver's background WAL append: the fsync (a millisecond or more, twice a block
         at least) on the commit thread; the driver carries out nothing until ``_persisted``."""
         writer, loop = self._writer, self._loop
-        if writer is None or loop is None:
+        if writer is None or loop is None or not self._large_blocks:
             self.wal.append(record)
             self._persisted(None)
             return

@@ -249,6 +249,7 @@ class Node:
             on_validators=lambda infos: push_validator_set(
                 self.net, infos, self.public_key, self.cfg.observer_keys
             ),
+            commit_thread_min_txs=self.cfg.commit_thread_min_txs,
         )
 
     def set_observers(self, observers: list[str]) -> None:
