@@ -45,6 +45,9 @@ To regenerate:
     python -m bench.run --validators 4 --txs 20000 --json bench/results/run-4v.json
     python -m bench.run --validators 1 --txs 40000 --json bench/results/run-1v.json
     python -m bench.run --validators 4 --sweep --json bench/results/sweep-4v.json
+    python -m bench.run --validators 4 --sweep --consensus snapshot_interval=0 \
+        --label "4 validators, evidence, no state checkpoints" \
+        --json bench/results/sweep-4v-nocheckpoint.json
     python -m bench.run --validators 4 --latency 200 --json bench/results/light-4v.json
     python -m bench.crypto --json bench/results/crypto.json
     python -m bench.snapshot_sync --repeat 2 --json bench/results/snapshot-sync.json
