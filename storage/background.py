@@ -24,12 +24,13 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import plyvel
 
 _lock = threading.Lock()
-_done: dict[int, int | None] = {}  # nice -> the background thread's id (None: not lowered)
+_done: list[int | None] = []  # the first answer: LevelDB starts its thread once per process
 
 
 def thread_nice(tid: int) -> int | None:
@@ -53,8 +54,9 @@ def _start_from_lowered_thread(nice: int) -> int:
     """Start LevelDB's background thread from a thread at `nice`; returns that (finished)
     starter thread's id."""
 
-    def run() -> None:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    def run() -> int:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, nice)
         with tempfile.TemporaryDirectory(prefix="chainnode-leveldb-") as d:
             db = plyvel.DB(d, create_if_missing=True)
             try:
@@ -62,22 +64,10 @@ def _start_from_lowered_thread(nice: int) -> int:
                 db.compact_range()  # flushes the memtable: schedules the first background work
             finally:
                 db.close()
+        return tid
 
-    failure: list[BaseException] = []
-
-    def guarded() -> None:
-        try:
-            run()
-        except BaseException as e:  # noqa: BLE001  # re-raised in the caller's thread
-            failure.append(e)
-
-    t = threading.Thread(target=guarded, name="leveldb-background-start")
-    t.start()
-    t.join()
-    if failure:
-        raise failure[0]
-    assert t.native_id is not None
-    return t.native_id
+    with ThreadPoolExecutor(1, thread_name_prefix="leveldb-background-start") as starter:
+        return starter.submit(run).result()  # re-raises the starter's failure here
 
 
 def lower_background_priority(nice: int = 19) -> int | None:
@@ -90,11 +80,12 @@ def lower_background_priority(nice: int = 19) -> int | None:
         raise ValueError(f"nice must be 1..19, got {nice}")
     nice = max(nice, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
     with _lock:
-        if nice in _done:
-            return _done[nice]
+        if _done:
+            return _done[0]
         before = _task_ids()
         starter = _start_from_lowered_thread(nice)
         new = _task_ids() - before - {starter}  # the starter may not have left /proc yet
         found = [t for t in sorted(new) if thread_nice(t) == nice]
-        _done[nice] = tid = found[0] if len(found) == 1 else None
+        tid = found[0] if len(found) == 1 else None
+        _done.append(tid)
         return tid

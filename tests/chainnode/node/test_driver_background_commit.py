@@ -15,11 +15,11 @@ from chainnode.node.driver import Driver
 from chainnode.node.wal import WriteAheadLog
 from consensus import actions as A
 from consensus import events as E
-from consensus.messages import decode_message
 from consensus.replica import Replica, ReplicaConfig
 from consensus.types import Proposal
 from consensus.validators import ValidatorSet
 from crypto import sm2
+from tests.chainnode.node.test_driver import Transport as DiskCheckingTransport
 
 
 class ScriptedReplica:
@@ -185,23 +185,6 @@ async def _proposal_run(tmp_path: Path, background: bool) -> tuple[list[Any], li
     wal.close()
     shape = [(to, type(m).__name__, m.height, m.view, on_disk) for to, m, on_disk in transport.sent]
     return shape, sent_while_pending
-
-
-class DiskCheckingTransport(Transport):
-    def __init__(self, wal_path: Path) -> None:
-        self.wal_path = wal_path
-        self.sent: list[tuple[bytes | None, Any, int]] = []
-
-    def _on_disk(self) -> int:
-        return len(WriteAheadLog(self.wal_path).records())
-
-    def send(self, peer_id: bytes, channel: int, payload: bytes) -> bool:
-        self.sent.append((peer_id, decode_message(payload), self._on_disk()))
-        return True
-
-    def broadcast(self, channel: int, payload: bytes) -> int:
-        self.sent.append((None, decode_message(payload), self._on_disk()))
-        return 3
 
 
 async def test_a_background_wal_append_sends_what_an_inline_one_sends_after_it_is_durable(
