@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -84,8 +85,19 @@ def lower_background_priority(nice: int = 19) -> int | None:
             return _done[0]
         before = _task_ids()
         starter = _start_from_lowered_thread(nice)
-        new = _task_ids() - before - {starter}  # the starter may not have left /proc yet
-        found = [t for t in sorted(new) if thread_nice(t) == nice]
-        tid = found[0] if len(found) == 1 else None
+        tid = _find_started(before | {starter}, nice)  # the starter may not have left /proc
         _done.append(tid)
         return tid
+
+
+def _find_started(known: set[int], nice: int, deadline_s: float = 2.0) -> int | None:
+    """The one thread at `nice` that is neither in `known` nor a Python thread; looked for
+    again until `deadline_s` while /proc shows none or several (a fresh-clone run under load
+    once saw no single one at the first look)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        python = {t.native_id for t in threading.enumerate()}
+        found = [t for t in _task_ids() - known - python if thread_nice(t) == nice]
+        if len(found) == 1 or time.monotonic() >= end:
+            return found[0] if len(found) == 1 else None
+        threading.Event().wait(0.01)
