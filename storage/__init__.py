@@ -59,7 +59,7 @@ from .errors import (
     NotADatabase,
     StorageError,
 )
-from .overlay import Overlay, StateReader
+from .overlay import Overlay, ReadRecorder, StateReader
 from .reader import Reader
 from .store import Snapshot, StagedBatch, Store
 
@@ -73,6 +73,7 @@ __all__ = [
     "InvalidInput",
     "NotADatabase",
     "Overlay",
+    "ReadRecorder",
     "Reader",
     "Snapshot",
     "StateReader",

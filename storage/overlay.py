@@ -187,6 +187,36 @@ class Overlay:
         return sum(len(kv) for kv in self._writes.values())
 
 
+class ReadRecorder:
+    """A :class:`StateReader` over ``base`` that keeps what was read through it: the value
+    (None: absent) of each key got, by (namespace, key). Under a block's overlay it holds the
+    committed values of the keys the block read before writing them, so a caller that needs
+    the values a block's writes replace (the ledger's undo records) looks up only the keys
+    written blind: most of a block's writes follow a read (a nonce, a record checked absent,
+    a counter), and a LevelDB miss costs ~7 us. Scans pass through unrecorded."""
+
+    __slots__ = ("_base", "reads")
+
+    def __init__(self, base: StateReader) -> None:
+        self._base = base
+        self.reads: dict[tuple[bytes, bytes], bytes | None] = {}
+
+    def state_get(self, namespace: bytes, key: bytes) -> bytes | None:
+        v = self._base.state_get(namespace, key)
+        self.reads[(namespace, key)] = v  # the base does not change while a block runs
+        return v
+
+    def state_scan(
+        self,
+        namespace: bytes,
+        prefix: bytes = b"",
+        *,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        return self._base.state_scan(namespace, prefix, start=start, stop=stop)
+
+
 def _merge(
     mine: list[tuple[bytes, bytes | None]], base: Iterator[tuple[bytes, bytes]]
 ) -> Iterator[tuple[bytes, bytes]]:

@@ -45,8 +45,11 @@ log = logging.getLogger(__name__)
 
 STATE_START, STATE_STOP = b"s", b"t"  # the store's state key space
 MAX_JOBS = 4
-#: The share of a core (its CPU time over wall time) a paced computation uses.
-PACE_SHARE = 0.25
+#: The share of a core (its CPU time over wall time) a paced computation uses. Validators that
+#: share a host compute the same checkpoint at once: four at 25% took a whole core of two from
+#: a sweep at 70% of its peak; 10% fits beside it (with network init's lag of 512 blocks there
+#: is time: a 570k-entry state is ~0.6 s of CPU, ~6 s at this share).
+PACE_SHARE = 0.1
 #: Paced at most until this fraction of checkpoint_lag blocks has committed since its height;
 #: meanwhile only while on schedule to finish by ON_TIME of them (or, with no previous
 #: checkpoint to expect an entry count from, for the first EARLY of them).

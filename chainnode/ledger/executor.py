@@ -18,7 +18,7 @@ of the receipt encodings (the Merkle leaf hash H(0x00 || leaf) already hashes th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -58,7 +58,7 @@ from chainnode.model.types import (
     make_receipt,
 )
 from crypto.merkle import merkle_root
-from storage import Overlay, StorageError
+from storage import Overlay, ReadRecorder, StorageError
 
 SYSTEM_METHODS: dict[str, dict[str, Method]] = {
     GOVERNANCE: governance.METHODS,
@@ -135,6 +135,11 @@ class BlockResult:
     tx_root: bytes
     receipts_root: bytes
     state_root: bytes
+    #: The committed values (None: absent) of the keys the block read (ReadRecorder): not
+    #: part of what a block is, so not compared.
+    base_reads: Mapping[tuple[bytes, bytes], bytes | None] = field(
+        default_factory=dict, compare=False
+    )
 
 
 class NodeHost:
@@ -326,7 +331,8 @@ class Executor:
         within `MAX_BLOCK_LOAD` bytes of translation. A tx that does not fit ends the block
         when `fill` (a proposer filling a block: the result covers the txs before it), else
         the block is invalid (`InvalidBlock`)."""
-        ov = Overlay(base)
+        recorder = ReadRecorder(base)
+        ov = Overlay(recorder)
         execute_tx, memo = self.execute_tx, BlockMemo()
         if max_gas is None:
             receipts = tuple([execute_tx(ov, tx, height, timestamp, memo) for tx in txs])
@@ -372,6 +378,7 @@ class Executor:
             tx_root=tx_root if tx_root is not None else roots_of(h, [tx.hash for tx in txs]),
             receipts_root=roots_of(h, rbytes),
             state_root=state_root_nested(h, prev_state_root, height, ov.namespaced_writes()),
+            base_reads=recorder.reads,
         )
 
     def program_of(self, ov: Any, tx: Transaction) -> bytes | None:

@@ -791,7 +791,7 @@ class Ledger:
             hd = block.header
             meta = {cert_key(hd.height): bytes(certificate)}
             if self._checkpoints.recording_undo(hd.height):  # a few blocks per interval
-                meta[undo_key(hd.height)] = self._undo(res.writes)
+                meta[undo_key(hd.height)] = self._undo(res.writes, res.base_reads)
             batch = CommitBatch(  # staged in memory here, under the GIL; written elsewhere
                 height=hd.height,
                 block_hash=block.hash,
@@ -838,9 +838,18 @@ class Ledger:
             cb(block, receipts)
         return receipts
 
-    def _undo(self, writes: Mapping[tuple[bytes, bytes], bytes | None]) -> bytes:
+    def _undo(
+        self,
+        writes: Mapping[tuple[bytes, bytes], bytes | None],
+        read: Mapping[tuple[bytes, bytes], bytes | None],
+    ) -> bytes:
+        """The undo record of a block: the committed values its `writes` replace, taken
+        from what its execution `read` (the store is read only for keys written blind)."""
         get = self._store.state_get
-        return Checkpoints.undo_record({entry_key(ns, k): get(ns, k) for ns, k in writes})
+        old = {
+            entry_key(ns, k): read[(ns, k)] if (ns, k) in read else get(ns, k) for ns, k in writes
+        }
+        return Checkpoints.undo_record(old)
 
     def _after_commit(self, height: int, res: BlockResult) -> None:
         changed = [

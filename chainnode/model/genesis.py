@@ -102,10 +102,18 @@ DEFAULT_SNAPSHOT_INTERVAL = 1000
 most this many blocks past the newest snapshot; each checkpoint costs one background pass over
 the state (the header of checkpoint + lag carries its root)."""
 DEFAULT_SNAPSHOT_LAG = 64
-"""Blocks after a checkpoint height whose header carries it: the time every node has to hash
-the state in the background before a proposal needs the root (validators wait, never refuse,
-when theirs is not done, but the chain waits with them). ``python -m bench.snapshot`` hashes
-~220,000 entries/s: 64 blocks of 200 ms cover a state of ~2.8 million entries."""
+"""Blocks after a checkpoint height whose header carries it, for a genesis that sets an
+interval and omits the lag (its hash must not change, so this stays); `network init` writes
+NETWORK_SNAPSHOT_LAG. The time every node has to hash the state in the background before a
+proposal needs the root (validators wait, never refuse, when theirs is not done, but the
+chain waits with them)."""
+NETWORK_SNAPSHOT_LAG = 512
+"""The lag `network init` writes (never above the interval). Under load a chain makes ~20
+blocks/s, so 64 blocks left the pass over the state ~3 s: too short to pace, every validator
+hashed flat out at once (on a shared host, four of them on two cores) and a 4-validator sweep
+at 70% of its peak saw p99 1.5 s. 512 blocks (~25 s under load, minutes when idle) let the
+pass keep to its share of a core (chainnode.ledger.checkpoints.PACE_SHARE); a joining node
+replays at most interval + lag blocks past the newest carried checkpoint."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +219,10 @@ class ConsensusParams:
         self, interval: int = DEFAULT_SNAPSHOT_INTERVAL, lag: int | None = None
     ) -> ConsensusParams:
         """These parameters with state checkpoints every `interval` blocks (0: none, written
-        out), carried `lag` blocks later (None: DEFAULT_SNAPSHOT_LAG, or `interval` when that
+        out), carried `lag` blocks later (None: NETWORK_SNAPSHOT_LAG, or `interval` when that
         is shorter); what `network init` writes."""
+        if lag is None and interval > 0:
+            lag = min(NETWORK_SNAPSHOT_LAG, interval)
         return replace(self.with_gas_limits(), snapshot_interval=interval, snapshot_lag=lag)
 
     def to_list(self) -> list[int]:

@@ -19,6 +19,7 @@ import pytest
 from chainnode.ledger.checkpoints import undo_key
 from chainnode.ledger.ledger import Ledger
 from chainnode.model.codes import Code, InvalidBlock, LedgerError
+from chainnode.model.encoding import unpack
 from chainnode.model.genesis import Genesis
 from chainnode.model.snapshot import (
     Manifest,
@@ -271,6 +272,29 @@ def test_a_restart_between_c_and_its_header_recomputes(
         assert led._store.get_meta(undo_key(5)) is None  # computed: the undo is dropped
         _follow(led, blocks[5:6], src)
     assert _files(tmp_path, 4) == _files(chain["dir"], 4)
+
+
+def test_undo_records_from_a_blocks_reads_are_the_stores_values(
+    chain: dict[str, Any], g: Genesis, tmp_path: Path
+) -> None:
+    """A block's undo record takes the values its writes replace from what its execution
+    read (``BlockResult.base_reads``), the store only for keys written blind: the same bytes
+    as looking every written key up in the store (the plain way), for new keys and for keys
+    the block overwrites."""
+    src, blocks = chain["src"], chain["blocks"]
+    with Ledger.open(tmp_path, g) as led:
+        _follow(led, blocks[:5], src)
+        k = keys()[9 + 5 % 3]  # who wrote block 5's records (_txs)
+        again = [tx(led, k, "records", "put", [f"doc-5-{i}", -i]) for i in range(3)]
+        assert all(a.accepted for a in led.mempool.submit(again + _txs(led, 6)))
+        res = led._validate(make_block(led))
+        assert [r.error for r in res.receipts if r.error] == []
+        plain = led._undo(res.writes, {})
+        assert led._undo(res.writes, res.base_reads) == plain
+        assert any(key in res.base_reads for key in res.writes)  # the reads were used
+        old = dict(unpack(plain))
+        assert sum(v is not None for v in old.values()) >= 3  # overwritten: doc-5-0..2
+        assert sum(v is None for v in old.values()) >= 3  # new: nonces, doc-6-*
 
 
 def test_a_slow_computation_makes_validation_wait_not_refuse(

@@ -269,7 +269,7 @@ def test_network_init_writes_snapshot_parameters(tmp_path: Path) -> None:
 
     init_network(tmp_path / "a", 1, api_port_base=9700, p2p_port_base=9800)
     g = Genesis.load(tmp_path / "a" / "genesis.json")
-    assert (g.consensus.snapshot_interval, g.consensus.snapshot_lag) == (1000, 64)
+    assert (g.consensus.snapshot_interval, g.consensus.snapshot_lag) == (1000, 512)
     init_network(tmp_path / "b", 1, api_port_base=9700, p2p_port_base=9800, snapshot_interval=4)
     g = Genesis.load(tmp_path / "b" / "genesis.json")
     assert (g.consensus.snapshot_interval, g.consensus.snapshot_lag) == (4, 4)
@@ -286,3 +286,13 @@ def test_an_omitted_lag_is_the_default_or_the_interval_when_shorter() -> None:
     assert ConsensusParams(snapshot_interval=0).snapshot_lag == 64
     assert ConsensusParams(snapshot_lag=3).snapshot_interval == 1000
     assert ConsensusParams().with_snapshots(4).checkpoint_lag == 4
+    assert ConsensusParams().with_snapshots(1000).checkpoint_lag == 512  # what network init writes
+    assert ConsensusParams().with_snapshots(1000, 64).checkpoint_lag == 64
+
+
+def test_a_genesis_that_omits_the_lag_keeps_its_hash() -> None:
+    """A genesis written before network init wrote 512 (interval set, lag omitted) still
+    parses to lag 64: the hash every node of that chain pinned does not move."""
+    omitted = ConsensusParams(snapshot_interval=1000)
+    assert omitted.to_list()[-2:] == [1000, 64]
+    assert omitted == ConsensusParams(snapshot_interval=1000, snapshot_lag=64)
