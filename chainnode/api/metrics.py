@@ -34,6 +34,7 @@ __all__ = ["CONTENT_TYPE_LATEST", "NodeMetrics"]
 
 ROUND_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
@@ -180,6 +181,13 @@ class NodeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.block_write = Histogram(
+            "chainnode_block_write_duration_seconds",
+            "Each committed block's synced storage write (LevelDB write and fsync): the chain "
+            "waits for it, so a disk busy with other writes shows here first.",
+            buckets=WRITE_BUCKETS,
+            registry=r,
+        )
         self.verified = Counter(
             "chainnode_signatures_verified",
             "Transaction signatures verified (rate() of it is the verify rate).",
@@ -245,6 +253,9 @@ class NodeMetrics:
         bad = Tally(str(a.code) for a in admissions if not a.accepted)
         for reason, n in bad.items():
             self.rejections.labels(reason).inc(n)
+
+    def block_written(self, seconds: float) -> None:
+        self.block_write.observe(seconds)
 
     def verified_batch(self, n: int, seconds: float) -> None:
         if n:

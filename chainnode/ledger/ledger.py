@@ -813,8 +813,11 @@ class Ledger:
         write)."""
         if self._staged is not staged:
             raise RuntimeError("write_commit of a commit that is not the staged one")
+        t0 = time.perf_counter()
         self._store.write_staged(staged.storage)
         staged.written = True
+        if self._observer is not None:
+            self._observer.block_written(time.perf_counter() - t0)
 
     @in_stage("commit")
     def finish_commit(self, staged: StagedCommit) -> list[Receipt]:

@@ -59,6 +59,12 @@ class LedgerObserver(Protocol):
         """After each signature-verification batch of ``n`` signatures."""
         ...
 
+    def block_written(self, seconds: float) -> None:
+        """After each block's synced storage write (any thread): its wall time. A disk busy
+        with other writes (LevelDB's flushes and compactions, other processes) shows here:
+        the chain does not step until the write is done."""
+        ...
+
 
 class AdmissionContext(Protocol):
     """What the mempool needs from the ledger (the committed state)."""

@@ -294,6 +294,7 @@ class Recorder:
     def __init__(self) -> None:
         self.admitted_batches: list[list[Code]] = []
         self.verified: list[int] = []
+        self.writes: list[float] = []
 
     def admitted(self, admissions: Sequence[Admission]) -> None:
         self.admitted_batches.append([a.code for a in admissions])
@@ -301,6 +302,9 @@ class Recorder:
     def verified_batch(self, n: int, seconds: float) -> None:
         assert seconds >= 0
         self.verified.append(n)
+
+    def block_written(self, seconds: float) -> None:
+        self.writes.append(seconds)
 
 
 def test_the_observer_hears_each_admission_and_verification_batch(tmp_path: Path) -> None:
@@ -316,3 +320,15 @@ def test_the_observer_hears_each_admission_and_verification_batch(tmp_path: Path
         [Code.DUPLICATE],
     ]
     assert rec.verified == [3]
+
+
+def test_the_observer_hears_each_blocks_storage_write(tmp_path: Path) -> None:
+    """One write time per committed block, from the synced write itself (the node's
+    chainnode_block_write_duration_seconds)."""
+    rec = Recorder()
+    with open_ledger(tmp_path, genesis(), observer=rec) as led:
+        ks = keys()
+        for i in range(2):
+            commit(led, [tx(led, ks[i], *RESOLVE)])
+        assert led.height == 2
+    assert len(rec.writes) == 2 and all(0 < s < 60 for s in rec.writes)

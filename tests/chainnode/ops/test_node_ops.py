@@ -206,6 +206,10 @@ def test_metrics_pass_promtool_and_count(node: OpsCluster, tmp_path: Path) -> No
     assert _metric(text, 'chainnode_mempool_rejections_total{reason="DUPLICATE"}') >= 1
     assert _metric(text, "chainnode_signatures_verified_total") >= 4
     assert _metric(text, "chainnode_block_commit_latency_seconds_count") >= 3
+    blocks = _metric(text, "chainnode_blocks_committed_total")
+    # each committed block was written first (one may be written and not yet counted)
+    assert blocks <= _metric(text, "chainnode_block_write_duration_seconds_count") <= blocks + 1
+    assert _metric(text, "chainnode_block_write_duration_seconds_sum") > 0
     assert _metric(text, "chainnode_consensus_round_duration_seconds_count") >= 2
     assert "chainnode_consensus_view_changes_total" in text
     # the standard process and Python collectors, and the release as a label
