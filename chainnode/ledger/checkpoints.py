@@ -289,15 +289,25 @@ class Checkpoints:
         log.info("state checkpoint %d: recomputing (reopened at %d)", c, height)
         self.start(c, snapshot, overrides)
 
+    def _running_below(self, height: int) -> int | None:
+        """The height of the checkpoint below block `height` if its computation still runs."""
+        every = self.params.snapshot_every
+        if not every:
+            return None
+        c = (height - 1) - (height - 1) % every
+        fut = self._jobs.get(c)
+        return None if fut is None or fut.done() else c
+
+    def will_record_undo(self, height: int) -> bool:
+        """Whether committing block `height` would record an undo now (no side effect): its
+        execution then keeps what it reads (``BlockResult.base_reads``) for the record."""
+        return self._running_below(height) is not None
+
     def recording_undo(self, height: int) -> bool:
         """Whether committing block `height` must record the values it replaces: a
         computation of the checkpoint below it is still running."""
-        every = self.params.snapshot_every
-        if not every:
-            return False
-        c = (height - 1) - (height - 1) % every
-        fut = self._jobs.get(c)
-        if fut is None or fut.done():
+        c = self._running_below(height)
+        if c is None:
             return False
         pacer = self._pacers.get(c)
         if pacer is not None:

@@ -330,9 +330,9 @@ class Executor:
         and only if the programs it runs or deploys keep the block's distinct programs
         within `MAX_BLOCK_LOAD` bytes of translation. A tx that does not fit ends the block
         when `fill` (a proposer filling a block: the result covers the txs before it), else
-        the block is invalid (`InvalidBlock`)."""
-        recorder = ReadRecorder(base)
-        ov = Overlay(recorder)
+        the block is invalid (`InvalidBlock`). A `base` that is a :class:`ReadRecorder` gives
+        the result its reads (``base_reads``)."""
+        ov = Overlay(base)
         execute_tx, memo = self.execute_tx, BlockMemo()
         if max_gas is None:
             receipts = tuple([execute_tx(ov, tx, height, timestamp, memo) for tx in txs])
@@ -378,7 +378,7 @@ class Executor:
             tx_root=tx_root if tx_root is not None else roots_of(h, [tx.hash for tx in txs]),
             receipts_root=roots_of(h, rbytes),
             state_root=state_root_nested(h, prev_state_root, height, ov.namespaced_writes()),
-            base_reads=recorder.reads,
+            base_reads=base.reads if isinstance(base, ReadRecorder) else {},
         )
 
     def program_of(self, ov: Any, tx: Transaction) -> bytes | None:

@@ -98,7 +98,15 @@ from chainnode.model.types import (
 )
 from crypto.merkle import merkle_proof
 from crypto.suite import get_suite
-from storage import ChainMismatch, CommitBatch, Overlay, Snapshot, StagedBatch, Store
+from storage import (
+    ChainMismatch,
+    CommitBatch,
+    Overlay,
+    ReadRecorder,
+    Snapshot,
+    StagedBatch,
+    Store,
+)
 
 __all__ = [
     "Admission",
@@ -217,10 +225,14 @@ class _StoreView:
     state_get = get  # so an Overlay can sit on top (execution reads go through the cache)
 
     def state_scan(
-        self, ns: bytes, prefix: bytes = b"", **kw: Any
+        self,
+        ns: bytes,
+        prefix: bytes = b"",
+        *,
+        start: bytes | None = None,
+        stop: bytes | None = None,
     ) -> Iterator[tuple[bytes, bytes]]:
-        it: Iterator[tuple[bytes, bytes]] = self._store.state_scan(ns, prefix, **kw)
-        return it
+        return self._store.state_scan(ns, prefix, start=start, stop=stop)
 
     def committed(self, writes: Mapping[tuple[bytes, bytes], bytes | None]) -> None:
         if any(ns in self.CACHED for ns, _ in writes):
@@ -652,7 +664,7 @@ class Ledger:
             ts = max(timestamp, self._head.timestamp)
             try:  # stops filling at the block gas limit: the rest stays in the mempool
                 res = self.executor.execute_block(
-                    self._view,
+                    self._execution_base(height),
                     height,
                     ts,
                     txs,
@@ -742,7 +754,7 @@ class Ledger:
             raise InvalidBlock(Code.BAD_SIGNATURE, f"tx {bad.hash.hex()} signature")
         try:
             res = self.executor.execute_block(
-                self._view,
+                self._execution_base(hd.height),
                 hd.height,
                 hd.timestamp,
                 block.txs,
@@ -840,6 +852,14 @@ class Ledger:
         for cb in list(self._listeners):
             cb(block, receipts)
         return receipts
+
+    def _execution_base(self, height: int) -> _StoreView | ReadRecorder:
+        """What block `height` executes over: the committed state, through a ReadRecorder
+        while committing it would record an undo (its reads then save lookups, see _undo);
+        else directly (an extra call per read is not free)."""
+        if self._checkpoints.will_record_undo(height):
+            return ReadRecorder(self._view)
+        return self._view
 
     def _undo(
         self,

@@ -61,10 +61,12 @@ class Host:
         raise AssertionError(reason)
 
 
-async def test_persist_before_send_and_reentrant_proposal(tmp_path: Path) -> None:
+def primary_replica() -> tuple[Replica, list[bytes]]:
+    """A real Replica that proposes at height 1, view 0, among four fresh validators; and
+    their public keys (for ``E.Start``)."""
     keys = [sm2.PrivateKey.generate() for _ in range(4)]
     pubs = [k.public_key().to_bytes() for k in keys]
-    me = pubs.index(ValidatorSet(pubs).primary(1, 0))  # we propose at height 1, view 0
+    me = pubs.index(ValidatorSet(pubs).primary(1, 0))
     replica = Replica(
         ReplicaConfig(chain_id=b"test-chain", base_timeout=500),
         pubs[me],
@@ -72,6 +74,11 @@ async def test_persist_before_send_and_reentrant_proposal(tmp_path: Path) -> Non
         sm2_verify,
         lambda p: True,
     )
+    return replica, pubs
+
+
+async def test_persist_before_send_and_reentrant_proposal(tmp_path: Path) -> None:
+    replica, pubs = primary_replica()
     wal = WriteAheadLog(tmp_path / "wal")
     transport = Transport(tmp_path / "wal")
     host = Host()

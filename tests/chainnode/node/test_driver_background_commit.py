@@ -10,16 +10,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from chainnode.node.consensus_glue import sm2_verify
 from chainnode.node.driver import Driver
 from chainnode.node.wal import WriteAheadLog
 from consensus import actions as A
 from consensus import events as E
-from consensus.replica import Replica, ReplicaConfig
 from consensus.types import Proposal
-from consensus.validators import ValidatorSet
-from crypto import sm2
 from tests.chainnode.node.test_driver import Transport as DiskCheckingTransport
+from tests.chainnode.node.test_driver import primary_replica
 
 
 class ScriptedReplica:
@@ -149,16 +146,7 @@ async def _proposal_run(tmp_path: Path, background: bool) -> tuple[list[Any], li
     """A primary's first height through a real Replica: (what was sent, with the WAL records
     on disk at each send), and in the background mode how many sends there were while each
     append was still under way."""
-    keys = [sm2.PrivateKey.generate() for _ in range(4)]
-    pubs = [k.public_key().to_bytes() for k in keys]
-    me = pubs.index(ValidatorSet(pubs).primary(1, 0))
-    replica = Replica(
-        ReplicaConfig(chain_id=b"test-chain", base_timeout=500),
-        pubs[me],
-        keys[me].sign,
-        sm2_verify,
-        lambda p: True,
-    )
+    replica, pubs = primary_replica()
     path = tmp_path / f"wal-{background}"
     wal = WriteAheadLog(path)
     transport = DiskCheckingTransport(path)
