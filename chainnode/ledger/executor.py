@@ -140,6 +140,9 @@ class BlockResult:
     base_reads: Mapping[tuple[bytes, bytes], bytes | None] = field(
         default_factory=dict, compare=False
     )
+    #: Positions of the txs whose nonce was already used (their receipt: ``NONCE_USED``).
+    #: Only these can be committed already (:func:`committed_txs`); not compared either.
+    nonce_reused: tuple[int, ...] = field(default=(), compare=False)
 
 
 class NodeHost:
@@ -300,6 +303,15 @@ def _err(code: Code | str, message: str) -> str:
     return f"{code}: {message}"[:MAX_ERROR_CHARS]
 
 
+NONCE_USED = _err(Code.DUPLICATE, "nonce already used")
+"""The error of a tx whose sender's nonce was used before it (in the state it ran on)."""
+
+
+def nonce_reused(receipts: Sequence[Receipt]) -> tuple[int, ...]:
+    """Positions of the receipts of txs that found their nonce used (``NONCE_USED``)."""
+    return tuple([i for i, r in enumerate(receipts) if r.error == NONCE_USED])
+
+
 class Executor:
     def __init__(
         self, suite: Suite, resolver: Resolver, address: Callable[[bytes], bytes] | None = None
@@ -379,6 +391,7 @@ class Executor:
             receipts_root=roots_of(h, rbytes),
             state_root=state_root_nested(h, prev_state_root, height, ov.namespaced_writes()),
             base_reads=base.reads if isinstance(base, ReadRecorder) else {},
+            nonce_reused=nonce_reused(receipts),
         )
 
     def program_of(self, ov: Any, tx: Transaction) -> bytes | None:
@@ -418,9 +431,7 @@ class Executor:
         sender_addr = self.address(tx.sender)
         nkey = nonce_key(sender_addr, tx.nonce)
         if ov.get(NS_NONCE, nkey) is not None:
-            return Receipt(
-                tx.hash, STATUS_FAILED, 0, b"", (), _err(Code.DUPLICATE, "nonce already used")
-            )
+            return Receipt(tx.hash, STATUS_FAILED, 0, b"", (), NONCE_USED)
         ov.set(NS_NONCE, nkey, tx.hash)  # consumed even if the call fails
         try:
             target = self.resolver.resolve(ov, tx.contract)

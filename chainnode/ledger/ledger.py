@@ -442,11 +442,10 @@ class Ledger:
     def is_committed(self, tx_hash: bytes) -> bool:
         return bool(self._store.has_tx(tx_hash))
 
-    def nonce_used(self, tx: Transaction) -> bool:
-        return (
-            self._store.state_get(NS_NONCE, nonce_key(self.address(tx.sender), tx.nonce))
-            is not None
-        )
+    def nonce_owner(self, tx: Transaction) -> bytes | None:
+        """The hash of the committed tx that used `tx`'s sender and nonce (executing a tx
+        stores its hash under them); None while unused."""
+        return self._store.state_get(NS_NONCE, nonce_key(self.address(tx.sender), tx.nonce))
 
     @in_stage("verify")
     def verify_batch(self, items: Sequence[VerifyItem]) -> list[bool]:
@@ -656,25 +655,16 @@ class Ledger:
             )
             limit = self.params.max_block_bytes - 1024  # room for the header
             txs = self.mempool.take(n, height, limit)
-            done = [tx.hash for tx in txs if self.is_committed(tx.hash)]
-            if done:  # admitted while their block was being committed: drop them
+            ts = max(timestamp, self._head.timestamp)
+            res = self._fill(height, ts, txs)
+            txs = txs[: len(res.receipts)]
+            done = self._committed_of(txs, res)
+            if done:  # admitted while their block was being committed: run it without them
                 self.mempool.remove(done)
                 gone = set(done)
                 txs = [tx for tx in txs if tx.hash not in gone]
-            ts = max(timestamp, self._head.timestamp)
-            try:  # stops filling at the block gas limit: the rest stays in the mempool
-                res = self.executor.execute_block(
-                    self._execution_base(height),
-                    height,
-                    ts,
-                    txs,
-                    self._head.state_root,
-                    max_gas=self.params.block_gas,
-                    fill=True,
-                )
-            except (MemoryError, RecursionError) as e:
-                raise LedgerError(Code.EXECUTION_FAULT, type(e).__name__) from None
-            txs = txs[: len(res.receipts)]
+                res = self._fill(height, ts, txs)
+                txs = txs[: len(res.receipts)]
             _known, checkpoint = self._checkpoints.carried(height)
             header = BlockHeader(
                 height=height,
@@ -690,6 +680,31 @@ class Ledger:
             block = Block(header, tuple(txs), hasher=self.suite.hash)
             self._remember(block, res)
             return block
+
+    def _fill(self, height: int, ts: int, txs: Sequence[Transaction]) -> BlockResult:
+        """The execution of a proposal's txs: it stops at the block gas limit (the rest stays
+        in the mempool)."""
+        try:
+            return self.executor.execute_block(
+                self._execution_base(height),
+                height,
+                ts,
+                txs,
+                self._head.state_root,
+                max_gas=self.params.block_gas,
+                fill=True,
+            )
+        except (MemoryError, RecursionError) as e:
+            raise LedgerError(Code.EXECUTION_FAULT, type(e).__name__) from None
+
+    def _committed_of(self, txs: Sequence[Transaction], res: BlockResult) -> list[bytes]:
+        """The hashes of those of `txs` (executed as `res`) that are committed already.
+
+        Only a tx that found its nonce used can be: executing any tx marks its sender's
+        nonce used (a tx that fails too) and nothing unmarks one, so a committed tx's nonce
+        is used in every later state. The tx index is asked about those few only, not about
+        every tx of every block (a LevelDB miss each: microseconds on a large store)."""
+        return [h for i in res.nonce_reused if self.is_committed(h := txs[i].hash)]
 
     @in_stage("execute")
     def validate_block(self, block: Block) -> None:
@@ -739,7 +754,7 @@ class Ledger:
                 raise InvalidBlock(Code.EXPIRED, f"tx {tx.hash.hex()} expired")
             if tx.block_limit > top:
                 raise InvalidBlock(Code.FUTURE_BLOCK_LIMIT, f"tx {tx.hash.hex()} too far ahead")
-            if tx.hash in seen or self.is_committed(tx.hash):
+            if tx.hash in seen:  # and committed before: after execution (_committed_of)
                 raise InvalidBlock(Code.DUPLICATE, f"tx {tx.hash.hex()} repeated")
             if tx.gas_limit > self.params.tx_gas:
                 raise InvalidBlock(Code.GAS_LIMIT, f"tx {tx.hash.hex()} gas limit above max_tx_gas")
@@ -767,6 +782,9 @@ class Ledger:
             # an InvalidBlock, so the proposer is not blamed for it.
             msg = f"cannot execute here: {type(e).__name__}"
             raise LedgerError(Code.EXECUTION_FAULT, msg) from None
+        done = self._committed_of(block.txs, res)
+        if done:
+            raise InvalidBlock(Code.DUPLICATE, f"tx {done[0].hex()} committed before")
         if res.receipts_root != hd.receipts_root:
             raise InvalidBlock(Code.BAD_RECEIPTS_ROOT, "receipts root does not match")
         if res.state_root != hd.state_root:

@@ -81,7 +81,9 @@ class AdmissionContext(Protocol):
 
     def is_committed(self, tx_hash: bytes) -> bool: ...
 
-    def nonce_used(self, tx: Transaction) -> bool: ...
+    def nonce_owner(self, tx: Transaction) -> bytes | None:
+        """The hash of the committed tx that used `tx`'s sender and nonce; None: unused."""
+        ...
 
     def check_target(self, tx: Transaction) -> tuple[Code, str, str | None] | None: ...
 
@@ -180,7 +182,7 @@ class Mempool:
         chain_id = ctx.chain_id
         suite = ctx.suite
         is_committed = ctx.is_committed
-        nonce_used = ctx.nonce_used
+        nonce_owner = ctx.nonce_owner
         check_target = ctx.check_target
         decode = Transaction.decode
         for i, item in enumerate(txs):
@@ -193,11 +195,17 @@ class Mempool:
             key = (tx.sender, tx.nonce)
             if tx.chain_id != chain_id:
                 out[i] = Admission(h, False, Code.WRONG_CHAIN, f"chain id is {chain_id!r}")
-            elif h in pool or h in seen or is_committed(h):
+            # A committed tx used its nonce (Ledger._committed_of), so one lookup of the nonce
+            # answers both questions for a new tx; the tx index only when the nonce is used.
+            elif (
+                h in pool
+                or h in seen
+                or ((owner := nonce_owner(tx)) is not None and (owner == h or is_committed(h)))
+            ):
                 out[i] = Admission(h, False, Code.DUPLICATE, "transaction already known")
             elif key in nonces or key in seen_nonces:
                 out[i] = Admission(h, False, Code.DUPLICATE, "nonce already pending")
-            elif nonce_used(tx):
+            elif owner is not None:
                 out[i] = Admission(h, False, Code.DUPLICATE, "nonce already used")
             elif tx.block_limit < next_h:
                 out[i] = Admission(h, False, Code.EXPIRED, f"block limit below height {next_h}")
