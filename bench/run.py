@@ -47,6 +47,11 @@ from bench.harness.stats import LatencySummary, linear_fit, steady_tps
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "run.json"
 DEFAULT_CACHE = REPO_ROOT / ".bench-cache"
 P99_LIMIT_S = 3.0
+DEFAULT_WINDOW = 1000
+"""The genesis' block-limit window when none is given (blocks a signed tx stays valid for)."""
+MAX_BLOCKS_PER_S = 50
+"""Blocks a second the local network may reach (~20 at 2,000 tx/s on 2 cores): what sizes the
+window of a long open-loop run, whose txs are all signed before its clock starts."""
 NOTE = (
     "2-core machine shared with other workers while measured: absolute numbers are noisy; "
     "compare ratios measured in the same run"
@@ -173,7 +178,29 @@ def parse_args(
         key, _, value = kv.partition("=")
         if not key or not value.isdigit():
             p.error(f"--consensus {kv!r}: expected KEY=INT, e.g. block_interval_ms=500")
+    a.consensus += long_run_window(a)
     return a
+
+
+def long_run_window(a: argparse.Namespace) -> list[str]:
+    """A ``block_limit_window`` for the local network when an open-loop run would outlast the
+    default one: its txs are signed before the clock starts, valid for the window's blocks
+    from then, and a run at ~20 blocks/s passes 1,000 blocks in 50 s (the rest would be
+    refused EXPIRED, and the figures would describe a different run). Nothing when the
+    window is given, there is no rate, or the network is not ours (``--nodes``: said)."""
+    if not a.rate or a.sweep or any(kv.startswith("block_limit_window=") for kv in a.consensus):
+        return []
+    blocks = math.ceil(a.txs / a.rate * MAX_BLOCKS_PER_S)
+    if blocks <= DEFAULT_WINDOW // 2:
+        return []
+    if a.nodes:
+        print(
+            f"note: {a.txs:,} txs at {a.rate:,.0f}/s may outlast the chain's block-limit "
+            "window: the last ones would be refused EXPIRED",
+            file=sys.stderr,
+        )
+        return []
+    return [f"block_limit_window={blocks + DEFAULT_WINDOW}"]
 
 
 @dataclass(frozen=True, slots=True)

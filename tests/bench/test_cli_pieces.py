@@ -28,6 +28,19 @@ def test_defaults_and_derived_tx_count() -> None:
         parse_args(["--node-env", "NOEQUALS"])
 
 
+def test_a_long_open_loop_run_gets_a_block_limit_window_that_outlasts_it() -> None:
+    # 190,000 txs at 2,100/s: ~90 s, up to ~4,500 blocks at 50 a second
+    a = parse_args(["--rate", "2100", "--txs", "190000"])
+    assert a.consensus == ["block_limit_window=5524"]
+    for short in (["--rate", "2000", "--txs", "20000"], ["--txs", "190000"]):
+        assert parse_args(short).consensus == []
+    given = ["--rate", "2100", "--txs", "190000", "--consensus", "block_limit_window=3000"]
+    assert parse_args(given).consensus == ["block_limit_window=3000"]
+    assert parse_args([*given[:4], "--sweep"]).consensus == []
+    # another's network: its genesis is not ours to change
+    assert parse_args([*given[:4], "--nodes", "http://127.0.0.1:1"]).consensus == []
+
+
 def test_free_port_base_skips_taken_ports() -> None:
     base = cluster.free_port_base(4)
     assert all(cluster._port_free(base + i) for i in range(4))
