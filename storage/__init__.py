@@ -45,7 +45,8 @@ caller's threads: :func:`storage.background.lower_background_priority`, before t
 
 Reads: :class:`Store` and :class:`Snapshot` (``store.snapshot()``, a consistent view while
 commits run) share one read API (:class:`~storage.reader.Reader`). :class:`Overlay` is the
-execution write buffer. All errors derive from :class:`StorageError`.
+execution write buffer. All errors derive from :class:`StorageError`. :meth:`Store.level_stats`
+is LevelDB's own account of its levels and compactions (:mod:`storage.levels`).
 """
 
 from .batch import CommitBatch, TxLocation
@@ -59,6 +60,7 @@ from .errors import (
     NotADatabase,
     StorageError,
 )
+from .levels import LevelStats
 from .overlay import Overlay, ReadRecorder, StateReader
 from .reader import Reader
 from .store import Snapshot, StagedBatch, Store
@@ -71,6 +73,7 @@ __all__ = [
     "DuplicateEntry",
     "HeightMismatch",
     "InvalidInput",
+    "LevelStats",
     "NotADatabase",
     "Overlay",
     "ReadRecorder",

@@ -25,6 +25,7 @@ from .errors import (
     NotADatabase,
     StorageError,
 )
+from .levels import LevelStats, parse_stats
 from .reader import Reader, _message, check_bytes, check_height, raise_translated
 
 # Files LevelDB itself may leave in a directory it has started (but not finished) creating.
@@ -198,6 +199,18 @@ class Store(Reader):
 
     def chain_id(self) -> bytes:
         return self._chain_id
+
+    def level_stats(self) -> tuple[LevelStats, ...]:
+        """LevelDB's levels: files, bytes and the flush and compaction work of each
+        (:mod:`storage.levels`); empty once closed. Any thread."""
+        db = self._db
+        if db is None:
+            return ()
+        try:
+            raw = db.get_property(b"leveldb.stats")
+        except (plyvel.Error, RuntimeError):
+            return ()  # closed meanwhile
+        return parse_stats(raw.decode("ascii", "replace")) if raw else ()
 
     def snapshot(self) -> Snapshot:
         """A consistent view for readers while commits go on."""

@@ -29,6 +29,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from chainnode.ledger.stages import StageClock
+from storage import LevelStats
 
 __all__ = ["CONTENT_TYPE_LATEST", "NodeMetrics"]
 
@@ -131,6 +132,56 @@ class _StageCPU(Collector):
         return []
 
 
+class _StorageLevels(Collector):
+    """The store's LevelDB levels (:mod:`storage.levels`), read at scrape time: files and bytes
+    per level, and the flush and compaction work that wrote into each since the node started.
+    A block's synced write waits behind that work on the disk
+    (``chainnode_block_write_duration_seconds``)."""
+
+    def __init__(self, read: Callable[[], Sequence[LevelStats]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        files = GaugeMetricFamily(
+            "chainnode_storage_level_files",
+            "LevelDB table files per level (level 0 past 8: LevelDB delays every write until "
+            "compaction catches up; past 12 it stops them).",
+            labels=["level"],
+        )
+        size = GaugeMetricFamily(
+            "chainnode_storage_level_bytes",
+            "LevelDB bytes per level (whole MiB).",
+            labels=["level"],
+        )
+        seconds = CounterMetricFamily(
+            "chainnode_storage_compaction_seconds",
+            "Time of the memtable flushes (level 0) and compactions that wrote into the level "
+            "since the node started (whole seconds).",
+            labels=["level"],
+        )
+        read = CounterMetricFamily(
+            "chainnode_storage_compaction_read_bytes",
+            "Bytes those compactions read (whole MiB).",
+            labels=["level"],
+        )
+        written = CounterMetricFamily(
+            "chainnode_storage_compaction_written_bytes",
+            "Bytes memtable flushes (level 0) and compactions wrote into the level (whole MiB).",
+            labels=["level"],
+        )
+        for row in self._read():
+            level = [str(row.level)]
+            files.add_metric(level, row.files)
+            size.add_metric(level, row.size_bytes)
+            seconds.add_metric(level, row.compaction_seconds)
+            read.add_metric(level, row.read_bytes)
+            written.add_metric(level, row.written_bytes)
+        yield from (files, size, seconds, read, written)
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
 class NodeMetrics:
     """The metrics of the issue; ``render()`` is the ``/metrics`` body."""
 
@@ -227,6 +278,10 @@ class NodeMetrics:
 
     def scrape_from(self, read: Callable[[], dict[str, float]]) -> None:
         self.registry.register(_Scraped(read))
+
+    def storage_from(self, read: Callable[[], Sequence[LevelStats]]) -> None:
+        """Report the store's LevelDB levels (``Ledger.storage_levels``) at each scrape."""
+        self.registry.register(_StorageLevels(read))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -101,6 +101,7 @@ from crypto.suite import get_suite
 from storage import (
     ChainMismatch,
     CommitBatch,
+    LevelStats,
     Overlay,
     ReadRecorder,
     Snapshot,
@@ -332,6 +333,10 @@ class Ledger:
     def close(self) -> None:
         self._checkpoints.close()
         self._store.close()
+
+    def storage_levels(self) -> tuple[LevelStats, ...]:
+        """The store's LevelDB levels and their compaction work (metrics); any thread."""
+        return self._store.level_stats()
 
     def __enter__(self) -> Ledger:
         return self

@@ -56,6 +56,7 @@ class NodeOps:
         self.metrics = metrics
         self.metrics.height.set(ledger.height)
         self.metrics.scrape_from(self._scrape)
+        self.metrics.storage_from(ledger.storage_levels)
         ledger.on_commit(self.metrics.committed)
         self.commits = CommitLog()  # the rate-limited "committed height …" INFO line
         ledger.on_commit(self.commits.committed)

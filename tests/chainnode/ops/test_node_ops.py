@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from chainnode.api.metrics import NodeMetrics
 from chainnode.client.sdk import Account, ClientError
 from chainnode.ledger.stages import EVENT_LOOP, STAGES
+from storage import Store
 from tests.chainnode.node.cluster import wait_for
 from tests.chainnode.ops.helpers import OpsCluster, SSEReader, http_get, promtool
+from tests.storage.test_levels import block, settled
 
 QUEUE_BLOCKS = 3
 
@@ -123,6 +126,39 @@ def _metric(text: str, name: str) -> float:
     return float(m.group(1))
 
 
+def test_storage_levels_are_the_stores_own(tmp_path: Path) -> None:
+    """The level families carry what a real store's LevelDB reports, level by level."""
+    store = Store.open(tmp_path / "db", b"chain", write_buffer_size=256 * 1024)
+    try:
+        for height in range(8):
+            store.commit(block(height, 500))
+        levels = settled(store, tmp_path / "db")
+        metrics = NodeMetrics("n0", "chain")
+        metrics.storage_from(store.level_stats)
+        body = metrics.render()
+    finally:
+        store.close()
+    text = body.decode()
+    assert levels and sum(lv.written_bytes for lv in levels) > 0
+    for lv in levels:
+        at = f'{{level="{lv.level}"}}'
+        assert _metric(text, f"chainnode_storage_level_files{at}") == lv.files
+        assert _metric(text, f"chainnode_storage_level_bytes{at}") == lv.size_bytes
+        assert _metric(text, f"chainnode_storage_compaction_written_bytes_total{at}") == (
+            lv.written_bytes
+        )
+        assert _metric(text, f"chainnode_storage_compaction_read_bytes_total{at}") == (
+            lv.read_bytes
+        )
+        assert _metric(text, f"chainnode_storage_compaction_seconds_total{at}") == (
+            lv.compaction_seconds
+        )
+    proc = subprocess.run(
+        [promtool(), "check", "metrics"], input=body, capture_output=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+
+
 def test_slow_consumer_is_dropped_and_others_keep_up(node: OpsCluster) -> None:
     start = node.height(0) + 1
     slow = socket.socket()
@@ -212,6 +248,9 @@ def test_metrics_pass_promtool_and_count(node: OpsCluster, tmp_path: Path) -> No
     assert _metric(text, "chainnode_block_write_duration_seconds_sum") > 0
     assert _metric(text, "chainnode_consensus_round_duration_seconds_count") >= 2
     assert "chainnode_consensus_view_changes_total" in text
+    # LevelDB's levels (a fresh store has flushed no table yet: the families, no samples)
+    assert "# TYPE chainnode_storage_level_files gauge" in text
+    assert "# HELP chainnode_storage_compaction_written_bytes" in text
     # the standard process and Python collectors, and the release as a label
     assert _metric(text, "process_cpu_seconds_total") > 0
     assert _metric(text, "process_resident_memory_bytes") > 1 << 20
