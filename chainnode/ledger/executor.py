@@ -141,7 +141,7 @@ class BlockResult:
         default_factory=dict, compare=False
     )
     #: Positions of the txs whose nonce was already used (their receipt: ``NONCE_USED``).
-    #: Only these can be committed already (:func:`committed_txs`); not compared either.
+    #: Only these can be committed already (``Ledger._committed_of``); not compared either.
     nonce_reused: tuple[int, ...] = field(default=(), compare=False)
 
 
