@@ -57,7 +57,9 @@ def light_load(urls: Sequence[str], chain_id: str, count: int, window: int) -> d
     t0 = time.monotonic()
     lat: list[float] = []
     for i, url in zip(range(count), itertools.cycle(urls), strict=False):
-        lat.append(timed_tx(url, acct, chain_id, f"light-{i}", h0 + window - 1))
+        # each tx waited for its block, so the chain is at h0 + i or above: the window moves
+        # with it (a fixed limit expired the run's txs after `window` of them)
+        lat.append(timed_tx(url, acct, chain_id, f"light-{i}", h0 + i + window - 1))
     elapsed = time.monotonic() - t0
     h1 = _height(urls)
     s = LatencySummary.of(lat)
