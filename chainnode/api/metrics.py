@@ -138,45 +138,52 @@ class _StorageLevels(Collector):
     A block's synced write waits behind that work on the disk
     (``chainnode_block_write_duration_seconds``)."""
 
+    #: (family, metric name, help, LevelStats field), one row per metric
+    FAMILIES = (
+        (
+            GaugeMetricFamily,
+            "chainnode_storage_level_files",
+            "LevelDB table files per level (level 0 past 8: LevelDB delays every write until "
+            "compaction catches up; past 12 it stops them).",
+            "files",
+        ),
+        (
+            GaugeMetricFamily,
+            "chainnode_storage_level_bytes",
+            "LevelDB bytes per level (whole MiB).",
+            "size_bytes",
+        ),
+        (
+            CounterMetricFamily,
+            "chainnode_storage_compaction_seconds",
+            "Time of the memtable flushes (level 0) and compactions that wrote into the level "
+            "since the node started (whole seconds).",
+            "compaction_seconds",
+        ),
+        (
+            CounterMetricFamily,
+            "chainnode_storage_compaction_read_bytes",
+            "Bytes those compactions read (whole MiB).",
+            "read_bytes",
+        ),
+        (
+            CounterMetricFamily,
+            "chainnode_storage_compaction_written_bytes",
+            "Bytes memtable flushes (level 0) and compactions wrote into the level (whole MiB).",
+            "written_bytes",
+        ),
+    )
+
     def __init__(self, read: Callable[[], Sequence[LevelStats]]) -> None:
         self._read = read
 
     def collect(self) -> Iterator[Metric]:
-        files = GaugeMetricFamily(
-            "chainnode_storage_level_files",
-            "LevelDB table files per level (level 0 past 8: LevelDB delays every write until "
-            "compaction catches up; past 12 it stops them).",
-            labels=["level"],
-        )
-        size = GaugeMetricFamily(
-            "chainnode_storage_level_bytes",
-            "LevelDB bytes per level (whole MiB).",
-            labels=["level"],
-        )
-        seconds = CounterMetricFamily(
-            "chainnode_storage_compaction_seconds",
-            "Time of the memtable flushes (level 0) and compactions that wrote into the level "
-            "since the node started (whole seconds).",
-            labels=["level"],
-        )
-        read = CounterMetricFamily(
-            "chainnode_storage_compaction_read_bytes",
-            "Bytes those compactions read (whole MiB).",
-            labels=["level"],
-        )
-        written = CounterMetricFamily(
-            "chainnode_storage_compaction_written_bytes",
-            "Bytes memtable flushes (level 0) and compactions wrote into the level (whole MiB).",
-            labels=["level"],
-        )
-        for row in self._read():
-            level = [str(row.level)]
-            files.add_metric(level, row.files)
-            size.add_metric(level, row.size_bytes)
-            seconds.add_metric(level, row.compaction_seconds)
-            read.add_metric(level, row.read_bytes)
-            written.add_metric(level, row.written_bytes)
-        yield from (files, size, seconds, read, written)
+        rows = self._read()
+        for family, name, help_text, field in self.FAMILIES:
+            fam = family(name, help_text, labels=["level"])
+            for row in rows:
+                fam.add_metric([str(row.level)], getattr(row, field))
+            yield fam
 
     def describe(self) -> Iterable[Metric]:
         return []
