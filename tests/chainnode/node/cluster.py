@@ -29,10 +29,11 @@ def _free(port: int) -> bool:
     return True
 
 
-def free_port_range(count: int, top: int = 60000) -> int:
-    """A base port such that base .. base+count-1 are all free right now (and below ``top``:
+def free_port_range(count: int, top: int = 32768) -> int:
+    """A base port such that base .. base+count-1 are all free right now, below ``top``:
     ports below 32768, Linux's first ephemeral port, cannot be taken meanwhile as the local
-    end of the running nodes' outgoing connections)."""
+    end of some outgoing connection (a node picked 34576 once, found free, and could not bind
+    it a moment later)."""
     rng = random.Random()
     for _ in range(200):
         base = rng.randrange(20000, top - count)
@@ -242,7 +243,7 @@ def add_node_dir(cluster: Cluster, node_id: str) -> tuple[bytes, str, str]:
     from chainnode.node.config import NodeConfig, write_config
     from crypto import sm2
 
-    base = free_port_range(2, top=32768)  # the cluster's nodes may be running: not ephemeral
+    base = free_port_range(2)  # the cluster's nodes may be running: not ephemeral
     ndir = cluster.root / node_id
     key = sm2.PrivateKey.generate()
     save_private_key(ndir / NODE_KEY, "sm", key.to_bytes())
