@@ -177,7 +177,7 @@ def run(blocks: int, ntx: int, tx_size: int, reads: int, seed: int) -> dict[str,
 
 
 #: a small write buffer so that a run of a minute goes through many flushes and compactions
-#: (the node's 128 MiB would need gigabytes); the same for both layouts
+#: (the node's larger memtable would need far more data); the same for both layouts
 LAYOUT_BUFFER = 4 << 20
 
 

@@ -63,7 +63,7 @@ from .errors import (
 from .levels import LevelStats
 from .overlay import Overlay, ReadRecorder, StateReader
 from .reader import Reader
-from .store import Snapshot, StagedBatch, Store
+from .store import WRITE_BUFFER, Snapshot, StagedBatch, Store
 
 __all__ = [
     "ChainMismatch",
@@ -84,4 +84,5 @@ __all__ = [
     "Store",
     "StorageError",
     "TxLocation",
+    "WRITE_BUFFER",
 ]

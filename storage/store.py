@@ -31,14 +31,23 @@ from .reader import Reader, _message, check_bytes, check_height, raise_translate
 # Files LevelDB itself may leave in a directory it has started (but not finished) creating.
 _LEVELDB_FILE = re.compile(r"^(LOCK|LOG|LOG\.old|CURRENT|MANIFEST-\d+|\d+\.(log|ldb|sst|dbtmp))$")
 
+WRITE_BUFFER = 16 * 1024 * 1024
+"""LevelDB's default memtable size here (bytes): see the note in ``_DB_OPTIONS``."""
+
 _DB_OPTIONS: dict[str, Any] = {
     "bloom_filter_bits": 10,  # has_tx / state_get misses cost no disk read
-    # Txs and receipts are keyed by height (layout 2), but the tx index and state keys are
-    # hashes: every memtable flush still overlaps their whole key range. Measured on a 4-validator network at
-    # 1,250 tx/s: with 32 MiB, compaction bursts took ~12% of node CPU and stalled commits
-    # (p99 6 s); with 128 MiB a flush comes every ~1 min and the first compaction minutes
-    # later (p99 3.3 s). Memory: up to two buffers (one being flushed) per node.
-    "write_buffer_size": 128 * 1024 * 1024,
+    # The memtable (the default: ``Store.open``'s write_buffer_size replaces it). A full one
+    # is written out as one level-0 table and synced at once: validators commit the same
+    # bytes, so they flush in the same second, and every synced write of the block path waits
+    # behind those bytes. Small tables keep each such burst short; the hash-keyed entries
+    # (tx index, nonces, contract state) then cost more compaction, on the background thread
+    # at a lower priority (storage.background). 4 validators on one 2-core machine and disk
+    # (bench.run, evidence), p99 latency: 90 s at 1,600 tx/s: 128 MiB 2.24 / 2.43 s (80 and
+    # 320 txs refused BUSY while blocks waited), 32 MiB 0.76 s, 16 MiB 0.65 / 0.61 s, 8 MiB
+    # 0.61 s (5% more node CPU); the sweep's 30 s at 70% of its peak: 128 MiB 4.21 s, 32 MiB
+    # 0.43 s, 16 MiB 0.44 s, the peaks alike. Throughput of 20,000 txs at full speed, 16
+    # against 128 MiB: 0.98x; 1 validator, 40,000 txs: 1.04x.
+    "write_buffer_size": WRITE_BUFFER,
     # No block compression. What a node stores is mostly hashes, signatures and hex strings,
     # which snappy shrinks by only ~1/3, and compressing costs the flushes and compactions
     # ~3x the CPU: replaying a 4-validator sweep node's 448 MB of batches (1,000 blocks) took
@@ -121,8 +130,9 @@ class Store(Reader):
         write_buffer_size: int | None = None,
     ) -> Store:
         """Open the store at ``path``; create it (recording ``chain_id``) if ``create``.
-        ``write_buffer_size`` replaces the default memtable size for this open only (a store
-        filled in bulk, in key order, by :meth:`install`).
+        ``write_buffer_size`` replaces the default memtable size (``WRITE_BUFFER``) for this
+        open only: a store filled in bulk, in key order, by :meth:`install`, or a node's own
+        choice for its disk.
 
         Raises NotADatabase, ChainMismatch, DatabaseLocked, Corruption (all StorageError).
         """

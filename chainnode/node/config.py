@@ -125,6 +125,10 @@ class NodeConfig(BaseModel):
     serves clients meanwhile), and consensus WAL appends go there too while the last block
     was that large; smaller blocks and quiet times commit in line: a thread hand-off costs
     latency (a few ms on a busy machine) that only a large write pays back. 0: always."""
+    storage_memtable_mib: int | None = Field(default=None, ge=1, le=4096)
+    """LevelDB's memtable (MiB; None: ``storage.WRITE_BUFFER``, 16 MiB). A full one is written
+    out and synced at once, and the block writes wait behind it: larger means fewer flushes
+    and less compaction, but longer stalls (validators sharing one disk stall together)."""
     storage_background_nice: int = Field(default=19, ge=0, le=19)
     """Nice value of LevelDB's flushes and compactions (one background thread per process;
     0: the main thread's priority). They only need to keep up on average, and at the main

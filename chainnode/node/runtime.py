@@ -135,6 +135,7 @@ def open_ledger(
 ) -> Ledger:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     lower_storage_priority(cfg.storage_background_nice)
+    mib = cfg.storage_memtable_mib
     try:
         return Ledger.open(
             cfg.data_dir,
@@ -142,6 +143,7 @@ def open_ledger(
             observer=observer,
             stages=stages,
             snapshot_keep=cfg.snapshot_keep,
+            write_buffer_size=None if mib is None else mib << 20,
         )
     except Exception as e:  # noqa: BLE001  # storage or ledger: a locked or foreign data dir
         raise StartupError(f"cannot open the chain in {cfg.data_dir}: {e}") from None

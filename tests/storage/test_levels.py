@@ -73,3 +73,23 @@ def test_a_store_reports_the_tables_on_its_disk_and_the_bytes_written(tmp_path: 
     finally:
         store.close()
     assert store.level_stats() == ()
+
+
+def test_the_default_memtable_holds_12_mib_and_is_written_out_before_20(tmp_path: Path) -> None:
+    """The default memtable (``WRITE_BUFFER``, 16 MiB; see the measurement in storage.store):
+    12 MiB of writes stay in it, and by 20 MiB it has been written out as a table."""
+    path = tmp_path / "db"
+    store = Store.open(path, b"chain")
+    try:
+        for height in range(12):  # 1 MiB of state each
+            store.commit(block(height, 1024))
+        assert sum(lv.files for lv in store.level_stats()) == 0
+        assert not [p for p in os.listdir(path) if p.endswith(".ldb")]
+        for height in range(12, 20):
+            store.commit(block(height, 1024))
+        deadline = time.monotonic() + 30
+        while sum(lv.files for lv in store.level_stats()) == 0:
+            assert time.monotonic() < deadline, "no table written after 20 MiB"
+            threading.Event().wait(0.01)
+    finally:
+        store.close()
