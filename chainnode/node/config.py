@@ -120,11 +120,14 @@ class NodeConfig(BaseModel):
     (``chainnode archive export``)."""
     archives: str = Field(default="", max_length=1024)
     """Where archives of pruned blocks are (a URL or a path): said in 410 PRUNED answers."""
-    commit_thread_min_txs: int = Field(default=256, ge=0, le=1_000_000)
+    commit_thread_min_txs: int = Field(default=48, ge=0, le=1_000_000)
     """A block of at least this many txs is written on the commit thread (the event loop
     serves clients meanwhile), and consensus WAL appends go there too while the last block
     was that large; smaller blocks and quiet times commit in line: a thread hand-off costs
-    latency (a few ms on a busy machine) that only a large write pays back. 0: always."""
+    latency (a few ms on a busy machine) that only a larger write pays back. 0: always.
+    Measured, 4 validators on 2 cores, 90 s at 2,000 tx/s (blocks of ~100-250 txs): p99
+    1.15 / 1.75 s and 0 / 100 txs refused BUSY at 48, against 2.96 / 3.44 s and 5,100 / 4,900
+    at 256 (the in-line fsyncs held the event loop); at 0, light-load p50 rose ~1.6 ms."""
     storage_memtable_mib: int | None = Field(default=None, ge=1, le=4096)
     """LevelDB's memtable (MiB; None: ``storage.WRITE_BUFFER``, 16 MiB). A full one is written
     out and synced at once, and the block writes wait behind it: larger means fewer flushes
