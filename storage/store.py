@@ -46,7 +46,7 @@ _DB_OPTIONS: dict[str, Any] = {
     # 320 txs refused BUSY while blocks waited), 32 MiB 0.76 s, 16 MiB 0.65 / 0.61 s, 8 MiB
     # 0.61 s (5% more node CPU); the sweep's 30 s at 70% of its peak: 128 MiB 4.21 s, 32 MiB
     # 0.43 s, 16 MiB 0.44 s, the peaks alike. Throughput of 20,000 txs at full speed, 16
-    # against 128 MiB: 0.98x; 1 validator, 40,000 txs: 1.04x.
+    # against 128 MiB: 0.97x; 1 validator, 40,000 txs: 1.04x.
     "write_buffer_size": WRITE_BUFFER,
     # No block compression. What a node stores is mostly hashes, signatures and hex strings,
     # which snappy shrinks by only ~1/3, and compressing costs the flushes and compactions

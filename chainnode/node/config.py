@@ -125,9 +125,10 @@ class NodeConfig(BaseModel):
     serves clients meanwhile), and consensus WAL appends go there too while the last block
     was that large; smaller blocks and quiet times commit in line: a thread hand-off costs
     latency (a few ms on a busy machine) that only a larger write pays back. 0: always.
-    Measured, 4 validators on 2 cores, 90 s at 2,000 tx/s (blocks of ~100-250 txs): p99
-    1.15 / 1.75 s and 0 / 100 txs refused BUSY at 48, against 2.96 / 3.44 s and 5,100 / 4,900
-    at 256 (the in-line fsyncs held the event loop); at 0, light-load p50 rose ~1.6 ms."""
+    Measured, 4 validators on 2 cores, 90 s at 2,000 tx/s (blocks of ~100-250 txs), p99 of
+    six runs at 48: 1.14-3.38 s, median 1.7 s (two runs stalled at the first state
+    checkpoint); of two at 256: 2.96 and 3.44 s, each with ~5,000 txs refused BUSY (the
+    in-line fsyncs held the event loop). At 0, light-load p50 rose ~1.6 ms."""
     storage_memtable_mib: int | None = Field(default=None, ge=1, le=4096)
     """LevelDB's memtable (MiB; None: ``storage.WRITE_BUFFER``, 16 MiB). A full one is written
     out and synced at once, and the block writes wait behind it: larger means fewer flushes
