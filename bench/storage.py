@@ -9,11 +9,15 @@ is committed three ways into three databases, rotating which goes first, in the 
 ``write_batch`` of the identical key/value pairs, pre-encoded outside the timer. Then txs are
 read back by hash (``Store.tx`` vs raw ``get``) and ``has_tx`` is timed on hits and misses.
 
-Then the layouts (issue 21): ``--layout-blocks`` blocks written as layout 1 (txs and receipts
-keyed by hash) and as layout 2 (keyed by height and index, with a hash index) into two
-databases with the same options and a 4 MiB write buffer; LevelDB's own ``leveldb.stats``
-gives the bytes its flushes and compactions wrote (write amplification = those / the bytes the
-batches carried) and the directory size gives bytes per transaction.
+Then the layouts (issue 21): ``--layout-blocks`` blocks written three ways, into databases
+with the same options and a 4 MiB write buffer: layout 1 (txs and receipts keyed by hash),
+layout 2 (keyed by height and index, with a hash index), and layout 2 with the bodies in a
+LevelDB of their own. The blocks are shaped like the evidence workload's (``--layout-workload
+evidence``, the default: a real ledger's entry sizes and key shapes) or the commit test's
+uniform ones. LevelDB's own ``leveldb.stats`` gives the bytes its flushes and compactions
+wrote once they are done (write amplification = those / the bytes the batches carried), and
+the directory size gives bytes per transaction. ``s writing`` is noisy: the databases share
+LevelDB's one background thread, so one's write stall can come from another's compaction.
 """
 
 from __future__ import annotations
@@ -54,6 +58,53 @@ def make_block(rng: random.Random, height: int, ntx: int, tx_size: int) -> Commi
         block=rng.randbytes(400),
         txs=txs,
         receipts=receipts,
+        state_writes=writes,
+    )
+
+
+#: Bytes per tx of the evidence workload as a real ledger stores them (tests/bench/
+#: test_storage_layout.py checks them against one): the tx, its receipt, its share of the
+#: block blob, and what evidence.register writes (a 258-byte record under "doc:<hash>", a
+#: 66-byte owner index entry, the owner's count; the sender's nonce, 32 bytes).
+EVIDENCE_TX, EVIDENCE_RECEIPT, EVIDENCE_BLOB, EVIDENCE_RECORD, EVIDENCE_INDEX = (
+    277,
+    481,
+    281,
+    258,
+    66,
+)
+EVIDENCE_SENDERS = 16
+
+
+def _vm_str(text: bytes) -> bytes:
+    """A contract's string key as the VM stores it (msgpack str8: 0xd9, length, bytes)."""
+    return b"\xd9" + bytes((len(text),)) + text
+
+
+def evidence_block(rng: random.Random, height: int, ntx: int) -> CommitBatch:
+    """A block of ``ntx`` evidence.register txs, entry for entry the sizes and key shapes a
+    ledger writes (hash-ordered doc keys and nonces, per-owner index keys, 16 senders)."""
+    contract = bytes(range(20))  # the contract's namespace: its address
+    senders = [bytes([i + 1]) * 20 for i in range(EVIDENCE_SENDERS)]
+    txs = [(rng.randbytes(32), rng.randbytes(EVIDENCE_TX)) for _ in range(ntx)]
+    writes: dict[tuple[bytes, bytes], bytes | None] = {}
+    for i, (tx_hash, _) in enumerate(txs):
+        sender = senders[i % EVIDENCE_SENDERS]
+        owner = b"0x" + sender.hex().encode()
+        n = (height * ntx + i) // EVIDENCE_SENDERS  # the owner's count before this tx
+        doc = _vm_str(b"doc:" + rng.randbytes(32).hex().encode())
+        writes[(contract, doc)] = rng.randbytes(EVIDENCE_RECORD)
+        writes[(contract, _vm_str(b"owner:" + owner + b":" + str(n).encode()))] = rng.randbytes(
+            EVIDENCE_INDEX
+        )
+        writes[(contract, _vm_str(b"count:" + owner))] = str(n + 1).encode()
+        writes[(b"sys.nonce", sender + (height * ntx + i).to_bytes(8, "big"))] = tx_hash
+    return CommitBatch(
+        height=height,
+        block_hash=rng.randbytes(32),
+        block=rng.randbytes(EVIDENCE_BLOB * ntx),
+        txs=txs,
+        receipts=[(h, rng.randbytes(EVIDENCE_RECEIPT)) for h, _ in txs],
         state_writes=writes,
     )
 
@@ -192,6 +243,22 @@ def _compaction_written(db: Any) -> int:
     return int(total * 1024 * 1024)
 
 
+def _settled_written(dbs: list[Any], quiet_s: float = 1.5, timeout_s: float = 300.0) -> int:
+    """What ``dbs`` wrote to table files once their background compactions are done (the
+    figure stops moving for ``quiet_s``; at most ``timeout_s``): the work a layout causes,
+    not the part of it done by the time the writes return."""
+    deadline = time.monotonic() + timeout_s
+    last, since = -1, time.monotonic()
+    while True:
+        now = sum(_compaction_written(db) for db in dbs)
+        t = time.monotonic()
+        if now != last:
+            last, since = now, t
+        elif t - since >= quiet_s or t >= deadline:
+            return now
+        time.sleep(0.25)
+
+
 def _dir_bytes(path: str) -> int:
     return sum(p.stat().st_size for p in Path(path).iterdir() if p.is_file())
 
@@ -206,9 +273,13 @@ VARIANTS: tuple[tuple[str, Entries, int], ...] = (
 )
 
 
-def layouts(blocks: int, ntx: int, tx_size: int, seed: int) -> list[dict[str, Any]]:
+def layouts(
+    blocks: int, ntx: int, tx_size: int, seed: int, workload: str = "evidence"
+) -> list[dict[str, Any]]:
     """Write amplification and bytes per tx of each of ``VARIANTS``: the same blocks, the same
-    LevelDB options (but the write buffer), unsynced batches, one run; rows in that order."""
+    LevelDB options (but the write buffer), unsynced batches, one run; rows in that order.
+    ``workload``: ``evidence`` (:func:`evidence_block`) or ``uniform`` (:func:`make_block`,
+    ``tx_size``-byte txs, 100-byte receipts, one 64-byte state write per tx)."""
     rows = []
     opts = {**_DB_OPTIONS, "write_buffer_size": LAYOUT_BUFFER}
     with tempfile.TemporaryDirectory(prefix="bench-layout-") as tmp:
@@ -220,7 +291,11 @@ def layouts(blocks: int, ntx: int, tx_size: int, seed: int) -> list[dict[str, An
         seconds = [0.0] * len(VARIANTS)
         rng = random.Random(seed)
         for height in range(blocks):
-            batch = make_block(rng, height, ntx, tx_size)
+            batch = (
+                evidence_block(rng, height, ntx)
+                if workload == "evidence"
+                else make_block(rng, height, ntx, tx_size)
+            )
             order = list(range(len(VARIANTS)))
             order = order[height % 3 :] + order[: height % 3]  # rotate who goes first
             for v in order:
@@ -236,7 +311,7 @@ def layouts(blocks: int, ntx: int, tx_size: int, seed: int) -> list[dict[str, An
                 seconds[v] += time.perf_counter() - t
         txs = blocks * ntx
         for v, (name, _, n) in enumerate(VARIANTS):
-            tables = sum(_compaction_written(db) for db in dbs[v])  # since open: their life
+            tables = _settled_written(dbs[v])  # since open: their whole life
             size = sum(_dir_bytes(os.path.join(tmp, f"v{v}-{k}")) for k in range(n))
             for db in dbs[v]:
                 db.close()
@@ -263,10 +338,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--layout-blocks", type=int, default=200, help="blocks for the layout comparison"
     )
+    ap.add_argument(
+        "--layout-workload",
+        choices=("evidence", "uniform"),
+        default="evidence",
+        help="entries of the layout comparison: shaped like evidence.register's (default), or"
+        " the commit test's uniform ones",
+    )
     ap.add_argument("--json", type=Path, default=Path("bench/results/storage.json"))
     args = ap.parse_args(argv)
     result = run(args.blocks, args.txs, args.tx_size, args.reads, args.seed)
-    result["layouts"] = layouts(args.layout_blocks, args.txs, args.tx_size, args.seed)
+    result["layouts"] = layouts(
+        args.layout_blocks, args.txs, args.tx_size, args.seed, args.layout_workload
+    )
     result["machine"] = machine_info()
     print(
         f"storage commit: {args.blocks} blocks x {args.txs} txs "
@@ -285,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     before, after, split = result["layouts"]
     print(
-        f"\nlayouts: {args.layout_blocks} blocks x {args.txs} txs, "
+        f"\nlayouts: {args.layout_blocks} blocks x {args.txs} txs ({args.layout_workload}), "
         f"write buffer {LAYOUT_BUFFER >> 20} MiB (same for both), unsynced batches"
     )
     print(table(result["layouts"]))

@@ -7,7 +7,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from bench.storage import CHAIN, layouts, make_block, raw_entries, raw_entries_v1
+from bench import ledger as bench_ledger
+from bench.storage import CHAIN, evidence_block, layouts, make_block, raw_entries, raw_entries_v1
+from chainnode.ledger.ledger import Ledger
 from storage import Store
 from storage import keys as K
 
@@ -44,3 +46,39 @@ def test_layouts_reports_every_variant() -> None:
         "2, bodies in a 2nd LevelDB",
     ]
     assert all(r["bytes/tx on disk"] > 40 for r in rows)
+
+
+def test_evidence_blocks_have_a_real_ledgers_entry_sizes(tmp_path: Path) -> None:
+    """The layout comparison's evidence blocks write, per tx and per key space, the bytes a
+    real ledger writes for a block of evidence.register txs (within 10%)."""
+    ntx = 64
+    g = bench_ledger._genesis(ntx)
+    led = Ledger.open(tmp_path / "ledger", g, mempool_capacity=4 * ntx)
+    try:
+        led.verify_batch = lambda items: [True] * len(items)  # type: ignore[method-assign]
+        with led._store.snapshot() as snap:
+            before = dict(snap.raw_items())
+        txs = bench_ledger._txs(ntx, 0, "evidence.register")
+        assert all(r.accepted for r in led.mempool.submit([t.encode() for t in txs]))
+        block = led.build_block(1, 0, g.validators[0].public_key, 1000, ntx)
+        assert len(block.txs) == ntx
+        led.commit_block(block, b"cert")
+        receipts = [led.receipt(t.hash) for t in txs]
+        assert all(r is not None and r.ok for r in receipts)
+        with led._store.snapshot() as snap:
+            real = [(k, v) for k, v in snap.raw_items() if before.get(k) != v]
+    finally:
+        led.close()
+    model = raw_entries(evidence_block(random.Random(1), 1, ntx))
+
+    def per_space(entries: list[tuple[bytes, bytes]]) -> dict[bytes, float]:
+        out: dict[bytes, float] = {}
+        for k, v in entries:
+            if k[:1] in b"trblxs":
+                out[k[:1]] = out.get(k[:1], 0) + (len(k) + len(v)) / ntx
+        return out
+
+    want, got = per_space(real), per_space(model)
+    assert set(got) == set(want)
+    for space, size in want.items():
+        assert abs(got[space] - size) <= 0.1 * size, (space, got[space], size)
