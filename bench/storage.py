@@ -62,17 +62,14 @@ def make_block(rng: random.Random, height: int, ntx: int, tx_size: int) -> Commi
     )
 
 
-#: Bytes per tx of the evidence workload as a real ledger stores them (tests/bench/
-#: test_storage_layout.py checks them against one): the tx, its receipt, its share of the
-#: block blob, and what evidence.register writes (a 258-byte record under "doc:<hash>", a
-#: 66-byte owner index entry, the owner's count; the sender's nonce, 32 bytes).
-EVIDENCE_TX, EVIDENCE_RECEIPT, EVIDENCE_BLOB, EVIDENCE_RECORD, EVIDENCE_INDEX = (
-    277,
-    481,
-    281,
-    258,
-    66,
-)
+# The evidence workload as a real ledger stores it, in bytes per tx (tests/bench/
+# test_storage_layout.py checks them against one); evidence.register also writes the owner's
+# count and the sender's nonce (32 bytes).
+EVIDENCE_TX = 277  # the tx body
+EVIDENCE_RECEIPT = 481
+EVIDENCE_BLOB = 281  # its share of the block blob
+EVIDENCE_RECORD = 258  # the record under "doc:<hash>"
+EVIDENCE_INDEX = 66  # the owner index entry
 EVIDENCE_SENDERS = 16
 
 

@@ -2,13 +2,14 @@
 
 Why: a node's latency is its main thread's (consensus, execution, the API). LevelDB flushes
 and compacts on one background thread per process, and under sustained load a flush of the
-memtable (128 MiB when this was measured) plus the compactions after it take seconds of a core. On a shared machine (or
-four validators on two cores, as the benchmarks run them) that time is taken from the main
-threads: measured on a 4-validator sweep, blocks of 2,000 txs went from 0.5 s to 1.2-1.6 s
-while every node flushed at once, and p99 latency from 0.4 s to 4-5 s. The background work
-can wait: it only has to keep up on average, which idle time between blocks allows. RocksDB
-offers the same (``Env::LowerThreadPoolCPUPriority``); LevelDB does not, so we start its
-thread ourselves from a thread whose nice value is raised, and it inherits that value.
+memtable (128 MiB when this was measured) plus the compactions after it take seconds of a
+core. On a shared machine (or four validators on two cores, as the benchmarks run them) that
+time is taken from the main threads: measured on a 4-validator sweep, blocks of 2,000 txs
+went from 0.5 s to 1.2-1.6 s while every node flushed at once, and p99 latency from 0.4 s to
+4-5 s. The background work can wait: it only has to keep up on average, which idle time
+between blocks allows. RocksDB offers the same (``Env::LowerThreadPoolCPUPriority``); LevelDB
+does not, so we start its thread ourselves from a thread whose nice value is raised, and it
+inherits that value.
 
 How: LevelDB (POSIX) starts its single background thread lazily, from whichever thread first
 schedules background work, and a Linux thread inherits its creator's nice value. So before any
