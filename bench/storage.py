@@ -3,16 +3,17 @@
     python -m bench.storage [--blocks 40] [--txs 1000] [--json bench/results/storage.json]
 
 Each block has ``--txs`` transactions, each with a receipt and one state write. Every block
-is committed three ways into three databases, rotating which goes first, in the same run:
-``Store.commit`` (validation, key encoding, one synced batch), the same with
-``check_duplicates=True`` (plus one point read per tx), and a raw plyvel synced
-``write_batch`` of the identical key/value pairs, pre-encoded outside the timer. Then txs are
+is committed three ways into three stores, rotating which goes first, in the same run:
+``Store.commit`` (validation, key encoding, two synced batches: the bodies' database's, then
+the main one's), the same with ``check_duplicates=True`` (plus one point read per tx), and raw
+plyvel synced ``write_batch``es of the identical key/value pairs into the same two databases,
+pre-encoded outside the timer. Then txs are
 read back by hash (``Store.tx`` vs raw ``get``) and ``has_tx`` is timed on hits and misses.
 
 Then the layouts (issue 21): ``--layout-blocks`` blocks written three ways, into databases
 with the same options and a 4 MiB write buffer: layout 1 (txs and receipts keyed by hash),
-layout 2 (keyed by height and index, with a hash index), and layout 2 with the bodies in a
-LevelDB of their own. The blocks are shaped like the evidence workload's (``--layout-workload
+layout 2 (keyed by height and index, with a hash index), and layout 3, the store's (layout
+2's keys, the bodies in a LevelDB of their own). The blocks are shaped like the evidence workload's (``--layout-workload
 evidence``, the default: a real ledger's entry sizes and key shapes) or the commit test's
 uniform ones. LevelDB's own ``leveldb.stats`` gives the bytes its flushes and compactions
 wrote once they are done (write amplification = those / the bytes the batches carried), and
@@ -41,7 +42,7 @@ from bench.harness.machine import machine_info
 from bench.harness.report import table, write_json
 from storage import CommitBatch, Store
 from storage import keys as K
-from storage.store import _DB_OPTIONS
+from storage.store import _BODY_OPTIONS, _DB_OPTIONS
 
 CHAIN = b"bench-chain"
 
@@ -137,11 +138,29 @@ def _common_entries(b: CommitBatch, hb: bytes) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def raw_write(db: Any, keys: list[bytes], values: list[bytes]) -> None:
-    """The fastest plain way to drive plyvel: puts mapped in C, one synced batch."""
-    wb = db.write_batch(sync=True)
-    deque(map(wb.put, keys, values), maxlen=0)
-    wb.write()
+def raw_write(
+    dbs: tuple[Any, Any],
+    entries: tuple[list[bytes], list[bytes]],
+    bodies: tuple[list[bytes], list[bytes]],
+) -> None:
+    """The fastest plain way to drive plyvel in our layout: puts mapped in C, one synced
+    batch into the bodies' database, then one into the main one."""
+    for db, (keys, values) in zip(reversed(dbs), (bodies, entries), strict=True):
+        wb = db.write_batch(sync=True)
+        deque(map(wb.put, keys, values), maxlen=0)
+        wb.write()
+
+
+def _raw_databases(tmp: str) -> tuple[Any, Any]:
+    """The raw path's two databases (main, bodies), with the store's options."""
+    return (
+        plyvel.DB(os.path.join(tmp, "raw"), create_if_missing=True, **_DB_OPTIONS),
+        plyvel.DB(os.path.join(tmp, "raw-bodies"), create_if_missing=True, **_BODY_OPTIONS),
+    )
+
+
+def _columns(pairs: list[tuple[bytes, bytes]]) -> tuple[list[bytes], list[bytes]]:
+    return [k for k, _ in pairs], [v for _, v in pairs]
 
 
 def _row(path: str, times: list[float], ntx: int, nbytes: int) -> dict[str, Any]:
@@ -169,20 +188,21 @@ def run(blocks: int, ntx: int, tx_size: int, reads: int, seed: int) -> dict[str,
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
         store = Store.open(os.path.join(tmp, "ours"), CHAIN)
         checked = Store.open(os.path.join(tmp, "checked"), CHAIN)
-        raw = plyvel.DB(os.path.join(tmp, "raw"), create_if_missing=True, **_DB_OPTIONS)
+        raw = _raw_databases(tmp)
         times: dict[str, list[float]] = {"ours": [], "checked": [], "raw": []}
         nbytes = 0
         all_hashes: list[bytes] = []
         for height in range(blocks):
             batch = make_block(rng, height, ntx, tx_size)
             entries = raw_entries(batch)
-            keys, values = [k for k, _ in entries], [v for _, v in entries]
-            nbytes += sum(map(len, keys)) + sum(map(len, values))
+            nbytes += sum(len(k) + len(v) for k, v in entries)
+            main = _columns([kv for kv in entries if kv[0][0] not in K.BODY_CODES])
+            bodies = _columns([kv for kv in entries if kv[0][0] in K.BODY_CODES])
             all_hashes += [h for h, _ in batch.txs]
             jobs: dict[str, Callable[[], None]] = {
                 "ours": partial(store.commit, batch),
                 "checked": partial(checked.commit, batch, check_duplicates=True),
-                "raw": partial(raw_write, raw, keys, values),
+                "raw": partial(raw_write, raw, main, bodies),
             }
             order = list(jobs)
             order = order[height % 3 :] + order[: height % 3]  # rotate who goes first
@@ -197,14 +217,15 @@ def run(blocks: int, ntx: int, tx_size: int, reads: int, seed: int) -> dict[str,
         assert not any(store.has_tx(h) for h in misses[:100])
         read_rows = [
             _timed_reads("Store.tx(hash) hit", store.tx, sample),
-            _timed_reads("raw get(x+hash) hit", lambda h: raw.get(b"x" + h), sample),
+            _timed_reads("raw get(x+hash) hit", lambda h: raw[0].get(b"x" + h), sample),
             _timed_reads("Store.has_tx hit", store.has_tx, sample),
             _timed_reads("Store.has_tx miss", store.has_tx, misses),
-            _timed_reads("raw get(x+hash) miss", lambda h: raw.get(b"x" + h), misses),
+            _timed_reads("raw get(x+hash) miss", lambda h: raw[0].get(b"x" + h), misses),
         ]
         store.close()
         checked.close()
-        raw.close()
+        for db in raw:
+            db.close()
 
     rows = [
         _row("Store.commit", times["ours"], ntx, nbytes),
@@ -260,13 +281,12 @@ def _dir_bytes(path: str) -> int:
     return sum(p.stat().st_size for p in Path(path).iterdir() if p.is_file())
 
 
-BODIES = frozenset(K.P_BLOCK + K.P_TX + K.P_RECEIPT)  # the height-keyed, prunable bodies
 Entries = Callable[[CommitBatch], list[tuple[bytes, bytes]]]
 #: (name, the pairs of a block, how many LevelDB directories: 2 puts the bodies in their own)
 VARIANTS: tuple[tuple[str, Entries, int], ...] = (
     ("1: txs, receipts by hash", raw_entries_v1, 1),
     ("2: by height + hash index", raw_entries, 1),
-    ("2, bodies in a 2nd LevelDB", raw_entries, 2),
+    ("3: bodies in their own LevelDB", raw_entries, 2),
 )
 
 
@@ -302,7 +322,7 @@ def layouts(
                 t = time.perf_counter()
                 wbs = [db.write_batch() for db in dbs[v]]
                 for key, value in entries:
-                    wbs[1 if n == 2 and key[0] in BODIES else 0].put(key, value)
+                    wbs[1 if n == 2 and key[0] in K.BODY_CODES else 0].put(key, value)
                 for wb in wbs:
                     wb.write()
                 seconds[v] += time.perf_counter() - t
@@ -375,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{after['write amp (tables/user)']:.2f} "
         f"({before['table MB written'] / after['table MB written']:.2f}x fewer bytes written); "
         f"bytes/tx {before['bytes/tx on disk']:.0f} -> {after['bytes/tx on disk']:.0f}; "
-        f"bodies in their own LevelDB: {split['write amp (tables/user)']:.2f} "
+        f"layout 3 (bodies in their own LevelDB): {split['write amp (tables/user)']:.2f} "
         f"({before['table MB written'] / split['table MB written']:.2f}x fewer)"
     )
     write_json(args.json, result)

@@ -61,8 +61,9 @@ class Corruption(StorageError):
     """LevelDB reports corrupt files; the message names the path and how to repair it."""
 
     HINT = (
-        "stop the node, back up the directory, then run `chainnode db repair --dir PATH` "
-        "(plyvel.repair_db) or re-sync the node from its peers"
+        "stop the node and move its data directory aside (keep it for inspection), then "
+        "`chainnode restore --config CONFIG ARCHIVE` from a backup, or start the node with "
+        "the empty data directory to sync the chain from its peers"
     )
 
     def __init__(self, path: str, detail: str) -> None:

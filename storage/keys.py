@@ -33,7 +33,13 @@ K_CHAIN_ID = P_META_INTERNAL + b"chain_id"
 K_VERSION = P_META_INTERNAL + b"version"
 K_HEAD = P_META_INTERNAL + b"head"
 K_PRUNE_FLOOR = P_META_INTERNAL + b"prune_floor"
-SCHEMA_VERSION = b"2"  # 2: txs and receipts keyed by (height, index)
+SCHEMA_VERSION = b"3"  # 3: the bodies (b, t, r) in their own LevelDB, BODIES_DIR
+LAYOUT_2 = b"2"  # txs and receipts keyed by (height, index), all in one LevelDB: still opened
+BODY_CODES = frozenset((P_BLOCK[0], P_TX[0], P_RECEIPT[0]))
+"""First bytes of the body key spaces: each key is the prefix, then the height (``h8``)."""
+BODIES_DIR = "bodies"
+"""The bodies' LevelDB, a directory inside the store's (LevelDB ignores it; a copy of the
+store's directory takes it along)."""
 
 HEIGHT = struct.Struct(">Q")
 LEN_BYTE = tuple(bytes((i,)) for i in range(256))  # u8 length prefixes; IndexError past 255

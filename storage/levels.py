@@ -10,6 +10,7 @@ read, written and taken since the store was opened.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 MIB = 1 << 20
@@ -53,3 +54,25 @@ def parse_stats(text: str) -> tuple[LevelStats, ...]:
             )
         )
     return tuple(rows)
+
+
+def merge_levels(tables: Sequence[Sequence[LevelStats]]) -> tuple[LevelStats, ...]:
+    """Several databases' levels as one table: each level's figures summed (a store keeps
+    its bodies in a database of its own)."""
+    by_level: dict[int, LevelStats] = {}
+    for table in tables:
+        for row in table:
+            got = by_level.get(row.level)
+            by_level[row.level] = (
+                row
+                if got is None
+                else LevelStats(
+                    level=row.level,
+                    files=got.files + row.files,
+                    size_bytes=got.size_bytes + row.size_bytes,
+                    compaction_seconds=got.compaction_seconds + row.compaction_seconds,
+                    read_bytes=got.read_bytes + row.read_bytes,
+                    written_bytes=got.written_bytes + row.written_bytes,
+                )
+            )
+    return tuple(by_level[level] for level in sorted(by_level))

@@ -1,12 +1,15 @@
 """The read API shared by a live :class:`~storage.Store` and a :class:`~storage.Snapshot`.
 
-Subclasses supply two primitives over a plyvel DB or snapshot: ``_get(key)`` and
-``_range(start, stop)``; every public read is built from those, so the two can never differ.
+Subclasses supply their plyvel DBs or snapshots (``_handle``, ``_body_source``); every public
+read is built from two primitives over them, ``_get(key)`` and ``_range(start, stop)``, so the
+two can never differ.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
+from operator import itemgetter
 from typing import Any, NoReturn
 
 import plyvel
@@ -56,17 +59,45 @@ class Reader:
         """The plyvel DB or snapshot to read from (raises StorageError when closed)."""
         raise NotImplementedError
 
+    def _body_source(self) -> tuple[Any, int]:
+        """The plyvel DB or snapshot holding the bodies (``b``, ``t``, ``r``) and the highest
+        height whose bodies a read may see. A commit writes a block's bodies before the batch
+        that moves the head, so the bodies' database can hold the next height's a moment
+        early (or, after a crash, until the store reopens): reads never show them. In a
+        layout-2 store the bodies share the one database (``_handle()``; then the height is
+        not looked at)."""
+        raise NotImplementedError
+
     def _get(self, key: bytes) -> bytes | None:
         try:
-            value: bytes | None = self._handle().get(key)
+            if key[0] in K.BODY_CODES:
+                handle, top = self._body_source()
+                if handle is not self._handle() and K.HEIGHT.unpack_from(key, 1)[0] > top:
+                    return None
+            else:
+                handle = self._handle()
+            value: bytes | None = handle.get(key)
         except (plyvel.Error, RuntimeError) as exc:
             raise_translated(self.path, exc)
         return value
 
     def _range(self, start: bytes, stop: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         """Ordered (key, value) pairs with start <= key < stop, from one consistent view."""
+        main = self._handle()
+        bodies, top = self._body_source()
+        if bodies is main or not touches_bodies(start, stop):
+            yield from self._iterate(main, start, stop)
+            return
+        visible = (kv for kv in self._iterate(bodies, start, stop) if _height(kv[0]) <= top)
+        if within_bodies(start, stop):
+            yield from visible
+            return
+        # the key spaces are disjoint: merging the two ordered streams keeps key order
+        yield from heapq.merge(self._iterate(main, start, stop), visible, key=_first)
+
+    def _iterate(self, handle: Any, start: bytes, stop: bytes | None) -> Iterator[Any]:
         try:
-            it = self._handle().iterator(start=start, stop=stop)
+            it = handle.iterator(start=start, stop=stop)
         except (plyvel.Error, RuntimeError) as exc:
             raise_translated(self.path, exc)
         try:
@@ -183,6 +214,24 @@ class Reader:
         if raw is None:
             raise StorageError(f"database at {self.path} has no chain id")
         return raw
+
+
+_first = itemgetter(0)
+_BODY_SPACES = tuple(sorted((bytes((c,)), bytes((c + 1,))) for c in K.BODY_CODES))
+
+
+def _height(key: bytes) -> int:
+    return int(K.HEIGHT.unpack_from(key, 1)[0])
+
+
+def touches_bodies(start: bytes, stop: bytes | None) -> bool:
+    """Whether keys of a body key space can lie in [start, stop)."""
+    return any(start < hi and (stop is None or stop > lo) for lo, hi in _BODY_SPACES)
+
+
+def within_bodies(start: bytes, stop: bytes | None) -> bool:
+    """Whether [start, stop) lies inside one body key space."""
+    return stop is not None and any(lo <= start and stop <= hi for lo, hi in _BODY_SPACES)
 
 
 def state_bounds(

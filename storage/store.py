@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from types import TracebackType
 from typing import Any
@@ -25,8 +26,10 @@ from .errors import (
     NotADatabase,
     StorageError,
 )
-from .levels import LevelStats, parse_stats
+from .levels import LevelStats, merge_levels, parse_stats
 from .reader import Reader, _message, check_bytes, check_height, raise_translated
+
+log = logging.getLogger(__name__)
 
 # Files LevelDB itself may leave in a directory it has started (but not finished) creating.
 _LEVELDB_FILE = re.compile(r"^(LOCK|LOG|LOG\.old|CURRENT|MANIFEST-\d+|\d+\.(log|ldb|sst|dbtmp))$")
@@ -59,6 +62,17 @@ _DB_OPTIONS: dict[str, Any] = {
     "paranoid_checks": True,  # report corruption at open instead of skipping data
 }
 
+_BODY_OPTIONS: dict[str, Any] = {
+    **_DB_OPTIONS,
+    # Bodies are read by keys that exist (a block, a tx from the index): a bloom filter would
+    # be hashed on every flush and compaction for nothing.
+    "bloom_filter_bits": 0,
+    "lru_cache_size": 16 * 1024 * 1024,
+}
+"""The bodies' database: written in key order (heights only grow), so its tables move down
+the levels whole, without the rewriting the hash-keyed index and state cause in the main one
+(``python -m bench.storage``)."""
+
 
 class Snapshot(Reader):
     """A consistent read-only view of the store at one moment; later commits are invisible.
@@ -67,21 +81,33 @@ class Snapshot(Reader):
     it pins until then.
     """
 
-    __slots__ = ("path", "_snap")
+    __slots__ = ("path", "_snap", "_bodies", "_top")
 
-    def __init__(self, path: str, snap: Any) -> None:
+    def __init__(self, path: str, snap: Any, bodies: Any) -> None:
+        """`snap` of the main database, then `bodies` of the bodies' (taken after it, so it
+        holds every body up to `snap`'s head; `snap` itself in a layout-2 store)."""
         self.path = path
         self._snap: Any = snap
+        self._bodies: Any = bodies
+        raw = snap.get(K.K_HEAD) if bodies is not snap else None
+        self._top = -1 if raw is None else K.decode_head(raw)[0]
 
     def _handle(self) -> Any:
         if self._snap is None:
             raise StorageError(f"snapshot of {self.path} is closed")
         return self._snap
 
+    def _body_source(self) -> tuple[Any, int]:
+        self._handle()
+        return self._bodies, self._top
+
     def close(self) -> None:
         snap, self._snap = self._snap, None
+        bodies, self._bodies = self._bodies, None
         if snap is not None:
             snap.close()
+            if bodies is not snap:
+                bodies.close()
 
     def __enter__(self) -> Snapshot:
         return self
@@ -98,10 +124,11 @@ class Snapshot(Reader):
 class StagedBatch:
     """A commit batch staged by ``Store.stage`` (validated, in memory), not yet written."""
 
-    __slots__ = ("block_hash", "height", "wb", "written")
+    __slots__ = ("block_hash", "height", "wb", "bodies", "written")
 
-    def __init__(self, wb: Any, height: int, block_hash: bytes) -> None:
+    def __init__(self, wb: Any, bodies: Any, height: int, block_hash: bytes) -> None:
         self.wb = wb
+        self.bodies = bodies  # the bodies' write batch (``wb`` itself in a layout-2 store)
         self.height = height
         self.block_hash = block_hash
         self.written = False
@@ -110,11 +137,15 @@ class StagedBatch:
 class Store(Reader):
     """One node's database. Thread-safe: commits are serialised, reads run concurrently."""
 
-    __slots__ = ("path", "_db", "_lock", "_head", "_chain_id")
+    __slots__ = ("path", "_db", "_bodies", "_lock", "_head", "_chain_id", "_prunes")
 
-    def __init__(self, path: str, db: Any, chain_id: bytes, head: tuple[int, bytes] | None):
+    def __init__(
+        self, path: str, db: Any, bodies: Any, chain_id: bytes, head: tuple[int, bytes] | None
+    ):
         self.path = path
         self._db: Any = db
+        self._bodies: Any = bodies  # ``db`` itself in a layout-2 store
+        self._prunes = 0  # prunes whose headers are written; their bodies' deletes may not be
         self._lock = threading.Lock()
         self._head = head
         self._chain_id = chain_id
@@ -150,18 +181,38 @@ class Store(Reader):
                 except OSError as exc:
                     raise StorageError(f"cannot create database directory {p}: {exc}") from exc
             else:
-                foreign = [n for n in os.listdir(p) if not _LEVELDB_FILE.match(n)]
+                foreign = [
+                    n for n in os.listdir(p) if not _LEVELDB_FILE.match(n) and n != K.BODIES_DIR
+                ]
                 if foreign:
                     raise NotADatabase(
                         p, f"directory holds other files ({', '.join(sorted(foreign)[:3])})"
                     )
         db = _open_leveldb(p, create, write_buffer_size)
+        bodies = None
         try:
-            head = _check_identity(p, db, chain_id)
+            found = _identity(p, db, chain_id)
+            if found == K.LAYOUT_2:
+                bodies = db
+            else:  # a new store makes its bodies' database before recording its identity
+                bodies = _open_bodies(p, found is None, write_buffer_size)
+            if found is None:
+                _record_identity(p, db, chain_id)
+            head = _head_of(p, db)
+            if bodies is not db:
+                _drop_stray_bodies(p, db, bodies, head)
         except BaseException:
+            if bodies is not None and bodies is not db:
+                bodies.close()
             db.close()
             raise
-        return cls(p, db, chain_id, head)
+        return cls(p, db, bodies, chain_id, head)
+
+    @property
+    def layout(self) -> int:
+        """The store's key layout: 3 (the bodies in their own database, ``BODIES_DIR``) or 2
+        (a store made before it, still read and written as it is)."""
+        return 2 if self._bodies is self._db else 3
 
     # -- reading ----------------------------------------------------------------------------
     def _handle(self) -> Any:
@@ -212,30 +263,79 @@ class Store(Reader):
 
     def level_stats(self) -> tuple[LevelStats, ...]:
         """LevelDB's levels: files, bytes and the flush and compaction work of each
-        (:mod:`storage.levels`); empty once closed. Any thread."""
+        (:mod:`storage.levels`), the bodies' database's added in; empty once closed. Any
+        thread."""
         db = self._db
         if db is None:
             return ()
-        try:
-            raw = db.get_property(b"leveldb.stats")
-        except (plyvel.Error, RuntimeError):
-            return ()  # closed meanwhile
-        return parse_stats(raw.decode("ascii", "replace")) if raw else ()
+        tables = []
+        for handle in (db,) if self._bodies is db else (db, self._bodies):
+            try:
+                raw = handle.get_property(b"leveldb.stats")
+            except (plyvel.Error, RuntimeError):
+                return ()  # closed meanwhile
+            tables.append(parse_stats(raw.decode("ascii", "replace")) if raw else ())
+        return merge_levels(tables)
+
+    def _body_source(self) -> tuple[Any, int]:
+        self._handle()
+        head = self._head
+        return self._bodies, -1 if head is None else head[0]
+
+    def _databases(self) -> tuple[Any, ...]:
+        db = self._handle()
+        return (db,) if self._bodies is db else (db, self._bodies)
 
     def snapshot(self) -> Snapshot:
-        """A consistent view for readers while commits go on."""
+        """A consistent view for readers while commits go on. No lock (a commit's synced
+        writes can take long): the bodies' snapshot is taken second, so it holds every body up
+        to the main one's head (a later one it may hold stays hidden); one that a prune
+        between the two would make disagree with the main one (its headers before, its deletes
+        after) is taken again."""
         try:
-            return Snapshot(self.path, self._handle().snapshot())
+            db = self._handle()
+            while True:
+                prunes = self._prunes
+                snap = db.snapshot()
+                if self._bodies is db:
+                    return Snapshot(self.path, snap, snap)
+                try:
+                    bodies = self._bodies.snapshot()
+                except BaseException:
+                    snap.close()
+                    raise
+                if self._prunes == prunes:
+                    return Snapshot(self.path, snap, bodies)
+                bodies.close()
+                snap.close()
         except (plyvel.Error, RuntimeError) as exc:
             raise_translated(self.path, exc)
 
     def verify(self) -> int:
-        """Read every entry with checksums verified; return the count. Raises Corruption."""
+        """Read every entry with checksums verified; return the count. Raises Corruption.
+
+        plyvel ends an iteration silently, not with LevelDB's error, when every block after
+        the last good one is damaged: a reverse step from the end reports those, and point
+        reads of keys that must exist (the chain id, the head block's body) the case where
+        no block is good."""
         n = 0
+        check = {"verify_checksums": True, "fill_cache": False}
         try:
-            with self._handle().iterator(verify_checksums=True, fill_cache=False) as it:
-                for _ in it:
-                    n += 1
+            for db in self._databases():
+                with db.iterator(**check) as it:
+                    for _ in it:
+                        n += 1
+                with db.iterator(reverse=True, include_value=False, **check) as it:
+                    next(it, None)
+            if self._handle().get(K.K_CHAIN_ID, **check) is None:
+                raise Corruption(self.path, "its chain id is not readable")
+            head = self._head
+            if (
+                head is not None
+                and self._handle().get(K.pruned_header_key(head[0]), **check) is None
+                and self._bodies.get(K.block_key(head[0]), **check) is None
+            ):
+                raise Corruption(self.path, f"the body of its head block {head[0]} is missing")
         except (plyvel.Error, RuntimeError) as exc:
             raise_translated(self.path, exc)
         return n
@@ -243,7 +343,8 @@ class Store(Reader):
     def compact(self) -> None:
         """Compact the whole key range (reclaims space after large deletes or pruning)."""
         try:
-            self._handle().compact_range()
+            for db in self._databases():
+                db.compact_range()
         except (plyvel.Error, RuntimeError) as exc:
             raise_translated(self.path, exc)
 
@@ -270,19 +371,23 @@ class Store(Reader):
         with self._lock:
             db = self._handle()
             wb = db.write_batch(sync=True)
+            bodies = wb if self._bodies is db else self._bodies.write_batch(sync=True)
             try:
-                self._fill(db, wb, batch, check_duplicates)
+                self._fill(db, wb, bodies.put, batch, check_duplicates)
             except (TypeError, ValueError, AttributeError, LookupError) as exc:
                 wb.clear()
+                bodies.clear()
                 if isinstance(exc, InvalidInput):
                     raise
                 raise InvalidInput(f"malformed commit batch: {exc}") from exc
             except (plyvel.Error, RuntimeError) as exc:
                 raise_translated(self.path, exc)
-            return StagedBatch(wb, batch.height, batch.block_hash)
+            return StagedBatch(wb, bodies, batch.height, batch.block_hash)
 
     def write_staged(self, staged: StagedBatch) -> None:
-        """``commit``'s second half: the one synced write of a ``stage``d batch (once)."""
+        """``commit``'s second half: the synced writes of a ``stage``d batch (once). The
+        bodies' batch is written and synced first, then the batch that moves the head: after
+        a crash between the two, the bodies of a height above the head are dropped on open."""
         with self._lock:
             self._handle()
             if staged.written:
@@ -292,14 +397,24 @@ class Store(Reader):
                 raise HeightMismatch(expected, staged.height)
             staged.written = True
             try:
+                if staged.bodies is not staged.wb:
+                    staged.bodies.write()
                 staged.wb.write()
             except (plyvel.Error, RuntimeError) as exc:
                 raise_translated(self.path, exc)
             self._head = (staged.height, staged.block_hash)
 
     # long: the hot staging path, one column at a time (docstring)
-    def _fill(self, db: Any, wb: Any, batch: CommitBatch, check_duplicates: bool) -> None:
-        """Validate ``batch`` and stage its entries in ``wb`` (in memory; nothing is written).
+    def _fill(
+        self,
+        db: Any,
+        wb: Any,
+        body_put: Callable[[bytes, bytes], None],
+        batch: CommitBatch,
+        check_duplicates: bool,
+    ) -> None:
+        """Validate ``batch`` and stage its entries in ``wb``, its bodies (block, txs,
+        receipts) through ``body_put`` (in memory; nothing is written).
 
         Hot path: one comprehension builds each column of keys or values, C-level ``max(map
         (len, ...))`` checks its sizes and ``map(put, ...)`` stages it; plyvel's ``put`` itself
@@ -336,7 +451,7 @@ class Store(Reader):
             dup = next(h for h, k in zip(hashes, xkeys, strict=True) if get(k) is not None)
             raise DuplicateEntry(f"tx {dup.hex()} is already stored")
         _drain(map(put, xkeys, locs))
-        _drain(map(put, [b"t" + x for x in locs], tvalues))
+        _drain(map(body_put, [b"t" + x for x in locs], tvalues))
 
         # receipts: r<h8 i4 of its tx> -> receipt
         receipts = _sequence("receipts", batch.receipts)
@@ -347,7 +462,7 @@ class Store(Reader):
         if r_values:
             _sizes("receipt", r_values, 0, K.MAX_VALUE)
             at = dict(zip(hashes, locs, strict=True))
-            _drain(map(put, [b"r" + at[h] for h in r_hashes], r_values))
+            _drain(map(body_put, [b"r" + at[h] for h in r_hashes], r_values))
 
         # state: s<len(ns)><ns><key> -> value, or deleted
         items = list(batch.state_writes.items())
@@ -371,27 +486,31 @@ class Store(Reader):
             check_bytes("meta value", mvalue, K.MAX_VALUE)
             put(K.meta_key(mkey), mvalue)
 
-        put(K.P_BLOCK + hb, block)
+        body_put(K.P_BLOCK + hb, block)
         put(K.P_BLOCK_HASH_AT + hb, block_hash)
         put(K.height_of_hash_key(block_hash), hb)
         put(K.P_BLOCK_TXS + hb, K.encode_tx_hashes(hashes))
         put(K.K_HEAD, hb + block_hash)
 
     def prune(self, heights: Sequence[int], headers: Sequence[bytes], floor: int) -> int:
-        """Drop the bodies of ``heights`` in ONE synced batch: the block (its ``headers[i]``,
-        given by the caller, is kept under ``g``), its txs' bytes and its receipts (two key
-        ranges: they are keyed by height); the tx index (so ``has_tx`` and ``tx`` still answer
-        where a tx was), the block hash indexes, the
-        tx-hash list and all metadata (certificates) stay. Records ``floor`` as the prune floor.
-        Pruning an already pruned height is a no-op for it. Returns the txs pruned.
-        """
+        """Drop the bodies of ``heights``: the block (its ``headers[i]``, given by the caller,
+        is kept under ``g``), its txs' bytes and its receipts (two key ranges: they are keyed
+        by height); the tx index (so ``has_tx`` and ``tx`` still answer where a tx was), the
+        block hash indexes, the tx-hash list and all metadata (certificates) stay. Records
+        ``floor`` as the prune floor. Pruning an already pruned height is a no-op for it.
+        Returns the txs pruned.
+
+        The headers and the floor are written (synced) first, then the bodies' deletes: a
+        crash between the two leaves bodies below the floor, dropped on open."""
         if len(heights) != len(headers):
             raise InvalidInput("one header per pruned height")
         check_height(floor)
         with self._lock:
             db = self._handle()
+            bodies = self._bodies
             head = self._head[0] if self._head is not None else -1
             wb = db.write_batch(sync=True)
+            drop = wb if bodies is db else bodies.write_batch(sync=True)
             n = 0
             try:
                 for height, header in zip(heights, headers, strict=True):
@@ -399,18 +518,21 @@ class Store(Reader):
                     if height >= head:
                         raise InvalidInput(f"cannot prune height {height}: the head is {head}")
                     check_bytes("header", header, K.MAX_BLOCK, 1)
-                    if db.get(K.block_key(height)) is None:
+                    if bodies.get(K.block_key(height)) is None:
                         continue
                     hb = K.HEIGHT.pack(height)
                     for prefix in (K.P_TX, K.P_RECEIPT):
-                        with db.iterator(prefix=prefix + hb, include_value=False) as it:
+                        with bodies.iterator(prefix=prefix + hb, include_value=False) as it:
                             for key in it:
-                                wb.delete(key)
+                                drop.delete(key)
                                 n += prefix == K.P_TX
-                    wb.delete(K.block_key(height))
+                    drop.delete(K.block_key(height))
                     wb.put(K.pruned_header_key(height), header)
                 wb.put(K.K_PRUNE_FLOOR, K.HEIGHT.pack(floor))
                 wb.write()
+                if drop is not wb:
+                    self._prunes += 1
+                    drop.write()
             except (plyvel.Error, RuntimeError) as exc:
                 raise_translated(self.path, exc)
             return n
@@ -485,10 +607,12 @@ class Store(Reader):
 
     # -- closing ----------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the database (idempotent); open snapshots become unusable."""
+        """Close the databases (idempotent); open snapshots become unusable."""
         with self._lock:
             db, self._db = self._db, None
             if db is not None:
+                if self._bodies is not db:
+                    self._bodies.close()
                 db.close()
 
     @property
@@ -525,8 +649,13 @@ def _sizes(what: str, column: list[Any], min_len: int, max_len: int) -> None:
         raise InvalidInput(f"{what} has a bad size ({bad} bytes; {min_len}..{max_len} allowed)")
 
 
-def _open_leveldb(path: str, create: bool, write_buffer_size: int | None = None) -> Any:
-    options = dict(_DB_OPTIONS)
+def _open_leveldb(
+    path: str,
+    create: bool,
+    write_buffer_size: int | None = None,
+    base: Mapping[str, Any] = _DB_OPTIONS,
+) -> Any:
+    options = dict(base)
     if write_buffer_size is not None:
         options["write_buffer_size"] = write_buffer_size
     try:
@@ -542,27 +671,86 @@ def _open_leveldb(path: str, create: bool, write_buffer_size: int | None = None)
         raise StorageError(f"cannot open database at {path}: {msg}") from exc
 
 
-def _check_identity(path: str, db: Any, chain_id: bytes) -> tuple[int, bytes] | None:
-    """Check (or, for an empty database, record) the chain id; return the head."""
+def _open_bodies(path: str, create: bool, write_buffer_size: int | None) -> Any:
+    """The bodies' database inside the store at `path` (created only with a new store)."""
+    where = os.path.join(path, K.BODIES_DIR)
+    if not create and not os.path.isfile(os.path.join(where, "CURRENT")):
+        raise Corruption(
+            path,
+            f"its bodies database ({K.BODIES_DIR}/) is missing: a copy of the store must take "
+            "the whole directory; restore it from a backup",
+        )
+    return _open_leveldb(where, create, write_buffer_size, _BODY_OPTIONS)
+
+
+def _identity(path: str, db: Any, chain_id: bytes) -> bytes | None:
+    """Check the chain id; return the layout version (None: an empty, new database)."""
     try:
         found = db.get(K.K_CHAIN_ID)
         if found is None:
             with db.iterator(include_value=False) as it:
                 if next(it, None) is not None:
                     raise NotADatabase(path, "a LevelDB database without a chainnode chain id")
-            with db.write_batch(sync=True) as wb:
-                wb.put(K.K_CHAIN_ID, chain_id)
-                wb.put(K.K_VERSION, K.SCHEMA_VERSION)
             return None
         if found != chain_id:
             raise ChainMismatch(path, chain_id, found)
-        version = db.get(K.K_VERSION)
-        if version != K.SCHEMA_VERSION:
-            raise StorageError(f"database at {path} has unsupported layout version {version!r}")
+        version: bytes | None = db.get(K.K_VERSION)
+    except (plyvel.Error, RuntimeError) as exc:
+        raise_translated(path, exc)
+    if version not in (K.SCHEMA_VERSION, K.LAYOUT_2):
+        raise StorageError(f"database at {path} has unsupported layout version {version!r}")
+    return version
+
+
+def _record_identity(path: str, db: Any, chain_id: bytes) -> None:
+    try:
+        with db.write_batch(sync=True) as wb:
+            wb.put(K.K_CHAIN_ID, chain_id)
+            wb.put(K.K_VERSION, K.SCHEMA_VERSION)
+    except (plyvel.Error, RuntimeError) as exc:
+        raise_translated(path, exc)
+
+
+def _head_of(path: str, db: Any) -> tuple[int, bytes] | None:
+    try:
         raw = db.get(K.K_HEAD)
     except (plyvel.Error, RuntimeError) as exc:
         raise_translated(path, exc)
     return None if raw is None else K.decode_head(raw)
+
+
+def _drop_stray_bodies(path: str, db: Any, bodies: Any, head: tuple[int, bytes] | None) -> None:
+    """Delete bodies a crash left behind: above the head (written before the batch that would
+    have moved it) and below the prune floor (a prune's deletes come after its headers).
+    Raises Corruption when the head block's body is missing (and it was not installed)."""
+    top = -1 if head is None else head[0]
+    try:
+        raw_floor = db.get(K.K_PRUNE_FLOOR)
+        floor = 0 if raw_floor is None else int(K.HEIGHT.unpack(raw_floor)[0])
+        stray = []
+        for code in sorted(K.BODY_CODES):
+            prefix = bytes((code,))
+            above = prefix + K.HEIGHT.pack(top + 1)
+            for start, stop in ((prefix, prefix + K.HEIGHT.pack(floor)), (above, None)):
+                with bodies.iterator(
+                    start=start, stop=stop or K.prefix_upper_bound(prefix), include_value=False
+                ) as it:
+                    stray += it
+        if stray:
+            with bodies.write_batch(sync=True) as wb:
+                for key in stray:
+                    wb.delete(key)
+            log.info(
+                "store %s: dropped %d body entries a crash left (head %d)", path, len(stray), top
+            )
+        if (
+            head is not None
+            and bodies.get(K.block_key(top)) is None
+            and db.get(K.pruned_header_key(top)) is None
+        ):
+            raise Corruption(path, f"the body of its head block {top} is missing")
+    except (plyvel.Error, RuntimeError) as exc:
+        raise_translated(path, exc)
 
 
 def _check_state_batch(batch: Sequence[tuple[bytes, bytes]]) -> None:

@@ -204,10 +204,12 @@ def _compare(archive: Archive, store_dir: Path, genesis: Genesis) -> int:
 
 
 def _consensus(records: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
-    """Records but the undo of a state checkpoint computation (``undo_key``): node-local,
-    present or not depending on how fast that node's computation was."""
+    """Records but the node-local ones: the undo of a state checkpoint computation
+    (``undo_key``: present or not depending on how fast that node's computation was) and the
+    store's layout version (a backup of a store made by an older release restores into this
+    release's layout)."""
     undo = K.meta_key(undo_key(0)[:5])
-    return ((k, v) for k, v in records if not k.startswith(undo))
+    return ((k, v) for k, v in records if not k.startswith(undo) and k != K.K_VERSION)
 
 
 def _describe(key: bytes) -> str:

@@ -43,7 +43,7 @@ def test_layouts_reports_every_variant() -> None:
     assert [r["layout"] for r in rows] == [
         "1: txs, receipts by hash",
         "2: by height + hash index",
-        "2, bodies in a 2nd LevelDB",
+        "3: bodies in their own LevelDB",
     ]
     assert all(r["bytes/tx on disk"] > 40 for r in rows)
 

@@ -317,16 +317,18 @@ def test_corrupt_current_file(tmp_path: Path) -> None:
     (path / "CURRENT").write_bytes(b"garbage-without-newline")
     with pytest.raises(Corruption) as ei:
         Store.open(path, CHAIN)
-    assert str(path) in str(ei.value) and "repair" in str(ei.value)
+    assert str(path) in str(ei.value) and "chainnode restore" in str(ei.value)
 
 
-def test_corrupt_table_file_detected(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", [".", "bodies"])
+def test_corrupt_table_file_detected(tmp_path: Path, where: str) -> None:
+    """Damaged tables of either database (the main one, the bodies') are reported."""
     path = tmp_path / "db"
     with Store.open(path, CHAIN) as s:
         for h in range(20):
             s.commit(block(h, ntx=50))
         s.compact()  # push everything into .ldb tables
-    tables = sorted(path.glob("*.ldb"))
+    tables = sorted((path / where).glob("*.ldb"))
     assert tables
     for t in tables:
         data = bytearray(t.read_bytes())
@@ -462,5 +464,5 @@ def test_stage_then_write_staged_is_commit(tmp_path: Path) -> None:
             assert a.head() == b.head() == (h, b"hash-%d" % h)
         with pytest.raises(HeightMismatch):
             a.stage(block(5))
-        entries = [list(s._handle().iterator()) for s in (a, b)]
+        entries = [list(s.raw_items()) for s in (a, b)]
         assert entries[0] == entries[1] and len(entries[0]) > 3 * 10

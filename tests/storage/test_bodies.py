@@ -1,0 +1,219 @@
+"""Layout 3 on real LevelDB files: the bodies (blocks, txs, receipts) in a database of their
+own inside the store's directory; what a crash between its two synced writes leaves; stores
+made before it (layout 2) still opened, read and written as they are."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tarfile
+from pathlib import Path
+
+import plyvel
+import pytest
+
+from storage import Corruption, LevelStats, Store, TxLocation
+from storage import keys as K
+from storage.levels import merge_levels
+from tests.storage.crash_child import CHAIN as FIXTURE_CHAIN
+from tests.storage.crash_child import make_block
+from tests.storage.test_store import CHAIN, block
+
+LAYOUT_2 = Path(__file__).parents[1] / "testdata" / "storage" / "layout2.tar.gz"
+"""A store written by the layout-2 code (0c892fe): blocks 0..11 of ``crash_child.make_block``,
+heights 1 and 2 pruned (headers b"header:1", b"header:2", floor 3), then compacted."""
+
+BODY = (K.P_BLOCK, K.P_TX, K.P_RECEIPT)
+
+
+def _keys(path: Path) -> list[bytes]:
+    db = plyvel.DB(str(path))
+    try:
+        return list(db.iterator(include_value=False))
+    finally:
+        db.close()
+
+
+def _put_raw(path: Path, items: dict[bytes, bytes]) -> None:
+    db = plyvel.DB(str(path))
+    try:
+        with db.write_batch(sync=True) as wb:
+            for k, v in items.items():
+                wb.put(k, v)
+    finally:
+        db.close()
+
+
+def test_bodies_live_in_their_own_database(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with Store.open(path, CHAIN) as s:
+        assert s.layout == 3
+        for h in range(4):
+            s.commit(block(h))
+        assert s.tx(b"tx-2-1") == TxLocation(b"body-1", 2, 1)
+        assert s.receipt(b"tx-3-0") == b"ok-tx-3-0"
+        assert s.block_by_height(1) == b"block-1"
+    main, bodies = _keys(path), _keys(path / K.BODIES_DIR)
+    assert not [k for k in main if k[:1] in BODY]
+    assert all(k[:1] in BODY for k in bodies)
+    # 4 blocks, 3 txs and 3 receipts each
+    assert len(bodies) == 4 * 7
+    db = plyvel.DB(str(path))
+    try:
+        assert db.get(K.K_VERSION) == b"3"
+    finally:
+        db.close()
+
+
+def test_bodies_of_an_unmoved_head_are_hidden_then_dropped_on_open(tmp_path: Path) -> None:
+    """The state a crash between the two synced writes leaves: the next height's bodies are
+    written, the batch that moves the head is not."""
+    path = tmp_path / "db"
+    s = Store.open(path, CHAIN)
+    for h in range(3):
+        s.commit(block(h))
+    staged = s.stage(block(3, ntx=5))
+    staged.bodies.write()  # the bodies' batch only
+    try:
+        assert s.head() == (2, b"hash-2")
+        assert s.block_by_height(3) is None
+        assert [h for h, _ in s.blocks()] == [0, 1, 2]
+        assert not [k for k, _ in s.raw_items() if k.startswith(K.P_TX + K.HEIGHT.pack(3))]
+        with s.snapshot() as snap:
+            assert snap.block_by_height(3) is None
+            assert [h for h, _ in snap.blocks()] == [0, 1, 2]
+    finally:
+        s.close()
+    assert len([k for k in _keys(path / K.BODIES_DIR) if k[1:9] == K.HEIGHT.pack(3)]) == 11
+    with Store.open(path, CHAIN) as s:
+        assert s.head() == (2, b"hash-2")
+        s.commit(block(3, tag=b"b"))  # another block 3 (3 txs) commits in its place
+        assert s.block_by_height(3) == b"block-3b"
+        assert s.tx(b"tx-3b-0") is not None and s.tx(b"tx-3-0") is None
+    left = [k for k in _keys(path / K.BODIES_DIR) if k[1:9] == K.HEIGHT.pack(3)]
+    assert len(left) == 7  # block 3b's: none of the dropped block's is left
+
+
+def test_bodies_below_the_prune_floor_are_dropped_on_open(tmp_path: Path) -> None:
+    """A prune writes the headers and the floor, then deletes the bodies: a crash between
+    them leaves bodies below the floor."""
+    path = tmp_path / "db"
+    with Store.open(path, CHAIN) as s:
+        for h in range(6):
+            s.commit(block(h))
+        assert s.prune([1, 2], [b"h1", b"h2"], 3) == 6
+        assert s.block_by_height(1) is None and s.pruned_header(1) == b"h1"
+    stale = {K.block_key(2): b"block-2", K.tx_key(2, 0): b"body-0", K.receipt_key(1, 0): b"r"}
+    _put_raw(path / K.BODIES_DIR, stale)
+    with Store.open(path, CHAIN) as s:
+        assert s.prune_floor() == 3
+        assert s.block_by_height(3) == b"block-3"
+    assert not set(stale) & set(_keys(path / K.BODIES_DIR))
+
+
+def test_a_store_without_its_bodies_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with Store.open(path, CHAIN) as s:
+        for h in range(3):
+            s.commit(block(h))
+    shutil.rmtree(path / K.BODIES_DIR)
+    with pytest.raises(Corruption, match="bodies database"):
+        Store.open(path, CHAIN)
+    # an empty bodies database in its place: the head block's body is missing
+    plyvel.DB(str(path / K.BODIES_DIR), create_if_missing=True).close()
+    with pytest.raises(Corruption, match="head block 2"):
+        Store.open(path, CHAIN)
+
+
+def test_a_half_created_store_opens(tmp_path: Path) -> None:
+    """Creation makes the bodies' database first; a directory left with only that opens."""
+    path = tmp_path / "db"
+    path.mkdir()
+    plyvel.DB(str(path / K.BODIES_DIR), create_if_missing=True).close()
+    with Store.open(path, CHAIN) as s:
+        assert s.head() is None and s.layout == 3
+        s.commit(block(0))
+
+
+def test_ranges_across_both_databases_are_in_key_order(tmp_path: Path) -> None:
+    """Any [start, stop) reads what one ordered list of every entry holds there."""
+    with Store.open(tmp_path / "db", CHAIN) as s:
+        for h in range(5):
+            s.commit(block(h))
+        everything = list(s.raw_items())
+        keys = [k for k, _ in everything]
+        assert keys == sorted(keys) and len(set(keys)) == len(keys)
+        assert {k[:1] for k in keys} >= {b"M", b"m", b"b", b"h", b"l", b"n", b"r", b"s", b"t"}
+        rng = random.Random(7)
+        bounds = [b"", b"a", b"b", b"c", b"r", b"s", b"t", b"u", b"\xff", *rng.sample(keys, 20)]
+        for _ in range(300):
+            start = rng.choice(bounds)
+            stop = rng.choice([None, *bounds])
+            want = [kv for kv in everything if kv[0] >= start and (stop is None or kv[0] < stop)]
+            assert list(s.raw_items(start, stop)) == want, (start, stop)
+
+
+def test_layout_2_store_is_read_and_written_as_it_is(tmp_path: Path) -> None:
+    with tarfile.open(LAYOUT_2) as tar:
+        tar.extractall(tmp_path, filter="data")
+    path = tmp_path / "layout2"
+    with Store.open(path, FIXTURE_CHAIN) as s:
+        assert s.layout == 2
+        assert s.head() == (11, b"block:11")
+        assert s.prune_floor() == 3
+        assert s.block_by_height(1) is None and s.pruned_header(1) == b"header:1"
+        for h in range(3, 12):
+            want = make_block(h)
+            assert s.block_by_height(h) == want.block
+            for i, (tx_hash, body) in enumerate(want.txs):
+                assert s.tx(tx_hash) == TxLocation(body, h, i)
+                assert s.receipt(tx_hash) == b"receipt:" + tx_hash
+        s.commit(make_block(12))
+        s.prune([3], [b"header:3"], 4)
+        assert s.block_by_height(3) is None
+        n = s.verify()
+    assert not (path / K.BODIES_DIR).exists()
+    with Store.open(path, FIXTURE_CHAIN) as s:
+        assert s.layout == 2 and s.head() == (12, b"block:12")
+        assert s.block_by_height(12) == make_block(12).block
+        assert s.verify() == n
+
+
+def test_merge_levels_adds_each_level() -> None:
+    a = (LevelStats(0, 2, 10, 1.0, 5, 6), LevelStats(1, 3, 30, 2.0, 7, 8))
+    b = (LevelStats(0, 1, 4, 0.5, 1, 2), LevelStats(2, 5, 50, 0.0, 0, 0))
+    assert merge_levels([a, b]) == (
+        LevelStats(0, 3, 14, 1.5, 6, 8),
+        LevelStats(1, 3, 30, 2.0, 7, 8),
+        LevelStats(2, 5, 50, 0.0, 0, 0),
+    )
+
+
+def test_a_snapshot_a_prune_lands_between_is_taken_again(tmp_path: Path) -> None:
+    """A prune writes its headers, then deletes the bodies: a snapshot whose main half is
+    taken before the first and bodies half after the second would show neither the block
+    nor its header. The store takes such a pair again."""
+    with Store.open(tmp_path / "db", CHAIN) as s:
+        for h in range(5):
+            s.commit(block(h))
+        real = s._bodies
+        taken = []
+
+        class PruneBetween:
+            """The bodies' database, where a whole prune lands just before the first snapshot."""
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(real, name)
+
+            def snapshot(self) -> object:
+                if not taken:
+                    s.prune([1], [b"h1"], 2)
+                taken.append(1)
+                return real.snapshot()
+
+        s._bodies = PruneBetween()
+        with s.snapshot() as snap:
+            s._bodies = real
+            assert len(taken) == 2  # the first pair was dropped
+            assert snap.block_by_height(1) is None and snap.pruned_header(1) == b"h1"
+            assert snap.block_by_height(2) == b"block-2"
