@@ -10,7 +10,7 @@ per transaction, each stage the ledger adds on one node (real LevelDB, real VM):
 - ``admit``: mempool admission of a batch with signature checks stubbed out (decode,
   chain/duplicate/window checks, contract/method/permission lookup, args check, insertion)
 - ``build``: build_block on the proposer: take from the mempool, execute, roots
-- ``commit``: commit_block (one synced LevelDB batch) on the proposer
+- ``commit``: commit_block (two synced LevelDB batches: the bodies', the rest) on the proposer
 - ``peer``: a peer decoding the proposal (``ledger.decode_block``: txs it holds are reused)
   and validate_block (re-execution; signatures cached)
 - ``peer commit``: commit_block on the peer (execution reused from validation)

@@ -851,9 +851,9 @@ class Ledger:
 
     @in_stage("commit")
     def write_commit(self, staged: StagedCommit) -> None:
-        """The storage write of a staged commit (one synced LevelDB write, the GIL released);
-        any thread. On a failure the block stays staged: the node stops (a store that cannot
-        write)."""
+        """The storage write of a staged commit (the bodies', then the rest with the head: two
+        synced LevelDB writes, the GIL released); any thread. On a failure the block stays
+        staged: the node stops (a store that cannot write)."""
         if self._staged is not staged:
             raise RuntimeError("write_commit of a commit that is not the staged one")
         t0 = time.perf_counter()
@@ -966,7 +966,7 @@ class Ledger:
 
     def prune(self, keep: int, max_heights: int = 256) -> int:
         """Drop the bodies and receipts of blocks more than ``keep`` below the head, at most
-        ``max_heights`` of them in one synced write; headers, certificates and the hash
+        ``max_heights`` of them in one pass (the headers synced, then the deletes); headers, certificates and the hash
         indexes stay. Genesis and every block that changed the validator set keep their
         bodies (a proof of any later record cites the changes). Returns the heights pruned.
         Commits go on meanwhile (the store serialises the two writes)."""

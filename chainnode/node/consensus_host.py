@@ -545,7 +545,7 @@ class ConsensusHost:
     # fast path: plain=chainnode.ledger.ledger.Ledger.commit_block test=tests/chainnode/node/test_driver_background_commit.py::test_a_background_commit_steps_what_an_inline_one_steps_in_the_same_order
     def commit(self, proposal: Proposal, certificate: CommitCertificate) -> E.Executed | None:
         """Commit a decided block. Once started (``start``: a loop and the commit thread), the
-        storage write (one synced LevelDB batch, the GIL released: milliseconds of a 2,000-tx
+        storage write (two synced LevelDB batches, the GIL released: milliseconds of a 2,000-tx
         block, ~10% of a 1-validator node's time when it held the loop) goes to the commit
         thread while the loop admits and answers clients; the driver steps nothing until
         ``_written`` resumes it with the ``Executed``, so consensus sees the commit at the

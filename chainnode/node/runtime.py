@@ -282,7 +282,7 @@ class Node:
         asyncio.get_running_loop().call_soon(self.admission.report_pending)
 
     async def _prune(self, keep: int) -> None:
-        """Prune on a worker thread (one synced write per 256 heights; commits go on)."""
+        """Prune on a worker thread (one pass of synced writes per 256 heights; commits go on)."""
         try:
             while True:
                 n = await asyncio.to_thread(self.ledger.prune, keep)
