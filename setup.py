@@ -4,7 +4,8 @@
 are optional: if one fails to compile, the install still succeeds and `crypto.sm4` /
 `crypto.sm2` use OpenSSL. So is `chainnode.model._snapchunk` (a state checkpoint's chunks,
 cut, encoded and hashed with the GIL released; without it `chainnode.model.snapshot` does
-that in Python). `crypto/_sm3.h` is the SM3 both native hashers include.
+that in Python), and `contracts._values` (VM values' canonical encoding; without it
+`contracts.values` encodes in Python). `crypto/_sm3.h` is the SM3 both native hashers include.
 """
 
 from setuptools import Extension, setup
@@ -30,6 +31,12 @@ setup(
             sources=["chainnode/model/_snapchunk.c"],
             include_dirs=["crypto"],
             depends=["crypto/_sm3.h"],
+            extra_compile_args=["-O3", "-Wall"],
+            optional=True,
+        ),
+        Extension(
+            "contracts._values",
+            sources=["contracts/_values.c"],
             extra_compile_args=["-O3", "-Wall"],
             optional=True,
         ),

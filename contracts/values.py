@@ -24,6 +24,11 @@ import msgpack
 
 from contracts.errors import EncodingError, LimitExceeded
 
+try:  # the optional C extension (setup.py): the common case in one pass
+    from contracts import _values as _native
+except ImportError:  # not built: the Python quick path
+    _native = None  # type: ignore[assignment]
+
 Value = Any
 """A VM value (see the module docstring); ``Any`` because it is recursive and dynamic."""
 
@@ -243,10 +248,19 @@ def _quick_wire(
     return out
 
 
-# fast path: plain=contracts.values._encode_general test=tests/contracts/test_fastpaths.py::test_encode_value_matches_the_general_path
+# fast path: plain=contracts.values._encode_general test=tests/contracts/test_fastpaths.py::test_native_encode_matches_the_general_path
 def encode_quick(value: Value, limit: int) -> bytes | None:
     """The canonical bytes of ``value`` by the fast paths, or None when they do not apply
-    (or the value fails: then the general path finds the exact error)."""
+    (or the value fails: then the general path finds the exact error). The C extension's
+    (``_values.c``) when it is built: it decides every value the Python quick path does."""
+    if _native is not None:
+        return _native.encode(value, limit if limit < MAX_BYTES_LEN else MAX_BYTES_LEN)
+    return _encode_quick_plain(value, limit)
+
+
+# fast path: plain=contracts.values._encode_general test=tests/contracts/test_fastpaths.py::test_python_quick_path_matches_the_general_path
+def _encode_quick_plain(value: Value, limit: int) -> bytes | None:
+    """``encode_quick`` in Python: cheap type checks, then msgpack."""
     t = type(value)
     if t is str:
         if len(value) < 256:

@@ -1,8 +1,9 @@
 """The fast paths give the very bytes, errors and gas of the reference paths they shortcut.
 
-``encode_value`` first tries cheap encodings (small str/bytes/int headers, containers packed
-after type checks only) and falls back to ``values._encode_general``, the original path, for
-anything else; these tests pin that both agree on every input, valid or not.
+``encode_value`` first tries the quick encoding (the C extension ``contracts/_values.c``, or
+without it cheap type checks and msgpack in Python) and falls back to
+``values._encode_general``, the original path, for anything else; these tests pin that they
+agree on every input, valid or not.
 """
 
 from __future__ import annotations
@@ -14,15 +15,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts import EncodingError, ExecutionError, MemoryHost, decode_value, encode_value, natives
+from contracts import (
+    EncodingError,
+    ExecutionError,
+    MemoryHost,
+    _values,
+    decode_value,
+    encode_value,
+    natives,
+)
+from contracts import values as values_module
 from contracts import vm as vm
 from contracts.errors import LimitExceeded
 from contracts.machine import MAX_KEY_SIZE, Machine
 from contracts.values import (
     MAX_BYTES_LEN,
     MAX_DEPTH,
+    MAX_ITEMS,
     _decode_general,
     _encode_general,
+    _encode_quick_plain,
     values_equal,
 )
 
@@ -59,6 +71,82 @@ def _outcome(fn: object, value: object, limit: int) -> tuple[str, object]:
 @given(values, st.sampled_from([1_000_000, 262_144, 65_537, 65_536, 8_192, 1_024, 40, 3, 1]))
 def test_encode_value_matches_the_general_path(value: object, limit: int) -> None:
     assert _outcome(encode_value, value, limit) == _outcome(_encode_general, value, limit)
+
+
+_limits = st.sampled_from([1_000_000, 262_144, 65_537, 65_536, 8_192, 1_024, 40, 3, 1, 0])
+
+
+def _native(value: object, limit: int) -> bytes | None:
+    return _values.encode(value, min(limit, MAX_BYTES_LEN))
+
+
+def test_the_native_encoder_is_the_one_in_use() -> None:
+    """The build made it (``make`` builds it; setup.py marks it optional) and values uses it."""
+    assert values_module._native is _values
+
+
+@given(values, _limits)
+def test_native_encode_matches_the_general_path(value: object, limit: int) -> None:
+    """Whatever the C encoder decides is the reference's answer, byte for byte; and it decides
+    every value the Python quick path does (so falling back costs no speed it had)."""
+    got = _native(value, limit)
+    if got is not None:
+        assert ("ok", got) == _outcome(_encode_general, value, limit)
+    plain = _encode_quick_plain(value, limit)
+    if plain is not None:
+        assert got == plain
+
+
+@given(values, _limits)
+def test_python_quick_path_matches_the_general_path(value: object, limit: int) -> None:
+    got = _encode_quick_plain(value, limit)
+    if got is not None:
+        assert ("ok", got) == _outcome(_encode_general, value, limit)
+
+
+class _Str(str):
+    pass
+
+
+class _Map(dict):  # type: ignore[type-arg]
+    pass
+
+
+def test_native_encode_at_the_edges() -> None:
+    ints = [
+        *(s * 2**k + d for k in (5, 7, 8, 15, 16, 31, 32, 63) for s in (1, -1) for d in (-1, 0, 1)),
+        2**64 - 1, 0, -1,
+    ]  # fmt: skip
+    for n in (n for n in ints if -(2**63) <= n < 2**64):  # msgpack's own ints
+        assert _native(n, 100) == msgpack.packb(n) == _encode_general(n, 100), n
+    for n in (2**64, -(2**63) - 1, 2**255 - 1):  # big ints: the reference's own encoding
+        assert _native(n, 100) is None and _native([n], 100) is None
+    assert _native({2**60: 1, -(2**60): 2}, 100) == _encode_general({2**60: 1, -(2**60): 2}, 100)
+    for key in (2**60 + 1, -(2**60) - 1, True, None, 1.0):
+        assert _native({key: 1}, 100) is None
+    for odd in (1.5, (1,), bytearray(b"x"), _Str("a"), _Map(), [_Str("a")], {"k": _Map()}):
+        assert _native(odd, 100) is None
+    assert _native("\ud800", 100) is None and _native(["a\udfff"], 100) is None
+    for text in ("é" * 100, "\U0001f600" * 70, "中" * 11):
+        assert _native(text, 65_536) == _encode_general(text, 65_536)
+    deep: object = "x"
+    for _ in range(MAX_DEPTH):
+        deep = [deep]
+    assert _native(deep, 1000) == _encode_general(deep, 1000)
+    assert _native([deep], 1000) is None  # one level too deep
+    loop: list[object] = []
+    loop.append(loop)
+    assert _native(loop, 65_536) is None
+    assert _native(list(range(MAX_ITEMS)), 65_536) == _encode_general(
+        list(range(MAX_ITEMS)), 65_536
+    )
+    assert _native(list(range(MAX_ITEMS + 1)), 65_536) is None
+    wide = list(range(MAX_ITEMS))
+    assert _native([wide] * MAX_ITEMS, 65_536) is None  # 16M items by reference: cut at the cap
+    exact = _encode_general({"k": "v" * 600}, 65_536)
+    assert _native({"k": "v" * 600}, len(exact)) == exact
+    assert _native({"k": "v" * 600}, len(exact) - 1) is None
+    assert _native("x" * 70_000, 1_000_000) is None  # past MAX_BYTES_LEN
 
 
 def _wire(v: object) -> object:

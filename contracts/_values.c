@@ -1,0 +1,269 @@
+/* The canonical encoding of VM values in C: contracts.values.encode_value's common case.
+ *
+ * Why: every storage write, event and return value of a contract call is encoded (to charge
+ * gas and to store it); for evidence.register that is five encodings per transaction, and
+ * in Python (type checks, a tagged copy of each container, then msgpack) they were a sixth of
+ * a block's execution. Here one pass writes the bytes.
+ *
+ * The bytes are contracts.values' canonical encoding: msgpack (with bin types, as
+ * msgpack.Packer(use_bin_type=True) writes it: the shortest header for each length, the
+ * shortest int), every container an array whose first element is its tag (list: 0, then
+ * the items; map: 1, then key, value, ... in insertion order). This path takes only what it
+ * can decide alone and answers None for everything else, which the Python paths then encode
+ * or refuse with the exact error: a type that is not exactly a VM value's, an int outside
+ * [-2^63, 2^64) (a big int's encoding) or a map key outside [-2^60, 2^60], a str that is
+ * not valid UTF-8 (a lone surrogate), nesting at MAX_DEPTH, a container of more than
+ * MAX_ITEMS items, or bytes past `cap`. With every str, bytes and the whole encoding within
+ * `cap` (<= MAX_BYTES_LEN), no length limit can fail, so a value it encodes is one the
+ * reference accepts. The Python code stays the reference; tests/contracts/test_fastpaths.py
+ * pins the two equal. Consensus data: never change one alone.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_DEPTH 32
+#define MAX_ITEMS 4096
+#define MAP_INT_LIMIT (1LL << 60)
+#define TAG_LIST 0
+#define TAG_MAP 1
+
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+    size_t cap; /* the most bytes the encoding may take */
+} out_t;
+
+/* Every writer returns 0 (written), 1 (not this path's: the answer is None) or -1 (a Python
+ * error is set). reserve: 1 when n more bytes would pass the cap. */
+static int reserve(out_t *o, size_t n)
+{
+    return n > o->cap - o->len ? 1 : 0;
+}
+
+static void put_be(out_t *o, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--) o->buf[o->len++] = (uint8_t)(v >> (8 * i));
+}
+
+static int put_raw(out_t *o, uint8_t head8, uint8_t head16, uint8_t head32, int fix_base,
+                   size_t fix_limit, const char *src, size_t n)
+{
+    size_t hl = (fix_base >= 0 && n < fix_limit) ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+    if (reserve(o, hl + n)) return 1;
+    if (hl == 1) {
+        o->buf[o->len++] = (uint8_t)(fix_base | n);
+    } else if (hl == 2) {
+        o->buf[o->len++] = head8;
+        put_be(o, n, 1);
+    } else if (hl == 3) {
+        o->buf[o->len++] = head16;
+        put_be(o, n, 2);
+    } else {
+        o->buf[o->len++] = head32;
+        put_be(o, n, 4);
+    }
+    if (n) memcpy(o->buf + o->len, src, n);
+    o->len += n;
+    return 0;
+}
+
+static int put_array(out_t *o, size_t n)
+{
+    size_t hl = n < 16 ? 1 : n < 0x10000 ? 3 : 5;
+    if (reserve(o, hl)) return 1;
+    if (hl == 1) {
+        o->buf[o->len++] = (uint8_t)(0x90 | n);
+    } else if (hl == 3) {
+        o->buf[o->len++] = 0xdc;
+        put_be(o, n, 2);
+    } else {
+        o->buf[o->len++] = 0xdd;
+        put_be(o, n, 4);
+    }
+    return 0;
+}
+
+static int put_int(out_t *o, PyObject *v, int map_key)
+{
+    int overflow = 0;
+    long long d = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (d == -1 && PyErr_Occurred()) return -1;
+    if (overflow != 0) {
+        if (overflow < 0 || map_key) return 1;
+        unsigned long long u = PyLong_AsUnsignedLongLong(v);
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear(); /* past 2^64: a big int's encoding */
+            return 1;
+        }
+        if (reserve(o, 9)) return 1;
+        o->buf[o->len++] = 0xcf;
+        put_be(o, u, 8);
+        return 0;
+    }
+    if (map_key && (d < -MAP_INT_LIMIT || d > MAP_INT_LIMIT)) return 1;
+    if (d < -(1LL << 5)) {
+        if (d < -(1LL << 15)) {
+            if (d < -(1LL << 31)) {
+                if (reserve(o, 9)) return 1;
+                o->buf[o->len++] = 0xd3;
+                put_be(o, (uint64_t)d, 8);
+            } else {
+                if (reserve(o, 5)) return 1;
+                o->buf[o->len++] = 0xd2;
+                put_be(o, (uint64_t)d, 4);
+            }
+        } else if (d < -(1LL << 7)) {
+            if (reserve(o, 3)) return 1;
+            o->buf[o->len++] = 0xd1;
+            put_be(o, (uint64_t)d, 2);
+        } else {
+            if (reserve(o, 2)) return 1;
+            o->buf[o->len++] = 0xd0;
+            put_be(o, (uint64_t)d, 1);
+        }
+    } else if (d < (1LL << 7)) {
+        if (reserve(o, 1)) return 1;
+        o->buf[o->len++] = (uint8_t)d; /* positive or negative fixint */
+    } else if (d < (1LL << 16)) {
+        if (d < (1LL << 8)) {
+            if (reserve(o, 2)) return 1;
+            o->buf[o->len++] = 0xcc;
+            put_be(o, (uint64_t)d, 1);
+        } else {
+            if (reserve(o, 3)) return 1;
+            o->buf[o->len++] = 0xcd;
+            put_be(o, (uint64_t)d, 2);
+        }
+    } else if (d < (1LL << 32)) {
+        if (reserve(o, 5)) return 1;
+        o->buf[o->len++] = 0xce;
+        put_be(o, (uint64_t)d, 4);
+    } else {
+        if (reserve(o, 9)) return 1;
+        o->buf[o->len++] = 0xcf;
+        put_be(o, (uint64_t)d, 8);
+    }
+    return 0;
+}
+
+static int put_str(out_t *o, PyObject *v)
+{
+    if (PyUnicode_IS_ASCII(v)) /* its characters are its UTF-8 */
+        return put_raw(o, 0xd9, 0xda, 0xdb, 0xa0, 32, (const char *)PyUnicode_DATA(v),
+                       (size_t)PyUnicode_GET_LENGTH(v));
+    /* at least a byte a character: one that cannot fit is known before the copy */
+    if ((size_t)PyUnicode_GET_LENGTH(v) > o->cap - o->len) return 1;
+    /* a temporary copy, not PyUnicode_AsUTF8's: that one stays cached in the str */
+    PyObject *utf8 = PyUnicode_AsUTF8String(v);
+    if (utf8 == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return -1;
+        PyErr_Clear(); /* a lone surrogate: the reference names the error */
+        return 1;
+    }
+    int r = put_raw(o, 0xd9, 0xda, 0xdb, 0xa0, 32, PyBytes_AS_STRING(utf8),
+                    (size_t)PyBytes_GET_SIZE(utf8));
+    Py_DECREF(utf8);
+    return r;
+}
+
+static int put_value(out_t *o, PyObject *v, int depth);
+
+static int put_key(out_t *o, PyObject *k)
+{
+    if (PyUnicode_CheckExact(k)) return put_str(o, k);
+    if (PyBytes_CheckExact(k))
+        return put_raw(o, 0xc4, 0xc5, 0xc6, -1, 0, PyBytes_AS_STRING(k),
+                       (size_t)PyBytes_GET_SIZE(k));
+    if (PyLong_CheckExact(k)) return put_int(o, k, 1);
+    return 1;
+}
+
+static int put_value(out_t *o, PyObject *v, int depth)
+{
+    int r;
+    if (v == Py_None || v == Py_True || v == Py_False) {
+        if (reserve(o, 1)) return 1;
+        o->buf[o->len++] = v == Py_None ? 0xc0 : v == Py_True ? 0xc3 : 0xc2;
+        return 0;
+    }
+    if (PyUnicode_CheckExact(v)) return put_str(o, v);
+    if (PyBytes_CheckExact(v))
+        return put_raw(o, 0xc4, 0xc5, 0xc6, -1, 0, PyBytes_AS_STRING(v),
+                       (size_t)PyBytes_GET_SIZE(v));
+    if (PyLong_CheckExact(v)) return put_int(o, v, 0);
+    if (PyList_CheckExact(v)) {
+        Py_ssize_t n = PyList_GET_SIZE(v);
+        if (depth >= MAX_DEPTH || n > MAX_ITEMS) return 1;
+        if ((r = put_array(o, (size_t)n + 1)) != 0) return r;
+        if (reserve(o, 1)) return 1;
+        o->buf[o->len++] = TAG_LIST;
+        /* the list cannot change meanwhile: nothing here runs Python code */
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++)
+            if ((r = put_value(o, PyList_GET_ITEM(v, i), depth + 1)) != 0) return r;
+        return 0;
+    }
+    if (PyDict_CheckExact(v)) {
+        Py_ssize_t n = PyDict_GET_SIZE(v), pos = 0;
+        PyObject *key, *item;
+        if (depth >= MAX_DEPTH || n > MAX_ITEMS) return 1;
+        if ((r = put_array(o, 2 * (size_t)n + 1)) != 0) return r;
+        if (reserve(o, 1)) return 1;
+        o->buf[o->len++] = TAG_MAP;
+        while (PyDict_Next(v, &pos, &key, &item)) {
+            if ((r = put_key(o, key)) != 0) return r;
+            if ((r = put_value(o, item, depth + 1)) != 0) return r;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "encode(value, cap)");
+        return NULL;
+    }
+    Py_ssize_t cap = PyLong_AsSsize_t(args[1]);
+    if (cap == -1 && PyErr_Occurred()) return NULL;
+    if (cap < 0) Py_RETURN_NONE;
+    uint8_t small[512];
+    out_t o = {small, 0, (size_t)cap};
+    uint8_t *heap = NULL;
+    if ((size_t)cap > sizeof small) {
+        /* a first try in the stack buffer: most values are small */
+        o.cap = sizeof small;
+        int r = put_value(&o, args[0], 0);
+        if (r < 0) return NULL;
+        if (r == 0) return PyBytes_FromStringAndSize((const char *)small, (Py_ssize_t)o.len);
+        heap = PyMem_Malloc((size_t)cap);
+        if (heap == NULL) return PyErr_NoMemory();
+        o.buf = heap;
+        o.len = 0;
+        o.cap = (size_t)cap;
+    }
+    int r = put_value(&o, args[0], 0);
+    PyObject *res = NULL;
+    if (r == 0)
+        res = PyBytes_FromStringAndSize((const char *)o.buf, (Py_ssize_t)o.len);
+    else if (r == 1)
+        res = Py_NewRef(Py_None);
+    PyMem_Free(heap);
+    return res;
+}
+
+static PyMethodDef methods[] = {
+    {"encode", (PyCFunction)(void (*)(void))encode, METH_FASTCALL,
+     "encode(value, cap) -> bytes | None: the canonical encoding of a VM value when this "
+     "path can decide it alone and it fits in cap bytes; None otherwise."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_values", "VM values' canonical encoding (see _values.c).", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__values(void) { return PyModule_Create(&module); }

@@ -1,0 +1,3 @@
+"""Types of the native extension built from _values.c (optional; see contracts.values)."""
+
+def encode(value: object, cap: int, /) -> bytes | None: ...
