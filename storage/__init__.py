@@ -40,9 +40,13 @@ database a memtable flush holds the hash-ordered ``x`` index and state beside th
 spans the whole key range, and compaction rewrites the bodies with everything it overlaps;
 alone, written in height order, their tables move down the levels whole. ``python -m
 bench.storage`` (blocks shaped like the evidence workload's, compactions settled): write
-amplification 4.54 (layout 1), 4.35 (layout 2), 3.29 (layout 3). It costs a second synced
-write per block. A layout-2 store (``Store.layout``) is opened, read and written as it is,
-with its bodies in the one database.
+amplification 4.54 (layout 1), 4.35 (layout 2), 3.29 (layout 3). On 4 validators sharing 2
+cores (``bench.run --sweep``, four sweeps each, paired in turn with layout 2): LevelDB's
+background work ("other" in the CPU split) 36-43 against 63-69 us per tx per node, the peak
+within p99 <= 3 s 2,672-2,903 against 2,344-2,834 tx/s (1.02-1.14x in each pair). It costs a
+second synced write per block: p99 at 70% of the peak 0.64-0.74 against 0.50-0.65 s; bursts
+of 20,000 txs 0.99x, 1 validator 0.98x; light load unchanged. A layout-2 store
+(``Store.layout``) is opened, read and written as it is, with its bodies in the one database.
 
 Pruning (:meth:`Store.prune`) deletes the ``b``, ``t`` and ``r`` entries of a height (two key
 ranges), keeping ``x``/``n``/``h``/``l``, the caller's header under ``g`` and
