@@ -7,18 +7,19 @@ is committed three ways into three stores, rotating which goes first, in the sam
 ``Store.commit`` (validation, key encoding, two synced batches: the bodies' database's, then
 the main one's), the same with ``check_duplicates=True`` (plus one point read per tx), and raw
 plyvel synced ``write_batch``es of the identical key/value pairs into the same two databases,
-pre-encoded outside the timer. Then txs are
-read back by hash (``Store.tx`` vs raw ``get``) and ``has_tx`` is timed on hits and misses.
+pre-encoded outside the timer. Then txs are read back by hash (``Store.tx`` vs raw ``get``)
+and ``has_tx`` is timed on hits and misses.
 
 Then the layouts (issue 21): ``--layout-blocks`` blocks written three ways, into databases
 with the same options and a 4 MiB write buffer: layout 1 (txs and receipts keyed by hash),
 layout 2 (keyed by height and index, with a hash index), and layout 3, the store's (layout
-2's keys, the bodies in a LevelDB of their own). The blocks are shaped like the evidence workload's (``--layout-workload
-evidence``, the default: a real ledger's entry sizes and key shapes) or the commit test's
-uniform ones. LevelDB's own ``leveldb.stats`` gives the bytes its flushes and compactions
-wrote once they are done (write amplification = those / the bytes the batches carried), and
-the directory size gives bytes per transaction. ``s writing`` is noisy: the databases share
-LevelDB's one background thread, so one's write stall can come from another's compaction.
+2's keys, the bodies in a LevelDB of their own). The blocks are shaped like the evidence
+workload's (``--layout-workload evidence``, the default: a real ledger's entry sizes and key
+shapes) or the commit test's uniform ones. LevelDB's own ``leveldb.stats`` gives the bytes its
+flushes and compactions wrote once they are done (write amplification = those / the bytes the
+batches carried), and the directory size gives bytes per transaction. ``s writing`` is noisy:
+the databases share LevelDB's one background thread, so one's write stall can come from
+another's compaction.
 """
 
 from __future__ import annotations
@@ -140,12 +141,13 @@ def _common_entries(b: CommitBatch, hb: bytes) -> list[tuple[bytes, bytes]]:
 
 def raw_write(
     dbs: tuple[Any, Any],
-    entries: tuple[list[bytes], list[bytes]],
+    main: tuple[list[bytes], list[bytes]],
     bodies: tuple[list[bytes], list[bytes]],
 ) -> None:
     """The fastest plain way to drive plyvel in our layout: puts mapped in C, one synced
-    batch into the bodies' database, then one into the main one."""
-    for db, (keys, values) in zip(reversed(dbs), (bodies, entries), strict=True):
+    batch of (keys, values) into the bodies' database (``dbs[1]``), then one into the main
+    one (``dbs[0]``)."""
+    for db, (keys, values) in ((dbs[1], bodies), (dbs[0], main)):
         wb = db.write_batch(sync=True)
         deque(map(wb.put, keys, values), maxlen=0)
         wb.write()

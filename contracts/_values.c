@@ -51,44 +51,41 @@ static void put_be(out_t *o, uint64_t v, int bytes)
     for (int i = bytes - 1; i >= 0; i--) o->buf[o->len++] = (uint8_t)(v >> (8 * i));
 }
 
-static int put_raw(out_t *o, uint8_t head8, uint8_t head16, uint8_t head32, int fix_base,
-                   size_t fix_limit, const char *src, size_t n)
+/* A header byte, then `bytes` big-endian bytes of v (none: a fix-form header alone). */
+static int put_head(out_t *o, uint8_t head, uint64_t v, int bytes)
 {
-    size_t hl = (fix_base >= 0 && n < fix_limit) ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
-    if (reserve(o, hl + n)) return 1;
-    if (hl == 1) {
-        o->buf[o->len++] = (uint8_t)(fix_base | n);
-    } else if (hl == 2) {
-        o->buf[o->len++] = head8;
-        put_be(o, n, 1);
-    } else if (hl == 3) {
-        o->buf[o->len++] = head16;
-        put_be(o, n, 2);
-    } else {
-        o->buf[o->len++] = head32;
-        put_be(o, n, 4);
-    }
+    if (reserve(o, 1 + (size_t)bytes)) return 1;
+    o->buf[o->len++] = head;
+    put_be(o, v, bytes);
+    return 0;
+}
+
+/* The header of length n: fix | n below fix_limit (fix_limit 0: no fix form), else the
+ * 8-bit form (head8 0: none), the 16-bit or the 32-bit one. */
+static int put_len(out_t *o, uint8_t fix, size_t fix_limit, uint8_t head8, uint8_t head16,
+                   uint8_t head32, size_t n)
+{
+    if (n < fix_limit) return put_head(o, (uint8_t)(fix | n), 0, 0);
+    if (head8 && n < 0x100) return put_head(o, head8, n, 1);
+    if (n < 0x10000) return put_head(o, head16, n, 2);
+    return put_head(o, head32, n, 4);
+}
+
+/* str (fix 0xa0 below 32, str8/16/32) or bin (bin8/16/32) header, then the bytes */
+static int put_raw(out_t *o, int is_str, const char *src, size_t n)
+{
+    int r = is_str ? put_len(o, 0xa0, 32, 0xd9, 0xda, 0xdb, n)
+                   : put_len(o, 0, 0, 0xc4, 0xc5, 0xc6, n);
+    if (r != 0) return r;
+    if (reserve(o, n)) return 1;
     if (n) memcpy(o->buf + o->len, src, n);
     o->len += n;
     return 0;
 }
 
-static int put_array(out_t *o, size_t n)
-{
-    size_t hl = n < 16 ? 1 : n < 0x10000 ? 3 : 5;
-    if (reserve(o, hl)) return 1;
-    if (hl == 1) {
-        o->buf[o->len++] = (uint8_t)(0x90 | n);
-    } else if (hl == 3) {
-        o->buf[o->len++] = 0xdc;
-        put_be(o, n, 2);
-    } else {
-        o->buf[o->len++] = 0xdd;
-        put_be(o, n, 4);
-    }
-    return 0;
-}
+static int put_array(out_t *o, size_t n) { return put_len(o, 0x90, 16, 0, 0xdc, 0xdd, n); }
 
+/* msgpack's shortest int, as its packer picks it */
 static int put_int(out_t *o, PyObject *v, int map_key)
 {
     int overflow = 0;
@@ -101,62 +98,26 @@ static int put_int(out_t *o, PyObject *v, int map_key)
             PyErr_Clear(); /* past 2^64: a big int's encoding */
             return 1;
         }
-        if (reserve(o, 9)) return 1;
-        o->buf[o->len++] = 0xcf;
-        put_be(o, u, 8);
-        return 0;
+        return put_head(o, 0xcf, u, 8);
     }
     if (map_key && (d < -MAP_INT_LIMIT || d > MAP_INT_LIMIT)) return 1;
-    if (d < -(1LL << 5)) {
-        if (d < -(1LL << 15)) {
-            if (d < -(1LL << 31)) {
-                if (reserve(o, 9)) return 1;
-                o->buf[o->len++] = 0xd3;
-                put_be(o, (uint64_t)d, 8);
-            } else {
-                if (reserve(o, 5)) return 1;
-                o->buf[o->len++] = 0xd2;
-                put_be(o, (uint64_t)d, 4);
-            }
-        } else if (d < -(1LL << 7)) {
-            if (reserve(o, 3)) return 1;
-            o->buf[o->len++] = 0xd1;
-            put_be(o, (uint64_t)d, 2);
-        } else {
-            if (reserve(o, 2)) return 1;
-            o->buf[o->len++] = 0xd0;
-            put_be(o, (uint64_t)d, 1);
-        }
-    } else if (d < (1LL << 7)) {
-        if (reserve(o, 1)) return 1;
-        o->buf[o->len++] = (uint8_t)d; /* positive or negative fixint */
-    } else if (d < (1LL << 16)) {
-        if (d < (1LL << 8)) {
-            if (reserve(o, 2)) return 1;
-            o->buf[o->len++] = 0xcc;
-            put_be(o, (uint64_t)d, 1);
-        } else {
-            if (reserve(o, 3)) return 1;
-            o->buf[o->len++] = 0xcd;
-            put_be(o, (uint64_t)d, 2);
-        }
-    } else if (d < (1LL << 32)) {
-        if (reserve(o, 5)) return 1;
-        o->buf[o->len++] = 0xce;
-        put_be(o, (uint64_t)d, 4);
-    } else {
-        if (reserve(o, 9)) return 1;
-        o->buf[o->len++] = 0xcf;
-        put_be(o, (uint64_t)d, 8);
+    if (d >= -(1LL << 5) && d < (1LL << 7)) return put_head(o, (uint8_t)d, 0, 0); /* fixint */
+    if (d < 0) {
+        if (d >= -(1LL << 7)) return put_head(o, 0xd0, (uint64_t)d, 1);
+        if (d >= -(1LL << 15)) return put_head(o, 0xd1, (uint64_t)d, 2);
+        if (d >= -(1LL << 31)) return put_head(o, 0xd2, (uint64_t)d, 4);
+        return put_head(o, 0xd3, (uint64_t)d, 8);
     }
-    return 0;
+    if (d < (1LL << 8)) return put_head(o, 0xcc, (uint64_t)d, 1);
+    if (d < (1LL << 16)) return put_head(o, 0xcd, (uint64_t)d, 2);
+    if (d < (1LL << 32)) return put_head(o, 0xce, (uint64_t)d, 4);
+    return put_head(o, 0xcf, (uint64_t)d, 8);
 }
 
 static int put_str(out_t *o, PyObject *v)
 {
     if (PyUnicode_IS_ASCII(v)) /* its characters are its UTF-8 */
-        return put_raw(o, 0xd9, 0xda, 0xdb, 0xa0, 32, (const char *)PyUnicode_DATA(v),
-                       (size_t)PyUnicode_GET_LENGTH(v));
+        return put_raw(o, 1, (const char *)PyUnicode_DATA(v), (size_t)PyUnicode_GET_LENGTH(v));
     /* at least a byte a character: one that cannot fit is known before the copy */
     if ((size_t)PyUnicode_GET_LENGTH(v) > o->cap - o->len) return 1;
     /* a temporary copy, not PyUnicode_AsUTF8's: that one stays cached in the str */
@@ -166,8 +127,7 @@ static int put_str(out_t *o, PyObject *v)
         PyErr_Clear(); /* a lone surrogate: the reference names the error */
         return 1;
     }
-    int r = put_raw(o, 0xd9, 0xda, 0xdb, 0xa0, 32, PyBytes_AS_STRING(utf8),
-                    (size_t)PyBytes_GET_SIZE(utf8));
+    int r = put_raw(o, 1, PyBytes_AS_STRING(utf8), (size_t)PyBytes_GET_SIZE(utf8));
     Py_DECREF(utf8);
     return r;
 }
@@ -178,8 +138,7 @@ static int put_key(out_t *o, PyObject *k)
 {
     if (PyUnicode_CheckExact(k)) return put_str(o, k);
     if (PyBytes_CheckExact(k))
-        return put_raw(o, 0xc4, 0xc5, 0xc6, -1, 0, PyBytes_AS_STRING(k),
-                       (size_t)PyBytes_GET_SIZE(k));
+        return put_raw(o, 0, PyBytes_AS_STRING(k), (size_t)PyBytes_GET_SIZE(k));
     if (PyLong_CheckExact(k)) return put_int(o, k, 1);
     return 1;
 }
@@ -187,22 +146,17 @@ static int put_key(out_t *o, PyObject *k)
 static int put_value(out_t *o, PyObject *v, int depth)
 {
     int r;
-    if (v == Py_None || v == Py_True || v == Py_False) {
-        if (reserve(o, 1)) return 1;
-        o->buf[o->len++] = v == Py_None ? 0xc0 : v == Py_True ? 0xc3 : 0xc2;
-        return 0;
-    }
+    if (v == Py_None || v == Py_True || v == Py_False)
+        return put_head(o, v == Py_None ? 0xc0 : v == Py_True ? 0xc3 : 0xc2, 0, 0);
     if (PyUnicode_CheckExact(v)) return put_str(o, v);
     if (PyBytes_CheckExact(v))
-        return put_raw(o, 0xc4, 0xc5, 0xc6, -1, 0, PyBytes_AS_STRING(v),
-                       (size_t)PyBytes_GET_SIZE(v));
+        return put_raw(o, 0, PyBytes_AS_STRING(v), (size_t)PyBytes_GET_SIZE(v));
     if (PyLong_CheckExact(v)) return put_int(o, v, 0);
     if (PyList_CheckExact(v)) {
         Py_ssize_t n = PyList_GET_SIZE(v);
         if (depth >= MAX_DEPTH || n > MAX_ITEMS) return 1;
-        if ((r = put_array(o, (size_t)n + 1)) != 0) return r;
-        if (reserve(o, 1)) return 1;
-        o->buf[o->len++] = TAG_LIST;
+        if ((r = put_array(o, (size_t)n + 1)) != 0 || (r = put_head(o, TAG_LIST, 0, 0)) != 0)
+            return r;
         /* the list cannot change meanwhile: nothing here runs Python code */
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++)
             if ((r = put_value(o, PyList_GET_ITEM(v, i), depth + 1)) != 0) return r;
@@ -212,9 +166,8 @@ static int put_value(out_t *o, PyObject *v, int depth)
         Py_ssize_t n = PyDict_GET_SIZE(v), pos = 0;
         PyObject *key, *item;
         if (depth >= MAX_DEPTH || n > MAX_ITEMS) return 1;
-        if ((r = put_array(o, 2 * (size_t)n + 1)) != 0) return r;
-        if (reserve(o, 1)) return 1;
-        o->buf[o->len++] = TAG_MAP;
+        if ((r = put_array(o, 2 * (size_t)n + 1)) != 0 || (r = put_head(o, TAG_MAP, 0, 0)) != 0)
+            return r;
         while (PyDict_Next(v, &pos, &key, &item)) {
             if ((r = put_key(o, key)) != 0) return r;
             if ((r = put_value(o, item, depth + 1)) != 0) return r;

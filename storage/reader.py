@@ -59,20 +59,20 @@ class Reader:
         """The plyvel DB or snapshot to read from (raises StorageError when closed)."""
         raise NotImplementedError
 
-    def _body_source(self) -> tuple[Any, int]:
+    def _body_source(self) -> tuple[Any, int | None]:
         """The plyvel DB or snapshot holding the bodies (``b``, ``t``, ``r``) and the highest
         height whose bodies a read may see. A commit writes a block's bodies before the batch
         that moves the head, so the bodies' database can hold the next height's a moment
         early (or, after a crash, until the store reopens): reads never show them. In a
-        layout-2 store the bodies share the one database (``_handle()``; then the height is
-        not looked at)."""
+        layout-2 store the bodies share the one database (``_handle()``) and are written with
+        the head: the height is None (all visible)."""
         raise NotImplementedError
 
     def _get(self, key: bytes) -> bytes | None:
         try:
             if key[0] in K.BODY_CODES:
                 handle, top = self._body_source()
-                if handle is not self._handle() and K.HEIGHT.unpack_from(key, 1)[0] > top:
+                if top is not None and _height(key) > top:
                     return None
             else:
                 handle = self._handle()
@@ -85,7 +85,7 @@ class Reader:
         """Ordered (key, value) pairs with start <= key < stop, from one consistent view."""
         main = self._handle()
         bodies, top = self._body_source()
-        if bodies is main or not touches_bodies(start, stop):
+        if top is None or not touches_bodies(start, stop):
             yield from self._iterate(main, start, stop)
             return
         visible = (kv for kv in self._iterate(bodies, start, stop) if _height(kv[0]) <= top)

@@ -89,15 +89,17 @@ class Snapshot(Reader):
         self.path = path
         self._snap: Any = snap
         self._bodies: Any = bodies
-        raw = snap.get(K.K_HEAD) if bodies is not snap else None
-        self._top = -1 if raw is None else K.decode_head(raw)[0]
+        self._top: int | None = None
+        if bodies is not snap:
+            raw = snap.get(K.K_HEAD)
+            self._top = -1 if raw is None else K.decode_head(raw)[0]
 
     def _handle(self) -> Any:
         if self._snap is None:
             raise StorageError(f"snapshot of {self.path} is closed")
         return self._snap
 
-    def _body_source(self) -> tuple[Any, int]:
+    def _body_source(self) -> tuple[Any, int | None]:
         self._handle()
         return self._bodies, self._top
 
@@ -277,8 +279,10 @@ class Store(Reader):
             tables.append(parse_stats(raw.decode("ascii", "replace")) if raw else ())
         return merge_levels(tables)
 
-    def _body_source(self) -> tuple[Any, int]:
-        self._handle()
+    def _body_source(self) -> tuple[Any, int | None]:
+        db = self._handle()
+        if self._bodies is db:
+            return db, None
         head = self._head
         return self._bodies, -1 if head is None else head[0]
 

@@ -966,10 +966,11 @@ class Ledger:
 
     def prune(self, keep: int, max_heights: int = 256) -> int:
         """Drop the bodies and receipts of blocks more than ``keep`` below the head, at most
-        ``max_heights`` of them in one pass (the headers synced, then the deletes); headers, certificates and the hash
-        indexes stay. Genesis and every block that changed the validator set keep their
-        bodies (a proof of any later record cites the changes). Returns the heights pruned.
-        Commits go on meanwhile (the store serialises the two writes)."""
+        ``max_heights`` of them in one pass (the headers synced, then the deletes); headers,
+        certificates and the hash indexes stay. Genesis and every block that changed the
+        validator set keep their bodies (a proof of any later record cites the changes).
+        Returns the heights pruned. Commits go on meanwhile (the store serialises the
+        writes)."""
         if keep < 1:
             raise ValueError("keep at least the head")
         target = self.height - keep + 1  # the new floor: heights below it are pruned

@@ -132,8 +132,8 @@ class NodeConfig(BaseModel):
     storage_memtable_mib: int | None = Field(default=None, ge=1, le=4096)
     """LevelDB's memtable (MiB; None: ``storage.WRITE_BUFFER``, 16 MiB), one for each of the
     store's two databases (the main one, the bodies'). A full one is written out and synced at
-    once, and the block writes wait behind it: larger means fewer flushes
-    and less compaction, but longer stalls (validators sharing one disk stall together)."""
+    once, and the block writes wait behind it: larger means fewer flushes and less compaction,
+    but longer stalls (validators sharing one disk stall together)."""
     storage_background_nice: int = Field(default=19, ge=0, le=19)
     """Nice value of LevelDB's flushes and compactions (one background thread per process;
     0: the main thread's priority). They only need to keep up on average, and at the main
