@@ -18,4 +18,5 @@ def test_a_small_run_reports_every_step() -> None:
     modes = ["no checkpoint", "python chunker", "C chunker", "C, paced"]
     assert [r["mode"] for r in result["event_loop"]] == modes
     assert all(r["checkpoint s"] > 0 and r["its CPU s"] > 0 for r in result["event_loop"][1:])
+    assert all(r["70% loop: checkpoint s"] > 0 for r in result["event_loop"][1:])
     assert result["file_bytes_per_entry"] > 16

@@ -10,10 +10,22 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
-from chainnode.ledger.checkpoints import EARLY, HURRY_AT, ON_TIME, Checkpoints, Pacer
-from chainnode.ledger.snapfiles import SnapshotFiles
+import pytest
+
+from chainnode.ledger import checkpoints
+from chainnode.ledger.checkpoints import (
+    CHECKPOINT_NICE,
+    EARLY,
+    HURRY_AT,
+    ON_TIME,
+    Checkpoints,
+    Pacer,
+)
+from chainnode.ledger.snapfiles import BATCH_ENTRIES, SnapshotFiles
 from chainnode.model.genesis import ConsensusParams
 from chainnode.model.snapshot import Manifest
+from storage import CommitBatch, Store
+from storage.background import thread_nice
 from tests.chainnode.ledger.helpers import genesis
 from tests.chainnode.node.cluster import wait_for
 
@@ -141,3 +153,41 @@ def test_closing_wakes_a_paused_computation(tmp_path: Path) -> None:
     wait_for(lambda: _pausing(t), 10, "the worker pausing")
     cp.close()  # joins: returns only because the pause ended
     assert done and not t.is_alive()
+
+
+def test_a_computation_runs_at_the_lowest_cpu_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The computing thread lowers its own priority to CHECKPOINT_NICE (the node's loop and
+    the other validators' first); the thread that started it keeps its own."""
+    monkeypatch.setattr(checkpoints, "PACE_SHARE", 0.0001)  # the first pause lasts seconds
+    store = Store.open(str(tmp_path / "ledger"), b"test", create=True)
+    try:
+        writes: dict[tuple[bytes, bytes], bytes | None] = {
+            (b"ns", b"k%05d" % i): b"v" * 100 for i in range(3 * BATCH_ENTRIES)
+        }
+        store.commit(
+            CommitBatch(
+                height=0,
+                block_hash=bytes(32),
+                block=b"b",
+                txs=[],
+                receipts=[],
+                state_writes=writes,
+                meta={},
+            )
+        )
+        params = genesis(std=True).consensus.with_snapshots(EVERY, LAG)
+        cp = Checkpoints(params, SnapshotFiles(tmp_path / "snapshots"), store)
+        mine = thread_nice(threading.get_native_id())
+        fut = cp.start(EVERY, store.snapshot())
+        t = cp._threads[-1]
+        wait_for(lambda: _pausing(t), 10, "the computation pausing")
+        assert thread_nice(t.native_id or 0) == CHECKPOINT_NICE
+        assert thread_nice(threading.get_native_id()) == mine != CHECKPOINT_NICE
+        cp.hurry(EVERY)
+        manifest = fut.result(30)
+        assert manifest is not None and manifest.entries == 3 * BATCH_ENTRIES
+        cp.close()
+    finally:
+        store.close()
