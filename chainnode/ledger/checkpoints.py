@@ -21,7 +21,7 @@ once the chain is HURRY_AT of the way to that header, or once a block waits for 
 
 Its thread runs at the lowest CPU priority (CHECKPOINT_NICE): where validators share cores,
 their event loops come first. In fixed-rate runs (4 validators, 2,800 tx/s, a checkpoint of
-~250k entries) the longest block while it ran went from 0.26 s to 0.09-0.13 s, p99 from 0.42 s
+~220k entries) the longest block while it ran went from 0.26 s to 0.09-0.13 s, p99 from 0.42 s
 to 0.32-0.35 s. Why a thread and not steps on the event loop: plyvel lets the GIL go around
 every iterator step, so beside a loop that never waits the thread wins the GIL back once per
 entry (``bench.snapshot``: 150 s for 400k entries); but a node's loop waits for messages, the
