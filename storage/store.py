@@ -271,7 +271,7 @@ class Store(Reader):
         if db is None:
             return ()
         tables = []
-        for handle in (db,) if self._bodies is db else (db, self._bodies):
+        for handle in self._with_bodies(db):
             try:
                 raw = handle.get_property(b"leveldb.stats")
             except (plyvel.Error, RuntimeError):
@@ -287,7 +287,10 @@ class Store(Reader):
         return self._bodies, -1 if head is None else head[0]
 
     def _databases(self) -> tuple[Any, ...]:
-        db = self._handle()
+        return self._with_bodies(self._handle())
+
+    def _with_bodies(self, db: Any) -> tuple[Any, ...]:
+        """The main database `db` and the bodies' (one database in a layout-2 store)."""
         return (db,) if self._bodies is db else (db, self._bodies)
 
     def snapshot(self) -> Snapshot:
@@ -333,13 +336,7 @@ class Store(Reader):
                     next(it, None)
             if self._handle().get(K.K_CHAIN_ID, **check) is None:
                 raise Corruption(self.path, "its chain id is not readable")
-            head = self._head
-            if (
-                head is not None
-                and self._handle().get(K.pruned_header_key(head[0]), **check) is None
-                and self._bodies.get(K.block_key(head[0]), **check) is None
-            ):
-                raise Corruption(self.path, f"the body of its head block {head[0]} is missing")
+            _check_head_body(self.path, self._handle(), self._bodies, self._head, check)
         except (plyvel.Error, RuntimeError) as exc:
             raise_translated(self.path, exc)
         return n
@@ -747,14 +744,23 @@ def _drop_stray_bodies(path: str, db: Any, bodies: Any, head: tuple[int, bytes] 
             log.info(
                 "store %s: dropped %d body entries a crash left (head %d)", path, len(stray), top
             )
-        if (
-            head is not None
-            and bodies.get(K.block_key(top)) is None
-            and db.get(K.pruned_header_key(top)) is None
-        ):
-            raise Corruption(path, f"the body of its head block {top} is missing")
+        _check_head_body(path, db, bodies, head, {})
     except (plyvel.Error, RuntimeError) as exc:
         raise_translated(path, exc)
+
+
+def _check_head_body(
+    path: str, db: Any, bodies: Any, head: tuple[int, bytes] | None, read: Mapping[str, Any]
+) -> None:
+    """Raise Corruption when the head block has neither its body nor a pruned header (one
+    installed from a snapshot keeps only the header); `read`: plyvel's read options."""
+    if head is None:
+        return
+    top = head[0]
+    if bodies.get(K.block_key(top), **read) is None and (
+        db.get(K.pruned_header_key(top), **read) is None
+    ):
+        raise Corruption(path, f"the body of its head block {top} is missing")
 
 
 def _check_state_batch(batch: Sequence[tuple[bytes, bytes]]) -> None:
