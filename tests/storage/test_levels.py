@@ -93,3 +93,21 @@ def test_the_default_memtable_holds_12_mib_and_is_written_out_before_20(tmp_path
             threading.Event().wait(0.01)
     finally:
         store.close()
+
+
+def test_approximate_size_estimates_a_key_range_in_the_tables(tmp_path: Path) -> None:
+    """LevelDB's estimate of a key range's bytes in its tables: ~the bytes written there once
+    flushed, nothing for a range with no keys, 0 once closed."""
+    path = tmp_path / "db"
+    store = Store.open(path, b"chain", write_buffer_size=256 * 1024)
+    try:
+        for height in range(8):  # 4,000 entries of ~1 KiB under "s": ~4 MiB, flushed
+            store.commit(block(height, 500))
+        settled(store, path)
+        size = store.approximate_size(b"s", b"t")
+        assert 3 * MIB <= size <= 6 * MIB
+        assert store.approximate_size(b"t", b"u") == 0
+        assert store.approximate_size(b"s", b"s") == 0
+    finally:
+        store.close()
+    assert store.approximate_size(b"s", b"t") == 0

@@ -15,7 +15,6 @@ import pytest
 from chainnode.ledger import checkpoints
 from chainnode.ledger.checkpoints import (
     CHECKPOINT_NICE,
-    EARLY,
     HURRY_AT,
     ON_TIME,
     Checkpoints,
@@ -57,21 +56,18 @@ def _paced_worker(pacer: Pacer, done: list[float]) -> threading.Thread:
 
 
 def test_on_schedule_is_ahead_of_finishing_in_time() -> None:
-    known = Pacer(0.25, lag=100, expected=1000)
-    assert known.on_schedule(0)  # nothing committed yet
-    known.committed(10)  # a tenth of ON_TIME's 50 blocks: 200 entries are the pace
-    assert known.on_schedule(int(1000 * 10 / (ON_TIME * 100)))
-    assert not known.on_schedule(int(1000 * 10 / (ON_TIME * 100)) - 1)
-    unknown = Pacer(0.25, lag=100)
-    unknown.committed(int(EARLY * 100) - 1)
-    assert unknown.on_schedule(0)
-    unknown.committed(int(EARLY * 100))
-    assert not unknown.on_schedule(10**9) and not unknown.hurried
+    pacer = Pacer(0.25, lag=100)
+    assert pacer.on_schedule(0.0)  # nothing committed yet
+    pacer.committed(10)  # a tenth of ON_TIME's 50 blocks: a tenth of the work is the pace
+    due = 10 / (ON_TIME * 100)
+    assert pacer.on_schedule(due) and pacer.on_schedule(1.0)
+    assert not pacer.on_schedule(due - 0.01) and not pacer.hurried
+    assert Pacer(0.25).on_schedule(0.0)  # no lag: no schedule to keep
 
 
 def test_behind_schedule_a_step_does_not_sleep() -> None:
-    pacer = Pacer(0.001, lag=100, expected=1000)
-    pacer.committed(40)  # 40 of ON_TIME's 50 blocks: 800 entries were due
+    pacer = Pacer(0.001, lag=100)
+    pacer.committed(40)  # 40 of ON_TIME's 50 blocks: 80% of the work was due
     done: list[float] = []
 
     def run() -> None:
@@ -79,7 +75,7 @@ def test_behind_schedule_a_step_does_not_sleep() -> None:
         t0 = time.thread_time()
         while time.thread_time() - t0 < 0.02:
             pass
-        pacer.pause(10)  # far behind: would sleep 20 s if it paced
+        pacer.pause(0.01)  # far behind: would sleep 20 s if it paced
         done.append(time.monotonic())
 
     t = threading.Thread(target=run, daemon=True)
@@ -88,14 +84,57 @@ def test_behind_schedule_a_step_does_not_sleep() -> None:
     assert done and not pacer.hurried
 
 
-def test_expected_entries_are_the_previous_snapshots(tmp_path: Path) -> None:
-    cp, _ = _checkpoints(tmp_path)
-    assert cp._expected_entries(EVERY) == 0
-    entries = [(bytes([1, 65, i]), b"v") for i in range(7)]
-    assert cp.files.write(EVERY, entries) is not None
-    assert cp._expected_entries(EVERY) == 0  # not below
-    assert cp._expected_entries(2 * EVERY) == 14  # grown with the height
-    assert cp._expected_entries(3 * EVERY) == 21
+def _state_store(path: Path, entries: int, value_bytes: int = 100) -> Store:
+    """A real store whose state holds `entries` entries of namespace ``ns``, in batches (so
+    most are in table files, not the memtable)."""
+    store = Store.open(str(path), b"test", create=True)
+    per = max(1, entries // 8)
+    for h, lo in enumerate(range(0, entries, per)):
+        writes: dict[tuple[bytes, bytes], bytes | None] = {
+            (b"ns", b"k%07d" % i): b"v" * value_bytes for i in range(lo, min(entries, lo + per))
+        }
+        store.commit(
+            CommitBatch(
+                height=h,
+                block_hash=h.to_bytes(32, "big"),
+                block=b"b",
+                txs=[],
+                receipts=[],
+                state_writes=writes,
+                meta={},
+            ),
+        )
+    store.compact()  # the memtable into tables
+    return store
+
+
+def test_progress_is_the_share_of_the_state_before_a_key(tmp_path: Path) -> None:
+    """A computation's progress is read off LevelDB's size estimate: a key a quarter of the way
+    through a real state is ~0.25 of it, whether keys carry their key-space byte (the
+    store's own, strip=1) or not (a resumed computation's merged entries)."""
+    store = _state_store(tmp_path / "ledger", 40_000)
+    try:
+        params = genesis(std=True).consensus.with_snapshots(EVERY, LAG)
+        cp = Checkpoints(params, SnapshotFiles(tmp_path / "snapshots"), store)
+        stored, merged = cp._progress(1), cp._progress(0)
+        ns = bytes((2,)) + b"ns"
+        for i, want in ((0, 0.0), (10_000, 0.25), (30_000, 0.75)):
+            key = ns + b"k%07d" % i
+            assert stored(b"s" + key) == pytest.approx(want, abs=0.03), i
+            assert merged(key) == pytest.approx(want, abs=0.03), i
+        assert stored(b"s\xff") == 1.0
+    finally:
+        store.close()
+
+
+def test_a_state_only_in_the_memtable_counts_as_done(tmp_path: Path) -> None:
+    store = Store.open(str(tmp_path / "ledger"), b"test", create=True)
+    try:
+        params = genesis(std=True).consensus.with_snapshots(EVERY, LAG)
+        cp = Checkpoints(params, SnapshotFiles(tmp_path / "snapshots"), store)
+        assert cp._progress(1)(b"s\x02nsk") == 1.0  # no table bytes: paced, never behind
+    finally:
+        store.close()
 
 
 def test_pause_sleeps_after_work_until_hurried() -> None:
