@@ -45,6 +45,24 @@ def thread_nice(tid: int) -> int | None:
     return int(stat[stat.rindex(")") + 2 :].split()[16])
 
 
+def thread_cpu_seconds(tid: int) -> float | None:
+    """CPU time thread `tid` of this process has used, in seconds (the scheduler's
+    nanosecond count, ``/proc/self/task/<tid>/schedstat``); None: no such thread (it ended)
+    or no /proc. Any thread's, unlike ``time.thread_time``."""
+    try:
+        return int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def background_cpu_seconds() -> float:
+    """CPU time of LevelDB's background thread (flushes, compactions) since it started, when
+    :func:`lower_background_priority` started it (0.0 otherwise: not known which it is). The
+    node's per-stage accounting reports it as background work."""
+    tid = _done[0] if _done else None
+    return (thread_cpu_seconds(tid) or 0.0) if tid is not None else 0.0
+
+
 def _task_ids() -> set[int]:
     try:
         return {int(t) for t in os.listdir("/proc/self/task")}

@@ -33,6 +33,7 @@ COLOURS_HEX = {
     "execute": "#2ca02c",
     "commit": "#bcbd22",
     "consensus": "#9467bd",
+    "background": "#8c564b",
     "event_loop": "#ff7f0e",
     "other": "#d3d3d3",
     "native": "#d62728",

@@ -20,8 +20,18 @@ from typing import Any
 
 STAGE = re.compile(r'^chainnode_stage_cpu_seconds_total\{stage="(\w+)"\} (\S+)$', re.M)
 SCALAR = r"^{name} (\S+)$"
-#: Stages in the order the figures stack them (event_loop and other last).
-ORDER = ("http", "admission", "verify", "execute", "commit", "consensus", "event_loop", "other")
+#: Stages in the order the figures stack them (background, event_loop and other last).
+ORDER = (
+    "http",
+    "admission",
+    "verify",
+    "execute",
+    "commit",
+    "consensus",
+    "background",
+    "event_loop",
+    "other",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ from chainnode.model.layout import u64
 from chainnode.model.snapshot import Entry, Manifest
 from chainnode.model.types import BlockHeader, StateCheckpoint
 from storage import Reader, Snapshot, StorageError, Store
+from storage.background import thread_cpu_seconds
 from storage.keys import meta_key
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,53 @@ PACE_SHARE = 0.1
 #: meanwhile only while on schedule to finish by ON_TIME of them.
 HURRY_AT = 0.5
 ON_TIME = 0.5
+
+
+class _ComputationCPU:
+    """CPU time of this process's checkpoint computations: the finished ones' and the running
+    ones' so far (read from another thread through /proc), for the node's per-stage
+    accounting (``background``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = 0.0
+        self._running: dict[int, float] = {}  # native thread id -> its CPU when it began
+
+    def begin(self) -> None:
+        """On the computing thread, first."""
+        tid = threading.get_native_id()
+        start = thread_cpu_seconds(tid)
+        if start is not None:
+            with self._lock:
+                self._running[tid] = start
+
+    def end(self, spent: float) -> None:
+        """On the computing thread, last: `spent` s of its own CPU clock, used only when its
+        start was not read through /proc (the same clock as :meth:`seconds` reads, under the
+        lock: the total never goes back)."""
+        tid = threading.get_native_id()
+        with self._lock:
+            start = self._running.pop(tid, None)
+            now = thread_cpu_seconds(tid) if start is not None else None
+            self._done += now - start if start is not None and now is not None else spent
+
+    def seconds(self) -> float:
+        with self._lock:
+            total = self._done
+            for tid, start in self._running.items():
+                now = thread_cpu_seconds(tid)
+                if now is not None:
+                    total += now - start
+        return total
+
+
+_CPU = _ComputationCPU()
+
+
+def computation_cpu_seconds() -> float:
+    """CPU time of every checkpoint computation of this process so far, the running ones'
+    included."""
+    return _CPU.seconds()
 
 
 def undo_key(height: int) -> bytes:
@@ -232,6 +280,8 @@ class Checkpoints:
     ) -> None:
         with contextlib.suppress(OSError):  # lowest CPU priority: the validators' loops first
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECKPOINT_NICE)
+        t0 = time.thread_time()
+        _CPU.begin()
         pacer.begin()
         try:
             entries, strip = state_source(snap, overrides)
@@ -259,6 +309,7 @@ class Checkpoints:
         finally:
             snap.close()
             pacer.hurry()
+            _CPU.end(time.thread_time() - t0)
 
     def hurry(self, height: int) -> None:
         """The checkpoint of `height` is needed now (or soon): compute it flat out."""

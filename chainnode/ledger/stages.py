@@ -10,8 +10,10 @@ sit around batches (an HTTP body, an admission batch, a block, a consensus messa
 Each thread keeps its own totals (no lock on the hot path); :meth:`StageClock.totals` sums
 them. The event-loop thread's CPU outside every stage (asyncio, the HTTP server's parsing,
 p2p I/O) is reported as ``event_loop`` when read from that thread (``/metrics`` is served on
-it). What is left of the process's CPU (other threads' unmeasured work, the garbage collector
-on threads without a span, ...) is the reader's remainder: process CPU minus the stages.
+it), and the CPU of the background threads (LevelDB's, checkpoint computations) as
+``background``. What is left of the process's CPU (other threads' unmeasured work, the
+garbage collector on threads without a span, ...) is the reader's remainder: process CPU minus
+the stages.
 
 Where the spans are (move them with the code): ``http`` in ``api/app.py``'s submission handler
 (body and client txs' decoding, the answer); ``admission`` on ``Mempool.submit`` and
@@ -30,10 +32,15 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+from chainnode.ledger.checkpoints import computation_cpu_seconds
 from crypto.batch import worker_cpu_seconds
+from storage.background import background_cpu_seconds
 
 STAGES = ("http", "admission", "verify", "execute", "commit", "consensus")
 EVENT_LOOP = "event_loop"
+#: Work on threads of its own, off the paths of transactions and blocks: LevelDB's flushes and
+#: compactions, and state checkpoint computations. Measured by those threads' CPU clocks.
+BACKGROUND = "background"
 
 
 class _Tally:
@@ -123,8 +130,9 @@ class StageClock:
 
     def totals(self) -> dict[str, float]:
         """Seconds of CPU per stage since the process started, plus ``event_loop`` (refreshed
-        when called on the event-loop thread, else its last value). ``verify`` includes
-        crypto's batch threads (:func:`crypto.batch.worker_cpu_seconds`)."""
+        when called on the event-loop thread, else its last value) and ``background``
+        (:data:`BACKGROUND`). ``verify`` includes crypto's batch threads
+        (:func:`crypto.batch.worker_cpu_seconds`)."""
         with self._lock:
             tallies = list(self._tallies)
         out = dict.fromkeys(STAGES, 0)
@@ -141,6 +149,7 @@ class StageClock:
                 inside += time.thread_time_ns() - tally.mark
             self._loop_outside = max(self._loop_outside, time.thread_time_ns() - loop[1] - inside)
         seconds[EVENT_LOOP] = self._loop_outside / 1e9
+        seconds[BACKGROUND] = background_cpu_seconds() + computation_cpu_seconds()
         return seconds
 
 

@@ -51,21 +51,24 @@ def test_flushes_and_compactions_run_on_the_lowered_thread(tmp_path: Path) -> No
         import sys
         import plyvel
         from storage import Store
-        from storage.background import lower_background_priority
+        from storage.background import background_cpu_seconds, lower_background_priority
         tid = lower_background_priority(19)
         python_threads = [t.native_id for t in threading.enumerate()]
         before = threads()
+        cpu_before = background_cpu_seconds()
         store = Store.open(sys.argv[1] + "/store", b"chain-x")  # a real store opens beside it
         db = plyvel.DB(sys.argv[1] + "/bulk", create_if_missing=True, write_buffer_size=1 << 20)
         for i in range(60_000):
             db.put(os.urandom(16), os.urandom(200))
         db.compact_range()  # flushes and compacts ~12 MB: background work
         after = threads()
+        cpu_after = background_cpu_seconds()
         store.close()
         db.close()
         print(json.dumps({
             "tid": tid, "python": python_threads, "before": before, "after": after,
             "again": lower_background_priority(19), "base": BASE,
+            "cpu": cpu_after - cpu_before,
         }))
         """,
         tmp_path,
@@ -79,7 +82,10 @@ def test_flushes_and_compactions_run_on_the_lowered_thread(tmp_path: Path) -> No
     # every other thread kept the process's priority
     assert all(v["nice"] == result["base"] for t, v in after.items() if t != tid)
     # the work happened on it: it used CPU (clock ticks, 1/100 s) while the DB compacted
-    assert after[tid]["cpu"] - before[tid]["cpu"] >= 5
+    ticks = after[tid]["cpu"] - before[tid]["cpu"]
+    assert ticks >= 5
+    # background_cpu_seconds reads that thread's CPU (in ns, not the ticks read here)
+    assert result["cpu"] == pytest.approx(ticks / 100, abs=0.05)
     # LevelDB started no other thread for the new databases
     assert set(after) <= set(before)  # (the starter thread may still be leaving /proc in before)
     assert result["again"] == tid

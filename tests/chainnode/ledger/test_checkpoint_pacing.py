@@ -21,6 +21,7 @@ from chainnode.ledger.checkpoints import (
     Pacer,
 )
 from chainnode.ledger.snapfiles import BATCH_ENTRIES, SnapshotFiles
+from chainnode.ledger.stages import BACKGROUND, StageClock
 from chainnode.model.genesis import ConsensusParams
 from chainnode.model.snapshot import Manifest
 from storage import CommitBatch, Store
@@ -227,6 +228,35 @@ def test_a_computation_runs_at_the_lowest_cpu_priority(
         cp.hurry(EVERY)
         manifest = fut.result(30)
         assert manifest is not None and manifest.entries == 3 * BATCH_ENTRIES
+        cp.close()
+    finally:
+        store.close()
+
+
+def test_a_computations_cpu_is_the_stage_clocks_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A computation's thread CPU counts as ``background`` while it runs (read through /proc)
+    and once done (its own clock): about all the CPU the process spent beside this thread."""
+    monkeypatch.setattr(checkpoints, "PACE_SHARE", 0.0001)  # the first pause lasts seconds
+    store = _state_store(tmp_path / "ledger", 60_000)
+    try:
+        params = genesis(std=True).consensus.with_snapshots(EVERY, LAG)
+        cp = Checkpoints(params, SnapshotFiles(tmp_path / "snapshots"), store)
+        clock = StageClock()
+        b0, p0, m0 = clock.totals()[BACKGROUND], time.process_time(), time.thread_time()
+        fut = cp.start(EVERY, store.snapshot())
+        t = cp._threads[-1]
+        wait_for(lambda: _pausing(t), 10, "the computation pausing")
+        assert clock.totals()[BACKGROUND] > b0  # its first step, read while it runs
+        cp.hurry(EVERY)
+        manifest = fut.result(30)
+        t.join(10)
+        assert manifest is not None and manifest.entries == 60_000
+        spent = clock.totals()[BACKGROUND] - b0
+        beside = (time.process_time() - p0) - (time.thread_time() - m0)  # the other threads'
+        assert 0 < spent <= beside + 0.01
+        assert spent >= 0.7 * beside
         cp.close()
     finally:
         store.close()
