@@ -130,8 +130,14 @@ def sm2_verify_rates_with(backend: str | None, seconds: float = 1.0) -> tuple[fl
     return float(wall), float(cpu)
 
 
+#: Recorded results: regenerating the table rewrites them run by run, and they are not the code
+#: being measured, so changes there do not make a checkout ``+dirty``.
+RESULTS_DIR = "bench/results"
+
+
 def source_commit(root: Path) -> str | None:
-    """The checkout's commit (with ``+dirty`` if it has local changes), if it is a git one."""
+    """The checkout's commit (with ``+dirty`` if its code has local changes: the recorded
+    results, RESULTS_DIR, aside), if it is a git one."""
     try:
         head = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
@@ -140,7 +146,17 @@ def source_commit(root: Path) -> str | None:
             timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "-C",
+                str(root),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                f":(exclude){RESULTS_DIR}",
+            ],
             capture_output=True,
             text=True,
             timeout=10,

@@ -187,3 +187,27 @@ def test_cpu_split_puts_the_sm2_verify_beside_the_cpu_per_tx() -> None:
     assert got["node_cpu_us_per_tx"] == pytest.approx(200.0)
     assert got["sm2_verify_us"] == pytest.approx(40.0)
     assert got["sm2_share_pct"] == pytest.approx(20.0)
+
+
+def test_the_commit_is_dirty_for_code_changes_not_for_recorded_results(tmp_path: Path) -> None:
+    """A real git checkout: rewriting bench/results (what regenerating the table does run by
+    run) keeps the commit clean; a change to code marks it ``+dirty``."""
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    (tmp_path / "bench" / "results" / "run.json").write_text("{}")
+    (tmp_path / "node.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
+    head = subprocess.run(
+        ["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    assert machine.source_commit(tmp_path) == head
+    (tmp_path / "bench" / "results" / "run.json").write_text('{"tps": 1}')
+    assert machine.source_commit(tmp_path) == head
+    (tmp_path / "node.py").write_text("x = 2\n")
+    assert machine.source_commit(tmp_path) == head + "+dirty"
