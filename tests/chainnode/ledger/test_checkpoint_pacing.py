@@ -237,7 +237,9 @@ def test_a_computations_cpu_is_the_stage_clocks_background(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A computation's thread CPU counts as ``background`` while it runs (read through /proc)
-    and once done (its own clock): about all the CPU the process spent beside this thread."""
+    and once done (its own clock): at least what 60,000 entries cost at the least (reading,
+    encoding and hashing each: far above 0.3 us), at most what the process spent beside this
+    thread (other threads may add to that, never take from it)."""
     monkeypatch.setattr(checkpoints, "PACE_SHARE", 0.0001)  # the first pause lasts seconds
     store = _state_store(tmp_path / "ledger", 60_000)
     try:
@@ -255,8 +257,7 @@ def test_a_computations_cpu_is_the_stage_clocks_background(
         assert manifest is not None and manifest.entries == 60_000
         spent = clock.totals()[BACKGROUND] - b0
         beside = (time.process_time() - p0) - (time.thread_time() - m0)  # the other threads'
-        assert 0 < spent <= beside + 0.01
-        assert spent >= 0.7 * beside
+        assert 60_000 * 0.3e-6 <= spent <= beside + 0.01
         cp.close()
     finally:
         store.close()
