@@ -169,7 +169,7 @@ def _gil_held(store: Store, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def _write(files: SnapshotFiles, snap: Snapshot, stop: Callable[[int, bytes], bool]) -> Any:
+def _write(files: SnapshotFiles, snap: Snapshot, stop: Callable[[bytes], bool]) -> Any:
     entries, strip = state_source(snap)
     return files.write(1, entries, stop, strip)
 
@@ -250,7 +250,7 @@ def _beside(store: Store, files: SnapshotFiles, paced: bool, loop: str) -> tuple
     def compute() -> None:
         pacer.begin()
 
-        def stop(done: int, key: bytes) -> bool:
+        def stop(key: bytes) -> bool:
             if paced:
                 pacer.pause()  # no lag: always on schedule, the share alone
             return False
@@ -366,7 +366,7 @@ def run(
             gil_rows = _gil_held(store, count)
             files = SnapshotFiles(Path(tmp) / "snapshots", keep=1)
             with store.snapshot() as snap:
-                t_all, manifest = _timed(lambda: _write(files, snap, lambda done, key: False))
+                t_all, manifest = _timed(lambda: _write(files, snap, lambda key: False))
             disk = sum(p.stat().st_size for p in (Path(tmp) / "snapshots" / "1").iterdir())
             loop_rows = _event_loop_cost(store, files, count, repeat, solo_s)
         finally:

@@ -287,7 +287,7 @@ class Checkpoints:
             entries, strip = state_source(snap, overrides)
             progress = self._progress(strip)
 
-            def stop(done: int, key: bytes) -> bool:
+            def stop(key: bytes) -> bool:
                 pacer.pause(progress(key))
                 return self._closing
 

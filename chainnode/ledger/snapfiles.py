@@ -103,15 +103,16 @@ class SnapshotFiles:
         self,
         height: int,
         entries: Iterable[Entry],
-        stop: Callable[[int, bytes], bool] = lambda done, key: False,
+        stop: Callable[[bytes], bool] = lambda key: False,
         strip: int = 0,
     ) -> Manifest | None:
         """Cut `entries` (in key order; keys with `strip` leading bytes that are not the
         entry's, see :class:`Builder`) into chunk files and a manifest, atomically, keep the
         newest `keep` snapshots and return the manifest (None when `stop` said to give up,
-        e.g. the node closes: nothing is left behind). `stop(entries done, the last one's
-        key as given)` is called between steps of BATCH_ENTRIES entries; it may also sleep
-        there (the caller's pacing). Logs progress of a long one."""
+        e.g. the node closes: nothing is left behind). `stop(the last entry's key as given)`
+        is called between steps of BATCH_ENTRIES entries; it may also sleep there (the
+        caller's pacing, which judges its progress by that key). Logs progress of a long
+        one."""
         tmp = self.root / f"{TMP_PREFIX}{height}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
@@ -155,7 +156,7 @@ class SnapshotFiles:
         tmp: Path,
         b: Builder,
         entries: Iterable[Entry],
-        stop: Callable[[int, bytes], bool],
+        stop: Callable[[bytes], bool],
     ) -> Manifest | None:
         t0 = last = time.monotonic()
         it = iter(entries)
@@ -163,7 +164,7 @@ class SnapshotFiles:
             datas = b.add_many(batch)
             for i, data in enumerate(datas, len(b.hashes) - len(datas)):
                 _write_synced(tmp / f"{i}.chunk", data)
-            if stop(b.entries, batch[-1][0]):
+            if stop(batch[-1][0]):
                 return None
             now = time.monotonic()
             if now - last >= PROGRESS_EVERY_S:

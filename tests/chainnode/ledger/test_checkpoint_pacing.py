@@ -201,22 +201,8 @@ def test_a_computation_runs_at_the_lowest_cpu_priority(
     """The computing thread lowers its own priority to CHECKPOINT_NICE (the node's loop and
     the other validators' first); the thread that started it keeps its own."""
     monkeypatch.setattr(checkpoints, "PACE_SHARE", 0.0001)  # the first pause lasts seconds
-    store = Store.open(str(tmp_path / "ledger"), b"test", create=True)
+    store = _state_store(tmp_path / "ledger", 3 * BATCH_ENTRIES)
     try:
-        writes: dict[tuple[bytes, bytes], bytes | None] = {
-            (b"ns", b"k%05d" % i): b"v" * 100 for i in range(3 * BATCH_ENTRIES)
-        }
-        store.commit(
-            CommitBatch(
-                height=0,
-                block_hash=bytes(32),
-                block=b"b",
-                txs=[],
-                receipts=[],
-                state_writes=writes,
-                meta={},
-            )
-        )
         params = genesis(std=True).consensus.with_snapshots(EVERY, LAG)
         cp = Checkpoints(params, SnapshotFiles(tmp_path / "snapshots"), store)
         mine = thread_nice(threading.get_native_id())
