@@ -3,6 +3,13 @@
 The driver appends each ``Persist(record)`` durably (fsync) before carrying out any later
 action of the same batch, and hands all records of the current height back in ``Start`` after a
 restart. Records of heights below the stored head may be discarded.
+
+A record names each PRE-PREPARE once: the proposal is the bulk of it (a 2,000-tx block is
+~0.5 MB), and a proposer's own record (its PRE-PREPARE, kept as ``pre_prepare`` too) or a COMMIT's
+(``pre_prepare`` and the prepared certificate's) would otherwise hold it twice, each copy
+written and fsynced on the block's path. In the encoding, ``SAME`` stands for the PRE-PREPARE
+given before it: in the ``pre_prepare`` slot, the message itself; in the certificate's, the
+record's ``pre_prepare``. A record written before this (both copies in full) still decodes.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ from consensus.messages import (
     pack,
     unpack_canonical,
 )
+from consensus.types import MAX_VALIDATORS
+
+#: In a record's encoding: the PRE-PREPARE given before, in the same record (module docstring).
+SAME = 0
 
 _KINDS: dict[int, Any] = {
     PrePrepare.TAG: PrePrepare,
@@ -59,6 +70,20 @@ class WalRecord:
         return self.message.height
 
     def to_list(self) -> list[Any]:
+        """The encoded form: a PRE-PREPARE repeated in the record is ``SAME`` after its first."""
+        msg, pp, cert = self.message, self.pre_prepare, self.prepared
+        pp_item: Any = None
+        if pp is not None:
+            pp_item = SAME if pp is msg or pp == msg else pp.to_list()
+        cert_item: Any = None
+        if cert is not None:
+            prepares = [p.to_list() for p in cert.prepares]
+            same = pp is not None and (cert.pre_prepare is pp or cert.pre_prepare == pp)
+            cert_item = [SAME, prepares] if same else cert.to_list()
+        return [msg.to_list(), pp_item, cert_item]
+
+    def to_full_list(self) -> list[Any]:
+        """The encoding before ``SAME`` (each PRE-PREPARE in full): still accepted."""
         pp = None if self.pre_prepare is None else self.pre_prepare.to_list()
         prepared = None if self.prepared is None else self.prepared.to_list()
         return [self.message.to_list(), pp, prepared]
@@ -79,13 +104,36 @@ def decode_record(data: bytes) -> WalRecord:
         if kind is None:
             raise InvalidMessage("WAL record holds no signed message")
         msg = kind.from_list(item[0])
-        pp = None if item[1] is None else PrePrepare.from_list(item[1])
-        prepared = None if item[2] is None else PreparedCertificate.from_list(item[2])
-        record = WalRecord(msg, pp, prepared)
+        pp = _pre_prepare(item[1], msg)
+        record = WalRecord(msg, pp, _prepared(item[2], pp))
     except InvalidMessage as exc:
         raise DecodeError(str(exc)) from None
     except (TypeError, ValueError) as exc:  # belt and braces, as decode_message
         raise DecodeError(f"malformed WAL record: {exc}") from None
-    if encode_record(record) != bytes(data):
+    data = bytes(data)
+    if encode_record(record) != data and pack(record.to_full_list()) != data:
         raise DecodeError("non-canonical WAL record")
     return record
+
+
+def _pre_prepare(item: object, msg: SignedMessage) -> PrePrepare | None:
+    if item is None:
+        return None
+    if type(item) is int and item == SAME:
+        if not isinstance(msg, PrePrepare):
+            raise InvalidMessage("WAL pre_prepare refers to a message that is no PRE-PREPARE")
+        return msg
+    return PrePrepare.from_list(item)
+
+
+def _prepared(item: object, pp: PrePrepare | None) -> PreparedCertificate | None:
+    if item is None:
+        return None
+    if isinstance(item, list) and len(item) == 2 and type(item[0]) is int and item[0] == SAME:
+        if pp is None:
+            raise InvalidMessage("WAL prepared certificate refers to a missing PRE-PREPARE")
+        prepares = item[1]
+        if not isinstance(prepares, list) or len(prepares) > MAX_VALIDATORS:
+            raise InvalidMessage("prepares must be a bounded array")
+        return PreparedCertificate(pp, tuple(Prepare.from_list(p) for p in prepares))
+    return PreparedCertificate.from_list(item)

@@ -90,9 +90,13 @@ async def test_persist_before_send_and_reentrant_proposal(tmp_path: Path) -> Non
     pre = [(to, m, n) for to, m, n in transport.sent if isinstance(m, PrePrepare)]
     assert len(pre) == 1 and pre[0][0] is None  # broadcast
     assert pre[0][2] >= 1, "the PRE-PREPARE left before its WAL record was on disk"
-    records = [decode_record(r) for r in WriteAheadLog(tmp_path / "wal").records()]
+    raws = WriteAheadLog(tmp_path / "wal").records()
+    records = [decode_record(r) for r in raws]
     assert isinstance(records[0].message, PrePrepare)
     assert records[0].message.proposal.digest == b"\x07" * 32
+    # the record keeps the PRE-PREPARE as its message and as its pre_prepare, stored once
+    assert records[0].pre_prepare == records[0].message
+    assert raws[0].count(records[0].message.proposal.payload) == 1
     # the progress timer is armed on the loop; a PROGRESS timeout starts a view change
     assert driver._timers, "no timer armed after the proposal"
     driver.close()
