@@ -588,15 +588,15 @@ class ConsensusHost:
                 log.warning("commit of block %d while stopping: %s", staged.block.height, e)
 
     # fast path: plain=chainnode.node.wal.WriteAheadLog.append test=tests/chainnode/node/test_driver_background_commit.py::test_a_background_wal_append_sends_what_an_inline_one_sends_after_it_is_durable
-    def _persist(self, record: bytes) -> None:
-        """The driver's background WAL append: the fsync (a millisecond or more, twice a block
-        at least) on the commit thread; the driver carries out nothing until ``_persisted``."""
+    def _persist(self, records: list[bytes]) -> None:
+        """The driver's background WAL append: the fsync (a millisecond or more, once or twice
+        a block) on the commit thread; the driver carries out nothing until ``_persisted``."""
         writer, loop = self._writer, self._loop
         if writer is None or loop is None or not self._large_blocks:
-            self.wal.append(record)
+            self.wal.append_many(records)
             self._persisted(None)
             return
-        done = loop.run_in_executor(writer, self.wal.append, record)
+        done = loop.run_in_executor(writer, self.wal.append_many, records)
         done.add_done_callback(self._persisted)
 
     @in_stage("consensus")

@@ -7,14 +7,21 @@ leave as with the append in line, each after its record is on disk."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from chainnode.node.consensus_glue import sm2_verify
 from chainnode.node.driver import Driver
 from chainnode.node.wal import WriteAheadLog
 from consensus import actions as A
 from consensus import events as E
+from consensus.replica import Replica, ReplicaConfig
 from consensus.types import Proposal
+from consensus.wal import decode_record
+from crypto import sm2
 from tests.chainnode.node.test_driver import Transport as DiskCheckingTransport
 from tests.chainnode.node.test_driver import primary_replica
 
@@ -151,7 +158,7 @@ async def _proposal_run(tmp_path: Path, background: bool) -> tuple[list[Any], li
     wal = WriteAheadLog(path)
     transport = DiskCheckingTransport(path)
     host = ProposingHost()
-    pending: list[bytes] = []
+    pending: list[list[bytes]] = []
     driver = Driver(
         replica,
         wal,
@@ -167,7 +174,7 @@ async def _proposal_run(tmp_path: Path, background: bool) -> tuple[list[Any], li
         sent_while_pending.append(len(transport.sent))
         driver.step(E.PendingWork(None))  # arrives meanwhile: queued, not stepped
         sent_while_pending.append(len(transport.sent))
-        wal.append(pending.pop(0))
+        wal.append_many(pending.pop(0))
         driver.persisted()
     driver.close()
     wal.close()
@@ -186,3 +193,131 @@ async def test_a_background_wal_append_sends_what_an_inline_one_sends_after_it_i
     assert while_pending and all(
         a == b for a, b in zip(while_pending[::2], while_pending[1::2], strict=True)
     )
+
+
+class LoneHost:
+    """A lone validator's host: proposes at once (re-entrantly), commits in line, and notes
+    how many WAL records were on disk at each commit."""
+
+    def __init__(self, wal_path: Path) -> None:
+        self.wal_path = wal_path
+        self.driver: Driver | None = None
+        self.commits: list[tuple[int, int]] = []
+
+    def request_proposal(self, height: int, parent: bytes, view: int) -> None:
+        if height > 1:
+            return  # one height is enough
+        assert self.driver is not None
+        self.driver.step(E.ProposalReady(Proposal(height, parent, b"\x07" * 32, b"block"), view))
+
+    def commit(self, proposal: Proposal, certificate: Any) -> E.Executed:
+        self.commits.append((proposal.height, len(WriteAheadLog(self.wal_path).records())))
+        return E.Executed(proposal.height)
+
+    def request_blocks(self, peer: bytes, from_height: int, to_height: int) -> None:
+        raise AssertionError("a lone validator syncs from no one")
+
+    def fault(self, peer: bytes, reason: str) -> None:
+        raise AssertionError(reason)
+
+
+class RecordingReplica:
+    """A real Replica whose Persist actions are noted as it emits them."""
+
+    def __init__(self, replica: Any) -> None:
+        self.replica = replica
+        self.persisted: list[Any] = []
+
+    def step(self, event: Any) -> list[A.Action]:
+        actions = self.replica.step(event)
+        self.persisted += [a.record for a in actions if isinstance(a, A.Persist)]
+        return actions
+
+
+async def _lone_validator_height(tmp_path: Path, background: bool) -> dict[str, Any]:
+    key = sm2.PrivateKey.generate()
+    pub = key.public_key().to_bytes()
+    replica = RecordingReplica(
+        Replica(ReplicaConfig(chain_id=b"test-chain"), pub, key.sign, sm2_verify, lambda p: True)
+    )
+    path = tmp_path / f"wal-lone-{background}"
+    wal = WriteAheadLog(path)
+    transport = DiskCheckingTransport(path)
+    host = LoneHost(path)
+    appends: list[list[bytes]] = []
+    driver = Driver(
+        replica,
+        wal,
+        transport,
+        host,
+        asyncio.get_running_loop(),
+        persist=appends.append if background else None,
+    )
+    host.driver = driver
+    driver.step(E.Start(1, b"\x00" * 32, (pub,)))
+    sends_during_appends = []
+    while appends:  # the commit thread
+        sends_during_appends.append(len(transport.sent))
+        wal.append_many(appends[0])
+        sends_during_appends.append(len(transport.sent))
+        driver.persisted()
+        appends.pop(0)
+    driver.close()
+    wal.close()
+    on_disk = [decode_record(r) for r in WriteAheadLog(path).records()]
+    return {
+        "records": on_disk,
+        "emitted": replica.persisted,
+        "sent": [(type(m).__name__, n) for _, m, n in transport.sent],
+        "commits": host.commits,
+        "sends_during_appends": sends_during_appends,
+    }
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["in line", "background"])
+async def test_a_lone_validator_persists_its_proposal_and_commit_in_one_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, background: bool
+) -> None:
+    syncs = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        syncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    run = await _lone_validator_height(tmp_path, background)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    # the core persisted its PRE-PREPARE, then its COMMIT: both on disk, in that order
+    kinds = [type(r.message).__name__ for r in run["emitted"]]
+    assert kinds == ["PrePrepare", "CommitVote"]
+    assert run["records"] == run["emitted"]
+    # each message left with its record (and the later one) on disk; the block committed after
+    assert run["sent"] == [("PrePrepare", 2), ("CommitVote", 2)]
+    assert run["commits"] == [(1, 2)]
+    # one WAL fsync for the two records (the others: the signing mark, the WAL's first open)
+    wal_fsyncs = len(syncs) - _mark_and_open_fsyncs(tmp_path)
+    assert wal_fsyncs == 1, syncs
+    if background:
+        during = run["sends_during_appends"]
+        assert during and during[0] == during[1] == 0  # nothing left while it was under way
+
+
+def _mark_and_open_fsyncs(tmp_path: Path) -> int:
+    """fsyncs of a fresh WAL's signing mark for one Reserve: the mark file's and its
+    directory's (SigningMark.write on a new file), measured on a WAL of its own."""
+    counted = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        counted.append(fd)
+        real_fsync(fd)
+
+    wal = WriteAheadLog(tmp_path / "mark-only")
+    os_fsync, os.fsync = os.fsync, counting_fsync
+    try:
+        wal.reserve(1, 0)
+    finally:
+        os.fsync = os_fsync
+        wal.close()
+    return len(counted)

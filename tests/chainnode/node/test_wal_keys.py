@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from chainnode.model.keys import SUITES, KeyFileError, load_private_key, save_private_key
-from chainnode.node.wal import TORN_MAGIC, WriteAheadLog
+from chainnode.node.wal import MAX_RECORD, TORN_MAGIC, WalError, WriteAheadLog
 from crypto.suite import get_suite
 
 
@@ -29,6 +29,30 @@ def test_wal_keeps_records_and_cuts_a_torn_tail(tmp_path: Path) -> None:
     wal.append(b"more")
     wal.close()
     assert WriteAheadLog(path).records() == [b"only", b"more"]
+
+
+def test_records_appended_together_read_back_in_order_and_a_torn_one_keeps_the_prefix(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "wal"
+    wal = WriteAheadLog(path)
+    wal.append(b"alone")
+    wal.append_many([b"first of two", b"second of two"])
+    wal.append_many([])
+    assert wal.records() == [b"alone", b"first of two", b"second of two"]
+    assert wal.appended_since_compaction == 3
+    wal.close()
+    assert WriteAheadLog(path).records() == [b"alone", b"first of two", b"second of two"]
+    # a crash in the middle of a two-record append: the first is whole, the second cut
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 5])
+    wal = WriteAheadLog(path)
+    assert wal.records() == [b"alone", b"first of two"] and wal.torn_notes == [b""]
+    with pytest.raises(WalError):
+        wal.append_many([b"fits", b"x" * (MAX_RECORD + 1)])
+    assert wal.records() == [b"alone", b"first of two"]  # checked before anything is written
+    wal.close()
+    assert WriteAheadLog(path).records() == [b"alone", b"first of two"]
 
 
 def test_wal_stops_at_a_corrupt_record(tmp_path: Path) -> None:
