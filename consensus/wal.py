@@ -1,7 +1,8 @@
 """Write-ahead records: what a replica must have on disk before its own message leaves.
 
 The driver appends each ``Persist(record)`` durably (fsync) before carrying out any later
-action of the same batch, and hands all records of the current height back in ``Start`` after a
+action of the same batch (the records of several may share one fsync, the actions between them
+waiting for it), and hands all records of the current height back in ``Start`` after a
 restart. Records of heights below the stored head may be discarded.
 
 A record names each PRE-PREPARE once: the proposal is the bulk of it (a 2,000-tx block is
