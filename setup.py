@@ -1,6 +1,6 @@
 """Only the optional native extensions; all metadata lives in pyproject.toml.
 
-`crypto._sm4gcm` (SM4-GCM with GFNI/PCLMULQDQ) and `crypto._sm2verify` (SM2 verification)
+`crypto._sm4gcm` (SM4-GCM with GFNI or AES-NI, and PCLMULQDQ) and `crypto._sm2verify` (SM2 verification)
 are optional: if one fails to compile, the install still succeeds and `crypto.sm4` /
 `crypto.sm2` use OpenSSL. So is `chainnode.model._snapchunk` (a state checkpoint's chunks,
 cut, encoded and hashed with the GIL released; without it `chainnode.model.snapshot` does
@@ -15,6 +15,7 @@ setup(
         Extension(
             "crypto._sm4gcm",
             sources=["crypto/_sm4gcm.c"],
+            depends=["crypto/_sm4_x128.h"],
             extra_compile_args=["-O3", "-Wall"],
             optional=True,
         ),

@@ -1,6 +1,6 @@
 """Crypto micro-benchmark: `python -m bench.crypto [--seconds S] [--json PATH]`.
 
-Measures, in one run: SM3 throughput, SM4-GCM seal/open per backend (native GFNI vs OpenSSL),
+Measures, in one run: SM3 throughput, SM4-GCM seal/open per backend (native GFNI or AES-NI vs OpenSSL),
 SM2 sign/verify per backend (native, openssl, gmssl), batch verify through
 `crypto.verify_batch` on one thread and on one per core, and `openssl speed -seconds S sm2`
 for the reference (`--only sm4` for the cipher alone); prints a table and writes JSON (default

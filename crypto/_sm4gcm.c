@@ -1,4 +1,4 @@
-/* SM4-GCM (12-byte nonce, 16-byte tag) for x86-64 CPUs with GFNI and PCLMULQDQ.
+/* SM4-GCM (12-byte nonce, 16-byte tag) for x86-64 CPUs with PCLMULQDQ and GFNI or AES-NI.
  *
  * Why: OpenSSL 3 has no SM4 acceleration on x86 (a generic table implementation, ~80 MB/s),
  * which bounds the secure P2P channel. Here SM4 runs in CTR mode on many blocks at once:
@@ -7,7 +7,8 @@
  * gf2p8affineqb plus one gf2p8affineinvqb (the SM4 field inversion is the AES-field inversion
  * conjugated by a linear isomorphism; the matrices are derived by
  * crypto/tools/sm4_gfni_matrices.py). No secret-indexed table anywhere, so it is constant
- * time, unlike table SM4. GHASH uses PCLMULQDQ with 8-block aggregated reduction (VPCLMULQDQ,
+ * time, unlike table SM4. A CPU without GFNI runs the 4-block path with an S-box made of
+ * AESENCLAST between two PSHUFB affine maps (sbox128_aesni), constant time too. GHASH uses PCLMULQDQ with 8-block aggregated reduction (VPCLMULQDQ,
  * 16 blocks, on the AVX-512 path).
  *
  * Counter blocks need no transposition: words 0..2 of every counter block are the nonce
@@ -15,7 +16,9 @@
  *
  * Every function using vector instructions carries its own target attribute, so the file
  * builds with any x86-64 gcc/clang flags; the CPU is checked at import (`AVAILABLE`,
- * `REASON`). Other architectures build a stub that reports itself unavailable.
+ * `REASON`). What the AES-NI path runs (GHASH, the shared SM4 helpers, gcm_crypt) is compiled
+ * for targets without GFNI, so a CPU without it never meets a GFNI instruction. Other
+ * architectures build a stub that reports itself unavailable.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -27,6 +30,12 @@
 #define SM4_GFNI_C1 0x3e
 #define SM4_GFNI_M2 0xf3ab34a974a6b589ULL
 #define SM4_GFNI_C2 0xd3
+/* The same S-box as AES-NI's inversion between two affine maps, one nibble table each half:
+ * S(x) = post(aes_sbox(pre(x))), f(x) = LO[x & 15] ^ HI[x >> 4] (same script). */
+#define SM4_AESNI_PRE_LO 0x3e, 0xb2, 0x0e, 0x82, 0xbb, 0x37, 0x8b, 0x07, 0xa1, 0x2d, 0x91, 0x1d, 0x24, 0xa8, 0x14, 0x98
+#define SM4_AESNI_PRE_HI 0x00, 0xdc, 0x2e, 0xf2, 0xc5, 0x19, 0xeb, 0x37, 0x08, 0xd4, 0x26, 0xfa, 0xcd, 0x11, 0xe3, 0x3f
+#define SM4_AESNI_POST_LO 0x6c, 0xd4, 0xa6, 0x1e, 0x52, 0xea, 0x98, 0x20, 0x0b, 0xb3, 0xc1, 0x79, 0x35, 0x8d, 0xff, 0x47
+#define SM4_AESNI_POST_HI 0x00, 0xe0, 0x50, 0xb0, 0x9d, 0x7d, 0xcd, 0x2d, 0xc0, 0x20, 0x90, 0x70, 0x5d, 0xbd, 0x0d, 0xed
 
 #define GCM_MAX_PLAINTEXT ((1ULL << 36) - 32) /* 2^32 - 2 counter blocks */
 #define GIL_RELEASE_BYTES 16384
@@ -38,8 +47,9 @@
 #include <immintrin.h>
 #endif
 
-enum { LEVEL_NONE = 0, LEVEL_GFNI_SSE = 1, LEVEL_AVX2 = 2, LEVEL_AVX512 = 3 };
-static const char *const LEVEL_NAMES[] = {"none", "gfni-sse", "avx2", "avx512"};
+enum { LEVEL_NONE = 0, LEVEL_AESNI = 1, LEVEL_GFNI_SSE = 2, LEVEL_AVX2 = 3, LEVEL_AVX512 = 4 };
+static const char *const LEVEL_NAMES[] = {"none", "aesni-sse", "gfni-sse", "avx2", "avx512"};
+static int g_has_aesni = 0; /* the AES-NI path can be forced (tests) on a GFNI CPU too */
 static int g_max_level = LEVEL_NONE;
 static int g_level = LEVEL_NONE;
 static const char *g_reason = "not built for x86-64";
@@ -63,6 +73,9 @@ static inline uint32_t load_be32(const uint8_t *p)
 
 #ifdef SM4GCM_X86
 
+#define TBASE __attribute__((target("sse2,ssse3,sse4.1")))
+#define TCLMUL __attribute__((target("sse2,ssse3,sse4.1,pclmul")))
+#define TAES __attribute__((target("sse2,ssse3,sse4.1,aes,pclmul")))
 #define T128 __attribute__((target("sse2,ssse3,sse4.1,gfni,pclmul")))
 #define T512                                                                                 \
     __attribute__((target(                                                                   \
@@ -72,20 +85,15 @@ static inline uint32_t load_be32(const uint8_t *p)
 
 /* ---- SM4, 4 blocks per xmm group ------------------------------------------------------- */
 
-INLINE T128 __m128i sbox128(__m128i x)
-{
-    x = _mm_gf2p8affine_epi64_epi8(x, _mm_set1_epi64x((long long)SM4_GFNI_M1), SM4_GFNI_C1);
-    return _mm_gf2p8affineinv_epi64_epi8(x, _mm_set1_epi64x((long long)SM4_GFNI_M2),
-                                         SM4_GFNI_C2);
-}
+/* Helpers both S-box forms share (no GFNI or AES instruction in them). */
 
-INLINE T128 __m128i rol128(__m128i x, int n)
+INLINE TBASE __m128i rol128(__m128i x, int n)
 {
     return _mm_or_si128(_mm_slli_epi32(x, n), _mm_srli_epi32(x, 32 - n));
 }
 
 /* L(B) = B ^ rol(B,2) ^ rol(B,10) ^ rol(B,18) ^ rol(B,24); byte rotations are shuffles. */
-INLINE T128 __m128i lin128(__m128i b)
+INLINE TBASE __m128i lin128(__m128i b)
 {
     const __m128i r8 = _mm_set_epi8(14, 13, 12, 15, 10, 9, 8, 11, 6, 5, 4, 7, 2, 1, 0, 3);
     const __m128i r16 = _mm_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2);
@@ -94,66 +102,69 @@ INLINE T128 __m128i lin128(__m128i b)
     return _mm_xor_si128(_mm_xor_si128(b, _mm_shuffle_epi8(b, r24)), rol128(t, 2));
 }
 
-#define ROUND128(a, b, c, d, k)                                                        \
-    do {                                                                               \
-        __m128i t_ = _mm_xor_si128(_mm_xor_si128(b, c), _mm_xor_si128(d, k));          \
-        a = _mm_xor_si128(a, lin128(sbox128(t_)));                                     \
-    } while (0)
-
-INLINE T128 __m128i bswap32x4(__m128i x)
+INLINE TBASE __m128i bswap32x4(__m128i x)
 {
     return _mm_shuffle_epi8(x, _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2,
                                             3));
 }
 
-/* In: x[j] = word j (native order) of 4 blocks. Out: x[m] = block m, bytes in wire order. */
-INLINE T128 void rounds128(const uint32_t *rk, __m128i x[4])
+/* GFNI: S(x) = affineinv(affine(x, M1, C1), M2, C2), two instructions a layer. */
+INLINE T128 __m128i sbox128(__m128i x)
 {
-    __m128i x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
-    for (int i = 0; i < 32; i += 4) {
-        ROUND128(x0, x1, x2, x3, _mm_set1_epi32((int)rk[i]));
-        ROUND128(x1, x2, x3, x0, _mm_set1_epi32((int)rk[i + 1]));
-        ROUND128(x2, x3, x0, x1, _mm_set1_epi32((int)rk[i + 2]));
-        ROUND128(x3, x0, x1, x2, _mm_set1_epi32((int)rk[i + 3]));
-    }
-    /* output (X35, X34, X33, X32), transposed back to blocks */
-    __m128i t0 = _mm_unpacklo_epi32(x3, x2), t1 = _mm_unpackhi_epi32(x3, x2);
-    __m128i t2 = _mm_unpacklo_epi32(x1, x0), t3 = _mm_unpackhi_epi32(x1, x0);
-    x[0] = bswap32x4(_mm_unpacklo_epi64(t0, t2));
-    x[1] = bswap32x4(_mm_unpackhi_epi64(t0, t2));
-    x[2] = bswap32x4(_mm_unpacklo_epi64(t1, t3));
-    x[3] = bswap32x4(_mm_unpackhi_epi64(t1, t3));
+    x = _mm_gf2p8affine_epi64_epi8(x, _mm_set1_epi64x((long long)SM4_GFNI_M1), SM4_GFNI_C1);
+    return _mm_gf2p8affineinv_epi64_epi8(x, _mm_set1_epi64x((long long)SM4_GFNI_M2),
+                                         SM4_GFNI_C2);
 }
 
-/* ECB on whole blocks (key derivation of H and J0, and the test helper). */
-static T128 void ecb128(const uint32_t *rk, const uint8_t *in, uint8_t *out, size_t nblocks)
+/* AES-NI (CPUs without GFNI): the AES-field inversion from AESENCLAST with a zero round key
+ * (InvShiftRows first, so that its ShiftRows leaves every byte in place), between two affine
+ * maps done as nibble lookups with PSHUFB (crypto/tools/sm4_gfni_matrices.py: aesni_tables).
+ * Constant time too: the tables are indexed inside registers, never through memory. */
+INLINE TAES __m128i affine128(__m128i x, __m128i lo, __m128i hi)
 {
-    uint8_t buf[64];
-    while (nblocks) {
-        size_t n = nblocks < 4 ? nblocks : 4;
-        memset(buf, 0, sizeof buf);
-        memcpy(buf, in, 16 * n);
-        __m128i b[4], x[4];
-        for (int m = 0; m < 4; m++) b[m] = bswap32x4(_mm_loadu_si128((const __m128i *)(buf + 16 * m)));
-        __m128i t0 = _mm_unpacklo_epi32(b[0], b[1]), t1 = _mm_unpackhi_epi32(b[0], b[1]);
-        __m128i t2 = _mm_unpacklo_epi32(b[2], b[3]), t3 = _mm_unpackhi_epi32(b[2], b[3]);
-        x[0] = _mm_unpacklo_epi64(t0, t2);
-        x[1] = _mm_unpackhi_epi64(t0, t2);
-        x[2] = _mm_unpacklo_epi64(t1, t3);
-        x[3] = _mm_unpackhi_epi64(t1, t3);
-        rounds128(rk, x);
-        for (int m = 0; m < 4; m++) _mm_storeu_si128((__m128i *)(buf + 16 * m), x[m]);
-        memcpy(out, buf, 16 * n);
-        in += 16 * n;
-        out += 16 * n;
-        nblocks -= n;
-    }
-    secure_zero(buf, sizeof buf);
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    return _mm_xor_si128(_mm_shuffle_epi8(lo, _mm_and_si128(x, m4)),
+                         _mm_shuffle_epi8(hi, _mm_and_si128(_mm_srli_epi16(x, 4), m4)));
 }
 
-static T128 uint32_t sbox_word(uint32_t w)
+INLINE TAES __m128i sbox128_aesni(__m128i x)
 {
-    return (uint32_t)_mm_cvtsi128_si32(sbox128(_mm_cvtsi32_si128((int)w)));
+    const __m128i pre_lo = _mm_setr_epi8(SM4_AESNI_PRE_LO), pre_hi = _mm_setr_epi8(SM4_AESNI_PRE_HI);
+    const __m128i post_lo = _mm_setr_epi8(SM4_AESNI_POST_LO),
+                  post_hi = _mm_setr_epi8(SM4_AESNI_POST_HI);
+    const __m128i inv_shift_rows = _mm_setr_epi8(0, 13, 10, 7, 4, 1, 14, 11, 8, 5, 2, 15, 12, 9, 6, 3);
+    x = _mm_shuffle_epi8(affine128(x, pre_lo, pre_hi), inv_shift_rows);
+    return affine128(_mm_aesenclast_si128(x, _mm_setzero_si128()), post_lo, post_hi);
+}
+
+#define SM4X_SBOX sbox128
+#define SM4X_TARGET T128
+#define SM4X(name) name##_gfni
+#include "_sm4_x128.h"
+#undef SM4X_SBOX
+#undef SM4X_TARGET
+#undef SM4X
+
+#define SM4X_SBOX sbox128_aesni
+#define SM4X_TARGET TAES
+#define SM4X(name) name##_aesni
+#include "_sm4_x128.h"
+#undef SM4X_SBOX
+#undef SM4X_TARGET
+#undef SM4X
+
+/* The 4-block path of the level in use: GFNI's or AES-NI's S-box. */
+static void ecb128(const uint32_t *rk, const uint8_t *in, uint8_t *out, size_t nblocks)
+{
+    if (g_level == LEVEL_AESNI)
+        ecb128_aesni(rk, in, out, nblocks);
+    else
+        ecb128_gfni(rk, in, out, nblocks);
+}
+
+static uint32_t sbox_word(uint32_t w)
+{
+    return g_level == LEVEL_AESNI ? sbox_word_aesni(w) : sbox_word_gfni(w);
 }
 
 static inline uint32_t rol32(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
@@ -174,74 +185,6 @@ static void key_schedule(const uint8_t key[16], uint32_t rk[32])
     secure_zero(k, sizeof k);
 }
 
-/* Four interleaved 4-block groups: x[g][j] = word j of blocks 4g..4g+3; out as rounds128. */
-INLINE T128 void rounds128x4(const uint32_t *rk, __m128i x[4][4])
-{
-    for (int i = 0; i < 32; i += 4) {
-        __m128i k0 = _mm_set1_epi32((int)rk[i]), k1 = _mm_set1_epi32((int)rk[i + 1]);
-        __m128i k2 = _mm_set1_epi32((int)rk[i + 2]), k3 = _mm_set1_epi32((int)rk[i + 3]);
-        for (int g = 0; g < 4; g++) ROUND128(x[g][0], x[g][1], x[g][2], x[g][3], k0);
-        for (int g = 0; g < 4; g++) ROUND128(x[g][1], x[g][2], x[g][3], x[g][0], k1);
-        for (int g = 0; g < 4; g++) ROUND128(x[g][2], x[g][3], x[g][0], x[g][1], k2);
-        for (int g = 0; g < 4; g++) ROUND128(x[g][3], x[g][0], x[g][1], x[g][2], k3);
-    }
-    for (int g = 0; g < 4; g++) {
-        __m128i t0 = _mm_unpacklo_epi32(x[g][3], x[g][2]), t1 = _mm_unpackhi_epi32(x[g][3], x[g][2]);
-        __m128i t2 = _mm_unpacklo_epi32(x[g][1], x[g][0]), t3 = _mm_unpackhi_epi32(x[g][1], x[g][0]);
-        x[g][0] = bswap32x4(_mm_unpacklo_epi64(t0, t2));
-        x[g][1] = bswap32x4(_mm_unpackhi_epi64(t0, t2));
-        x[g][2] = bswap32x4(_mm_unpacklo_epi64(t1, t3));
-        x[g][3] = bswap32x4(_mm_unpackhi_epi64(t1, t3));
-    }
-}
-
-/* CTR: out = in ^ SM4(nonce || ctr), ctr, ctr+1, ... (32-bit wrap as GCM's inc32). */
-static T128 void ctr128(const uint32_t *rk, const uint32_t nw[3], uint32_t ctr,
-                        const uint8_t *in, uint8_t *out, size_t len)
-{
-    const __m128i n0 = _mm_set1_epi32((int)nw[0]), n1 = _mm_set1_epi32((int)nw[1]),
-                  n2 = _mm_set1_epi32((int)nw[2]);
-    const __m128i step = _mm_set_epi32(3, 2, 1, 0);
-    while (len >= 256) {
-        __m128i x[4][4];
-        for (int g = 0; g < 4; g++) {
-            x[g][0] = n0;
-            x[g][1] = n1;
-            x[g][2] = n2;
-            x[g][3] = _mm_add_epi32(_mm_set1_epi32((int)(ctr + 4 * (uint32_t)g)), step);
-        }
-        rounds128x4(rk, x);
-        for (int g = 0; g < 4; g++)
-            for (int m = 0; m < 4; m++) {
-                __m128i v = _mm_loadu_si128((const __m128i *)(in + 64 * g + 16 * m));
-                _mm_storeu_si128((__m128i *)(out + 64 * g + 16 * m), _mm_xor_si128(v, x[g][m]));
-            }
-        in += 256;
-        out += 256;
-        len -= 256;
-        ctr += 16;
-    }
-    while (len) {
-        __m128i x[4] = {n0, n1, n2, _mm_add_epi32(_mm_set1_epi32((int)ctr), step)};
-        rounds128(rk, x);
-        if (len >= 64) {
-            for (int m = 0; m < 4; m++) {
-                __m128i v = _mm_loadu_si128((const __m128i *)(in + 16 * m));
-                _mm_storeu_si128((__m128i *)(out + 16 * m), _mm_xor_si128(v, x[m]));
-            }
-            in += 64;
-            out += 64;
-            len -= 64;
-            ctr += 4;
-        } else {
-            uint8_t ks[64];
-            for (int m = 0; m < 4; m++) _mm_storeu_si128((__m128i *)(ks + 16 * m), x[m]);
-            for (size_t i = 0; i < len; i++) out[i] = in[i] ^ ks[i];
-            secure_zero(ks, sizeof ks);
-            len = 0;
-        }
-    }
-}
 
 /* ---- SM4, 16 blocks per zmm group ------------------------------------------------------ */
 
@@ -537,13 +480,13 @@ static T256 void ctr256(const uint32_t *rk, const uint32_t nw[3], uint32_t ctr,
  * bit: shift the 256-bit sum left by one, then reduce modulo x^128 + x^7 + x^2 + x + 1.
  * Both steps are linear, so 8 products are summed first and reduced once. */
 
-INLINE T128 __m128i bswap128(__m128i x)
+INLINE TCLMUL __m128i bswap128(__m128i x)
 {
     return _mm_shuffle_epi8(x, _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
                                             15));
 }
 
-INLINE T128 void clmul_acc(__m128i a, __m128i b, __m128i *lo, __m128i *mid, __m128i *hi)
+INLINE TCLMUL void clmul_acc(__m128i a, __m128i b, __m128i *lo, __m128i *mid, __m128i *hi)
 {
     *lo = _mm_xor_si128(*lo, _mm_clmulepi64_si128(a, b, 0x00));
     *hi = _mm_xor_si128(*hi, _mm_clmulepi64_si128(a, b, 0x11));
@@ -551,7 +494,7 @@ INLINE T128 void clmul_acc(__m128i a, __m128i b, __m128i *lo, __m128i *mid, __m1
                                              _mm_clmulepi64_si128(a, b, 0x10)));
 }
 
-INLINE T128 __m128i gf_reduce(__m128i lo, __m128i mid, __m128i hi)
+INLINE TCLMUL __m128i gf_reduce(__m128i lo, __m128i mid, __m128i hi)
 {
     lo = _mm_xor_si128(lo, _mm_slli_si128(mid, 8));
     hi = _mm_xor_si128(hi, _mm_srli_si128(mid, 8));
@@ -570,7 +513,7 @@ INLINE T128 __m128i gf_reduce(__m128i lo, __m128i mid, __m128i hi)
     return _mm_xor_si128(hi, _mm_xor_si128(lo, r));
 }
 
-static T128 __m128i gf_mul(__m128i a, __m128i b)
+static TCLMUL __m128i gf_mul(__m128i a, __m128i b)
 {
     __m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
     clmul_acc(a, b, &lo, &mid, &hi);
@@ -578,7 +521,7 @@ static T128 __m128i gf_mul(__m128i a, __m128i b)
 }
 
 /* Y <- GHASH update over len bytes (a partial last block is zero-padded). */
-static T128 __m128i ghash128(const uint8_t htab[8][16], __m128i y, const uint8_t *p, size_t len)
+static TCLMUL __m128i ghash128(const uint8_t htab[8][16], __m128i y, const uint8_t *p, size_t len)
 {
     __m128i h[8];
     for (int i = 0; i < 8; i++) h[i] = _mm_loadu_si128((const __m128i *)htab[i]);
@@ -648,7 +591,7 @@ static __m128i ghash(const sm4gcm_key *k, __m128i y, const uint8_t *p, size_t le
     return ghash128(k->htab, y, p, len);
 }
 
-static T128 void ghash_init(sm4gcm_key *k)
+static TCLMUL void ghash_init(sm4gcm_key *k)
 {
     uint8_t zero[16] = {0}, hb[16];
     ecb128(k->rk, zero, hb, 1);
@@ -668,13 +611,15 @@ static void ctr_xor(const sm4gcm_key *k, const uint32_t nw[3], uint32_t ctr, con
         ctr512(k->rk, nw, ctr, in, out, len);
     else if (g_level == LEVEL_AVX2)
         ctr256(k->rk, nw, ctr, in, out, len);
+    else if (g_level == LEVEL_GFNI_SSE)
+        ctr128_gfni(k->rk, nw, ctr, in, out, len);
     else
-        ctr128(k->rk, nw, ctr, in, out, len);
+        ctr128_aesni(k->rk, nw, ctr, in, out, len);
 }
 
 /* seal (encrypt=1): ct = CTR(pt), tag over (aad, ct). open: tag over (aad, ct), pt = CTR(ct).
  * Writes the computed tag; the caller compares it on open. */
-static T128 void gcm_crypt(const sm4gcm_key *k, const uint8_t nonce[12], const uint8_t *aad,
+static TCLMUL void gcm_crypt(const sm4gcm_key *k, const uint8_t nonce[12], const uint8_t *aad,
                            size_t alen, const uint8_t *in, uint8_t *out, size_t len, int encrypt,
                            uint8_t tag[16])
 {
@@ -711,8 +656,14 @@ static void detect(void)
         g_reason = "CPU lacks SSE4.1 or PCLMULQDQ";
         return;
     }
+    g_has_aesni = __builtin_cpu_supports("aes");
     if (!__builtin_cpu_supports("gfni")) {
-        g_reason = "CPU lacks GFNI (Intel Ice Lake / AMD Zen 4 or newer)";
+        if (!g_has_aesni) {
+            g_reason = "CPU lacks GFNI and AES-NI";
+            return;
+        }
+        g_level = g_max_level = LEVEL_AESNI;
+        g_reason = "";
         return;
     }
     g_max_level = LEVEL_GFNI_SSE;
@@ -1000,14 +951,15 @@ static PyObject *mod_isa(PyObject *mod, PyObject *unused)
     return PyUnicode_FromString(LEVEL_NAMES[g_level]);
 }
 
-/* Test hook: force a narrower code path ("gfni-sse", "avx2") or back to the widest. */
+/* Test hook: force a narrower code path ("aesni-sse", "gfni-sse", "avx2") or back to the
+ * widest. Ctx objects keep the round keys made under any path (the S-box is the same). */
 static PyObject *mod_set_isa(PyObject *mod, PyObject *arg)
 {
     const char *name = PyUnicode_AsUTF8(arg);
     if (name == NULL) return NULL;
-    for (int lvl = LEVEL_GFNI_SSE; lvl <= LEVEL_AVX512; lvl++) {
+    for (int lvl = LEVEL_AESNI; lvl <= LEVEL_AVX512; lvl++) {
         if (strcmp(name, LEVEL_NAMES[lvl]) == 0) {
-            if (lvl > g_max_level) {
+            if (lvl > g_max_level || (lvl == LEVEL_AESNI && !g_has_aesni)) {
                 PyErr_Format(PyExc_ValueError, "this CPU cannot run %s", name);
                 return NULL;
             }
@@ -1049,7 +1001,7 @@ static PyObject *mod_ecb_encrypt(PyObject *mod, PyObject *const *args, Py_ssize_
 }
 
 static PyMethodDef mod_methods[] = {
-    {"isa", mod_isa, METH_NOARGS, "The code path in use: 'avx512', 'avx2', 'gfni-sse' or 'none'."},
+    {"isa", mod_isa, METH_NOARGS, "The code path in use: 'avx512', 'avx2', 'gfni-sse', 'aesni-sse' or 'none'."},
     {"_set_isa", mod_set_isa, METH_O, "Test hook: select a code path; returns the previous."},
     {"_ecb_encrypt", (PyCFunction)(void (*)(void))mod_ecb_encrypt, METH_FASTCALL,
      "Test helper: SM4 encryption of whole blocks."},
@@ -1058,7 +1010,7 @@ static PyMethodDef mod_methods[] = {
 
 static struct PyModuleDef moddef = {
     PyModuleDef_HEAD_INIT, "crypto._sm4gcm",
-    "SM4-GCM with GFNI + PCLMULQDQ (x86-64); AVAILABLE says whether this CPU can run it.", -1,
+    "SM4-GCM with GFNI or AES-NI + PCLMULQDQ (x86-64); AVAILABLE says whether this CPU can run it.", -1,
     mod_methods,
 };
 

@@ -1,4 +1,5 @@
-"""Derive the GFNI matrices of the SM4 S-box (constants of ``crypto/_sm4gcm.c``).
+"""Derive the GFNI matrices of the SM4 S-box (constants of ``crypto/_sm4gcm.c``), and the
+nibble tables of its AES-NI form (for CPUs without GFNI).
 
     python -m crypto.tools.sm4_gfni_matrices
 
@@ -196,6 +197,58 @@ def check(m1: int, c1: int, m2: int, c2: int) -> None:
             raise AssertionError(f"S-box mismatch at {x:#04x}: {got:#04x} != {SBOX[x]:#04x}")
 
 
+# ---- the AES-NI form -------------------------------------------------------------------------
+#
+# Without GFNI, the AES-field inversion comes from AESENCLAST with a zero round key: per byte it
+# is the AES S-box, A_aes·inv(y) + 0x63, after which ShiftRows moves bytes (undone by shuffling
+# the input with InvShiftRows first). Then
+#
+#     S(x) = affineinv(y, M2, c2) = affine(inv(y), M2, c2),  y = affine(x, M1, c1)
+#          = post(aes_sbox(pre(x)))  with  pre = affine(·, M1, c1),
+#                                         post(s) = affine(A_aes⁻¹·(s + 0x63), M2, c2).
+#
+# pre and post are affine over GF(2), so each is two 16-entry tables, one per nibble (PSHUFB):
+# f(x) = LO[x & 15] ^ HI[x >> 4], LO holding the constant term.
+
+
+def aes_sbox(y: int) -> int:
+    """FIPS-197 SubBytes: the AES affine map of the inverse, plus 0x63."""
+    v = gf_inv(y, AES_POLY)
+    rol = [((v << k) | (v >> (8 - k))) & 0xFF for k in range(5)]
+    return rol[0] ^ rol[1] ^ rol[2] ^ rol[3] ^ rol[4] ^ 0x63
+
+
+def nibble_tables(f: Callable[[int], int]) -> tuple[list[int], list[int]]:
+    """(LO, HI) with f(x) = LO[x & 15] ^ HI[x >> 4] for an affine f."""
+    lo = [f(n) for n in range(16)]
+    hi = [f(n << 4) ^ f(0) for n in range(16)]
+    for x in range(256):
+        if lo[x & 15] ^ hi[x >> 4] != f(x):
+            raise ValueError("not an affine map")
+    return lo, hi
+
+
+def aesni_tables(m1: int, c1: int, m2: int, c2: int) -> tuple[list[int], ...]:
+    """(PRE_LO, PRE_HI, POST_LO, POST_HI) of the AES-NI form, from the GFNI constants."""
+    unsub = {aes_sbox(y) ^ 0x63: gf_inv(y, AES_POLY) for y in range(256)}  # A_aes⁻¹
+    pre = nibble_tables(lambda x: gf2p8affineqb(x, m1, c1))
+    post = nibble_tables(lambda s: gf2p8affineqb(unsub[s ^ 0x63], m2, c2))
+    return (*pre, *post)
+
+
+def check_aesni(tables: tuple[list[int], ...]) -> None:
+    pre_lo, pre_hi, post_lo, post_hi = tables
+    for x in range(256):
+        s = aes_sbox(pre_lo[x & 15] ^ pre_hi[x >> 4])
+        got = post_lo[s & 15] ^ post_hi[s >> 4]
+        if got != SBOX[x]:
+            raise AssertionError(f"S-box mismatch at {x:#04x}: {got:#04x} != {SBOX[x]:#04x}")
+
+
+def _c_bytes(name: str, values: list[int]) -> str:
+    return f"#define {name} " + ", ".join(f"0x{v:02x}" for v in values)
+
+
 def main() -> None:
     m1, c1, m2, c2 = derive()
     check(m1, c1, m2, c2)
@@ -203,6 +256,10 @@ def main() -> None:
     print(f"#define SM4_GFNI_C1 0x{c1:02x}")
     print(f"#define SM4_GFNI_M2 0x{m2:016x}ULL")
     print(f"#define SM4_GFNI_C2 0x{c2:02x}")
+    tables = aesni_tables(m1, c1, m2, c2)
+    check_aesni(tables)
+    for name, values in zip(("PRE_LO", "PRE_HI", "POST_LO", "POST_HI"), tables, strict=True):
+        print(_c_bytes(f"SM4_AESNI_{name}", values))
 
 
 if __name__ == "__main__":

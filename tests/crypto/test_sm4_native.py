@@ -1,7 +1,7 @@
 """The native SM4-GCM backend (crypto/_sm4gcm.c) against OpenSSL through `cryptography`.
 
-Every check runs on each code path this CPU supports (AVX-512 and the 128-bit GFNI path),
-and OpenSSL is the reference for every output.
+Every check runs on each code path this CPU supports (AVX-512, AVX2, the 128-bit GFNI path and
+the 128-bit AES-NI one, for CPUs without GFNI), and OpenSSL is the reference for every output.
 """
 
 from __future__ import annotations
@@ -32,14 +32,16 @@ def _cpu_flags() -> set[str]:
     return set(match.group(1).split()) if match else set()
 
 
-CPU_CAN = platform.machine() in ("x86_64", "AMD64") and {"gfni", "pclmulqdq"} <= _cpu_flags()
+CPU_CAN = platform.machine() in ("x86_64", "AMD64") and (
+    {"gfni", "pclmulqdq"} <= _cpu_flags() or {"aes", "pclmulqdq", "sse4_1"} <= _cpu_flags()
+)
 
 
 def _native_isas() -> list[str]:
     if sm4._NATIVE is None:
         return []
     out = []
-    for name in ("avx512", "avx2", "gfni-sse"):
+    for name in ("avx512", "avx2", "gfni-sse", "aesni-sse"):
         try:
             prev = sm4._NATIVE._set_isa(name)
         except ValueError:
@@ -94,6 +96,30 @@ def test_gfni_matrices_reproduce_the_sbox() -> None:
     assert int(consts["SM4_GFNI_M2"], 16) == m2 and int(consts["SM4_GFNI_C2"], 16) == c2
 
 
+def test_aesni_tables_reproduce_the_sbox() -> None:
+    from gmssl.sm4 import SM4_BOXES_TABLE
+
+    # the model of AESENCLAST's S-box is FIPS-197's (its first entries and a worked example)
+    assert [gfni.aes_sbox(x) for x in (0x00, 0x01, 0x53, 0xFF)] == [0x63, 0x7C, 0xED, 0x16]
+    tables = gfni.aesni_tables(*gfni.derive())
+    gfni.check_aesni(tables)
+    pre_lo, pre_hi, post_lo, post_hi = tables
+    for x in range(256):
+        s = gfni.aes_sbox(pre_lo[x & 15] ^ pre_hi[x >> 4])
+        assert post_lo[s & 15] ^ post_hi[s >> 4] == SM4_BOXES_TABLE[x]
+    # and the C source carries exactly these tables
+    src = C_SOURCE.read_text()
+    found = dict(re.findall(r"#define SM4_AESNI_(\w+) ((?:0x[0-9a-f]{2}(?:, )?){16})", src))
+    for name, values in zip(("PRE_LO", "PRE_HI", "POST_LO", "POST_HI"), tables, strict=True):
+        assert [int(v, 16) for v in found[name].split(", ")] == values, name
+
+
+def test_aesni_check_catches_a_wrong_table() -> None:
+    pre_lo, pre_hi, post_lo, post_hi = gfni.aesni_tables(*gfni.derive())
+    with pytest.raises(AssertionError):
+        gfni.check_aesni(([pre_lo[0] ^ 1, *pre_lo[1:]], pre_hi, post_lo, post_hi))
+
+
 def test_gfni_check_catches_a_wrong_matrix() -> None:
     m1, c1, m2, c2 = gfni.derive()
     with pytest.raises(AssertionError):
@@ -107,7 +133,8 @@ def test_native_backend_is_active_on_a_capable_cpu() -> None:
     """A broken build must not hide behind the OpenSSL fallback."""
     if CPU_CAN:
         assert sm4.native_unavailable_reason() == "", (
-            "this CPU has GFNI + PCLMULQDQ but the native SM4-GCM is not usable (build it: "
+            "this CPU has PCLMULQDQ and GFNI or AES-NI but the native SM4-GCM is not usable "
+            "(build it: "
             f"`.venv/bin/python setup.py build_ext --inplace`): {sm4.native_unavailable_reason()}"
         )
         assert sm4.gcm_backend("auto") == "native"
