@@ -30,7 +30,8 @@ INLINE SM4X_TARGET void SM4X(rounds128)(const uint32_t *rk, __m128i x[4])
 }
 
 /* ECB on whole blocks (key derivation of H and J0, and the test helper). */
-static SM4X_TARGET void SM4X(ecb128)(const uint32_t *rk, const uint8_t *in, uint8_t *out, size_t nblocks)
+static SM4X_TARGET void SM4X(ecb128)(const uint32_t *rk, const uint8_t *in, uint8_t *out,
+                                     size_t nblocks)
 {
     uint8_t buf[64];
     while (nblocks) {

@@ -8,8 +8,8 @@
  * conjugated by a linear isomorphism; the matrices are derived by
  * crypto/tools/sm4_gfni_matrices.py). No secret-indexed table anywhere, so it is constant
  * time, unlike table SM4. A CPU without GFNI runs the 4-block path with an S-box made of
- * AESENCLAST between two PSHUFB affine maps (sbox128_aesni), constant time too. GHASH uses PCLMULQDQ with 8-block aggregated reduction (VPCLMULQDQ,
- * 16 blocks, on the AVX-512 path).
+ * AESENCLAST between two PSHUFB affine maps (sbox128_aesni), constant time too. GHASH uses
+ * PCLMULQDQ with 8-block aggregated reduction (VPCLMULQDQ, 16 blocks, on the AVX-512 path).
  *
  * Counter blocks need no transposition: words 0..2 of every counter block are the nonce
  * (broadcast) and word 3 is the 32-bit block counter, one lane per block.
@@ -129,10 +129,12 @@ INLINE TAES __m128i affine128(__m128i x, __m128i lo, __m128i hi)
 
 INLINE TAES __m128i sbox128_aesni(__m128i x)
 {
-    const __m128i pre_lo = _mm_setr_epi8(SM4_AESNI_PRE_LO), pre_hi = _mm_setr_epi8(SM4_AESNI_PRE_HI);
-    const __m128i post_lo = _mm_setr_epi8(SM4_AESNI_POST_LO),
-                  post_hi = _mm_setr_epi8(SM4_AESNI_POST_HI);
-    const __m128i inv_shift_rows = _mm_setr_epi8(0, 13, 10, 7, 4, 1, 14, 11, 8, 5, 2, 15, 12, 9, 6, 3);
+    const __m128i pre_lo = _mm_setr_epi8(SM4_AESNI_PRE_LO);
+    const __m128i pre_hi = _mm_setr_epi8(SM4_AESNI_PRE_HI);
+    const __m128i post_lo = _mm_setr_epi8(SM4_AESNI_POST_LO);
+    const __m128i post_hi = _mm_setr_epi8(SM4_AESNI_POST_HI);
+    const __m128i inv_shift_rows =
+        _mm_setr_epi8(0, 13, 10, 7, 4, 1, 14, 11, 8, 5, 2, 15, 12, 9, 6, 3);
     x = _mm_shuffle_epi8(affine128(x, pre_lo, pre_hi), inv_shift_rows);
     return affine128(_mm_aesenclast_si128(x, _mm_setzero_si128()), post_lo, post_hi);
 }
@@ -1001,7 +1003,8 @@ static PyObject *mod_ecb_encrypt(PyObject *mod, PyObject *const *args, Py_ssize_
 }
 
 static PyMethodDef mod_methods[] = {
-    {"isa", mod_isa, METH_NOARGS, "The code path in use: 'avx512', 'avx2', 'gfni-sse', 'aesni-sse' or 'none'."},
+    {"isa", mod_isa, METH_NOARGS,
+     "The code path in use: 'avx512', 'avx2', 'gfni-sse', 'aesni-sse' or 'none'."},
     {"_set_isa", mod_set_isa, METH_O, "Test hook: select a code path; returns the previous."},
     {"_ecb_encrypt", (PyCFunction)(void (*)(void))mod_ecb_encrypt, METH_FASTCALL,
      "Test helper: SM4 encryption of whole blocks."},
@@ -1010,7 +1013,9 @@ static PyMethodDef mod_methods[] = {
 
 static struct PyModuleDef moddef = {
     PyModuleDef_HEAD_INIT, "crypto._sm4gcm",
-    "SM4-GCM with GFNI or AES-NI + PCLMULQDQ (x86-64); AVAILABLE says whether this CPU can run it.", -1,
+    "SM4-GCM with GFNI or AES-NI + PCLMULQDQ (x86-64); AVAILABLE says whether this CPU can "
+    "run it.",
+    -1,
     mod_methods,
 };
 
