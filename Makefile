@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 
 # The editable install builds it too; this rebuilds it in place when the C file changes
 # (a failed build only warns: the OpenSSL backend remains).
-$(NATIVE): crypto/_sm4gcm.c crypto/_sm4_x128.h setup.py | $(VENV)/bin/python
+$(NATIVE): crypto/_sm4gcm.c crypto/_sm4_x128.h crypto/_sm4_x256.h setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native SM4-GCM not built; using OpenSSL"
 
 $(NATIVE_SM2): crypto/_sm2verify.c crypto/_sm3.h setup.py | $(VENV)/bin/python

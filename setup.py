@@ -15,7 +15,7 @@ setup(
         Extension(
             "crypto._sm4gcm",
             sources=["crypto/_sm4gcm.c"],
-            depends=["crypto/_sm4_x128.h"],
+            depends=["crypto/_sm4_x128.h", "crypto/_sm4_x256.h"],
             extra_compile_args=["-O3", "-Wall"],
             optional=True,
         ),

@@ -8,7 +8,8 @@
  * conjugated by a linear isomorphism; the matrices are derived by
  * crypto/tools/sm4_gfni_matrices.py). No secret-indexed table anywhere, so it is constant
  * time, unlike table SM4. A CPU without GFNI runs the 4-block path with an S-box made of
- * AESENCLAST between two PSHUFB affine maps (sbox128_aesni), constant time too. GHASH uses
+ * AESENCLAST between two PSHUFB affine maps (sbox128_aesni), constant time too, or the
+ * 8-block one with VAES (sbox256_vaes) where the CPU has it. GHASH uses
  * PCLMULQDQ with 8-block aggregated reduction (VPCLMULQDQ, 16 blocks, on the AVX-512 path).
  *
  * Counter blocks need no transposition: words 0..2 of every counter block are the nonce
@@ -47,9 +48,18 @@
 #include <immintrin.h>
 #endif
 
-enum { LEVEL_NONE = 0, LEVEL_AESNI = 1, LEVEL_GFNI_SSE = 2, LEVEL_AVX2 = 3, LEVEL_AVX512 = 4 };
-static const char *const LEVEL_NAMES[] = {"none", "aesni-sse", "gfni-sse", "avx2", "avx512"};
-static int g_has_aesni = 0; /* the AES-NI path can be forced (tests) on a GFNI CPU too */
+enum {
+    LEVEL_NONE = 0,
+    LEVEL_AESNI = 1,
+    LEVEL_VAES_AVX2 = 2,
+    LEVEL_GFNI_SSE = 3,
+    LEVEL_AVX2 = 4,
+    LEVEL_AVX512 = 5
+};
+static const char *const LEVEL_NAMES[] = {"none",     "aesni-sse", "vaes-avx2",
+                                          "gfni-sse", "avx2",      "avx512"};
+/* the AES-NI paths can be forced (tests) on a GFNI CPU that has them too */
+static int g_has_aesni = 0, g_has_vaes_avx2 = 0;
 static int g_max_level = LEVEL_NONE;
 static int g_level = LEVEL_NONE;
 static const char *g_reason = "not built for x86-64";
@@ -76,6 +86,8 @@ static inline uint32_t load_be32(const uint8_t *p)
 #define TBASE __attribute__((target("sse2,ssse3,sse4.1")))
 #define TCLMUL __attribute__((target("sse2,ssse3,sse4.1,pclmul")))
 #define TAES __attribute__((target("sse2,ssse3,sse4.1,aes,pclmul")))
+#define TBASE256 __attribute__((target("sse2,ssse3,sse4.1,avx,avx2")))
+#define TVAES __attribute__((target("sse2,ssse3,sse4.1,avx,avx2,aes,vaes,pclmul")))
 #define T128 __attribute__((target("sse2,ssse3,sse4.1,gfni,pclmul")))
 #define T512                                                                                 \
     __attribute__((target(                                                                   \
@@ -158,7 +170,7 @@ INLINE TAES __m128i sbox128_aesni(__m128i x)
 /* The 4-block path of the level in use: GFNI's or AES-NI's S-box. */
 static void ecb128(const uint32_t *rk, const uint8_t *in, uint8_t *out, size_t nblocks)
 {
-    if (g_level == LEVEL_AESNI)
+    if (g_level == LEVEL_AESNI || g_level == LEVEL_VAES_AVX2)
         ecb128_aesni(rk, in, out, nblocks);
     else
         ecb128_gfni(rk, in, out, nblocks);
@@ -166,7 +178,8 @@ static void ecb128(const uint32_t *rk, const uint8_t *in, uint8_t *out, size_t n
 
 static uint32_t sbox_word(uint32_t w)
 {
-    return g_level == LEVEL_AESNI ? sbox_word_aesni(w) : sbox_word_gfni(w);
+    return g_level == LEVEL_AESNI || g_level == LEVEL_VAES_AVX2 ? sbox_word_aesni(w)
+                                                                 : sbox_word_gfni(w);
 }
 
 static inline uint32_t rol32(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
@@ -372,32 +385,16 @@ static T512 void ctr512(const uint32_t *rk, const uint32_t nw[3], uint32_t ctr,
     }
 }
 
-/* ---- SM4, 8 blocks per ymm group (GFNI CPUs without AVX-512) -------------------------- */
+/* ---- SM4, 8 blocks per ymm group (AVX2: GFNI CPUs without AVX-512, or VAES) ---------- */
 
-INLINE T256 __m256i sbox256(__m256i x)
-{
-    x = _mm256_gf2p8affine_epi64_epi8(x, _mm256_set1_epi64x((long long)SM4_GFNI_M1), SM4_GFNI_C1);
-    return _mm256_gf2p8affineinv_epi64_epi8(x, _mm256_set1_epi64x((long long)SM4_GFNI_M2),
-                                            SM4_GFNI_C2);
-}
-
-#define ROUND256(a, b, c, d, k)                                                              \
-    do {                                                                                     \
-        __m256i t_ = sbox256(_mm256_xor_si256(_mm256_xor_si256(b, c), _mm256_xor_si256(d, k))); \
-        __m256i u_ = _mm256_xor_si256(                                                       \
-            t_, _mm256_xor_si256(_mm256_shuffle_epi8(t_, r8), _mm256_shuffle_epi8(t_, r16))); \
-        u_ = _mm256_or_si256(_mm256_slli_epi32(u_, 2), _mm256_srli_epi32(u_, 30));          \
-        a = _mm256_xor_si256(a, _mm256_xor_si256(t_, _mm256_shuffle_epi8(t_, r24)));        \
-        a = _mm256_xor_si256(a, u_);                                                         \
-    } while (0)
-
-INLINE T256 __m256i bswap32x8(__m256i x)
+/* Helpers both S-box forms share (no GFNI or AES instruction in them). */
+INLINE TBASE256 __m256i bswap32x8(__m256i x)
 {
     return _mm256_shuffle_epi8(x, _mm256_broadcastsi128_si256(_mm_set_epi8(
                                       12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3)));
 }
 
-INLINE T256 void untranspose256(__m256i x0, __m256i x1, __m256i x2, __m256i x3, __m256i o[4])
+INLINE TBASE256 void untranspose256(__m256i x0, __m256i x1, __m256i x2, __m256i x3, __m256i o[4])
 {
     __m256i t0 = _mm256_unpacklo_epi32(x3, x2), t1 = _mm256_unpackhi_epi32(x3, x2);
     __m256i t2 = _mm256_unpacklo_epi32(x1, x0), t3 = _mm256_unpackhi_epi32(x1, x0);
@@ -407,74 +404,50 @@ INLINE T256 void untranspose256(__m256i x0, __m256i x1, __m256i x2, __m256i x3, 
     o[3] = bswap32x8(_mm256_unpackhi_epi64(t1, t3));
 }
 
-/* Keystream for `groups` (1 or 4) interleaved groups of 8 blocks; lane d = 4k + m of the
- * counter word is block 2m + k (the same trick as the zmm path, two lanes per register). */
-INLINE T256 void ks_256(const uint32_t *rk, __m256i n0, __m256i n1, __m256i n2, __m256i c,
-                        int groups, __m256i o[16])
+/* GFNI */
+INLINE T256 __m256i sbox256(__m256i x)
 {
-    const __m256i r8 = _mm256_broadcastsi128_si256(
-        _mm_set_epi8(14, 13, 12, 15, 10, 9, 8, 11, 6, 5, 4, 7, 2, 1, 0, 3));
-    const __m256i r16 = _mm256_broadcastsi128_si256(
-        _mm_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2));
-    const __m256i r24 = _mm256_broadcastsi128_si256(
-        _mm_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1));
-    const __m256i eight = _mm256_set1_epi32(8);
-    __m256i x[4][4];
-    for (int g = 0; g < groups; g++) {
-        x[g][0] = n0;
-        x[g][1] = n1;
-        x[g][2] = n2;
-        x[g][3] = g ? _mm256_add_epi32(x[g - 1][3], eight) : c;
-    }
-    for (int i = 0; i < 32; i += 4) {
-        __m256i k0 = _mm256_set1_epi32((int)rk[i]), k1 = _mm256_set1_epi32((int)rk[i + 1]);
-        __m256i k2 = _mm256_set1_epi32((int)rk[i + 2]), k3 = _mm256_set1_epi32((int)rk[i + 3]);
-        for (int g = 0; g < groups; g++) ROUND256(x[g][0], x[g][1], x[g][2], x[g][3], k0);
-        for (int g = 0; g < groups; g++) ROUND256(x[g][1], x[g][2], x[g][3], x[g][0], k1);
-        for (int g = 0; g < groups; g++) ROUND256(x[g][2], x[g][3], x[g][0], x[g][1], k2);
-        for (int g = 0; g < groups; g++) ROUND256(x[g][3], x[g][0], x[g][1], x[g][2], k3);
-    }
-    for (int g = 0; g < groups; g++) untranspose256(x[g][0], x[g][1], x[g][2], x[g][3], o + 4 * g);
+    x = _mm256_gf2p8affine_epi64_epi8(x, _mm256_set1_epi64x((long long)SM4_GFNI_M1), SM4_GFNI_C1);
+    return _mm256_gf2p8affineinv_epi64_epi8(x, _mm256_set1_epi64x((long long)SM4_GFNI_M2),
+                                            SM4_GFNI_C2);
 }
 
-static T256 void ctr256(const uint32_t *rk, const uint32_t nw[3], uint32_t ctr,
-                        const uint8_t *in, uint8_t *out, size_t len)
+/* VAES (CPUs with AVX2 and VAES but no GFNI, e.g. AMD Zen 3): sbox128_aesni on both lanes. */
+INLINE TVAES __m256i affine256(__m256i x, __m256i lo, __m256i hi)
 {
-    const __m256i n0 = _mm256_set1_epi32((int)nw[0]), n1 = _mm256_set1_epi32((int)nw[1]),
-                  n2 = _mm256_set1_epi32((int)nw[2]);
-    const __m256i offs = _mm256_set_epi32(7, 5, 3, 1, 6, 4, 2, 0);
-    __m256i o[16];
-    while (len >= 512) {
-        ks_256(rk, n0, n1, n2, _mm256_add_epi32(_mm256_set1_epi32((int)ctr), offs), 4, o);
-        for (int m = 0; m < 16; m++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(in + 32 * m));
-            _mm256_storeu_si256((__m256i *)(out + 32 * m), _mm256_xor_si256(v, o[m]));
-        }
-        in += 512;
-        out += 512;
-        len -= 512;
-        ctr += 32;
-    }
-    while (len) {
-        ks_256(rk, n0, n1, n2, _mm256_add_epi32(_mm256_set1_epi32((int)ctr), offs), 1, o);
-        if (len >= 128) {
-            for (int m = 0; m < 4; m++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(in + 32 * m));
-                _mm256_storeu_si256((__m256i *)(out + 32 * m), _mm256_xor_si256(v, o[m]));
-            }
-            in += 128;
-            out += 128;
-            len -= 128;
-            ctr += 8;
-        } else {
-            uint8_t ks[128];
-            for (int m = 0; m < 4; m++) _mm256_storeu_si256((__m256i *)(ks + 32 * m), o[m]);
-            for (size_t i = 0; i < len; i++) out[i] = in[i] ^ ks[i];
-            secure_zero(ks, sizeof ks);
-            len = 0;
-        }
-    }
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    return _mm256_xor_si256(_mm256_shuffle_epi8(lo, _mm256_and_si256(x, m4)),
+                            _mm256_shuffle_epi8(hi, _mm256_and_si256(_mm256_srli_epi16(x, 4), m4)));
 }
+
+INLINE TVAES __m256i sbox256_vaes(__m256i x)
+{
+    const __m256i pre_lo = _mm256_broadcastsi128_si256(_mm_setr_epi8(SM4_AESNI_PRE_LO));
+    const __m256i pre_hi = _mm256_broadcastsi128_si256(_mm_setr_epi8(SM4_AESNI_PRE_HI));
+    const __m256i post_lo = _mm256_broadcastsi128_si256(_mm_setr_epi8(SM4_AESNI_POST_LO));
+    const __m256i post_hi = _mm256_broadcastsi128_si256(_mm_setr_epi8(SM4_AESNI_POST_HI));
+    const __m256i inv_shift_rows = _mm256_broadcastsi128_si256(
+        _mm_setr_epi8(0, 13, 10, 7, 4, 1, 14, 11, 8, 5, 2, 15, 12, 9, 6, 3));
+    x = _mm256_shuffle_epi8(affine256(x, pre_lo, pre_hi), inv_shift_rows);
+    return affine256(_mm256_aesenclast_epi128(x, _mm256_setzero_si256()), post_lo, post_hi);
+}
+
+#define SM4Y_SBOX sbox256
+#define SM4Y_TARGET T256
+#define SM4Y(name) name##_gfni
+#include "_sm4_x256.h"
+#undef SM4Y_SBOX
+#undef SM4Y_TARGET
+#undef SM4Y
+
+#define SM4Y_SBOX sbox256_vaes
+#define SM4Y_TARGET TVAES
+#define SM4Y(name) name##_vaes
+#include "_sm4_x256.h"
+#undef SM4Y_SBOX
+#undef SM4Y_TARGET
+#undef SM4Y
+
 
 /* ---- GHASH ----------------------------------------------------------------------------- */
 /* Blocks are byte-reversed so the 128-bit integer is the bit-reflected field element. A
@@ -612,9 +585,11 @@ static void ctr_xor(const sm4gcm_key *k, const uint32_t nw[3], uint32_t ctr, con
     if (g_level >= LEVEL_AVX512)
         ctr512(k->rk, nw, ctr, in, out, len);
     else if (g_level == LEVEL_AVX2)
-        ctr256(k->rk, nw, ctr, in, out, len);
+        ctr256_gfni(k->rk, nw, ctr, in, out, len);
     else if (g_level == LEVEL_GFNI_SSE)
         ctr128_gfni(k->rk, nw, ctr, in, out, len);
+    else if (g_level == LEVEL_VAES_AVX2)
+        ctr256_vaes(k->rk, nw, ctr, in, out, len);
     else
         ctr128_aesni(k->rk, nw, ctr, in, out, len);
 }
@@ -659,12 +634,14 @@ static void detect(void)
         return;
     }
     g_has_aesni = __builtin_cpu_supports("aes");
+    g_has_vaes_avx2 = g_has_aesni && __builtin_cpu_supports("vaes") &&
+                      __builtin_cpu_supports("avx2");
     if (!__builtin_cpu_supports("gfni")) {
         if (!g_has_aesni) {
             g_reason = "CPU lacks GFNI and AES-NI";
             return;
         }
-        g_level = g_max_level = LEVEL_AESNI;
+        g_level = g_max_level = g_has_vaes_avx2 ? LEVEL_VAES_AVX2 : LEVEL_AESNI;
         g_reason = "";
         return;
     }
@@ -953,15 +930,17 @@ static PyObject *mod_isa(PyObject *mod, PyObject *unused)
     return PyUnicode_FromString(LEVEL_NAMES[g_level]);
 }
 
-/* Test hook: force a narrower code path ("aesni-sse", "gfni-sse", "avx2") or back to the
- * widest. Ctx objects keep the round keys made under any path (the S-box is the same). */
+/* Test hook: force a narrower code path ("aesni-sse", "vaes-avx2", "gfni-sse", "avx2") or
+ * back to the widest. Ctx objects keep the round keys made under any path (the S-box is the
+ * same). */
 static PyObject *mod_set_isa(PyObject *mod, PyObject *arg)
 {
     const char *name = PyUnicode_AsUTF8(arg);
     if (name == NULL) return NULL;
     for (int lvl = LEVEL_AESNI; lvl <= LEVEL_AVX512; lvl++) {
         if (strcmp(name, LEVEL_NAMES[lvl]) == 0) {
-            if (lvl > g_max_level || (lvl == LEVEL_AESNI && !g_has_aesni)) {
+            if (lvl > g_max_level || (lvl == LEVEL_AESNI && !g_has_aesni) ||
+                (lvl == LEVEL_VAES_AVX2 && !g_has_vaes_avx2)) {
                 PyErr_Format(PyExc_ValueError, "this CPU cannot run %s", name);
                 return NULL;
             }
@@ -1004,7 +983,7 @@ static PyObject *mod_ecb_encrypt(PyObject *mod, PyObject *const *args, Py_ssize_
 
 static PyMethodDef mod_methods[] = {
     {"isa", mod_isa, METH_NOARGS,
-     "The code path in use: 'avx512', 'avx2', 'gfni-sse', 'aesni-sse' or 'none'."},
+     "The code path in use: 'avx512', 'avx2', 'gfni-sse', 'vaes-avx2', 'aesni-sse' or 'none'."},
     {"_set_isa", mod_set_isa, METH_O, "Test hook: select a code path; returns the previous."},
     {"_ecb_encrypt", (PyCFunction)(void (*)(void))mod_ecb_encrypt, METH_FASTCALL,
      "Test helper: SM4 encryption of whole blocks."},

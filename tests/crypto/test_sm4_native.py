@@ -1,7 +1,8 @@
 """The native SM4-GCM backend (crypto/_sm4gcm.c) against OpenSSL through `cryptography`.
 
-Every check runs on each code path this CPU supports (AVX-512, AVX2, the 128-bit GFNI path and
-the 128-bit AES-NI one, for CPUs without GFNI), and OpenSSL is the reference for every output.
+Every check runs on each code path this CPU supports (AVX-512, AVX2, the 128-bit GFNI path, and
+for CPUs without GFNI the 256-bit VAES one and the 128-bit AES-NI one), and OpenSSL is the
+reference for every output.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _native_isas() -> list[str]:
     if sm4._NATIVE is None:
         return []
     out = []
-    for name in ("avx512", "avx2", "gfni-sse", "aesni-sse"):
+    for name in ("avx512", "avx2", "gfni-sse", "vaes-avx2", "aesni-sse"):
         try:
             prev = sm4._NATIVE._set_isa(name)
         except ValueError:
