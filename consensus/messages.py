@@ -206,9 +206,15 @@ class PreparedCertificate:
     @classmethod
     def from_list(cls, item: object) -> PreparedCertificate:
         f = _expect_list(item, 2, "prepared certificate")
-        if not isinstance(f[1], list) or len(f[1]) > MAX_VALIDATORS:
+        return cls.with_prepares(PrePrepare.from_list(f[0]), f[1])
+
+    @classmethod
+    def with_prepares(cls, pre_prepare: PrePrepare, prepares: object) -> PreparedCertificate:
+        """The certificate of a decoded PRE-PREPARE and its PREPAREs' encoded list (the WAL
+        names a PRE-PREPARE once and builds its certificate from it)."""
+        if not isinstance(prepares, list) or len(prepares) > MAX_VALIDATORS:
             raise InvalidMessage("prepares must be a bounded array")
-        return cls(PrePrepare.from_list(f[0]), tuple(Prepare.from_list(p) for p in f[1]))
+        return cls(pre_prepare, tuple(Prepare.from_list(p) for p in prepares))
 
 
 @dataclass(frozen=True, slots=True)

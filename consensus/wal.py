@@ -31,7 +31,6 @@ from consensus.messages import (
     pack,
     unpack_canonical,
 )
-from consensus.types import MAX_VALIDATORS
 
 #: In a record's encoding: the PRE-PREPARE given before, in the same record (module docstring).
 SAME = 0
@@ -133,8 +132,5 @@ def _prepared(item: object, pp: PrePrepare | None) -> PreparedCertificate | None
     if isinstance(item, list) and len(item) == 2 and type(item[0]) is int and item[0] == SAME:
         if pp is None:
             raise InvalidMessage("WAL prepared certificate refers to a missing PRE-PREPARE")
-        prepares = item[1]
-        if not isinstance(prepares, list) or len(prepares) > MAX_VALIDATORS:
-            raise InvalidMessage("prepares must be a bounded array")
-        return PreparedCertificate(pp, tuple(Prepare.from_list(p) for p in prepares))
+        return PreparedCertificate.with_prepares(pp, item[1])
     return PreparedCertificate.from_list(item)
