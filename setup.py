@@ -5,7 +5,8 @@ are optional: if one fails to compile, the install still succeeds and `crypto.sm
 `crypto.sm2` use OpenSSL. So is `chainnode.model._snapchunk` (a state checkpoint's chunks,
 cut, encoded and hashed with the GIL released; without it `chainnode.model.snapshot` does
 that in Python), and `contracts._values` (VM values' canonical encoding; without it
-`contracts.values` encodes in Python). `crypto/_sm3.h` is the SM3 both native hashers include.
+`contracts.values` encodes in Python) and `contracts._natives` (the hottest natives' common case
+for translated programs; without it they run the Python natives). `crypto/_sm3.h` is the SM3 both native hashers include.
 """
 
 from setuptools import Extension, setup
@@ -38,6 +39,12 @@ setup(
         Extension(
             "contracts._values",
             sources=["contracts/_values.c"],
+            extra_compile_args=["-O3", "-Wall"],
+            optional=True,
+        ),
+        Extension(
+            "contracts._natives",
+            sources=["contracts/_natives.c"],
             extra_compile_args=["-O3", "-Wall"],
             optional=True,
         ),

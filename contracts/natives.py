@@ -50,7 +50,8 @@ def _check_int(r: int, what: str) -> int:
 _MEM_STR, _MEM_BYTES, _MEM_INT = op.MEM_STR, op.MEM_BYTES, op.MEM_INT
 _MEM_LIST, _MEM_SLOT = op.MEM_LIST, op.MEM_LIST_SLOT
 _MEM_MAP, _MEM_ENTRY = op.MEM_MAP, op.MEM_MAP_ENTRY
-_SMALL_INT = 1 << 60
+SMALL_INT = 1 << 60
+"""Ints in [-SMALL_INT, SMALL_INT) are held in one ``MEM_INT``, larger ones in two."""
 _MAX_MEMORY = op.MAX_MEMORY
 
 
@@ -65,7 +66,7 @@ def held(value: Value) -> int:
     """Bytes a container pays for holding ``value`` beyond its slot: an int may be a new
     object made for it (str, bytes and containers paid for themselves when made)."""
     if type(value) is int:
-        return _MEM_INT if -_SMALL_INT <= value < _SMALL_INT else 2 * _MEM_INT
+        return _MEM_INT if -SMALL_INT <= value < SMALL_INT else 2 * _MEM_INT
     return 0
 
 
@@ -473,7 +474,7 @@ def _unpack(m: Machine, s: Stack, n: int) -> None:
 # the stack handlers below wrap them. ``m.charge`` is inlined in the hottest.
 
 
-def _decoded(m: Machine, data: bytes) -> Value:
+def decoded(m: Machine, data: bytes) -> Value:
     """A stored value, charged by the size of what decoding made."""
     value = decode_value(data, canonical=False)
     t = type(value)
@@ -493,7 +494,7 @@ def sload(m: Machine, k: Value) -> Value:
     if data is None:
         raise _fail(f"storage key not found: {_short(k)}")
     m.charge((len(key) + len(data)) * op.GAS_SREAD_BYTE)
-    return _decoded(m, data)
+    return decoded(m, data)
 
 
 def sget(m: Machine, k: Value, default: Value) -> Value:
@@ -503,7 +504,7 @@ def sget(m: Machine, k: Value, default: Value) -> Value:
     m.gas = gas
     if gas < 0:
         raise OutOfGas("out of gas")
-    return default if data is None else _decoded(m, data)
+    return default if data is None else decoded(m, data)
 
 
 def sstore(m: Machine, k: Value, value: Value) -> None:

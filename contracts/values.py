@@ -18,6 +18,7 @@ re-encode to the very same bytes, so one value has exactly one encoding.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -254,8 +255,19 @@ def encode_quick(value: Value, limit: int) -> bytes | None:
     (or the value fails: then the general path finds the exact error). The C extension's
     (``_values.c``) when it is built: it decides every value the Python quick path does."""
     if _native is not None:
-        return _native.encode(value, limit if limit < MAX_BYTES_LEN else MAX_BYTES_LEN)
+        return _native.encode(value, native_cap(limit))
     return _encode_quick_plain(value, limit)
+
+
+def native_cap(limit: int) -> int:
+    """The cap ``encode_quick`` gives the C encoder for an encoding of at most ``limit``."""
+    return limit if limit < MAX_BYTES_LEN else MAX_BYTES_LEN
+
+
+def native_encoder() -> Callable[[Value, int], bytes | None] | None:
+    """The C encoder ``encode_quick`` calls (``contracts._values.encode(value, cap)``), or
+    None when it is not built."""
+    return None if _native is None else _native.encode
 
 
 # fast path: plain=contracts.values._encode_general test=tests/contracts/test_fastpaths.py::test_python_quick_path_matches_the_general_path
