@@ -1309,6 +1309,29 @@ static PyObject *py_sm3(PyObject *self, PyObject *args)
     return PyBytes_FromStringAndSize((const char *)out, 32);
 }
 
+/* SM3 of a bytes-like object: crypto.sm3.digest when this module is available (twice the
+ * speed of OpenSSL's SM3 on the machines measured, and less call overhead than hashlib's).
+ * Long inputs (a block's state-root preimage is ~1 MB) are hashed with the GIL released. */
+static PyObject *py_sm3_digest(PyObject *self, PyObject *arg)
+{
+    Py_buffer b;
+    (void)self;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
+    sm3_ctx c;
+    u8 out[32];
+    sm3_init(&c);
+    if (b.len >= 4096) {
+        Py_BEGIN_ALLOW_THREADS
+        sm3_update(&c, b.buf, (size_t)b.len);
+        Py_END_ALLOW_THREADS
+    } else {
+        sm3_update(&c, b.buf, (size_t)b.len);
+    }
+    sm3_final(&c, out);
+    PyBuffer_Release(&b);
+    return PyBytes_FromStringAndSize((const char *)out, 32);
+}
+
 /* ---- Merkle top node (crypto.merkle) ---------------------------------------------------- */
 
 /* The top node of crypto.merkle's tree over `leaves` (a sequence of bytes, at least one):
@@ -1655,6 +1678,7 @@ static PyMethodDef methods[] = {
     {"_set_isa", py_set_isa, METH_VARARGS, "switch the arithmetic (tests)"},
     {"cpu_has_adx", py_cpu_has_adx, METH_NOARGS, "whether this CPU has BMI2 and ADX"},
     {"_sm3", py_sm3, METH_VARARGS, "SM3 digest (tests pin it to hashlib)"},
+    {"sm3_digest", py_sm3_digest, METH_O, "sm3_digest(data) -> the 32-byte SM3 of a buffer"},
     {"merkle_top", py_merkle_top, METH_O,
      "merkle_top(leaves) -> the top node of crypto.merkle's SM3 tree (GIL released)"},
     {"_g_table_point", py_g_table_point, METH_VARARGS, "(j+1) 2^(8i) G from the table"},

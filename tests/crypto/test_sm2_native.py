@@ -159,15 +159,39 @@ def _check_mul_add(k1: int, k2: int, d: int) -> None:
         assert got == want, mode
 
 
+def openssl_sm3(data: bytes) -> bytes:
+    """OpenSSL's SM3 (hashlib's, else cryptography's): the reference of the native one."""
+    plain = sm3._hashlib_digest() or sm3._cryptography_digest
+    return plain(data)
+
+
 @given(st.binary(max_size=300))
 def test_sm3_matches_hashlib(data: bytes) -> None:
-    assert _sm2verify._sm3(data) == sm3.digest(data)
+    assert _sm2verify._sm3(data) == openssl_sm3(data)
+    assert _sm2verify.sm3_digest(data) == openssl_sm3(data)
 
 
 def test_sm3_every_padding_length() -> None:
     for n in range(0, 200):
         data = bytes(range(256))[:n] * 1
-        assert _sm2verify._sm3(data) == sm3.digest(data), n
+        assert _sm2verify._sm3(data) == openssl_sm3(data), n
+        assert _sm2verify.sm3_digest(data) == openssl_sm3(data), n
+
+
+def test_sm3_digest_of_long_inputs_and_other_buffers() -> None:
+    """Past 4 KiB the GIL is released while hashing; any buffer is hashed as its bytes."""
+    rng = random.Random(5)
+    for n in (4095, 4096, 4097, 1 << 20):
+        data = rng.randbytes(n)
+        assert _sm2verify.sm3_digest(data) == openssl_sm3(data), n
+        assert _sm2verify.sm3_digest(bytearray(data)) == openssl_sm3(data)
+        assert _sm2verify.sm3_digest(memoryview(data)[1:]) == openssl_sm3(data[1:])
+    with pytest.raises(TypeError):
+        _sm2verify.sm3_digest("text")  # type: ignore[arg-type]
+
+
+def test_the_default_sm3_is_the_native_one() -> None:
+    assert sm3.digest is _sm2verify.sm3_digest
 
 
 @given(
