@@ -388,11 +388,27 @@ def _from_wire(obj: object, depth: int) -> Value:
     raise EncodingError(f"msgpack type {t.__name__} is not allowed")
 
 
-# fast path: plain=contracts.values._decode_general test=tests/contracts/test_fastpaths.py::test_decode_value_of_one_byte_matches_the_general_path
+_UINT_FORMS = {0xCC: (2, 0x80), 0xCD: (3, 0x100), 0xCE: (5, 0x1_0000), 0xCF: (9, 1 << 32)}
+"""msgpack's unsigned int headers: (bytes with the header, least value whose shortest form it
+is). A value below the least is non-canonical in that form; the reference path decides it."""
+
+
+# fast path: plain=contracts.values._decode_general test=tests/contracts/test_fastpaths.py::test_decode_value_of_a_counter_matches_the_general_path
 def decode_value(data: bytes, *, canonical: bool = True, limit: int = MAX_ENCODED) -> Value:
-    """The value encoded by ``data``; ``EncodingError`` unless it is the canonical encoding."""
-    if type(data) is bytes and len(data) == 1 and data[0] < 0x80 and limit >= 1:
-        return data[0]  # a positive fixint (a counter): its own canonical encoding
+    """The value encoded by ``data``; ``EncodingError`` unless it is the canonical encoding.
+
+    A stored counter, the most common value read, decodes without msgpack: a positive fixint
+    is its own byte; an unsigned int in its shortest form is the big-endian bytes after the
+    header."""
+    if type(data) is bytes and data:
+        n = len(data)
+        if n == 1 and data[0] < 0x80 and limit >= 1:
+            return data[0]
+        form = _UINT_FORMS.get(data[0])
+        if form is not None and form[0] == n and n <= limit:
+            value = int.from_bytes(data[1:], "big")
+            if value >= form[1]:
+                return value
     return _decode_general(data, canonical, limit)
 
 

@@ -482,9 +482,9 @@ def _prepare_args(m: Machine, fn: _Function, args: Sequence[Value]) -> list[Valu
             raise ExecutionError(
                 f"argument {i} ({fn.params[i]}) must be {fn.types[i]}, got {type_name(value)}"
             )
-        if t is str:  # the common case inline
+        if t is str:  # the common case inline; ASCII (no surrogate) is a byte a character
             try:
-                n = len(value.encode())
+                n = len(value) if value.isascii() else len(value.encode())
             except UnicodeEncodeError:
                 raise ExecutionError(f"argument {i} is not valid UTF-8") from None
             if len(value) > MAX_BYTES_LEN:

@@ -283,24 +283,52 @@ def test_long_text_in_a_container_fails_under_any_limit() -> None:
     assert _outcome(encode_value, big, 262_144)[0] == "ok"
 
 
-def test_decode_value_of_one_byte_matches_the_general_path() -> None:
-    """A stored counter decodes without msgpack: every one-byte input, under every limit and
-    both canonical modes, gives what the reference decode gives (value or error)."""
+def _decode_outcome(fn: object, data: object, canonical: bool, limit: int) -> tuple[str, object]:
+    try:
+        value = fn(data, canonical=canonical, limit=limit)  # type: ignore[operator]
+        return ("ok", (type(value), value))
+    except EncodingError as exc:
+        return ("error", str(exc))
 
-    def outcome(fn: object, data: object, canonical: bool, limit: int) -> tuple[str, object]:
-        try:
-            value = fn(data, canonical=canonical, limit=limit)  # type: ignore[operator]
-            return ("ok", (type(value), value))
-        except EncodingError as exc:
-            return ("error", str(exc))
 
-    def general(data: object, canonical: bool, limit: int) -> object:
-        return _decode_general(data, canonical, limit)  # type: ignore[arg-type]
+def _decode_general_kw(data: object, canonical: bool, limit: int) -> object:
+    return _decode_general(data, canonical, limit)  # type: ignore[arg-type]
 
+
+def _same_decode(data: object) -> None:
+    for canonical in (True, False):
+        for limit in (0, 1, 2, 3, 5, 8, 9, 65_536):
+            fast = _decode_outcome(decode_value, data, canonical, limit)
+            assert fast == _decode_outcome(_decode_general_kw, data, canonical, limit), (
+                data,
+                canonical,
+                limit,
+            )
+
+
+def test_decode_value_of_a_counter_matches_the_general_path() -> None:
+    """A stored counter decodes without msgpack: every one-byte input, every unsigned int
+    form at and around the edges of its range (shortest or not, truncated, too long), under
+    every limit and both canonical modes, gives what the reference decode gives (value or
+    error)."""
     for b in range(256):
         for data in (bytes([b]), bytearray([b]), memoryview(bytes([b]))):
-            for canonical in (True, False):
-                for limit in (0, 1, 2, 65_536):
-                    fast = outcome(decode_value, data, canonical, limit)
-                    assert fast == outcome(general, data, canonical, limit), (b, limit)
+            _same_decode(data)
+    for head, size in ((0xCC, 1), (0xCD, 2), (0xCE, 4), (0xCF, 8)):
+        top = 1 << (8 * size)
+        for value in (0, 1, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x1_0000, (1 << 32) - 1, 1 << 32,
+                      top - 2, top - 1):  # fmt: skip
+            if value >= top:
+                continue
+            body = bytes([head]) + value.to_bytes(size, "big")
+            for data in (body, body[:-1], body + b"\x00", bytearray(body)):
+                _same_decode(data)
     assert decode_value(b"\x05") == 5 and decode_value(b"\x7f") == 127
+    assert decode_value(b"\xcc\x80") == 128 and decode_value(b"\xcf" + bytes([1] * 8)) == int(
+        "01" * 8, 16
+    )
+
+
+@given(st.integers(0, 2**64 - 1))
+def test_decode_value_of_random_unsigned_ints(value: int) -> None:
+    _same_decode(msgpack.packb(value))
