@@ -211,7 +211,194 @@ static PyObject *encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return res;
 }
 
+/* ---- decoding ------------------------------------------------------------------------------
+ *
+ * decode(data) -> (value,) | None: contracts.values.decode_value's common case. It parses
+ * what the encoder above writes (scalars, and arrays tagged list or map) and then encodes the
+ * value it built: only when that gives back exactly `data` is the value the answer. The
+ * encoding is canonical and one-to-one, so a value whose encoding is `data` is the value
+ * `data` encodes, whatever the parser did; anything else (non-canonical bytes, a big int, a
+ * duplicate key, a limit, bytes past the end, invalid UTF-8, more than MAX_BYTES_LEN bytes)
+ * answers None and the Python reference decodes it or names the error. The bounds of msgpack's unpacker in the reference
+ * (bin, str and array lengths) are kept here too: past them it fails, so this path must not
+ * answer. */
+
+#define MAX_BYTES_LEN 65536 /* contracts.values.MAX_BYTES_LEN */
+
+typedef struct {
+    const uint8_t *p;
+    size_t n, pos;
+} in_t;
+
+/* 0: `len` big-endian bytes read into *v; 1: past the end */
+static int take_be(in_t *in, int len, uint64_t *v)
+{
+    if ((size_t)len > in->n - in->pos) return 1;
+    uint64_t x = 0;
+    for (int i = 0; i < len; i++) x = x << 8 | in->p[in->pos++];
+    *v = x;
+    return 0;
+}
+
+static int get_value(in_t *in, int depth, PyObject **out);
+
+/* A container's items after its tag: n values into a list, or n/2 pairs into a dict. */
+static int get_items(in_t *in, int depth, size_t n, int is_map, PyObject **out)
+{
+    if (n > in->n - in->pos) return 1; /* each item takes a byte at least */
+    if (is_map) {
+        if (n % 2) return 1;
+        PyObject *d = PyDict_New();
+        if (d == NULL) return -1;
+        for (size_t i = 0; i < n; i += 2) {
+            PyObject *k, *v;
+            int r = get_value(in, depth + 1, &k);
+            if (r != 0) {
+                Py_DECREF(d);
+                return r;
+            }
+            if (!(PyUnicode_CheckExact(k) || PyBytes_CheckExact(k) || PyLong_CheckExact(k))) {
+                Py_DECREF(k);
+                Py_DECREF(d);
+                return 1;
+            }
+            r = get_value(in, depth + 1, &v);
+            if (r == 0) {
+                int dup = PyDict_Contains(d, k);
+                r = dup < 0 ? -1 : dup ? 1 : PyDict_SetItem(d, k, v) < 0 ? -1 : 0;
+                Py_DECREF(v);
+            }
+            Py_DECREF(k);
+            if (r != 0) {
+                Py_DECREF(d);
+                return r;
+            }
+        }
+        *out = d;
+        return 0;
+    }
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    if (list == NULL) return -1;
+    for (size_t i = 0; i < n; i++) {
+        PyObject *v;
+        int r = get_value(in, depth + 1, &v);
+        if (r != 0) {
+            Py_DECREF(list);
+            return r;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, v);
+    }
+    *out = list;
+    return 0;
+}
+
+/* 0: *out is a new reference; 1: not this path's; -1: a Python error is set */
+static int get_value(in_t *in, int depth, PyObject **out)
+{
+    uint64_t u;
+    if (in->pos >= in->n) return 1;
+    uint8_t h = in->p[in->pos++];
+    if (h < 0x80 || h >= 0xe0) {
+        *out = PyLong_FromLong(h < 0x80 ? (long)h : (long)(int8_t)h);
+        return *out ? 0 : -1;
+    }
+    if (h == 0xc0 || h == 0xc2 || h == 0xc3) {
+        *out = Py_NewRef(h == 0xc0 ? Py_None : h == 0xc3 ? Py_True : Py_False);
+        return 0;
+    }
+    if (h >= 0xcc && h <= 0xcf) {
+        if (take_be(in, 1 << (h - 0xcc), &u)) return 1;
+        *out = PyLong_FromUnsignedLongLong(u);
+        return *out ? 0 : -1;
+    }
+    if (h >= 0xd0 && h <= 0xd3) {
+        int len = 1 << (h - 0xd0);
+        if (take_be(in, len, &u)) return 1;
+        int64_t v = len == 8 ? (int64_t)u : (int64_t)(u ^ (1ULL << (8 * len - 1))) -
+                                                 (int64_t)(1ULL << (8 * len - 1));
+        *out = PyLong_FromLongLong(v);
+        return *out ? 0 : -1;
+    }
+    int is_str = (h >= 0xa0 && h <= 0xbf) || (h >= 0xd9 && h <= 0xdb);
+    if (is_str || (h >= 0xc4 && h <= 0xc6)) {
+        if (h >= 0xa0 && h <= 0xbf) {
+            u = h & 0x1f;
+        } else if (take_be(in, 1 << (is_str ? h - 0xd9 : h - 0xc4), &u)) {
+            return 1;
+        }
+        if (u > (is_str ? 4 * (uint64_t)MAX_BYTES_LEN : (uint64_t)MAX_BYTES_LEN) ||
+            u > in->n - in->pos)
+            return 1;
+        const char *src = (const char *)in->p + in->pos;
+        in->pos += (size_t)u;
+        if (!is_str) {
+            *out = PyBytes_FromStringAndSize(src, (Py_ssize_t)u);
+            return *out ? 0 : -1;
+        }
+        *out = PyUnicode_DecodeUTF8(src, (Py_ssize_t)u, "strict");
+        if (*out != NULL) return 0;
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) return -1;
+        PyErr_Clear();
+        return 1;
+    }
+    if ((h >= 0x90 && h <= 0x9f) || h == 0xdc || h == 0xdd) {
+        if (h <= 0x9f) {
+            u = h & 0x0f;
+        } else if (take_be(in, h == 0xdc ? 2 : 4, &u)) {
+            return 1;
+        }
+        /* a tag (0 list, 1 map, as one fixint byte), then the items; at most MAX_ITEMS
+         * entries (the reference's unpacker refuses longer arrays) */
+        if (depth >= MAX_DEPTH || u < 1 || u > 2 * MAX_ITEMS + 1 || in->pos >= in->n) return 1;
+        uint8_t tag = in->p[in->pos++];
+        if (tag != TAG_LIST && tag != TAG_MAP) return 1;
+        return get_items(in, depth, (size_t)u - 1, tag == TAG_MAP, out);
+    }
+    return 1;
+}
+
+static PyObject *decode(PyObject *self, PyObject *data)
+{
+    /* past MAX_BYTES_LEN the encoder's guarantee (a value it writes within its cap is one
+     * the reference accepts) does not hold: the reference decides */
+    if (!PyBytes_CheckExact(data) || PyBytes_GET_SIZE(data) > MAX_BYTES_LEN) Py_RETURN_NONE;
+    in_t in = {(const uint8_t *)PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), 0};
+    PyObject *value = NULL;
+    int r = get_value(&in, 0, &value);
+    if (r < 0) return NULL;
+    if (r > 0 || in.pos != in.n) {
+        Py_XDECREF(value);
+        Py_RETURN_NONE;
+    }
+    /* the proof: its encoding is `data` */
+    uint8_t small[512];
+    uint8_t *buf = in.n <= sizeof small ? small : PyMem_Malloc(in.n);
+    if (buf == NULL) {
+        Py_DECREF(value);
+        return PyErr_NoMemory();
+    }
+    out_t o = {buf, 0, in.n};
+    r = put_value(&o, value, 0);
+    int same = r == 0 && o.len == in.n && memcmp(buf, in.p, in.n) == 0;
+    if (buf != small) PyMem_Free(buf);
+    if (r < 0 || !same) {
+        Py_DECREF(value);
+        if (r < 0) return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *one = PyTuple_New(1);
+    if (one == NULL) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(one, 0, value);
+    return one;
+}
+
 static PyMethodDef methods[] = {
+    {"decode", decode, METH_O,
+     "decode(data) -> (value,) | None: the value `data` encodes when this path can decide it "
+     "alone (its encoding is exactly `data`); None otherwise."},
     {"encode", (PyCFunction)(void (*)(void))encode, METH_FASTCALL,
      "encode(value, cap) -> bytes | None: the canonical encoding of a VM value when this "
      "path can decide it alone and it fits in cap bytes; None otherwise."},

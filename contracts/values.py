@@ -399,7 +399,9 @@ def decode_value(data: bytes, *, canonical: bool = True, limit: int = MAX_ENCODE
 
     A stored counter, the most common value read, decodes without msgpack: a positive fixint
     is its own byte; an unsigned int in its shortest form is the big-endian bytes after the
-    header."""
+    header. Other canonical bytes go to the C extension (``_values.decode``) when it is built:
+    its answer is a value whose canonical encoding is exactly ``data``, so it is the reference's
+    (non-canonical bytes and anything it cannot decide go to the reference path)."""
     if type(data) is bytes and data:
         n = len(data)
         if n == 1 and data[0] < 0x80 and limit >= 1:
@@ -409,6 +411,11 @@ def decode_value(data: bytes, *, canonical: bool = True, limit: int = MAX_ENCODE
             value = int.from_bytes(data[1:], "big")
             if value >= form[1]:
                 return value
+        # fast path: plain=contracts.values._decode_general test=tests/contracts/test_fastpaths.py::test_native_decode_matches_the_general_path
+        if _native is not None and n <= limit:
+            found = _native.decode(data)
+            if found is not None:
+                return found[0]
     return _decode_general(data, canonical, limit)
 
 

@@ -332,3 +332,67 @@ def test_decode_value_of_a_counter_matches_the_general_path() -> None:
 @given(st.integers(0, 2**64 - 1))
 def test_decode_value_of_random_unsigned_ints(value: int) -> None:
     _same_decode(msgpack.packb(value))
+
+
+def _encodings(value: object) -> list[bytes]:
+    """A value's encoding (when it has one) and damaged copies of it."""
+    try:
+        data = _encode_general(value, 1 << 30)
+    except EncodingError:
+        return []
+    out = [data, data + b"\x00", data[:-1]]
+    for i in range(0, len(data), max(1, len(data) // 7)):
+        out.append(data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :])
+        out.append(data[:i] + bytes([0xC1]) + data[i + 1 :])
+    return out
+
+
+@given(values)
+def test_native_decode_matches_the_general_path(value: object) -> None:
+    """decode_value with the C decoder gives the reference's value or error, for canonical
+    encodings, damaged ones (bits flipped, a byte replaced, cut short, one byte too many), under
+    limits around their length, in both modes; and the C decoder answers every canonical
+    encoding of a value the C encoder makes (it is really used)."""
+    for data in _encodings(value):
+        for canonical in (True, False):
+            for limit in (len(data) - 1, len(data), 65_536, 1 << 30):
+                fast = _decode_outcome(decode_value, data, canonical, limit)
+                assert fast == _decode_outcome(_decode_general_kw, data, canonical, limit), data
+    quick = _values.encode(value, MAX_BYTES_LEN)
+    if quick is not None:
+        found = _values.decode(quick)
+        assert found is not None and values_equal(found[0], value), quick
+
+
+def test_native_decode_at_the_unpackers_bounds() -> None:
+    """The reference's unpacker refuses bins past MAX_BYTES_LEN, strs past 4x that and arrays
+    past 2 x MAX_ITEMS + 1 entries, nesting past MAX_DEPTH fails: so does this path."""
+    cases: list[object] = [
+        b"\x00" * MAX_BYTES_LEN,
+        b"\x00" * (MAX_BYTES_LEN + 1),
+        "€" * MAX_BYTES_LEN,
+        "€" * (MAX_BYTES_LEN + 1),
+        list(range(MAX_ITEMS)),
+        list(range(MAX_ITEMS + 1)),
+        {str(i): i for i in range(MAX_ITEMS)},
+    ]
+    nested: object = 1
+    for _ in range(MAX_DEPTH + 1):
+        nested = [nested]
+        cases.append(nested)
+    raw = [  # msgpack itself, so that what the encoder refuses is there too
+        msgpack.packb(b"\x00" * n, use_bin_type=True) for n in (MAX_BYTES_LEN, MAX_BYTES_LEN + 1)
+    ] + [
+        msgpack.packb("a" * n) for n in (4 * MAX_BYTES_LEN, 4 * MAX_BYTES_LEN + 1)
+    ] + [
+        msgpack.packb([0] + [1] * n) for n in (2 * MAX_ITEMS, 2 * MAX_ITEMS + 1)
+    ] + [
+        msgpack.packb([1] + [1] * n) for n in (2 * MAX_ITEMS, 2 * MAX_ITEMS + 2)
+    ]  # fmt: skip
+    for data in [d for value in cases for d in _encodings(value)[:3]] + raw:
+        for canonical in (True, False):
+            fast = _decode_outcome(decode_value, data, canonical, 1 << 30)
+            assert fast == _decode_outcome(_decode_general_kw, data, canonical, 1 << 30)
+    big = msgpack.packb([1, "k", 1, "k", 2])  # a map with a key twice
+    assert _values.decode(big) is None
+    assert _decode_outcome(decode_value, big, False, 100)[0] == "error"
