@@ -9,6 +9,7 @@ agree on every input, valid or not.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -396,3 +397,16 @@ def test_native_decode_at_the_unpackers_bounds() -> None:
     big = msgpack.packb([1, "k", 1, "k", 2])  # a map with a key twice
     assert _values.decode(big) is None
     assert _decode_outcome(decode_value, big, False, 100)[0] == "error"
+
+
+def test_the_c_extension_limits_are_the_python_ones() -> None:
+    """``_values.c`` repeats a few limits as #defines (C needs them at compile time): each is
+    the Python constant it names."""
+    source = Path(values_module.__file__ or "").with_name("_values.c").read_text(encoding="utf-8")
+    defines = dict(re.findall(r"^#define (\w+) (\S+)", source, re.M))
+    assert int(defines["MAX_DEPTH"]) == MAX_DEPTH
+    assert int(defines["MAX_ITEMS"]) == MAX_ITEMS
+    assert int(defines["MAX_BYTES_LEN"]) == MAX_BYTES_LEN
+    assert defines["MAP_INT_LIMIT"] == "(1LL" and values_module.MAP_INT_MAX == 2**60
+    assert int(defines["TAG_LIST"]) == values_module.TAG_LIST
+    assert int(defines["TAG_MAP"]) == values_module.TAG_MAP
