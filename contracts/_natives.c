@@ -107,6 +107,25 @@ static PyObject *reference(int which, PyObject *const *args, Py_ssize_t nargs)
     return PyObject_Vectorcall(refs[which], args, nargs, NULL);
 }
 
+/* `made` (a new reference, handed over) once Machine.alloc(size) has succeeded on args[0];
+ * when it would fail, `made` is dropped and the reference answers (and raises) instead */
+static PyObject *allocated(int which, PyObject *const *args, Py_ssize_t nargs, PyObject *made,
+                           long long size)
+{
+    PyObject *m = args[0];
+    long long gas, mem, g2, m2;
+    if (get_count(m, S_gas, &gas) && get_count(m, S_mem, &mem) &&
+        alloc_fits(gas, mem, size, &g2, &m2)) {
+        if (set_budget(m, g2, m2) < 0) {
+            Py_DECREF(made);
+            return NULL;
+        }
+        return made;
+    }
+    Py_DECREF(made);
+    return reference(which, args, nargs);
+}
+
 /* natives.held(x) for an exact int x */
 static long long held_int(PyObject *x)
 {
@@ -161,21 +180,12 @@ static PyObject *ascii_key(PyObject *k)
 static PyObject *n_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     ARGS(3);
-    PyObject *m = args[0], *a = args[1], *b = args[2];
-    long long gas, mem, g2, m2;
-    if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b) && get_count(m, S_gas, &gas) &&
-        get_count(m, S_mem, &mem) &&
+    PyObject *a = args[1], *b = args[2];
+    if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b) &&
         PyUnicode_GET_LENGTH(a) + PyUnicode_GET_LENGTH(b) <= K[C_MAX_BYTES_LEN]) {
         PyObject *r = PyUnicode_Concat(a, b);
         if (r == NULL) return NULL;
-        if (alloc_fits(gas, mem, str_size(r), &g2, &m2)) {
-            if (set_budget(m, g2, m2) < 0) {
-                Py_DECREF(r);
-                return NULL;
-            }
-            return r;
-        }
-        Py_DECREF(r);
+        return allocated(WHICH, args, nargs, r, str_size(r));
     }
     return reference(WHICH, args, nargs);
 }
@@ -336,14 +346,7 @@ static PyObject *n_shas(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 /* new_map / new_list: the size of a container just built from stack values, allocated */
 static PyObject *container(int which, PyObject *const *args, Py_ssize_t nargs, long long size)
 {
-    PyObject *m = args[0];
-    long long gas, mem, g2, m2;
-    if (get_count(m, S_gas, &gas) && get_count(m, S_mem, &mem) &&
-        alloc_fits(gas, mem, size, &g2, &m2)) {
-        if (set_budget(m, g2, m2) < 0) return NULL;
-        return Py_NewRef(args[1]);
-    }
-    return reference(which, args, nargs);
+    return allocated(which, args, nargs, Py_NewRef(args[1]), size);
 }
 
 #undef WHICH
@@ -446,24 +449,6 @@ slow:
 
 /* ---- builtins ---------------------------------------------------------------------------- */
 
-/* _sized(m, s) for a new ASCII str or bytes of n units: the result, or NULL (error set) */
-static PyObject *sized(int which, PyObject *const *args, Py_ssize_t nargs, PyObject *made,
-                       long long size)
-{
-    PyObject *m = args[0];
-    long long gas, mem, g2, m2;
-    if (get_count(m, S_gas, &gas) && get_count(m, S_mem, &mem) &&
-        alloc_fits(gas, mem, size, &g2, &m2)) {
-        if (set_budget(m, g2, m2) < 0) {
-            Py_DECREF(made);
-            return NULL;
-        }
-        return made;
-    }
-    Py_DECREF(made);
-    return reference(which, args, nargs);
-}
-
 #undef WHICH
 #define WHICH R_LEN
 static PyObject *b_len(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -493,7 +478,7 @@ static PyObject *b_str(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(s);
         return reference(WHICH, args, nargs);
     }
-    return sized(WHICH, args, nargs, s, str_size(s));
+    return allocated(WHICH, args, nargs, s, str_size(s));
 }
 
 #undef WHICH
@@ -515,7 +500,7 @@ static PyObject *b_hex(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         out[2 * i] = (Py_UCS1)digits[src[i] >> 4];
         out[2 * i + 1] = (Py_UCS1)digits[src[i] & 15];
     }
-    return sized(WHICH, args, nargs, s, K[C_MEM_STR] + 2 * (long long)n);
+    return allocated(WHICH, args, nargs, s, K[C_MEM_STR] + 2 * (long long)n);
 }
 
 static int hex_value(unsigned char c)
@@ -552,7 +537,7 @@ static PyObject *b_unhex(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         }
         out[i] = (unsigned char)(hi << 4 | lo);
     }
-    return sized(WHICH, args, nargs, b, K[C_MEM_BYTES] + n / 2);
+    return allocated(WHICH, args, nargs, b, K[C_MEM_BYTES] + n / 2);
 }
 
 #undef WHICH
@@ -574,7 +559,7 @@ static PyObject *b_lower(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         Py_UCS1 c = src[i];
         out[i] = (c >= 'A' && c <= 'Z') ? (Py_UCS1)(c + 32) : c;
     }
-    return sized(WHICH, args, nargs, s, K[C_MEM_STR] + n);
+    return allocated(WHICH, args, nargs, s, K[C_MEM_STR] + n);
 }
 
 #undef WHICH
