@@ -36,11 +36,6 @@ from contracts.machine import MAX_CALL_DEPTH
 from contracts.values import INT_MAX, INT_MIN, MAX_ITEMS, Value
 from contracts.verifier import VerifiedFunction, VerifiedModule, verify
 
-NATIVE_NATIVES = True
-"""Translated programs call the C versions of the hottest natives (``contracts.natives_c``)
-when they are built. Tests turn it off to compare the two (a program's namespace is made when
-it is loaded: clear ``contracts.vm``'s cache after changing it)."""
-
 MAX_SOURCE = 128 * 1024
 """Largest generated source of a program (bytes). The Python compiler's time and memory grow
 with the source, not with the instructions (``UNPACK 255`` / ``BUILD_LIST 255`` pairs make
@@ -308,7 +303,7 @@ def _namespace(verified: VerifiedModule) -> dict[str, Any]:
         "emit": natives.emit,
         "new_list": natives.new_list,
         "new_map": natives.new_map,
-        **(natives_c.NATIVES if NATIVE_NATIVES else {}),
+        **natives_c.NATIVES,  # the C versions of the hottest, when built
         "__builtins__": {
             "type": type,
             "int": int,
@@ -321,9 +316,8 @@ def _namespace(verified: VerifiedModule) -> dict[str, Any]:
     }
     for code, handler in natives.HANDLERS.items():
         ns[f"H{code}"] = handler
-    fast = natives_c.BUILTINS if NATIVE_NATIVES else {}
     for info in op.BUILTINS:
-        ns[f"B{info.id}"] = fast.get(info.name) or natives.BUILTIN_IMPLS[info.name]
+        ns[f"B{info.id}"] = natives_c.BUILTINS.get(info.name) or natives.BUILTIN_IMPLS[info.name]
     for i, value in enumerate(verified.module.consts):
         ns[f"k{i}"] = value
     return ns

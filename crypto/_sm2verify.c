@@ -1310,7 +1310,7 @@ static PyObject *py_sm3(PyObject *self, PyObject *args)
 }
 
 /* SM3 of a bytes-like object: crypto.sm3.digest when this module is available (twice the
- * speed of OpenSSL's SM3 on the machines measured, and less call overhead than hashlib's).
+ * speed of OpenSSL's SM3 where it was measured, and less call overhead than hashlib's).
  * Long inputs (a block's state-root preimage is ~1 MB) are hashed with the GIL released. */
 static PyObject *py_sm3_digest(PyObject *self, PyObject *arg)
 {

@@ -55,8 +55,8 @@ def hashlib_base() -> object | None:
 
 def _native_digest() -> Callable[[bytes], bytes] | None:
     """The C SM3 (``crypto/_sm3.h``, through ``crypto._sm2verify``) when it is built and
-    passed its self-test: about twice OpenSSL's speed on the machines measured (268 against
-    136 MB/s on the 2-core AMD EPYC), and a single C call (0.44 against 0.68 us for 32 bytes).
+    passed its self-test: about twice OpenSSL's speed where it was measured (268 against 136
+    MB/s on a 2-core AMD EPYC), and a single C call (0.44 against 0.68 us for 32 bytes).
     A block's state root hashes ~1 MB; every tx is hashed a few times."""
     try:
         from crypto import _sm2verify
