@@ -226,38 +226,53 @@ slow:
     return reference(WHICH, args, nargs);
 }
 
-/* Machine.read(key) when it succeeds and gives bytes or None (a new reference); NULL, no
- * error set, otherwise (a host error: the reference reads again and raises its HostFault). */
-static PyObject *read_key(PyObject *m, PyObject *key)
+/* The write buffer's entry for key: 1 and *v (a new reference; None for a buffered delete),
+ * 0 when the key is not buffered, -1 when it cannot tell (no error set: the reference
+ * decides). Machine.read and Machine.has look here first. */
+static int buffered(PyObject *m, PyObject *key, PyObject **v)
 {
     PyObject *writes = PyObject_GetAttr(m, S_writes);
     if (writes == NULL || !PyDict_CheckExact(writes)) {
         Py_XDECREF(writes);
         PyErr_Clear();
+        return -1;
+    }
+    PyObject *x = PyDict_GetItemWithError(writes, key);
+    Py_XINCREF(x);
+    Py_DECREF(writes);
+    if (x == NULL) {
+        if (!PyErr_Occurred()) return 0;
+        PyErr_Clear();
+        return -1;
+    }
+    *v = x;
+    return 1;
+}
+
+/* m.host.<method>(key), a new reference; NULL, no error set, when the host raises (the
+ * reference asks again and raises its HostFault) */
+static PyObject *ask_host(PyObject *m, PyObject *method, PyObject *key)
+{
+    PyObject *host = PyObject_GetAttr(m, S_host);
+    if (host == NULL) {
+        PyErr_Clear();
         return NULL;
     }
-    PyObject *data = PyDict_GetItemWithError(writes, key);
-    Py_XINCREF(data);
-    Py_DECREF(writes);
-    if (data == NULL) {
-        if (PyErr_Occurred()) {
-            PyErr_Clear();
-            return NULL;
-        }
-        PyObject *host = PyObject_GetAttr(m, S_host);
-        if (host == NULL) {
-            PyErr_Clear();
-            return NULL;
-        }
-        PyObject *cargs[3] = {NULL, host, key}; /* cargs[0]: the slot the offset flag lends */
-        data = PyObject_VectorcallMethod(S_storage_get, cargs + 1,
-                                         2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-        Py_DECREF(host);
-        if (data == NULL) {
-            PyErr_Clear();
-            return NULL;
-        }
-    }
+    PyObject *cargs[3] = {NULL, host, key}; /* cargs[0]: the slot the offset flag lends */
+    PyObject *r =
+        PyObject_VectorcallMethod(method, cargs + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(host);
+    if (r == NULL) PyErr_Clear();
+    return r;
+}
+
+/* Machine.read(key) when it succeeds and gives bytes or None (a new reference); NULL, no
+ * error set, otherwise. */
+static PyObject *read_key(PyObject *m, PyObject *key)
+{
+    PyObject *data = NULL;
+    int b = buffered(m, key, &data);
+    if (b < 0 || (b == 0 && (data = ask_host(m, S_storage_get, key)) == NULL)) return NULL;
     if (data != Py_None && !PyBytes_CheckExact(data)) {
         Py_DECREF(data);
         return NULL;
@@ -313,28 +328,13 @@ static PyObject *n_shas(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (key == NULL) return reference(WHICH, args, nargs);
     long long g = -1;
     if (get_count(m, S_gas, &gas)) g = gas - PyBytes_GET_SIZE(key) * K[C_GAS_SREAD_BYTE];
-    int found = -1;
-    if (g >= 0) {
-        PyObject *writes = PyObject_GetAttr(m, S_writes);
-        if (writes != NULL && PyDict_CheckExact(writes)) {
-            PyObject *v = PyDict_GetItemWithError(writes, key);
-            if (v != NULL) {
-                found = v != Py_None;
-            } else if (!PyErr_Occurred()) {
-                PyObject *host = PyObject_GetAttr(m, S_host);
-                if (host != NULL) {
-                    PyObject *cargs[3] = {NULL, host, key};
-                    PyObject *r = PyObject_VectorcallMethod(
-                        S_storage_has, cargs + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-                    Py_DECREF(host);
-                    if (r != NULL) {
-                        found = PyObject_IsTrue(r);
-                        Py_DECREF(r);
-                    }
-                }
-            }
-        }
-        Py_XDECREF(writes);
+    int found = -1; /* Machine.has: the buffer's entry is not None, or the host says so */
+    PyObject *v = NULL;
+    int b = g >= 0 ? buffered(m, key, &v) : -1;
+    if (b == 0) v = ask_host(m, S_storage_has, key);
+    if (b >= 0 && v != NULL) {
+        found = b ? v != Py_None : PyObject_IsTrue(v);
+        Py_DECREF(v);
         if (found < 0) PyErr_Clear();
     }
     Py_DECREF(key);
