@@ -4,7 +4,8 @@
 are optional: if one fails to compile, the install still succeeds and `crypto.sm4` /
 `crypto.sm2` use OpenSSL. So is `chainnode.model._snapchunk` (a state checkpoint's chunks,
 cut, encoded and hashed with the GIL released; without it `chainnode.model.snapshot` does
-that in Python), and `contracts._values` (VM values' canonical encoding; without it
+that in Python), `chainnode.model._txwire` (a transaction's wire bytes split and checked in
+one call; without it `Transaction.decode` runs in Python), and `contracts._values` (VM values' canonical encoding; without it
 `contracts.values` encodes in Python) and `contracts._natives` (the hottest natives' common case
 for translated programs; without it they run the Python natives). `crypto/_sm3.h` is the SM3 both native hashers include.
 """
@@ -33,6 +34,12 @@ setup(
             sources=["chainnode/model/_snapchunk.c"],
             include_dirs=["crypto"],
             depends=["crypto/_sm3.h"],
+            extra_compile_args=["-O3", "-Wall"],
+            optional=True,
+        ),
+        Extension(
+            "chainnode.model._txwire",
+            sources=["chainnode/model/_txwire.c"],
             extra_compile_args=["-O3", "-Wall"],
             optional=True,
         ),

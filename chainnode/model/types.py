@@ -49,6 +49,7 @@ HASH_LEN = 32
 ADDR_LEN = 20
 ZERO_HASH = bytes(HASH_LEN)
 
+
 NAME_RE = re.compile(r"[a-z][a-z0-9_.\-]{0,31}")
 ADDR_RE = re.compile(r"[0-9a-f]{40}")
 METHOD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -291,10 +292,16 @@ class Transaction:
         The hot path of admission and block decoding: fields are checked in place and the
         signing payload is cut out of `data` (no re-encoding beyond the canonical check). It
         accepts and refuses exactly what :meth:`decode_plain` does (a differential property
-        test pins them), so the constructor stays the one home of the field rules.
+        test pins them), so the constructor stays the one home of the field rules. The common
+        case (canonical, valid, names seen before) is one call into ``_txwire.c`` when built;
+        whatever it does not take, it leaves to the Python below.
         """
         if type(data) is not bytes:
             data = bytes(data)
+        # fast path: plain=chainnode.model.types.Transaction.decode_plain test=tests/chainnode/ledger/test_txwire_native.py::test_native_decode_agrees_with_the_plain_decode
+        if _txwire is not None and (tx := _txwire.decode(data, _NAMES)) is not None:
+            _SET_HASH(tx, _hasher(suite)(tx.payload))
+            return tx
         if len(data) > MAX_TX_BYTES:
             raise MalformedError(f"transaction larger than {MAX_TX_BYTES} bytes", Code.TOO_LARGE)
         f = want_list(unpack(data, MAX_TX_BYTES), 9, "transaction")
@@ -459,6 +466,16 @@ def _names(cid: bytes, contract: bytes, method: bytes) -> tuple[str, str, str] |
         method.decode("ascii"),
     )
     return out
+
+
+_SET_HASH = Transaction.__dict__["hash"].__set__
+
+try:  # the optional C extension (setup.py): Transaction.decode's common case in one call
+    from chainnode.model import _txwire
+except ImportError:  # not built: decode runs in Python alone
+    _txwire = None  # type: ignore[assignment]
+else:
+    _txwire.init(MAX_TX_BYTES, MAX_ARGS_BYTES, MAX_GAS_LIMIT, PUBKEY_LEN, SIG_LEN, Transaction)
 
 
 # --------------------------------------------------------------------------- block
