@@ -129,7 +129,12 @@ def parse_args(
     p.add_argument(
         "--profile-gil", action="store_true", help="profile only threads holding the GIL"
     )
-    p.add_argument("--dump-txs", type=Path, default=None, help="JSON lines: each tx's fate")
+    p.add_argument(
+        "--dump-txs",
+        type=Path,
+        default=None,
+        help="JSON lines: each tx's fate, when it was sent and its latency",
+    )
     p.add_argument(
         "--bad-every",
         type=int,

@@ -199,7 +199,8 @@ def cross_check(
 
 
 def dump(acc: Accounting) -> list[dict[str, object]]:
-    """One line per tx: what became of it (for offline checks against the nodes)."""
+    """One line per tx: what became of it (for offline checks against the nodes), and when:
+    its latency over time shows what a tail percentile alone hides (a stall, its height)."""
     out: list[dict[str, object]] = []
     for h, r in acc.txs.items():
         if r.submitted_at is None:
@@ -218,6 +219,12 @@ def dump(acc: Accounting) -> list[dict[str, object]]:
                 "reason": r.reason if status == "rejected" else None,
                 "height": r.height,
                 "node": r.node,
+                "submitted_at": r.submitted_at,  # the driver's monotonic clock, seconds
+                "latency_s": (
+                    r.committed_at - r.submitted_at
+                    if r.committed_at is not None and r.submitted_at is not None
+                    else None
+                ),
             }
         )
     return out

@@ -119,3 +119,5 @@ def test_dump_tells_each_fate() -> None:
         2: ("lost", None, None),
         3: ("unsent", None, None),
     }
+    when = {d["index"]: (d["submitted_at"], d["latency_s"]) for d in dump(acc)}
+    assert when == {0: (0.0, 1.0), 1: (0.0, None), 2: (0.0, None), 3: (None, None)}
