@@ -9,13 +9,14 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
 # The optional native extensions: SM4-GCM (crypto/_sm4gcm.c; without it crypto.sm4 uses
 # OpenSSL), SM2 verification (crypto/_sm2verify.c; without it crypto.sm2 uses OpenSSL),
-# snapshot chunks, transactions' decoding, VM values' encoding and the VM's hottest natives
-# (without them, Python).
+# snapshot chunks, transactions' decoding, the state root's bytes, VM values' encoding and the
+# VM's hottest natives (without them, Python).
 EXT_SUFFIX := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 NATIVE := crypto/_sm4gcm$(EXT_SUFFIX)
 NATIVE_SM2 := crypto/_sm2verify$(EXT_SUFFIX)
 NATIVE_SNAP := chainnode/model/_snapchunk$(EXT_SUFFIX)
 NATIVE_TX := chainnode/model/_txwire$(EXT_SUFFIX)
+NATIVE_ROOT := chainnode/ledger/_stateroot$(EXT_SUFFIX)
 NATIVE_VALUES := contracts/_values$(EXT_SUFFIX)
 NATIVE_VM := contracts/_natives$(EXT_SUFFIX)
 
@@ -58,21 +59,24 @@ $(NATIVE_SNAP): chainnode/model/_snapchunk.c crypto/_sm3.h setup.py | $(VENV)/bi
 $(NATIVE_TX): chainnode/model/_txwire.c setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native transaction decoding not built; using Python"
 
+$(NATIVE_ROOT): chainnode/ledger/_stateroot.c setup.py | $(VENV)/bin/python
+	$(PY) setup.py -q build_ext --inplace || echo "warning: native state root bytes not built; using Python"
+
 $(NATIVE_VALUES): contracts/_values.c setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native value encoding not built; using Python"
 
 $(NATIVE_VM): contracts/_natives.c setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native VM natives not built; using Python"
 
-run: $(STAMP_RUN) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_VALUES) $(NATIVE_VM)
+run: $(STAMP_RUN) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM)
 	$(VENV)/bin/chainnode network up $(RUN_ARGS)
 
 # Everything: lint, types, and every test (unit, integration and end-to-end).
-test: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_VALUES) $(NATIVE_VM) tools lint typecheck alltests
+test: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM) tools lint typecheck alltests
 
 # The quick loop (< 1 min): lint, types and the unit tests. tests/conftest.py gives each test
 # module its level (unit, integration, e2e); `pytest -m "not e2e"` and the like work too.
-check: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_VALUES) $(NATIVE_VM) lint typecheck unit
+check: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM) lint typecheck unit
 
 # External tools the tests use: promtool (Debian package prometheus) lints /metrics; chromium
 # (Debian's, driven by Playwright's Python package: no browser download) runs the web console.
@@ -91,10 +95,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy crypto storage contracts consensus p2p chainnode bench
 
-unit: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_VALUES) $(NATIVE_VM)
+unit: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM)
 	$(PY) -m pytest -m unit --durations=5
 
-alltests: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_VALUES) $(NATIVE_VM)
+alltests: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM)
 	$(PY) -m pytest --durations=12
 
 soak: $(STAMP)
@@ -115,7 +119,7 @@ fuzz-sm2: $(STAMP) $(NATIVE_SM2)
 chaos: $(STAMP)
 	$(PY) -m bench.chaos --duration $${DURATION:-1200} --seed $${SEED:-1}
 
-bench: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_VALUES) $(NATIVE_VM)
+bench: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM)
 	$(PY) -m bench.crypto
 
 clean:

@@ -5,7 +5,8 @@ are optional: if one fails to compile, the install still succeeds and `crypto.sm
 `crypto.sm2` use OpenSSL. So is `chainnode.model._snapchunk` (a state checkpoint's chunks,
 cut, encoded and hashed with the GIL released; without it `chainnode.model.snapshot` does
 that in Python), `chainnode.model._txwire` (a transaction's wire bytes split and checked in
-one call; without it `Transaction.decode` runs in Python), and `contracts._values` (VM values' canonical encoding; without it
+one call; without it `Transaction.decode` runs in Python), `chainnode.ledger._stateroot` (the
+bytes a block's state root hashes; without it the executor packs them in Python), and `contracts._values` (VM values' canonical encoding; without it
 `contracts.values` encodes in Python) and `contracts._natives` (the hottest natives' common case
 for translated programs; without it they run the Python natives). `crypto/_sm3.h` is the SM3 both native hashers include.
 """
@@ -40,6 +41,12 @@ setup(
         Extension(
             "chainnode.model._txwire",
             sources=["chainnode/model/_txwire.c"],
+            extra_compile_args=["-O3", "-Wall"],
+            optional=True,
+        ),
+        Extension(
+            "chainnode.ledger._stateroot",
+            sources=["chainnode/ledger/_stateroot.c"],
             extra_compile_args=["-O3", "-Wall"],
             optional=True,
         ),

@@ -60,6 +60,11 @@ from chainnode.model.types import (
 from crypto.merkle import merkle_root
 from storage import Overlay, ReadRecorder, StorageError
 
+try:  # the optional C extension (setup.py): the state root's bytes in one call
+    from chainnode.ledger import _stateroot
+except ImportError:  # not built: state_root_nested packs in Python
+    _stateroot = None  # type: ignore[assignment]
+
 SYSTEM_METHODS: dict[str, dict[str, Method]] = {
     GOVERNANCE: governance.METHODS,
     PERMISSIONS: permissions.METHODS,
@@ -96,13 +101,24 @@ def state_root_nested(
     writes: Mapping[bytes, Mapping[bytes, bytes | None]],
 ) -> bytes:
     """`state_root` of writes given as namespace -> key -> value (an overlay's own layout):
-    the same bytes, with (ns, key) order from sorting the few namespaces, then each one's keys
-    (plain bytes sorts, no key functions, no flattened pairs)."""
+    the same bytes, with (ns, key) order from sorting the few namespaces, then each one's keys.
+    The bytes come from ``_stateroot.c`` when it is built, else from :func:`_pack_writes_plain`.
+    """
+    # fast path: plain=chainnode.ledger.executor._pack_writes_plain test=tests/chainnode/ledger/test_stateroot_native.py::test_native_pack_matches_the_plain_pack
+    if _stateroot is not None and (data := _stateroot.pack_writes(prev, height, writes)):
+        return hash_fn(data)
+    return hash_fn(_pack_writes_plain(prev, height, writes))
+
+
+def _pack_writes_plain(
+    prev: bytes, height: int, writes: Mapping[bytes, Mapping[bytes, bytes | None]]
+) -> bytes:
+    """What the state root hashes: plain bytes sorts, no key functions, no flattened pairs."""
     items: list[list[bytes]] = []
     for ns in sorted(writes):
         kv = writes[ns]
         items += [[ns, k] if (v := kv[k]) is None else [ns, k, v] for k in sorted(kv)]
-    return hash_fn(pack([prev, height, items]))
+    return pack([prev, height, items])
 
 
 def roots_of(hash_fn: Callable[[bytes], bytes], leaves: Sequence[bytes]) -> bytes:
