@@ -19,6 +19,7 @@ NATIVE_TX := chainnode/model/_txwire$(EXT_SUFFIX)
 NATIVE_ROOT := chainnode/ledger/_stateroot$(EXT_SUFFIX)
 NATIVE_VALUES := contracts/_values$(EXT_SUFFIX)
 NATIVE_VM := contracts/_natives$(EXT_SUFFIX)
+NATIVES := $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM)
 
 # `make run` settings (the defaults of `chainnode network up`); e.g.
 #   make run API_PORT_BASE=9700 P2P_PORT_BASE=9800 VALIDATORS=4 DIR=devnet
@@ -53,13 +54,13 @@ $(NATIVE): crypto/_sm4gcm.c crypto/_sm4_x128.h crypto/_sm4_x256.h setup.py | $(V
 $(NATIVE_SM2): crypto/_sm2verify.c crypto/_sm3.h setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native SM2 verify not built; using OpenSSL"
 
-$(NATIVE_SNAP): chainnode/model/_snapchunk.c crypto/_sm3.h setup.py | $(VENV)/bin/python
+$(NATIVE_SNAP): chainnode/model/_snapchunk.c crypto/_sm3.h chainnode/model/_msgpack_out.h setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native snapshot chunks not built; using Python"
 
 $(NATIVE_TX): chainnode/model/_txwire.c setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native transaction decoding not built; using Python"
 
-$(NATIVE_ROOT): chainnode/ledger/_stateroot.c setup.py | $(VENV)/bin/python
+$(NATIVE_ROOT): chainnode/ledger/_stateroot.c chainnode/model/_msgpack_out.h setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native state root bytes not built; using Python"
 
 $(NATIVE_VALUES): contracts/_values.c setup.py | $(VENV)/bin/python
@@ -68,15 +69,15 @@ $(NATIVE_VALUES): contracts/_values.c setup.py | $(VENV)/bin/python
 $(NATIVE_VM): contracts/_natives.c setup.py | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "warning: native VM natives not built; using Python"
 
-run: $(STAMP_RUN) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM)
+run: $(STAMP_RUN) $(NATIVES)
 	$(VENV)/bin/chainnode network up $(RUN_ARGS)
 
 # Everything: lint, types, and every test (unit, integration and end-to-end).
-test: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM) tools lint typecheck alltests
+test: $(STAMP) $(NATIVES) tools lint typecheck alltests
 
 # The quick loop (< 1 min): lint, types and the unit tests. tests/conftest.py gives each test
 # module its level (unit, integration, e2e); `pytest -m "not e2e"` and the like work too.
-check: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM) lint typecheck unit
+check: $(STAMP) $(NATIVES) lint typecheck unit
 
 # External tools the tests use: promtool (Debian package prometheus) lints /metrics; chromium
 # (Debian's, driven by Playwright's Python package: no browser download) runs the web console.
@@ -95,10 +96,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy crypto storage contracts consensus p2p chainnode bench
 
-unit: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM)
+unit: $(STAMP) $(NATIVES)
 	$(PY) -m pytest -m unit --durations=5
 
-alltests: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM)
+alltests: $(STAMP) $(NATIVES)
 	$(PY) -m pytest --durations=12
 
 soak: $(STAMP)
@@ -119,7 +120,7 @@ fuzz-sm2: $(STAMP) $(NATIVE_SM2)
 chaos: $(STAMP)
 	$(PY) -m bench.chaos --duration $${DURATION:-1200} --seed $${SEED:-1}
 
-bench: $(STAMP) $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM)
+bench: $(STAMP) $(NATIVES)
 	$(PY) -m bench.crypto
 
 clean:

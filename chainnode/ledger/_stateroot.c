@@ -8,8 +8,8 @@
  * `pack_writes(prev, height, writes)` returns exactly `pack([prev, height, items])` of
  * `executor._pack_writes_plain`: `writes` maps namespace -> {key: value or None}; items are
  * `[ns, key]` (a delete) or `[ns, key, value]`, namespaces in byte order, then each one's keys.
- * msgpack with bin types: fixarray(3), prev as bin 8/16/32, height as an unsigned int in its
- * shortest form, the items' array header, then per item 0x92 or 0x93 and its bins. It returns
+ * msgpack with bin types (written by chainnode/model/_msgpack_out.h): fixarray(3), prev, the
+ * height, the items' array header, then per item 0x92 or 0x93 and its bins. It returns
  * None, having read nothing it cannot, for anything but exact dicts of exact bytes (and None
  * values) with a non-negative height below 2**64: the Python path then decides. No Python code
  * runs while it reads the dicts (no callbacks, bytes compare with memcmp), so the borrowed
@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "_msgpack_out.h"
 
 typedef struct {
     const uint8_t *p;
@@ -75,63 +77,7 @@ static int as_span(PyObject *o, span *s)
     return 1;
 }
 
-static size_t bin_len(size_t n) { return (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + n; }
-
-static uint8_t *put_be(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = bytes - 1; i >= 0; i--) *p++ = (uint8_t)(v >> (8 * i));
-    return p;
-}
-
-static uint8_t *put_bin(uint8_t *p, span s)
-{
-    if (s.n < 0x100) {
-        *p++ = 0xc4;
-        p = put_be(p, s.n, 1);
-    } else if (s.n < 0x10000) {
-        *p++ = 0xc5;
-        p = put_be(p, s.n, 2);
-    } else {
-        *p++ = 0xc6;
-        p = put_be(p, s.n, 4);
-    }
-    memcpy(p, s.p, s.n);
-    return p + s.n;
-}
-
-static uint8_t *put_uint(uint8_t *p, uint64_t v)
-{
-    if (v < 0x80) {
-        *p++ = (uint8_t)v;
-    } else if (v < 0x100) {
-        *p++ = 0xcc;
-        p = put_be(p, v, 1);
-    } else if (v < 0x10000) {
-        *p++ = 0xcd;
-        p = put_be(p, v, 2);
-    } else if (v <= 0xffffffffULL) {
-        *p++ = 0xce;
-        p = put_be(p, v, 4);
-    } else {
-        *p++ = 0xcf;
-        p = put_be(p, v, 8);
-    }
-    return p;
-}
-
-static uint8_t *put_array_header(uint8_t *p, size_t n)
-{
-    if (n < 16) {
-        *p++ = (uint8_t)(0x90 | n);
-    } else if (n < 0x10000) {
-        *p++ = 0xdc;
-        p = put_be(p, n, 2);
-    } else {
-        *p++ = 0xdd;
-        p = put_be(p, n, 4);
-    }
-    return p;
-}
+static size_t bin_len(size_t n) { return bin_header_len(n) + n; }
 
 /* The writes of every namespace, sorted: 1 on success, 0 to leave it to Python (*out NULL),
  * -1 on MemoryError. */
@@ -212,17 +158,17 @@ static PyObject *py_pack_writes(PyObject *self, PyObject *const *args, Py_ssize_
     if (out) {
         uint8_t *p = (uint8_t *)PyBytes_AS_STRING(out);
         *p++ = 0x93;
-        p = put_bin(p, prev);
+        p = put_bin(p, prev.p, prev.n);
         p = put_uint(p, height);
-        p = put_array_header(p, n);
+        p = put_array(p, n);
         w = 0;
         for (Py_ssize_t i = 0; i < nspaces; i++) {
             size_t count = (size_t)PyDict_GET_SIZE(spaces[i].kv);
             for (size_t j = 0; j < count; j++, w++) {
                 *p++ = ws[w].value.p ? 0x93 : 0x92;
-                p = put_bin(p, spaces[i].ns);
-                p = put_bin(p, ws[w].key);
-                if (ws[w].value.p) p = put_bin(p, ws[w].value);
+                p = put_bin(p, spaces[i].ns.p, spaces[i].ns.n);
+                p = put_bin(p, ws[w].key.p, ws[w].key.n);
+                if (ws[w].value.p) p = put_bin(p, ws[w].value.p, ws[w].value.n);
             }
         }
         _PyBytes_Resize(&out, (Py_ssize_t)(p - (uint8_t *)PyBytes_AS_STRING(out)));

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_msgpack_out.h"
 #include "_sm3.h"
 
 typedef struct {
@@ -37,45 +38,6 @@ typedef struct {
     PyObject *data; /* bytes of nbytes, filled without the GIL */
     uint8_t hash[32];
 } chunk;
-
-static size_t bin_header_len(size_t n) { return n < 0x100 ? 2 : n < 0x10000 ? 3 : 5; }
-static size_t array_header_len(size_t n) { return n < 16 ? 1 : n < 0x10000 ? 3 : 5; }
-
-static uint8_t *put_be(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = bytes - 1; i >= 0; i--) *p++ = (uint8_t)(v >> (8 * i));
-    return p;
-}
-
-static uint8_t *put_bin(uint8_t *p, const uint8_t *src, size_t n)
-{
-    if (n < 0x100) {
-        *p++ = 0xc4;
-        p = put_be(p, n, 1);
-    } else if (n < 0x10000) {
-        *p++ = 0xc5;
-        p = put_be(p, n, 2);
-    } else {
-        *p++ = 0xc6;
-        p = put_be(p, n, 4);
-    }
-    if (n) memcpy(p, src, n); /* an empty value has no buffer to copy from */
-    return p + n;
-}
-
-static uint8_t *put_array(uint8_t *p, size_t n)
-{
-    if (n < 16) {
-        *p++ = (uint8_t)(0x90 | n);
-    } else if (n < 0x10000) {
-        *p++ = 0xdc;
-        p = put_be(p, n, 2);
-    } else {
-        *p++ = 0xdd;
-        p = put_be(p, n, 4);
-    }
-    return p;
-}
 
 /* Cut ents[0..n) into chunks: the closed ones, and the open tail too when
  * `final`. Returns the number of chunks written to `out` (room for n); *tail_bytes gets the
