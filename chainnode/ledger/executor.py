@@ -105,7 +105,10 @@ def state_root_nested(
     The bytes come from ``_stateroot.c`` when it is built, else from :func:`_pack_writes_plain`.
     """
     # fast path: plain=chainnode.ledger.executor._pack_writes_plain test=tests/chainnode/ledger/test_stateroot_native.py::test_native_pack_matches_the_plain_pack
-    if _stateroot is not None and (data := _stateroot.pack_writes(prev, height, writes)):
+    if (
+        _stateroot is not None
+        and (data := _stateroot.pack_writes(prev, height, writes)) is not None
+    ):
         return hash_fn(data)
     return hash_fn(_pack_writes_plain(prev, height, writes))
 

@@ -49,7 +49,6 @@ HASH_LEN = 32
 ADDR_LEN = 20
 ZERO_HASH = bytes(HASH_LEN)
 
-
 NAME_RE = re.compile(r"[a-z][a-z0-9_.\-]{0,31}")
 ADDR_RE = re.compile(r"[0-9a-f]{40}")
 METHOD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
