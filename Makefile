@@ -7,19 +7,15 @@ PY := $(VENV)/bin/python
 # after `make run` still installs what the tests need.
 STAMP_RUN := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
-# The optional native extensions: SM4-GCM (crypto/_sm4gcm.c; without it crypto.sm4 uses
-# OpenSSL), SM2 verification (crypto/_sm2verify.c; without it crypto.sm2 uses OpenSSL),
-# snapshot chunks, transactions' decoding, the state root's bytes, VM values' encoding and the
-# VM's hottest natives (without them, Python).
+# The optional native extensions, built in place by setup.py (the one list of each one's C file
+# and headers): SM4-GCM and SM2 verification (without them crypto uses OpenSSL), snapshot
+# chunks, transactions' decoding, the state root's bytes, VM values' encoding and the VM's
+# hottest natives (without them, Python).
 EXT_SUFFIX := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-NATIVE := crypto/_sm4gcm$(EXT_SUFFIX)
 NATIVE_SM2 := crypto/_sm2verify$(EXT_SUFFIX)
-NATIVE_SNAP := chainnode/model/_snapchunk$(EXT_SUFFIX)
-NATIVE_TX := chainnode/model/_txwire$(EXT_SUFFIX)
-NATIVE_ROOT := chainnode/ledger/_stateroot$(EXT_SUFFIX)
-NATIVE_VALUES := contracts/_values$(EXT_SUFFIX)
-NATIVE_VM := contracts/_natives$(EXT_SUFFIX)
-NATIVES := $(NATIVE) $(NATIVE_SM2) $(NATIVE_SNAP) $(NATIVE_TX) $(NATIVE_ROOT) $(NATIVE_VALUES) $(NATIVE_VM)
+NATIVES := $(NATIVE_SM2) $(addsuffix $(EXT_SUFFIX),crypto/_sm4gcm chainnode/model/_snapchunk \
+	chainnode/model/_txwire chainnode/ledger/_stateroot contracts/_values contracts/_natives)
+NATIVE_SOURCES := $(wildcard crypto/*.[ch] chainnode/*/*.[ch] contracts/*.[ch])
 
 # `make run` settings (the defaults of `chainnode network up`); e.g.
 #   make run API_PORT_BASE=9700 P2P_PORT_BASE=9800 VALIDATORS=4 DIR=devnet
@@ -46,28 +42,13 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The editable install builds it too; this rebuilds it in place when the C file changes
-# (a failed build only warns: the OpenSSL backend remains).
-$(NATIVE): crypto/_sm4gcm.c crypto/_sm4_x128.h crypto/_sm4_x256.h setup.py | $(VENV)/bin/python
-	$(PY) setup.py -q build_ext --inplace || echo "warning: native SM4-GCM not built; using OpenSSL"
-
-$(NATIVE_SM2): crypto/_sm2verify.c crypto/_sm3.h setup.py | $(VENV)/bin/python
-	$(PY) setup.py -q build_ext --inplace || echo "warning: native SM2 verify not built; using OpenSSL"
-
-$(NATIVE_SNAP): chainnode/model/_snapchunk.c crypto/_sm3.h chainnode/model/_msgpack_out.h setup.py | $(VENV)/bin/python
-	$(PY) setup.py -q build_ext --inplace || echo "warning: native snapshot chunks not built; using Python"
-
-$(NATIVE_TX): chainnode/model/_txwire.c setup.py | $(VENV)/bin/python
-	$(PY) setup.py -q build_ext --inplace || echo "warning: native transaction decoding not built; using Python"
-
-$(NATIVE_ROOT): chainnode/ledger/_stateroot.c chainnode/model/_msgpack_out.h setup.py | $(VENV)/bin/python
-	$(PY) setup.py -q build_ext --inplace || echo "warning: native state root bytes not built; using Python"
-
-$(NATIVE_VALUES): contracts/_values.c setup.py | $(VENV)/bin/python
-	$(PY) setup.py -q build_ext --inplace || echo "warning: native value encoding not built; using Python"
-
-$(NATIVE_VM): contracts/_natives.c setup.py | $(VENV)/bin/python
-	$(PY) setup.py -q build_ext --inplace || echo "warning: native VM natives not built; using Python"
+# The editable install builds them too; after a C file or header changes this rebuilds in place
+# what it touches (setuptools knows which, and skips the rest), then marks every built one up
+# to date: one run for all. A failed build only warns (setup.py's output names the extension):
+# its module runs its plain path, the Python or OpenSSL one.
+$(NATIVES): $(NATIVE_SOURCES) setup.py | $(VENV)/bin/python
+	$(PY) setup.py -q build_ext --inplace && touch -c $(NATIVES) || \
+		echo "warning: a native extension was not built; its module runs its plain path"
 
 run: $(STAMP_RUN) $(NATIVES)
 	$(VENV)/bin/chainnode network up $(RUN_ARGS)
