@@ -33,6 +33,8 @@ COLOURS_HEX = {
     "execute": "#2ca02c",
     "commit": "#bcbd22",
     "consensus": "#9467bd",
+    "compaction": "#8c564b",
+    "checkpoint": "#e377c2",
     "background": "#8c564b",
     "event_loop": "#ff7f0e",
     "other": "#d3d3d3",

@@ -20,7 +20,8 @@ from typing import Any
 
 STAGE = re.compile(r'^chainnode_stage_cpu_seconds_total\{stage="(\w+)"\} (\S+)$', re.M)
 SCALAR = r"^{name} (\S+)$"
-#: Stages in the order the figures stack them (background, event_loop and other last).
+#: Stages in the order the figures stack them (the background threads', event_loop and other
+#: last; ``background``: both background threads together, as a node before their split says).
 ORDER = (
     "http",
     "admission",
@@ -28,6 +29,8 @@ ORDER = (
     "execute",
     "commit",
     "consensus",
+    "compaction",
+    "checkpoint",
     "background",
     "event_loop",
     "other",

@@ -110,8 +110,8 @@ class _StageCPU(Collector):
             "answer), admission (the mempool's checks; gossiped txs' decoding), verify "
             "(signatures, crypto's threads included), execute (block build and validation), "
             "commit (storage, commit listeners), consensus (messages, steps), event_loop (the "
-            "loop thread outside those: asyncio, the HTTP server, p2p I/O), background "
-            "(LevelDB's flushes and compactions, state checkpoint computations).",
+            "loop thread outside those: asyncio, the HTTP server, p2p I/O), compaction "
+            "(LevelDB's flushes and compactions), checkpoint (state checkpoint computations).",
             labels=["stage"],
         )
         for stage, seconds in self._stages.totals().items():

@@ -10,8 +10,10 @@ sit around batches (an HTTP body, an admission batch, a block, a consensus messa
 Each thread keeps its own totals (no lock on the hot path); :meth:`StageClock.totals` sums
 them. The event-loop thread's CPU outside every stage (asyncio, the HTTP server's parsing,
 p2p I/O) is reported as ``event_loop`` when read from that thread (``/metrics`` is served on
-it), and the CPU of the background threads (LevelDB's, checkpoint computations) as
-``background``. What is left of the process's CPU (other threads' unmeasured work, the
+it), and the CPU of the two kinds of background thread on their own: LevelDB's flushes and
+compactions as ``compaction``, state checkpoint computations as ``checkpoint`` (both grow with
+the chain, not with the rate, and one sweep used to need a second without checkpoints to tell
+them apart). What is left of the process's CPU (other threads' unmeasured work, the
 garbage collector on threads without a span, ...) is the reader's remainder: process CPU minus
 the stages.
 
@@ -38,9 +40,11 @@ from storage.background import background_cpu_seconds
 
 STAGES = ("http", "admission", "verify", "execute", "commit", "consensus")
 EVENT_LOOP = "event_loop"
-#: Work on threads of its own, off the paths of transactions and blocks: LevelDB's flushes and
-#: compactions, and state checkpoint computations. Measured by those threads' CPU clocks.
-BACKGROUND = "background"
+#: Work on threads of their own, off the paths of transactions and blocks, measured by those
+#: threads' CPU clocks: LevelDB's flushes and compactions (its one background thread) ...
+COMPACTION = "compaction"
+#: ... and the state checkpoint computations (``chainnode.ledger.checkpoints``).
+CHECKPOINT = "checkpoint"
 
 
 class _Tally:
@@ -130,8 +134,8 @@ class StageClock:
 
     def totals(self) -> dict[str, float]:
         """Seconds of CPU per stage since the process started, plus ``event_loop`` (refreshed
-        when called on the event-loop thread, else its last value) and ``background``
-        (:data:`BACKGROUND`). ``verify`` includes crypto's batch threads
+        when called on the event-loop thread, else its last value), :data:`COMPACTION` and
+        :data:`CHECKPOINT`. ``verify`` includes crypto's batch threads
         (:func:`crypto.batch.worker_cpu_seconds`)."""
         with self._lock:
             tallies = list(self._tallies)
@@ -149,7 +153,8 @@ class StageClock:
                 inside += time.thread_time_ns() - tally.mark
             self._loop_outside = max(self._loop_outside, time.thread_time_ns() - loop[1] - inside)
         seconds[EVENT_LOOP] = self._loop_outside / 1e9
-        seconds[BACKGROUND] = background_cpu_seconds() + computation_cpu_seconds()
+        seconds[COMPACTION] = background_cpu_seconds()
+        seconds[CHECKPOINT] = computation_cpu_seconds()
         return seconds
 
 

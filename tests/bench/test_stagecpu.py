@@ -47,12 +47,26 @@ def test_split_per_committed_tx_per_node_with_the_rest_as_other() -> None:
     assert stagecpu.split([b], [a1], committed=0) is None
 
 
-def test_background_is_split_out_of_other_in_its_stacking_place() -> None:
-    b = stagecpu.Sample({"execute": 1.0, "background": 0.5, "event_loop": 0.1}, 2.0, 0.0)
-    a = stagecpu.Sample({"execute": 1.3, "background": 0.7, "event_loop": 0.2}, 2.7, 0.0)
+def test_the_background_threads_are_split_out_of_other_in_their_stacking_place() -> None:
+    b = stagecpu.Sample(
+        {"execute": 1.0, "checkpoint": 0.1, "compaction": 0.5, "event_loop": 0.1}, 2.0, 0.0
+    )
+    a = stagecpu.Sample(
+        {"execute": 1.3, "checkpoint": 0.15, "compaction": 0.7, "event_loop": 0.2}, 2.75, 0.0
+    )
     sc = stagecpu.split([b], [a], committed=1000)
     assert sc is not None
     us = sc["us_per_tx"]
-    assert us["background"] == pytest.approx(200.0)  # 0.2 s / 1000 txs
-    assert us["other"] == pytest.approx(100.0)  # 0.7 - 0.3 - 0.2 - 0.1
-    assert list(us) == ["execute", "background", "event_loop", "other"]
+    assert us["compaction"] == pytest.approx(200.0)  # 0.2 s / 1000 txs
+    assert us["checkpoint"] == pytest.approx(50.0)
+    assert us["other"] == pytest.approx(100.0)  # 0.75 - 0.3 - 0.2 - 0.05 - 0.1
+    assert list(us) == ["execute", "compaction", "checkpoint", "event_loop", "other"]
+
+
+def test_a_node_from_before_the_split_still_reports_its_background() -> None:
+    b = stagecpu.Sample({"execute": 1.0, "background": 0.5}, 2.0, 0.0)
+    a = stagecpu.Sample({"execute": 1.3, "background": 0.7}, 2.6, 0.0)
+    sc = stagecpu.split([b], [a], committed=1000)
+    assert sc is not None
+    assert sc["us_per_tx"]["background"] == pytest.approx(200.0)
+    assert list(sc["us_per_tx"]) == ["execute", "background", "other"]

@@ -21,7 +21,7 @@ from chainnode.ledger.checkpoints import (
     Pacer,
 )
 from chainnode.ledger.snapfiles import BATCH_ENTRIES, SnapshotFiles
-from chainnode.ledger.stages import BACKGROUND, StageClock
+from chainnode.ledger.stages import CHECKPOINT, StageClock
 from chainnode.model.genesis import ConsensusParams
 from chainnode.model.snapshot import Manifest
 from storage import CommitBatch, Store
@@ -219,10 +219,10 @@ def test_a_computation_runs_at_the_lowest_cpu_priority(
         store.close()
 
 
-def test_a_computations_cpu_is_the_stage_clocks_background(
+def test_a_computations_cpu_is_the_stage_clocks_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A computation's thread CPU counts as ``background`` while it runs (read through /proc)
+    """A computation's thread CPU counts as ``checkpoint`` while it runs (read through /proc)
     and once done (its own clock): at least what 60,000 entries cost at the least (reading,
     encoding and hashing each: far above 0.3 us), at most what the process spent beside this
     thread (other threads may add to that, never take from it)."""
@@ -232,16 +232,16 @@ def test_a_computations_cpu_is_the_stage_clocks_background(
         params = genesis(std=True).consensus.with_snapshots(EVERY, LAG)
         cp = Checkpoints(params, SnapshotFiles(tmp_path / "snapshots"), store)
         clock = StageClock()
-        b0, p0, m0 = clock.totals()[BACKGROUND], time.process_time(), time.thread_time()
+        b0, p0, m0 = clock.totals()[CHECKPOINT], time.process_time(), time.thread_time()
         fut = cp.start(EVERY, store.snapshot())
         t = cp._threads[-1]
         wait_for(lambda: _pausing(t), 10, "the computation pausing")
-        assert clock.totals()[BACKGROUND] > b0  # its first step, read while it runs
+        assert clock.totals()[CHECKPOINT] > b0  # its first step, read while it runs
         cp.hurry(EVERY)
         manifest = fut.result(30)
         t.join(10)
         assert manifest is not None and manifest.entries == 60_000
-        spent = clock.totals()[BACKGROUND] - b0
+        spent = clock.totals()[CHECKPOINT] - b0
         beside = (time.process_time() - p0) - (time.thread_time() - m0)  # the other threads'
         assert 60_000 * 0.3e-6 <= spent <= beside + 0.01
         cp.close()

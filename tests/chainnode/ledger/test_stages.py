@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from chainnode.ledger.stages import BACKGROUND, EVENT_LOOP, STAGES, StageClock
+from chainnode.ledger.stages import CHECKPOINT, COMPACTION, EVENT_LOOP, STAGES, StageClock
 from crypto import batch, sm2
 
 
@@ -33,7 +33,7 @@ def test_nested_spans_charge_exclusively_and_add_up_to_the_thread_cpu() -> None:
         _burn(0.02)
     spent = time.thread_time() - t0
     got = clock.totals()
-    assert set(got) == {*STAGES, EVENT_LOOP, BACKGROUND}
+    assert set(got) == {*STAGES, EVENT_LOOP, COMPACTION, CHECKPOINT}
     assert got["consensus"] == pytest.approx(0.04, abs=0.01)
     assert got["execute"] == pytest.approx(0.04, abs=0.01)
     assert got["verify"] - batch.worker_cpu_seconds() == pytest.approx(0.01, abs=0.005)
