@@ -10,10 +10,11 @@ plyvel synced ``write_batch``es of the identical key/value pairs into the same t
 pre-encoded outside the timer. Then txs are read back by hash (``Store.tx`` vs raw ``get``)
 and ``has_tx`` is timed on hits and misses.
 
-Then the layouts (issue 21): ``--layout-blocks`` blocks written three ways, into databases
+Then the layouts (issue 21): ``--layout-blocks`` blocks written four ways, into databases
 with the same options and a 4 MiB write buffer: layout 1 (txs and receipts keyed by hash),
-layout 2 (keyed by height and index, with a hash index), and layout 3, the store's (layout
-2's keys, the bodies in a LevelDB of their own). The blocks are shaped like the evidence
+layout 2 (keyed by height and index, with a hash index), layout 3 (layout 2's keys, the bodies
+in a LevelDB of their own) and layout 4, the store's (layout 3 with the bodies keyed height
+first there, so a flushed table of them overlaps none before it). The blocks are shaped like the evidence
 workload's (``--layout-workload evidence``, the default: a real ledger's entry sizes and key
 shapes) or the commit test's uniform ones. LevelDB's own ``leveldb.stats`` gives the bytes its
 flushes and compactions wrote once they are done (write amplification = those / the bytes the
@@ -109,7 +110,8 @@ def evidence_block(rng: random.Random, height: int, ntx: int) -> CommitBatch:
 
 
 def raw_entries(b: CommitBatch) -> list[tuple[bytes, bytes]]:
-    """Exactly the key/value pairs Store.commit writes for ``b`` (see storage's layout)."""
+    """Exactly the key/value pairs Store.commit writes for ``b`` (see storage's layout), the
+    bodies by name (the bodies' database keys them by ``K.body_key`` of it)."""
     hb = K.height_bytes(b.height)
     locs = [K.TX_LOC.pack(b.height, i) for i in range(len(b.txs))]
     out = [(K.tx_index_key(h), loc) for (h, _), loc in zip(b.txs, locs, strict=True)]
@@ -199,7 +201,7 @@ def run(blocks: int, ntx: int, tx_size: int, reads: int, seed: int) -> dict[str,
             entries = raw_entries(batch)
             nbytes += sum(len(k) + len(v) for k, v in entries)
             main = _columns([kv for kv in entries if kv[0][0] not in K.BODY_CODES])
-            bodies = _columns([kv for kv in entries if kv[0][0] in K.BODY_CODES])
+            bodies = _columns([(K.body_key(k), v) for k, v in entries if k[0] in K.BODY_CODES])
             all_hashes += [h for h, _ in batch.txs]
             jobs: dict[str, Callable[[], None]] = {
                 "ours": partial(store.commit, batch),
@@ -284,11 +286,19 @@ def _dir_bytes(path: str) -> int:
 
 
 Entries = Callable[[CommitBatch], list[tuple[bytes, bytes]]]
-#: (name, the pairs of a block, how many LevelDB directories: 2 puts the bodies in their own)
-VARIANTS: tuple[tuple[str, Entries, int], ...] = (
-    ("1: txs, receipts by hash", raw_entries_v1, 1),
-    ("2: by height + hash index", raw_entries, 1),
-    ("3: bodies in their own LevelDB", raw_entries, 2),
+
+
+def _named(key: bytes) -> bytes:
+    return key
+
+
+#: (name, the pairs of a block, how many LevelDB directories: 2 puts the bodies in their own,
+#: the key a body's name is stored under there)
+VARIANTS: tuple[tuple[str, Entries, int, Callable[[bytes], bytes]], ...] = (
+    ("1: txs, receipts by hash", raw_entries_v1, 1, _named),
+    ("2: by height + hash index", raw_entries, 1, _named),
+    ("3: bodies in their own LevelDB", raw_entries, 2, _named),
+    ("4: ... keyed height first", raw_entries, 2, K.body_key),
 )
 
 
@@ -303,7 +313,7 @@ def layouts(
     opts = {**_DB_OPTIONS, "write_buffer_size": LAYOUT_BUFFER}
     with tempfile.TemporaryDirectory(prefix="bench-layout-") as tmp:
         dbs: list[list[Any]] = []
-        for v, (_, _, n) in enumerate(VARIANTS):
+        for v, (_, _, n, _) in enumerate(VARIANTS):
             paths = [os.path.join(tmp, f"v{v}-{k}") for k in range(n)]
             dbs.append([plyvel.DB(p, create_if_missing=True, **opts) for p in paths])
         written = [0] * len(VARIANTS)
@@ -316,20 +326,24 @@ def layouts(
                 else make_block(rng, height, ntx, tx_size)
             )
             order = list(range(len(VARIANTS)))
-            order = order[height % 3 :] + order[: height % 3]  # rotate who goes first
+            turn = height % len(order)
+            order = order[turn:] + order[:turn]  # rotate who goes first
             for v in order:
-                _, entries_of, n = VARIANTS[v]
+                _, entries_of, n, stored = VARIANTS[v]
                 entries = entries_of(batch)
                 written[v] += sum(len(k) + len(x) for k, x in entries)
                 t = time.perf_counter()
                 wbs = [db.write_batch() for db in dbs[v]]
                 for key, value in entries:
-                    wbs[1 if n == 2 and key[0] in K.BODY_CODES else 0].put(key, value)
+                    if n == 2 and key[0] in K.BODY_CODES:
+                        wbs[1].put(stored(key), value)
+                    else:
+                        wbs[0].put(key, value)
                 for wb in wbs:
                     wb.write()
                 seconds[v] += time.perf_counter() - t
         txs = blocks * ntx
-        for v, (name, _, n) in enumerate(VARIANTS):
+        for v, (name, _, n, _) in enumerate(VARIANTS):
             tables = _settled_written(dbs[v])  # since open: their whole life
             size = sum(_dir_bytes(os.path.join(tmp, f"v{v}-{k}")) for k in range(n))
             for db in dbs[v]:
@@ -386,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(median block: {result['ratio_median_block']:.1%}); {verdict} the 80% target. "
         f"With check_duplicates: {result['ratio_checked_to_raw']:.1%}"
     )
-    before, after, split = result["layouts"]
+    before, after, split, height_first = result["layouts"]
     print(
         f"\nlayouts: {args.layout_blocks} blocks x {args.txs} txs ({args.layout_workload}), "
         f"write buffer {LAYOUT_BUFFER >> 20} MiB (same for both), unsynced batches"
@@ -398,7 +412,9 @@ def main(argv: list[str] | None = None) -> int:
         f"({before['table MB written'] / after['table MB written']:.2f}x fewer bytes written); "
         f"bytes/tx {before['bytes/tx on disk']:.0f} -> {after['bytes/tx on disk']:.0f}; "
         f"layout 3 (bodies in their own LevelDB): {split['write amp (tables/user)']:.2f} "
-        f"({before['table MB written'] / split['table MB written']:.2f}x fewer)"
+        f"({before['table MB written'] / split['table MB written']:.2f}x fewer); layout 4 "
+        f"(... keyed height first): {height_first['write amp (tables/user)']:.2f} "
+        f"({before['table MB written'] / height_first['table MB written']:.2f}x fewer)"
     )
     write_json(args.json, result)
     print(f"wrote {args.json}")

@@ -33,7 +33,8 @@ K_CHAIN_ID = P_META_INTERNAL + b"chain_id"
 K_VERSION = P_META_INTERNAL + b"version"
 K_HEAD = P_META_INTERNAL + b"head"
 K_PRUNE_FLOOR = P_META_INTERNAL + b"prune_floor"
-SCHEMA_VERSION = b"3"  # 3: the bodies (b, t, r) in their own LevelDB, BODIES_DIR
+SCHEMA_VERSION = b"4"  # 4: layout 3 with the bodies' database keyed height first (body_key)
+LAYOUT_3 = b"3"  # the bodies (b, t, r) in their own LevelDB, BODIES_DIR, as named: still opened
 LAYOUT_2 = b"2"  # txs and receipts keyed by (height, index), all in one LevelDB: still opened
 BODY_CODES = frozenset((P_BLOCK[0], P_TX[0], P_RECEIPT[0]))
 """First bytes of the body key spaces: each key is the prefix, then the height (``h8``)."""
@@ -44,6 +45,25 @@ store's directory takes it along)."""
 HEIGHT = struct.Struct(">Q")
 LEN_BYTE = tuple(bytes((i,)) for i in range(256))  # u8 length prefixes; IndexError past 255
 TX_LOC = struct.Struct(">QI")  # height, index: the 12-byte head of a tx value
+
+
+def body_key_head(prefix: bytes, height8: bytes, height_first: bool) -> bytes:
+    """What the stored keys of one height's bodies of one prefix (``b``, ``t``, ``r``) start
+    with: ``<prefix> <h8>`` as named, or in a layout-4 bodies' database (`height_first`) its
+    height first, ``<h8> <prefix>``, so everything one block adds sorts after everything
+    before it and a growing chain's flushed tables overlap none before them."""
+    return height8 + prefix if height_first else prefix + height8
+
+
+def body_key(key: bytes) -> bytes:
+    """Where body key `key` (``b <h8>``, ``t <h8> <i4>``, ``r <h8> <i4>``) is stored in a
+    layout-4 bodies' database (``<h8> t <i4>``...)."""
+    return body_key_head(key[:1], key[1:9], True) + key[9:]
+
+
+def body_key_name(stored: bytes) -> bytes:
+    """The body key (``t <h8> <i4>``...) a layout-4 bodies' database stores as `stored`."""
+    return stored[8:9] + stored[:8] + stored[9:]
 
 
 def height_bytes(height: int) -> bytes:

@@ -59,21 +59,24 @@ class Reader:
         """The plyvel DB or snapshot to read from (raises StorageError when closed)."""
         raise NotImplementedError
 
-    def _body_source(self) -> tuple[Any, int | None]:
-        """The plyvel DB or snapshot holding the bodies (``b``, ``t``, ``r``) and the highest
-        height whose bodies a read may see. A commit writes a block's bodies before the batch
-        that moves the head, so the bodies' database can hold the next height's a moment
-        early (or, after a crash, until the store reopens): reads never show them. In a
-        layout-2 store the bodies share the one database (``_handle()``) and are written with
-        the head: the height is None (all visible)."""
+    def _body_source(self) -> tuple[Any, int | None, bool]:
+        """The plyvel DB or snapshot holding the bodies (``b``, ``t``, ``r``), the highest
+        height whose bodies a read may see, and whether it stores them height first
+        (:func:`storage.keys.body_key`, layout 4). A commit writes a block's bodies before
+        the batch that moves the head, so the bodies' database can hold the next height's a
+        moment early (or, after a crash, until the store reopens): reads never show them. In
+        a layout-2 store the bodies share the one database (``_handle()``) and are written
+        with the head: the height is None (all visible)."""
         raise NotImplementedError
 
     def _get(self, key: bytes) -> bytes | None:
         try:
             if key[0] in K.BODY_CODES:
-                handle, top = self._body_source()
+                handle, top, height_first = self._body_source()
                 if top is not None and _height(key) > top:
                     return None
+                if height_first:
+                    key = K.body_key(key)
             else:
                 handle = self._handle()
             value: bytes | None = handle.get(key)
@@ -84,16 +87,37 @@ class Reader:
     def _range(self, start: bytes, stop: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         """Ordered (key, value) pairs with start <= key < stop, from one consistent view."""
         main = self._handle()
-        bodies, top = self._body_source()
+        bodies, top, height_first = self._body_source()
         if top is None or not touches_bodies(start, stop):
             yield from self._iterate(main, start, stop)
             return
-        visible = (kv for kv in self._iterate(bodies, start, stop) if _height(kv[0]) <= top)
+        if height_first:
+            visible = self._bodies_by_height(bodies, start, stop, top)
+        else:
+            visible = (kv for kv in self._iterate(bodies, start, stop) if _height(kv[0]) <= top)
         if within_bodies(start, stop):
             yield from visible
             return
         # the key spaces are disjoint: merging the two ordered streams keeps key order
         yield from heapq.merge(self._iterate(main, start, stop), visible, key=_first)
+
+    def _bodies_by_height(
+        self, bodies: Any, start: bytes, stop: bytes | None, top: int
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """The body entries named in [start, stop) at heights up to `top`, by name, from a
+        bodies' database that stores them height first: one prefix after the other, each
+        read by :func:`_one_prefix`."""
+        try:
+            with bodies.iterator() as it:
+                for code in sorted(K.BODY_CODES):
+                    prefix = bytes((code,))
+                    lo, hi = max(start, prefix), prefix + b"\xff" * 13
+                    if stop is not None and stop < hi:
+                        hi = stop
+                    if lo < hi:
+                        yield from _one_prefix(it, prefix, lo, hi, top)
+        except (plyvel.Error, RuntimeError) as exc:
+            raise_translated(self.path, exc)
 
     def _iterate(self, handle: Any, start: bytes, stop: bytes | None) -> Iterator[Any]:
         try:
@@ -222,6 +246,32 @@ _BODY_SPACES = tuple(sorted((bytes((c,)), bytes((c + 1,))) for c in K.BODY_CODES
 
 def _height(key: bytes) -> int:
     return int(K.HEIGHT.unpack_from(key, 1)[0])
+
+
+def _one_prefix(
+    it: Any, prefix: bytes, lo: bytes, hi: bytes, top: int
+) -> Iterator[tuple[bytes, bytes]]:
+    """The entries of one body prefix named in [lo, hi) (``lo`` and ``hi`` start with it), at
+    heights up to `top`, in name order, from iterator `it` over a height-first bodies'
+    database. A skip scan: seek to (height, prefix), read while the prefix holds, then seek
+    to where the next height's entries of it would be, so a range of blocks reads blocks and
+    never the txs and receipts between them (pruned heights are skipped by one seek)."""
+    code = prefix[0]
+    height = int.from_bytes(lo[1:9].ljust(8, b"\0"), "big")
+    while height <= top:
+        it.seek(K.HEIGHT.pack(height) + prefix)
+        for stored, value in it:
+            if stored[8] != code:
+                # past this height's entries: the next height with some, if any
+                height = int.from_bytes(stored[:8], "big") + (stored[8] > code)
+                break
+            name = K.body_key_name(stored)
+            if name >= hi or _height(name) > top:
+                return
+            if name >= lo:
+                yield name, value
+        else:
+            return
 
 
 def touches_bodies(start: bytes, stop: bytes | None) -> bool:

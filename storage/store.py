@@ -69,9 +69,9 @@ _BODY_OPTIONS: dict[str, Any] = {
     "bloom_filter_bits": 0,
     "lru_cache_size": 16 * 1024 * 1024,
 }
-"""The bodies' database: written in key order (heights only grow), so its tables move down
-the levels whole, without the rewriting the hash-keyed index and state cause in the main one
-(``python -m bench.storage``)."""
+"""The bodies' database: written in key order in a layout-4 store (keyed height first, and
+heights only grow), so its tables move down the levels whole, without the rewriting the
+hash-keyed index and state cause in the main one (``python -m bench.storage``)."""
 
 
 class Snapshot(Reader):
@@ -81,14 +81,16 @@ class Snapshot(Reader):
     it pins until then.
     """
 
-    __slots__ = ("path", "_snap", "_bodies", "_top")
+    __slots__ = ("path", "_snap", "_bodies", "_top", "_height_first")
 
-    def __init__(self, path: str, snap: Any, bodies: Any) -> None:
+    def __init__(self, path: str, snap: Any, bodies: Any, height_first: bool) -> None:
         """`snap` of the main database, then `bodies` of the bodies' (taken after it, so it
-        holds every body up to `snap`'s head; `snap` itself in a layout-2 store)."""
+        holds every body up to `snap`'s head; `snap` itself in a layout-2 store);
+        `height_first`: the bodies keyed as layout 4 keys them."""
         self.path = path
         self._snap: Any = snap
         self._bodies: Any = bodies
+        self._height_first = height_first
         self._top: int | None = None
         if bodies is not snap:
             raw = snap.get(K.K_HEAD)
@@ -99,9 +101,9 @@ class Snapshot(Reader):
             raise StorageError(f"snapshot of {self.path} is closed")
         return self._snap
 
-    def _body_source(self) -> tuple[Any, int | None]:
+    def _body_source(self) -> tuple[Any, int | None, bool]:
         self._handle()
-        return self._bodies, self._top
+        return self._bodies, self._top, self._height_first
 
     def close(self) -> None:
         snap, self._snap = self._snap, None
@@ -139,14 +141,30 @@ class StagedBatch:
 class Store(Reader):
     """One node's database. Thread-safe: commits are serialised, reads run concurrently."""
 
-    __slots__ = ("path", "_db", "_bodies", "_lock", "_head", "_chain_id", "_prunes")
+    __slots__ = (
+        "path",
+        "_db",
+        "_bodies",
+        "_height_first",
+        "_lock",
+        "_head",
+        "_chain_id",
+        "_prunes",
+    )
 
     def __init__(
-        self, path: str, db: Any, bodies: Any, chain_id: bytes, head: tuple[int, bytes] | None
+        self,
+        path: str,
+        db: Any,
+        bodies: Any,
+        chain_id: bytes,
+        head: tuple[int, bytes] | None,
+        height_first: bool,
     ):
         self.path = path
         self._db: Any = db
         self._bodies: Any = bodies  # ``db`` itself in a layout-2 store
+        self._height_first = height_first  # layout 4: the bodies keyed by K.body_key
         self._prunes = 0  # prunes whose headers are written; their bodies' deletes may not be
         self._lock = threading.Lock()
         self._head = head
@@ -200,21 +218,23 @@ class Store(Reader):
                 bodies = _open_bodies(p, found is None, write_buffer_size)
             if found is None:
                 _record_identity(p, db, chain_id)
+            height_first = found in (None, K.SCHEMA_VERSION)
             head = _head_of(p, db)
             if bodies is not db:
-                _drop_stray_bodies(p, db, bodies, head)
+                _drop_stray_bodies(p, db, bodies, head, height_first)
         except BaseException:
             if bodies is not None and bodies is not db:
                 bodies.close()
             db.close()
             raise
-        return cls(p, db, bodies, chain_id, head)
+        return cls(p, db, bodies, chain_id, head, height_first)
 
     @property
     def layout(self) -> int:
-        """The store's key layout: 3 (the bodies in their own database, ``BODIES_DIR``) or 2
-        (a store made before it, still read and written as it is)."""
-        return 2 if self._bodies is self._db else 3
+        """The store's key layout: 4 (the bodies in their own database, ``BODIES_DIR``, keyed
+        height first), or one made before it, still read and written as it is: 3 (the bodies
+        keyed by name there) or 2 (the bodies in the one database)."""
+        return 2 if self._bodies is self._db else 4 if self._height_first else 3
 
     # -- reading ----------------------------------------------------------------------------
     def _handle(self) -> Any:
@@ -292,12 +312,12 @@ class Store(Reader):
         except (plyvel.Error, RuntimeError):
             return 0  # closed meanwhile
 
-    def _body_source(self) -> tuple[Any, int | None]:
+    def _body_source(self) -> tuple[Any, int | None, bool]:
         db = self._handle()
         if self._bodies is db:
-            return db, None
+            return db, None, False
         head = self._head
-        return self._bodies, -1 if head is None else head[0]
+        return self._bodies, -1 if head is None else head[0], self._height_first
 
     def _databases(self) -> tuple[Any, ...]:
         return self._with_bodies(self._handle())
@@ -318,14 +338,14 @@ class Store(Reader):
                 prunes = self._prunes
                 snap = db.snapshot()
                 if self._bodies is db:
-                    return Snapshot(self.path, snap, snap)
+                    return Snapshot(self.path, snap, snap, False)
                 try:
                     bodies = self._bodies.snapshot()
                 except BaseException:
                     snap.close()
                     raise
                 if self._prunes == prunes:
-                    return Snapshot(self.path, snap, bodies)
+                    return Snapshot(self.path, snap, bodies, self._height_first)
                 bodies.close()
                 snap.close()
         except (plyvel.Error, RuntimeError) as exc:
@@ -349,7 +369,9 @@ class Store(Reader):
                     next(it, None)
             if self._handle().get(K.K_CHAIN_ID, **check) is None:
                 raise Corruption(self.path, "its chain id is not readable")
-            _check_head_body(self.path, self._handle(), self._bodies, self._head, check)
+            _check_head_body(
+                self.path, self._handle(), self._bodies, self._head, check, self._height_first
+            )
         except (plyvel.Error, RuntimeError) as exc:
             raise_translated(self.path, exc)
         return n
@@ -465,7 +487,8 @@ class Store(Reader):
             dup = next(h for h, k in zip(hashes, xkeys, strict=True) if get(k) is not None)
             raise DuplicateEntry(f"tx {dup.hex()} is already stored")
         _drain(map(put, xkeys, locs))
-        _drain(map(body_put, [b"t" + x for x in locs], tvalues))
+        head = K.body_key_head(K.P_TX, hb, self._height_first)
+        _drain(map(body_put, [head + x[8:] for x in locs], tvalues))
 
         # receipts: r<h8 i4 of its tx> -> receipt
         receipts = _sequence("receipts", batch.receipts)
@@ -476,7 +499,8 @@ class Store(Reader):
         if r_values:
             _sizes("receipt", r_values, 0, K.MAX_VALUE)
             at = dict(zip(hashes, locs, strict=True))
-            _drain(map(body_put, [b"r" + at[h] for h in r_hashes], r_values))
+            head = K.body_key_head(K.P_RECEIPT, hb, self._height_first)
+            _drain(map(body_put, [head + at[h][8:] for h in r_hashes], r_values))
 
         # state: s<len(ns)><ns><key> -> value, or deleted
         items = list(batch.state_writes.items())
@@ -500,7 +524,7 @@ class Store(Reader):
             check_bytes("meta value", mvalue, K.MAX_VALUE)
             put(K.meta_key(mkey), mvalue)
 
-        body_put(K.P_BLOCK + hb, block)
+        body_put(K.body_key_head(K.P_BLOCK, hb, self._height_first), block)
         put(K.P_BLOCK_HASH_AT + hb, block_hash)
         put(K.height_of_hash_key(block_hash), hb)
         put(K.P_BLOCK_TXS + hb, K.encode_tx_hashes(hashes))
@@ -525,6 +549,7 @@ class Store(Reader):
             head = self._head[0] if self._head is not None else -1
             wb = db.write_batch(sync=True)
             drop = wb if bodies is db else bodies.write_batch(sync=True)
+            height_first = self._height_first
             n = 0
             try:
                 for height, header in zip(heights, headers, strict=True):
@@ -532,15 +557,17 @@ class Store(Reader):
                     if height >= head:
                         raise InvalidInput(f"cannot prune height {height}: the head is {head}")
                     check_bytes("header", header, K.MAX_BLOCK, 1)
-                    if bodies.get(K.block_key(height)) is None:
-                        continue
                     hb = K.HEIGHT.pack(height)
+                    block_key = K.body_key_head(K.P_BLOCK, hb, height_first)
+                    if bodies.get(block_key) is None:
+                        continue
                     for prefix in (K.P_TX, K.P_RECEIPT):
-                        with bodies.iterator(prefix=prefix + hb, include_value=False) as it:
+                        first = K.body_key_head(prefix, hb, height_first)
+                        with bodies.iterator(prefix=first, include_value=False) as it:
                             for key in it:
                                 drop.delete(key)
                                 n += prefix == K.P_TX
-                    drop.delete(K.block_key(height))
+                    drop.delete(block_key)
                     wb.put(K.pruned_header_key(height), header)
                 wb.put(K.K_PRUNE_FLOOR, K.HEIGHT.pack(floor))
                 wb.write()
@@ -711,7 +738,7 @@ def _identity(path: str, db: Any, chain_id: bytes) -> bytes | None:
         version: bytes | None = db.get(K.K_VERSION)
     except (plyvel.Error, RuntimeError) as exc:
         raise_translated(path, exc)
-    if version not in (K.SCHEMA_VERSION, K.LAYOUT_2):
+    if version not in (K.SCHEMA_VERSION, K.LAYOUT_3, K.LAYOUT_2):
         raise StorageError(f"database at {path} has unsupported layout version {version!r}")
     return version
 
@@ -733,23 +760,31 @@ def _head_of(path: str, db: Any) -> tuple[int, bytes] | None:
     return None if raw is None else K.decode_head(raw)
 
 
-def _drop_stray_bodies(path: str, db: Any, bodies: Any, head: tuple[int, bytes] | None) -> None:
+def _drop_stray_bodies(
+    path: str, db: Any, bodies: Any, head: tuple[int, bytes] | None, height_first: bool
+) -> None:
     """Delete bodies a crash left behind: above the head (written before the batch that would
     have moved it) and below the prune floor (a prune's deletes come after its headers).
-    Raises Corruption when the head block's body is missing (and it was not installed)."""
+    Raises Corruption when the head block's body is missing (and it was not installed).
+    `height_first`: the bodies keyed as layout 4 keys them (two key ranges in all)."""
     top = -1 if head is None else head[0]
     try:
         raw_floor = db.get(K.K_PRUNE_FLOOR)
         floor = 0 if raw_floor is None else int(K.HEIGHT.unpack(raw_floor)[0])
+        below, above = K.HEIGHT.pack(floor), K.HEIGHT.pack(top + 1)
+        ranges = (
+            [(b"", below), (above, None)]
+            if height_first
+            else [
+                (start, stop or K.prefix_upper_bound(prefix))
+                for prefix in map(bytes, ([c] for c in sorted(K.BODY_CODES)))
+                for start, stop in ((prefix, prefix + below), (prefix + above, None))
+            ]
+        )
         stray = []
-        for code in sorted(K.BODY_CODES):
-            prefix = bytes((code,))
-            above = prefix + K.HEIGHT.pack(top + 1)
-            for start, stop in ((prefix, prefix + K.HEIGHT.pack(floor)), (above, None)):
-                with bodies.iterator(
-                    start=start, stop=stop or K.prefix_upper_bound(prefix), include_value=False
-                ) as it:
-                    stray += it
+        for start, stop in ranges:
+            with bodies.iterator(start=start, stop=stop, include_value=False) as it:
+                stray += it
         if stray:
             with bodies.write_batch(sync=True) as wb:
                 for key in stray:
@@ -757,22 +792,26 @@ def _drop_stray_bodies(path: str, db: Any, bodies: Any, head: tuple[int, bytes] 
             log.info(
                 "store %s: dropped %d body entries a crash left (head %d)", path, len(stray), top
             )
-        _check_head_body(path, db, bodies, head, {})
+        _check_head_body(path, db, bodies, head, {}, height_first)
     except (plyvel.Error, RuntimeError) as exc:
         raise_translated(path, exc)
 
 
 def _check_head_body(
-    path: str, db: Any, bodies: Any, head: tuple[int, bytes] | None, read: Mapping[str, Any]
+    path: str,
+    db: Any,
+    bodies: Any,
+    head: tuple[int, bytes] | None,
+    read: Mapping[str, Any],
+    height_first: bool,
 ) -> None:
     """Raise Corruption when the head block has neither its body nor a pruned header (one
     installed from a snapshot keeps only the header); `read`: plyvel's read options."""
     if head is None:
         return
     top = head[0]
-    if bodies.get(K.block_key(top), **read) is None and (
-        db.get(K.pruned_header_key(top), **read) is None
-    ):
+    key = K.body_key_head(K.P_BLOCK, K.HEIGHT.pack(top), height_first)
+    if bodies.get(key, **read) is None and (db.get(K.pruned_header_key(top), **read) is None):
         raise Corruption(path, f"the body of its head block {top} is missing")
 
 

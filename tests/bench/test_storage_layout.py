@@ -44,6 +44,7 @@ def test_layouts_reports_every_variant() -> None:
         "1: txs, receipts by hash",
         "2: by height + hash index",
         "3: bodies in their own LevelDB",
+        "4: ... keyed height first",
     ]
     assert all(r["bytes/tx on disk"] > 40 for r in rows)
 
