@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 # Files LevelDB itself may leave in a directory it has started (but not finished) creating.
 _LEVELDB_FILE = re.compile(r"^(LOCK|LOG|LOG\.old|CURRENT|MANIFEST-\d+|\d+\.(log|ldb|sst|dbtmp))$")
 
-WRITE_BUFFER = 16 * 1024 * 1024
-"""LevelDB's default memtable size here (bytes): see the note in ``_DB_OPTIONS``."""
+WRITE_BUFFER = 32 * 1024 * 1024
+"""LevelDB's default memtable size here (bytes), each database's: see the note in
+``_DB_OPTIONS``."""
 
 _DB_OPTIONS: dict[str, Any] = {
     "bloom_filter_bits": 10,  # has_tx / state_get misses cost no disk read
@@ -44,12 +45,19 @@ _DB_OPTIONS: dict[str, Any] = {
     # bytes, so they flush in the same second, and every synced write of the block path waits
     # behind those bytes. Small tables keep each such burst short; the hash-keyed entries
     # (tx index, nonces, contract state) then cost more compaction, on the background thread
-    # at a lower priority (storage.background). 4 validators on one 2-core machine and disk
-    # (bench.run, evidence), p99 latency: 90 s at 1,600 tx/s: 128 MiB 2.24 / 2.43 s (80 and
-    # 320 txs refused BUSY while blocks waited), 32 MiB 0.76 s, 16 MiB 0.65 / 0.61 s, 8 MiB
-    # 0.61 s (5% more node CPU); the sweep's 30 s at 70% of its peak: 128 MiB 4.21 s, 32 MiB
-    # 0.43 s, 16 MiB 0.44 s, the peaks alike. Throughput of 20,000 txs at full speed, 16
-    # against 128 MiB: 0.97x; 1 validator, 40,000 txs: 1.04x.
+    # at a lower priority (storage.background): each table's keys span the whole key range,
+    # so LevelDB merges it into level 1 and pushes level 1 into level 2 at ~1 + (level 2 /
+    # level 1) bytes written per byte, and a bigger table makes level 1 bigger at that moment.
+    # 4 validators on one 2-core machine and disk (bench.run, evidence), p99 latency: 90 s at
+    # 1,600 tx/s (layouts 2-3): 128 MiB 2.24 / 2.43 s (80 and 320 txs refused BUSY while
+    # blocks waited), 32 MiB 0.76 s, 16 MiB 0.65 / 0.61 s, 8 MiB 0.61 s (5% more node CPU);
+    # the sweep's 30 s at 70% of its peak: 128 MiB 4.21 s, 32 MiB 0.43 s, 16 MiB 0.44 s, the
+    # peaks alike. Throughput of 20,000 txs at full speed, 16 against 128 MiB: 0.97x; 1
+    # validator, 40,000 txs: 1.04x. Measured again with layout 4 (issue 19; its bodies'
+    # tables are no longer merged, so only the main database's compaction is left): 70 s at
+    # 1,800 tx/s, paired in turn, 32 against 16 MiB: p99 0.55 / 0.44 against 0.86 / 0.77 s,
+    # compaction 12.0 / 12.3 against 19.5 / 17.4 us a tx per node, node CPU 221 / 223 against
+    # 235 / 238 us. Hence 32 MiB.
     "write_buffer_size": WRITE_BUFFER,
     # No block compression. What a node stores is mostly hashes, signatures and hex strings,
     # which snappy shrinks by only ~1/3, and compressing costs the flushes and compactions

@@ -130,7 +130,7 @@ class NodeConfig(BaseModel):
     checkpoint); of two at 256: 2.96 and 3.44 s, each with ~5,000 txs refused BUSY (the
     in-line fsyncs held the event loop). At 0, light-load p50 rose ~1.6 ms."""
     storage_memtable_mib: int | None = Field(default=None, ge=1, le=4096)
-    """LevelDB's memtable (MiB; None: ``storage.WRITE_BUFFER``, 16 MiB), one for each of the
+    """LevelDB's memtable (MiB; None: ``storage.WRITE_BUFFER``, 32 MiB), one for each of the
     store's two databases (the main one, the bodies'). A full one is written out and synced at
     once, and the block writes wait behind it: larger means fewer flushes and less compaction,
     but longer stalls (validators sharing one disk stall together)."""
