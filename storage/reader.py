@@ -254,8 +254,9 @@ def _one_prefix(
     """The entries of one body prefix named in [lo, hi) (``lo`` and ``hi`` start with it), at
     heights up to `top`, in name order, from iterator `it` over a height-first bodies'
     database. A skip scan: seek to (height, prefix), read while the prefix holds, then seek
-    to where the next height's entries of it would be, so a range of blocks reads blocks and
-    never the txs and receipts between them (pruned heights are skipped by one seek)."""
+    to where the next height's entries of it would be, so a range of blocks reads its blocks
+    and one entry after each, never a block's txs and receipts (heights with none of the
+    prefix, pruned ones, cost one seek in all)."""
     code = prefix[0]
     height = int.from_bytes(lo[1:9].ljust(8, b"\0"), "big")
     while height <= top:
