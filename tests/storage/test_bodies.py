@@ -206,21 +206,27 @@ def test_ranges_of_height_first_bodies_read_what_a_plain_scan_of_the_databases_h
                 ]
 
 
+def _holds_the_fixture_chain(s: Store) -> None:
+    """What the LAYOUT_2 and LAYOUT_3 stores hold: blocks 3..11 of ``make_block`` whole, 1 and
+    2 pruned with their headers kept."""
+    assert s.head() == (11, b"block:11")
+    assert s.prune_floor() == 3
+    assert s.block_by_height(1) is None and s.pruned_header(1) == b"header:1"
+    for h in range(3, 12):
+        want = make_block(h)
+        assert s.block_by_height(h) == want.block
+        for i, (tx_hash, body) in enumerate(want.txs):
+            assert s.tx(tx_hash) == TxLocation(body, h, i)
+            assert s.receipt(tx_hash) == b"receipt:" + tx_hash
+
+
 def test_layout_2_store_is_read_and_written_as_it_is(tmp_path: Path) -> None:
     with tarfile.open(LAYOUT_2) as tar:
         tar.extractall(tmp_path, filter="data")
     path = tmp_path / "layout2"
     with Store.open(path, FIXTURE_CHAIN) as s:
         assert s.layout == 2
-        assert s.head() == (11, b"block:11")
-        assert s.prune_floor() == 3
-        assert s.block_by_height(1) is None and s.pruned_header(1) == b"header:1"
-        for h in range(3, 12):
-            want = make_block(h)
-            assert s.block_by_height(h) == want.block
-            for i, (tx_hash, body) in enumerate(want.txs):
-                assert s.tx(tx_hash) == TxLocation(body, h, i)
-                assert s.receipt(tx_hash) == b"receipt:" + tx_hash
+        _holds_the_fixture_chain(s)
         s.commit(make_block(12))
         s.prune([3], [b"header:3"], 4)
         assert s.block_by_height(3) is None
@@ -242,16 +248,8 @@ def test_layout_3_store_is_read_and_written_as_it_is(tmp_path: Path) -> None:
     _put_raw(path / K.BODIES_DIR, stray)
     with Store.open(path, FIXTURE_CHAIN) as s:
         assert s.layout == 3
-        assert s.head() == (11, b"block:11")
-        assert s.prune_floor() == 3
-        assert s.block_by_height(1) is None and s.pruned_header(1) == b"header:1"
+        _holds_the_fixture_chain(s)
         assert [h for h, _ in s.blocks(0, 6)] == [3, 4, 5]  # 0: below the floor, dropped
-        for h in range(3, 12):
-            want = make_block(h)
-            assert s.block_by_height(h) == want.block
-            for i, (tx_hash, body) in enumerate(want.txs):
-                assert s.tx(tx_hash) == TxLocation(body, h, i)
-                assert s.receipt(tx_hash) == b"receipt:" + tx_hash
         s.commit(make_block(12))
         s.prune([3], [b"header:3"], 4)
         assert s.block_by_height(3) is None
