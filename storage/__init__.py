@@ -50,10 +50,10 @@ second synced write per block: p99 at 70% of the peak 0.64-0.74 against 0.50-0.6
 of 20,000 txs 0.99x, 1 validator 0.98x; light load unchanged.
 
 Layout 4 stores the bodies height first in their database (``<h8> t <i4>``, ``<h8> b``, ``<h8>
-r <i4>``; every read still names them ``t <h8> <i4>``...). Named by prefix first, a memtable
-of them held three runs (blocks, receipts, txs) each ending past the start of the next table's:
-every flushed table overlapped the ones before it, and LevelDB rewrote each body once or more
-on its way down (a 4-validator sweep node: 1.73 KB of compaction output per tx against 1.05
+r <i4>``; every read still names them ``t <h8> <i4>``...). Named by prefix first, each
+flushed table spanned from its first block to its last tx (``b <h1>`` .. ``t <h2>``), across
+the ranges of every table before it, and LevelDB rewrote each body once or more on its way
+down (a 4-validator sweep node: 1.73 KB of compaction output per tx against 1.05
 KB flushed). Height first, a growing chain's tables overlap nothing earlier and move down
 without being read again: ``python -m bench.storage`` write amplification 3.26 (layout 3) ->
 2.22. Reads of one prefix over a range of heights skip the others (``Reader._range``: a seek
