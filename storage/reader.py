@@ -259,6 +259,7 @@ def _one_prefix(
     prefix, pruned ones, cost one seek in all)."""
     code = prefix[0]
     height = int.from_bytes(lo[1:9].ljust(8, b"\0"), "big")
+    top8 = K.HEIGHT.pack(top)  # stored keys start with their height: compared as bytes
     while height <= top:
         it.seek(K.HEIGHT.pack(height) + prefix)
         for stored, value in it:
@@ -266,8 +267,10 @@ def _one_prefix(
                 # past this height's entries: the next height with some, if any
                 height = int.from_bytes(stored[:8], "big") + (stored[8] > code)
                 break
+            if stored[:8] > top8:
+                return
             name = K.body_key_name(stored)
-            if name >= hi or _height(name) > top:
+            if name >= hi:
                 return
             if name >= lo:
                 yield name, value

@@ -780,13 +780,12 @@ def _drop_stray_bodies(
         raw_floor = db.get(K.K_PRUNE_FLOOR)
         floor = 0 if raw_floor is None else int(K.HEIGHT.unpack(raw_floor)[0])
         below, above = K.HEIGHT.pack(floor), K.HEIGHT.pack(top + 1)
+        prefixes = [bytes((code,)) for code in sorted(K.BODY_CODES)]
         ranges = (
             [(b"", below), (above, None)]
             if height_first
             else [
-                (start, stop or K.prefix_upper_bound(prefix))
-                for prefix in map(bytes, ([c] for c in sorted(K.BODY_CODES)))
-                for start, stop in ((prefix, prefix + below), (prefix + above, None))
+                r for p in prefixes for r in ((p, p + below), (p + above, K.prefix_upper_bound(p)))
             ]
         )
         stray = []
