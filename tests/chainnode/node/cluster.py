@@ -135,6 +135,25 @@ class Cluster:
     def height(self, i: int) -> int:
         return int(self.status(i)["height"])
 
+    def wait_node(self, i: int, cond: Callable[[], T | None], timeout: float, what: str) -> T:
+        """:func:`wait_for` on node `i`: fails at once if its process exits, and with the end
+        of its log either way (a CI run's output is all there is to go on)."""
+
+        def alive() -> T | None:
+            p = self.procs.get(i)
+            if p is not None and p.poll() is not None:
+                raise AssertionError(
+                    f"node{i} exited ({p.returncode}) before {what}:\n{self.log(i)[-3000:]}"
+                )
+            return cond()
+
+        try:
+            return wait_for(alive, timeout, what)
+        except AssertionError as e:
+            if str(e).startswith(f"node{i} exited"):
+                raise
+            raise AssertionError(f"{e}; node{i}'s log ends:\n{self.log(i)[-3000:]}") from None
+
     def wait_height(self, height: int, nodes: list[int] | None = None, timeout: float = 60) -> None:
         nodes = list(range(self.n)) if nodes is None else nodes
 

@@ -20,7 +20,7 @@ from chainnode.client.sdk import Account
 from chainnode.deploy.layout import GENESIS
 from chainnode.model.genesis import ConsensusParams, Genesis
 from chainnode.proofs.bundle import verify_bundle
-from tests.chainnode.node.cluster import Cluster, add_node_dir, wait_for
+from tests.chainnode.node.cluster import Cluster, add_node_dir
 from tests.chainnode.ops.helpers import http_get
 
 pytestmark = pytest.mark.slow
@@ -112,7 +112,8 @@ def test_a_fifth_node_joins_by_snapshot_despite_a_byzantine_peer(
     }
 
     c.start(JOINER, args=["--sync", "snapshot"])
-    joined = wait_for(
+    joined = c.wait_node(
+        JOINER,
         lambda: (m := _installed(c.log(JOINER))) is not None and m,
         90,
         "the joiner to install a snapshot",
@@ -129,8 +130,10 @@ def test_a_fifth_node_joins_by_snapshot_despite_a_byzantine_peer(
     # it follows: more records, through another node, reach it; it becomes ready
     after = _advance(c, user, c.height(0) + INTERVAL + LAG + 1)
     top = c.height(0)
-    wait_for(lambda: c.height(JOINER) >= top, 60, "the joiner to follow")
-    wait_for(lambda: http_get(f"{c.url(JOINER)}/readyz")[0] == 200, 30, "the joiner ready")
+    c.wait_node(JOINER, lambda: c.height(JOINER) >= top, 60, "the joiner to follow")
+    c.wait_node(
+        JOINER, lambda: http_get(f"{c.url(JOINER)}/readyz")[0] == 200, 30, "the joiner ready"
+    )
 
     # agreement: the same blocks from its checkpoint up, the same checkpoints
     for h in range(base + 1, top + 1):
@@ -156,7 +159,7 @@ def test_a_fifth_node_joins_by_snapshot_despite_a_byzantine_peer(
     # a restart with --sync snapshot on its data directory keeps the chain and says so
     c.stop(JOINER)
     c.start(JOINER, args=["--sync", "snapshot"])
-    wait_for(lambda: c.height(JOINER) >= top, 60, "the joiner back")
+    c.wait_node(JOINER, lambda: c.height(JOINER) >= top, 60, "the joiner back")
     assert "sync = snapshot ignored" in c.log(JOINER)
 
 
