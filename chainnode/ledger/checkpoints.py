@@ -25,7 +25,8 @@ used to be paced only for a quarter of the lag, having no previous one to count 
 Its thread runs at the lowest CPU priority (CHECKPOINT_NICE): where validators share cores,
 their event loops come first. In fixed-rate runs (4 validators, 2,800 tx/s, a checkpoint of
 ~220k entries) the longest block while it ran went from 0.26 s to 0.09-0.13 s, p99 from 0.42 s
-to 0.32-0.35 s. Why a thread and not steps on the event loop: plyvel lets the GIL go around
+to 0.32-0.35 s. Once hurried, the rest runs on a thread at the node's own priority
+(:class:`_Computation`): a block waits for it then. Why a thread and not steps on the event loop: plyvel lets the GIL go around
 every iterator step, so beside a loop that never waits the thread wins the GIL back once per
 entry (``bench.snapshot``: 150 s for 400k entries); but a node's loop waits for messages, the
 thread runs then (and on the other core), and beside a loop busy 70% of the time it costs the
@@ -41,8 +42,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future
+from typing import Literal
 
 from chainnode.ledger.snapfiles import SnapshotFiles
 from chainnode.model.codes import Code, InvalidBlock
@@ -199,6 +201,9 @@ class Pacer:
     def hurried(self) -> bool:
         return self._hurry.is_set()
 
+    def wait_hurried(self) -> None:
+        self._hurry.wait()
+
     def committed(self, blocks: int) -> None:
         """`blocks` blocks have committed since the checkpoint's height."""
         self.blocks = blocks
@@ -217,6 +222,95 @@ class Pacer:
         if work > 0 and self.on_schedule(done):
             self._hurry.wait(work * (1 - self.share) / self.share)
         self._mark = time.thread_time()
+
+
+class _Computation:
+    """One checkpoint computation's steps (:meth:`SnapshotFiles.steps`) and the two threads
+    that take them in turn. :meth:`paced` lowers its thread to CHECKPOINT_NICE and paces
+    the steps; once hurried it stops between two steps and :meth:`hurried`, a thread at the
+    priority of the one that started the computation, waiting until then, takes the rest
+    flat out. Why two: a thread cannot raise its priority back without privileges, and
+    hurried means a block waits (or soon will) for a result that, at the lowest priority on
+    a busy host, waits behind every other process: ``python -m bench.hurry`` (a 50,000-entry
+    state, two cores, three busy processes) had it done 12.4 s after the hurry at the lowest
+    priority throughout, 0.30 s handed over. A lock keeps the steps on one thread at a
+    time."""
+
+    def __init__(
+        self,
+        owner: Checkpoints,
+        height: int,
+        snap: Snapshot,
+        overrides: Mapping[bytes, bytes | None] | None,
+        fut: Future[Manifest | None],
+        pacer: Pacer,
+    ) -> None:
+        self.owner = owner
+        self.height = height
+        self.snap = snap
+        self.overrides = overrides
+        self.fut = fut
+        self.pacer = pacer
+        self._lock = threading.Lock()
+        self._steps: Generator[bytes, None, Manifest] | None = None
+        self._progress: Callable[[bytes], float] = lambda key: 1.0
+
+    def paced(self) -> None:
+        with contextlib.suppress(OSError):  # lowest CPU priority: the validators' loops first
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECKPOINT_NICE)
+        self._drive(paced=True)
+
+    def hurried(self) -> None:
+        self.pacer.wait_hurried()
+        self._drive(paced=False)
+
+    def _drive(self, paced: bool) -> None:
+        """Take steps until done, or (paced) until hurried; the one that finishes sets the
+        future and closes the snapshot."""
+        with self._lock:
+            if self.fut.done():
+                return
+            t0 = time.thread_time()
+            _CPU.begin()
+            self.pacer.begin()
+            try:
+                m = self._take_steps(paced)
+                if m is False:
+                    return  # handed over to the hurried thread
+                self.owner._finished(self.height, m)
+                self.fut.set_result(m)
+            except BaseException as e:  # noqa: BLE001  # reported through the future
+                if not self.owner._closing:
+                    log.error(
+                        "state checkpoint %d failed: %s: %s", self.height, type(e).__name__, e
+                    )
+                self.fut.set_exception(e)
+            finally:
+                _CPU.end(time.thread_time() - t0)
+                if self.fut.done():
+                    self.snap.close()
+                    self.pacer.hurry()  # the hurried thread: nothing left to take
+
+    def _take_steps(self, paced: bool) -> Manifest | None | Literal[False]:
+        """The manifest, None (closing: the steps closed, nothing left behind) or False
+        (paced and hurried: the rest is the other thread's)."""
+        if self._steps is None:
+            entries, strip = state_source(self.snap, self.overrides)
+            self._progress = self.owner._progress(strip)
+            self._steps = self.owner.files.steps(self.height, entries, strip)
+        try:
+            while True:
+                key = next(self._steps)
+                if paced:
+                    self.pacer.pause(self._progress(key))
+                if self.owner._closing:
+                    self._steps.close()
+                    return None
+                if paced and self.pacer.hurried:
+                    return False
+        except StopIteration as done:
+            manifest: Manifest = done.value
+            return manifest
 
 
 class Checkpoints:
@@ -244,14 +338,14 @@ class Checkpoints:
             del self._jobs[min(self._jobs)]
         for old in [h for h in self._pacers if h not in self._jobs]:
             self._pacers.pop(old).hurry()
-        t = threading.Thread(
-            target=self._run,
-            args=(height, snap, overrides, fut, pacer),
-            name=f"checkpoint-{height}",
-            daemon=True,
+        run = _Computation(self, height, snap, overrides, fut, pacer)
+        paced = threading.Thread(target=run.paced, name=f"checkpoint-{height}", daemon=True)
+        hurried = threading.Thread(
+            target=run.hurried, name=f"checkpoint-{height}-hurried", daemon=True
         )
-        self._threads = [x for x in self._threads if x.is_alive()] + [t]
-        t.start()
+        self._threads = [x for x in self._threads if x.is_alive()] + [hurried, paced]
+        hurried.start()
+        paced.start()
         return fut
 
     def _progress(self, strip: int) -> Callable[[bytes], float]:
@@ -270,46 +364,12 @@ class Checkpoints:
 
         return progress
 
-    def _run(
-        self,
-        height: int,
-        snap: Snapshot,
-        overrides: Mapping[bytes, bytes | None] | None,
-        fut: Future[Manifest | None],
-        pacer: Pacer,
-    ) -> None:
-        with contextlib.suppress(OSError):  # lowest CPU priority: the validators' loops first
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECKPOINT_NICE)
-        t0 = time.thread_time()
-        _CPU.begin()
-        pacer.begin()
-        try:
-            entries, strip = state_source(snap, overrides)
-            progress = self._progress(strip)
-
-            def stop(key: bytes) -> bool:
-                pacer.pause(progress(key))
-                return self._closing
-
-            m = self.files.write(height, entries, stop, strip)
-        except BaseException as e:  # noqa: BLE001  # reported through the future
-            if not self._closing:
-                log.error("state checkpoint %d failed: %s: %s", height, type(e).__name__, e)
-            fut.set_exception(e)
-        else:
-            if m is not None:
-                self._forget_undo(height + self.params.checkpoint_lag)
-                log.info(
-                    "state checkpoint %d: %d entries, %d chunks",
-                    height,
-                    m.entries,
-                    len(m.chunk_hashes),
-                )
-            fut.set_result(m)
-        finally:
-            snap.close()
-            pacer.hurry()
-            _CPU.end(time.thread_time() - t0)
+    def _finished(self, height: int, m: Manifest | None) -> None:
+        if m is not None:
+            self._forget_undo(height + self.params.checkpoint_lag)
+            log.info(
+                "state checkpoint %d: %d entries, %d chunks", height, m.entries, len(m.chunk_hashes)
+            )
 
     def hurry(self, height: int) -> None:
         """The checkpoint of `height` is needed now (or soon): compute it flat out."""

@@ -13,12 +13,19 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
-from itertools import islice
+from collections.abc import Callable, Generator, Iterable
+from itertools import chain, islice
 from pathlib import Path
 
 from chainnode.model.codes import MalformedError
-from chainnode.model.snapshot import MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES, Builder, Entry, Manifest
+from chainnode.model.snapshot import (
+    CHUNK_MAX_BYTES,
+    MAX_CHUNK_BYTES,
+    MAX_MANIFEST_BYTES,
+    Builder,
+    Entry,
+    Manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +34,15 @@ MANIFEST = "manifest"
 TMP_PREFIX = ".tmp-"
 PROGRESS_EVERY_S = 10.0
 #: Entries read from the store per step (``Builder.add_many``): the GIL is held to read them
-#: (~0.5 ms), then released to cut, encode and hash; ``stop`` runs between steps.
+#: (~0.5 ms), then released to cut, encode and hash; the caller pauses between steps.
 BATCH_ENTRIES = 1024
+#: ...and about this many of their bytes: a step of 1,024 big values (tens of MB to hash and
+#: write) would hold a pause, or a hand-over to a hurried thread, off for its length. Each
+#: step's count comes from the last one's bytes per entry (checking each entry would cost a
+#: Python loop over the whole state), growing from FIRST_BATCH at most twofold a step: where
+#: big values follow small ones, one step may hold up to twice the last one's count of them.
+BATCH_BYTES = CHUNK_MAX_BYTES
+FIRST_BATCH = 16
 
 
 def _fsync_dir(path: Path) -> None:
@@ -106,23 +120,37 @@ class SnapshotFiles:
         stop: Callable[[bytes], bool] = lambda key: False,
         strip: int = 0,
     ) -> Manifest | None:
+        """:meth:`steps` driven to the end on this thread: the manifest, or None when
+        `stop(the last entry's key as given)`, called between steps, said to give up (e.g.
+        the node closes: nothing is left behind). `stop` may also sleep there (the caller's
+        pacing, which judges its progress by that key)."""
+        steps = self.steps(height, entries, strip)
+        try:
+            while True:
+                if stop(next(steps)):
+                    steps.close()
+                    return None
+        except StopIteration as done:
+            manifest: Manifest = done.value
+            return manifest
+
+    def steps(
+        self, height: int, entries: Iterable[Entry], strip: int = 0
+    ) -> Generator[bytes, None, Manifest]:
         """Cut `entries` (in key order; keys with `strip` leading bytes that are not the
         entry's, see :class:`Builder`) into chunk files and a manifest, atomically, keep the
-        newest `keep` snapshots and return the manifest (None when `stop` said to give up,
-        e.g. the node closes: nothing is left behind). `stop(the last entry's key as given)`
-        is called between steps of BATCH_ENTRIES entries; it may also sleep there (the
-        caller's pacing, which judges its progress by that key). Logs progress of a long
-        one."""
+        newest `keep` snapshots and return the manifest; one step of BATCH_ENTRIES entries
+        per ``next``, which yields the step's last key as given. A generator so that its
+        caller may pause between steps and go on from another thread (a checkpoint that a
+        block waits for goes on at a higher CPU priority than it started at). Closed before
+        the end, or failing, it leaves nothing behind. Logs progress of a long one."""
         tmp = self.root / f"{TMP_PREFIX}{height}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            manifest = self._fill(tmp, Builder(height, strip), entries, stop)
-            if manifest is None:
-                shutil.rmtree(tmp, ignore_errors=True)
-                return None
+            manifest = yield from self._fill(tmp, Builder(height, strip), entries)
             self._publish(tmp, height)
-        except BaseException:
+        except BaseException:  # GeneratorExit too: closed before the end
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self._manifests[height] = manifest
@@ -152,20 +180,17 @@ class SnapshotFiles:
         _fsync_dir(self.root)
 
     def _fill(
-        self,
-        tmp: Path,
-        b: Builder,
-        entries: Iterable[Entry],
-        stop: Callable[[bytes], bool],
-    ) -> Manifest | None:
+        self, tmp: Path, b: Builder, entries: Iterable[Entry]
+    ) -> Generator[bytes, None, Manifest]:
         t0 = last = time.monotonic()
-        it = iter(entries)
-        while batch := list(islice(it, BATCH_ENTRIES)):
+        it, n = iter(entries), FIRST_BATCH
+        while batch := list(islice(it, n)):
+            size = sum(map(len, chain.from_iterable(batch)))
+            n = max(1, min(BATCH_ENTRIES, 2 * len(batch), len(batch) * BATCH_BYTES // max(1, size)))
             datas = b.add_many(batch)
             for i, data in enumerate(datas, len(b.hashes) - len(datas)):
                 _write_synced(tmp / f"{i}.chunk", data)
-            if stop(batch[-1][0]):
-                return None
+            yield batch[-1][0]
             now = time.monotonic()
             if now - last >= PROGRESS_EVERY_S:
                 last = now

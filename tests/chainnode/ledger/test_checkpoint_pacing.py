@@ -7,7 +7,9 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
+from itertools import chain, pairwise
 from pathlib import Path
 
 import pytest
@@ -20,11 +22,11 @@ from chainnode.ledger.checkpoints import (
     Checkpoints,
     Pacer,
 )
-from chainnode.ledger.snapfiles import BATCH_ENTRIES, SnapshotFiles
+from chainnode.ledger.snapfiles import BATCH_BYTES, BATCH_ENTRIES, FIRST_BATCH, SnapshotFiles
 from chainnode.ledger.stages import CHECKPOINT, StageClock
 from chainnode.model.genesis import ConsensusParams
-from chainnode.model.snapshot import Manifest
-from storage import CommitBatch, Store
+from chainnode.model.snapshot import Builder, Entry, Manifest
+from storage import CommitBatch, Snapshot, Store
 from storage.background import thread_nice
 from tests.chainnode.ledger.helpers import genesis
 from tests.chainnode.node.cluster import wait_for
@@ -217,6 +219,94 @@ def test_a_computation_runs_at_the_lowest_cpu_priority(
         cp.close()
     finally:
         store.close()
+
+
+def test_a_hurried_computation_goes_on_at_the_starters_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hurried mid-way (a block waits for it), the rest of the steps run on a thread at the
+    priority of the thread that started the computation: at CHECKPOINT_NICE on a busy host
+    the block would wait behind every other process. The files are those of one pass."""
+    monkeypatch.setattr(checkpoints, "PACE_SHARE", 0.0001)  # the first pause lasts seconds
+    store = _state_store(tmp_path / "ledger", 4 * BATCH_ENTRIES)
+    source = checkpoints.state_source
+    readers: list[int | None] = []  # the nice of the thread reading each step's first entry
+
+    def recorded(
+        snap: Snapshot, overrides: Mapping[bytes, bytes | None] | None
+    ) -> tuple[Iterable[Entry], int]:
+        entries, strip = source(snap, overrides)
+
+        def each() -> Iterator[Entry]:
+            for n, entry in enumerate(entries):
+                if n % BATCH_ENTRIES == 0:
+                    readers.append(thread_nice(threading.get_native_id()))
+                yield entry
+
+        return each(), strip
+
+    monkeypatch.setattr(checkpoints, "state_source", recorded)
+    try:
+        params = genesis(std=True).consensus.with_snapshots(EVERY, LAG)
+        cp = Checkpoints(params, SnapshotFiles(tmp_path / "snapshots"), store)
+        mine = thread_nice(threading.get_native_id())
+        fut = cp.start(EVERY, store.snapshot())
+        paced = next(t for t in cp._threads if t.name == f"checkpoint-{EVERY}")
+        wait_for(lambda: _pausing(paced), 10, "the computation pausing")
+        cp.hurry(EVERY)
+        manifest = fut.result(30)
+        cp.close()
+        assert readers == [CHECKPOINT_NICE] + [mine] * 3 and mine != CHECKPOINT_NICE
+        snap = store.snapshot()
+        entries, strip = source(snap, None)
+        plain = SnapshotFiles(tmp_path / "plain").write(EVERY, entries, strip=strip)
+        snap.close()
+        assert manifest is not None and manifest == plain and manifest.entries == 4 * BATCH_ENTRIES
+        for i in range(len(manifest.chunk_hashes)):
+            ours = (tmp_path / "snapshots" / str(EVERY) / f"{i}.chunk").read_bytes()
+            assert ours == (tmp_path / "plain" / str(EVERY) / f"{i}.chunk").read_bytes()
+    finally:
+        store.close()
+
+
+def test_a_step_holds_about_a_chunks_bytes(tmp_path: Path) -> None:
+    """Between two steps (where the caller pauses, or hands over to a hurried thread) lie at
+    most BATCH_ENTRIES entries, at most twice the last step's count, and about BATCH_BYTES
+    once the last step's entries were like them: a state of big values is cut in steps as
+    short as one of small values. The chunks are those of adding the entries one by one."""
+    small = [(b"a%05d" % i, b"v" * 20) for i in range(100)]
+    big = [(b"k%05d" % i, bytes([i % 251]) * 60_000) for i in range(300)]  # 18 MB
+    for name, entries in (("mixed", small + big), ("small", _small(5 * BATCH_ENTRIES))):
+        steps = SnapshotFiles(tmp_path / name).steps(EVERY, entries)
+        keys = [k for k, _ in entries]
+        ends: list[int] = []  # the index of each step's last entry
+        try:
+            while True:
+                ends.append(keys.index(next(steps)))
+        except StopIteration as done:
+            manifest = done.value
+        starts = [0] + [e + 1 for e in ends[:-1]]
+        counts = [e + 1 - a for a, e in zip(starts, ends, strict=True)]
+        sizes = [
+            sum(map(len, chain(*entries[a : e + 1]))) for a, e in zip(starts, ends, strict=True)
+        ]
+        assert ends[-1] == len(entries) - 1 and counts[0] == FIRST_BATCH
+        assert all(n <= min(BATCH_ENTRIES, 2 * m) for m, n in pairwise(counts)), counts
+        like_the_last = [size for k, size in enumerate(sizes) if k > 1 and starts[k - 1] >= 100]
+        if name == "mixed":
+            assert len(like_the_last) >= 10 and max(like_the_last) <= BATCH_BYTES + 60_010, sizes
+        else:
+            assert counts[:3] == [16, 32, 64] and max(counts) == BATCH_ENTRIES
+        reference = Builder(EVERY)
+        chunks = [c for k, v in entries if (c := reference.add(k, v)) is not None]
+        tail, expected = reference.finish()
+        assert manifest == expected
+        for i, data in enumerate([*chunks, *([tail] if tail else [])]):
+            assert (tmp_path / name / str(EVERY) / f"{i}.chunk").read_bytes() == data
+
+
+def _small(n: int) -> list[Entry]:
+    return [(b"s%06d" % i, b"v" * 20) for i in range(n)]
 
 
 def test_a_computations_cpu_is_the_stage_clocks_checkpoint(
