@@ -95,6 +95,7 @@ INTEGRATION = (
     "tests/consensus/test_sim_sm2.py",
     "tests/consensus/test_torn_tail.py",
     "tests/bench/test_procstat.py",
+    "tests/bench/test_hurry_bench.py",
     "tests/chainnode/node/test_views_off_loop.py",
     "tests/chainnode/node/test_programs_off_loop.py",
     "tests/chainnode/node/test_docs_packaged.py",
