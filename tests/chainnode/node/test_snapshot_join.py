@@ -107,6 +107,10 @@ def test_a_fifth_node_joins_by_snapshot_despite_a_byzantine_peer(
         before += out.hashes
     first_block = int(c.clients[0].transaction(before[0])["height"])
     _advance(c, user, c.height(0) + INTERVAL + LAG)  # a checkpoint above every big record
+    # every validator at that height, the liar too: each then serves that checkpoint (a
+    # slow liar that does not offer it yet is never asked for a chunk, as a run beside busy
+    # processes once showed: the joiner takes what f + 1 peers offer)
+    c.wait_height(c.height(0), [0, 1, 2, 3], timeout=60)
     assert _post(f"{c.url(LIAR)}/v1/_test/snapshot", {"corrupt_chunks": True}) == {
         "corrupt_chunks": True
     }
@@ -140,7 +144,9 @@ def test_a_fifth_node_joins_by_snapshot_despite_a_byzantine_peer(
         assert c.clients[JOINER].block(h)["block"]["hash"] == c.clients[0].block(h)["block"]["hash"]
     later = (top - LAG) // INTERVAL * INTERVAL  # a checkpoint the joiner computed itself
     assert later > base
-    assert _checkpoint(c, JOINER, later + LAG) == _checkpoint(c, 1, later + LAG)
+    # against node 0, at `top` already (another validator may still be behind it: a run
+    # beside busy processes once asked node 1 for a block it had not committed yet)
+    assert _checkpoint(c, JOINER, later + LAG) == _checkpoint(c, 0, later + LAG)
 
     # proofs of records after its checkpoint verify against genesis alone
     for tx in after[-3:]:
