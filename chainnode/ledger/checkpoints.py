@@ -26,9 +26,11 @@ Its thread runs at the lowest CPU priority (CHECKPOINT_NICE): where validators s
 their event loops come first. In fixed-rate runs (4 validators, 2,800 tx/s, a checkpoint of
 ~220k entries) the longest block while it ran went from 0.26 s to 0.09-0.13 s, p99 from 0.42 s
 to 0.32-0.35 s. Once hurried, the rest runs on a thread at the node's own priority
-(:class:`_Computation`): a block waits for it then. Why a thread and not steps on the event loop: plyvel lets the GIL go around
-every iterator step, so beside a loop that never waits the thread wins the GIL back once per
-entry (``bench.snapshot``: 150 s for 400k entries); but a node's loop waits for messages, the
+(:class:`_Computation`): a block waits for it then.
+
+Why a thread and not steps on the event loop: plyvel lets the GIL go around every iterator
+step, so beside a loop that never waits the thread wins the GIL back once per entry
+(``bench.snapshot``: 150 s for 400k entries); but a node's loop waits for messages, the
 thread runs then (and on the other core), and beside a loop busy 70% of the time it costs the
 loop next to nothing. Steps on the loop were built and measured (issue 19): they cost the
 loop their whole CPU and made no block faster.

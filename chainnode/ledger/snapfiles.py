@@ -140,10 +140,11 @@ class SnapshotFiles:
         """Cut `entries` (in key order; keys with `strip` leading bytes that are not the
         entry's, see :class:`Builder`) into chunk files and a manifest, atomically, keep the
         newest `keep` snapshots and return the manifest; one step (at most BATCH_ENTRIES
-        entries, about BATCH_BYTES) per ``next``, which yields the step's last key as given. A generator so that its
-        caller may pause between steps and go on from another thread (a checkpoint that a
-        block waits for goes on at a higher CPU priority than it started at). Closed before
-        the end, or failing, it leaves nothing behind. Logs progress of a long one."""
+        entries, about BATCH_BYTES) per ``next``, which yields the step's last key as given.
+        A generator so that its caller may pause between steps and go on from another thread
+        (a checkpoint that a block waits for goes on at a higher CPU priority than it started
+        at). Closed before the end, or failing, it leaves nothing behind. Logs progress of a
+        long one."""
         tmp = self.root / f"{TMP_PREFIX}{height}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
