@@ -53,9 +53,9 @@ Layout 4 stores the bodies height first in their database (``<h8> t <i4>``, ``<h
 r <i4>``; every read still names them ``t <h8> <i4>``...). Named by prefix first, each
 flushed table spanned from its first block to its last tx (``b <h1>`` .. ``t <h2>``), across
 the ranges of every table before it, and LevelDB rewrote each body once or more on its way
-down (a 4-validator sweep node: 1.73 KB of compaction output per tx against 1.05
-KB flushed). Height first, a growing chain's tables overlap nothing earlier and move down
-without being read again: ``python -m bench.storage`` write amplification 3.26 (layout 3) ->
+down (a 4-validator sweep node: 1.73 KB of compaction output per tx against 1.05 KB
+flushed). Height first, a growing chain's tables overlap nothing earlier and move down without
+being read again: ``python -m bench.storage`` write amplification 3.26 (layout 3) ->
 2.22. Reads of one prefix over a range of heights skip the others (``Reader._range``: a seek
 per height). Stores made before are opened, read and written as they are (``Store.layout``):
 layout 3 with its bodies named in their database, layout 2 with them in the one database.

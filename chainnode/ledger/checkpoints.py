@@ -282,6 +282,8 @@ class _Computation:
                 self.owner._finished(self.height, m)
                 self.fut.set_result(m)
             except BaseException as e:  # noqa: BLE001  # reported through the future
+                if self._steps is not None:
+                    self._steps.close()  # its scratch directory goes now, not when collected
                 if not self.owner._closing:
                     log.error(
                         "state checkpoint %d failed: %s: %s", self.height, type(e).__name__, e

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from itertools import chain, pairwise
 from pathlib import Path
@@ -265,6 +265,33 @@ def test_a_hurried_computation_goes_on_at_the_starters_priority(
         for i in range(len(manifest.chunk_hashes)):
             ours = (tmp_path / "snapshots" / str(EVERY) / f"{i}.chunk").read_bytes()
             assert ours == (tmp_path / "plain" / str(EVERY) / f"{i}.chunk").read_bytes()
+    finally:
+        store.close()
+
+
+def test_a_failing_computation_leaves_no_scratch_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure between two steps (here the pacing's progress estimate) is the future's, and
+    the steps' scratch directory is gone when it is reported, not whenever the steps are
+    collected (the failure's traceback keeps them alive)."""
+
+    def progress(self: Checkpoints, strip: int) -> Callable[[bytes], float]:
+        def fail(key: bytes) -> float:
+            raise RuntimeError("no estimate")
+
+        return fail
+
+    monkeypatch.setattr(Checkpoints, "_progress", progress)
+    store = _state_store(tmp_path / "ledger", 3 * BATCH_ENTRIES)
+    try:
+        params = genesis(std=True).consensus.with_snapshots(EVERY, LAG)
+        cp = Checkpoints(params, SnapshotFiles(tmp_path / "snapshots"), store)
+        fut = cp.start(EVERY, store.snapshot())
+        with pytest.raises(RuntimeError, match="no estimate"):
+            fut.result(30)
+        assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == []
+        cp.close()
     finally:
         store.close()
 

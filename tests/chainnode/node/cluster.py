@@ -58,6 +58,10 @@ def wait_for(cond: Callable[[], T | None], timeout: float, what: str, poll: floa
         time.sleep(poll)
 
 
+class NodeExited(AssertionError):
+    """A node's process ended while a test waited on it."""
+
+
 class Cluster:
     """A generated network directory and its validator processes."""
 
@@ -142,16 +146,16 @@ class Cluster:
         def alive() -> T | None:
             p = self.procs.get(i)
             if p is not None and p.poll() is not None:
-                raise AssertionError(
+                raise NodeExited(
                     f"node{i} exited ({p.returncode}) before {what}:\n{self.log(i)[-3000:]}"
                 )
             return cond()
 
         try:
             return wait_for(alive, timeout, what)
+        except NodeExited:
+            raise
         except AssertionError as e:
-            if str(e).startswith(f"node{i} exited"):
-                raise
             raise AssertionError(f"{e}; node{i}'s log ends:\n{self.log(i)[-3000:]}") from None
 
     def wait_height(self, height: int, nodes: list[int] | None = None, timeout: float = 60) -> None:
