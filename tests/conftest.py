@@ -99,6 +99,7 @@ INTEGRATION = (
     "tests/chainnode/node/test_views_off_loop.py",
     "tests/chainnode/node/test_programs_off_loop.py",
     "tests/chainnode/node/test_docs_packaged.py",
+    "tests/chainnode/node/test_batching_node.py",
     "tests/p2p/test_frame_bombs.py",
     # cross-backend differential and property runs: seconds each, not the quick loop
     "tests/crypto/test_sm2_native.py",

@@ -129,6 +129,18 @@ class NodeConfig(BaseModel):
     six runs at 48: 1.14-3.38 s, median 1.7 s (two runs stalled at the first state
     checkpoint); of two at 256: 2.96 and 3.44 s, each with ~5,000 txs refused BUSY (the
     in-line fsyncs held the event loop). At 0, light-load p50 rose ~1.6 ms."""
+    proposal_batch_txs: int = Field(default=512, ge=0, le=1_000_000)
+    """With ``proposal_batch_wait_ms``: under load (at the chain's recent commit rate, the
+    wait would bring at least a quarter of this many txs), the primary proposes once this
+    many wait, or that long after the last commit, whichever comes first. 0: never wait (but
+    after a full block, the genesis ``block_interval_ms`` as ever). See
+    ``chainnode.node.batching``."""
+    proposal_batch_wait_ms: int = Field(default=0, ge=0, le=60_000)
+    """Under load, the longest a primary waits after a commit for ``proposal_batch_txs``
+    (0, the default: propose as soon as a transaction waits). Larger blocks cost each
+    validator less CPU per transaction (every block costs a fixed few ms) and each
+    transaction more latency: worth it where validators are short of CPU (several on one
+    host), not where they have cores to spare; ``chainnode.node.batching`` has the figures."""
     storage_memtable_mib: int | None = Field(default=None, ge=1, le=4096)
     """LevelDB's memtable (MiB; None: ``storage.WRITE_BUFFER``, 32 MiB), one for each of the
     store's two databases (the main one, the bodies'). A full one is written out and synced at

@@ -34,6 +34,7 @@ from chainnode.model.codes import Code, LedgerError
 from chainnode.model.genesis import Genesis, ValidatorInfo
 from chainnode.model.types import Block, Transaction
 from chainnode.node import compact
+from chainnode.node.batching import Batching
 from chainnode.node.blocksync import KIND as SYNC_KIND
 from chainnode.node.blocksync import SyncError, decode_response, encode_request, serve
 from chainnode.node.consensus_glue import sm2_verify
@@ -91,6 +92,8 @@ class ConsensusHost:
         die: Callable[[BaseException], None],
         on_validators: Callable[[Sequence[ValidatorInfo]], None],
         commit_thread_min_txs: int = 0,
+        batch_txs: int = 0,
+        batch_wait_ms: int = 0,
     ) -> None:
         self.genesis = genesis
         self.public_key = public_key
@@ -125,8 +128,7 @@ class ConsensusHost:
         self._fetched_for: set[tuple[int, int]] = set()  # (height, view) proposals fetched
         self._compacted: tuple[bytes, bytes] = (b"", b"")  # (digest, compact payload) last sent
         self._sync_loading = asyncio.Lock()
-        self._last_commit = time.monotonic()
-        self._last_block_full = False  # under load: the block interval bounds the batching
+        self.batching = Batching.of(genesis.consensus, batch_txs, batch_wait_ms)  # fed commits
         self._commits_since_compaction = 0
         # the commit thread (``commit``), from ``start`` to ``close``
         self._writer: ThreadPoolExecutor | None = None
@@ -507,13 +509,13 @@ class ConsensusHost:
         mempool = self.ledger.mempool
         arrived = self.tx_arrived
         # Propose as soon as a transaction waits (the core asks once the previous height is
-        # committed): the round itself batches whatever arrived meanwhile, so a lone tx goes
-        # out at once. Only under load (the previous block was full) does the block interval
-        # bound a wait to fill this one too, counted from that commit. Block 1 goes out even
-        # empty, so a new chain shows it is live.
-        if self._last_block_full:
-            deadline = self._last_commit + params.block_interval_ms / 1000
-            while mempool.size < params.max_block_txs and (left := deadline - time.monotonic()) > 0:
+        # committed), but under load wait a little, from that commit, for a larger block
+        # (chainnode.node.batching). Block 1 goes out even empty, so a new chain shows it is
+        # live.
+        wait = self.batching.wait()
+        if wait is not None:
+            deadline, enough = wait
+            while mempool.size < enough and (left := deadline - time.monotonic()) > 0:
                 arrived.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(arrived.wait(), left)
@@ -615,8 +617,7 @@ class ConsensusHost:
                 log.warning("WAL append while stopping: %s", e)
 
     def _committed(self, block: Block, before: tuple[bytes, ...]) -> E.Executed:
-        self._last_commit = time.monotonic()
-        self._last_block_full = len(block.txs) >= self.genesis.consensus.max_block_txs
+        self.batching.committed(len(block.txs), time.monotonic())
         infos = self.ledger.validators_at(block.height + 1)
         after = tuple(v.public_key for v in infos)
         changed = None

@@ -252,6 +252,8 @@ class Node:
                 self.net, infos, self.public_key, self.cfg.observer_keys
             ),
             commit_thread_min_txs=self.cfg.commit_thread_min_txs,
+            batch_txs=self.cfg.proposal_batch_txs,
+            batch_wait_ms=self.cfg.proposal_batch_wait_ms,
         )
 
     def set_observers(self, observers: list[str]) -> None:
