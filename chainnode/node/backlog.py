@@ -24,6 +24,8 @@ import math
 import time
 from collections.abc import Callable
 
+from chainnode.node.commit_rate import DecayedRate
+
 
 class Backlog:
     def __init__(
@@ -38,9 +40,7 @@ class Backlog:
         self.budget_s = budget_s
         self.floor = floor
         self._clock = clock
-        self._decay = decay
-        self._txs = 0.0  # decayed sums over saturated intervals
-        self._seconds = 0.0
+        self._saturated_rate = DecayedRate(decay)  # over saturated intervals only
         self._last_commit: float | None = None
         self._saturated = False  # the last commit left at least a full block waiting
         self.refused = 0  # submissions refused so far (metrics, logs)
@@ -50,18 +50,14 @@ class Backlog:
         the most a block takes (``max_block_txs``)."""
         now = self._clock()
         if self._saturated and self._last_commit is not None:
-            d = self._decay
-            self._txs = d * self._txs + txs
-            self._seconds = d * self._seconds + (now - self._last_commit)
+            self._saturated_rate.add(txs, now - self._last_commit)
         self._last_commit = now
         self._saturated = waiting >= full_block
 
     @property
     def rate(self) -> float | None:
         """Transactions per second the chain committed while saturated; None before."""
-        if self._seconds <= 0:
-            return None
-        return self._txs / self._seconds
+        return self._saturated_rate.rate
 
     @property
     def limit(self) -> int:

@@ -35,6 +35,7 @@ checked are the chain's rules, so this is node configuration, not genesis.
 from __future__ import annotations
 
 from chainnode.model.genesis import ConsensusParams
+from chainnode.node.commit_rate import DecayedRate
 
 DECAY = 0.8
 """Weight of the past in the commit rate, per commit: about the last five blocks count."""
@@ -45,7 +46,7 @@ class Batching:
     each proposal. Times are monotonic seconds, passed in (a pure rule, tested without a
     clock)."""
 
-    __slots__ = ("interval_s", "full", "target", "wait_s", "_txs", "_seconds", "_last", "_full")
+    __slots__ = ("interval_s", "full", "target", "wait_s", "_rate", "_last", "_full")
 
     def __init__(self, interval_s: float, full: int, target: int, wait_s: float) -> None:
         """`interval_s`, `full`: the genesis ``block_interval_ms`` (in seconds) and
@@ -56,8 +57,7 @@ class Batching:
         self.full = full
         self.target = target
         self.wait_s = wait_s
-        self._txs = 0.0  # decayed sums over the intervals between commits
-        self._seconds = 0.0
+        self._rate = DecayedRate(DECAY)  # over the intervals between commits
         self._last: float | None = None  # the last commit
         self._full = False  # the last block was full
 
@@ -69,15 +69,14 @@ class Batching:
     def committed(self, txs: int, now: float) -> None:
         """A block of `txs` committed at `now`."""
         if self._last is not None:
-            self._txs = DECAY * self._txs + txs
-            self._seconds = DECAY * self._seconds + max(0.0, now - self._last)
+            self._rate.add(txs, now - self._last)
         self._last = now
         self._full = txs >= self.full
 
     @property
     def rate(self) -> float:
         """Transactions a second the chain has been committing (0 before two commits)."""
-        return self._txs / self._seconds if self._seconds > 0 else 0.0
+        return self._rate.rate or 0.0
 
     @property
     def loaded(self) -> bool:
