@@ -252,11 +252,13 @@ def _one_prefix(
     it: Any, prefix: bytes, lo: bytes, hi: bytes, top: int
 ) -> Iterator[tuple[bytes, bytes]]:
     """The entries of one body prefix named in [lo, hi) (``lo`` and ``hi`` start with it), at
-    heights up to `top`, in name order, from iterator `it` over a height-first bodies'
+    heights up to `top` (-1: none), in name order, from iterator `it` over a height-first bodies'
     database. A skip scan: seek to (height, prefix), read while the prefix holds, then seek
     to where the next height's entries of it would be, so a range of blocks reads its blocks
     and one entry after each, never a block's txs and receipts (heights with none of the
     prefix, pruned ones, cost one seek in all)."""
+    if top < 0:
+        return  # no head yet: whatever a crash left of block 0's bodies is not visible
     code = prefix[0]
     height = int.from_bytes(lo[1:9].ljust(8, b"\0"), "big")
     top8 = K.HEIGHT.pack(top)  # stored keys start with their height: compared as bytes

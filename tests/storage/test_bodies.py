@@ -107,6 +107,29 @@ def test_bodies_of_an_unmoved_head_are_hidden_then_dropped_on_open(tmp_path: Pat
     assert len(left) == 7  # block 3b's: none of the dropped block's is left
 
 
+def test_a_store_without_a_head_lists_no_bodies(tmp_path: Path) -> None:
+    """Before its first commit, and after a crash between block 0's bodies and the batch that
+    writes the head, a store has no head: its ranges of blocks, txs and receipts are empty
+    (they once packed height -1 and raised struct.error)."""
+    path = tmp_path / "db"
+    with Store.open(path, CHAIN) as s:
+        assert s.head() is None
+        assert list(s.blocks()) == [] and list(s.blocks(1)) == []
+        with s.snapshot() as snap:
+            assert list(snap.blocks()) == []
+        s.stage(block(0)).bodies.write()  # block 0's bodies only
+        assert s.head() is None
+        assert list(s.blocks()) == [] and s.block_by_height(0) is None
+        assert [k for k, _ in s.raw_items() if k[:1] in BODY] == []
+        with s.snapshot() as snap:
+            assert list(snap.blocks()) == []
+    assert len(_keys(path / K.BODIES_DIR)) == 7  # the block, 3 txs, 3 receipts: on disk
+    with Store.open(path, CHAIN) as s:
+        assert s.head() is None and list(s.blocks()) == []
+        s.commit(block(0))
+        assert [h for h, _ in s.blocks()] == [0]
+
+
 def test_bodies_below_the_prune_floor_are_dropped_on_open(tmp_path: Path) -> None:
     """A prune writes the headers and the floor, then deletes the bodies: a crash between
     them leaves bodies below the floor."""
