@@ -1,7 +1,8 @@
 """Batch signature verification on threads of this process (one per core by default).
 
 SM2 on the native backend: one call into `crypto._sm2verify.verify_batch`, which releases the
-GIL and verifies on C threads (key parse, Z, SM3, check; the caller's thread works too).
+GIL and verifies on C threads (key parse, Z, SM3, check; the caller's thread works too), a
+pool the extension starts once and reuses.
 Other suites and backends: a shared thread pool over chunks (OpenSSL via ctypes releases the
 GIL inside each verify). No worker processes: nothing to fork, nothing to outlive a killed
 node (the process pool used before left orphans after kill -9), and the signer tables and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,75 @@ def test_native_merkle_top_matches_the_generic_construction() -> None:
         merkle._NATIVE_TOP([b"a", bytearray(b"b")])  # merkle_root then takes the Python path
     with pytest.raises(TypeError):
         merkle._NATIVE_TOP(None)  # type: ignore[arg-type]
+
+
+def _signed_items(n: int, bad_every: int) -> tuple[list[tuple[bytes, bytes, bytes]], list[bool]]:
+    s = get_suite("sm")
+    privs = [s.generate_private_key() for _ in range(4)]
+    items, expected = [], []
+    for i in range(n):
+        p = privs[i % 4]
+        msg = os.urandom(40)
+        sig = s.sign(p, msg)
+        ok = i % bad_every != 0
+        items.append((s.public_key(p), msg if ok else msg + b"x", sig))
+        expected.append(ok)
+    return items, expected
+
+
+def _thread_ids() -> set[str]:
+    return set(os.listdir("/proc/self/task"))
+
+
+def test_native_batch_helpers_are_started_once_and_shared_by_concurrent_callers() -> None:
+    """The batch's helper threads outlive it (a batch used to start and join its own: ~20
+    thread starts a second on a loaded node) and serve several callers at once, each
+    getting exactly its own answers."""
+    items, expected = _signed_items(96, 7)
+    assert _sm2verify.verify_batch(items, 3) == expected  # starts the helpers it lacks
+    started = _sm2verify.pool_info()["threads"]
+    assert started >= 2
+    helpers = _thread_ids()
+    for _ in range(5):
+        assert _sm2verify.verify_batch(items, 3) == expected
+    assert _sm2verify.pool_info()["threads"] == started
+    assert _thread_ids() == helpers  # the same threads, none started or ended
+
+    results: dict[int, list[list[bool]]] = {}
+    work = [_signed_items(60 + 10 * k, 3 + k) for k in range(6)]
+
+    def call(k: int) -> None:
+        its, _ = work[k]
+        results[k] = [_sm2verify.verify_batch(its, 2 + k % 3) for _ in range(8)]
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    for k in range(6):
+        assert results[k] == [work[k][1]] * 8, k
+    assert _sm2verify.pool_info()["threads"] <= 64  # the pool's bound
+
+
+def test_native_batch_in_a_forked_child() -> None:
+    """A child of fork() has none of the parent's helper threads: its batches still finish
+    (the caller works alone or starts helpers of its own), with the right answers."""
+    items, expected = _signed_items(64, 5)
+    assert _sm2verify.verify_batch(items, 2) == expected  # the parent's helpers exist
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if both batches are exact
+        ok = _sm2verify.verify_batch(items, 2) == expected
+        ok = ok and _sm2verify.verify_batch(items, 4) == expected
+        os._exit(0 if ok else 1)
+    waited: list[int] = []
+    waiter = threading.Thread(target=lambda: waited.append(os.waitpid(pid, 0)[1]))
+    waiter.start()
+    waiter.join(timeout=60)
+    if waiter.is_alive():  # stuck: end it so the waiter returns, then fail
+        os.kill(pid, 9)
+        waiter.join()
+        pytest.fail("the forked child's batch never finished")
+    status = waited[0]
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
